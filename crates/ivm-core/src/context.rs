@@ -1,0 +1,124 @@
+//! Contexts: a global object and its built-ins inside an isolate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::exception::caught;
+use crate::held::Held;
+use crate::transfer::{transfer_in, transfer_out};
+use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transferable};
+
+/// A sandboxed global environment within an isolate. Cheap to clone; clones
+/// share one handle, and [`Context::release`] releases it for all of them.
+#[derive(Clone)]
+pub struct Context {
+    held: Arc<Held<v8::Context>>,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context").field("released", &self.held.is_released()).finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub(crate) fn from_global(isolate: Isolate, global: v8::Global<v8::Context>) -> Context {
+        Context { held: Arc::new(Held::new(isolate, "Context", global)) }
+    }
+
+    pub fn isolate(&self) -> &Isolate {
+        self.held.isolate()
+    }
+
+    pub(crate) fn global_handle(&self) -> Result<Arc<v8::Global<v8::Context>>> {
+        self.held.get()
+    }
+
+    /// A reference to the context's global object (`globalThis`).
+    pub fn global(&self) -> Result<Reference> {
+        let context = self.held.get()?;
+        let isolate = self.isolate();
+        isolate.run_in(&context, None, |scope| {
+            let global = scope.get_current_context().global(scope);
+            Ok(Reference::new(scope, isolate, &context, global.into()))
+        })
+    }
+
+    /// Compiles and runs `code` as a classic script and returns its
+    /// completion value.
+    pub fn eval(&self, code: &str, options: &EvalOptions) -> Result<Transferable> {
+        let context = self.held.get()?;
+        let isolate = self.isolate();
+        isolate.run_in(&context, options.run.timeout, |scope| {
+            let source = new_string(scope, code)?;
+            let origin = script_origin(scope, &options.compile.origin)?;
+            let script = v8::Script::compile(scope, source, Some(&origin)).ok_or_else(|| caught(scope))?;
+            let value = script.run(scope).ok_or_else(|| caught(scope))?;
+            transfer_out(scope, isolate, &context, value, options.run.result)
+        })
+    }
+
+    /// Runs `code` as the body of a function whose arguments are visible as
+    /// `$0`, `$1`, …; `return` gives the result.
+    pub fn eval_closure(&self, code: &str, arguments: &[Transferable], options: &EvalOptions) -> Result<Transferable> {
+        let context = self.held.get()?;
+        let isolate = self.isolate();
+        isolate.run_in(&context, options.run.timeout, |scope| {
+            let arguments = arguments
+                .iter()
+                .map(|argument| transfer_in(scope, isolate, argument))
+                .collect::<Result<Vec<_>>>()?;
+            let parameters = (0..arguments.len())
+                .map(|i| new_string(scope, &format!("${i}")))
+                .collect::<Result<Vec<_>>>()?;
+            let origin = script_origin(scope, &options.compile.origin)?;
+            let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
+            let function = v8::script_compiler::compile_function(
+                scope,
+                &mut source,
+                &parameters,
+                &[],
+                v8::script_compiler::CompileOptions::NoCompileOptions,
+                v8::script_compiler::NoCacheReason::NoReason,
+            )
+            .ok_or_else(|| caught(scope))?;
+            let receiver = v8::undefined(scope).into();
+            let value = function.call(scope, receiver, &arguments).ok_or_else(|| caught(scope))?;
+            transfer_out(scope, isolate, &context, value, options.run.result)
+        })
+    }
+
+    /// Runs `f` with this context entered, for Rust code that works with V8
+    /// values directly (for example [`Reference::deref`]). No timeout applies.
+    pub fn enter<R>(&self, f: impl FnOnce(&mut v8::PinScope<'_, '_>) -> R) -> Result<R> {
+        let context = self.held.get()?;
+        self.isolate().run_in(&context, None, |scope| Ok(f(scope)))
+    }
+
+    /// Releases this handle to the context. References obtained from it keep
+    /// working; the context is collected once nothing refers to it.
+    pub fn release(&self) {
+        self.held.release();
+    }
+}
+
+pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> Result<v8::Local<'s, v8::String>> {
+    v8::String::new(scope, s).ok_or(Error::Marshal(ivm_marshal::Error::TooLarge { what: "string" }))
+}
+
+pub(crate) fn script_origin<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin) -> Result<v8::ScriptOrigin<'s>> {
+    let name = new_string(scope, &origin.filename)?;
+    Ok(v8::ScriptOrigin::new(
+        scope,
+        name.into(),
+        origin.line_offset,
+        origin.column_offset,
+        false,
+        -1,
+        None,
+        false,
+        false,
+        false,
+        None,
+    ))
+}

@@ -1,0 +1,403 @@
+//! The isolate: one V8 heap with its limits, its clocks and its lifecycle.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use ivm_runtime::{Deadline, Watchdog};
+
+use crate::memory::{self, CatastrophicErrorHandler, MemoryBudget};
+use crate::{Context, Error, Result, platform};
+
+/// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
+pub const MIN_MEMORY_LIMIT_MB: usize = 8;
+/// The memory limit of an isolate whose options name none, in MiB.
+pub const DEFAULT_MEMORY_LIMIT_MB: usize = 128;
+
+/// How to create an [`Isolate`].
+#[derive(Clone)]
+pub struct IsolateOptions {
+    memory_limit_mb: usize,
+    snapshot: Option<Vec<u8>>,
+    on_catastrophic_error: Option<CatastrophicErrorHandler>,
+}
+
+impl Default for IsolateOptions {
+    fn default() -> Self {
+        IsolateOptions { memory_limit_mb: DEFAULT_MEMORY_LIMIT_MB, snapshot: None, on_catastrophic_error: None }
+    }
+}
+
+impl fmt::Debug for IsolateOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IsolateOptions")
+            .field("memory_limit_mb", &self.memory_limit_mb)
+            .field("snapshot", &self.snapshot.as_ref().map(Vec::len))
+            .field("on_catastrophic_error", &self.on_catastrophic_error.is_some())
+            .finish()
+    }
+}
+
+impl IsolateOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The memory the isolate may use, in MiB: its heap, and separately the
+    /// off-heap memory of its ArrayBuffers. At least [`MIN_MEMORY_LIMIT_MB`].
+    pub fn memory_limit(mut self, mb: usize) -> Self {
+        self.memory_limit_mb = mb;
+        self
+    }
+
+    /// A startup snapshot to boot the isolate from.
+    pub fn snapshot(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.snapshot = Some(bytes.into());
+        self
+    }
+
+    /// Called, instead of aborting the process, when V8 fails in a way the
+    /// isolate cannot survive (a fatal out-of-memory error that the memory
+    /// limit's layers did not prevent). The thread that was running the
+    /// isolate never returns; the host should log, stop taking work and exit.
+    pub fn on_catastrophic_error(mut self, handler: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_catastrophic_error = Some(Arc::new(handler));
+        self
+    }
+}
+
+/// V8's heap statistics for one isolate, plus the off-heap memory it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct HeapStatistics {
+    pub total_heap_size: usize,
+    pub total_heap_size_executable: usize,
+    pub total_physical_size: usize,
+    pub total_available_size: usize,
+    pub used_heap_size: usize,
+    pub heap_size_limit: usize,
+    pub malloced_memory: usize,
+    pub peak_malloced_memory: usize,
+    pub does_zap_garbage: bool,
+    pub number_of_native_contexts: usize,
+    pub number_of_detached_contexts: usize,
+    pub total_global_handles_size: usize,
+    pub used_global_handles_size: usize,
+    pub external_memory: usize,
+    /// Memory outside the V8 heap charged to this isolate's memory limit
+    /// (ArrayBuffer contents), as isolated-vm's `externally_allocated_size`.
+    pub externally_allocated_size: usize,
+}
+
+/// A V8 isolate: a heap of its own, shared with nothing else.
+///
+/// `Isolate` is a cheap, `Send + Sync` handle; clones refer to the same
+/// isolate. The isolate lives until it is disposed or until the last handle
+/// to it (including its contexts, scripts and references) is dropped.
+#[derive(Clone)]
+pub struct Isolate {
+    pub(crate) inner: Arc<IsolateInner>,
+}
+
+pub(crate) struct IsolateInner {
+    /// `None` once disposed. Calls hold the read lock while they run, so
+    /// disposal (the write lock) waits for running calls to unwind.
+    v8: RwLock<Option<v8::SharedIsolate>>,
+    terminator: v8::IsolateHandle,
+    memory: Arc<MemoryBudget>,
+    tag: IsolateTag,
+    disposed: AtomicBool,
+    cpu_time_ns: AtomicU64,
+    wall_time_ns: AtomicU64,
+    live_handles: AtomicUsize,
+    /// A context for compiling scripts that are not yet bound to one; V8
+    /// needs a context to create the exceptions compilation may throw.
+    compile_context: Mutex<Option<Arc<v8::Global<v8::Context>>>>,
+    on_catastrophic_error: Option<CatastrophicErrorHandler>,
+}
+
+/// Tags the V8 isolate with its owner so that handles can check that a
+/// scope they are given belongs to their isolate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct IsolateTag(u64);
+
+static NEXT_ISOLATE_TAG: AtomicU64 = AtomicU64::new(1);
+
+impl fmt::Debug for Isolate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Isolate")
+            .field("id", &Arc::as_ptr(&self.inner))
+            .field("disposed", &self.is_disposed())
+            .finish()
+    }
+}
+
+impl PartialEq for Isolate {
+    fn eq(&self, other: &Isolate) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Isolate {}
+
+/// What ended a call early, in the order in which causes take precedence.
+enum Interruption {
+    MemoryLimit,
+    Disposed,
+    Timeout,
+}
+
+impl Isolate {
+    /// Creates an isolate with its own heap and the given limits.
+    pub fn new(options: IsolateOptions) -> Result<Isolate> {
+        platform::initialize();
+        if options.memory_limit_mb < MIN_MEMORY_LIMIT_MB {
+            return Err(Error::InvalidArgument(format!(
+                "memory_limit must be at least {MIN_MEMORY_LIMIT_MB} MB, got {}",
+                options.memory_limit_mb
+            )));
+        }
+        if options.snapshot.is_some() {
+            return Err(Error::Unsupported("booting an isolate from a snapshot"));
+        }
+        let limit_bytes = options
+            .memory_limit_mb
+            .checked_mul(1 << 20)
+            .ok_or_else(|| Error::InvalidArgument("memory_limit is too large".into()))?;
+        let memory = MemoryBudget::new(limit_bytes);
+        let params =
+            v8::Isolate::create_params().heap_limits(0, limit_bytes).array_buffer_allocator(memory::allocator(&memory));
+        let mut isolate = v8::Isolate::new(params);
+        isolate.add_near_heap_limit_callback(memory::near_heap_limit, Arc::as_ptr(&memory).cast_mut().cast::<c_void>());
+        isolate.set_oom_error_handler(memory::on_fatal_oom);
+        let terminator = isolate.thread_safe_handle();
+        memory.attach(terminator.clone());
+        let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
+        isolate.set_slot(tag);
+        // SAFETY: everything attached to the isolate is `Send`: its slot
+        // holds a plain integer, the allocator and near-heap-limit data are a
+        // `MemoryBudget` of atomics, and the OOM handler is a plain function.
+        // `memory` (the callback's data) is kept alive by the `IsolateInner`
+        // that owns the isolate.
+        let shared = unsafe { isolate.try_into_shared() }.map_err(|e| {
+            let message = e.to_string();
+            drop(e.into_isolate());
+            Error::InvalidArgument(message)
+        })?;
+        let inner = Arc::new(IsolateInner {
+            v8: RwLock::new(Some(shared)),
+            terminator,
+            memory,
+            tag,
+            disposed: AtomicBool::new(false),
+            cpu_time_ns: AtomicU64::new(0),
+            wall_time_ns: AtomicU64::new(0),
+            live_handles: AtomicUsize::new(0),
+            compile_context: Mutex::new(None),
+            on_catastrophic_error: options.on_catastrophic_error,
+        });
+        Ok(Isolate { inner })
+    }
+
+    /// Disposes the isolate now: a running call is terminated and returns
+    /// [`Error::DisposedDuringExecution`], and every later operation on it or
+    /// on its contexts, scripts and references returns [`Error::Disposed`].
+    pub fn dispose(&self) -> Result<()> {
+        if self.inner.disposed.swap(true, Ordering::SeqCst) {
+            return Err(Error::Disposed);
+        }
+        self.inner.terminator.terminate_execution();
+        self.drop_v8();
+        Ok(())
+    }
+
+    pub fn is_disposed(&self) -> bool {
+        self.inner.disposed.load(Ordering::SeqCst)
+    }
+
+    /// Total CPU time spent running this isolate's calls.
+    pub fn cpu_time(&self) -> Duration {
+        Duration::from_nanos(self.inner.cpu_time_ns.load(Ordering::Relaxed))
+    }
+
+    /// Total wall-clock time spent in this isolate's calls.
+    pub fn wall_time(&self) -> Duration {
+        Duration::from_nanos(self.inner.wall_time_ns.load(Ordering::Relaxed))
+    }
+
+    /// How many contexts, scripts and references to this isolate are alive.
+    pub fn reference_count(&self) -> usize {
+        self.inner.live_handles.load(Ordering::SeqCst)
+    }
+
+    /// V8's heap statistics, plus the off-heap memory charged to the limit.
+    pub fn heap_statistics(&self) -> Result<HeapStatistics> {
+        self.with_locker(|isolate| {
+            let s = isolate.get_heap_statistics();
+            Ok(HeapStatistics {
+                total_heap_size: s.total_heap_size(),
+                total_heap_size_executable: s.total_heap_size_executable(),
+                total_physical_size: s.total_physical_size(),
+                total_available_size: s.total_available_size(),
+                used_heap_size: s.used_heap_size(),
+                heap_size_limit: s.heap_size_limit(),
+                malloced_memory: s.malloced_memory(),
+                peak_malloced_memory: s.peak_malloced_memory(),
+                does_zap_garbage: s.does_zap_garbage(),
+                number_of_native_contexts: s.number_of_native_contexts(),
+                number_of_detached_contexts: s.number_of_detached_contexts(),
+                total_global_handles_size: s.total_global_handles_size(),
+                used_global_handles_size: s.used_global_handles_size(),
+                external_memory: s.external_memory(),
+                externally_allocated_size: self.inner.memory.external_bytes(),
+            })
+        })
+    }
+
+    /// Creates a new context (a global object and its built-ins).
+    pub fn create_context(&self) -> Result<Context> {
+        let global = self.with_locker(|isolate| {
+            v8::scope!(let scope, isolate);
+            let context = v8::Context::new(scope, Default::default());
+            Ok(v8::Global::new(scope, context))
+        })?;
+        Ok(Context::from_global(self.clone(), global))
+    }
+
+    /// Locks the isolate on this thread and hands `f` the entered isolate.
+    ///
+    /// The isolate's state is checked under the lock, so a call that waited
+    /// for the lock while the isolate was disposed sees that it was.
+    pub(crate) fn with_locker<R>(&self, f: impl FnOnce(&mut v8::Isolate) -> Result<R>) -> Result<R> {
+        let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
+        let shared = guard.as_ref().ok_or(Error::Disposed)?;
+        let mut locker = shared.lock();
+        if self.is_disposed() {
+            return Err(Error::Disposed);
+        }
+        f(&mut locker)
+    }
+
+    /// Runs JavaScript in `context`: `f` gets a scope with the context entered
+    /// and a TryCatch around it. This is where limits are enforced: the
+    /// timeout, the memory limit (the isolate is disposed if it was breached)
+    /// and disposal during the call all turn into their errors here, and the
+    /// call's time is added to the isolate's clocks.
+    pub(crate) fn run_in<R>(
+        &self,
+        context: &v8::Global<v8::Context>,
+        timeout: Option<Duration>,
+        f: impl FnOnce(&mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>) -> Result<R>,
+    ) -> Result<R> {
+        let inner = &self.inner;
+        let outcome = self.with_locker(|isolate| {
+            let _fatal_errors = memory::running_with(inner.on_catastrophic_error.as_ref());
+            let started = Instant::now();
+            let cpu_started = thread_cpu_time();
+            let timed_out = Arc::new(AtomicBool::new(false));
+            let deadline = timeout.map(|timeout| self.arm_timeout(started + timeout, &timed_out));
+            let (result, terminated) = {
+                v8::scope!(let scope, isolate);
+                let context = v8::Local::new(scope, context);
+                let scope = &mut v8::ContextScope::new(scope, context);
+                v8::tc_scope!(let scope, scope);
+                let result = f(scope);
+                (result, scope.has_terminated())
+            };
+            let timer_fired = deadline.is_some_and(Deadline::cancel);
+            inner.wall_time_ns.fetch_add(duration_ns(started.elapsed()), Ordering::Relaxed);
+            inner.cpu_time_ns.fetch_add(duration_ns(thread_cpu_time().saturating_sub(cpu_started)), Ordering::Relaxed);
+
+            let interruption = if inner.memory.limit_hit() {
+                // Mark it now, under the lock, so that calls queued behind
+                // this one see a disposed isolate rather than run on a heap
+                // that is over its limit.
+                inner.disposed.store(true, Ordering::SeqCst);
+                Some(Interruption::MemoryLimit)
+            } else if self.is_disposed() {
+                Some(Interruption::Disposed)
+            } else if terminated || timer_fired {
+                // The termination may still be pending if the timer fired
+                // just as the script finished; it must not hit the next call.
+                isolate.cancel_terminate_execution();
+                (terminated || result.is_err()).then_some(Interruption::Timeout)
+            } else {
+                None
+            };
+            Ok((result, interruption))
+        })?;
+        match outcome {
+            (result, None) => result,
+            (_, Some(Interruption::MemoryLimit)) => {
+                self.drop_v8();
+                Err(Error::MemoryLimit)
+            }
+            (_, Some(Interruption::Disposed)) => Err(Error::DisposedDuringExecution),
+            (_, Some(Interruption::Timeout)) => Err(Error::Timeout),
+        }
+    }
+
+    fn arm_timeout(&self, at: Instant, timed_out: &Arc<AtomicBool>) -> Deadline {
+        let terminator = self.inner.terminator.clone();
+        let timed_out = Arc::clone(timed_out);
+        Watchdog::global().schedule(at, move || {
+            timed_out.store(true, Ordering::SeqCst);
+            terminator.terminate_execution();
+        })
+    }
+
+    /// The context scripts are compiled in before they are bound to one,
+    /// created on first use so that isolates that never compile pay nothing.
+    pub(crate) fn compile_context(&self) -> Result<Arc<v8::Global<v8::Context>>> {
+        let slot = || self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(context) = slot().as_ref() {
+            return Ok(Arc::clone(context));
+        }
+        let created = self.with_locker(|isolate| {
+            v8::scope!(let scope, isolate);
+            let context = v8::Context::new(scope, Default::default());
+            Ok(Arc::new(v8::Global::new(scope, context)))
+        })?;
+        Ok(Arc::clone(slot().get_or_insert(created)))
+    }
+
+    /// Whether `isolate` (as seen from inside a scope) is this isolate.
+    pub(crate) fn owns(&self, isolate: &v8::Isolate) -> bool {
+        isolate.get_slot::<IsolateTag>() == Some(&self.inner.tag)
+    }
+
+    pub(crate) fn handle_opened(&self) {
+        self.inner.live_handles.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn handle_closed(&self) {
+        self.inner.live_handles.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Tears the V8 isolate down once no call is running on it.
+    fn drop_v8(&self) {
+        let shared = self.inner.v8.write().unwrap_or_else(PoisonError::into_inner).take();
+        // The compile context's handle must not outlive the isolate's lock
+        // discipline; drop it before the isolate itself.
+        self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(shared);
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// CPU time consumed by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec and the clock id is a
+    // constant supported on every platform ivm builds for.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}

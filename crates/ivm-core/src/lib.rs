@@ -1,0 +1,37 @@
+//! ivm-core owns the lifecycle of V8 isolates and everything that lives in
+//! them: [`Isolate`], [`Context`], [`Script`] and [`Reference`], with their
+//! limits (memory, timeouts), termination, CPU/wall time accounting and
+//! disposal.
+//!
+//! It must not know any front-end: no napi, no pyo3, no language idioms.
+//! How values are copied is ivm-marshal's business and when work runs is
+//! ivm-runtime's; this crate wires them to V8. Every operation here is the
+//! synchronous form, run on the calling thread under the isolate's
+//! `v8::Locker`; the handle types are `Send + Sync`, so the async and
+//! fire-and-forget forms can be layered on without changing them.
+
+mod context;
+mod error;
+mod exception;
+mod held;
+mod isolate;
+mod memory;
+mod options;
+mod platform;
+mod reference;
+mod script;
+mod transfer;
+
+pub use context::Context;
+pub use error::{Error, JsError, Result};
+pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
+pub use ivm_marshal::{BigInt, Value};
+pub use memory::CatastrophicErrorHandler;
+pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
+pub use platform::initialize;
+pub use reference::Reference;
+pub use script::Script;
+pub use transfer::Transferable;
+/// The V8 bindings ivm is built on, for code that works with V8 values
+/// directly ([`Context::enter`], [`Reference::deref`]).
+pub use v8;

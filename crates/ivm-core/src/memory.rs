@@ -1,0 +1,196 @@
+//! The memory limit: hostile code may not push an isolate past it, and the
+//! process must survive the attempt.
+//!
+//! Three layers, because each covers a hole in the others:
+//! 1. V8's heap limit (resource constraints) bounds the JavaScript heap.
+//! 2. Near that limit V8 calls [`near_heap_limit`], which records the breach,
+//!    asks V8 to terminate the running script and raises the limit so the
+//!    allocation in flight can finish instead of reaching V8's fatal
+//!    out-of-memory path. The isolate is disposed when the call unwinds.
+//! 3. Memory outside the heap (ArrayBuffer contents) goes through
+//!    [`allocator`], which refuses allocations that would pass the limit and
+//!    records the breach the same way.
+//!
+//! If V8 reaches its fatal out-of-memory handler anyway, [`on_fatal_oom`]
+//! reports a catastrophic error instead of letting V8 abort the process.
+
+use std::cell::Cell;
+use std::ffi::{CStr, c_char, c_void};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// A handler for errors V8 cannot recover from (see [`IsolateOptions`]).
+///
+/// [`IsolateOptions`]: crate::IsolateOptions
+pub type CatastrophicErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The memory accounting of one isolate, shared with V8's callbacks.
+pub(crate) struct MemoryBudget {
+    limit_bytes: usize,
+    external_bytes: AtomicUsize,
+    limit_hit: AtomicBool,
+    terminator: OnceLock<v8::IsolateHandle>,
+}
+
+impl MemoryBudget {
+    pub(crate) fn new(limit_bytes: usize) -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget {
+            limit_bytes,
+            external_bytes: AtomicUsize::new(0),
+            limit_hit: AtomicBool::new(false),
+            terminator: OnceLock::new(),
+        })
+    }
+
+    /// Connects the budget to its isolate once V8 has created it.
+    pub(crate) fn attach(&self, handle: v8::IsolateHandle) {
+        let _ = self.terminator.set(handle);
+    }
+
+    pub(crate) fn limit_hit(&self) -> bool {
+        self.limit_hit.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn external_bytes(&self) -> usize {
+        self.external_bytes.load(Ordering::SeqCst)
+    }
+
+    fn breach(&self) {
+        self.limit_hit.store(true, Ordering::SeqCst);
+        if let Some(handle) = self.terminator.get() {
+            handle.terminate_execution();
+        }
+    }
+
+    /// Reserves `len` bytes of off-heap memory, or records a breach.
+    fn reserve(&self, len: usize) -> bool {
+        let before = self.external_bytes.fetch_add(len, Ordering::SeqCst);
+        if before.saturating_add(len) > self.limit_bytes {
+            self.external_bytes.fetch_sub(len, Ordering::SeqCst);
+            self.breach();
+            return false;
+        }
+        true
+    }
+
+    fn unreserve(&self, len: usize) {
+        self.external_bytes.fetch_sub(len, Ordering::SeqCst);
+    }
+}
+
+/// Headroom granted past the heap limit while a breaching script is being
+/// terminated. It must cover the largest single allocation V8 can make in one
+/// step (a maximal two-byte string or FixedArray is about 1 GiB without pointer
+/// compression), otherwise V8 gives up with a fatal out-of-memory error before
+/// the termination takes effect. The memory is only reserved, not touched,
+/// unless the script really allocates it.
+const TERMINATION_HEADROOM: usize = 2 << 30;
+
+/// V8's near-heap-limit callback.
+///
+/// # Safety
+/// `data` must be the pointer registered in `Isolate::new`: a `MemoryBudget`
+/// kept alive by the isolate's owner for as long as the V8 isolate exists.
+pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
+    // SAFETY: see the function's contract; the budget outlives the isolate.
+    let budget = unsafe { &*data.cast::<MemoryBudget>() };
+    budget.breach();
+    current.saturating_add(TERMINATION_HEADROOM)
+}
+
+/// An ArrayBuffer allocator that charges every buffer to the isolate's budget.
+pub(crate) fn allocator(budget: &Arc<MemoryBudget>) -> v8::UniqueRef<v8::Allocator> {
+    static VTABLE: v8::RustAllocatorVtable<MemoryBudget> = v8::RustAllocatorVtable {
+        allocate: allocate_zeroed,
+        allocate_uninitialized,
+        free,
+        drop: drop_budget,
+    };
+    let handle = Arc::into_raw(Arc::clone(budget));
+    // SAFETY: `handle` is a live `Arc<MemoryBudget>` whose strong count is
+    // released exactly once, by `drop_budget`, when V8 drops the allocator;
+    // every vtable function expects exactly that handle type.
+    unsafe { v8::new_rust_allocator(handle, &VTABLE) }
+}
+
+unsafe extern "C" fn allocate_zeroed(budget: &MemoryBudget, len: usize) -> *mut c_void {
+    if !budget.reserve(len) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: calloc has no preconditions; a zero size is rounded up so that a
+    // successful allocation is never mistaken for failure.
+    let ptr = unsafe { libc::calloc(len.max(1), 1) };
+    if ptr.is_null() {
+        budget.unreserve(len);
+    }
+    ptr
+}
+
+unsafe extern "C" fn allocate_uninitialized(budget: &MemoryBudget, len: usize) -> *mut c_void {
+    if !budget.reserve(len) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: as in `allocate_zeroed`.
+    let ptr = unsafe { libc::malloc(len.max(1)) };
+    if ptr.is_null() {
+        budget.unreserve(len);
+    }
+    ptr
+}
+
+unsafe extern "C" fn free(budget: &MemoryBudget, data: *mut c_void, len: usize) {
+    // SAFETY: V8 frees only what this allocator returned, with its length.
+    unsafe { libc::free(data) };
+    budget.unreserve(len);
+}
+
+unsafe extern "C" fn drop_budget(budget: *const MemoryBudget) {
+    // SAFETY: `budget` came from `Arc::into_raw` in `allocator`, and V8 calls
+    // this once, when it destroys the allocator.
+    drop(unsafe { Arc::from_raw(budget) });
+}
+
+thread_local! {
+    /// The catastrophic-error handler of the isolate this thread is running,
+    /// for V8's fatal OOM callback, which is given no isolate-specific data.
+    static RUNNING_HANDLER: Cell<Option<*const CatastrophicErrorHandler>> = const { Cell::new(None) };
+}
+
+/// Marks `handler` as the one to call if V8 fails fatally on this thread
+/// until the returned guard is dropped.
+pub(crate) fn running_with(handler: Option<&CatastrophicErrorHandler>) -> impl Drop {
+    struct Restore(Option<*const CatastrophicErrorHandler>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            RUNNING_HANDLER.with(|cell| cell.set(self.0));
+        }
+    }
+    Restore(RUNNING_HANDLER.with(|cell| cell.replace(handler.map(std::ptr::from_ref))))
+}
+
+/// V8's fatal out-of-memory callback. V8 aborts the process if this returns,
+/// so after reporting it parks the thread forever: the isolate is lost, but the
+/// process and every other isolate keep running.
+pub(crate) unsafe extern "C" fn on_fatal_oom(location: *const c_char, details: &v8::OomDetails) {
+    let describe = |ptr: *const c_char| {
+        // SAFETY: V8 passes null or a NUL-terminated string it owns for the
+        // duration of this call.
+        (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
+    };
+    let message = format!(
+        "V8 ran out of memory{} at {}{}",
+        if details.is_heap_oom { " (heap)" } else { "" },
+        describe(location).unwrap_or_default(),
+        describe(details.detail.cast()).map(|d| format!(": {d}")).unwrap_or_default(),
+    );
+    match RUNNING_HANDLER.with(Cell::get) {
+        // SAFETY: the pointer was set by `running_with` from a reference that
+        // outlives the guard, and the guard is still alive on this thread
+        // because this callback runs inside the call it guards.
+        Some(handler) => unsafe { (*handler)(&message) },
+        None => eprintln!("ivm: catastrophic error: {message}"),
+    }
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,130 @@
+//! Options shared by the operations that compile or run JavaScript.
+
+use std::time::Duration;
+
+/// How a value leaves the isolate (isolated-vm's TransferOptions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferMode {
+    /// Primitives are copied; anything else comes back as a [`Reference`].
+    ///
+    /// [`Reference`]: crate::Reference
+    #[default]
+    Auto,
+    /// The value is copied out; values that cannot be copied are an error.
+    Copy,
+    /// The value always comes back as a [`Reference`], even a primitive.
+    ///
+    /// [`Reference`]: crate::Reference
+    Reference,
+}
+
+/// Where a script comes from, as shown in stack traces and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ScriptOrigin {
+    pub filename: String,
+    /// Added to every line number (0-based offset of the script's first line).
+    pub line_offset: i32,
+    /// Added to column numbers on the script's first line.
+    pub column_offset: i32,
+}
+
+impl Default for ScriptOrigin {
+    fn default() -> Self {
+        ScriptOrigin { filename: "<ivm>".to_owned(), line_offset: 0, column_offset: 0 }
+    }
+}
+
+impl ScriptOrigin {
+    pub fn new(filename: impl Into<String>) -> Self {
+        ScriptOrigin { filename: filename.into(), ..Default::default() }
+    }
+
+    pub fn line_offset(mut self, lines: i32) -> Self {
+        self.line_offset = lines;
+        self
+    }
+
+    pub fn column_offset(mut self, columns: i32) -> Self {
+        self.column_offset = columns;
+        self
+    }
+}
+
+/// Options for calls that run JavaScript.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Wall-clock limit for the call, microtasks included. On expiry the
+    /// script is terminated, the call returns [`Error::Timeout`] and the
+    /// isolate stays usable.
+    ///
+    /// [`Error::Timeout`]: crate::Error::Timeout
+    pub timeout: Option<Duration>,
+    /// How the call's result leaves the isolate.
+    pub result: TransferMode,
+}
+
+impl RunOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn result(mut self, mode: TransferMode) -> Self {
+        self.result = mode;
+        self
+    }
+}
+
+/// Options for compiling a script.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompileOptions {
+    pub origin: ScriptOrigin,
+}
+
+impl CompileOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn origin(mut self, origin: ScriptOrigin) -> Self {
+        self.origin = origin;
+        self
+    }
+}
+
+/// Options for `eval` and `eval_closure`: compiling and running at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EvalOptions {
+    pub compile: CompileOptions,
+    pub run: RunOptions,
+}
+
+impl EvalOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn origin(mut self, origin: ScriptOrigin) -> Self {
+        self.compile.origin = origin;
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.run.timeout = Some(timeout);
+        self
+    }
+
+    pub fn result(mut self, mode: TransferMode) -> Self {
+        self.run.result = mode;
+        self
+    }
+}

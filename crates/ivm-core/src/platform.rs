@@ -1,0 +1,23 @@
+//! Process-wide V8 initialisation.
+
+use std::sync::Once;
+
+/// Initialises V8 for this process; later calls do nothing.
+///
+/// Every ivm entry point calls this, but a host that creates its own threads
+/// should call it first, before spawning them: V8 requires threads that run
+/// JavaScript to be created after it is initialised.
+pub fn initialize() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        // Memory protection keys are inherited by a thread only at creation,
+        // so with them enabled any thread the host made before this call
+        // would crash the first time it ran JavaScript. Hosts (Node workers,
+        // Python threads) make threads before loading ivm, so W^X is kept by
+        // page permissions instead.
+        v8::V8::set_flags_from_string("--no-memory-protection-keys");
+        let platform = v8::new_default_platform(0, false).make_shared();
+        v8::V8::initialize_platform(platform);
+        v8::V8::initialize();
+    });
+}

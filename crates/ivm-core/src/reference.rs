@@ -1,0 +1,186 @@
+//! References: handles to values that stay inside their isolate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ivm_marshal::Value;
+
+use crate::exception::caught;
+use crate::held::Held;
+use crate::transfer::{transfer_in, transfer_out};
+use crate::{Error, Isolate, Result, RunOptions, Transferable};
+
+/// A handle to a value inside an isolate, usable from any thread.
+///
+/// Clones share one underlying handle: [`Reference::release`] on any of them
+/// releases it for all, and [`Isolate::reference_count`] counts it once.
+#[derive(Clone)]
+pub struct Reference {
+    inner: Arc<ReferenceInner>,
+}
+
+struct ReferenceInner {
+    value: Held<v8::Value>,
+    /// The context the value was obtained in; operations on the value run
+    /// there.
+    context: Arc<v8::Global<v8::Context>>,
+    type_of: &'static str,
+}
+
+impl fmt::Debug for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reference")
+            .field("typeof", &self.inner.type_of)
+            .field("released", &self.inner.value.is_released())
+            .finish()
+    }
+}
+
+impl Reference {
+    pub(crate) fn new(
+        scope: &v8::PinScope<'_, '_>,
+        isolate: &Isolate,
+        context: &Arc<v8::Global<v8::Context>>,
+        value: v8::Local<'_, v8::Value>,
+    ) -> Reference {
+        let type_of = type_of(value);
+        let global = v8::Global::new(scope, value);
+        Reference {
+            inner: Arc::new(ReferenceInner {
+                value: Held::new(isolate.clone(), "Reference", global),
+                context: Arc::clone(context),
+                type_of,
+            }),
+        }
+    }
+
+    pub fn isolate(&self) -> &Isolate {
+        self.inner.value.isolate()
+    }
+
+    /// The `typeof` of the value, except that `null` is `"null"` and symbols
+    /// are `"object"` (isolated-vm's rules). Known without entering the
+    /// isolate.
+    pub fn type_of(&self) -> Result<&'static str> {
+        self.inner.value.get()?;
+        Ok(self.inner.type_of)
+    }
+
+    /// `reference[key]`, transferred out as `options.result` asks.
+    pub fn get(&self, key: impl Into<Value>, options: &RunOptions) -> Result<Transferable> {
+        let key = key.into();
+        self.with_object(options, |scope, isolate, context, object| {
+            let key = ivm_marshal::to_v8(scope, &key)?;
+            let value = object.get(scope, key).ok_or_else(|| caught(scope))?;
+            transfer_out(scope, isolate, context, value, options.result)
+        })
+    }
+
+    /// `reference[key] = value`; returns whether V8 reported success.
+    pub fn set(&self, key: impl Into<Value>, value: impl Into<Transferable>, options: &RunOptions) -> Result<bool> {
+        let (key, value) = (key.into(), value.into());
+        self.with_object(options, |scope, isolate, _, object| {
+            let key = ivm_marshal::to_v8(scope, &key)?;
+            let value = transfer_in(scope, isolate, &value)?;
+            object.set(scope, key, value).ok_or_else(|| caught(scope))
+        })
+    }
+
+    /// `delete reference[key]`; returns the operator's result.
+    pub fn delete(&self, key: impl Into<Value>, options: &RunOptions) -> Result<bool> {
+        let key = key.into();
+        self.with_object(options, |scope, _, _, object| {
+            let key = ivm_marshal::to_v8(scope, &key)?;
+            object.delete(scope, key).ok_or_else(|| caught(scope))
+        })
+    }
+
+    /// Calls the referenced function with `receiver` as `this`.
+    pub fn apply(
+        &self,
+        receiver: impl Into<Transferable>,
+        arguments: &[Transferable],
+        options: &RunOptions,
+    ) -> Result<Transferable> {
+        let receiver = receiver.into();
+        let value = self.inner.value.get()?;
+        let context = &self.inner.context;
+        let isolate = self.isolate();
+        isolate.run_in(context, options.timeout, |scope| {
+            let function = v8::Local::new(scope, &*value)
+                .try_cast::<v8::Function>()
+                .map_err(|_| Error::InvalidArgument("Reference is not a function".to_owned()))?;
+            let receiver = transfer_in(scope, isolate, &receiver)?;
+            let arguments = arguments
+                .iter()
+                .map(|argument| transfer_in(scope, isolate, argument))
+                .collect::<Result<Vec<_>>>()?;
+            let result = function.call(scope, receiver, &arguments).ok_or_else(|| caught(scope))?;
+            transfer_out(scope, isolate, context, result, options.result)
+        })
+    }
+
+    /// A copy of the referenced value.
+    pub fn copy(&self) -> Result<Value> {
+        let value = self.inner.value.get()?;
+        self.isolate().run_in(&self.inner.context, None, |scope| {
+            let value = v8::Local::new(scope, &*value);
+            Ok(ivm_marshal::from_v8(scope, value)?)
+        })
+    }
+
+    /// The referenced value itself, in a scope of the isolate that owns it.
+    pub fn deref<'s>(&self, scope: &v8::PinScope<'s, '_>) -> Result<v8::Local<'s, v8::Value>> {
+        if !self.isolate().owns(scope) {
+            return Err(Error::WrongIsolate("A Reference can only be dereferenced in the isolate that owns it"));
+        }
+        let value = self.inner.value.get()?;
+        Ok(v8::Local::new(scope, &*value))
+    }
+
+    /// Releases the handle; later operations on this reference fail.
+    pub fn release(&self) {
+        self.inner.value.release();
+    }
+
+    fn with_object<R>(
+        &self,
+        options: &RunOptions,
+        f: impl FnOnce(
+            &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>,
+            &Isolate,
+            &Arc<v8::Global<v8::Context>>,
+            v8::Local<'_, v8::Object>,
+        ) -> Result<R>,
+    ) -> Result<R> {
+        let value = self.inner.value.get()?;
+        let context = &self.inner.context;
+        let isolate = self.isolate();
+        isolate.run_in(context, options.timeout, |scope| {
+            let object = v8::Local::new(scope, &*value)
+                .try_cast::<v8::Object>()
+                .map_err(|_| Error::InvalidArgument("Reference is not an object".to_owned()))?;
+            f(scope, isolate, context, object)
+        })
+    }
+}
+
+fn type_of(value: v8::Local<'_, v8::Value>) -> &'static str {
+    if value.is_null() {
+        "null"
+    } else if value.is_undefined() {
+        "undefined"
+    } else if value.is_boolean() {
+        "boolean"
+    } else if value.is_number() {
+        "number"
+    } else if value.is_string() {
+        "string"
+    } else if value.is_big_int() {
+        "bigint"
+    } else if value.is_function() {
+        "function"
+    } else {
+        "object"
+    }
+}
