@@ -1,0 +1,397 @@
+//! The synchronous API: values, contexts, scripts, closures, references,
+//! errors, handles and disposal.
+
+use std::time::Duration;
+
+use ivm::{
+    BigInt, CompileOptions, Error, EvalOptions, Isolate, IsolateOptions, Reference, RunOptions, ScriptOrigin,
+    TransferMode, Transferable, Value,
+};
+use ivm_tests::{eval, isolate_and_context};
+
+fn js_error(result: Result<Transferable, Error>) -> ivm::JsError {
+    match result {
+        Err(Error::Js(error)) => error,
+        other => panic!("expected a JavaScript error, got {other:?}"),
+    }
+}
+
+fn reference(t: Transferable) -> Reference {
+    t.into_reference().expect("expected a Reference")
+}
+
+#[test]
+fn eval_returns_primitives_by_value() {
+    let (_isolate, context) = isolate_and_context();
+    assert_eq!(eval(&context, "1 + 2"), Value::Number(3.0));
+    assert_eq!(eval(&context, "'a' + 'b'"), Value::from("ab"));
+    assert_eq!(eval(&context, "'snow ☃ and 𝄞'"), Value::from("snow ☃ and 𝄞"));
+    assert_eq!(eval(&context, "1 < 2"), Value::Bool(true));
+    assert_eq!(eval(&context, "null"), Value::Null);
+    assert_eq!(eval(&context, "undefined"), Value::Undefined);
+    assert_eq!(eval(&context, "var x = 1"), Value::Undefined);
+    assert_eq!(eval(&context, "2n ** 64n"), Value::BigInt(BigInt::from_words(false, vec![0, 1])));
+    assert_eq!(eval(&context, "-(2n ** 70n) + 1n").to_string(), "-1180591620717411303423n");
+    assert_eq!(eval(&context, "-5n"), Value::BigInt(BigInt::from(-5i64)));
+    let negative_zero = eval(&context, "-0").into_value().and_then(|v| v.as_f64()).unwrap();
+    assert!(negative_zero == 0.0 && negative_zero.is_sign_negative());
+    assert!(eval(&context, "NaN").into_value().and_then(|v| v.as_f64()).unwrap().is_nan());
+}
+
+#[test]
+fn values_round_trip_into_the_isolate() {
+    let (_isolate, context) = isolate_and_context();
+    let values = [
+        Value::Undefined,
+        Value::Null,
+        Value::Bool(false),
+        Value::Number(-1.5e300),
+        Value::from("lone ☃"),
+        Value::BigInt(BigInt::from_words(true, vec![1, 2, 3])),
+    ];
+    for value in values {
+        let back = context
+            .eval_closure("return $0", &[value.clone().into()], &EvalOptions::new())
+            .expect("round trip");
+        assert_eq!(back, value);
+    }
+}
+
+#[test]
+fn objects_come_back_as_references_unless_copied() {
+    let (_isolate, context) = isolate_and_context();
+    let object = reference(eval(&context, "({ a: 1 })"));
+    assert_eq!(object.type_of().unwrap(), "object");
+    let function = reference(eval(&context, "(function f() {})"));
+    assert_eq!(function.type_of().unwrap(), "function");
+    let symbol = reference(eval(&context, "Symbol('s')"));
+    assert_eq!(symbol.type_of().unwrap(), "object", "isolated-vm reports symbols as objects");
+
+    let null = context.eval("null", &EvalOptions::new().result(TransferMode::Reference)).unwrap();
+    let null = reference(null);
+    assert_eq!(null.type_of().unwrap(), "null");
+    assert_eq!(null.copy().unwrap(), Value::Null);
+
+    let copied = context.eval("({ a: 1 })", &EvalOptions::new().result(TransferMode::Copy));
+    assert!(matches!(copied, Err(Error::Marshal(ivm::MarshalError::DataClone { .. }))), "{copied:?}");
+    let function = context.eval("() => 1", &EvalOptions::new().result(TransferMode::Copy));
+    assert!(matches!(function, Err(Error::Marshal(_))), "{function:?}");
+}
+
+#[test]
+fn contexts_do_not_share_globals() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let a = isolate.create_context().unwrap();
+    let b = isolate.create_context().unwrap();
+    eval(&a, "globalThis.secret = 42");
+    assert_eq!(eval(&a, "typeof secret"), Value::from("number"));
+    assert_eq!(eval(&b, "typeof secret"), Value::from("undefined"));
+}
+
+#[test]
+fn scripts_compile_once_and_run_in_any_context() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let script = isolate.compile_script("globalThis.count = (globalThis.count || 0) + 1", &CompileOptions::new()).unwrap();
+    let a = isolate.create_context().unwrap();
+    let b = isolate.create_context().unwrap();
+    assert_eq!(script.run(&a, &RunOptions::new()).unwrap(), Value::Number(1.0));
+    assert_eq!(script.run(&a, &RunOptions::new()).unwrap(), Value::Number(2.0));
+    assert_eq!(script.run(&b, &RunOptions::new()).unwrap(), Value::Number(1.0));
+    let as_reference = script.run(&b, &RunOptions::new().result(TransferMode::Reference)).unwrap();
+    assert_eq!(reference(as_reference).copy().unwrap(), Value::Number(2.0));
+}
+
+#[test]
+fn closures_receive_arguments_and_may_return() {
+    let (_isolate, context) = isolate_and_context();
+    let options = EvalOptions::new();
+    let sum = context.eval_closure("return $0 + $1", &[2.into(), 40.into()], &options).unwrap();
+    assert_eq!(sum, Value::Number(42.0));
+    let text = context.eval_closure("return typeof $0 + ':' + $1", &["x".into(), Value::Null.into()], &options).unwrap();
+    assert_eq!(text, Value::from("string:null"));
+    assert_eq!(context.eval_closure("1 + 1", &[], &options).unwrap(), Value::Undefined);
+    assert_eq!(context.eval_closure("return arguments.length", &[1.into(), 2.into(), 3.into()], &options).unwrap(), Value::Number(3.0));
+
+    // A reference passed back into its own isolate arrives as the value itself.
+    let object = reference(eval(&context, "globalThis.o = { n: 1 }"));
+    let same = context.eval_closure("return $0 === globalThis.o", &[object.into()], &options).unwrap();
+    assert_eq!(same, Value::Bool(true));
+}
+
+#[test]
+fn references_get_set_delete_and_apply() {
+    let (_isolate, context) = isolate_and_context();
+    let run = RunOptions::new();
+    let object = reference(eval(&context, "globalThis.obj = { a: 1, nested: { b: 2 } }; obj"));
+    assert_eq!(object.get("a", &run).unwrap(), Value::Number(1.0));
+    assert_eq!(object.get("missing", &run).unwrap(), Value::Undefined);
+    let nested = reference(object.get("nested", &run).unwrap());
+    assert_eq!(nested.get("b", &run).unwrap(), Value::Number(2.0));
+
+    assert!(object.set("c", "three", &run).unwrap());
+    assert_eq!(eval(&context, "obj.c"), Value::from("three"));
+    assert!(object.set(7, nested.clone(), &run).unwrap());
+    assert_eq!(eval(&context, "obj[7] === obj.nested"), Value::Bool(true));
+
+    assert!(object.delete("a", &run).unwrap());
+    assert_eq!(eval(&context, "'a' in obj"), Value::Bool(false));
+    eval(&context, "Object.defineProperty(obj, 'fixed', { value: 1, configurable: false })");
+    assert!(!object.delete("fixed", &run).unwrap());
+
+    let add = reference(eval(&context, "(function (a, b) { return this.base + a + b; })"));
+    let receiver = reference(eval(&context, "({ base: 100 })"));
+    assert_eq!(add.apply(receiver, &[1.into(), 2.into()], &run).unwrap(), Value::Number(103.0));
+    let make = reference(eval(&context, "(() => ({ made: true }))"));
+    let made = reference(make.apply((), &[], &run).unwrap());
+    assert_eq!(made.get("made", &run).unwrap(), Value::Bool(true));
+
+    let thrower = reference(eval(&context, "(() => { throw new TypeError('nope'); })"));
+    let error = js_error(thrower.apply((), &[], &run));
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("TypeError", "nope"));
+
+    let not_function = object.apply((), &[], &run);
+    assert!(matches!(not_function, Err(Error::InvalidArgument(_))), "{not_function:?}");
+    let number = reference(context.eval("5", &EvalOptions::new().result(TransferMode::Reference)).unwrap());
+    assert!(matches!(number.get("x", &run), Err(Error::InvalidArgument(_))));
+}
+
+#[test]
+fn getters_run_under_the_call_timeout() {
+    let (_isolate, context) = isolate_and_context();
+    let object = reference(eval(&context, "({ get slow() { while (true) {} } })"));
+    let result = object.get("slow", &RunOptions::new().timeout(Duration::from_millis(50)));
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
+}
+
+#[test]
+fn the_global_reference_is_globalthis() {
+    let (_isolate, context) = isolate_and_context();
+    let global = context.global().unwrap();
+    assert!(global.set("answer", 42, &RunOptions::new()).unwrap());
+    assert_eq!(eval(&context, "answer"), Value::Number(42.0));
+    eval(&context, "var fromScript = 'hi'");
+    assert_eq!(global.get("fromScript", &RunOptions::new()).unwrap(), Value::from("hi"));
+}
+
+#[test]
+fn deref_gives_the_value_in_its_own_isolate_only() {
+    let (isolate, context) = isolate_and_context();
+    let object = reference(eval(&context, "({ tag: 'mine' })"));
+    let tag = context
+        .enter(|scope| {
+            let value = object.deref(scope).expect("deref in the owning isolate");
+            let object = value.to_object(scope).unwrap();
+            let key = ivm::v8::String::new(scope, "tag").unwrap();
+            object.get(scope, key.into()).unwrap().to_rust_string_lossy(scope)
+        })
+        .unwrap();
+    assert_eq!(tag, "mine");
+
+    let (_other, other_context) = isolate_and_context();
+    let wrong = other_context.enter(|scope| object.deref(scope).map(|_| ())).unwrap();
+    assert!(matches!(wrong, Err(Error::WrongIsolate(_))), "{wrong:?}");
+    drop(isolate);
+}
+
+#[test]
+fn handles_from_another_isolate_are_refused() {
+    let (isolate_a, context_a) = isolate_and_context();
+    let (isolate_b, context_b) = isolate_and_context();
+    let script = isolate_a.compile_script("1", &CompileOptions::new()).unwrap();
+    assert!(matches!(script.run(&context_b, &RunOptions::new()), Err(Error::WrongIsolate(_))));
+    let from_a = reference(eval(&context_a, "({})"));
+    let passed = context_b.eval_closure("return $0", &[from_a.into()], &EvalOptions::new());
+    assert!(matches!(passed, Err(Error::WrongIsolate(_))), "{passed:?}");
+    assert_ne!(isolate_a, isolate_b);
+}
+
+#[test]
+fn script_origin_shows_in_stack_traces() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let origin = ScriptOrigin::new("my-module.js").line_offset(10).column_offset(0);
+    let script = isolate
+        .compile_script("function f() {\n  throw new Error('deep');\n}\nf();", &CompileOptions::new().origin(origin.clone()))
+        .unwrap();
+    let error = js_error(script.run(&context, &RunOptions::new()));
+    let stack = error.stack.expect("errors carry their stack");
+    assert!(stack.contains("my-module.js:12:9"), "{stack}");
+    assert!(stack.starts_with("Error: deep"), "{stack}");
+
+    let error = js_error(context.eval("\n\nnull.x", &EvalOptions::new().origin(ScriptOrigin::new("eval.js"))));
+    assert_eq!(error.name, "TypeError");
+    assert!(error.stack.unwrap().contains("eval.js:3:"), "TypeError stack names the origin");
+
+    let error = js_error(context.eval_closure("\nthrow new RangeError('r')", &[], &EvalOptions::new().origin(ScriptOrigin::new("closure.js").line_offset(5))));
+    assert!(error.stack.unwrap().contains("closure.js:7:"));
+}
+
+#[test]
+fn syntax_errors_are_js_errors_with_their_location() {
+    let (isolate, context) = isolate_and_context();
+    let error = js_error(context.eval("let x = ;", &EvalOptions::new().origin(ScriptOrigin::new("broken.js"))));
+    assert_eq!(error.name, "SyntaxError");
+    assert!(error.message.contains("Unexpected token"), "{}", error.message);
+    assert!(error.stack.unwrap().contains("broken.js:1:9"));
+
+    let compiled = isolate.compile_script("function (", &CompileOptions::new().origin(ScriptOrigin::new("c.js").line_offset(3)));
+    match compiled {
+        Err(Error::Js(error)) => {
+            assert_eq!(error.name, "SyntaxError");
+            assert!(error.stack.unwrap().contains("c.js:4:"));
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+    let closure = js_error(context.eval_closure("return )", &[], &EvalOptions::new()));
+    assert_eq!(closure.name, "SyntaxError");
+}
+
+#[test]
+fn thrown_values_keep_their_details() {
+    let (_isolate, context) = isolate_and_context();
+    let error = js_error(context.eval("throw 42", &EvalOptions::new()));
+    assert_eq!(error.thrown, Some(Value::Number(42.0)));
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("", "42"));
+
+    let error = js_error(context.eval("throw 'plain string'", &EvalOptions::new()));
+    assert_eq!(error.thrown, Some(Value::from("plain string")));
+    assert_eq!(error.to_string(), "Uncaught plain string");
+
+    let error = js_error(context.eval("throw null", &EvalOptions::new()));
+    assert_eq!(error.thrown, Some(Value::Null));
+
+    let error = js_error(context.eval("throw { toString() { return 'custom' } }", &EvalOptions::new()));
+    assert_eq!((error.thrown, error.message.as_str()), (None, "custom"));
+
+    let error = js_error(context.eval(
+        "class QuotaError extends Error { constructor(m) { super(m); this.name = 'QuotaError'; } }\nthrow new QuotaError('over')",
+        &EvalOptions::new(),
+    ));
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("QuotaError", "over"));
+    assert!(error.stack.unwrap().starts_with("QuotaError: over"));
+
+    // A hostile `name` getter cannot turn error reporting into a crash.
+    let error = js_error(context.eval(
+        "const e = new Error('m'); Object.defineProperty(e, 'name', { get() { throw new Error('gotcha') } }); throw e",
+        &EvalOptions::new(),
+    ));
+    assert_eq!(error.message, "m");
+}
+
+#[test]
+fn every_operation_after_dispose_is_an_error() {
+    let (isolate, context) = isolate_and_context();
+    let script = isolate.compile_script("1", &CompileOptions::new()).unwrap();
+    let object = reference(eval(&context, "({ f() {} })"));
+    let run = RunOptions::new();
+    isolate.dispose().unwrap();
+    assert!(isolate.is_disposed());
+
+    assert!(matches!(isolate.dispose(), Err(Error::Disposed)));
+    assert!(matches!(isolate.create_context(), Err(Error::Disposed)));
+    assert!(matches!(isolate.compile_script("1", &CompileOptions::new()), Err(Error::Disposed)));
+    assert!(matches!(isolate.heap_statistics(), Err(Error::Disposed)));
+    assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Disposed)));
+    assert!(matches!(context.eval_closure("1", &[], &EvalOptions::new()), Err(Error::Disposed)));
+    assert!(matches!(context.global(), Err(Error::Disposed)));
+    assert!(matches!(context.enter(|_| ()), Err(Error::Disposed)));
+    assert!(matches!(script.run(&context, &run), Err(Error::Disposed)));
+    assert!(matches!(object.type_of(), Err(Error::Disposed)));
+    assert!(matches!(object.get("f", &run), Err(Error::Disposed)));
+    assert!(matches!(object.set("f", 1, &run), Err(Error::Disposed)));
+    assert!(matches!(object.delete("f", &run), Err(Error::Disposed)));
+    assert!(matches!(object.apply((), &[], &run), Err(Error::Disposed)));
+    assert!(matches!(object.copy(), Err(Error::Disposed)));
+    // Releasing what is left is still fine.
+    object.release();
+    script.release();
+    context.release();
+}
+
+#[test]
+fn released_handles_refuse_further_use() {
+    let (isolate, context) = isolate_and_context();
+    let base = isolate.reference_count();
+    let script = isolate.compile_script("1", &CompileOptions::new()).unwrap();
+    let object = reference(eval(&context, "({})"));
+    let alias = object.clone();
+    assert_eq!(isolate.reference_count(), base + 2, "clones share one handle");
+
+    object.release();
+    assert!(matches!(alias.get("x", &RunOptions::new()), Err(Error::Released("Reference"))));
+    assert!(matches!(alias.type_of(), Err(Error::Released(_))));
+    script.release();
+    assert!(matches!(script.run(&context, &RunOptions::new()), Err(Error::Released("Script"))));
+    assert_eq!(isolate.reference_count(), base);
+
+    let extra = isolate.create_context().unwrap();
+    assert_eq!(isolate.reference_count(), base + 1);
+    drop(extra);
+    assert_eq!(isolate.reference_count(), base);
+    context.release();
+    assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Released("Context"))));
+}
+
+#[test]
+fn invalid_options_are_refused() {
+    assert!(matches!(Isolate::new(IsolateOptions::new().memory_limit(7)), Err(Error::InvalidArgument(_))));
+    assert!(matches!(Isolate::new(IsolateOptions::new().memory_limit(usize::MAX)), Err(Error::InvalidArgument(_))));
+    assert!(matches!(Isolate::new(IsolateOptions::new().snapshot(vec![1, 2, 3])), Err(Error::Unsupported(_))));
+    assert!(Isolate::new(IsolateOptions::new().memory_limit(8)).is_ok());
+}
+
+#[test]
+fn heap_statistics_reflect_the_limit_and_external_memory() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(64)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let before = isolate.heap_statistics().unwrap();
+    assert!(before.used_heap_size > 0);
+    assert!(before.total_heap_size >= before.used_heap_size);
+    assert!(before.heap_size_limit >= 32 << 20 && before.heap_size_limit <= 128 << 20, "{before:?}");
+    assert!(before.number_of_native_contexts >= 1);
+
+    eval(&context, "globalThis.buffer = new ArrayBuffer(4 << 20)");
+    let after = isolate.heap_statistics().unwrap();
+    assert!(after.externally_allocated_size >= before.externally_allocated_size + (4 << 20), "{after:?}");
+}
+
+#[test]
+fn cpu_and_wall_time_accumulate() {
+    let (isolate, context) = isolate_and_context();
+    assert_eq!(isolate.cpu_time(), Duration::ZERO);
+    eval(&context, "const end = Date.now() + 60; while (Date.now() < end) {}");
+    let (cpu, wall) = (isolate.cpu_time(), isolate.wall_time());
+    assert!(cpu >= Duration::from_millis(30), "cpu {cpu:?}");
+    assert!(wall >= Duration::from_millis(50) && wall >= cpu, "wall {wall:?}");
+    eval(&context, "1");
+    assert!(isolate.wall_time() > wall);
+}
+
+#[test]
+fn isolates_run_in_parallel_on_any_thread() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Isolate>();
+    assert_send_sync::<ivm::Context>();
+    assert_send_sync::<ivm::Script>();
+    assert_send_sync::<Reference>();
+
+    // An isolate created on one thread is used from others, one at a time.
+    let (isolate, context) = isolate_and_context();
+    eval(&context, "globalThis.hits = 0");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let context = context.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    context.eval("hits++", &EvalOptions::new()).unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(eval(&context, "hits"), Value::Number(100.0));
+    drop(isolate);
+}

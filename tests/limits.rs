@@ -1,0 +1,186 @@
+//! Limits that hostile code must not break: memory, time, and disposal from
+//! another thread. Every test here ends with the process alive, which is the
+//! point.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ivm::{Error, EvalOptions, Isolate, IsolateOptions, RunOptions, Value};
+use ivm_tests::eval;
+
+/// Scripts that each try a different way to exhaust memory.
+const HOSTILE_ALLOCATIONS: [&str; 20] = [
+    "const a = []; while (true) a.push(new Array(100000).fill(1.5));",
+    "const a = []; while (true) a.push({ x: Math.random(), y: [1, 2, 3] });",
+    "let s = 'x'; while (true) { s = s + s; s.charCodeAt(s.length - 1); }",
+    "const parts = []; while (true) parts.push('y'.repeat(1 << 20) + Math.random());",
+    "const a = []; while (true) a.push('q'.repeat(1 << 22).toUpperCase());",
+    "new Array(2 ** 25).fill(0.5);",
+    "Array.from({ length: 2 ** 26 }, (_, i) => ({ i }));",
+    "const a = []; while (true) a.push(new ArrayBuffer(1 << 20));",
+    "new ArrayBuffer(2 ** 31);",
+    "const a = []; while (true) a.push(new Float64Array(1 << 18));",
+    "const a = []; while (true) { try { a.push(new Uint8Array(1 << 22)); } catch (e) {} }",
+    "const m = new Map(); for (let i = 0; ; i++) m.set(i, 'v' + i);",
+    "const s = new Set(); for (let i = 0; ; i++) s.add({ i });",
+    "const o = {}; for (let i = 0; ; i++) o['key' + i] = i;",
+    "let f = () => 0; const keep = []; while (true) { const big = new Array(1000).fill(f); keep.push(() => big); }",
+    "const a = []; while (true) a.push(JSON.parse('[' + '1,'.repeat(10000) + '1]'));",
+    "function grow(n) { const a = new Array(1e5).fill(n); return [a, grow]; } const all = []; while (true) all.push(grow(1));",
+    "let chain = null; while (true) chain = { next: chain, pad: new Array(64).fill(chain) };",
+    "const a = []; while (true) a.push(Symbol('s'.repeat(1000)), new Date(), /re/g, [1n << 1000n]);",
+    "const strings = []; for (let i = 0; ; i++) strings.push(('p' + i).padEnd(10000, String(i)));",
+];
+
+#[test]
+fn twenty_hostile_allocations_in_a_row_each_hit_the_limit() {
+    for (i, code) in HOSTILE_ALLOCATIONS.iter().enumerate() {
+        let isolate = Isolate::new(IsolateOptions::new().memory_limit(16)).unwrap();
+        let context = isolate.create_context().unwrap();
+        let result = context.eval(code, &EvalOptions::new());
+        assert!(matches!(result, Err(Error::MemoryLimit)), "script {i} ({code}) ended in {result:?}");
+        assert!(isolate.is_disposed(), "script {i}: the isolate is disposed after its limit");
+        assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Disposed)));
+    }
+    // The host is alive and isolates still work.
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    assert_eq!(eval(&isolate.create_context().unwrap(), "6 * 7"), Value::Number(42.0));
+}
+
+#[test]
+fn hostile_allocations_in_parallel_isolates() {
+    let threads: Vec<_> = HOSTILE_ALLOCATIONS[..4]
+        .iter()
+        .map(|code| {
+            std::thread::spawn(move || {
+                let isolate = Isolate::new(IsolateOptions::new().memory_limit(8)).unwrap();
+                let context = isolate.create_context().unwrap();
+                context.eval(code, &EvalOptions::new())
+            })
+        })
+        .collect();
+    for thread in threads {
+        let result = thread.join().unwrap();
+        assert!(matches!(result, Err(Error::MemoryLimit)), "{result:?}");
+    }
+}
+
+#[test]
+fn polite_code_stays_within_a_small_limit() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(8)).unwrap();
+    let context = isolate.create_context().unwrap();
+    for _ in 0..50 {
+        // Garbage that is collected as it goes never trips the limit.
+        let total = eval(&context, "{ let t = 0; for (let i = 0; i < 1000; i++) t += new Array(1000).fill(1).length; t }");
+        assert_eq!(total, Value::Number(1_000_000.0));
+    }
+    assert!(!isolate.is_disposed());
+}
+
+#[test]
+fn an_infinite_loop_times_out_and_the_isolate_stays_usable() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let start = Instant::now();
+    let result = context.eval("while (true) {}", &EvalOptions::new().timeout(Duration::from_millis(50)));
+    let elapsed = start.elapsed();
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(elapsed >= Duration::from_millis(50) && elapsed < Duration::from_millis(500), "took {elapsed:?}");
+    assert_eq!(eval(&context, "1+1"), Value::Number(2.0));
+    assert_eq!(result.unwrap_err().to_string(), "Script execution timed out.");
+}
+
+#[test]
+fn timeouts_cover_every_way_to_run_code() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let timeout = Duration::from_millis(30);
+    let run = RunOptions::new().timeout(timeout);
+    let eval_options = EvalOptions::new().timeout(timeout);
+
+    let closure = context.eval_closure("for (;;) {}", &[], &eval_options);
+    assert!(matches!(closure, Err(Error::Timeout)), "{closure:?}");
+
+    let script = isolate.compile_script("for (;;) {}", &Default::default()).unwrap();
+    assert!(matches!(script.run(&context, &run), Err(Error::Timeout)));
+
+    let spin = eval(&context, "(function spin() { while (true) {} })").into_reference().unwrap();
+    assert!(matches!(spin.apply((), &[], &run), Err(Error::Timeout)));
+
+    // Microtasks queued by the script run inside the call, under its deadline.
+    let microtask = context.eval("Promise.resolve().then(() => { while (true) {} }); 'queued'", &eval_options);
+    assert!(matches!(microtask, Err(Error::Timeout)), "{microtask:?}");
+
+    // A catch block cannot swallow the termination.
+    let catching = context.eval("while (true) { try { while (true) {} } catch (e) {} }", &eval_options);
+    assert!(matches!(catching, Err(Error::Timeout)), "{catching:?}");
+
+    assert_eq!(eval(&context, "'alive'"), Value::from("alive"));
+}
+
+#[test]
+fn finished_calls_are_never_hit_by_their_timeout_later() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let options = EvalOptions::new().timeout(Duration::from_millis(5));
+    for i in 0..200 {
+        assert_eq!(context.eval(&format!("{i} + 1"), &options).unwrap(), Value::Number(f64::from(i + 1)));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    // Nothing armed by the calls above may terminate this one.
+    let slow = eval(&context, "let n = 0; const end = Date.now() + 50; while (Date.now() < end) n++; 'done'");
+    assert_eq!(slow, Value::from("done"));
+}
+
+#[test]
+fn disposing_from_another_thread_stops_a_running_script() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let (started_tx, started_rx) = mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        started_tx.send(()).unwrap();
+        context.eval("while (true) {}", &EvalOptions::new())
+    });
+    started_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    isolate.dispose().unwrap();
+    let result = runner.join().unwrap();
+    assert!(matches!(result, Err(Error::DisposedDuringExecution)), "{result:?}");
+    assert!(isolate.is_disposed());
+}
+
+#[test]
+fn a_fatal_v8_error_reaches_the_catastrophic_handler_and_the_process_lives() {
+    // Splitting a 256 MiB string yields more elements than a V8 array can
+    // hold, which V8 answers with a deliberate crash, not an exception.
+    let (report_tx, report_rx) = mpsc::channel::<String>();
+    let report_tx = std::sync::Mutex::new(report_tx);
+    let options = IsolateOptions::new().memory_limit(16).on_catastrophic_error(move |message| {
+        report_tx.lock().unwrap().send(message.to_owned()).unwrap();
+    });
+    let isolate = Isolate::new(options).unwrap();
+    let context = isolate.create_context().unwrap();
+    // The thread that runs the lost isolate never returns, so it is not joined.
+    std::thread::spawn(move || context.eval("'z'.repeat(2 ** 28).split('')", &EvalOptions::new()));
+    let report = report_rx.recv_timeout(Duration::from_secs(60)).expect("the handler is called");
+    assert!(report.contains("V8 fatal error"), "{report}");
+    assert!(isolate.is_disposed());
+    assert!(matches!(isolate.dispose(), Err(Error::Disposed)));
+    assert!(matches!(isolate.heap_statistics(), Err(Error::Disposed)));
+    drop(isolate);
+
+    let fresh = Isolate::new(IsolateOptions::new()).unwrap();
+    assert_eq!(eval(&fresh.create_context().unwrap(), "'alive'"), Value::from("alive"));
+}
+
+#[test]
+fn a_memory_limit_error_disposes_only_its_own_isolate() {
+    let bystander = Isolate::new(IsolateOptions::new()).unwrap();
+    let bystander_context = bystander.create_context().unwrap();
+    eval(&bystander_context, "globalThis.kept = 'safe'");
+
+    let victim = Isolate::new(IsolateOptions::new().memory_limit(8)).unwrap();
+    let result = victim.create_context().unwrap().eval(HOSTILE_ALLOCATIONS[0], &EvalOptions::new());
+    assert!(matches!(result, Err(Error::MemoryLimit)));
+    assert_eq!(eval(&bystander_context, "kept"), Value::from("safe"));
+}

@@ -1,0 +1,144 @@
+//! Repository rules checked as ordinary tests (rust-analyzer's "tidy"):
+//! what reviewers would otherwise have to remember.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ivm_tests::repo_root;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() && name != "target" && name != "node_modules" && !name.to_string_lossy().starts_with('.') {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn all_rust_files() -> Vec<PathBuf> {
+    let root = repo_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "bindings", "xtask", "tests", "benches"] {
+        if root.join(dir).exists() {
+            rust_files(&root.join(dir), &mut files);
+        }
+    }
+    files
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn crate_roots_open_with_a_doc_paragraph() {
+    let root = repo_root();
+    let roots: Vec<PathBuf> = all_rust_files()
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap();
+            (name == "lib.rs" || name == "main.rs") && !p.starts_with(root.join("tests").join("fixtures"))
+        })
+        .collect();
+    assert!(roots.len() >= 8, "found only {roots:?}");
+    for path in roots {
+        assert!(read(&path).starts_with("//!"), "{} must open with a //! paragraph", path.display());
+    }
+}
+
+#[test]
+fn every_unsafe_block_says_why_it_is_sound() {
+    for path in all_rust_files() {
+        if path.ends_with("tidy.rs") {
+            continue;
+        }
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if !(code.contains("unsafe {") || code.contains("unsafe impl")) {
+                continue;
+            }
+            let window = &lines[i.saturating_sub(8)..=i];
+            assert!(
+                window.iter().any(|l| l.contains("SAFETY:")),
+                "{}:{}: unsafe without a `SAFETY:` comment",
+                path.display(),
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn no_placeholders_in_shipped_code() {
+    for path in all_rust_files() {
+        if path.ends_with("tidy.rs") {
+            continue;
+        }
+        let text = read(&path);
+        for marker in ["todo!(", "unimplemented!(", "dbg!("] {
+            assert!(!text.contains(marker), "{} contains {marker}", path.display());
+        }
+    }
+}
+
+#[test]
+fn one_version_for_the_whole_workspace() {
+    let root = repo_root();
+    let mut manifests = vec![root.join("xtask/Cargo.toml"), root.join("tests/Cargo.toml"), root.join("benches/Cargo.toml")];
+    for dir in ["crates", "bindings"] {
+        if let Ok(entries) = fs::read_dir(root.join(dir)) {
+            manifests.extend(entries.flatten().map(|e| e.path().join("Cargo.toml")).filter(|p| p.exists()));
+        }
+    }
+    for manifest in manifests {
+        let text = read(&manifest);
+        assert!(text.contains("version.workspace = true"), "{} must take the workspace version", manifest.display());
+    }
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    let root = repo_root();
+    let manifest = |krate: &str| read(&root.join("crates").join(krate).join("Cargo.toml"));
+    let runtime = manifest("ivm-runtime");
+    assert!(!runtime.contains("v8"), "ivm-runtime must not know V8");
+    assert!(!runtime.contains("ivm-"), "ivm-runtime depends on no other ivm crate");
+    let marshal = manifest("ivm-marshal");
+    assert!(!marshal.contains("ivm-core") && !marshal.contains("ivm-runtime"), "ivm-marshal knows only v8");
+    for krate in ["ivm-runtime", "ivm-marshal", "ivm-core", "ivm", "ivm-cli"] {
+        let text = manifest(krate);
+        assert!(!text.contains("napi") && !text.contains("pyo3"), "{krate} must not know a binding");
+    }
+    let facade = read(&root.join("crates/ivm/src/lib.rs"));
+    let code_lines = facade.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty());
+    assert!(code_lines.into_iter().all(|l| l.starts_with("pub use")), "the ivm facade only re-exports");
+}
+
+#[test]
+fn architecture_doc_maps_every_crate() {
+    let root = repo_root();
+    let doc = read(&root.join("docs/ARCHITECTURE.md"));
+    for entry in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        assert!(doc.contains(&format!("crates/{name}")), "docs/ARCHITECTURE.md has no entry for crates/{name}");
+    }
+    assert!(doc.contains("Architecture Invariant"), "invariants are spelled out");
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = repo_root();
+    let readme = read(&root.join("README.md"));
+    let ci = read(&root.join(".ci/run"));
+    let workflow = read(&root.join(".github/workflows/ci.yml"));
+    for command in ["cargo xtask test", "cargo xtask demo"] {
+        assert!(readme.contains(command), "README shows `{command}`");
+    }
+    assert!(ci.contains("cargo xtask test"), ".ci/run runs the README's test command");
+    assert!(workflow.contains("cargo xtask test"), "the GitHub workflow runs the same command");
+}

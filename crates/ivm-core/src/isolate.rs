@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use ivm_runtime::{Deadline, Watchdog};
 
-use crate::memory::{self, CatastrophicErrorHandler, MemoryBudget};
+use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
+use crate::memory::{self, MemoryBudget};
 use crate::{Context, Error, Result, platform};
 
 /// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
@@ -115,7 +116,7 @@ pub(crate) struct IsolateInner {
     /// A context for compiling scripts that are not yet bound to one; V8
     /// needs a context to create the exceptions compilation may throw.
     compile_context: Mutex<Option<Arc<v8::Global<v8::Context>>>>,
-    on_catastrophic_error: Option<CatastrophicErrorHandler>,
+    catastrophe: Catastrophe,
 }
 
 /// Tags the V8 isolate with its owner so that handles can check that a
@@ -171,7 +172,7 @@ impl Isolate {
             v8::Isolate::create_params().heap_limits(0, limit_bytes).array_buffer_allocator(memory::allocator(&memory));
         let mut isolate = v8::Isolate::new(params);
         isolate.add_near_heap_limit_callback(memory::near_heap_limit, Arc::as_ptr(&memory).cast_mut().cast::<c_void>());
-        isolate.set_oom_error_handler(memory::on_fatal_oom);
+        isolate.set_oom_error_handler(fatal::on_fatal_oom);
         let terminator = isolate.thread_safe_handle();
         memory.attach(terminator.clone());
         let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
@@ -196,7 +197,7 @@ impl Isolate {
             wall_time_ns: AtomicU64::new(0),
             live_handles: AtomicUsize::new(0),
             compile_context: Mutex::new(None),
-            on_catastrophic_error: options.on_catastrophic_error,
+            catastrophe: Catastrophe::new(options.on_catastrophic_error),
         });
         Ok(Isolate { inner })
     }
@@ -205,7 +206,7 @@ impl Isolate {
     /// [`Error::DisposedDuringExecution`], and every later operation on it or
     /// on its contexts, scripts and references returns [`Error::Disposed`].
     pub fn dispose(&self) -> Result<()> {
-        if self.inner.disposed.swap(true, Ordering::SeqCst) {
+        if self.inner.disposed.swap(true, Ordering::SeqCst) || self.inner.catastrophe.happened() {
             return Err(Error::Disposed);
         }
         self.inner.terminator.terminate_execution();
@@ -213,8 +214,10 @@ impl Isolate {
         Ok(())
     }
 
+    /// Whether the isolate was disposed, hit its memory limit, or was lost to
+    /// a catastrophic error.
     pub fn is_disposed(&self) -> bool {
-        self.inner.disposed.load(Ordering::SeqCst)
+        self.inner.disposed.load(Ordering::SeqCst) || self.inner.catastrophe.happened()
     }
 
     /// Total CPU time spent running this isolate's calls.
@@ -271,6 +274,9 @@ impl Isolate {
     /// The isolate's state is checked under the lock, so a call that waited
     /// for the lock while the isolate was disposed sees that it was.
     pub(crate) fn with_locker<R>(&self, f: impl FnOnce(&mut v8::Isolate) -> Result<R>) -> Result<R> {
+        if self.is_disposed() {
+            return Err(Error::Disposed);
+        }
         let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
         let shared = guard.as_ref().ok_or(Error::Disposed)?;
         let mut locker = shared.lock();
@@ -293,7 +299,7 @@ impl Isolate {
     ) -> Result<R> {
         let inner = &self.inner;
         let outcome = self.with_locker(|isolate| {
-            let _fatal_errors = memory::running_with(inner.on_catastrophic_error.as_ref());
+            let _fatal_errors = fatal::running(&inner.catastrophe);
             let started = Instant::now();
             let cpu_started = thread_cpu_time();
             let timed_out = Arc::new(AtomicBool::new(false));
@@ -383,6 +389,18 @@ impl Isolate {
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(shared);
+    }
+}
+
+impl Drop for IsolateInner {
+    fn drop(&mut self) {
+        if self.catastrophe.happened() {
+            // A parked thread holds this isolate's V8 lock forever; tearing
+            // it down would wait for that lock forever too. Leak it.
+            let lost = self.v8.get_mut().unwrap_or_else(PoisonError::into_inner).take();
+            std::mem::forget(lost);
+            std::mem::forget(self.compile_context.get_mut().unwrap_or_else(PoisonError::into_inner).take());
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 mod context;
 mod error;
 mod exception;
+mod fatal;
 mod held;
 mod isolate;
 mod memory;
@@ -25,8 +26,8 @@ mod transfer;
 pub use context::Context;
 pub use error::{Error, JsError, Result};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
-pub use ivm_marshal::{BigInt, Value};
-pub use memory::CatastrophicErrorHandler;
+pub use ivm_marshal::{BigInt, Error as MarshalError, Value};
+pub use fatal::CatastrophicErrorHandler;
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;

@@ -11,18 +11,12 @@
 //!    [`allocator`], which refuses allocations that would pass the limit and
 //!    records the breach the same way.
 //!
-//! If V8 reaches its fatal out-of-memory handler anyway, [`on_fatal_oom`]
+//! If V8 reaches its fatal out-of-memory handler anyway, `crate::fatal`
 //! reports a catastrophic error instead of letting V8 abort the process.
 
-use std::cell::Cell;
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-
-/// A handler for errors V8 cannot recover from (see [`IsolateOptions`]).
-///
-/// [`IsolateOptions`]: crate::IsolateOptions
-pub type CatastrophicErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The memory accounting of one isolate, shared with V8's callbacks.
 pub(crate) struct MemoryBudget {
@@ -148,49 +142,4 @@ unsafe extern "C" fn drop_budget(budget: *const MemoryBudget) {
     // SAFETY: `budget` came from `Arc::into_raw` in `allocator`, and V8 calls
     // this once, when it destroys the allocator.
     drop(unsafe { Arc::from_raw(budget) });
-}
-
-thread_local! {
-    /// The catastrophic-error handler of the isolate this thread is running,
-    /// for V8's fatal OOM callback, which is given no isolate-specific data.
-    static RUNNING_HANDLER: Cell<Option<*const CatastrophicErrorHandler>> = const { Cell::new(None) };
-}
-
-/// Marks `handler` as the one to call if V8 fails fatally on this thread
-/// until the returned guard is dropped.
-pub(crate) fn running_with(handler: Option<&CatastrophicErrorHandler>) -> impl Drop {
-    struct Restore(Option<*const CatastrophicErrorHandler>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            RUNNING_HANDLER.with(|cell| cell.set(self.0));
-        }
-    }
-    Restore(RUNNING_HANDLER.with(|cell| cell.replace(handler.map(std::ptr::from_ref))))
-}
-
-/// V8's fatal out-of-memory callback. V8 aborts the process if this returns,
-/// so after reporting it parks the thread forever: the isolate is lost, but the
-/// process and every other isolate keep running.
-pub(crate) unsafe extern "C" fn on_fatal_oom(location: *const c_char, details: &v8::OomDetails) {
-    let describe = |ptr: *const c_char| {
-        // SAFETY: V8 passes null or a NUL-terminated string it owns for the
-        // duration of this call.
-        (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
-    };
-    let message = format!(
-        "V8 ran out of memory{} at {}{}",
-        if details.is_heap_oom { " (heap)" } else { "" },
-        describe(location).unwrap_or_default(),
-        describe(details.detail.cast()).map(|d| format!(": {d}")).unwrap_or_default(),
-    );
-    match RUNNING_HANDLER.with(Cell::get) {
-        // SAFETY: the pointer was set by `running_with` from a reference that
-        // outlives the guard, and the guard is still alive on this thread
-        // because this callback runs inside the call it guards.
-        Some(handler) => unsafe { (*handler)(&message) },
-        None => eprintln!("ivm: catastrophic error: {message}"),
-    }
-    loop {
-        std::thread::park();
-    }
 }

@@ -19,5 +19,6 @@ pub fn initialize() {
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
+        crate::fatal::install_fatal_error_handlers();
     });
 }
