@@ -50,9 +50,7 @@ fn values_round_trip_into_the_isolate() {
         Value::BigInt(BigInt::from_words(true, vec![1, 2, 3])),
     ];
     for value in values {
-        let back = context
-            .eval_closure("return $0", &[value.clone().into()], &EvalOptions::new())
-            .expect("round trip");
+        let back = context.eval_closure("return $0", &[value.clone().into()], &EvalOptions::new()).expect("round trip");
         assert_eq!(back, value);
     }
 }
@@ -91,7 +89,8 @@ fn contexts_do_not_share_globals() {
 #[test]
 fn scripts_compile_once_and_run_in_any_context() {
     let isolate = Isolate::new(IsolateOptions::new()).unwrap();
-    let script = isolate.compile_script("globalThis.count = (globalThis.count || 0) + 1", &CompileOptions::new()).unwrap();
+    let script =
+        isolate.compile_script("globalThis.count = (globalThis.count || 0) + 1", &CompileOptions::new()).unwrap();
     let a = isolate.create_context().unwrap();
     let b = isolate.create_context().unwrap();
     assert_eq!(script.run(&a, &RunOptions::new()).unwrap(), Value::Number(1.0));
@@ -107,10 +106,14 @@ fn closures_receive_arguments_and_may_return() {
     let options = EvalOptions::new();
     let sum = context.eval_closure("return $0 + $1", &[2.into(), 40.into()], &options).unwrap();
     assert_eq!(sum, Value::Number(42.0));
-    let text = context.eval_closure("return typeof $0 + ':' + $1", &["x".into(), Value::Null.into()], &options).unwrap();
+    let text =
+        context.eval_closure("return typeof $0 + ':' + $1", &["x".into(), Value::Null.into()], &options).unwrap();
     assert_eq!(text, Value::from("string:null"));
     assert_eq!(context.eval_closure("1 + 1", &[], &options).unwrap(), Value::Undefined);
-    assert_eq!(context.eval_closure("return arguments.length", &[1.into(), 2.into(), 3.into()], &options).unwrap(), Value::Number(3.0));
+    assert_eq!(
+        context.eval_closure("return arguments.length", &[1.into(), 2.into(), 3.into()], &options).unwrap(),
+        Value::Number(3.0)
+    );
 
     // A reference passed back into its own isolate arrives as the value itself.
     let object = reference(eval(&context, "globalThis.o = { n: 1 }"));
@@ -212,7 +215,10 @@ fn script_origin_shows_in_stack_traces() {
     let context = isolate.create_context().unwrap();
     let origin = ScriptOrigin::new("my-module.js").line_offset(10).column_offset(0);
     let script = isolate
-        .compile_script("function f() {\n  throw new Error('deep');\n}\nf();", &CompileOptions::new().origin(origin.clone()))
+        .compile_script(
+            "function f() {\n  throw new Error('deep');\n}\nf();",
+            &CompileOptions::new().origin(origin.clone()),
+        )
         .unwrap();
     let error = js_error(script.run(&context, &RunOptions::new()));
     let stack = error.stack.expect("errors carry their stack");
@@ -223,7 +229,11 @@ fn script_origin_shows_in_stack_traces() {
     assert_eq!(error.name, "TypeError");
     assert!(error.stack.unwrap().contains("eval.js:3:"), "TypeError stack names the origin");
 
-    let error = js_error(context.eval_closure("\nthrow new RangeError('r')", &[], &EvalOptions::new().origin(ScriptOrigin::new("closure.js").line_offset(5))));
+    let error = js_error(context.eval_closure(
+        "\nthrow new RangeError('r')",
+        &[],
+        &EvalOptions::new().origin(ScriptOrigin::new("closure.js").line_offset(5)),
+    ));
     assert!(error.stack.unwrap().contains("closure.js:7:"));
 }
 
@@ -235,7 +245,8 @@ fn syntax_errors_are_js_errors_with_their_location() {
     assert!(error.message.contains("Unexpected token"), "{}", error.message);
     assert!(error.stack.unwrap().contains("broken.js:1:9"));
 
-    let compiled = isolate.compile_script("function (", &CompileOptions::new().origin(ScriptOrigin::new("c.js").line_offset(3)));
+    let compiled =
+        isolate.compile_script("function (", &CompileOptions::new().origin(ScriptOrigin::new("c.js").line_offset(3)));
     match compiled {
         Err(Error::Js(error)) => {
             assert_eq!(error.name, "SyntaxError");

@@ -71,7 +71,8 @@ fn polite_code_stays_within_a_small_limit() {
     let context = isolate.create_context().unwrap();
     for _ in 0..50 {
         // Garbage that is collected as it goes never trips the limit.
-        let total = eval(&context, "{ let t = 0; for (let i = 0; i < 1000; i++) t += new Array(1000).fill(1).length; t }");
+        let total =
+            eval(&context, "{ let t = 0; for (let i = 0; i < 1000; i++) t += new Array(1000).fill(1).length; t }");
         assert_eq!(total, Value::Number(1_000_000.0));
     }
     assert!(!isolate.is_disposed());
@@ -110,6 +111,11 @@ fn timeouts_cover_every_way_to_run_code() {
     // Microtasks queued by the script run inside the call, under its deadline.
     let microtask = context.eval("Promise.resolve().then(() => { while (true) {} }); 'queued'", &eval_options);
     assert!(matches!(microtask, Err(Error::Timeout)), "{microtask:?}");
+
+    // Optimised loops stay interruptible (V8's Turboshaft loop unrolling
+    // would drop this loop's interrupt check; ivm turns it off).
+    let unrolled = context.eval("let x; while (true) { x = new Array(64); }", &eval_options);
+    assert!(matches!(unrolled, Err(Error::Timeout)), "{unrolled:?}");
 
     // A catch block cannot swallow the termination.
     let catching = context.eval("while (true) { try { while (true) {} } catch (e) {} }", &eval_options);

@@ -64,13 +64,10 @@ impl Context {
         let context = self.held.get()?;
         let isolate = self.isolate();
         isolate.run_in(&context, options.run.timeout, |scope| {
-            let arguments = arguments
-                .iter()
-                .map(|argument| transfer_in(scope, isolate, argument))
-                .collect::<Result<Vec<_>>>()?;
-            let parameters = (0..arguments.len())
-                .map(|i| new_string(scope, &format!("${i}")))
-                .collect::<Result<Vec<_>>>()?;
+            let arguments =
+                arguments.iter().map(|argument| transfer_in(scope, isolate, argument)).collect::<Result<Vec<_>>>()?;
+            let parameters =
+                (0..arguments.len()).map(|i| new_string(scope, &format!("${i}"))).collect::<Result<Vec<_>>>()?;
             let origin = script_origin(scope, &options.compile.origin)?;
             let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
             let function = v8::script_compiler::compile_function(

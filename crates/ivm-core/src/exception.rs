@@ -14,10 +14,8 @@ pub(crate) fn caught(scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::Hand
         return terminated();
     }
     let location = message.map(|message| {
-        let resource = message
-            .get_script_resource_name(scope)
-            .map(|name| name.to_rust_string_lossy(scope))
-            .unwrap_or_default();
+        let resource =
+            message.get_script_resource_name(scope).map(|name| name.to_rust_string_lossy(scope)).unwrap_or_default();
         let line = message.get_line_number(scope).unwrap_or(0);
         let column = message.get_start_column() + 1;
         format!("{resource}:{line}:{column}")

@@ -128,10 +128,7 @@ static NEXT_ISOLATE_TAG: AtomicU64 = AtomicU64::new(1);
 
 impl fmt::Debug for Isolate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Isolate")
-            .field("id", &Arc::as_ptr(&self.inner))
-            .field("disposed", &self.is_disposed())
-            .finish()
+        f.debug_struct("Isolate").field("id", &Arc::as_ptr(&self.inner)).field("disposed", &self.is_disposed()).finish()
     }
 }
 

@@ -25,9 +25,9 @@ mod transfer;
 
 pub use context::Context;
 pub use error::{Error, JsError, Result};
+pub use fatal::CatastrophicErrorHandler;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 pub use ivm_marshal::{BigInt, Error as MarshalError, Value};
-pub use fatal::CatastrophicErrorHandler;
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;

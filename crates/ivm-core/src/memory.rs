@@ -72,34 +72,40 @@ impl MemoryBudget {
     }
 }
 
-/// Headroom granted past the heap limit while a breaching script is being
-/// terminated. It must cover the largest single allocation V8 can make in one
-/// step (a maximal two-byte string or FixedArray is about 1 GiB without pointer
-/// compression), otherwise V8 gives up with a fatal out-of-memory error before
-/// the termination takes effect. The memory is only reserved, not touched,
-/// unless the script really allocates it.
-const TERMINATION_HEADROOM: usize = 2 << 30;
+/// Headroom granted past the heap limit when a breaching script is being
+/// terminated. It must cover the largest single allocation V8 makes in one
+/// step (a maximal two-byte string or FixedArray is about 1 GiB without
+/// pointer compression), otherwise V8 gives up with a fatal out-of-memory
+/// error before the termination takes effect. It is address space, not
+/// memory: pages are only used if the script really allocates them.
+const TERMINATION_HEADROOM: usize = 1280 << 20;
 
-/// V8's near-heap-limit callback.
+/// How far past its limit a terminating isolate's heap may grow in all.
+/// Termination takes effect at the next interrupt check, which comes quickly
+/// in JavaScript but not inside a long builtin (filling a huge
+/// dictionary-mode array, say); the cap keeps such a builtin from taking the
+/// host's memory with it. Past it V8 fails fatally and the isolate is lost
+/// to a catastrophic error (see `crate::fatal`) instead.
+const MAX_OVERSHOOT: usize = 2560 << 20;
+
+/// V8's near-heap-limit callback: record the breach, ask V8 to terminate,
+/// and grant bounded headroom for the termination to take effect.
 ///
 /// # Safety
 /// `data` must be the pointer registered in `Isolate::new`: a `MemoryBudget`
 /// kept alive by the isolate's owner for as long as the V8 isolate exists.
-pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, _initial: usize) -> usize {
+pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, initial: usize) -> usize {
     // SAFETY: see the function's contract; the budget outlives the isolate.
     let budget = unsafe { &*data.cast::<MemoryBudget>() };
     budget.breach();
-    current.saturating_add(TERMINATION_HEADROOM)
+    let cap = initial.saturating_add(MAX_OVERSHOOT);
+    current.saturating_add(TERMINATION_HEADROOM).min(cap).max(current)
 }
 
 /// An ArrayBuffer allocator that charges every buffer to the isolate's budget.
 pub(crate) fn allocator(budget: &Arc<MemoryBudget>) -> v8::UniqueRef<v8::Allocator> {
-    static VTABLE: v8::RustAllocatorVtable<MemoryBudget> = v8::RustAllocatorVtable {
-        allocate: allocate_zeroed,
-        allocate_uninitialized,
-        free,
-        drop: drop_budget,
-    };
+    static VTABLE: v8::RustAllocatorVtable<MemoryBudget> =
+        v8::RustAllocatorVtable { allocate: allocate_zeroed, allocate_uninitialized, free, drop: drop_budget };
     let handle = Arc::into_raw(Arc::clone(budget));
     // SAFETY: `handle` is a live `Arc<MemoryBudget>` whose strong count is
     // released exactly once, by `drop_budget`, when V8 drops the allocator;

@@ -16,6 +16,11 @@ pub fn initialize() {
         // Python threads) make threads before loading ivm, so W^X is kept by
         // page permissions instead.
         v8::V8::set_flags_from_string("--no-memory-protection-keys");
+        // Turboshaft's loop unrolling can drop a loop's interrupt check
+        // altogether (seen with `while (true) x = new Array(64)`), and then
+        // neither a timeout nor the memory limit can terminate the loop. A
+        // sandbox needs every loop to stay interruptible.
+        v8::V8::set_flags_from_string("--no-turboshaft-loop-unrolling");
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();

@@ -111,10 +111,8 @@ impl Reference {
                 .try_cast::<v8::Function>()
                 .map_err(|_| Error::InvalidArgument("Reference is not a function".to_owned()))?;
             let receiver = transfer_in(scope, isolate, &receiver)?;
-            let arguments = arguments
-                .iter()
-                .map(|argument| transfer_in(scope, isolate, argument))
-                .collect::<Result<Vec<_>>>()?;
+            let arguments =
+                arguments.iter().map(|argument| transfer_in(scope, isolate, argument)).collect::<Result<Vec<_>>>()?;
             let result = function.call(scope, receiver, &arguments).ok_or_else(|| caught(scope))?;
             transfer_out(scope, isolate, context, result, options.result)
         })

@@ -146,11 +146,7 @@ impl BigInt {
             [lo, hi] => u128::from(*lo) | (u128::from(*hi) << 64),
             _ => return None,
         };
-        if self.negative {
-            0i128.checked_sub_unsigned(magnitude)
-        } else {
-            i128::try_from(magnitude).ok()
-        }
+        if self.negative { 0i128.checked_sub_unsigned(magnitude) } else { i128::try_from(magnitude).ok() }
     }
 }
 

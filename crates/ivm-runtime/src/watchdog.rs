@@ -5,8 +5,8 @@
 //! deadline in the process, so a call with a timeout costs a heap push and a
 //! condvar notify, not a thread spawn.
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
@@ -56,9 +56,7 @@ impl Watchdog {
 
     /// A watchdog with its own thread; most callers want [`Watchdog::global`].
     pub fn new() -> Watchdog {
-        Watchdog {
-            shared: Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new() }),
-        }
+        Watchdog { shared: Arc::new(Shared { state: Mutex::new(State::default()), wake: Condvar::new() }) }
     }
 
     /// Runs `callback` on the watchdog thread at `at`, unless the returned
@@ -113,11 +111,7 @@ impl Shared {
                     }
                 }
                 Some(Reverse((at, _))) => {
-                    state = self
-                        .wake
-                        .wait_timeout(state, at - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
+                    state = self.wake.wait_timeout(state, at - now).unwrap_or_else(PoisonError::into_inner).0;
                 }
             }
         }
@@ -216,8 +210,7 @@ mod tests {
                 tx.send(i).unwrap();
             }));
         }
-        let order: Vec<i32> =
-            (0..3).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
+        let order: Vec<i32> = (0..3).map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap()).collect();
         assert_eq!(order, vec![1, 2, 0]);
     }
 
