@@ -12,7 +12,7 @@ const HELP: &str = "\
 cargo xtask <command>
   demo    build the ivm command in release mode and run `ivm demo`
   test    run every test suite (Rust workspace tests, including tidy checks)
-  bench   run the benchmarks and compare with the peers installed from npm
+  bench   run the benchmarks and print ratios against isolated-vm (from npm)
   help    print this";
 
 fn main() -> ExitCode {
@@ -85,8 +85,63 @@ fn cargo(env: &BuildEnv, args: &[&str]) -> Result<(), String> {
 }
 
 fn test(env: &BuildEnv) -> Result<(), String> {
-    cargo(env, &["test", "--workspace", "--exclude", "xtask", "--exclude", "ivm-benches", "--no-fail-fast"])
+    let mut tally = Tally::default();
+    let rust = cargo_test(env, &["--workspace", "--exclude", "xtask", "--exclude", "ivm-benches"], &mut tally);
+    // One closing line for every suite together, in the form CI reads.
+    println!("tests: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
+    rust
 }
+
+/// Test counts summed over every runner's closing lines.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Tally {
+    /// Adds a libtest closing line ("test result: ok. 3 passed; 0 failed; 1 ignored; …").
+    fn add_libtest_line(&mut self, line: &str) {
+        let Some(counts) = line.strip_prefix("test result: ").and_then(|rest| rest.split_once(". ")) else {
+            return;
+        };
+        for part in counts.1.split(';') {
+            let mut words = part.split_whitespace();
+            let (Some(count), Some(kind)) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next()) else {
+                continue;
+            };
+            match kind {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `cargo test` with its output passed through, counting results.
+fn cargo_test(env: &BuildEnv, args: &[&str], tally: &mut Tally) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let mut command = env.command(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command.arg("test").args(args).arg("--no-fail-fast").stdout(std::process::Stdio::piped());
+    let shown = format!("{command:?}");
+    eprintln!("xtask: running {shown}");
+    let mut child = command.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            tally.add_libtest_line(&line);
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+}
+
+/// The operations `benches/core.rs` measures, by criterion id; the peer
+/// scripts in `benches/peers/` report the same ids.
+const BENCHMARKS: [&str; 3] = ["eval 1+2", "reference apply(a, b)", "isolate create+context+eval+dispose"];
 
 fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
     let mut args = vec!["bench", "--package", "ivm-benches"];
@@ -94,5 +149,83 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
     }
-    cargo(env, &args)
+    cargo(env, &args)?;
+    let ours: Vec<Option<f64>> = BENCHMARKS.iter().map(|id| criterion_mean_ns(&env.root, id)).collect();
+    let peer = match isolated_vm_results(env) {
+        Ok(peer) => Some(peer),
+        Err(why) => {
+            eprintln!("xtask: isolated-vm not measured: {why}");
+            None
+        }
+    };
+    println!("\n| operation | ivm | {} | ivm is faster by |", peer.as_ref().map_or("isolated-vm", |p| p.name.as_str()));
+    println!("|---|---|---|---|");
+    for (id, ours) in BENCHMARKS.iter().zip(ours) {
+        let theirs = peer.as_ref().and_then(|p| json_number_after(&p.json, &format!("\"{id}\":")));
+        let ratio = match (ours, theirs) {
+            (Some(ours), Some(theirs)) if ours > 0.0 => format!("{:.2}x", theirs / ours),
+            _ => "-".to_owned(),
+        };
+        println!("| {id} | {} | {} | {ratio} |", format_ns(ours), format_ns(theirs));
+    }
+    Ok(())
+}
+
+struct PeerResults {
+    name: String,
+    json: String,
+}
+
+/// Installs isolated-vm (and the Node it ships binaries for) from npm into
+/// `target/bench-peers`, runs `benches/peers/isolated-vm.js`, and returns its
+/// report.
+fn isolated_vm_results(env: &BuildEnv) -> Result<PeerResults, String> {
+    let dir = env.root.join("target/bench-peers");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    for file in ["package.json", "isolated-vm.js"] {
+        std::fs::copy(env.root.join("benches/peers").join(file), dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+    }
+    let node = dir.join("node_modules/.bin/node");
+    if !node.exists() || !dir.join("node_modules/isolated-vm").exists() {
+        let mut install = env.command("npm");
+        install.current_dir(&dir).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
+        run(install)?;
+    }
+    let mut command = env.command(&node.display().to_string());
+    command.current_dir(&dir).arg("isolated-vm.js");
+    eprintln!("xtask: running {command:?}");
+    let output = command.output().map_err(|e| format!("could not run node: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("isolated-vm.js failed: {}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let json = String::from_utf8_lossy(&output.stdout).into_owned();
+    let name =
+        json.split("\"peer\":\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("isolated-vm").to_owned();
+    Ok(PeerResults { name, json })
+}
+
+/// Criterion's mean estimate for a benchmark, in nanoseconds.
+fn criterion_mean_ns(root: &Path, id: &str) -> Option<f64> {
+    let path = root.join("target/criterion").join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let mean = &text[text.find("\"mean\"")?..];
+    json_number_after(mean, "\"point_estimate\":")
+}
+
+/// The number that follows the first `key` in `text`: enough JSON for the
+/// flat reports read here, without a dependency.
+fn json_number_after(text: &str, key: &str) -> Option<f64> {
+    let rest = text[text.find(key)? + key.len()..].trim_start();
+    let end =
+        rest.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn format_ns(ns: Option<f64>) -> String {
+    match ns {
+        None => "-".to_owned(),
+        Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
+        Some(ns) if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
+        Some(ns) => format!("{ns:.0} ns"),
+    }
 }

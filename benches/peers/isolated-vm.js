@@ -1,0 +1,38 @@
+// The same three measurements as benches/core.rs, taken with isolated-vm.
+// Run by `cargo xtask bench`; prints one JSON object of nanoseconds per op.
+'use strict';
+const ivm = require('isolated-vm');
+
+function measure(fn, minMillis) {
+  for (let i = 0; i < 200; i++) fn(); // warm-up
+  let iterations = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(minMillis) * 1000000n;
+  let now = start;
+  while (now < deadline) {
+    for (let i = 0; i < 50; i++) fn();
+    iterations += 50;
+    now = process.hrtime.bigint();
+  }
+  return Number(now - start) / iterations;
+}
+
+const isolate = new ivm.Isolate();
+const context = isolate.createContextSync();
+const add = context.evalSync('(function add(a, b) { return a + b; })', { reference: true });
+
+const results = {
+  'eval 1+2': measure(() => {
+    if (context.evalSync('1+2') !== 3) throw new Error('wrong result');
+  }, 2000),
+  'reference apply(a, b)': measure(() => {
+    if (add.applySync(undefined, [1, 2]) !== 3) throw new Error('wrong result');
+  }, 2000),
+  'isolate create+context+eval+dispose': measure(() => {
+    const fresh = new ivm.Isolate();
+    const ctx = fresh.createContextSync();
+    if (ctx.evalSync('1+2') !== 3) throw new Error('wrong result');
+    fresh.dispose();
+  }, 3000),
+};
+console.log(JSON.stringify({ peer: `isolated-vm ${require('isolated-vm/package.json').version}`, node: process.version, results }));
