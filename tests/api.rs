@@ -406,3 +406,23 @@ fn isolates_run_in_parallel_on_any_thread() {
     assert_eq!(eval(&context, "hits"), Value::Number(100.0));
     drop(isolate);
 }
+
+#[test]
+fn nested_calls_from_inside_an_isolate_call_are_errors_not_deadlocks() {
+    let (isolate, context) = isolate_and_context();
+    let (other, other_context) = isolate_and_context();
+    let nested = context.enter(|_| context.eval("1", &EvalOptions::new())).unwrap();
+    assert!(matches!(nested, Err(Error::NestedCall)), "{nested:?}");
+    let into_other = context.enter(|_| other_context.eval("1", &EvalOptions::new())).unwrap();
+    assert!(matches!(into_other, Err(Error::NestedCall)), "{into_other:?}");
+    let stats = context.enter(|_| isolate.heap_statistics()).unwrap();
+    assert!(matches!(stats, Err(Error::NestedCall)));
+
+    // Disposing the isolate from inside its own call ends that call.
+    let disposed = context.enter(|_| isolate.dispose());
+    assert!(matches!(disposed, Err(Error::DisposedDuringExecution)), "{disposed:?}");
+    assert!(isolate.is_disposed());
+    assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Disposed)));
+    assert_eq!(eval(&other_context, "'unaffected'"), Value::from("unaffected"));
+    drop(other);
+}

@@ -204,12 +204,16 @@ fn isolated_vm_results(env: &BuildEnv) -> Result<PeerResults, String> {
     Ok(PeerResults { name, json })
 }
 
-/// Criterion's mean estimate for a benchmark, in nanoseconds.
+/// Criterion's estimate for a benchmark in nanoseconds: the slope of its
+/// linear fit where it has one (the figure it prints), else the mean.
 fn criterion_mean_ns(root: &Path, id: &str) -> Option<f64> {
     let path = root.join("target/criterion").join(id).join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
-    let mean = &text[text.find("\"mean\"")?..];
-    json_number_after(mean, "\"point_estimate\":")
+    let estimate = |name: &str| {
+        let section = &text[text.find(&format!("\"{name}\":{{"))?..];
+        json_number_after(section, "\"point_estimate\":")
+    };
+    estimate("slope").or_else(|| estimate("mean"))
 }
 
 /// The number that follows the first `key` in `text`: enough JSON for the

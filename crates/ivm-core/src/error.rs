@@ -29,6 +29,10 @@ pub enum Error {
     /// A handle was used with an isolate it does not belong to.
     #[error("{0}")]
     WrongIsolate(&'static str),
+    /// A synchronous call into an isolate was made from a thread that is
+    /// already inside an isolate call (for example from `Context::enter`).
+    #[error("A synchronous call into an isolate cannot be made from inside another isolate call on the same thread")]
+    NestedCall,
     /// An argument was out of range or of the wrong kind.
     #[error("{0}")]
     InvalidArgument(String),

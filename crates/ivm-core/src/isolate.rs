@@ -1,5 +1,6 @@
 //! The isolate: one V8 heap with its limits, its clocks and its lifecycle.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -140,6 +141,27 @@ impl PartialEq for Isolate {
 
 impl Eq for Isolate {}
 
+thread_local! {
+    /// The isolate whose lock this thread holds, if any.
+    static LOCKED_HERE: Cell<Option<IsolateTag>> = const { Cell::new(None) };
+}
+
+/// Records, for the lifetime of a lock, which isolate this thread holds.
+struct LockedHere;
+
+impl LockedHere {
+    fn mark(tag: IsolateTag) -> LockedHere {
+        LOCKED_HERE.set(Some(tag));
+        LockedHere
+    }
+}
+
+impl Drop for LockedHere {
+    fn drop(&mut self) {
+        LOCKED_HERE.set(None);
+    }
+}
+
 /// What ended a call early, in the order in which causes take precedence.
 enum Interruption {
     MemoryLimit,
@@ -207,6 +229,11 @@ impl Isolate {
             return Err(Error::Disposed);
         }
         self.inner.terminator.terminate_execution();
+        if LOCKED_HERE.get() == Some(self.inner.tag) {
+            // Disposing from inside this isolate's own call (`Context::enter`):
+            // the lock is ours, so the call tears the isolate down as it ends.
+            return Ok(());
+        }
         self.drop_v8();
         Ok(())
     }
@@ -274,9 +301,15 @@ impl Isolate {
         if self.is_disposed() {
             return Err(Error::Disposed);
         }
+        if LOCKED_HERE.get().is_some() {
+            // V8 (and the v8 crate's Locker) cannot take a second isolate lock
+            // on a thread that holds one; re-entrant calls come with callbacks.
+            return Err(Error::NestedCall);
+        }
         let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
         let shared = guard.as_ref().ok_or(Error::Disposed)?;
         let mut locker = shared.lock();
+        let _held = LockedHere::mark(self.inner.tag);
         if self.is_disposed() {
             return Err(Error::Disposed);
         }
@@ -337,7 +370,10 @@ impl Isolate {
                 self.drop_v8();
                 Err(Error::MemoryLimit)
             }
-            (_, Some(Interruption::Disposed)) => Err(Error::DisposedDuringExecution),
+            (_, Some(Interruption::Disposed)) => {
+                self.drop_v8();
+                Err(Error::DisposedDuringExecution)
+            }
             (_, Some(Interruption::Timeout)) => Err(Error::Timeout),
         }
     }
