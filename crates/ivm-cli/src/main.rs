@@ -110,8 +110,10 @@ impl RunCommand {
 /// values JSON cannot express as their `String()`), rendered inside the
 /// isolate under the same limits as the script.
 fn render(context: &ivm::Context, result: Transferable, options: &EvalOptions) -> Result<String, CliError> {
+    if let Some(ivm::Value::String(s)) = result.as_value() {
+        return Ok(s.to_string_lossy().into_owned());
+    }
     match result {
-        Transferable::Value(ivm::Value::String(s)) => Ok(s),
         Transferable::Reference(reference) => {
             let rendered = context.eval_closure(
                 "try { return JSON.stringify($0, null, 2) ?? String($0); } catch { return String($0); }",

@@ -42,9 +42,15 @@ pub(crate) fn caught(scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::Hand
         }
         JsError { name, message, stack, thrown: None }
     } else {
-        let thrown = ivm_marshal::from_v8(scope, exception).ok();
+        // Only primitives are kept: copying a thrown object could run guest
+        // getters and take any amount of memory.
+        let thrown = if exception.is_object() {
+            None
+        } else {
+            ivm_marshal::from_v8(scope, exception, Default::default()).ok().and_then(|c| c.as_primitive().cloned())
+        };
         let message = match &thrown {
-            Some(ivm_marshal::Value::String(s)) => s.clone(),
+            Some(ivm_marshal::Value::String(s)) => s.to_string_lossy().into_owned(),
             _ => exception
                 .to_string(scope)
                 .map(|s| s.to_rust_string_lossy(scope))

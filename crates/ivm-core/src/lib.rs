@@ -13,6 +13,7 @@
 mod context;
 mod error;
 mod exception;
+mod external_copy;
 mod fatal;
 mod held;
 mod isolate;
@@ -25,9 +26,13 @@ mod transfer;
 
 pub use context::Context;
 pub use error::{Error, JsError, Result};
+pub use external_copy::{CopyIntoOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
-pub use ivm_marshal::{BigInt, Error as MarshalError, Value};
+pub use ivm_marshal::{
+    BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value,
+    ViewKind,
+};
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;

@@ -11,12 +11,19 @@ pub enum TransferMode {
     /// [`Reference`]: crate::Reference
     #[default]
     Auto,
-    /// The value is copied out; values that cannot be copied are an error.
+    /// The value is copied out (structured clone); values that cannot be
+    /// copied are a [`MarshalError::DataClone`] naming where they were.
+    ///
+    /// [`MarshalError::DataClone`]: crate::MarshalError::DataClone
     Copy,
     /// The value always comes back as a [`Reference`], even a primitive.
     ///
     /// [`Reference`]: crate::Reference
     Reference,
+    /// The value is copied into an [`ExternalCopy`].
+    ///
+    /// [`ExternalCopy`]: crate::ExternalCopy
+    ExternalCopy,
 }
 
 /// Where a script comes from, as shown in stack traces and errors.

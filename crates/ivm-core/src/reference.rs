@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use ivm_marshal::Value;
+use ivm_marshal::{Structured, Value};
 
 use crate::exception::caught;
 use crate::held::Held;
-use crate::transfer::{transfer_in, transfer_out};
+use crate::transfer::{JsScope, copy_out, marshal_error, transfer_in, transfer_out};
 use crate::{Error, Isolate, Result, RunOptions, Transferable};
 
 /// A handle to a value inside an isolate, usable from any thread.
@@ -70,7 +70,7 @@ impl Reference {
     pub fn get(&self, key: impl Into<Value>, options: &RunOptions) -> Result<Transferable> {
         let key = key.into();
         self.with_object(options, |scope, isolate, context, object| {
-            let key = ivm_marshal::to_v8(scope, &key)?;
+            let key = key_in(scope, key)?;
             let value = object.get(scope, key).ok_or_else(|| caught(scope))?;
             transfer_out(scope, isolate, context, value, options.result)
         })
@@ -80,7 +80,7 @@ impl Reference {
     pub fn set(&self, key: impl Into<Value>, value: impl Into<Transferable>, options: &RunOptions) -> Result<bool> {
         let (key, value) = (key.into(), value.into());
         self.with_object(options, |scope, isolate, _, object| {
-            let key = ivm_marshal::to_v8(scope, &key)?;
+            let key = key_in(scope, key)?;
             let value = transfer_in(scope, isolate, &value)?;
             object.set(scope, key, value).ok_or_else(|| caught(scope))
         })
@@ -90,7 +90,7 @@ impl Reference {
     pub fn delete(&self, key: impl Into<Value>, options: &RunOptions) -> Result<bool> {
         let key = key.into();
         self.with_object(options, |scope, _, _, object| {
-            let key = ivm_marshal::to_v8(scope, &key)?;
+            let key = key_in(scope, key)?;
             object.delete(scope, key).ok_or_else(|| caught(scope))
         })
     }
@@ -118,12 +118,21 @@ impl Reference {
         })
     }
 
-    /// A copy of the referenced value.
-    pub fn copy(&self) -> Result<Value> {
+    /// A structured clone of the referenced value.
+    pub fn copy(&self) -> Result<Structured> {
+        self.run(&RunOptions::new(), |scope, value| copy_out(scope, value, Default::default()))
+    }
+
+    /// Runs `f` on the referenced value inside its isolate and context.
+    pub(crate) fn run<R>(
+        &self,
+        options: &RunOptions,
+        f: impl for<'s> FnOnce(&mut JsScope<'_, '_, 's, '_>, v8::Local<'s, v8::Value>) -> Result<R>,
+    ) -> Result<R> {
         let value = self.inner.value.get()?;
-        self.isolate().run_in(&self.inner.context, None, |scope| {
+        self.isolate().run_in(&self.inner.context, options.timeout, |scope| {
             let value = v8::Local::new(scope, &*value);
-            Ok(ivm_marshal::from_v8(scope, value)?)
+            f(scope, value)
         })
     }
 
@@ -144,11 +153,11 @@ impl Reference {
     fn with_object<R>(
         &self,
         options: &RunOptions,
-        f: impl FnOnce(
-            &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>,
+        f: impl for<'s> FnOnce(
+            &mut JsScope<'_, '_, 's, '_>,
             &Isolate,
             &Arc<v8::Global<v8::Context>>,
-            v8::Local<'_, v8::Object>,
+            v8::Local<'s, v8::Object>,
         ) -> Result<R>,
     ) -> Result<R> {
         let value = self.inner.value.get()?;
@@ -161,6 +170,14 @@ impl Reference {
             f(scope, isolate, context, object)
         })
     }
+}
+
+/// A property key (a primitive) in the isolate.
+fn key_in<'s>(scope: &mut JsScope<'_, '_, 's, '_>, key: Value) -> Result<v8::Local<'s, v8::Value>> {
+    if !key.is_primitive() {
+        return Err(Error::InvalidArgument("a property key must be a primitive".into()));
+    }
+    ivm_marshal::to_v8(scope, &Structured::from(key)).map_err(|e| marshal_error(scope, e))
 }
 
 fn type_of(value: v8::Local<'_, v8::Value>) -> &'static str {

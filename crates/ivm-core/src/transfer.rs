@@ -1,63 +1,108 @@
-//! Values crossing the isolate boundary: by copy (through ivm-marshal) or by
-//! reference.
+//! Values crossing the isolate boundary: by copy (ivm-marshal's structured
+//! clone), by external copy, or by reference.
 
 use std::fmt;
 use std::sync::Arc;
 
-use ivm_marshal::Value;
+use ivm_marshal::{CloneOptions, Structured, Value};
 
-use crate::{Error, Isolate, Reference, Result, TransferMode};
+use crate::exception::caught;
+use crate::{Error, ExternalCopy, Isolate, Reference, Result, TransferMode};
+
+/// The scope JavaScript runs in: a handle scope with a context entered and
+/// a TryCatch around it.
+pub(crate) type JsScope<'a, 'b, 'c, 'i> = v8::PinnedRef<'a, v8::TryCatch<'b, 'c, v8::HandleScope<'i>>>;
 
 /// A value on its way into or out of an isolate.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Transferable {
-    /// A copy, independent of any isolate.
-    Value(Value),
+    /// A structured clone, independent of any isolate.
+    Copy(Structured),
     /// A handle to a value that stays in its isolate.
     Reference(Reference),
+    /// A copy held outside any isolate, materialised (copied) into the
+    /// isolate it is passed to.
+    ExternalCopy(ExternalCopy),
 }
 
 impl Transferable {
-    /// The copied value, if this is one.
+    /// The value, if this is a copy of a primitive.
     pub fn as_value(&self) -> Option<&Value> {
         match self {
-            Transferable::Value(v) => Some(v),
-            Transferable::Reference(_) => None,
+            Transferable::Copy(copy) => copy.as_primitive(),
+            _ => None,
         }
     }
 
     pub fn into_value(self) -> Option<Value> {
+        self.as_value().cloned()
+    }
+
+    /// The structured clone, if this is a copy.
+    pub fn as_copy(&self) -> Option<&Structured> {
         match self {
-            Transferable::Value(v) => Some(v),
-            Transferable::Reference(_) => None,
+            Transferable::Copy(copy) => Some(copy),
+            _ => None,
+        }
+    }
+
+    pub fn into_copy(self) -> Option<Structured> {
+        match self {
+            Transferable::Copy(copy) => Some(copy),
+            _ => None,
         }
     }
 
     pub fn as_reference(&self) -> Option<&Reference> {
         match self {
             Transferable::Reference(r) => Some(r),
-            Transferable::Value(_) => None,
+            _ => None,
         }
     }
 
     pub fn into_reference(self) -> Option<Reference> {
         match self {
             Transferable::Reference(r) => Some(r),
-            Transferable::Value(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn into_external_copy(self) -> Option<ExternalCopy> {
+        match self {
+            Transferable::ExternalCopy(copy) => Some(copy),
+            _ => None,
         }
     }
 }
 
-impl<T: Into<Value>> From<T> for Transferable {
-    fn from(v: T) -> Transferable {
-        Transferable::Value(v.into())
+macro_rules! transferable_from_primitive {
+    ($($ty:ty),*) => {
+        $(impl From<$ty> for Transferable {
+            fn from(v: $ty) -> Transferable {
+                Transferable::Copy(Structured::from(Value::from(v)))
+            }
+        })*
+    };
+}
+
+transferable_from_primitive!(Value, bool, f64, i32, u32, String, &str, ivm_marshal::JsString, ivm_marshal::BigInt, ());
+
+impl From<Structured> for Transferable {
+    fn from(copy: Structured) -> Transferable {
+        Transferable::Copy(copy)
     }
 }
 
 impl From<Reference> for Transferable {
     fn from(r: Reference) -> Transferable {
         Transferable::Reference(r)
+    }
+}
+
+impl From<ExternalCopy> for Transferable {
+    fn from(copy: ExternalCopy) -> Transferable {
+        Transferable::ExternalCopy(copy)
     }
 }
 
@@ -70,45 +115,73 @@ impl PartialEq<Value> for Transferable {
 impl fmt::Display for Transferable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Transferable::Value(v) => v.fmt(f),
+            Transferable::Copy(copy) => match copy.as_primitive() {
+                Some(value) => value.fmt(f),
+                None => write!(f, "[copy of {} objects]", copy.objects().len()),
+            },
             Transferable::Reference(r) => write!(f, "[Reference {}]", r.type_of().unwrap_or("released")),
+            Transferable::ExternalCopy(_) => f.write_str("[ExternalCopy]"),
         }
     }
 }
 
+/// Copies a value out of the isolate; a getter that throws becomes the
+/// call's JavaScript error.
+pub(crate) fn copy_out<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    value: v8::Local<'s, v8::Value>,
+    options: CloneOptions<'s>,
+) -> Result<Structured> {
+    ivm_marshal::from_v8(scope, value, options).map_err(|e| marshal_error(scope, e))
+}
+
+/// Maps a marshalling error, turning a pending exception into the error it is.
+pub(crate) fn marshal_error(scope: &mut JsScope<'_, '_, '_, '_>, error: ivm_marshal::Error) -> Error {
+    match error {
+        ivm_marshal::Error::Exception => caught(scope),
+        other => Error::Marshal(other),
+    }
+}
+
 /// Moves a value out of the isolate as `mode` asks.
-pub(crate) fn transfer_out(
-    scope: &v8::PinScope<'_, '_>,
+pub(crate) fn transfer_out<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
     isolate: &Isolate,
     context: &Arc<v8::Global<v8::Context>>,
-    value: v8::Local<'_, v8::Value>,
+    value: v8::Local<'s, v8::Value>,
     mode: TransferMode,
 ) -> Result<Transferable> {
-    let by_reference = match mode {
-        TransferMode::Auto => !is_primitive(value),
-        TransferMode::Copy => false,
-        TransferMode::Reference => true,
-    };
-    if by_reference {
-        Ok(Transferable::Reference(Reference::new(scope, isolate, context, value)))
-    } else {
-        Ok(Transferable::Value(ivm_marshal::from_v8(scope, value)?))
+    match mode {
+        TransferMode::Auto if is_primitive(value) => {
+            Ok(Transferable::Copy(copy_out(scope, value, Default::default())?))
+        }
+        TransferMode::Auto | TransferMode::Reference => {
+            Ok(Transferable::Reference(Reference::new(scope, isolate, context, value)))
+        }
+        TransferMode::Copy => Ok(Transferable::Copy(copy_out(scope, value, Default::default())?)),
+        TransferMode::ExternalCopy => {
+            Ok(Transferable::ExternalCopy(ExternalCopy::new(copy_out(scope, value, Default::default())?)))
+        }
     }
 }
 
 /// Materialises `value` inside the isolate that `scope` belongs to.
 pub(crate) fn transfer_in<'s>(
-    scope: &v8::PinScope<'s, '_>,
+    scope: &mut JsScope<'_, '_, 's, '_>,
     isolate: &Isolate,
     value: &Transferable,
 ) -> Result<v8::Local<'s, v8::Value>> {
-    match value {
-        Transferable::Value(v) => Ok(ivm_marshal::to_v8(scope, v)?),
-        Transferable::Reference(r) if r.isolate() == isolate => r.deref(scope),
-        Transferable::Reference(_) => Err(Error::WrongIsolate(
-            "A Reference can only be passed into the isolate that owns it; copy its value instead",
-        )),
-    }
+    let result = match value {
+        Transferable::Copy(copy) => ivm_marshal::to_v8(scope, copy),
+        Transferable::ExternalCopy(copy) => return copy.materialise(scope),
+        Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
+        Transferable::Reference(_) => {
+            return Err(Error::WrongIsolate(
+                "A Reference can only be passed into the isolate that owns it; copy its value instead",
+            ));
+        }
+    };
+    result.map_err(|e| marshal_error(scope, e))
 }
 
 fn is_primitive(value: v8::Local<'_, v8::Value>) -> bool {

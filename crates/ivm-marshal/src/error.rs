@@ -2,12 +2,22 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The value has no copyable representation (the structured clone
-    /// algorithm's DataCloneError). `what` describes the value, e.g.
-    /// `function` or `#<Object>`.
-    #[error("{what} could not be cloned.")]
-    DataClone { what: String },
+    /// The value has no copy (the structured clone algorithm's
+    /// DataCloneError). `path` says where in the value it was, e.g.
+    /// `value.handlers[2]`.
+    #[error("{what} could not be cloned (at {path}).")]
+    DataClone { what: String, path: String },
     /// V8 refused to create the value, e.g. a string over its maximum length.
     #[error("{what} is too large to be created in the isolate")]
     TooLarge { what: &'static str },
+    /// A value graph handed in from outside is malformed.
+    #[error("invalid value: {0}")]
+    Invalid(String),
+    /// JavaScript threw while the value was read (a getter, say); the
+    /// exception is pending in the caller's TryCatch.
+    #[error("an exception was thrown while the value was copied")]
+    Exception,
+    /// An ArrayBuffer cannot be transferred.
+    #[error("{0}")]
+    Transfer(String),
 }

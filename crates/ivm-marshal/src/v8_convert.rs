@@ -1,55 +1,804 @@
-//! Conversion between [`Value`] and V8 values, in the caller's handle scope.
+//! Conversion between the value model and V8 values, in the caller's handle
+//! scope: the structured clone algorithm's serialize (`from_v8`) and
+//! deserialize (`to_v8`) halves.
+//!
+//! Both walk the value graph with an explicit work list instead of
+//! recursion, so hostile nesting depth cannot overflow the host's stack.
 
-use crate::{BigInt, Error, Value};
+use std::collections::HashMap;
+use std::num::NonZeroI32;
 
-/// Creates the V8 value for `value` in the scope's isolate.
-pub fn to_v8<'s>(scope: &v8::PinScope<'s, '_>, value: &Value) -> Result<v8::Local<'s, v8::Value>, Error> {
-    Ok(match value {
-        Value::Undefined => v8::undefined(scope).into(),
-        Value::Null => v8::null(scope).into(),
-        Value::Bool(b) => v8::Boolean::new(scope, *b).into(),
-        Value::Number(n) => v8::Number::new(scope, *n).into(),
-        Value::String(s) => v8::String::new(scope, s).ok_or(Error::TooLarge { what: "string" })?.into(),
-        Value::BigInt(b) => v8::BigInt::new_from_words(scope, b.is_negative(), b.words())
-            .ok_or(Error::TooLarge { what: "bigint" })?
-            .into(),
-    })
+use crate::value::SharedStore;
+use crate::{BigInt, Buffer, Error, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value, ViewKind};
+
+/// How [`from_v8`] copies a value.
+#[derive(Debug, Default)]
+pub struct CloneOptions<'s> {
+    /// ArrayBuffers whose contents move instead of being copied; they are
+    /// detached in the source. Anything else in the list is an error, as is
+    /// a buffer listed twice or already detached.
+    pub transfer_list: Vec<v8::Local<'s, v8::Value>>,
 }
 
-/// Copies a V8 value out of the isolate.
+unsafe extern "C" {
+    // V8 API members the v8 crate does not bind, declared by their
+    // Itanium-mangled names (the `v8` version is pinned exactly; the linker
+    // fails loudly should one disappear). Under the Itanium C++ ABI a const
+    // member function takes `this` as its first argument.
+    #[link_name = "_ZNK2v813BooleanObject7ValueOfEv"]
+    fn v8_boolean_object_value_of(this: *const v8::BooleanObject) -> bool;
+    #[link_name = "_ZNK2v812NumberObject7ValueOfEv"]
+    fn v8_number_object_value_of(this: *const v8::NumberObject) -> f64;
+    #[link_name = "_ZNK2v86RegExp8GetFlagsEv"]
+    fn v8_regexp_get_flags(this: *const v8::RegExp) -> i32;
+}
+
+/// The flags of a RegExp in the order of `RegExp.prototype.flags`, with
+/// V8's bit for each.
+const REGEXP_FLAGS: [(char, i32); 9] = [
+    ('d', 1 << 7),
+    ('g', 1 << 0),
+    ('i', 1 << 1),
+    ('l', 1 << 6),
+    ('m', 1 << 2),
+    ('s', 1 << 5),
+    ('u', 1 << 4),
+    ('v', 1 << 8),
+    ('y', 1 << 3),
+];
+
+/// How a child was reached from its parent, for DataCloneError paths.
+#[derive(Clone)]
+enum Step {
+    Key(JsString),
+    Index(u32),
+    MapKey(usize),
+    MapValue(usize),
+    SetValue(usize),
+    Cause,
+    Buffer,
+}
+
+/// The buffers of a transfer list with their backing stores.
+type Transfers<'s> = Vec<(v8::Local<'s, v8::ArrayBuffer>, v8::SharedRef<v8::BackingStore>)>;
+
+/// Property keys, with the numeric value of array indices.
+type Keys<'s> = Vec<(v8::Local<'s, v8::String>, Option<u32>)>;
+
+struct Serializer<'s, 'o> {
+    objects: Vec<Object>,
+    /// Objects seen so far, by identity hash (collisions resolved by
+    /// comparing handles).
+    seen: HashMap<NonZeroI32, Vec<(v8::Local<'s, v8::Object>, ObjectId)>>,
+    /// Objects discovered but not yet read.
+    pending: Vec<(ObjectId, v8::Local<'s, v8::Object>)>,
+    /// How each object was first reached: its parent and the step from it.
+    parents: Vec<Option<(ObjectId, Step)>>,
+    transfer: &'o [(v8::Local<'s, v8::ArrayBuffer>, v8::SharedRef<v8::BackingStore>)],
+}
+
+/// Copies a V8 value out of its isolate.
 ///
-/// Fails with [`Error::DataClone`] for values that have no copy in the model.
-pub fn from_v8(scope: &v8::PinScope<'_, '_>, value: v8::Local<'_, v8::Value>) -> Result<Value, Error> {
-    if value.is_undefined() {
-        Ok(Value::Undefined)
-    } else if value.is_null() {
-        Ok(Value::Null)
-    } else if value.is_boolean() {
-        Ok(Value::Bool(value.boolean_value(scope)))
-    } else if let Ok(number) = v8::Local::<v8::Number>::try_from(value) {
-        Ok(Value::Number(number.value()))
-    } else if let Ok(string) = v8::Local::<v8::String>::try_from(value) {
-        Ok(Value::String(string.to_rust_string_lossy(scope)))
-    } else if let Ok(bigint) = v8::Local::<v8::BigInt>::try_from(value) {
-        let mut words = vec![0u64; bigint.word_count()];
-        let (negative, words) = bigint.to_words_array(&mut words);
-        Ok(Value::BigInt(BigInt::from_words(negative, words.to_vec())))
-    } else {
-        Err(Error::DataClone { what: describe(scope, value) })
+/// Getters run as the structured clone algorithm requires; if one throws,
+/// the result is [`Error::Exception`] and the exception is left pending in
+/// the caller's TryCatch. Values with no copy (functions, symbols, proxies,
+/// weak collections, promises, host objects) give [`Error::DataClone`] with
+/// the path where they were found.
+pub fn from_v8<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    value: v8::Local<'s, v8::Value>,
+    options: CloneOptions<'s>,
+) -> Result<Structured, Error> {
+    let transfer = take_transfer_list(scope, &options.transfer_list)?;
+    let mut serializer = Serializer {
+        objects: Vec::new(),
+        seen: HashMap::new(),
+        pending: Vec::new(),
+        parents: Vec::new(),
+        transfer: &transfer,
+    };
+    let root = serializer.value(scope, value, None)?;
+    while let Some((id, object)) = serializer.pending.pop() {
+        let read = serializer.read(scope, id, object)?;
+        serializer.objects[id.index()] = read;
+    }
+    // Detach only once the whole value was read: a failed clone leaves the
+    // source untouched.
+    for (buffer, _) in &transfer {
+        buffer.detach(None);
+    }
+    Structured::new(root, serializer.objects)
+}
+
+/// Checks a transfer list and takes each buffer's backing store.
+fn take_transfer_list<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    list: &[v8::Local<'s, v8::Value>],
+) -> Result<Transfers<'s>, Error> {
+    let mut taken: Transfers<'s> = Vec::new();
+    for item in list {
+        let Ok(buffer) = v8::Local::<v8::ArrayBuffer>::try_from(*item) else {
+            return Err(Error::Transfer(format!(
+                "Only ArrayBuffers can be transferred, not {}",
+                describe(scope, *item)
+            )));
+        };
+        if buffer.was_detached() {
+            return Err(Error::Transfer("An ArrayBuffer in the transfer list is already detached".into()));
+        }
+        if !buffer.is_detachable() {
+            return Err(Error::Transfer("An ArrayBuffer in the transfer list cannot be detached".into()));
+        }
+        if taken.iter().any(|(seen, _)| seen.strict_equals(buffer.into())) {
+            return Err(Error::Transfer("An ArrayBuffer is listed twice in the transfer list".into()));
+        }
+        taken.push((buffer, buffer.get_backing_store()));
+    }
+    let _ = scope;
+    Ok(taken)
+}
+
+impl<'s> Serializer<'s, '_> {
+    /// Converts one value: primitives directly, objects by identity.
+    fn value(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value: v8::Local<'s, v8::Value>,
+        parent: Option<(ObjectId, Step)>,
+    ) -> Result<Value, Error> {
+        if value.is_undefined() {
+            return Ok(Value::Undefined);
+        }
+        if value.is_null() {
+            return Ok(Value::Null);
+        }
+        if value.is_boolean() {
+            return Ok(Value::Bool(value.is_true()));
+        }
+        if let Ok(number) = v8::Local::<v8::Number>::try_from(value) {
+            return Ok(Value::Number(number.value()));
+        }
+        if let Ok(string) = v8::Local::<v8::String>::try_from(value) {
+            return Ok(Value::String(read_string(scope, string)));
+        }
+        if let Ok(bigint) = v8::Local::<v8::BigInt>::try_from(value) {
+            return Ok(Value::BigInt(read_bigint(bigint)));
+        }
+        let Ok(object) = v8::Local::<v8::Object>::try_from(value) else {
+            return Err(self.clone_error(describe(scope, value), parent));
+        };
+        let hash = object.get_identity_hash();
+        if let Some((_, id)) = self.seen.get(&hash).and_then(|bucket| bucket.iter().find(|(o, _)| *o == object)) {
+            return Ok(Value::Object(*id));
+        }
+        if let Some(what) = uncloneable(object) {
+            return Err(self.clone_error(what.to_owned(), parent));
+        }
+        let id = ObjectId(
+            u32::try_from(self.objects.len())
+                .map_err(|_| Error::Invalid("more than 2^32 objects in one value".into()))?,
+        );
+        self.seen.entry(hash).or_default().push((object, id));
+        // A placeholder until the object is read from the work list.
+        self.objects.push(Object::Plain(Vec::new()));
+        self.parents.push(parent);
+        self.pending.push((id, object));
+        Ok(Value::Object(id))
+    }
+
+    /// Reads an object's contents, discovering the objects it holds.
+    fn read(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        id: ObjectId,
+        object: v8::Local<'s, v8::Object>,
+    ) -> Result<Object, Error> {
+        let value: v8::Local<'s, v8::Value> = object.into();
+        if let Ok(array) = v8::Local::<v8::Array>::try_from(value) {
+            let length = array.length();
+            let mut elements = Vec::new();
+            let mut properties = Vec::new();
+            for (key, key_value) in own_enumerable_keys(scope, object)? {
+                let step = match key_value {
+                    Some(index) => Step::Index(index),
+                    None => Step::Key(read_string(scope, key)),
+                };
+                let item = object.get(scope, key.into()).ok_or(Error::Exception)?;
+                let item = self.value(scope, item, Some((id, step.clone())))?;
+                match step {
+                    Step::Index(index) if index < length => elements.push((index, item)),
+                    Step::Index(index) => properties.push((JsString::from(index.to_string()), item)),
+                    Step::Key(key) => properties.push((key, item)),
+                    _ => {}
+                }
+            }
+            return Ok(Object::Array { length, elements, properties });
+        }
+        if let Ok(date) = v8::Local::<v8::Date>::try_from(value) {
+            return Ok(Object::Date(date.value_of()));
+        }
+        if let Ok(regexp) = v8::Local::<v8::RegExp>::try_from(value) {
+            let source = read_string(scope, regexp.get_source(scope));
+            // SAFETY: `regexp` is a live handle to a JSRegExp, and GetFlags
+            // only reads the object.
+            let bits = unsafe { v8_regexp_get_flags(&*regexp) };
+            let flags = REGEXP_FLAGS.iter().filter(|(_, bit)| bits & bit != 0).map(|(c, _)| *c).collect();
+            return Ok(Object::RegExp { source, flags });
+        }
+        if value.is_boolean_object() {
+            let boxed = value.cast::<v8::BooleanObject>();
+            // SAFETY: `boxed` is a live handle to a Boolean wrapper object
+            // (checked above); ValueOf reads its internal slot.
+            return Ok(Object::BooleanObject(unsafe { v8_boolean_object_value_of(&*boxed) }));
+        }
+        if value.is_number_object() {
+            let boxed = value.cast::<v8::NumberObject>();
+            // SAFETY: as for Boolean: a live handle to a Number wrapper.
+            return Ok(Object::NumberObject(unsafe { v8_number_object_value_of(&*boxed) }));
+        }
+        if value.is_string_object() {
+            let string = value.to_string(scope).ok_or(Error::Exception)?;
+            return Ok(Object::StringObject(read_string(scope, string)));
+        }
+        if value.is_big_int_object() {
+            let bigint = value.to_big_int(scope).ok_or(Error::Exception)?;
+            return Ok(Object::BigIntObject(read_bigint(bigint)));
+        }
+        if let Ok(map) = v8::Local::<v8::Map>::try_from(value) {
+            let flat = map.as_array(scope);
+            let mut entries = Vec::with_capacity(flat.length() as usize / 2);
+            for i in 0..flat.length() / 2 {
+                let key = flat.get_index(scope, 2 * i).ok_or(Error::Exception)?;
+                let item = flat.get_index(scope, 2 * i + 1).ok_or(Error::Exception)?;
+                let n = i as usize;
+                let key = self.value(scope, key, Some((id, Step::MapKey(n))))?;
+                let item = self.value(scope, item, Some((id, Step::MapValue(n))))?;
+                entries.push((key, item));
+            }
+            return Ok(Object::Map(entries));
+        }
+        if let Ok(set) = v8::Local::<v8::Set>::try_from(value) {
+            let flat = set.as_array(scope);
+            let mut values = Vec::with_capacity(flat.length() as usize);
+            for i in 0..flat.length() {
+                let item = flat.get_index(scope, i).ok_or(Error::Exception)?;
+                values.push(self.value(scope, item, Some((id, Step::SetValue(i as usize))))?);
+            }
+            return Ok(Object::Set(values));
+        }
+        if let Ok(buffer) = v8::Local::<v8::ArrayBuffer>::try_from(value) {
+            if let Some((_, store)) = self.transfer.iter().find(|(listed, _)| *listed == buffer) {
+                return Ok(Object::ArrayBuffer(Buffer::moved(store.clone())));
+            }
+            if buffer.was_detached() {
+                return Err(self.clone_error("A detached ArrayBuffer".into(), self.parents[id.index()].clone()));
+            }
+            let store = buffer.get_backing_store();
+            let bytes = match store.data() {
+                Some(data) => {
+                    // SAFETY: the store holds `byte_length` initialised bytes
+                    // and no JavaScript runs in this isolate while they are
+                    // copied.
+                    let contents =
+                        unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), store.byte_length()) };
+                    contents.to_vec()
+                }
+                None => Vec::new(),
+            };
+            return Ok(Object::ArrayBuffer(Buffer::from(bytes)));
+        }
+        if let Ok(shared) = v8::Local::<v8::SharedArrayBuffer>::try_from(value) {
+            let store = shared.get_backing_store();
+            return Ok(Object::SharedArrayBuffer(SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) }));
+        }
+        if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(value) {
+            let kind = view_kind(value).ok_or_else(|| self.clone_error("an unknown view".into(), None))?;
+            let Some(buffer) = view.buffer(scope) else {
+                return Err(self.clone_error("a view without a buffer".into(), self.parents[id.index()].clone()));
+            };
+            let buffer = self.value(scope, buffer.into(), Some((id, Step::Buffer)))?;
+            let Value::Object(buffer) = buffer else {
+                return Err(Error::Invalid("a view's buffer is not an object".into()));
+            };
+            let length = match v8::Local::<v8::TypedArray>::try_from(value) {
+                Ok(typed) => typed.length(),
+                Err(_) => view.byte_length(),
+            };
+            return Ok(Object::View { kind, buffer, byte_offset: view.byte_offset(), length });
+        }
+        if value.is_native_error() {
+            let name = get_string(scope, object, "name")?.and_then(|s| s.as_str().map(ErrorKind::from_name));
+            let message = own_string(scope, object, "message")?;
+            let stack = get_string(scope, object, "stack")?;
+            let cause_key = v8::String::new(scope, "cause").ok_or(Error::TooLarge { what: "string" })?;
+            let cause = if object.has_own_property(scope, cause_key.into()).ok_or(Error::Exception)? {
+                let cause = object.get(scope, cause_key.into()).ok_or(Error::Exception)?;
+                Some(self.value(scope, cause, Some((id, Step::Cause)))?)
+            } else {
+                None
+            };
+            return Ok(Object::Error { kind: name.unwrap_or(ErrorKind::Error), message, stack, cause });
+        }
+        let mut properties = Vec::new();
+        for (key, _) in own_enumerable_keys(scope, object)? {
+            let name = read_string(scope, key);
+            let item = object.get(scope, key.into()).ok_or(Error::Exception)?;
+            let item = self.value(scope, item, Some((id, Step::Key(name.clone()))))?;
+            properties.push((name, item));
+        }
+        Ok(Object::Plain(properties))
+    }
+
+    fn clone_error(&self, what: String, parent: Option<(ObjectId, Step)>) -> Error {
+        let mut steps = Vec::new();
+        let mut at = parent;
+        // Each object is reached from an earlier one, so this walk ends.
+        while let Some((id, step)) = at {
+            steps.push(step);
+            at = self.parents.get(id.index()).cloned().flatten();
+        }
+        let mut path = String::from("value");
+        for step in steps.iter().rev() {
+            match step {
+                Step::Key(key) => {
+                    let key = key.to_string_lossy();
+                    if !key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+                        path.push('.');
+                        path.push_str(&key);
+                    } else {
+                        path.push_str(&format!("[{key:?}]"));
+                    }
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+                Step::MapKey(n) => path.push_str(&format!(".<map key {n}>")),
+                Step::MapValue(n) => path.push_str(&format!(".<map value {n}>")),
+                Step::SetValue(n) => path.push_str(&format!(".<set value {n}>")),
+                Step::Cause => path.push_str(".cause"),
+                Step::Buffer => path.push_str(".buffer"),
+            }
+        }
+        Error::DataClone { what, path }
     }
 }
 
-/// A short description of an uncloneable value for error messages, in the
-/// style of V8's own DataCloneError ("#<Object> could not be cloned.").
+/// Why an object has no structured clone, if it has none.
+fn uncloneable(object: v8::Local<'_, v8::Object>) -> Option<&'static str> {
+    let value: v8::Local<'_, v8::Value> = object.into();
+    let reason = if value.is_function() {
+        "function"
+    } else if value.is_proxy() {
+        "Proxy"
+    } else if value.is_symbol_object() {
+        "Symbol object"
+    } else if value.is_weak_map() || value.is_weak_set() {
+        "weak collection"
+    } else if value.is_promise() {
+        "Promise"
+    } else if value.is_generator_object() || value.is_map_iterator() || value.is_set_iterator() {
+        "iterator"
+    } else if value.is_module_namespace_object() {
+        "module namespace"
+    } else if value.is_wasm_module_object() || value.is_wasm_memory_object() {
+        "WebAssembly object"
+    } else if value.is_external() {
+        "host object"
+    } else if object.internal_field_count() > 0
+        && !(value.is_array_buffer() || value.is_shared_array_buffer() || value.is_array_buffer_view())
+    {
+        // Buffers and views carry embedder fields of V8's own; any other
+        // object with them holds private host state.
+        "host object"
+    } else {
+        return None;
+    };
+    Some(reason)
+}
+
+fn view_kind(value: v8::Local<'_, v8::Value>) -> Option<ViewKind> {
+    Some(if value.is_data_view() {
+        ViewKind::DataView
+    } else if value.is_int8_array() {
+        ViewKind::Int8
+    } else if value.is_uint8_array() {
+        ViewKind::Uint8
+    } else if value.is_uint8_clamped_array() {
+        ViewKind::Uint8Clamped
+    } else if value.is_int16_array() {
+        ViewKind::Int16
+    } else if value.is_uint16_array() {
+        ViewKind::Uint16
+    } else if value.is_int32_array() {
+        ViewKind::Int32
+    } else if value.is_uint32_array() {
+        ViewKind::Uint32
+    } else if value.is_float16_array() {
+        ViewKind::Float16
+    } else if value.is_float32_array() {
+        ViewKind::Float32
+    } else if value.is_float64_array() {
+        ViewKind::Float64
+    } else if value.is_big_int64_array() {
+        ViewKind::BigInt64
+    } else if value.is_big_uint64_array() {
+        ViewKind::BigUint64
+    } else {
+        return None;
+    })
+}
+
+/// Own enumerable string keys in property order; array indices come back
+/// with their numeric value.
+fn own_enumerable_keys<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    object: v8::Local<'s, v8::Object>,
+) -> Result<Keys<'s>, Error> {
+    let args = v8::GetPropertyNamesArgs {
+        mode: v8::KeyCollectionMode::OwnOnly,
+        property_filter: v8::PropertyFilter::ONLY_ENUMERABLE | v8::PropertyFilter::SKIP_SYMBOLS,
+        index_filter: v8::IndexFilter::IncludeIndices,
+        key_conversion: v8::KeyConversionMode::KeepNumbers,
+    };
+    let names = object.get_own_property_names(scope, args).ok_or(Error::Exception)?;
+    let mut keys = Vec::with_capacity(names.length() as usize);
+    for i in 0..names.length() {
+        let name = names.get_index(scope, i).ok_or(Error::Exception)?;
+        let index = name.is_number().then(|| name.uint32_value(scope)).flatten();
+        let key = name.to_string(scope).ok_or(Error::Exception)?;
+        keys.push((key, index));
+    }
+    Ok(keys)
+}
+
+fn get_string(
+    scope: &mut v8::PinScope<'_, '_>,
+    object: v8::Local<'_, v8::Object>,
+    key: &str,
+) -> Result<Option<JsString>, Error> {
+    let key = v8::String::new(scope, key).ok_or(Error::TooLarge { what: "string" })?;
+    let value = object.get(scope, key.into()).ok_or(Error::Exception)?;
+    Ok(v8::Local::<v8::String>::try_from(value).ok().map(|s| read_string(scope, s)))
+}
+
+fn own_string(
+    scope: &mut v8::PinScope<'_, '_>,
+    object: v8::Local<'_, v8::Object>,
+    key: &str,
+) -> Result<Option<JsString>, Error> {
+    let name = v8::String::new(scope, key).ok_or(Error::TooLarge { what: "string" })?;
+    if !object.has_own_property(scope, name.into()).ok_or(Error::Exception)? {
+        return Ok(None);
+    }
+    get_string(scope, object, key)
+}
+
+fn read_string(scope: &v8::PinScope<'_, '_>, string: v8::Local<'_, v8::String>) -> JsString {
+    if string.contains_only_onebyte() {
+        return JsString::Utf8(string.to_rust_string_lossy(scope));
+    }
+    let mut units = vec![0u16; string.length()];
+    string.write_v2(scope, 0, &mut units, v8::WriteFlags::empty());
+    JsString::from_utf16(units)
+}
+
+fn read_bigint(bigint: v8::Local<'_, v8::BigInt>) -> BigInt {
+    let mut words = vec![0u64; bigint.word_count()];
+    let (negative, words) = bigint.to_words_array(&mut words);
+    BigInt::from_words(negative, words.to_vec())
+}
+
+/// A short description of a value for error messages.
 fn describe(scope: &v8::PinScope<'_, '_>, value: v8::Local<'_, v8::Value>) -> String {
     if value.is_function() {
         return "function".to_owned();
     }
     if value.is_symbol() {
-        return "Symbol()".to_owned();
+        return "Symbol".to_owned();
     }
-    match value.to_object(scope) {
-        Some(object) => format!("#<{}>", object.get_constructor_name().to_rust_string_lossy(scope)),
-        None => value.type_of(scope).to_rust_string_lossy(scope),
+    match v8::Local::<v8::Object>::try_from(value) {
+        Ok(object) => format!("#<{}>", object.get_constructor_name().to_rust_string_lossy(scope)),
+        Err(_) => value.type_of(scope).to_rust_string_lossy(scope),
     }
+}
+
+/// Creates the V8 value for a copy in the scope's isolate. Buffer contents
+/// are copied; see [`to_v8_moving`] for handing moved buffers over.
+pub fn to_v8<'s>(scope: &mut v8::PinScope<'s, '_>, value: &Structured) -> Result<v8::Local<'s, v8::Value>, Error> {
+    let buffers = value
+        .objects()
+        .iter()
+        .map(|o| match o {
+            Object::ArrayBuffer(buffer) => Some(buffer.clone()),
+            _ => None,
+        })
+        .collect();
+    build(scope, value.root(), value.objects(), buffers)
+}
+
+/// Like [`to_v8`], but the memory of ArrayBuffers that were transferred out
+/// of an isolate (and are held by nothing else) moves into this isolate
+/// without a copy.
+pub fn to_v8_moving<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    value: Structured,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    let (root, mut objects) = value.into_parts();
+    let buffers = objects
+        .iter_mut()
+        .map(|o| match o {
+            Object::ArrayBuffer(buffer) => Some(std::mem::replace(buffer, Buffer::from(Vec::new()))),
+            _ => None,
+        })
+        .collect();
+    build(scope, &root, &objects, buffers)
+}
+
+/// Builds the graph in three passes without recursion: every object's
+/// shell (buffers with their contents), then views over the buffers, then
+/// the references between objects, which may form cycles.
+fn build<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    root: &Value,
+    objects: &[Object],
+    buffers: Vec<Option<Buffer>>,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    let mut created: Vec<v8::Local<'s, v8::Value>> = Vec::with_capacity(objects.len());
+    for (object, buffer) in objects.iter().zip(buffers) {
+        let shell = match (object, buffer) {
+            (Object::ArrayBuffer(_), Some(buffer)) => array_buffer(scope, buffer).into(),
+            (object, _) => shell(scope, object)?,
+        };
+        created.push(shell);
+    }
+    for (index, object) in objects.iter().enumerate() {
+        if let Object::View { kind, buffer, byte_offset, length } = object {
+            let buffer =
+                *created.get(buffer.index()).ok_or_else(|| Error::Invalid("view over a missing buffer".into()))?;
+            created[index] = view(scope, *kind, buffer, *byte_offset, *length)?;
+        }
+    }
+    for (index, object) in objects.iter().enumerate() {
+        fill(scope, &created, created[index], object)?;
+    }
+    value(scope, &created, root)
+}
+
+fn value<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    created: &[v8::Local<'s, v8::Value>],
+    value: &Value,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    Ok(match value {
+        Value::Undefined => v8::undefined(scope).into(),
+        Value::Null => v8::null(scope).into(),
+        Value::Bool(b) => v8::Boolean::new(scope, *b).into(),
+        Value::Number(n) => v8::Number::new(scope, *n).into(),
+        Value::String(s) => new_string(scope, s)?.into(),
+        Value::BigInt(b) => new_bigint(scope, b)?.into(),
+        Value::Object(id) => {
+            *created.get(id.index()).ok_or_else(|| Error::Invalid(format!("object #{} does not exist", id.0)))?
+        }
+    })
+}
+
+fn key<'s>(scope: &v8::PinScope<'s, '_>, name: &str) -> Result<v8::Local<'s, v8::Value>, Error> {
+    Ok(v8::String::new(scope, name).ok_or(Error::TooLarge { what: "string" })?.into())
+}
+
+fn shell<'s>(scope: &mut v8::PinScope<'s, '_>, object: &Object) -> Result<v8::Local<'s, v8::Value>, Error> {
+    Ok(match object {
+        Object::Plain(_) => v8::Object::new(scope).into(),
+        Object::Array { length, .. } => {
+            let array = v8::Array::new(scope, 0);
+            let length = v8::Number::new(scope, f64::from(*length));
+            let length_key = key(scope, "length")?;
+            array.set(scope, length_key, length.into()).ok_or(Error::Exception)?;
+            array.into()
+        }
+        Object::Date(time) => v8::Date::new(scope, *time).ok_or(Error::Exception)?.into(),
+        Object::RegExp { source, flags } => {
+            let mut bits = 0;
+            for c in flags.chars() {
+                let (_, bit) = REGEXP_FLAGS
+                    .iter()
+                    .find(|(flag, _)| *flag == c)
+                    .ok_or_else(|| Error::Invalid(format!("unknown RegExp flag {c:?}")))?;
+                bits |= bit;
+            }
+            let source = new_string(scope, source)?;
+            v8::RegExp::new(scope, source, v8::RegExpCreationFlags::from_bits_truncate(bits))
+                .ok_or(Error::Exception)?
+                .into()
+        }
+        // ToObject on a primitive makes its wrapper (with this context's
+        // prototypes), which is what structured clone creates.
+        Object::BooleanObject(b) => wrap(scope, v8::Boolean::new(scope, *b).into())?,
+        Object::NumberObject(n) => wrap(scope, v8::Number::new(scope, *n).into())?,
+        Object::StringObject(s) => wrap(scope, new_string(scope, s)?.into())?,
+        Object::BigIntObject(b) => wrap(scope, new_bigint(scope, b)?.into())?,
+        Object::Map(_) => v8::Map::new(scope).into(),
+        Object::Set(_) => v8::Set::new(scope).into(),
+        // Buffers are built by the caller; views once their buffer exists.
+        Object::ArrayBuffer(_) | Object::View { .. } => v8::undefined(scope).into(),
+        Object::SharedArrayBuffer(shared) => v8::SharedArrayBuffer::with_backing_store(scope, &shared.store.0).into(),
+        Object::Error { kind, message, stack, .. } => error(scope, *kind, message.as_ref(), stack.as_ref())?,
+    })
+}
+
+fn wrap<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    primitive: v8::Local<'s, v8::Value>,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    Ok(primitive.to_object(scope).ok_or(Error::Exception)?.into())
+}
+
+fn error<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    kind: ErrorKind,
+    message: Option<&JsString>,
+    stack: Option<&JsString>,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    let text = new_string(scope, message.unwrap_or(&JsString::from("")))?;
+    let error = match kind {
+        ErrorKind::RangeError => v8::Exception::range_error(scope, text),
+        ErrorKind::ReferenceError => v8::Exception::reference_error(scope, text),
+        ErrorKind::SyntaxError => v8::Exception::syntax_error(scope, text),
+        ErrorKind::TypeError => v8::Exception::type_error(scope, text),
+        ErrorKind::EvalError | ErrorKind::UriError | ErrorKind::Error => v8::Exception::error(scope, text),
+    };
+    let object = error.to_object(scope).ok_or(Error::Exception)?;
+    if matches!(kind, ErrorKind::EvalError | ErrorKind::UriError) {
+        // V8's API has no constructor for these two: give a plain Error the
+        // right prototype.
+        let global = scope.get_current_context().global(scope);
+        let name = key(scope, kind.name())?;
+        let constructor = global.get(scope, name).ok_or(Error::Exception)?;
+        if let Ok(constructor) = v8::Local::<v8::Object>::try_from(constructor) {
+            let prototype_key = key(scope, "prototype")?;
+            let prototype = constructor.get(scope, prototype_key).ok_or(Error::Exception)?;
+            object.set_prototype(scope, prototype).ok_or(Error::Exception)?;
+        }
+    }
+    if message.is_none() {
+        let message_key = key(scope, "message")?;
+        object.delete(scope, message_key).ok_or(Error::Exception)?;
+    }
+    if let Some(stack) = stack {
+        let stack_key = key(scope, "stack")?;
+        let stack = new_string(scope, stack)?;
+        object.set(scope, stack_key, stack.into()).ok_or(Error::Exception)?;
+    }
+    Ok(object.into())
+}
+
+/// An ArrayBuffer with `buffer`'s contents: moved if it can be, else copied.
+fn array_buffer<'s>(scope: &v8::PinScope<'s, '_>, buffer: Buffer) -> v8::Local<'s, v8::ArrayBuffer> {
+    let store = match buffer.into_store() {
+        Ok(store) => store,
+        Err(buffer) => v8::ArrayBuffer::new_backing_store_from_vec(buffer.as_slice().to_vec()).make_shared(),
+    };
+    v8::ArrayBuffer::with_backing_store(scope, &store)
+}
+
+fn view<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    kind: ViewKind,
+    buffer: v8::Local<'s, v8::Value>,
+    byte_offset: usize,
+    length: usize,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    if let Ok(buffer) = v8::Local::<v8::ArrayBuffer>::try_from(buffer) {
+        let view: Option<v8::Local<'s, v8::Value>> = match kind {
+            ViewKind::Int8 => v8::Int8Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Uint8 => v8::Uint8Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Uint8Clamped => v8::Uint8ClampedArray::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Int16 => v8::Int16Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Uint16 => v8::Uint16Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Int32 => v8::Int32Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Uint32 => v8::Uint32Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Float32 => v8::Float32Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::Float64 => v8::Float64Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::BigInt64 => v8::BigInt64Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::BigUint64 => v8::BigUint64Array::new(scope, buffer, byte_offset, length).map(Into::into),
+            ViewKind::DataView => Some(v8::DataView::new(scope, buffer, byte_offset, length).into()),
+            // Not convertible to a Value handle in the v8 crate; built below.
+            ViewKind::Float16 => None,
+        };
+        if let Some(view) = view {
+            return Ok(view);
+        }
+        if kind != ViewKind::Float16 {
+            return Err(Error::Exception);
+        }
+    }
+    // The v8 crate builds views over ArrayBuffers only (and cannot hand out
+    // a Float16Array as a Value); these are made by the context's own
+    // constructor. Guest code that replaced it only changes what it itself
+    // receives.
+    let global = scope.get_current_context().global(scope);
+    let name = key(scope, view_constructor_name(kind))?;
+    let constructor = global.get(scope, name).ok_or(Error::Exception)?;
+    let constructor = constructor
+        .try_cast::<v8::Function>()
+        .map_err(|_| Error::Invalid(format!("{} is not a constructor here", view_constructor_name(kind))))?;
+    let arguments =
+        [buffer, v8::Number::new(scope, byte_offset as f64).into(), v8::Number::new(scope, length as f64).into()];
+    Ok(constructor.new_instance(scope, &arguments).ok_or(Error::Exception)?.into())
+}
+
+fn view_constructor_name(kind: ViewKind) -> &'static str {
+    match kind {
+        ViewKind::Int8 => "Int8Array",
+        ViewKind::Uint8 => "Uint8Array",
+        ViewKind::Uint8Clamped => "Uint8ClampedArray",
+        ViewKind::Int16 => "Int16Array",
+        ViewKind::Uint16 => "Uint16Array",
+        ViewKind::Int32 => "Int32Array",
+        ViewKind::Uint32 => "Uint32Array",
+        ViewKind::Float16 => "Float16Array",
+        ViewKind::Float32 => "Float32Array",
+        ViewKind::Float64 => "Float64Array",
+        ViewKind::BigInt64 => "BigInt64Array",
+        ViewKind::BigUint64 => "BigUint64Array",
+        ViewKind::DataView => "DataView",
+    }
+}
+
+/// Wires up the references an object holds.
+fn fill<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    created: &[v8::Local<'s, v8::Value>],
+    target: v8::Local<'s, v8::Value>,
+    object: &Object,
+) -> Result<(), Error> {
+    match object {
+        Object::Plain(properties) | Object::Array { properties, .. } => {
+            let target = target.cast::<v8::Object>();
+            if let Object::Array { elements, .. } = object {
+                for (index, item) in elements {
+                    let item = value(scope, created, item)?;
+                    target.set_index(scope, *index, item).ok_or(Error::Exception)?;
+                }
+            }
+            for (name, item) in properties {
+                let name = new_string(scope, name)?;
+                let item = value(scope, created, item)?;
+                target.create_data_property(scope, name.into(), item).ok_or(Error::Exception)?;
+            }
+        }
+        Object::Map(entries) => {
+            let map = target.cast::<v8::Map>();
+            for (k, v) in entries {
+                let k = value(scope, created, k)?;
+                let v = value(scope, created, v)?;
+                map.set(scope, k, v).ok_or(Error::Exception)?;
+            }
+        }
+        Object::Set(values) => {
+            let set = target.cast::<v8::Set>();
+            for item in values {
+                let item = value(scope, created, item)?;
+                set.add(scope, item).ok_or(Error::Exception)?;
+            }
+        }
+        Object::Error { cause: Some(cause), .. } => {
+            let target = target.cast::<v8::Object>();
+            let cause_key = v8::String::new(scope, "cause").ok_or(Error::TooLarge { what: "string" })?;
+            let cause = value(scope, created, cause)?;
+            target.create_data_property(scope, cause_key.into(), cause).ok_or(Error::Exception)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &JsString) -> Result<v8::Local<'s, v8::String>, Error> {
+    match s {
+        JsString::Utf8(s) => v8::String::new(scope, s),
+        JsString::Utf16(units) => v8::String::new_from_two_byte(scope, units, v8::NewStringType::Normal),
+    }
+    .ok_or(Error::TooLarge { what: "string" })
+}
+
+fn new_bigint<'s>(scope: &v8::PinScope<'s, '_>, b: &BigInt) -> Result<v8::Local<'s, v8::BigInt>, Error> {
+    v8::BigInt::new_from_words(scope, b.is_negative(), b.words()).ok_or(Error::TooLarge { what: "bigint" })
 }

@@ -1,6 +1,19 @@
-use std::fmt;
+//! The engine-neutral value model: what a structured clone of a JavaScript
+//! value looks like outside any isolate.
+//!
+//! A [`Structured`] is a graph: its objects live in one arena and refer to
+//! each other by [`ObjectId`], so shared references and cycles survive a
+//! copy exactly as the HTML structured clone algorithm specifies.
 
-/// A JavaScript value held outside any isolate.
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::Error;
+
+/// A JavaScript value: a primitive, or a reference to an object in the
+/// [`Structured`] graph it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
@@ -9,8 +22,20 @@ pub enum Value {
     Bool(bool),
     /// Every JavaScript number, including `-0`, `NaN` and the infinities.
     Number(f64),
-    String(String),
+    String(JsString),
     BigInt(BigInt),
+    /// An object of the enclosing [`Structured`] graph.
+    Object(ObjectId),
+}
+
+/// The index of an object in its [`Structured`] graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(pub u32);
+
+impl ObjectId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 impl Value {
@@ -24,7 +49,12 @@ impl Value {
             Value::Number(_) => "number",
             Value::String(_) => "string",
             Value::BigInt(_) => "bigint",
+            Value::Object(_) => "object",
         }
+    }
+
+    pub fn is_primitive(&self) -> bool {
+        !matches!(self, Value::Object(_))
     }
 
     pub fn as_f64(&self) -> Option<f64> {
@@ -34,9 +64,10 @@ impl Value {
         }
     }
 
+    /// The string's text, if it is a string of valid Unicode.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::String(s) => Some(s),
+            Value::String(s) => s.as_str(),
             _ => None,
         }
     }
@@ -47,10 +78,17 @@ impl Value {
             _ => None,
         }
     }
+
+    pub fn as_object(&self) -> Option<ObjectId> {
+        match self {
+            Value::Object(id) => Some(*id),
+            _ => None,
+        }
+    }
 }
 
-/// Renders the value the way JavaScript's `String()` would for primitives,
-/// except that strings are quoted so that `"1"` and `1` stay distinguishable.
+/// Renders primitives the way JavaScript's `String()` would, except that
+/// strings are quoted so that `"1"` and `1` stay distinguishable.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -58,8 +96,9 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("null"),
             Value::Bool(b) => write!(f, "{b}"),
             Value::Number(n) => fmt_number(*n, f),
-            Value::String(s) => write!(f, "{s:?}"),
+            Value::String(s) => write!(f, "{:?}", s.to_string_lossy()),
             Value::BigInt(b) => write!(f, "{b}n"),
+            Value::Object(id) => write!(f, "[object #{}]", id.0),
         }
     }
 }
@@ -92,8 +131,9 @@ value_from! {
     f64 => Number(|v| v),
     i32 => Number(f64::from),
     u32 => Number(f64::from),
-    String => String(|v| v),
-    &str => String(str::to_owned),
+    String => String(JsString::from),
+    &str => String(JsString::from),
+    JsString => String(|v| v),
     BigInt => BigInt(|v| v),
 }
 
@@ -107,6 +147,71 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     /// `None` becomes `null`, as in JSON.
     fn from(v: Option<T>) -> Value {
         v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// A JavaScript string. Almost every string is valid Unicode and is held as
+/// UTF-8; a string with lone surrogates (which JavaScript allows) is held as
+/// its UTF-16 code units, so that it survives a copy unchanged.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum JsString {
+    Utf8(String),
+    /// UTF-16 code units containing at least one lone surrogate.
+    Utf16(Vec<u16>),
+}
+
+impl JsString {
+    /// From UTF-16 code units, keeping lone surrogates.
+    pub fn from_utf16(units: Vec<u16>) -> JsString {
+        match String::from_utf16(&units) {
+            Ok(s) => JsString::Utf8(s),
+            Err(_) => JsString::Utf16(units),
+        }
+    }
+
+    /// The text, unless the string holds lone surrogates.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            JsString::Utf8(s) => Some(s),
+            JsString::Utf16(_) => None,
+        }
+    }
+
+    /// The text, with lone surrogates replaced by U+FFFD.
+    pub fn to_string_lossy(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            JsString::Utf8(s) => s.into(),
+            JsString::Utf16(units) => String::from_utf16_lossy(units).into(),
+        }
+    }
+
+    /// The UTF-16 code units, as JavaScript sees the string.
+    pub fn to_utf16(&self) -> Vec<u16> {
+        match self {
+            JsString::Utf8(s) => s.encode_utf16().collect(),
+            JsString::Utf16(units) => units.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for JsString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsString::Utf8(s) => s.fmt(f),
+            JsString::Utf16(units) => write!(f, "utf16{units:?}"),
+        }
+    }
+}
+
+impl From<String> for JsString {
+    fn from(s: String) -> JsString {
+        JsString::Utf8(s)
+    }
+}
+
+impl From<&str> for JsString {
+    fn from(s: &str) -> JsString {
+        JsString::Utf8(s.to_owned())
     }
 }
 
@@ -204,6 +309,426 @@ impl fmt::Display for BigInt {
     }
 }
 
+/// The kinds of ArrayBuffer views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ViewKind {
+    Int8,
+    Uint8,
+    Uint8Clamped,
+    Int16,
+    Uint16,
+    Int32,
+    Uint32,
+    Float16,
+    Float32,
+    Float64,
+    BigInt64,
+    BigUint64,
+    DataView,
+}
+
+impl ViewKind {
+    /// Bytes per element (1 for a DataView, whose length is in bytes).
+    pub fn element_size(self) -> usize {
+        match self {
+            ViewKind::Int8 | ViewKind::Uint8 | ViewKind::Uint8Clamped | ViewKind::DataView => 1,
+            ViewKind::Int16 | ViewKind::Uint16 | ViewKind::Float16 => 2,
+            ViewKind::Int32 | ViewKind::Uint32 | ViewKind::Float32 => 4,
+            ViewKind::Float64 | ViewKind::BigInt64 | ViewKind::BigUint64 => 8,
+        }
+    }
+
+    pub const ALL: [ViewKind; 13] = [
+        ViewKind::Int8,
+        ViewKind::Uint8,
+        ViewKind::Uint8Clamped,
+        ViewKind::Int16,
+        ViewKind::Uint16,
+        ViewKind::Int32,
+        ViewKind::Uint32,
+        ViewKind::Float16,
+        ViewKind::Float32,
+        ViewKind::Float64,
+        ViewKind::BigInt64,
+        ViewKind::BigUint64,
+        ViewKind::DataView,
+    ];
+}
+
+/// The built-in Error constructors that structured clone preserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    Error,
+    EvalError,
+    RangeError,
+    ReferenceError,
+    SyntaxError,
+    TypeError,
+    UriError,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Error,
+        ErrorKind::EvalError,
+        ErrorKind::RangeError,
+        ErrorKind::ReferenceError,
+        ErrorKind::SyntaxError,
+        ErrorKind::TypeError,
+        ErrorKind::UriError,
+    ];
+
+    /// The constructor's name, e.g. `"TypeError"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Error => "Error",
+            ErrorKind::EvalError => "EvalError",
+            ErrorKind::RangeError => "RangeError",
+            ErrorKind::ReferenceError => "ReferenceError",
+            ErrorKind::SyntaxError => "SyntaxError",
+            ErrorKind::TypeError => "TypeError",
+            ErrorKind::UriError => "URIError",
+        }
+    }
+
+    /// The kind for an error's `name`; anything else clones as `Error`, as
+    /// the structured clone algorithm specifies.
+    pub fn from_name(name: &str) -> ErrorKind {
+        ErrorKind::ALL.into_iter().find(|kind| kind.name() == name).unwrap_or(ErrorKind::Error)
+    }
+}
+
+/// Memory shared between isolates (a SharedArrayBuffer's contents). Clones
+/// share the memory; it lives as long as any clone, isolate or copy holds it.
+#[derive(Clone)]
+pub struct SharedBuffer {
+    pub(crate) store: Arc<SharedStore>,
+}
+
+pub(crate) struct SharedStore(pub(crate) v8::SharedRef<v8::BackingStore>);
+
+// SAFETY: a V8 backing store is reference counted with an atomic shared_ptr
+// and owns memory that is designed to be used from many threads at once
+// (that is what a SharedArrayBuffer is); nothing here hands out `&mut` to it.
+unsafe impl Send for SharedStore {}
+// SAFETY: as above; all access to the memory is through raw pointers, with
+// JavaScript's own memory model (Atomics) governing concurrent use.
+unsafe impl Sync for SharedStore {}
+
+impl SharedBuffer {
+    pub fn byte_length(&self) -> usize {
+        self.store.0.byte_length()
+    }
+
+    /// The start of the shared memory (null when it is empty). Other threads
+    /// may write to it at any time.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.store.0.data().map_or(std::ptr::null_mut(), |p| p.as_ptr().cast())
+    }
+
+    /// Whether two handles share the same memory.
+    pub fn same_memory(&self, other: &SharedBuffer) -> bool {
+        Arc::ptr_eq(&self.store, &other.store) || self.as_ptr() == other.as_ptr()
+    }
+}
+
+impl fmt::Debug for SharedBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedBuffer").field("byte_length", &self.byte_length()).finish()
+    }
+}
+
+impl PartialEq for SharedBuffer {
+    fn eq(&self, other: &SharedBuffer) -> bool {
+        self.same_memory(other)
+    }
+}
+
+/// An ArrayBuffer's contents outside any isolate: bytes, or the memory of a
+/// buffer transferred out of an isolate (moved, not copied), which moves on
+/// into the next isolate without a copy when nothing else holds it.
+#[derive(Clone)]
+pub struct Buffer {
+    repr: BufferRepr,
+}
+
+#[derive(Clone)]
+enum BufferRepr {
+    Bytes(Bytes),
+    Moved(Arc<MovedStore>),
+}
+
+/// The backing store of a transferred (detached) ArrayBuffer, owned by
+/// nothing but this value.
+pub(crate) struct MovedStore(v8::SharedRef<v8::BackingStore>);
+
+// SAFETY: the store was detached from its isolate when it was moved here,
+// so no isolate reaches it; V8 backing stores are atomically reference
+// counted and may be released on any thread.
+unsafe impl Send for MovedStore {}
+// SAFETY: as above; the memory is only ever read through `&self`.
+unsafe impl Sync for MovedStore {}
+
+impl Buffer {
+    pub(crate) fn moved(store: v8::SharedRef<v8::BackingStore>) -> Buffer {
+        Buffer { repr: BufferRepr::Moved(Arc::new(MovedStore(store))) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match &self.repr {
+            BufferRepr::Bytes(bytes) => bytes,
+            BufferRepr::Moved(moved) => match moved.0.data() {
+                // SAFETY: the store is detached and owned by this value alone
+                // (see `MovedStore`), so its `byte_length` bytes stay valid
+                // and unchanged for as long as `moved` is borrowed.
+                Some(data) => unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), moved.0.byte_length()) },
+                None => &[],
+            },
+        }
+    }
+
+    /// The contents as `Bytes` (a copy for moved memory).
+    pub fn to_bytes(&self) -> Bytes {
+        match &self.repr {
+            BufferRepr::Bytes(bytes) => bytes.clone(),
+            BufferRepr::Moved(_) => Bytes::copy_from_slice(self.as_slice()),
+        }
+    }
+
+    /// The moved backing store, if this is the only handle to it; handing it
+    /// to a new isolate is then a move, not a copy.
+    pub(crate) fn into_store(self) -> Result<v8::SharedRef<v8::BackingStore>, Buffer> {
+        match self.repr {
+            BufferRepr::Moved(moved) => match Arc::try_unwrap(moved) {
+                Ok(store) => Ok(store.0),
+                Err(shared) => Err(Buffer { repr: BufferRepr::Moved(shared) }),
+            },
+            repr => Err(Buffer { repr }),
+        }
+    }
+}
+
+impl From<Bytes> for Buffer {
+    fn from(bytes: Bytes) -> Buffer {
+        Buffer { repr: BufferRepr::Bytes(bytes) }
+    }
+}
+
+impl From<Vec<u8>> for Buffer {
+    fn from(bytes: Vec<u8>) -> Buffer {
+        Buffer::from(Bytes::from(bytes))
+    }
+}
+
+impl fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if matches!(self.repr, BufferRepr::Moved(_)) { "moved" } else { "bytes" };
+        f.debug_struct("Buffer").field("len", &self.len()).field("kind", &kind).finish()
+    }
+}
+
+impl PartialEq for Buffer {
+    fn eq(&self, other: &Buffer) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+/// An object in a [`Structured`] graph.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Object {
+    /// A plain object: its own enumerable string-keyed properties, in order.
+    Plain(Vec<(JsString, Value)>),
+    /// An array of `length`: its present elements by index, ascending (any
+    /// index below `length` that is missing is a hole; sparse arrays stay
+    /// small), then its other own enumerable properties.
+    Array {
+        length: u32,
+        elements: Vec<(u32, Value)>,
+        properties: Vec<(JsString, Value)>,
+    },
+    /// A `Date`, as its time value in milliseconds since the epoch.
+    Date(f64),
+    RegExp {
+        source: JsString,
+        flags: String,
+    },
+    BooleanObject(bool),
+    NumberObject(f64),
+    StringObject(JsString),
+    BigIntObject(BigInt),
+    /// A `Map`'s entries in insertion order.
+    Map(Vec<(Value, Value)>),
+    /// A `Set`'s values in insertion order.
+    Set(Vec<Value>),
+    /// An ArrayBuffer's contents.
+    ArrayBuffer(Buffer),
+    SharedArrayBuffer(SharedBuffer),
+    /// A TypedArray or DataView over `buffer` (an `ArrayBuffer` or
+    /// `SharedArrayBuffer` object of the same graph). `length` counts
+    /// elements, or bytes for a DataView.
+    View {
+        kind: ViewKind,
+        buffer: ObjectId,
+        byte_offset: usize,
+        length: usize,
+    },
+    Error {
+        kind: ErrorKind,
+        message: Option<JsString>,
+        stack: Option<JsString>,
+        cause: Option<Value>,
+    },
+}
+
+impl Object {
+    /// What the object is, for error messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Object::Plain(_) => "Object",
+            Object::Array { .. } => "Array",
+            Object::Date(_) => "Date",
+            Object::RegExp { .. } => "RegExp",
+            Object::BooleanObject(_) => "Boolean",
+            Object::NumberObject(_) => "Number",
+            Object::StringObject(_) => "String",
+            Object::BigIntObject(_) => "BigInt",
+            Object::Map(_) => "Map",
+            Object::Set(_) => "Set",
+            Object::ArrayBuffer(_) => "ArrayBuffer",
+            Object::SharedArrayBuffer(_) => "SharedArrayBuffer",
+            Object::View { .. } => "ArrayBufferView",
+            Object::Error { .. } => "Error",
+        }
+    }
+
+    /// Every value this object holds directly.
+    pub fn children(&self) -> Vec<&Value> {
+        match self {
+            Object::Plain(props) => props.iter().map(|(_, v)| v).collect(),
+            Object::Array { elements, properties, .. } => {
+                elements.iter().map(|(_, v)| v).chain(properties.iter().map(|(_, v)| v)).collect()
+            }
+            Object::Map(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
+            Object::Set(values) => values.iter().collect(),
+            Object::Error { cause, .. } => cause.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A structured clone of one JavaScript value: its root and the arena of
+/// objects that the root (transitively) refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Structured {
+    root: Value,
+    objects: Vec<Object>,
+}
+
+impl Structured {
+    /// A graph, checked: every reference points into `objects`, and every
+    /// view into a buffer of the graph, within its bounds. Hosts build graphs
+    /// from untrusted data, so nothing downstream trusts one unchecked.
+    pub fn new(root: Value, objects: Vec<Object>) -> Result<Structured, Error> {
+        let graph = Structured { root, objects };
+        graph.validate()?;
+        Ok(graph)
+    }
+
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    pub fn object(&self, id: ObjectId) -> Option<&Object> {
+        self.objects.get(id.index())
+    }
+
+    /// The root, if the value is a primitive.
+    pub fn as_primitive(&self) -> Option<&Value> {
+        self.root.is_primitive().then_some(&self.root)
+    }
+
+    pub fn into_parts(self) -> (Value, Vec<Object>) {
+        (self.root, self.objects)
+    }
+
+    /// Bytes of buffer contents this graph holds (ArrayBuffers; shared memory
+    /// is not counted, it belongs to no one copy).
+    pub fn buffer_bytes(&self) -> usize {
+        self.objects
+            .iter()
+            .map(|o| match o {
+                Object::ArrayBuffer(buffer) => buffer.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let count = self.objects.len();
+        let check = |v: &Value| match v {
+            Value::Object(id) if id.index() >= count => {
+                Err(Error::Invalid(format!("object #{} does not exist in a graph of {count}", id.0)))
+            }
+            _ => Ok(()),
+        };
+        check(&self.root)?;
+        for object in &self.objects {
+            for child in object.children() {
+                check(child)?;
+            }
+            if let Object::Array { length, elements, .. } = object {
+                let ascending = elements.windows(2).all(|pair| pair[0].0 < pair[1].0);
+                if !ascending || elements.last().is_some_and(|(index, _)| index >= length) {
+                    return Err(Error::Invalid("array elements must be ascending and below the length".into()));
+                }
+            }
+            if let Object::View { kind, buffer, byte_offset, length } = object {
+                let buffer_len = match self.objects.get(buffer.index()) {
+                    Some(Object::ArrayBuffer(buffer)) => buffer.len(),
+                    Some(Object::SharedArrayBuffer(shared)) => shared.byte_length(),
+                    _ => return Err(Error::Invalid(format!("view over #{}, which is not a buffer", buffer.0))),
+                };
+                let end = length.checked_mul(kind.element_size()).and_then(|n| n.checked_add(*byte_offset));
+                if end.is_none_or(|end| end > buffer_len) || byte_offset % kind.element_size() != 0 {
+                    return Err(Error::Invalid(format!(
+                        "{kind:?} view at {byte_offset} of length {length} does not fit a buffer of {buffer_len} bytes"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<Value> for Structured {
+    /// A graph of one primitive. An object reference without its graph is
+    /// kept, and fails when the graph is used.
+    fn from(root: Value) -> Structured {
+        Structured { root, objects: Vec::new() }
+    }
+}
+
+impl PartialEq<Value> for Structured {
+    fn eq(&self, other: &Value) -> bool {
+        self.root.is_primitive() && &self.root == other
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,7 +751,6 @@ mod tests {
 
     #[test]
     fn bigint_displays_in_decimal_beyond_i128() {
-        // 2^128 = 340282366920938463463374607431768211456
         let two_128 = BigInt::from_words(true, vec![0, 0, 1]);
         assert_eq!(two_128.to_string(), "-340282366920938463463374607431768211456");
         assert_eq!(BigInt::from(-42i64).to_string(), "-42");
@@ -240,5 +764,30 @@ mod tests {
         assert_eq!(Value::from(f64::NAN).to_string(), "NaN");
         assert_eq!(Value::from("a\"b").to_string(), "\"a\\\"b\"");
         assert_eq!(Value::from(None::<bool>), Value::Null);
+    }
+
+    #[test]
+    fn lone_surrogates_are_kept() {
+        let lone = JsString::from_utf16(vec![0x61, 0xD800, 0x62]);
+        assert_eq!(lone.as_str(), None);
+        assert_eq!(lone.to_utf16(), vec![0x61, 0xD800, 0x62]);
+        assert_eq!(JsString::from_utf16("ok ☃".encode_utf16().collect()), JsString::from("ok ☃"));
+    }
+
+    #[test]
+    fn graphs_are_validated() {
+        let dangling = Structured::new(Value::Object(ObjectId(0)), vec![]);
+        assert!(matches!(dangling, Err(Error::Invalid(_))));
+        let buffer = Object::ArrayBuffer(Buffer::from(Bytes::from_static(&[0; 8])));
+        let fits = Object::View { kind: ViewKind::Float64, buffer: ObjectId(0), byte_offset: 0, length: 1 };
+        assert!(Structured::new(Value::Object(ObjectId(1)), vec![buffer.clone(), fits]).is_ok());
+        let overflows = Object::View { kind: ViewKind::Uint32, buffer: ObjectId(0), byte_offset: 4, length: 2 };
+        assert!(Structured::new(Value::Object(ObjectId(1)), vec![buffer.clone(), overflows]).is_err());
+        let huge = Object::View { kind: ViewKind::Float64, buffer: ObjectId(0), byte_offset: 0, length: usize::MAX };
+        assert!(Structured::new(Value::Object(ObjectId(1)), vec![buffer.clone(), huge]).is_err());
+        let not_a_buffer = Object::View { kind: ViewKind::Uint8, buffer: ObjectId(0), byte_offset: 0, length: 0 };
+        assert!(Structured::new(Value::Null, vec![Object::Plain(vec![]), not_a_buffer]).is_err());
+        let cycle = Object::Plain(vec![("self".into(), Value::Object(ObjectId(0)))]);
+        assert!(Structured::new(Value::Object(ObjectId(0)), vec![cycle]).is_ok());
     }
 }

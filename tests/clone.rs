@@ -1,0 +1,312 @@
+//! Structured clone across isolates: every kind of value, identity and
+//! cycles, uncloneable values, ExternalCopy, transfer lists and
+//! SharedArrayBuffers.
+
+use std::time::{Duration, Instant};
+
+use ivm::{
+    CopyIntoOptions, Error, EvalOptions, ExternalCopy, ExternalCopyOptions, MarshalError, Object, Reference,
+    RunOptions, Structured, TransferMode, Value,
+};
+use ivm_tests::{eval, isolate_and_context};
+
+/// A value with one of everything structured clone supports, shared
+/// references and a cycle included. NaN is left out so that copies compare
+/// equal with `==`; it has its own test.
+const EVERYTHING: &str = r#"
+(() => {
+  const shared = { shared: true };
+  const buffer = new ArrayBuffer(16);
+  new Uint8Array(buffer).set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+  const holey = [1, , 3];
+  holey.extra = 'kept';
+  const sparse = [];
+  sparse[1000000] = 'far';
+  const error = new RangeError('out of range', { cause: shared });
+  const v = {
+    undef: undefined, nul: null, yes: true, no: false, int: 42, neg0: -0, inf: -Infinity, big: -(2n ** 100n),
+    ascii: 'plain', wide: 'snow ☃ and 𝄞', lone: 'a\uD800b',
+    date: new Date(1700000000000), re: /a+b/gimsuy,
+    bool: new Boolean(false), num: new Number(3.5), str: new String('boxed'), bigobj: Object(7n),
+    holey, sparse,
+    map: new Map([[shared, 'value'], ['key', shared]]), set: new Set([1, 'two', shared]),
+    buffer,
+    u8: new Uint8Array(buffer, 4, 8), i16: new Int16Array(buffer, 2, 3), f64: new Float64Array(buffer, 8, 1),
+    u8c: new Uint8ClampedArray(buffer), i8: new Int8Array(buffer), u16: new Uint16Array(buffer),
+    i32: new Int32Array(buffer), u32: new Uint32Array(buffer), f32: new Float32Array(buffer),
+    b64: new BigInt64Array(buffer), bu64: new BigUint64Array(buffer), dv: new DataView(buffer, 1, 5),
+    error, type: new TypeError('t'), plainError: new Error('e'),
+    a: shared, b: shared,
+  };
+  v.self = v;
+  return v;
+})()
+"#;
+
+/// Checks, inside the isolate that received it, that `$0` is EVERYTHING.
+const CHECK_EVERYTHING: &str = r#"
+const v = $0;
+const fails = [];
+const check = (ok, what) => { if (!ok) fails.push(what); };
+check(v.self === v, 'cycle');
+check(v.a === v.b && v.a.shared === true, 'shared reference');
+check(v.undef === undefined && 'undef' in v && v.nul === null && v.yes === true && v.no === false, 'primitives');
+check(v.int === 42 && Object.is(v.neg0, -0) && v.inf === -Infinity && v.big === -(2n ** 100n), 'numbers');
+check(v.ascii === 'plain' && v.wide === 'snow ☃ and 𝄞', 'strings');
+check(v.lone.length === 3 && v.lone.charCodeAt(1) === 0xD800, 'lone surrogate');
+check(v.date instanceof Date && v.date.getTime() === 1700000000000, 'date');
+check(v.re instanceof RegExp && v.re.source === 'a+b' && v.re.flags === 'gimsuy', 'regexp');
+check(v.bool instanceof Boolean && v.bool.valueOf() === false, 'Boolean object');
+check(v.num instanceof Number && v.num.valueOf() === 3.5, 'Number object');
+check(v.str instanceof String && v.str.valueOf() === 'boxed', 'String object');
+check(typeof v.bigobj === 'object' && v.bigobj.valueOf() === 7n, 'BigInt object');
+check(Array.isArray(v.holey) && v.holey.length === 3 && !(1 in v.holey) && v.holey[2] === 3 && v.holey.extra === 'kept', 'holey array');
+check(v.sparse.length === 1000001 && v.sparse[1000000] === 'far' && Object.keys(v.sparse).length === 1, 'sparse array');
+check(v.map instanceof Map && v.map.get(v.a) === 'value' && v.map.get('key') === v.a, 'map');
+check(v.set instanceof Set && v.set.has(1) && v.set.has('two') && v.set.has(v.a) && v.set.size === 3, 'set');
+check(v.buffer instanceof ArrayBuffer && v.buffer.byteLength === 16 && new Uint8Array(v.buffer)[15] === 16, 'buffer');
+check(v.u8 instanceof Uint8Array && v.u8.buffer === v.buffer && v.u8.byteOffset === 4 && v.u8.length === 8 && v.u8[0] === 5, 'u8 view');
+check(v.i16 instanceof Int16Array && v.i16.buffer === v.buffer && v.i16.byteOffset === 2 && v.i16.length === 3, 'i16 view');
+check(v.f64 instanceof Float64Array && v.f64.byteOffset === 8, 'f64 view');
+for (const [key, type] of [['u8c', Uint8ClampedArray], ['i8', Int8Array], ['u16', Uint16Array], ['i32', Int32Array],
+    ['u32', Uint32Array], ['f32', Float32Array], ['b64', BigInt64Array], ['bu64', BigUint64Array]]) {
+  check(v[key] instanceof type && v[key].buffer === v.buffer && v[key].byteLength === 16, key);
+}
+check(v.dv instanceof DataView && v.dv.buffer === v.buffer && v.dv.byteOffset === 1 && v.dv.byteLength === 5, 'data view');
+new Uint8Array(v.buffer)[4] = 99;
+check(v.u8[0] === 99, 'views share their buffer');
+check(v.error instanceof RangeError && v.error.message === 'out of range' && v.error.cause === v.a, 'error with cause');
+check(typeof v.error.stack === 'string' && v.error.stack.includes('out of range'), 'error stack');
+check(v.type instanceof TypeError && v.plainError instanceof Error && v.plainError.message === 'e', 'error kinds');
+fails.join(', ')
+"#;
+
+fn reference(t: ivm::Transferable) -> Reference {
+    t.into_reference().expect("a reference")
+}
+
+#[test]
+fn every_kind_of_value_crosses_between_isolates() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let original = reference(eval(&source, EVERYTHING));
+    let copy = original.copy().unwrap();
+
+    // isolate -> isolate (by copy)
+    let fails = destination
+        .eval_closure(
+            CHECK_EVERYTHING.replace("fails.join", "return fails.join").as_str(),
+            &[copy.clone().into()],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(fails, Value::from(""), "{fails}");
+
+    // isolate -> ExternalCopy -> isolate
+    let external = ExternalCopy::from_reference(&original, &ExternalCopyOptions::new()).unwrap();
+    let fails = destination
+        .eval_closure(
+            CHECK_EVERYTHING.replace("fails.join", "return fails.join").as_str(),
+            &[external.clone().into()],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(fails, Value::from(""), "{fails}");
+    assert_eq!(external.copy().unwrap(), copy, "the external copy holds the same graph");
+
+    // and back out: the copy of the copy is the same graph.
+    let arrived = destination
+        .eval_closure("return $0", &[copy.clone().into()], &EvalOptions::new().result(TransferMode::Copy))
+        .unwrap();
+    assert_eq!(arrived.into_copy().unwrap(), copy);
+}
+
+#[test]
+fn numbers_keep_nan_and_negative_zero() {
+    let (_a, context) = isolate_and_context();
+    let copy =
+        context.eval("[NaN, -0, 0]", &EvalOptions::new().result(TransferMode::Copy)).unwrap().into_copy().unwrap();
+    let Object::Array { elements, .. } = &copy.objects()[0] else { panic!("{copy:?}") };
+    assert!(elements[0].1.as_f64().unwrap().is_nan());
+    assert!(elements[1].1.as_f64().unwrap().is_sign_negative());
+    assert!(elements[2].1.as_f64().unwrap().is_sign_positive());
+}
+
+#[test]
+fn uncloneable_values_are_data_clone_errors_with_a_path() {
+    let (_isolate, context) = isolate_and_context();
+    let cases = [
+        ("({ handlers: [1, 2, () => {}] })", "function", "value.handlers[2]"),
+        ("({ s: Symbol('x') })", "Symbol", "value.s"),
+        ("({ deep: { weak: new WeakMap() } })", "weak collection", "value.deep.weak"),
+        ("({ p: new Proxy({}, {}) })", "Proxy", "value.p"),
+        ("({ promise: Promise.resolve(1) })", "Promise", "value.promise"),
+        ("new Map([['k', function f() {}]])", "function", "value.<map value 0>"),
+        ("new Set([Symbol.iterator])", "Symbol", "value.<set value 0>"),
+        ("({ 'odd key': { ws: new WeakSet() } })", "weak collection", "value[\"odd key\"].ws"),
+        ("new Error('e', { cause: () => 1 })", "function", "value.cause"),
+    ];
+    for (code, what, path) in cases {
+        let result = context.eval(code, &EvalOptions::new().result(TransferMode::Copy));
+        match result {
+            Err(Error::Marshal(MarshalError::DataClone { what: w, path: p })) => {
+                assert!(w.contains(what), "{code}: {w}");
+                assert_eq!(p, path, "{code}");
+            }
+            other => panic!("{code}: expected a DataCloneError, got {other:?}"),
+        }
+    }
+    // The isolate is untouched by the failures.
+    assert_eq!(eval(&context, "1 + 1"), Value::Number(2.0));
+}
+
+#[test]
+fn a_throwing_getter_fails_the_copy_with_its_error() {
+    let (_isolate, context) = isolate_and_context();
+    let result = context
+        .eval("({ get bad() { throw new TypeError('no peeking'); } })", &EvalOptions::new().result(TransferMode::Copy));
+    match result {
+        Err(Error::Js(error)) => assert_eq!((error.name.as_str(), error.message.as_str()), ("TypeError", "no peeking")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn deep_nesting_does_not_overflow_the_host_stack() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let deep = reference(eval(&source, "let v = null; for (let i = 0; i < 200000; i++) v = [v]; v"));
+    let copy = deep.copy().unwrap();
+    assert_eq!(copy.objects().len(), 200000);
+    let depth = destination
+        .eval_closure("let d = 0; for (let v = $0; v; v = v[0]) d++; return d", &[copy.into()], &EvalOptions::new())
+        .unwrap();
+    assert_eq!(depth, Value::Number(200000.0));
+}
+
+#[test]
+fn hostile_graphs_from_the_host_are_rejected() {
+    let dangling = Structured::new(Value::Object(ivm::ObjectId(3)), vec![]);
+    assert!(matches!(dangling, Err(MarshalError::Invalid(_))));
+}
+
+#[test]
+fn transfer_moves_a_buffer_in_constant_time_and_detaches_the_source() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let mut timings = Vec::new();
+    for size in [64 << 10, 64 << 20] {
+        let buffer = reference(eval(
+            &source,
+            &format!("globalThis.buf = new ArrayBuffer({size}); new Uint8Array(buf)[{size} - 1] = 7; buf"),
+        ));
+        let start = Instant::now();
+        let external =
+            ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new().transfer(buffer.clone())).unwrap();
+        let moved = external.copy_into(&destination, &CopyIntoOptions::new().transfer_in(true)).unwrap();
+        timings.push(start.elapsed());
+        assert_eq!(eval(&source, "buf.byteLength"), Value::Number(0.0), "the source is detached");
+        let last = destination
+            .eval_closure(&format!("return new Uint8Array($0)[{size} - 1]"), &[moved.into()], &EvalOptions::new())
+            .unwrap();
+        assert_eq!(last, Value::Number(7.0));
+        assert!(external.is_released());
+    }
+    // Moving 1000 times the data may not take 1000 times as long: allow a
+    // generous factor for noise, far below what copying 64 MiB costs.
+    assert!(
+        timings[1] < timings[0] * 20 + Duration::from_millis(5),
+        "64 KiB: {:?}, 64 MiB: {:?}",
+        timings[0],
+        timings[1]
+    );
+}
+
+#[test]
+fn bad_transfer_lists_are_errors() {
+    let (_isolate, context) = isolate_and_context();
+    let buffer = reference(eval(&context, "globalThis.b = new ArrayBuffer(8); b"));
+    let twice = ExternalCopy::from_reference(
+        &buffer,
+        &ExternalCopyOptions::new().transfer(buffer.clone()).transfer(buffer.clone()),
+    );
+    assert!(matches!(twice, Err(Error::Marshal(MarshalError::Transfer(_)))), "{twice:?}");
+    let not_a_buffer = reference(eval(&context, "({})"));
+    let wrong = ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new().transfer(not_a_buffer));
+    assert!(matches!(wrong, Err(Error::Marshal(MarshalError::Transfer(_)))), "{wrong:?}");
+    assert_eq!(eval(&context, "b.byteLength"), Value::Number(8.0), "a failed transfer detaches nothing");
+    ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new().transfer(buffer.clone())).unwrap();
+    let detached = ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new().transfer(buffer.clone()));
+    assert!(matches!(detached, Err(Error::Marshal(MarshalError::Transfer(_)))), "{detached:?}");
+}
+
+#[test]
+fn shared_array_buffers_share_memory_across_threads_and_outlive_their_creator() {
+    let (creator, source) = isolate_and_context();
+    let shared = source
+        .eval(
+            "globalThis.sab = new SharedArrayBuffer(8); new Int32Array(sab)[0] = 1; sab",
+            &EvalOptions::new().result(TransferMode::Copy),
+        )
+        .unwrap()
+        .into_copy()
+        .unwrap();
+    let (_other, destination) = isolate_and_context();
+    let in_destination = destination
+        .eval_closure("globalThis.view = new Int32Array($0); return $0", &[shared.clone().into()], &EvalOptions::new())
+        .unwrap();
+    assert_eq!(reference(in_destination).type_of().unwrap(), "object");
+
+    // One isolate waits on another thread; the other notifies through the
+    // shared memory with Atomics.
+    let waiter = {
+        let destination = destination.clone();
+        std::thread::spawn(move || {
+            destination.eval("Atomics.wait(view, 1, 0, 5000); Atomics.load(view, 1)", &EvalOptions::new()).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    eval(&source, "const v = new Int32Array(sab); Atomics.store(v, 1, 42); Atomics.notify(v, 1)");
+    assert_eq!(waiter.join().unwrap(), Value::Number(42.0));
+
+    creator.dispose().unwrap();
+    assert_eq!(eval(&destination, "view[0] + view[1]"), Value::Number(43.0), "memory outlives its creator");
+    assert_eq!(eval(&destination, "Atomics.add(view, 0, 1); view[0]"), Value::Number(2.0));
+}
+
+#[test]
+fn external_copies_are_counted_and_released() {
+    let (_isolate, context) = isolate_and_context();
+    let before = ivm::total_external_size();
+    let big = reference(eval(&context, "new ArrayBuffer(1 << 20)"));
+    let copy = ExternalCopy::from_reference(&big, &ExternalCopyOptions::new()).unwrap();
+    assert!(copy.size() >= 1 << 20);
+    assert!(ivm::total_external_size() >= before + (1 << 20));
+    let clone = copy.clone();
+    copy.release();
+    assert!(clone.is_released(), "clones share the copy");
+    assert!(matches!(clone.copy(), Err(Error::Released("ExternalCopy"))));
+    assert!(matches!(clone.copy_into(&context, &CopyIntoOptions::default()), Err(Error::Released(_))));
+
+    let host_made = ExternalCopy::new(Structured::from(Value::from("from the host")));
+    let inside = host_made.copy_into(&context, &CopyIntoOptions::new().release(true)).unwrap();
+    assert_eq!(inside.copy().unwrap(), Value::from("from the host"));
+    assert!(host_made.is_released());
+}
+
+#[test]
+fn results_can_come_back_as_external_copies() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let external = source
+        .eval("({ list: [1, 2, 3] })", &EvalOptions::new().result(TransferMode::ExternalCopy))
+        .unwrap()
+        .into_external_copy()
+        .unwrap();
+    let sum = destination
+        .eval_closure("return $0.list.reduce((a, b) => a + b)", &[external.into()], &EvalOptions::new())
+        .unwrap();
+    assert_eq!(sum, Value::Number(6.0));
+    let reference = reference(eval(&source, "[1]"));
+    assert_eq!(reference.get(0, &RunOptions::new().result(TransferMode::Copy)).unwrap(), Value::Number(1.0));
+}
