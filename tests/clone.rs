@@ -310,3 +310,39 @@ fn results_can_come_back_as_external_copies() {
     let reference = reference(eval(&source, "[1]"));
     assert_eq!(reference.get(0, &RunOptions::new().result(TransferMode::Copy)).unwrap(), Value::Number(1.0));
 }
+
+#[test]
+fn returned_promises_are_followed_when_asked() {
+    let (_isolate, context) = isolate_and_context();
+    let follow = EvalOptions::new().promise(true);
+    assert_eq!(context.eval("Promise.resolve(41).then(x => x + 1)", &follow).unwrap(), Value::Number(42.0));
+    let chained = context.eval("(async () => { await null; await null; return 'done'; })()", &follow).unwrap();
+    assert_eq!(chained, Value::from("done"));
+    let copied = context
+        .eval("Promise.resolve({ list: [1, 2] })", &follow.clone().result(TransferMode::Copy))
+        .unwrap()
+        .into_copy()
+        .unwrap();
+    assert_eq!(copied.objects().len(), 2);
+
+    match context.eval("Promise.reject(new TypeError('refused'))", &follow) {
+        Err(Error::Js(error)) => assert_eq!((error.name.as_str(), error.message.as_str()), ("TypeError", "refused")),
+        other => panic!("{other:?}"),
+    }
+    match context.eval("(async () => { throw 'plain'; })()", &follow) {
+        Err(Error::Js(error)) => assert_eq!(error.thrown, Some(Value::from("plain"))),
+        other => panic!("{other:?}"),
+    }
+    let never = context.eval("new Promise(() => {})", &follow);
+    assert!(matches!(never, Err(Error::InvalidArgument(_))), "{never:?}");
+    let spin = context
+        .eval("Promise.resolve().then(() => { for (;;) {} })", &follow.clone().timeout(Duration::from_millis(50)));
+    assert!(matches!(spin, Err(Error::Timeout)), "{spin:?}");
+
+    let unfollowed = context.eval("Promise.resolve(1)", &EvalOptions::new()).unwrap();
+    assert_eq!(reference(unfollowed).type_of().unwrap(), "object");
+    let applied = reference(eval(&context, "(async (a) => a * 2)"))
+        .apply((), &[21.into()], &RunOptions::new().promise(true))
+        .unwrap();
+    assert_eq!(applied, Value::Number(42.0));
+}

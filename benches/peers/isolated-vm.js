@@ -1,4 +1,5 @@
-// The same three measurements as benches/core.rs, taken with isolated-vm.
+// The measurements of benches/core.rs and benches/marshal.rs, taken with
+// isolated-vm.
 // Run by `cargo xtask bench`; prints one JSON object of nanoseconds per op.
 'use strict';
 const ivm = require('isolated-vm');
@@ -34,5 +35,20 @@ const results = {
     if (ctx.evalSync('1+2') !== 3) throw new Error('wrong result');
     fresh.dispose();
   }, 3000),
+  'marshal/ExternalCopy 64MiB ArrayBuffer': (() => {
+    const buffer = new Uint8Array(64 << 20).fill(7).buffer;
+    return measure(() => {
+      const copy = new ivm.ExternalCopy(buffer);
+      copy.release();
+    }, 3000);
+  })(),
+  'marshal/copy 10k objects out and in': (() => {
+    const objects = Array.from({ length: 10000 }, (_, i) => ({ id: i, name: 'item ' + i, tags: ['a', 'b', String(i)], v: i * 1.5 }));
+    return measure(() => {
+      const copy = new ivm.ExternalCopy(objects);
+      if (copy.copy().length !== 10000) throw new Error('wrong result');
+      copy.release();
+    }, 3000);
+  })(),
 };
 console.log(JSON.stringify({ peer: `isolated-vm ${require('isolated-vm/package.json').version}`, node: process.version, results }));

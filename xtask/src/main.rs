@@ -139,12 +139,18 @@ fn cargo_test(env: &BuildEnv, args: &[&str], tally: &mut Tally) -> Result<(), St
     if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
 }
 
-/// The operations `benches/core.rs` measures, by criterion id; the peer
-/// scripts in `benches/peers/` report the same ids.
-const BENCHMARKS: [&str; 3] = ["eval 1+2", "reference apply(a, b)", "isolate create+context+eval+dispose"];
+/// The operations the benchmarks measure, by criterion id; the peer scripts
+/// in `benches/peers/` report the same ids.
+const BENCHMARKS: [&str; 5] = [
+    "eval 1+2",
+    "reference apply(a, b)",
+    "isolate create+context+eval+dispose",
+    "marshal/ExternalCopy 64MiB ArrayBuffer",
+    "marshal/copy 10k objects out and in",
+];
 
 fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
-    let mut args = vec!["bench", "--package", "ivm-benches"];
+    let mut args = vec!["bench", "--package", "ivm-benches", "--bench", "core", "--bench", "marshal"];
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
@@ -167,6 +173,16 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
             _ => "-".to_owned(),
         };
         println!("| {id} | {} | {} | {ratio} |", format_ns(ours), format_ns(theirs));
+    }
+    let memcpy = criterion_mean_ns(&env.root, "marshal/memcpy 64MiB");
+    let external_copy = criterion_mean_ns(&env.root, "marshal/ExternalCopy 64MiB ArrayBuffer");
+    if let (Some(memcpy), Some(external_copy)) = (memcpy, external_copy) {
+        println!(
+            "\nExternalCopy of 64 MiB runs at {:.0}% of this machine's memcpy bandwidth ({} vs {}).",
+            100.0 * memcpy / external_copy,
+            format_ns(Some(external_copy)),
+            format_ns(Some(memcpy)),
+        );
     }
     Ok(())
 }

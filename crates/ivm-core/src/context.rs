@@ -54,7 +54,7 @@ impl Context {
             let origin = script_origin(scope, &options.compile.origin)?;
             let script = v8::Script::compile(scope, source, Some(&origin)).ok_or_else(|| caught(scope))?;
             let value = script.run(scope).ok_or_else(|| caught(scope))?;
-            transfer_out(scope, isolate, &context, value, options.run.result)
+            transfer_out(scope, isolate, &context, value, &options.run)
         })
     }
 
@@ -81,7 +81,7 @@ impl Context {
             .ok_or_else(|| caught(scope))?;
             let receiver = v8::undefined(scope).into();
             let value = function.call(scope, receiver, &arguments).ok_or_else(|| caught(scope))?;
-            transfer_out(scope, isolate, &context, value, options.run.result)
+            transfer_out(scope, isolate, &context, value, &options.run)
         })
     }
 

@@ -13,6 +13,16 @@ pub(crate) fn caught(scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::Hand
     if scope.has_terminated() {
         return terminated();
     }
+    thrown(scope, exception, message)
+}
+
+/// `exception` (thrown, or a promise's rejection reason) as an [`Error`];
+/// `message` is V8's report of where it was thrown, when there is one.
+pub(crate) fn thrown<'s>(
+    scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, 's, v8::HandleScope<'_>>>,
+    exception: v8::Local<'s, v8::Value>,
+    message: Option<v8::Local<'_, v8::Message>>,
+) -> Error {
     let location = message.map(|message| {
         let resource =
             message.get_script_resource_name(scope).map(|name| name.to_rust_string_lossy(scope)).unwrap_or_default();

@@ -71,6 +71,11 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// How the call's result leaves the isolate.
     pub result: TransferMode,
+    /// If the result is a promise, wait for it to settle (running the
+    /// isolate's microtasks) and transfer its value, or fail with its
+    /// rejection. A promise that cannot settle without outside help is an
+    /// error in a synchronous call.
+    pub promise: bool,
 }
 
 impl RunOptions {
@@ -85,6 +90,11 @@ impl RunOptions {
 
     pub fn result(mut self, mode: TransferMode) -> Self {
         self.result = mode;
+        self
+    }
+
+    pub fn promise(mut self, follow: bool) -> Self {
+        self.promise = follow;
         self
     }
 }
@@ -132,6 +142,11 @@ impl EvalOptions {
 
     pub fn result(mut self, mode: TransferMode) -> Self {
         self.run.result = mode;
+        self
+    }
+
+    pub fn promise(mut self, follow: bool) -> Self {
+        self.run.promise = follow;
         self
     }
 }

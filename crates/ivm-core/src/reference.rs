@@ -72,7 +72,7 @@ impl Reference {
         self.with_object(options, |scope, isolate, context, object| {
             let key = key_in(scope, key)?;
             let value = object.get(scope, key).ok_or_else(|| caught(scope))?;
-            transfer_out(scope, isolate, context, value, options.result)
+            transfer_out(scope, isolate, context, value, options)
         })
     }
 
@@ -114,7 +114,7 @@ impl Reference {
             let arguments =
                 arguments.iter().map(|argument| transfer_in(scope, isolate, argument)).collect::<Result<Vec<_>>>()?;
             let result = function.call(scope, receiver, &arguments).ok_or_else(|| caught(scope))?;
-            transfer_out(scope, isolate, context, result, options.result)
+            transfer_out(scope, isolate, context, result, options)
         })
     }
 

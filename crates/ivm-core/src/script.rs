@@ -58,7 +58,7 @@ impl Script {
         isolate.run_in(&context_handle, options.timeout, |scope| {
             let script = v8::Local::new(scope, &*script).bind_to_current_context(scope);
             let value = script.run(scope).ok_or_else(|| caught(scope))?;
-            transfer_out(scope, isolate, &context_handle, value, options.result)
+            transfer_out(scope, isolate, &context_handle, value, options)
         })
     }
 

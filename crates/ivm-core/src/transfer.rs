@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ivm_marshal::{CloneOptions, Structured, Value};
 
-use crate::exception::caught;
-use crate::{Error, ExternalCopy, Isolate, Reference, Result, TransferMode};
+use crate::exception::{caught, thrown};
+use crate::{Error, ExternalCopy, Isolate, Reference, Result, RunOptions, TransferMode};
 
 /// The scope JavaScript runs in: a handle scope with a context entered and
 /// a TryCatch around it.
@@ -143,15 +143,16 @@ pub(crate) fn marshal_error(scope: &mut JsScope<'_, '_, '_, '_>, error: ivm_mars
     }
 }
 
-/// Moves a value out of the isolate as `mode` asks.
+/// Moves a call's result out of the isolate as `options` ask.
 pub(crate) fn transfer_out<'s>(
     scope: &mut JsScope<'_, '_, 's, '_>,
     isolate: &Isolate,
     context: &Arc<v8::Global<v8::Context>>,
     value: v8::Local<'s, v8::Value>,
-    mode: TransferMode,
+    options: &RunOptions,
 ) -> Result<Transferable> {
-    match mode {
+    let value = if options.promise { settle(scope, value)? } else { value };
+    match options.result {
         TransferMode::Auto if is_primitive(value) => {
             Ok(Transferable::Copy(copy_out(scope, value, Default::default())?))
         }
@@ -162,6 +163,34 @@ pub(crate) fn transfer_out<'s>(
         TransferMode::ExternalCopy => {
             Ok(Transferable::ExternalCopy(ExternalCopy::new(copy_out(scope, value, Default::default())?)))
         }
+    }
+}
+
+/// The settled value of a promise (anything else is its own value).
+fn settle<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    value: v8::Local<'s, v8::Value>,
+) -> Result<v8::Local<'s, v8::Value>> {
+    let Ok(promise) = v8::Local::<v8::Promise>::try_from(value) else {
+        return Ok(value);
+    };
+    if promise.state() == v8::PromiseState::Pending {
+        // Run every queued reaction; in a synchronous call nothing else can
+        // settle the promise afterwards.
+        scope.perform_microtask_checkpoint();
+        if scope.has_terminated() {
+            return Err(caught(scope));
+        }
+    }
+    match promise.state() {
+        v8::PromiseState::Fulfilled => Ok(promise.result(scope)),
+        v8::PromiseState::Rejected => {
+            let reason = promise.result(scope);
+            Err(thrown(scope, reason, None))
+        }
+        v8::PromiseState::Pending => Err(Error::InvalidArgument(
+            "The returned promise did not settle: nothing in a synchronous call can resolve it".into(),
+        )),
     }
 }
 
