@@ -45,6 +45,18 @@ fn marshal(c: &mut Criterion) {
         .expect("reference");
     let other = Isolate::new(IsolateOptions::new().memory_limit(512)).expect("isolate");
     let other_context = other.create_context().expect("context");
+    group.bench_function("copy 10k objects out", |b| {
+        b.iter(|| objects.copy().expect("copy out"));
+    });
+    let copied = objects.copy().expect("copy out");
+    group.bench_function("copy 10k objects in", |b| {
+        b.iter(|| {
+            let length = other_context
+                .eval_closure("return $0.length", &[copied.clone().into()], &EvalOptions::new())
+                .expect("copy in");
+            assert_eq!(length, Value::Number(10000.0));
+        });
+    });
     group.bench_function("copy 10k objects out and in", |b| {
         b.iter(|| {
             let copy = objects.copy().expect("copy out");

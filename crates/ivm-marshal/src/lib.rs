@@ -9,6 +9,7 @@
 //! handle scope its caller hands it.
 
 mod error;
+mod large_copy;
 mod v8_convert;
 mod value;
 

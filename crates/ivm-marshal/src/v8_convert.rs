@@ -281,9 +281,9 @@ impl<'s> Serializer<'s, '_> {
                     // copied.
                     let contents =
                         unsafe { std::slice::from_raw_parts(data.as_ptr().cast::<u8>(), store.byte_length()) };
-                    contents.to_vec()
+                    crate::large_copy::copy_to_bytes(contents)
                 }
-                None => Vec::new(),
+                None => bytes::Bytes::new(),
             };
             return Ok(Object::ArrayBuffer(Buffer::from(bytes)));
         }
@@ -442,8 +442,11 @@ fn own_enumerable_keys<'s>(
     let mut keys = Vec::with_capacity(names.length() as usize);
     for i in 0..names.length() {
         let name = names.get_index(scope, i).ok_or(Error::Exception)?;
-        let index = name.is_number().then(|| name.uint32_value(scope)).flatten();
-        let key = name.to_string(scope).ok_or(Error::Exception)?;
+        let (key, index) = match v8::Local::<v8::String>::try_from(name) {
+            Ok(key) => (key, None),
+            // An array index, kept as a number by `KeepNumbers`.
+            Err(_) => (name.to_string(scope).ok_or(Error::Exception)?, name.uint32_value(scope)),
+        };
         keys.push((key, index));
     }
     Ok(keys)
@@ -532,41 +535,135 @@ pub fn to_v8_moving<'s>(
     build(scope, &root, &objects, buffers)
 }
 
-/// Builds the graph in three passes without recursion: every object's
-/// shell (buffers with their contents), then views over the buffers, then
-/// the references between objects, which may form cycles.
+/// Builds the graph without recursion. Buffers and views come first. The
+/// other objects are built in reverse discovery order, so that in the usual
+/// tree-shaped value an object's children exist before it does and it can be
+/// created whole in one V8 call; objects that refer back to one not yet built
+/// (cycles, shared references) start as empty shells filled in at the end.
 fn build<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     root: &Value,
     objects: &[Object],
     buffers: Vec<Option<Buffer>>,
 ) -> Result<v8::Local<'s, v8::Value>, Error> {
-    let mut created: Vec<v8::Local<'s, v8::Value>> = Vec::with_capacity(objects.len());
-    for (object, buffer) in objects.iter().zip(buffers) {
-        let shell = match (object, buffer) {
-            (Object::ArrayBuffer(_), Some(buffer)) => array_buffer(scope, buffer).into(),
-            (object, _) => shell(scope, object)?,
-        };
-        created.push(shell);
-    }
-    for (index, object) in objects.iter().enumerate() {
-        if let Object::View { kind, buffer, byte_offset, length } = object {
-            let buffer =
-                *created.get(buffer.index()).ok_or_else(|| Error::Invalid("view over a missing buffer".into()))?;
-            created[index] = view(scope, *kind, buffer, *byte_offset, *length)?;
+    let mut created: Vec<Option<v8::Local<'s, v8::Value>>> = vec![None; objects.len()];
+    for ((slot, object), buffer) in created.iter_mut().zip(objects).zip(buffers) {
+        match (object, buffer) {
+            (Object::ArrayBuffer(_), Some(buffer)) => *slot = Some(array_buffer(scope, buffer).into()),
+            (Object::SharedArrayBuffer(shared), _) => {
+                *slot = Some(v8::SharedArrayBuffer::with_backing_store(scope, &shared.store.0).into());
+            }
+            _ => {}
         }
     }
     for (index, object) in objects.iter().enumerate() {
-        fill(scope, &created, created[index], object)?;
+        if let Object::View { kind, buffer, byte_offset, length } = object {
+            let buffer = created
+                .get(buffer.index())
+                .copied()
+                .flatten()
+                .ok_or_else(|| Error::Invalid("view over a missing buffer".into()))?;
+            created[index] = Some(view(scope, *kind, buffer, *byte_offset, *length)?);
+        }
+    }
+    let mut keys = KeyCache::default();
+    let object_prototype = v8::Object::new(scope).get_prototype(scope).ok_or(Error::Exception)?;
+    let mut shells = Vec::new();
+    for index in (0..objects.len()).rev() {
+        if created[index].is_some() {
+            continue;
+        }
+        let object = &objects[index];
+        let whole = match object {
+            Object::Plain(properties) if properties.len() <= FAST_PROPERTIES => {
+                let values = ready(scope, &created, properties.iter().map(|(_, v)| v))?;
+                match values {
+                    Some(values) => {
+                        let names = properties
+                            .iter()
+                            .map(|(name, _)| keys.get(scope, name).map(Into::into))
+                            .collect::<Result<Vec<v8::Local<'s, v8::Name>>, Error>>()?;
+                        let unique = names.iter().enumerate().all(|(i, a)| names[..i].iter().all(|b| a != b));
+                        unique.then(|| {
+                            v8::Object::with_prototype_and_properties(scope, object_prototype, &names, &values).into()
+                        })
+                    }
+                    None => None,
+                }
+            }
+            Object::Array { length, elements, properties }
+                if properties.is_empty()
+                    && elements.len() == *length as usize
+                    && elements.iter().enumerate().all(|(i, (at, _))| *at as usize == i) =>
+            {
+                ready(scope, &created, elements.iter().map(|(_, v)| v))?
+                    .map(|values| v8::Array::new_with_elements(scope, &values).into())
+            }
+            _ => None,
+        };
+        created[index] = Some(match whole {
+            Some(whole) => whole,
+            None => {
+                shells.push(index);
+                shell(scope, object)?
+            }
+        });
+    }
+    let created: Vec<v8::Local<'s, v8::Value>> =
+        created.into_iter().map(|c| c.unwrap_or_else(|| v8::undefined(scope).into())).collect();
+    for index in shells {
+        fill(scope, &mut keys, &created, created[index], &objects[index])?;
     }
     value(scope, &created, root)
 }
 
-fn value<'s>(
+/// Objects with more properties than this are filled one property at a time
+/// (checking a whole object's keys for duplicates is quadratic).
+const FAST_PROPERTIES: usize = 16;
+
+/// The values, if every object among them has been built already.
+fn ready<'s, 'v>(
     scope: &v8::PinScope<'s, '_>,
-    created: &[v8::Local<'s, v8::Value>],
-    value: &Value,
-) -> Result<v8::Local<'s, v8::Value>, Error> {
+    created: &[Option<v8::Local<'s, v8::Value>>],
+    values: impl Iterator<Item = &'v Value>,
+) -> Result<Option<Vec<v8::Local<'s, v8::Value>>>, Error> {
+    let mut out = Vec::new();
+    for item in values {
+        let local = match item {
+            Value::Object(id) => match created.get(id.index()) {
+                Some(Some(local)) => *local,
+                Some(None) => return Ok(None),
+                None => return Err(Error::Invalid(format!("object #{} does not exist", id.0))),
+            },
+            primitive => primitive_value(scope, primitive)?,
+        };
+        out.push(local);
+    }
+    Ok(Some(out))
+}
+
+/// Property names as internalized V8 strings, made once per distinct name.
+#[derive(Default)]
+struct KeyCache<'s, 'v> {
+    names: HashMap<&'v JsString, v8::Local<'s, v8::String>>,
+}
+
+impl<'s, 'v> KeyCache<'s, 'v> {
+    fn get(&mut self, scope: &v8::PinScope<'s, '_>, name: &'v JsString) -> Result<v8::Local<'s, v8::String>, Error> {
+        if let Some(local) = self.names.get(name) {
+            return Ok(*local);
+        }
+        let local = match name {
+            JsString::Utf8(s) => v8::String::new_from_utf8(scope, s.as_bytes(), v8::NewStringType::Internalized),
+            JsString::Utf16(units) => v8::String::new_from_two_byte(scope, units, v8::NewStringType::Internalized),
+        }
+        .ok_or(Error::TooLarge { what: "string" })?;
+        self.names.insert(name, local);
+        Ok(local)
+    }
+}
+
+fn primitive_value<'s>(scope: &v8::PinScope<'s, '_>, value: &Value) -> Result<v8::Local<'s, v8::Value>, Error> {
     Ok(match value {
         Value::Undefined => v8::undefined(scope).into(),
         Value::Null => v8::null(scope).into(),
@@ -574,10 +671,21 @@ fn value<'s>(
         Value::Number(n) => v8::Number::new(scope, *n).into(),
         Value::String(s) => new_string(scope, s)?.into(),
         Value::BigInt(b) => new_bigint(scope, b)?.into(),
-        Value::Object(id) => {
-            *created.get(id.index()).ok_or_else(|| Error::Invalid(format!("object #{} does not exist", id.0)))?
-        }
+        Value::Object(id) => return Err(Error::Invalid(format!("object #{} where a primitive was expected", id.0))),
     })
+}
+
+fn value<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    created: &[v8::Local<'s, v8::Value>],
+    value: &Value,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    match value {
+        Value::Object(id) => {
+            created.get(id.index()).copied().ok_or_else(|| Error::Invalid(format!("object #{} does not exist", id.0)))
+        }
+        primitive => primitive_value(scope, primitive),
+    }
 }
 
 fn key<'s>(scope: &v8::PinScope<'s, '_>, name: &str) -> Result<v8::Local<'s, v8::Value>, Error> {
@@ -744,11 +852,12 @@ fn view_constructor_name(kind: ViewKind) -> &'static str {
 }
 
 /// Wires up the references an object holds.
-fn fill<'s>(
+fn fill<'s, 'v>(
     scope: &mut v8::PinScope<'s, '_>,
+    keys: &mut KeyCache<'s, 'v>,
     created: &[v8::Local<'s, v8::Value>],
     target: v8::Local<'s, v8::Value>,
-    object: &Object,
+    object: &'v Object,
 ) -> Result<(), Error> {
     match object {
         Object::Plain(properties) | Object::Array { properties, .. } => {
@@ -760,7 +869,7 @@ fn fill<'s>(
                 }
             }
             for (name, item) in properties {
-                let name = new_string(scope, name)?;
+                let name = keys.get(scope, name)?;
                 let item = value(scope, created, item)?;
                 target.create_data_property(scope, name.into(), item).ok_or(Error::Exception)?;
             }
