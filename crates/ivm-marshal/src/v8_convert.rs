@@ -67,9 +67,11 @@ type Keys<'s> = Vec<(v8::Local<'s, v8::String>, Option<u32>)>;
 
 struct Serializer<'s, 'o> {
     objects: Vec<Object>,
-    /// Objects seen so far, by identity hash (collisions resolved by
-    /// comparing handles).
-    seen: HashMap<NonZeroI32, Vec<(v8::Local<'s, v8::Object>, ObjectId)>>,
+    /// Objects seen so far, by identity hash: the first object with each
+    /// hash; objects whose hash collides chain through `seen_next`.
+    seen: HashMap<NonZeroI32, ObjectId>,
+    /// Per object: its handle and the next object with the same hash.
+    seen_objects: Vec<(v8::Local<'s, v8::Object>, Option<ObjectId>)>,
     /// Objects discovered but not yet read.
     pending: Vec<(ObjectId, v8::Local<'s, v8::Object>)>,
     /// How each object was first reached: its parent and the step from it.
@@ -93,6 +95,7 @@ pub fn from_v8<'s>(
     let mut serializer = Serializer {
         objects: Vec::new(),
         seen: HashMap::new(),
+        seen_objects: Vec::new(),
         pending: Vec::new(),
         parents: Vec::new(),
         transfer: &transfer,
@@ -168,8 +171,14 @@ impl<'s> Serializer<'s, '_> {
             return Err(self.clone_error(describe(scope, value), parent));
         };
         let hash = object.get_identity_hash();
-        if let Some((_, id)) = self.seen.get(&hash).and_then(|bucket| bucket.iter().find(|(o, _)| *o == object)) {
-            return Ok(Value::Object(*id));
+        let first = self.seen.get(&hash).copied();
+        let mut candidate = first;
+        while let Some(id) = candidate {
+            let (seen, next) = self.seen_objects[id.index()];
+            if seen == object {
+                return Ok(Value::Object(id));
+            }
+            candidate = next;
         }
         if let Some(what) = uncloneable(object) {
             return Err(self.clone_error(what.to_owned(), parent));
@@ -178,7 +187,8 @@ impl<'s> Serializer<'s, '_> {
             u32::try_from(self.objects.len())
                 .map_err(|_| Error::Invalid("more than 2^32 objects in one value".into()))?,
         );
-        self.seen.entry(hash).or_default().push((object, id));
+        self.seen.insert(hash, id);
+        self.seen_objects.push((object, first));
         // A placeholder until the object is read from the work list.
         self.objects.push(Object::Plain(Vec::new()));
         self.parents.push(parent);
@@ -319,8 +329,9 @@ impl<'s> Serializer<'s, '_> {
             };
             return Ok(Object::Error { kind: name.unwrap_or(ErrorKind::Error), message, stack, cause });
         }
-        let mut properties = Vec::new();
-        for (key, _) in own_enumerable_keys(scope, object)? {
+        let keys = own_enumerable_keys(scope, object)?;
+        let mut properties = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
             let name = read_string(scope, key);
             let item = object.get(scope, key.into()).ok_or(Error::Exception)?;
             let item = self.value(scope, item, Some((id, Step::Key(name.clone()))))?;

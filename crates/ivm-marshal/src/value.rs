@@ -614,15 +614,26 @@ impl Object {
 
     /// Every value this object holds directly.
     pub fn children(&self) -> Vec<&Value> {
+        let mut children = Vec::new();
+        self.for_each_child(|child| children.push(child));
+        children
+    }
+
+    /// Calls `f` with every value this object holds directly.
+    pub fn for_each_child<'a>(&'a self, mut f: impl FnMut(&'a Value)) {
         match self {
-            Object::Plain(props) => props.iter().map(|(_, v)| v).collect(),
+            Object::Plain(properties) => properties.iter().for_each(|(_, v)| f(v)),
             Object::Array { elements, properties, .. } => {
-                elements.iter().map(|(_, v)| v).chain(properties.iter().map(|(_, v)| v)).collect()
+                elements.iter().for_each(|(_, v)| f(v));
+                properties.iter().for_each(|(_, v)| f(v));
             }
-            Object::Map(entries) => entries.iter().flat_map(|(k, v)| [k, v]).collect(),
-            Object::Set(values) => values.iter().collect(),
-            Object::Error { cause, .. } => cause.iter().collect(),
-            _ => Vec::new(),
+            Object::Map(entries) => entries.iter().for_each(|(k, v)| {
+                f(k);
+                f(v);
+            }),
+            Object::Set(values) => values.iter().for_each(f),
+            Object::Error { cause: Some(cause), .. } => f(cause),
+            _ => {}
         }
     }
 }
@@ -688,9 +699,13 @@ impl Structured {
         };
         check(&self.root)?;
         for object in &self.objects {
-            for child in object.children() {
-                check(child)?;
-            }
+            let mut dangling = Ok(());
+            object.for_each_child(|child| {
+                if dangling.is_ok() {
+                    dangling = check(child);
+                }
+            });
+            dangling?;
             if let Object::Array { length, elements, .. } = object {
                 let ascending = elements.windows(2).all(|pair| pair[0].0 < pair[1].0);
                 if !ascending || elements.last().is_some_and(|(index, _)| index >= length) {
