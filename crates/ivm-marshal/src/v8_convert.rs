@@ -208,7 +208,7 @@ impl<'s> Serializer<'s, '_> {
             let length = array.length();
             let mut elements = Vec::new();
             let mut properties = Vec::new();
-            for (key, key_value) in own_enumerable_keys(scope, object)? {
+            for (key, key_value) in own_enumerable_keys(scope, object, v8::KeyConversionMode::KeepNumbers)? {
                 let step = match key_value {
                     Some(index) => Step::Index(index),
                     None => Step::Key(read_string(scope, key)),
@@ -329,7 +329,9 @@ impl<'s> Serializer<'s, '_> {
             };
             return Ok(Object::Error { kind: name.unwrap_or(ErrorKind::Error), message, stack, cause });
         }
-        let keys = own_enumerable_keys(scope, object)?;
+        // Plain objects need no index numbers, and string keys let V8 use its
+        // enum cache instead of collecting keys one by one.
+        let keys = own_enumerable_keys(scope, object, v8::KeyConversionMode::ConvertToString)?;
         let mut properties = Vec::with_capacity(keys.len());
         for (key, _) in keys {
             let name = read_string(scope, key);
@@ -437,17 +439,18 @@ fn view_kind(value: v8::Local<'_, v8::Value>) -> Option<ViewKind> {
     })
 }
 
-/// Own enumerable string keys in property order; array indices come back
-/// with their numeric value.
+/// Own enumerable string keys in property order; with `KeepNumbers`, array
+/// indices come back with their numeric value.
 fn own_enumerable_keys<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     object: v8::Local<'s, v8::Object>,
+    key_conversion: v8::KeyConversionMode,
 ) -> Result<Keys<'s>, Error> {
     let args = v8::GetPropertyNamesArgs {
         mode: v8::KeyCollectionMode::OwnOnly,
         property_filter: v8::PropertyFilter::ONLY_ENUMERABLE | v8::PropertyFilter::SKIP_SYMBOLS,
         index_filter: v8::IndexFilter::IncludeIndices,
-        key_conversion: v8::KeyConversionMode::KeepNumbers,
+        key_conversion,
     };
     let names = object.get_own_property_names(scope, args).ok_or(Error::Exception)?;
     let mut keys = Vec::with_capacity(names.length() as usize);
