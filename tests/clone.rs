@@ -122,6 +122,27 @@ fn every_kind_of_value_crosses_between_isolates() {
 }
 
 #[test]
+fn float16_arrays_and_views_over_shared_memory_cross() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let value = reference(eval(
+        &source,
+        "({ half: new Float16Array([1.5, -2]), shared: new Int32Array(new SharedArrayBuffer(16), 4, 2) })",
+    ));
+    let copy = value.copy().unwrap();
+    let check = destination
+        .eval_closure(
+            "const v = $0; return v.half instanceof Float16Array && v.half[0] === 1.5 && v.half[1] === -2 \
+             && v.shared instanceof Int32Array && v.shared.buffer instanceof SharedArrayBuffer \
+             && v.shared.byteOffset === 4 && v.shared.length === 2",
+            &[copy.into()],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(check, Value::Bool(true));
+}
+
+#[test]
 fn numbers_keep_nan_and_negative_zero() {
     let (_a, context) = isolate_and_context();
     let copy =
