@@ -2,7 +2,8 @@
 //! engine-neutral value model ([`Structured`]: a graph of [`Value`]s and
 //! [`Object`]s) that every front-end converts to and from, transfer lists,
 //! SharedArrayBuffer lifetimes, and the conversion between the model and V8
-//! values ([`from_v8`], [`to_v8`]).
+//! values ([`from_v8`], [`to_v8`]), and the versioned byte encoding of the
+//! model ([`wire`]) for values stored outside the process's memory.
 //!
 //! It must not know isolates' lifecycles, scheduling, references or any
 //! binding: like serde_v8 it depends only on `v8`, and it works in whatever
@@ -12,6 +13,7 @@ mod error;
 mod large_copy;
 mod v8_convert;
 mod value;
+pub mod wire;
 
 pub use error::Error;
 pub use v8_convert::{CloneOptions, from_v8, to_v8, to_v8_moving};
