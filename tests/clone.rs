@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use ivm::{
-    CopyIntoOptions, Error, EvalOptions, ExternalCopy, ExternalCopyOptions, MarshalError, Object, Reference,
+    CopyOptions, Error, EvalOptions, ExternalCopy, ExternalCopyOptions, MarshalError, Object, Reference,
     RunOptions, Structured, TransferMode, Value,
 };
 use ivm_tests::{eval, isolate_and_context};
@@ -112,7 +112,7 @@ fn every_kind_of_value_crosses_between_isolates() {
         )
         .unwrap();
     assert_eq!(fails, Value::from(""), "{fails}");
-    assert_eq!(external.copy().unwrap(), copy, "the external copy holds the same graph");
+    assert_eq!(external.copy(&CopyOptions::new()).unwrap(), copy, "the external copy holds the same graph");
 
     // and back out: the copy of the copy is the same graph.
     let arrived = destination
@@ -224,12 +224,11 @@ fn transfer_moves_a_buffer_in_constant_time_and_detaches_the_source() {
         let start = Instant::now();
         let external =
             ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new().transfer(buffer.clone())).unwrap();
-        let moved = external.copy_into(&destination, &CopyIntoOptions::new().transfer_in(true)).unwrap();
+        let moved = external.copy_into(&CopyOptions::new().transfer_in(true));
+        destination.global().unwrap().set("moved", moved, &RunOptions::new()).unwrap();
         timings.push(start.elapsed());
         assert_eq!(eval(&source, "buf.byteLength"), Value::Number(0.0), "the source is detached");
-        let last = destination
-            .eval_closure(&format!("return new Uint8Array($0)[{size} - 1]"), &[moved.into()], &EvalOptions::new())
-            .unwrap();
+        let last = eval(&destination, &format!("new Uint8Array(moved)[{size} - 1]"));
         assert_eq!(last, Value::Number(7.0));
         assert!(external.is_released());
     }
@@ -306,13 +305,16 @@ fn external_copies_are_counted_and_released() {
     let clone = copy.clone();
     copy.release();
     assert!(clone.is_released(), "clones share the copy");
-    assert!(matches!(clone.copy(), Err(Error::Released("ExternalCopy"))));
-    assert!(matches!(clone.copy_into(&context, &CopyIntoOptions::default()), Err(Error::Released(_))));
+    assert!(matches!(clone.copy(&CopyOptions::new()), Err(Error::Released("ExternalCopy"))));
+    let passed = context.eval_closure("return $0", &[clone.copy_into(&CopyOptions::new())], &EvalOptions::new());
+    assert!(matches!(passed, Err(Error::Released("ExternalCopy"))), "{passed:?}");
 
     let host_made = ExternalCopy::new(Structured::from(Value::from("from the host")));
-    let inside = host_made.copy_into(&context, &CopyIntoOptions::new().release(true)).unwrap();
-    assert_eq!(inside.copy().unwrap(), Value::from("from the host"));
-    assert!(host_made.is_released());
+    let inside = context
+        .eval_closure("return $0 + '!'", &[host_made.copy_into(&CopyOptions::new().release(true))], &EvalOptions::new())
+        .unwrap();
+    assert_eq!(inside, Value::from("from the host!"));
+    assert!(host_made.is_released(), "release: the copy is released once it has arrived");
 }
 
 #[test]
@@ -366,4 +368,42 @@ fn returned_promises_are_followed_when_asked() {
         .apply((), &[21.into()], &RunOptions::new().promise(true))
         .unwrap();
     assert_eq!(applied, Value::Number(42.0));
+}
+
+#[test]
+fn transfer_out_moves_the_value_itself_and_refuses_anything_else() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let view = reference(eval(&source, "globalThis.bytes = new Uint8Array(1 << 20).fill(3); bytes.subarray(8, 16)"));
+    let external = ExternalCopy::from_reference(&view, &ExternalCopyOptions::new().transfer_out(true)).unwrap();
+    assert_eq!(eval(&source, "bytes.length + bytes.buffer.byteLength"), Value::Number(0.0), "detached");
+    let arrived = destination
+        .eval_closure(
+            "return [$0 instanceof Uint8Array, $0.byteOffset, $0.length, $0.buffer.byteLength, $0[0]].join()",
+            &[external.copy_into(&CopyOptions::new().transfer_in(true))],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(arrived, Value::from("true,8,8,1048576,3"), "the view keeps its place in the moved buffer");
+    assert!(external.is_released(), "transfer_in releases the copy");
+
+    let plain = reference(eval(&source, "({ a: 1 })"));
+    let refused = ExternalCopy::from_reference(&plain, &ExternalCopyOptions::new().transfer_out(true));
+    assert!(matches!(refused, Err(Error::Marshal(MarshalError::Transfer(_)))), "{refused:?}");
+}
+
+#[test]
+fn copies_to_the_host_release_or_hand_over_as_asked() {
+    let (_isolate, context) = isolate_and_context();
+    let value = reference(eval(&context, "({ list: [1, 2], buffer: new ArrayBuffer(4) })"));
+    let external = ExternalCopy::from_reference(&value, &ExternalCopyOptions::new()).unwrap();
+    let first = external.copy(&CopyOptions::new()).unwrap();
+    assert_eq!(external.copy(&CopyOptions::new()).unwrap(), first, "a plain copy leaves the external copy alive");
+    assert_eq!(external.copy(&CopyOptions::new().release(true)).unwrap(), first);
+    assert!(external.is_released());
+
+    let external = ExternalCopy::from_reference(&value, &ExternalCopyOptions::new()).unwrap();
+    assert_eq!(external.copy(&CopyOptions::new().transfer_in(true)).unwrap(), first);
+    assert!(external.is_released(), "transfer_in hands the value itself over");
+    assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("ExternalCopy"))));
 }

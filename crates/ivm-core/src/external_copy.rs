@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ivm_marshal::Structured;
 
 use crate::transfer::{JsScope, copy_out, marshal_error};
-use crate::{Context, Error, Reference, Result, RunOptions, Transferable};
+use crate::{Error, Reference, Result, RunOptions, Transferable};
 
 /// Bytes held by all live external copies in the process.
 static TOTAL_EXTERNAL_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -45,13 +45,18 @@ impl fmt::Debug for ExternalCopy {
     }
 }
 
-/// How to make an [`ExternalCopy`] of a referenced value.
+/// How to make an [`ExternalCopy`] of a referenced value (isolated-vm's
+/// `ExternalCopy` constructor options).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ExternalCopyOptions {
     /// ArrayBuffers (references to them, in the same isolate) whose memory
     /// moves into the copy instead of being copied; they are detached.
     pub transfer_list: Vec<Reference>,
+    /// Move the value itself out of its isolate: an ArrayBuffer, or the
+    /// buffer under a typed array or DataView, is detached and its memory
+    /// moves into the copy in constant time. Any other value is an error.
+    pub transfer_out: bool,
 }
 
 impl ExternalCopyOptions {
@@ -63,20 +68,27 @@ impl ExternalCopyOptions {
         self.transfer_list.push(buffer);
         self
     }
+
+    pub fn transfer_out(mut self, transfer_out: bool) -> Self {
+        self.transfer_out = transfer_out;
+        self
+    }
 }
 
-/// How [`ExternalCopy::copy_into`] materialises the copy.
+/// How [`ExternalCopy::copy`] and [`ExternalCopy::copy_into`] hand the value
+/// over (isolated-vm's `release` and `transferIn`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct CopyIntoOptions {
-    /// Release the external copy once it has been materialised.
+pub struct CopyOptions {
+    /// Release the external copy once the value has been handed over.
     pub release: bool,
-    /// Move transferred ArrayBuffer memory into the isolate instead of
-    /// copying it; the external copy is released.
+    /// Hand the value over without copying it: transferred ArrayBuffer
+    /// memory moves on instead of being copied, and the external copy is
+    /// released.
     pub transfer_in: bool,
 }
 
-impl CopyIntoOptions {
+impl CopyOptions {
     pub fn new() -> Self {
         Self::default()
     }
@@ -108,8 +120,11 @@ impl ExternalCopy {
             return Err(Error::WrongIsolate("A transfer list can only name buffers of the value's own isolate"));
         }
         reference.run(&RunOptions::new(), |scope, value| {
-            let transfer_list =
+            let mut transfer_list =
                 options.transfer_list.iter().map(|buffer| buffer.deref(scope)).collect::<Result<Vec<_>>>()?;
+            if options.transfer_out {
+                transfer_list.push(own_buffer(scope, value)?);
+            }
             let copy = copy_out(scope, value, ivm_marshal::CloneOptions { transfer_list })?;
             Ok(ExternalCopy::new(copy))
         })
@@ -124,27 +139,25 @@ impl ExternalCopy {
         self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).is_none()
     }
 
-    /// The copied value, for the host.
-    pub fn copy(&self) -> Result<Structured> {
-        self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or(Error::Released("ExternalCopy"))
-    }
-
-    /// Materialises the copy in `context` and returns a reference to it.
-    pub fn copy_into(&self, context: &Context, options: &CopyIntoOptions) -> Result<Reference> {
-        let handle = context.global_handle()?;
-        let isolate = context.isolate();
-        let moving = options.transfer_in.then(|| self.take()).transpose()?;
-        let result = isolate.run_in(&handle, None, |scope| {
-            let value = match moving {
-                Some(value) => ivm_marshal::to_v8_moving(scope, value).map_err(|e| marshal_error(scope, e))?,
-                None => self.materialise(scope)?,
-            };
-            Ok(Reference::new(scope, isolate, &handle, value))
-        });
+    /// The copied value, for the host. With `transfer_in` the value itself
+    /// is handed over (moved buffers stay moved) and the copy is released.
+    pub fn copy(&self, options: &CopyOptions) -> Result<Structured> {
+        if options.transfer_in {
+            return self.take();
+        }
+        let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let value = value.ok_or(Error::Released("ExternalCopy"))?;
         if options.release {
             self.release();
         }
-        result
+        Ok(value)
+    }
+
+    /// A transferable that materialises the value in whichever isolate it is
+    /// passed into (as an argument, a property value or a closure's `$0`),
+    /// as `options` say. Nothing is copied until then.
+    pub fn copy_into(&self, options: &CopyOptions) -> Transferable {
+        Transferable::ExternalCopy(self.clone(), *options)
     }
 
     /// Releases the copy; later uses fail. Releasing twice is harmless.
@@ -163,13 +176,45 @@ impl ExternalCopy {
         }
     }
 
-    /// Copies the value into the isolate that `scope` belongs to.
-    pub(crate) fn materialise<'s>(&self, scope: &mut JsScope<'_, '_, 's, '_>) -> Result<v8::Local<'s, v8::Value>> {
-        let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
-        let value = guard.as_ref().ok_or(Error::Released("ExternalCopy"))?;
-        let result = ivm_marshal::to_v8(scope, value);
-        drop(guard);
+    /// Materialises the value in the isolate that `scope` belongs to, as
+    /// `options` say.
+    pub(crate) fn materialise<'s>(
+        &self,
+        scope: &mut JsScope<'_, '_, 's, '_>,
+        options: &CopyOptions,
+    ) -> Result<v8::Local<'s, v8::Value>> {
+        let result = if options.transfer_in {
+            let value = self.take()?;
+            ivm_marshal::to_v8_moving(scope, value)
+        } else {
+            let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
+            let value = guard.as_ref().ok_or(Error::Released("ExternalCopy"))?;
+            let result = ivm_marshal::to_v8(scope, value);
+            drop(guard);
+            if options.release {
+                self.release();
+            }
+            result
+        };
         result.map_err(|e| marshal_error(scope, e))
+    }
+}
+
+/// The ArrayBuffer a `transfer_out` copy moves: the value itself, or the
+/// buffer under a view.
+fn own_buffer<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    value: v8::Local<'s, v8::Value>,
+) -> Result<v8::Local<'s, v8::Value>> {
+    if value.is_array_buffer() {
+        return Ok(value);
+    }
+    let view = v8::Local::<v8::ArrayBufferView>::try_from(value).ok();
+    match view.and_then(|view| view.buffer(scope)) {
+        Some(buffer) => Ok(buffer.into()),
+        None => Err(Error::Marshal(ivm_marshal::Error::Transfer(
+            "transfer_out applies only to an ArrayBuffer or a view of one".into(),
+        ))),
     }
 }
 

@@ -26,7 +26,7 @@ mod transfer;
 
 pub use context::Context;
 pub use error::{Error, JsError, Result};
-pub use external_copy::{CopyIntoOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
+pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 pub use ivm_marshal::{

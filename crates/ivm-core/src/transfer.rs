@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ivm_marshal::{CloneOptions, Structured, Value};
 
 use crate::exception::{caught, thrown};
-use crate::{Error, ExternalCopy, Isolate, Reference, Result, RunOptions, TransferMode};
+use crate::{CopyOptions, Error, ExternalCopy, Isolate, Reference, Result, RunOptions, TransferMode};
 
 /// The scope JavaScript runs in: a handle scope with a context entered and
 /// a TryCatch around it.
@@ -21,9 +21,9 @@ pub enum Transferable {
     Copy(Structured),
     /// A handle to a value that stays in its isolate.
     Reference(Reference),
-    /// A copy held outside any isolate, materialised (copied) into the
-    /// isolate it is passed to.
-    ExternalCopy(ExternalCopy),
+    /// A copy held outside any isolate, materialised in the isolate it is
+    /// passed to as its [`CopyOptions`] say ([`ExternalCopy::copy_into`]).
+    ExternalCopy(ExternalCopy, CopyOptions),
 }
 
 impl Transferable {
@@ -70,7 +70,7 @@ impl Transferable {
 
     pub fn into_external_copy(self) -> Option<ExternalCopy> {
         match self {
-            Transferable::ExternalCopy(copy) => Some(copy),
+            Transferable::ExternalCopy(copy, _) => Some(copy),
             _ => None,
         }
     }
@@ -102,7 +102,7 @@ impl From<Reference> for Transferable {
 
 impl From<ExternalCopy> for Transferable {
     fn from(copy: ExternalCopy) -> Transferable {
-        Transferable::ExternalCopy(copy)
+        Transferable::ExternalCopy(copy, CopyOptions::default())
     }
 }
 
@@ -120,7 +120,7 @@ impl fmt::Display for Transferable {
                 None => write!(f, "[copy of {} objects]", copy.objects().len()),
             },
             Transferable::Reference(r) => write!(f, "[Reference {}]", r.type_of().unwrap_or("released")),
-            Transferable::ExternalCopy(_) => f.write_str("[ExternalCopy]"),
+            Transferable::ExternalCopy(..) => f.write_str("[ExternalCopy]"),
         }
     }
 }
@@ -161,7 +161,7 @@ pub(crate) fn transfer_out<'s>(
         }
         TransferMode::Copy => Ok(Transferable::Copy(copy_out(scope, value, Default::default())?)),
         TransferMode::ExternalCopy => {
-            Ok(Transferable::ExternalCopy(ExternalCopy::new(copy_out(scope, value, Default::default())?)))
+            Ok(ExternalCopy::new(copy_out(scope, value, Default::default())?).into())
         }
     }
 }
@@ -202,7 +202,7 @@ pub(crate) fn transfer_in<'s>(
 ) -> Result<v8::Local<'s, v8::Value>> {
     let result = match value {
         Transferable::Copy(copy) => ivm_marshal::to_v8(scope, copy),
-        Transferable::ExternalCopy(copy) => return copy.materialise(scope),
+        Transferable::ExternalCopy(copy, options) => return copy.materialise(scope, options),
         Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
         Transferable::Reference(_) => {
             return Err(Error::WrongIsolate(
