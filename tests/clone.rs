@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use ivm::{
-    CopyOptions, Error, EvalOptions, ExternalCopy, ExternalCopyOptions, MarshalError, Object, Reference,
-    RunOptions, Structured, TransferMode, Value,
+    CopyOptions, Error, EvalOptions, ExternalCopy, ExternalCopyOptions, MarshalError, Object, Reference, RunOptions,
+    Structured, TransferMode, Value,
 };
 use ivm_tests::{eval, isolate_and_context};
 
@@ -406,4 +406,30 @@ fn copies_to_the_host_release_or_hand_over_as_asked() {
     assert_eq!(external.copy(&CopyOptions::new().transfer_in(true)).unwrap(), first);
     assert!(external.is_released(), "transfer_in hands the value itself over");
     assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("ExternalCopy"))));
+}
+
+#[test]
+fn external_copies_encode_to_bytes_and_back() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let original = reference(eval(&source, EVERYTHING));
+    let external = ExternalCopy::from_reference(&original, &ExternalCopyOptions::new()).unwrap();
+    let encoded = external.encode().unwrap();
+    assert_eq!(&encoded.bytes[..4], b"IVMW");
+    let decoded = ExternalCopy::decode(&encoded).unwrap();
+    let fails = destination
+        .eval_closure(
+            CHECK_EVERYTHING.replace("fails.join", "return fails.join").as_str(),
+            &[decoded.copy_into(&CopyOptions::new())],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(fails, Value::from(""), "{fails}");
+
+    let mut corrupt = encoded.bytes.to_vec();
+    corrupt.truncate(corrupt.len() / 2);
+    let corrupt = ivm::wire::Encoded { bytes: corrupt.into(), shared: encoded.shared.clone() };
+    assert!(matches!(ExternalCopy::decode(&corrupt), Err(Error::Wire(_))));
+    external.release();
+    assert!(matches!(external.encode(), Err(Error::Released("ExternalCopy"))));
 }

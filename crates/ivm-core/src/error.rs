@@ -39,6 +39,11 @@ pub enum Error {
     /// A value could not be copied into or out of the isolate.
     #[error(transparent)]
     Marshal(#[from] ivm_marshal::Error),
+    /// Bytes handed to [`ExternalCopy::decode`] are not a valid encoding.
+    ///
+    /// [`ExternalCopy::decode`]: crate::ExternalCopy::decode
+    #[error(transparent)]
+    Wire(#[from] ivm_marshal::wire::WireError),
     /// The feature exists in the API but this build cannot provide it yet.
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ivm_marshal::Structured;
+use ivm_marshal::wire::{self, Encoded};
 
 use crate::transfer::{JsScope, copy_out, marshal_error};
 use crate::{Error, Reference, Result, RunOptions, Transferable};
@@ -158,6 +159,23 @@ impl ExternalCopy {
     /// as `options` say. Nothing is copied until then.
     pub fn copy_into(&self, options: &CopyOptions) -> Transferable {
         Transferable::ExternalCopy(self.clone(), *options)
+    }
+
+    /// The copy in ivm's versioned wire format, to be stored or sent to
+    /// another process and turned back into a copy with
+    /// [`ExternalCopy::decode`]. SharedArrayBuffers travel beside the bytes,
+    /// as handles to the same memory.
+    pub fn encode(&self) -> Result<Encoded> {
+        let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
+        let value = guard.as_ref().ok_or(Error::Released("ExternalCopy"))?;
+        Ok(wire::encode(value))
+    }
+
+    /// A copy from bytes of any origin: malformed or hostile input is an
+    /// [`Error::Wire`], never a crash. ArrayBuffer contents stay slices of
+    /// `encoded.bytes` until they are materialised.
+    pub fn decode(encoded: &Encoded) -> Result<ExternalCopy> {
+        Ok(ExternalCopy::new(wire::decode(encoded)?))
     }
 
     /// Releases the copy; later uses fail. Releasing twice is harmless.

@@ -29,6 +29,8 @@ pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
+/// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
+pub use ivm_marshal::wire;
 pub use ivm_marshal::{
     BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value,
     ViewKind,

@@ -160,9 +160,7 @@ pub(crate) fn transfer_out<'s>(
             Ok(Transferable::Reference(Reference::new(scope, isolate, context, value)))
         }
         TransferMode::Copy => Ok(Transferable::Copy(copy_out(scope, value, Default::default())?)),
-        TransferMode::ExternalCopy => {
-            Ok(ExternalCopy::new(copy_out(scope, value, Default::default())?).into())
-        }
+        TransferMode::ExternalCopy => Ok(ExternalCopy::new(copy_out(scope, value, Default::default())?).into()),
     }
 }
 
