@@ -1,6 +1,8 @@
 //! The cost of copies: an ExternalCopy of a 64 MiB ArrayBuffer against the
-//! machine's memcpy of the same size (measured in the same run), and a
-//! 10,000-object array copied out of an isolate and into another.
+//! machine's memcpy of the same size (measured in the same run), a
+//! 10,000-object array copied out of an isolate and into another, and the
+//! same array through ivm's wire format against V8's own ValueSerializer
+//! (the measurement behind the choice of format, see docs/ARCHITECTURE.md).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ivm::{EvalOptions, ExternalCopy, ExternalCopyOptions, Isolate, IsolateOptions, TransferMode, Value};
@@ -66,8 +68,100 @@ fn marshal(c: &mut Criterion) {
             assert_eq!(length, Value::Number(10000.0));
         });
     });
+    wire_against_value_serializer(&mut group, &context, &other_context);
     group.finish();
 }
+
+/// The 10,000-object array to bytes in one isolate and back to a value in
+/// another: through ivm's value model and wire format, and through V8's
+/// ValueSerializer. Both run inside already entered contexts, so the
+/// figures are the formats' costs alone.
+fn wire_against_value_serializer(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    source: &ivm::Context,
+    destination: &ivm::Context,
+) {
+    use ivm::v8;
+    use ivm_marshal::wire;
+
+    source
+        .eval(
+            "globalThis.objects = Array.from({ length: 10000 }, (_, i) => ({ id: i, name: 'item ' + i, tags: ['a', 'b', String(i)], v: i * 1.5 }))",
+            &EvalOptions::new(),
+        )
+        .expect("objects");
+    let encode_ours = || {
+        source
+            .enter(|scope| {
+                let value = global_property(scope, "objects");
+                wire::encode(&ivm_marshal::from_v8(scope, value, Default::default()).expect("from_v8"))
+            })
+            .expect("enter")
+    };
+    let encode_v8 = || {
+        source
+            .enter(|scope| {
+                let value = global_property(scope, "objects");
+                let serializer = v8::ValueSerializer::new(scope, Box::new(Delegate));
+                v8::ValueSerializerHelper::write_header(&serializer);
+                let context = scope.get_current_context();
+                assert_eq!(serializer.write_value(context, value), Some(true));
+                serializer.release()
+            })
+            .expect("enter")
+    };
+    let ours = encode_ours();
+    let theirs = encode_v8();
+    println!("wire format: 10k objects take {} bytes in ivm's format, {} in V8's", ours.bytes.len(), theirs.len());
+
+    group.bench_function("wire encode 10k objects", |b| b.iter(encode_ours));
+    group.bench_function("ValueSerializer encode 10k objects", |b| b.iter(encode_v8));
+    group.bench_function("wire decode 10k objects", |b| {
+        b.iter(|| {
+            destination
+                .enter(|scope| {
+                    let graph = wire::decode(&ours).expect("decode");
+                    ivm_marshal::to_v8(scope, &graph).expect("to_v8").is_array()
+                })
+                .expect("enter")
+        });
+    });
+    group.bench_function("ValueSerializer decode 10k objects", |b| {
+        b.iter(|| {
+            destination
+                .enter(|scope| {
+                    let deserializer = v8::ValueDeserializer::new(scope, Box::new(Delegate), &theirs);
+                    let context = scope.get_current_context();
+                    assert_eq!(v8::ValueDeserializerHelper::read_header(&deserializer, context), Some(true));
+                    deserializer.read_value(context).expect("read_value").is_array()
+                })
+                .expect("enter")
+        });
+    });
+}
+
+fn global_property<'s>(scope: &mut ivm::v8::PinScope<'s, '_>, name: &str) -> ivm::v8::Local<'s, ivm::v8::Value> {
+    let global = scope.get_current_context().global(scope);
+    let key = ivm::v8::String::new(scope, name).expect("key");
+    global.get(scope, key.into()).expect("property")
+}
+
+/// V8's serializer and deserializer need a delegate; plain data needs
+/// nothing from it.
+struct Delegate;
+
+impl ivm::v8::ValueSerializerImpl for Delegate {
+    fn throw_data_clone_error<'s>(
+        &self,
+        scope: &mut ivm::v8::PinScope<'s, '_>,
+        message: ivm::v8::Local<'s, ivm::v8::String>,
+    ) {
+        let error = ivm::v8::Exception::error(scope, message);
+        scope.throw_exception(error);
+    }
+}
+
+impl ivm::v8::ValueDeserializerImpl for Delegate {}
 
 criterion_group!(benches, marshal);
 criterion_main!(benches);

@@ -12,6 +12,7 @@
 mod error;
 mod large_copy;
 mod v8_convert;
+mod v8_format;
 mod value;
 pub mod wire;
 

@@ -47,6 +47,26 @@ const REGEXP_FLAGS: [(char, i32); 9] = [
     ('y', 1 << 3),
 ];
 
+/// V8's flag bits for a RegExp's flags string.
+pub(crate) fn regexp_flag_bits(flags: &str) -> Result<i32, Error> {
+    let mut bits = 0;
+    for c in flags.chars() {
+        let (_, bit) = REGEXP_FLAGS
+            .iter()
+            .find(|(flag, _)| *flag == c)
+            .ok_or_else(|| Error::Invalid(format!("unknown RegExp flag {c:?}")))?;
+        bits |= bit;
+    }
+    Ok(bits)
+}
+
+/// The flags string for V8's flag bits, if every bit is known.
+pub(crate) fn regexp_flags(bits: u32) -> Option<String> {
+    let known = REGEXP_FLAGS.iter().fold(0u32, |all, (_, bit)| all | *bit as u32);
+    (bits & !known == 0)
+        .then(|| REGEXP_FLAGS.iter().filter(|(_, bit)| bits & *bit as u32 != 0).map(|(c, _)| *c).collect())
+}
+
 /// How a child was reached from its parent, for DataCloneError paths.
 #[derive(Clone)]
 enum Step {
@@ -86,31 +106,140 @@ struct Serializer<'s, 'o> {
 /// the caller's TryCatch. Values with no copy (functions, symbols, proxies,
 /// weak collections, promises, host objects) give [`Error::DataClone`] with
 /// the path where they were found.
+///
+/// V8's own serializer does the work when it can (it walks the heap from
+/// the inside, about ten times faster than the public API allows). When it
+/// fails (an uncloneable value, a throwing getter, nesting deeper than its
+/// recursion allows) the copy is made again by a walk through the public
+/// API, which finds the path of an uncloneable value and handles any depth;
+/// getters then run a second time. An ArrayBuffer or view at the root is
+/// copied by the walk directly, whose copy of large contents is faster.
 pub fn from_v8<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
     options: CloneOptions<'s>,
 ) -> Result<Structured, Error> {
     let transfer = take_transfer_list(scope, &options.transfer_list)?;
+    // The walk converts a primitive at once, and copies large buffer
+    // contents faster than V8's serializer does.
+    let native = if !value.is_object() || value.is_array_buffer() || value.is_array_buffer_view() {
+        None
+    } else {
+        serialize_natively(scope, value, &transfer)?
+    };
+    let copy = match native {
+        Some(copy) => copy,
+        None => walk(scope, value, &transfer)?,
+    };
+    // Detach only once the whole value was read: a failed clone leaves the
+    // source untouched.
+    for (buffer, _) in &transfer {
+        buffer.detach(None);
+    }
+    Ok(copy)
+}
+
+/// The copy made by walking the value through the public API.
+fn walk<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    value: v8::Local<'s, v8::Value>,
+    transfer: &Transfers<'s>,
+) -> Result<Structured, Error> {
     let mut serializer = Serializer {
         objects: Vec::new(),
         seen: HashMap::new(),
         seen_objects: Vec::new(),
         pending: Vec::new(),
         parents: Vec::new(),
-        transfer: &transfer,
+        transfer,
     };
     let root = serializer.value(scope, value, None)?;
     while let Some((id, object)) = serializer.pending.pop() {
         let read = serializer.read(scope, id, object)?;
         serializer.objects[id.index()] = read;
     }
-    // Detach only once the whole value was read: a failed clone leaves the
-    // source untouched.
-    for (buffer, _) in &transfer {
-        buffer.detach(None);
-    }
     Structured::new(root, serializer.objects)
+}
+
+/// The copy made by V8's ValueSerializer, or `None` if it failed for any
+/// reason but termination (the failure and its exception are left to the
+/// walk to find again and report).
+fn serialize_natively<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    value: v8::Local<'s, v8::Value>,
+    transfer: &Transfers<'s>,
+) -> Result<Option<Structured>, Error> {
+    let shared = std::cell::RefCell::new(Vec::new());
+    let bytes = {
+        v8::tc_scope!(let tc, scope);
+        let serializer = v8::ValueSerializer::new(tc, Box::new(SerializerDelegate { shared: &shared }));
+        v8::ValueSerializerHelper::write_header(&serializer);
+        for (id, (buffer, _)) in transfer.iter().enumerate() {
+            v8::ValueSerializerHelper::transfer_array_buffer(&serializer, id as u32, *buffer);
+        }
+        let context = tc.get_current_context();
+        if serializer.write_value(context, value) != Some(true) {
+            if tc.has_terminated() {
+                tc.rethrow();
+                return Err(Error::Exception);
+            }
+            return Ok(None);
+        }
+        serializer.release()
+    };
+    let shared: Vec<SharedBuffer> = shared
+        .into_inner()
+        .into_iter()
+        .map(|store| SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) })
+        .collect();
+    let transferred = transfer.iter().map(|(_, store)| Some(Buffer::moved(store.clone()))).collect();
+    crate::v8_format::read(&bytes::Bytes::from(bytes), &shared, transferred).map(Some)
+}
+
+/// Hands V8's serializer the memory of SharedArrayBuffers, by id, and turns
+/// its refusals into exceptions.
+struct SerializerDelegate<'a> {
+    shared: &'a std::cell::RefCell<Vec<v8::SharedRef<v8::BackingStore>>>,
+}
+
+impl v8::ValueSerializerImpl for SerializerDelegate<'_> {
+    fn throw_data_clone_error<'s>(&self, scope: &mut v8::PinScope<'s, '_>, message: v8::Local<'s, v8::String>) {
+        let error = v8::Exception::error(scope, message);
+        scope.throw_exception(error);
+    }
+
+    fn get_shared_array_buffer_id<'s>(
+        &self,
+        _scope: &mut v8::PinScope<'s, '_>,
+        shared_array_buffer: v8::Local<'s, v8::SharedArrayBuffer>,
+    ) -> Option<u32> {
+        let mut shared = self.shared.borrow_mut();
+        let store = shared_array_buffer.get_backing_store();
+        let id = match shared.iter().position(|known| known.data() == store.data()) {
+            Some(id) => id,
+            None => {
+                shared.push(store);
+                shared.len() - 1
+            }
+        };
+        u32::try_from(id).ok()
+    }
+}
+
+/// Hands V8's deserializer the SharedArrayBuffers of a graph, by id.
+struct DeserializerDelegate<'a> {
+    shared: Vec<&'a SharedBuffer>,
+}
+
+impl v8::ValueDeserializerImpl for DeserializerDelegate<'_> {
+    fn get_shared_array_buffer_from_id<'s>(
+        &self,
+        scope: &mut v8::PinScope<'s, '_>,
+        transfer_id: u32,
+    ) -> Option<v8::Local<'s, v8::SharedArrayBuffer>> {
+        let shared = self.shared.get(transfer_id as usize)?;
+        Some(v8::SharedArrayBuffer::with_backing_store(scope, &shared.store.0))
+    }
 }
 
 /// Checks a transfer list and takes each buffer's backing store.
@@ -232,7 +361,8 @@ impl<'s> Serializer<'s, '_> {
             // SAFETY: `regexp` is a live handle to a JSRegExp, and GetFlags
             // only reads the object.
             let bits = unsafe { v8_regexp_get_flags(&*regexp) };
-            let flags = REGEXP_FLAGS.iter().filter(|(_, bit)| bits & bit != 0).map(|(c, _)| *c).collect();
+            let flags =
+                regexp_flags(bits as u32).ok_or_else(|| Error::Invalid(format!("unknown RegExp flags {bits:#x}")))?;
             return Ok(Object::RegExp { source, flags });
         }
         if value.is_boolean_object() {
@@ -524,11 +654,11 @@ pub fn to_v8<'s>(scope: &mut v8::PinScope<'s, '_>, value: &Structured) -> Result
         .objects()
         .iter()
         .map(|o| match o {
-            Object::ArrayBuffer(buffer) => Some(buffer.clone()),
+            Object::ArrayBuffer(buffer) => Some(array_buffer(scope, buffer.clone())),
             _ => None,
         })
         .collect();
-    build(scope, value.root(), value.objects(), buffers)
+    materialise(scope, value.root(), value.objects(), buffers)
 }
 
 /// Like [`to_v8`], but the memory of ArrayBuffers that were transferred out
@@ -542,11 +672,68 @@ pub fn to_v8_moving<'s>(
     let buffers = objects
         .iter_mut()
         .map(|o| match o {
-            Object::ArrayBuffer(buffer) => Some(std::mem::replace(buffer, Buffer::from(Vec::new()))),
+            Object::ArrayBuffer(buffer) => {
+                Some(array_buffer(scope, std::mem::replace(buffer, Buffer::from(Vec::new()))))
+            }
             _ => None,
         })
         .collect();
-    build(scope, &root, &objects, buffers)
+    materialise(scope, &root, &objects, buffers)
+}
+
+/// Makes the value with V8's deserializer, from bytes written for it, or by
+/// building it object by object where that fails (nesting deeper than the
+/// deserializer's recursion allows, an error whose cause refers back to it).
+/// The ArrayBuffers (`buffers`, by object) are made already; both ways use
+/// them.
+fn materialise<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    root: &Value,
+    objects: &[Object],
+    buffers: Vec<Option<v8::Local<'s, v8::ArrayBuffer>>>,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    if root.is_primitive() {
+        return primitive_value(scope, root);
+    }
+    if let Some(value) = deserialize_natively(scope, root, objects, &buffers)? {
+        return Ok(value);
+    }
+    build(scope, root, objects, buffers)
+}
+
+fn deserialize_natively<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    root: &Value,
+    objects: &[Object],
+    buffers: &[Option<v8::Local<'s, v8::ArrayBuffer>>],
+) -> Result<Option<v8::Local<'s, v8::Value>>, Error> {
+    let Ok(written) = crate::v8_format::write(root, objects) else { return Ok(None) };
+    let shared = written
+        .shared
+        .iter()
+        .filter_map(|id| match objects.get(id.index()) {
+            Some(Object::SharedArrayBuffer(shared)) => Some(shared),
+            _ => None,
+        })
+        .collect();
+    v8::tc_scope!(let tc, scope);
+    let deserializer = v8::ValueDeserializer::new(tc, Box::new(DeserializerDelegate { shared }), &written.bytes);
+    for (transfer_id, id) in written.array_buffers.iter().enumerate() {
+        let Some(Some(buffer)) = buffers.get(id.index()) else { return Ok(None) };
+        v8::ValueDeserializerHelper::transfer_array_buffer(&deserializer, transfer_id as u32, *buffer);
+    }
+    let context = tc.get_current_context();
+    if v8::ValueDeserializerHelper::read_header(&deserializer, context) != Some(true) {
+        return Ok(None);
+    }
+    match deserializer.read_value(context) {
+        Some(value) => Ok(Some(value)),
+        None if tc.has_terminated() => {
+            tc.rethrow();
+            Err(Error::Exception)
+        }
+        None => Ok(None),
+    }
 }
 
 /// Builds the graph without recursion. Buffers and views come first. The
@@ -558,12 +745,12 @@ fn build<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     root: &Value,
     objects: &[Object],
-    buffers: Vec<Option<Buffer>>,
+    buffers: Vec<Option<v8::Local<'s, v8::ArrayBuffer>>>,
 ) -> Result<v8::Local<'s, v8::Value>, Error> {
     let mut created: Vec<Option<v8::Local<'s, v8::Value>>> = vec![None; objects.len()];
     for ((slot, object), buffer) in created.iter_mut().zip(objects).zip(buffers) {
         match (object, buffer) {
-            (Object::ArrayBuffer(_), Some(buffer)) => *slot = Some(array_buffer(scope, buffer).into()),
+            (Object::ArrayBuffer(_), Some(buffer)) => *slot = Some(buffer.into()),
             (Object::SharedArrayBuffer(shared), _) => {
                 *slot = Some(v8::SharedArrayBuffer::with_backing_store(scope, &shared.store.0).into());
             }
@@ -718,14 +905,7 @@ fn shell<'s>(scope: &mut v8::PinScope<'s, '_>, object: &Object) -> Result<v8::Lo
         }
         Object::Date(time) => v8::Date::new(scope, *time).ok_or(Error::Exception)?.into(),
         Object::RegExp { source, flags } => {
-            let mut bits = 0;
-            for c in flags.chars() {
-                let (_, bit) = REGEXP_FLAGS
-                    .iter()
-                    .find(|(flag, _)| *flag == c)
-                    .ok_or_else(|| Error::Invalid(format!("unknown RegExp flag {c:?}")))?;
-                bits |= bit;
-            }
+            let bits = regexp_flag_bits(flags)?;
             let source = new_string(scope, source)?;
             v8::RegExp::new(scope, source, v8::RegExpCreationFlags::from_bits_truncate(bits))
                 .ok_or(Error::Exception)?
