@@ -1,11 +1,12 @@
 //! The cost of copies: an ExternalCopy of a 64 MiB ArrayBuffer against the
 //! machine's memcpy of the same size (measured in the same run), a
-//! 10,000-object array copied out of an isolate and into another, and the
-//! same array through ivm's wire format against V8's own ValueSerializer
-//! (the measurement behind the choice of format, see docs/ARCHITECTURE.md).
+//! 10,000-object array copied out of an isolate and into another (and to and
+//! from the host's value model), and the same array through ivm's wire
+//! format against V8's own ValueSerializer (the measurement behind the
+//! choice of formats, see docs/ARCHITECTURE.md).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ivm::{EvalOptions, ExternalCopy, ExternalCopyOptions, Isolate, IsolateOptions, TransferMode, Value};
+use ivm::{CopyOptions, EvalOptions, ExternalCopy, ExternalCopyOptions, Isolate, IsolateOptions, RunOptions, Value};
 
 const BUFFER_BYTES: usize = 64 << 20;
 
@@ -47,25 +48,31 @@ fn marshal(c: &mut Criterion) {
         .expect("reference");
     let other = Isolate::new(IsolateOptions::new().memory_limit(512)).expect("isolate");
     let other_context = other.create_context().expect("context");
-    group.bench_function("copy 10k objects out", |b| {
+    // What isolated-vm's `new ExternalCopy(objects).copy()` does: out of
+    // one isolate, into another (V8's format all the way).
+    let length = other_context
+        .eval("(v) => v.length", &EvalOptions::new())
+        .expect("function")
+        .into_reference()
+        .expect("reference");
+    group.bench_function("copy 10k objects out and in", |b| {
+        b.iter(|| {
+            let copy = ExternalCopy::from_reference(&objects, &ExternalCopyOptions::new()).expect("copy out");
+            let n = length
+                .apply((), &[copy.copy_into(&CopyOptions::new().release(true))], &RunOptions::new())
+                .expect("copy in");
+            assert_eq!(n, Value::Number(10000.0));
+        });
+    });
+    // The host's side: the same array to the value model and back.
+    group.bench_function("10k objects to the value model", |b| {
         b.iter(|| objects.copy().expect("copy out"));
     });
     let copied = objects.copy().expect("copy out");
-    group.bench_function("copy 10k objects in", |b| {
+    group.bench_function("10k objects from the value model", |b| {
         b.iter(|| {
-            let length = other_context
-                .eval_closure("return $0.length", &[copied.clone().into()], &EvalOptions::new())
-                .expect("copy in");
-            assert_eq!(length, Value::Number(10000.0));
-        });
-    });
-    group.bench_function("copy 10k objects out and in", |b| {
-        b.iter(|| {
-            let copy = objects.copy().expect("copy out");
-            let length = other_context
-                .eval_closure("return $0.length", &[copy.into()], &EvalOptions::new().result(TransferMode::Copy))
-                .expect("copy in");
-            assert_eq!(length, Value::Number(10000.0));
+            let n = length.apply((), &[copied.clone().into()], &RunOptions::new()).expect("copy in");
+            assert_eq!(n, Value::Number(10000.0));
         });
     });
     wire_against_value_serializer(&mut group, &context, &other_context);

@@ -5,10 +5,10 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ivm_marshal::Structured;
 use ivm_marshal::wire::{self, Encoded};
+use ivm_marshal::{Serialized, Structured};
 
-use crate::transfer::{JsScope, copy_out, marshal_error};
+use crate::transfer::{JsScope, marshal_error, serialize_out};
 use crate::{Error, Reference, Result, RunOptions, Transferable};
 
 /// Bytes held by all live external copies in the process.
@@ -28,7 +28,7 @@ pub struct ExternalCopy {
 }
 
 struct Inner {
-    value: Mutex<Option<Structured>>,
+    value: Mutex<Option<Serialized>>,
     size: usize,
 }
 
@@ -108,8 +108,14 @@ impl CopyOptions {
 impl ExternalCopy {
     /// An external copy of a value built outside any isolate.
     pub fn new(value: Structured) -> ExternalCopy {
-        // What the copy costs: its buffers, plus a rough figure per object.
-        let size = value.buffer_bytes() + std::mem::size_of_val(value.objects());
+        ExternalCopy::held(Serialized::from(value))
+    }
+
+    /// Holds a copy made in an isolate: V8's own serialization of it, which
+    /// materialises in another isolate without passing through the value
+    /// model.
+    pub(crate) fn held(value: Serialized) -> ExternalCopy {
+        let size = value.size();
         TOTAL_EXTERNAL_SIZE.fetch_add(size, Ordering::Relaxed);
         ExternalCopy { inner: Arc::new(Inner { value: Mutex::new(Some(value)), size }) }
     }
@@ -126,8 +132,8 @@ impl ExternalCopy {
             if options.transfer_out {
                 transfer_list.push(own_buffer(scope, value)?);
             }
-            let copy = copy_out(scope, value, ivm_marshal::CloneOptions { transfer_list })?;
-            Ok(ExternalCopy::new(copy))
+            let copy = serialize_out(scope, value, ivm_marshal::CloneOptions { transfer_list })?;
+            Ok(ExternalCopy::held(copy))
         })
     }
 
@@ -144,10 +150,10 @@ impl ExternalCopy {
     /// is handed over (moved buffers stay moved) and the copy is released.
     pub fn copy(&self, options: &CopyOptions) -> Result<Structured> {
         if options.transfer_in {
-            return self.take();
+            return Ok(self.take()?.into_structured()?);
         }
         let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let value = value.ok_or(Error::Released("ExternalCopy"))?;
+        let value = value.ok_or(Error::Released("ExternalCopy"))?.into_structured()?;
         if options.release {
             self.release();
         }
@@ -166,9 +172,9 @@ impl ExternalCopy {
     /// [`ExternalCopy::decode`]. SharedArrayBuffers travel beside the bytes,
     /// as handles to the same memory.
     pub fn encode(&self) -> Result<Encoded> {
-        let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
-        let value = guard.as_ref().ok_or(Error::Released("ExternalCopy"))?;
-        Ok(wire::encode(value))
+        let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let value = value.ok_or(Error::Released("ExternalCopy"))?.into_structured()?;
+        Ok(wire::encode(&value))
     }
 
     /// A copy from bytes of any origin: malformed or hostile input is an
@@ -183,7 +189,7 @@ impl ExternalCopy {
         drop(self.take());
     }
 
-    fn take(&self) -> Result<Structured> {
+    fn take(&self) -> Result<Serialized> {
         let taken = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).take();
         match taken {
             Some(value) => {
@@ -203,11 +209,11 @@ impl ExternalCopy {
     ) -> Result<v8::Local<'s, v8::Value>> {
         let result = if options.transfer_in {
             let value = self.take()?;
-            ivm_marshal::to_v8_moving(scope, value)
+            ivm_marshal::deserialize_moving(scope, value)
         } else {
             let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
             let value = guard.as_ref().ok_or(Error::Released("ExternalCopy"))?;
-            let result = ivm_marshal::to_v8(scope, value);
+            let result = ivm_marshal::deserialize(scope, value);
             drop(guard);
             if options.release {
                 self.release();

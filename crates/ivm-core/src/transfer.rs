@@ -135,6 +135,16 @@ pub(crate) fn copy_out<'s>(
     ivm_marshal::from_v8(scope, value, options).map_err(|e| marshal_error(scope, e))
 }
 
+/// Copies a value out of the isolate in V8's own format, for materialising
+/// elsewhere; errors as for [`copy_out`].
+pub(crate) fn serialize_out<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    value: v8::Local<'s, v8::Value>,
+    options: CloneOptions<'s>,
+) -> Result<ivm_marshal::Serialized> {
+    ivm_marshal::serialize(scope, value, options).map_err(|e| marshal_error(scope, e))
+}
+
 /// Maps a marshalling error, turning a pending exception into the error it is.
 pub(crate) fn marshal_error(scope: &mut JsScope<'_, '_, '_, '_>, error: ivm_marshal::Error) -> Error {
     match error {

@@ -17,5 +17,7 @@ mod value;
 pub mod wire;
 
 pub use error::Error;
-pub use v8_convert::{CloneOptions, from_v8, to_v8, to_v8_moving};
-pub use value::{BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value, ViewKind};
+pub use v8_convert::{CloneOptions, deserialize, deserialize_moving, from_v8, serialize, to_v8, to_v8_moving};
+pub use value::{
+    BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, Serialized, SharedBuffer, Structured, Value, ViewKind,
+};

@@ -8,8 +8,11 @@
 use std::collections::HashMap;
 use std::num::NonZeroI32;
 
+use crate::value::SerializedRepr;
 use crate::value::SharedStore;
-use crate::{BigInt, Buffer, Error, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value, ViewKind};
+use crate::{
+    BigInt, Buffer, Error, ErrorKind, JsString, Object, ObjectId, Serialized, SharedBuffer, Structured, Value, ViewKind,
+};
 
 /// How [`from_v8`] copies a value.
 #[derive(Debug, Default)]
@@ -99,13 +102,26 @@ struct Serializer<'s, 'o> {
     transfer: &'o [(v8::Local<'s, v8::ArrayBuffer>, v8::SharedRef<v8::BackingStore>)],
 }
 
-/// Copies a V8 value out of its isolate.
+/// Copies a V8 value out of its isolate, into the value model.
 ///
 /// Getters run as the structured clone algorithm requires; if one throws,
 /// the result is [`Error::Exception`] and the exception is left pending in
 /// the caller's TryCatch. Values with no copy (functions, symbols, proxies,
 /// weak collections, promises, host objects) give [`Error::DataClone`] with
-/// the path where they were found.
+/// the path where they were found. See [`serialize`] for how the copy is
+/// made.
+pub fn from_v8<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    value: v8::Local<'s, v8::Value>,
+    options: CloneOptions<'s>,
+) -> Result<Structured, Error> {
+    serialize(scope, value, options)?.into_structured()
+}
+
+/// Copies a V8 value out of its isolate in the form that is cheapest to make
+/// and to materialise in another isolate ([`deserialize`]); the value model
+/// is read from it only when asked for ([`Serialized::to_structured`]).
+/// Errors are those of [`from_v8`].
 ///
 /// V8's own serializer does the work when it can (it walks the heap from
 /// the inside, about ten times faster than the public API allows). When it
@@ -114,11 +130,11 @@ struct Serializer<'s, 'o> {
 /// API, which finds the path of an uncloneable value and handles any depth;
 /// getters then run a second time. An ArrayBuffer or view at the root is
 /// copied by the walk directly, whose copy of large contents is faster.
-pub fn from_v8<'s>(
+pub fn serialize<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
     options: CloneOptions<'s>,
-) -> Result<Structured, Error> {
+) -> Result<Serialized, Error> {
     let transfer = take_transfer_list(scope, &options.transfer_list)?;
     // The walk converts a primitive at once, and copies large buffer
     // contents faster than V8's serializer does.
@@ -129,7 +145,7 @@ pub fn from_v8<'s>(
     };
     let copy = match native {
         Some(copy) => copy,
-        None => walk(scope, value, &transfer)?,
+        None => Serialized::from(walk(scope, value, &transfer)?),
     };
     // Detach only once the whole value was read: a failed clone leaves the
     // source untouched.
@@ -168,7 +184,7 @@ fn serialize_natively<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
     transfer: &Transfers<'s>,
-) -> Result<Option<Structured>, Error> {
+) -> Result<Option<Serialized>, Error> {
     let shared = std::cell::RefCell::new(Vec::new());
     let bytes = {
         v8::tc_scope!(let tc, scope);
@@ -192,8 +208,8 @@ fn serialize_natively<'s>(
         .into_iter()
         .map(|store| SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) })
         .collect();
-    let transferred = transfer.iter().map(|(_, store)| Some(Buffer::moved(store.clone()))).collect();
-    crate::v8_format::read(&bytes::Bytes::from(bytes), &shared, transferred).map(Some)
+    let transferred = transfer.iter().map(|(_, store)| Buffer::moved(store.clone())).collect();
+    Ok(Some(Serialized::v8(bytes::Bytes::from(bytes), shared, transferred)))
 }
 
 /// Hands V8's serializer the memory of SharedArrayBuffers, by id, and turns
@@ -226,7 +242,7 @@ impl v8::ValueSerializerImpl for SerializerDelegate<'_> {
     }
 }
 
-/// Hands V8's deserializer the SharedArrayBuffers of a graph, by id.
+/// Hands V8's deserializer the SharedArrayBuffers of a copy, by id.
 struct DeserializerDelegate<'a> {
     shared: Vec<&'a SharedBuffer>,
 }
@@ -647,6 +663,75 @@ fn describe(scope: &v8::PinScope<'_, '_>, value: v8::Local<'_, v8::Value>) -> St
     }
 }
 
+/// Materialises a copy in the scope's isolate: V8's deserializer reads the
+/// bytes V8's serializer wrote, without the value model in between. Buffer
+/// contents are copied; see [`deserialize_moving`] for handing moved
+/// buffers over.
+pub fn deserialize<'s>(scope: &mut v8::PinScope<'s, '_>, copy: &Serialized) -> Result<v8::Local<'s, v8::Value>, Error> {
+    match copy.repr() {
+        SerializedRepr::Graph(graph) => to_v8(scope, graph),
+        SerializedRepr::V8 { bytes, shared, transferred } => {
+            let buffers = transferred.iter().map(|buffer| array_buffer(scope, buffer.clone())).collect();
+            match deserialize_bytes(scope, bytes, shared, buffers)? {
+                Some(value) => Ok(value),
+                None => to_v8(scope, &copy.to_structured()?),
+            }
+        }
+    }
+}
+
+/// Like [`deserialize`], but the memory of ArrayBuffers that were
+/// transferred out of an isolate (and are held by nothing else) moves into
+/// this isolate without a copy.
+pub fn deserialize_moving<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    copy: Serialized,
+) -> Result<v8::Local<'s, v8::Value>, Error> {
+    let graph = match copy.into_repr() {
+        SerializedRepr::Graph(graph) => graph,
+        SerializedRepr::V8 { bytes, shared, transferred } => {
+            let buffers: Vec<_> = transferred.into_iter().map(|buffer| array_buffer(scope, buffer)).collect();
+            if let Some(value) = deserialize_bytes(scope, &bytes, &shared, buffers.clone())? {
+                return Ok(value);
+            }
+            // The buffers' memory moved into the ArrayBuffers made above,
+            // which nothing else refers to: the build moves it on from them.
+            let transferred = buffers.iter().map(|buffer| Buffer::moved(buffer.get_backing_store())).collect();
+            Serialized::v8(bytes, shared, transferred).into_structured()?
+        }
+    };
+    to_v8_moving(scope, graph)
+}
+
+/// Runs V8's deserializer over bytes its serializer wrote (or that
+/// `v8_format::write` made), handing it `buffers` by transfer id; `None`
+/// where it fails for any reason but termination.
+fn deserialize_bytes<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    bytes: &[u8],
+    shared: &[SharedBuffer],
+    buffers: Vec<v8::Local<'s, v8::ArrayBuffer>>,
+) -> Result<Option<v8::Local<'s, v8::Value>>, Error> {
+    v8::tc_scope!(let tc, scope);
+    let delegate = DeserializerDelegate { shared: shared.iter().collect() };
+    let deserializer = v8::ValueDeserializer::new(tc, Box::new(delegate), bytes);
+    for (transfer_id, buffer) in buffers.into_iter().enumerate() {
+        v8::ValueDeserializerHelper::transfer_array_buffer(&deserializer, transfer_id as u32, buffer);
+    }
+    let context = tc.get_current_context();
+    if v8::ValueDeserializerHelper::read_header(&deserializer, context) != Some(true) {
+        return Ok(None);
+    }
+    match deserializer.read_value(context) {
+        Some(value) => Ok(Some(value)),
+        None if tc.has_terminated() => {
+            tc.rethrow();
+            Err(Error::Exception)
+        }
+        None => Ok(None),
+    }
+}
+
 /// Creates the V8 value for a copy in the scope's isolate. Buffer contents
 /// are copied; see [`to_v8_moving`] for handing moved buffers over.
 pub fn to_v8<'s>(scope: &mut v8::PinScope<'s, '_>, value: &Structured) -> Result<v8::Local<'s, v8::Value>, Error> {
@@ -712,28 +797,13 @@ fn deserialize_natively<'s>(
         .shared
         .iter()
         .filter_map(|id| match objects.get(id.index()) {
-            Some(Object::SharedArrayBuffer(shared)) => Some(shared),
+            Some(Object::SharedArrayBuffer(shared)) => Some(shared.clone()),
             _ => None,
         })
-        .collect();
-    v8::tc_scope!(let tc, scope);
-    let deserializer = v8::ValueDeserializer::new(tc, Box::new(DeserializerDelegate { shared }), &written.bytes);
-    for (transfer_id, id) in written.array_buffers.iter().enumerate() {
-        let Some(Some(buffer)) = buffers.get(id.index()) else { return Ok(None) };
-        v8::ValueDeserializerHelper::transfer_array_buffer(&deserializer, transfer_id as u32, *buffer);
-    }
-    let context = tc.get_current_context();
-    if v8::ValueDeserializerHelper::read_header(&deserializer, context) != Some(true) {
-        return Ok(None);
-    }
-    match deserializer.read_value(context) {
-        Some(value) => Ok(Some(value)),
-        None if tc.has_terminated() => {
-            tc.rethrow();
-            Err(Error::Exception)
-        }
-        None => Ok(None),
-    }
+        .collect::<Vec<_>>();
+    let transferred = written.array_buffers.iter().map(|id| buffers.get(id.index()).copied().flatten());
+    let Some(transferred) = transferred.collect::<Option<Vec<_>>>() else { return Ok(None) };
+    deserialize_bytes(scope, &written.bytes, &shared, transferred)
 }
 
 /// Builds the graph without recursion. Buffers and views come first. The

@@ -730,6 +730,75 @@ impl Structured {
     }
 }
 
+/// A copy held outside every isolate in the form that is cheapest to make
+/// and to materialise again: the bytes V8's own serializer wrote (with the
+/// shared and moved buffers they refer to by id), or a value graph where the
+/// copy was made some other way. The value model is read from the bytes only
+/// when it is asked for.
+#[derive(Debug, Clone)]
+pub struct Serialized {
+    repr: SerializedRepr,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum SerializedRepr {
+    Graph(Structured),
+    V8 {
+        /// Written by V8's ValueSerializer in this process: trusted to be
+        /// V8's format, though still read strictly.
+        bytes: Bytes,
+        shared: Vec<SharedBuffer>,
+        /// ArrayBuffers moved out of their isolate, by transfer id.
+        transferred: Vec<Buffer>,
+    },
+}
+
+impl Serialized {
+    pub(crate) fn v8(bytes: Bytes, shared: Vec<SharedBuffer>, transferred: Vec<Buffer>) -> Serialized {
+        Serialized { repr: SerializedRepr::V8 { bytes, shared, transferred } }
+    }
+
+    pub(crate) fn repr(&self) -> &SerializedRepr {
+        &self.repr
+    }
+
+    pub(crate) fn into_repr(self) -> SerializedRepr {
+        self.repr
+    }
+
+    /// Bytes this copy holds: its encoding and its buffers' contents
+    /// (shared memory belongs to no one copy and is not counted).
+    pub fn size(&self) -> usize {
+        match &self.repr {
+            SerializedRepr::Graph(graph) => graph.buffer_bytes() + std::mem::size_of_val(graph.objects()),
+            SerializedRepr::V8 { bytes, transferred, .. } => {
+                bytes.len() + transferred.iter().map(Buffer::len).sum::<usize>()
+            }
+        }
+    }
+
+    /// The value model of the copy.
+    pub fn to_structured(&self) -> Result<Structured, Error> {
+        self.clone().into_structured()
+    }
+
+    /// The value model of the copy; moved buffers stay moved.
+    pub fn into_structured(self) -> Result<Structured, Error> {
+        match self.repr {
+            SerializedRepr::Graph(graph) => Ok(graph),
+            SerializedRepr::V8 { bytes, shared, transferred } => {
+                crate::v8_format::read(&bytes, &shared, transferred.into_iter().map(Some).collect())
+            }
+        }
+    }
+}
+
+impl From<Structured> for Serialized {
+    fn from(graph: Structured) -> Serialized {
+        Serialized { repr: SerializedRepr::Graph(graph) }
+    }
+}
+
 impl From<Value> for Structured {
     /// A graph of one primitive. An object reference without its graph is
     /// kept, and fails when the graph is used.

@@ -510,8 +510,8 @@ mod decoder {
     // The fewest bytes each kind of element can take. A count is refused when
     // the rest of the input cannot hold that many elements of that size, so
     // that a hostile count fails before anything is allocated for it.
-    /// An object: a tag and at least one more byte (e.g. an empty Plain).
-    const MIN_OBJECT: usize = 2;
+    /// An object: a tag (a Boolean object is nothing more).
+    const MIN_OBJECT: usize = 1;
     /// A value: a tag (`undefined`).
     const MIN_VALUE: usize = 1;
     /// A property: a key (tag and length) and a value.
@@ -1084,6 +1084,13 @@ mod tests {
         }
         // Numbers and string contents may change freely.
         assert!(decoded > 0);
+    }
+
+    #[test]
+    fn objects_of_a_single_byte_are_counted_right() {
+        let graph = Structured::new(Value::Undefined, vec![Object::BooleanObject(false), Object::BooleanObject(true)])
+            .expect("valid");
+        assert_eq!(round_trip(&graph), graph);
     }
 
     #[test]
