@@ -433,3 +433,69 @@ fn external_copies_encode_to_bytes_and_back() {
     external.release();
     assert!(matches!(external.encode(), Err(Error::Released("ExternalCopy"))));
 }
+
+#[test]
+fn nested_transfers_and_shared_memory_cross_through_external_copies() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let value = reference(eval(
+        &source,
+        "globalThis.buf = new Uint8Array(1 << 20).fill(9).buffer;
+         globalThis.sab = new SharedArrayBuffer(8);
+         ({ data: new Uint8Array(buf, 16), again: buf, shared: new Int32Array(sab), n: 1 })",
+    ));
+    let buffer = reference(eval(&source, "buf"));
+    let external = ExternalCopy::from_reference(&value, &ExternalCopyOptions::new().transfer(buffer)).unwrap();
+    assert_eq!(eval(&source, "buf.byteLength"), Value::Number(0.0), "the listed buffer is detached");
+
+    // Materialised twice: copies, each with its own buffer, both sharing `sab`.
+    let check =
+        "return [$0.data.byteOffset, $0.data[0], $0.again === $0.data.buffer, $0.again.byteLength, $0.n].join()";
+    for _ in 0..2 {
+        let seen = destination.eval_closure(check, &[external.copy_into(&CopyOptions::new())], &EvalOptions::new());
+        assert_eq!(seen.unwrap(), Value::from("16,9,true,1048576,1"));
+    }
+    destination
+        .eval_closure(
+            "globalThis.moved = $0",
+            &[external.copy_into(&CopyOptions::new().transfer_in(true))],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert!(external.is_released());
+    eval(&destination, "Atomics.store(moved.shared, 0, 7)");
+    assert_eq!(eval(&source, "new Int32Array(sab)[0]"), Value::Number(7.0), "shared memory stays shared");
+    assert_eq!(eval(&destination, "moved.again.byteLength"), Value::Number(1048576.0));
+}
+
+#[test]
+fn values_v8_cannot_round_trip_still_copy() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    // An error that is its own cause: V8's deserializer cannot rebuild it,
+    // so the copy is built object by object instead.
+    let error = reference(eval(&source, "const e = new TypeError('loop'); e.cause = e; e"));
+    let external = ExternalCopy::from_reference(&error, &ExternalCopyOptions::new()).unwrap();
+    let seen = destination
+        .eval_closure(
+            "return $0 instanceof TypeError && $0.cause === $0 && $0.message",
+            &[external.copy_into(&CopyOptions::new())],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(seen, Value::from("loop"));
+    let copy = error.copy().unwrap();
+    let seen = destination.eval_closure("return $0.cause === $0", &[copy.into()], &EvalOptions::new()).unwrap();
+    assert_eq!(seen, Value::Bool(true));
+}
+
+#[test]
+fn a_getter_that_never_returns_times_out_the_copy() {
+    let (_isolate, context) = isolate_and_context();
+    let options = EvalOptions::new().timeout(Duration::from_millis(50));
+    for mode in [TransferMode::Copy, TransferMode::ExternalCopy] {
+        let spin = context.eval("({ a: 1, get b() { for (;;) {} } })", &options.clone().result(mode));
+        assert!(matches!(spin, Err(Error::Timeout)), "{mode:?}: {spin:?}");
+        assert_eq!(eval(&context, "1 + 1"), Value::Number(2.0), "the isolate stays usable");
+    }
+}
