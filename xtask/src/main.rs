@@ -13,6 +13,9 @@ cargo xtask <command>
   demo    build the ivm command in release mode and run `ivm demo`
   test    run every test suite (Rust workspace tests, including tidy checks)
   bench   run the benchmarks and print ratios against isolated-vm (from npm)
+  fuzz [SECONDS]
+          fuzz the wire decoder with cargo-fuzz (installed if missing) for
+          SECONDS (default 600); see docs/FUZZING.md
   help    print this";
 
 fn main() -> ExitCode {
@@ -23,6 +26,7 @@ fn main() -> ExitCode {
         Some("demo") => cargo(&env, &["run", "--release", "--package", "ivm-cli", "--bin", "ivm", "--", "demo"]),
         Some("test") => test(&env),
         Some("bench") => bench(&env, &args[1..]),
+        Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
         Some("help" | "--help" | "-h") | None => {
             println!("{HELP}");
             Ok(())
@@ -90,6 +94,23 @@ fn test(env: &BuildEnv) -> Result<(), String> {
     // One closing line for every suite together, in the form CI reads.
     println!("tests: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
     rust
+}
+
+/// Runs the wire decoder's cargo-fuzz target for `seconds`. cargo-fuzz needs
+/// nightly compiler flags; `RUSTC_BOOTSTRAP` lets the stable toolchain accept
+/// them, so no second toolchain is needed.
+fn fuzz(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
+    let seconds: u64 = seconds.unwrap_or("600").parse().map_err(|_| format!("not a number of seconds: {seconds:?}"))?;
+    let installed = env.command("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !installed {
+        cargo(env, &["install", "cargo-fuzz", "--locked"])?;
+    }
+    let mut command = env.command("cargo");
+    command
+        .current_dir(env.root.join("crates/ivm-marshal/fuzz"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run", "decode", "--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"]);
+    run(command)
 }
 
 /// Test counts summed over every runner's closing lines.
