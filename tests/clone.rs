@@ -166,17 +166,30 @@ fn uncloneable_values_are_data_clone_errors_with_a_path() {
         ("new Set([Symbol.iterator])", "Symbol", "value.<set value 0>"),
         ("({ 'odd key': { ws: new WeakSet() } })", "weak collection", "value[\"odd key\"].ws"),
         ("new Error('e', { cause: () => 1 })", "function", "value.cause"),
+        // Objects the public API cannot tell from plain ones, which V8's
+        // serializer refuses and the walk then locates.
+        ("[new WeakRef({})]", "#<WeakRef>", "value[0]"),
+        ("({ f: new FinalizationRegistry(() => {}) })", "#<FinalizationRegistry>", "value.f"),
+        ("({ c: [new Intl.Collator()] })", "#<Collator>", "value.c[0]"),
+        ("({ it: [].values() })", "[object Array Iterator]", "value.it"),
+        ("[1, 'abc'[Symbol.iterator]()]", "[object String Iterator]", "value[1]"),
     ];
     for (code, what, path) in cases {
-        let result = context.eval(code, &EvalOptions::new().result(TransferMode::Copy));
-        match result {
-            Err(Error::Marshal(MarshalError::DataClone { what: w, path: p })) => {
-                assert!(w.contains(what), "{code}: {w}");
-                assert_eq!(p, path, "{code}");
+        for mode in [TransferMode::Copy, TransferMode::ExternalCopy] {
+            let result = context.eval(code, &EvalOptions::new().result(mode));
+            match result {
+                Err(Error::Marshal(MarshalError::DataClone { what: w, path: p })) => {
+                    assert!(w.contains(what), "{code}: {w}");
+                    assert_eq!(p, path, "{code}");
+                }
+                other => panic!("{code} ({mode:?}): expected a DataCloneError, got {other:?}"),
             }
-            other => panic!("{code}: expected a DataCloneError, got {other:?}"),
         }
     }
+    // An arguments object is refused too, though without a precise path.
+    let arguments =
+        context.eval("(function () { return arguments; })(1)", &EvalOptions::new().result(TransferMode::Copy));
+    assert!(matches!(arguments, Err(Error::Marshal(MarshalError::DataClone { .. }))), "{arguments:?}");
     // The isolate is untouched by the failures.
     assert_eq!(eval(&context, "1 + 1"), Value::Number(2.0));
 }
@@ -498,4 +511,22 @@ fn a_getter_that_never_returns_times_out_the_copy() {
         assert!(matches!(spin, Err(Error::Timeout)), "{mode:?}: {spin:?}");
         assert_eq!(eval(&context, "1 + 1"), Value::Number(2.0), "the isolate stays usable");
     }
+}
+
+#[test]
+fn class_instances_arrive_as_plain_objects_with_their_getters_read() {
+    let (_a, source) = isolate_and_context();
+    let (_b, destination) = isolate_and_context();
+    let point = reference(eval(
+        &source,
+        "class Point { constructor() { this.x = 1; } get norm() { return 5; } }
+         const p = new Point(); Object.defineProperty(p, 'y', { get() { return 2; }, enumerable: true });
+         Object.defineProperty(p, 'hidden', { value: 3, enumerable: false }); p",
+    ));
+    let check = "return [Object.getPrototypeOf($0) === Object.prototype, Object.keys($0).join('|'), $0.y].join()";
+    let copied = destination.eval_closure(check, &[point.copy().unwrap().into()], &EvalOptions::new()).unwrap();
+    assert_eq!(copied, Value::from("true,x|y,2"), "own enumerable properties only, getters read, no prototype");
+    let external = ExternalCopy::from_reference(&point, &ExternalCopyOptions::new()).unwrap();
+    let materialised = destination.eval_closure(check, &[external.into()], &EvalOptions::new()).unwrap();
+    assert_eq!(materialised, Value::from("true,x|y,2"));
 }

@@ -100,6 +100,10 @@ struct Serializer<'s, 'o> {
     /// How each object was first reached: its parent and the step from it.
     parents: Vec<Option<(ObjectId, Step)>>,
     transfer: &'o [(v8::Local<'s, v8::ArrayBuffer>, v8::SharedRef<v8::BackingStore>)],
+    /// The constructor name of an object V8's serializer refused, if it
+    /// refused one: objects the public API cannot tell apart from plain ones
+    /// (a WeakRef, an Intl object, ...) are found by it.
+    refused: Option<&'o str>,
 }
 
 /// Copies a V8 value out of its isolate, into the value model.
@@ -139,13 +143,21 @@ pub fn serialize<'s>(
     // The walk converts a primitive at once, and copies large buffer
     // contents faster than V8's serializer does.
     let native = if !value.is_object() || value.is_array_buffer() || value.is_array_buffer_view() {
-        None
+        Native::Failed { refused: None }
     } else {
         serialize_natively(scope, value, &transfer)?
     };
     let copy = match native {
-        Some(copy) => copy,
-        None => Serialized::from(walk(scope, value, &transfer)?),
+        Native::Copied(copy) => copy,
+        Native::Failed { refused } => {
+            let walked = walk(scope, value, &transfer, refused.as_deref())?;
+            if let Some(message) = refused {
+                // V8 refused something the walk could not find: still an
+                // error, never a silent `{}`.
+                return Err(Error::DataClone { what: message, path: "value".into() });
+            }
+            Serialized::from(walked)
+        }
     };
     // Detach only once the whole value was read: a failed clone leaves the
     // source untouched.
@@ -155,13 +167,23 @@ pub fn serialize<'s>(
     Ok(copy)
 }
 
-/// The copy made by walking the value through the public API.
+/// The copy made by walking the value through the public API. `refused` is
+/// what V8's serializer refused (its DataCloneError message), if anything.
 fn walk<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
     transfer: &Transfers<'s>,
+    refused: Option<&str>,
 ) -> Result<Structured, Error> {
+    // V8 describes an object it refuses as `#<Constructor>` or
+    // `[object Tag]`, followed by ` could not be cloned.` A `#<Object>` is
+    // never refused for itself (it is a Proxy, say, which the walk finds by
+    // its own checks).
+    let refused = refused
+        .and_then(|message| message.strip_suffix(" could not be cloned."))
+        .filter(|what| (what.starts_with("#<") || what.starts_with("[object ")) && *what != "#<Object>");
     let mut serializer = Serializer {
+        refused,
         objects: Vec::new(),
         seen: HashMap::new(),
         seen_objects: Vec::new(),
@@ -177,18 +199,30 @@ fn walk<'s>(
     Structured::new(root, serializer.objects)
 }
 
-/// The copy made by V8's ValueSerializer, or `None` if it failed for any
-/// reason but termination (the failure and its exception are left to the
-/// walk to find again and report).
+/// What V8's serializer made of a value.
+enum Native {
+    Copied(Serialized),
+    /// It failed (its exception is dropped: the walk finds the failure again
+    /// and reports it), having refused a value with this message if that was
+    /// why.
+    Failed {
+        refused: Option<String>,
+    },
+}
+
+/// The copy made by V8's ValueSerializer. Termination is the one failure
+/// passed on as it is.
 fn serialize_natively<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
     transfer: &Transfers<'s>,
-) -> Result<Option<Serialized>, Error> {
+) -> Result<Native, Error> {
     let shared = std::cell::RefCell::new(Vec::new());
+    let refused = std::cell::RefCell::new(None);
     let bytes = {
         v8::tc_scope!(let tc, scope);
-        let serializer = v8::ValueSerializer::new(tc, Box::new(SerializerDelegate { shared: &shared }));
+        let delegate = SerializerDelegate { shared: &shared, refused: &refused };
+        let serializer = v8::ValueSerializer::new(tc, Box::new(delegate));
         v8::ValueSerializerHelper::write_header(&serializer);
         for (id, (buffer, _)) in transfer.iter().enumerate() {
             v8::ValueSerializerHelper::transfer_array_buffer(&serializer, id as u32, *buffer);
@@ -199,7 +233,7 @@ fn serialize_natively<'s>(
                 tc.rethrow();
                 return Err(Error::Exception);
             }
-            return Ok(None);
+            return Ok(Native::Failed { refused: refused.borrow_mut().take() });
         }
         serializer.release()
     };
@@ -209,17 +243,25 @@ fn serialize_natively<'s>(
         .map(|store| SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) })
         .collect();
     let transferred = transfer.iter().map(|(_, store)| Buffer::moved(store.clone())).collect();
-    Ok(Some(Serialized::v8(bytes::Bytes::from(bytes), shared, transferred)))
+    Ok(Native::Copied(Serialized::v8(bytes::Bytes::from(bytes), shared, transferred)))
 }
 
 /// Hands V8's serializer the memory of SharedArrayBuffers, by id, and turns
 /// its refusals into exceptions.
 struct SerializerDelegate<'a> {
     shared: &'a std::cell::RefCell<Vec<v8::SharedRef<v8::BackingStore>>>,
+    /// The message of the first value V8 refused to clone.
+    refused: &'a std::cell::RefCell<Option<String>>,
 }
 
 impl v8::ValueSerializerImpl for SerializerDelegate<'_> {
     fn throw_data_clone_error<'s>(&self, scope: &mut v8::PinScope<'s, '_>, message: v8::Local<'s, v8::String>) {
+        let text = message.to_rust_string_lossy(scope);
+        // Only refusals of a value: running out of memory for the bytes is
+        // not the value's fault, and the walk may well succeed.
+        if text.ends_with("could not be cloned.") {
+            self.refused.borrow_mut().get_or_insert(text);
+        }
         let error = v8::Exception::error(scope, message);
         scope.throw_exception(error);
     }
@@ -475,6 +517,11 @@ impl<'s> Serializer<'s, '_> {
             };
             return Ok(Object::Error { kind: name.unwrap_or(ErrorKind::Error), message, stack, cause });
         }
+        if let Some(refused) = self.refused
+            && describes(scope, object, refused)
+        {
+            return Err(self.clone_error(refused.to_owned(), self.parents[id.index()].clone()));
+        }
         // Plain objects need no index numbers, and string keys let V8 use its
         // enum cache instead of collecting keys one by one.
         let keys = own_enumerable_keys(scope, object, v8::KeyConversionMode::ConvertToString)?;
@@ -518,6 +565,25 @@ impl<'s> Serializer<'s, '_> {
         }
         Error::DataClone { what, path }
     }
+}
+
+/// Whether `description`, as V8 words a value it refuses to clone, fits
+/// this object.
+fn describes(scope: &mut v8::PinScope<'_, '_>, object: v8::Local<'_, v8::Object>, description: &str) -> bool {
+    match description.strip_prefix("#<").and_then(|rest| rest.strip_suffix('>')) {
+        Some(constructor) => object.get_constructor_name().to_rust_string_lossy(scope) == constructor,
+        None => object_tag(scope, object).is_some_and(|tag| tag == description),
+    }
+}
+
+/// `Object.prototype.toString` of an object (`[object Array Iterator]`),
+/// through the context's own function: this serves error messages only.
+fn object_tag(scope: &mut v8::PinScope<'_, '_>, object: v8::Local<'_, v8::Object>) -> Option<String> {
+    let prototype = v8::Object::new(scope).get_prototype(scope)?.try_cast::<v8::Object>().ok()?;
+    let name = v8::String::new(scope, "toString")?;
+    let to_string = prototype.get(scope, name.into())?.try_cast::<v8::Function>().ok()?;
+    let tag = to_string.call(scope, object.into(), &[])?;
+    Some(tag.to_rust_string_lossy(scope))
 }
 
 /// Why an object has no structured clone, if it has none.
