@@ -106,10 +106,14 @@ fn fuzz(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
         cargo(env, &["install", "cargo-fuzz", "--locked"])?;
     }
     let mut command = env.command("cargo");
-    command
-        .current_dir(env.root.join("crates/ivm-marshal/fuzz"))
-        .env("RUSTC_BOOTSTRAP", "1")
-        .args(["fuzz", "run", "decode", "--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"]);
+    command.current_dir(env.root.join("crates/ivm-marshal/fuzz")).env("RUSTC_BOOTSTRAP", "1").args([
+        "fuzz",
+        "run",
+        "decode",
+        "--",
+        &format!("-max_total_time={seconds}"),
+        "-print_final_stats=1",
+    ]);
     run(command)
 }
 

@@ -643,16 +643,7 @@ mod reader {
                 T_UTF8_STRING => {
                     Ok(JsString::Utf8(std::str::from_utf8(bytes).map_err(|_| invalid("invalid UTF-8", at))?.to_owned()))
                 }
-                _ if bytes.len() % 2 == 0 => {
-                    let units = bytes
-                        .chunks_exact(2)
-                        .map(|pair| match pair {
-                            [lo, hi] => u16::from_le_bytes([*lo, *hi]),
-                            _ => 0,
-                        })
-                        .collect();
-                    Ok(JsString::from_utf16(units))
-                }
+                _ if bytes.len() % 2 == 0 => Ok(JsString::from_utf16(crate::value::utf16_from_le_bytes(bytes))),
                 _ => Err(invalid("odd two-byte string length", at)),
             }
         }

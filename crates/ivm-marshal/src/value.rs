@@ -194,6 +194,12 @@ impl JsString {
     }
 }
 
+/// UTF-16 code units from their little-endian bytes (an odd last byte is
+/// ignored: callers check the length).
+pub(crate) fn utf16_from_le_bytes(bytes: &[u8]) -> Vec<u16> {
+    bytes.chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).collect()
+}
+
 impl fmt::Debug for JsString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -698,13 +698,7 @@ mod decoder {
             let len = self.count("UTF-16 string length", 2)?;
             let at = self.pos;
             let bytes = self.take(len.checked_mul(2).ok_or(WireError::Truncated { offset: at })?)?;
-            let units = bytes
-                .chunks_exact(2)
-                .map(|pair| match pair {
-                    [lo, hi] => u16::from_le_bytes([*lo, *hi]),
-                    _ => 0,
-                })
-                .collect();
+            let units = crate::value::utf16_from_le_bytes(bytes);
             // Kept as UTF-16 even if it holds no lone surrogate, so that the
             // string re-encodes exactly as it was read.
             Ok(JsString::Utf16(units))
