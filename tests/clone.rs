@@ -9,6 +9,10 @@ use ivm::{
     Structured, TransferMode, Value,
 };
 use ivm_tests::{eval, isolate_and_context};
+use proptest::prelude::*;
+
+#[path = "../crates/ivm-marshal/tests/support/mod.rs"]
+mod support;
 
 /// A value with one of everything structured clone supports, shared
 /// references and a cycle included. NaN is left out so that copies compare
@@ -529,4 +533,36 @@ fn class_instances_arrive_as_plain_objects_with_their_getters_read() {
     let external = ExternalCopy::from_reference(&point, &ExternalCopyOptions::new()).unwrap();
     let materialised = destination.eval_closure(check, &[external.into()], &EvalOptions::new()).unwrap();
     assert_eq!(materialised, Value::from("true,x|y,2"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Any graph the host builds goes into an isolate and comes back out as
+    /// JavaScript holds it, through V8's own serializer and deserializer and
+    /// ivm's reader and writer of their format (or the walk and build where
+    /// V8's cannot).
+    #[test]
+    fn arbitrary_graphs_survive_an_isolate(graph in support::graph()) {
+        let graph = support::as_in_an_isolate(&graph);
+        prop_assume!(!support::has_nan(&graph));
+        let context = round_trip_context();
+        let back = context
+            .enter(|scope| {
+                let value = ivm_marshal::to_v8(scope, &graph)?;
+                ivm_marshal::from_v8(scope, value, Default::default())
+            })
+            .unwrap()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // Arena order is the copy's own business (the walk and V8's
+        // serializer number a root view and its buffer differently).
+        prop_assert_eq!(support::as_in_an_isolate(&back), graph);
+    }
+}
+
+/// One context for every case: a fresh isolate per case would dominate the
+/// run time.
+fn round_trip_context() -> ivm::Context {
+    static CONTEXT: std::sync::OnceLock<(ivm::Isolate, ivm::Context)> = std::sync::OnceLock::new();
+    CONTEXT.get_or_init(isolate_and_context).1.clone()
 }
