@@ -536,7 +536,12 @@ fn class_instances_arrive_as_plain_objects_with_their_getters_read() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 200,
+        // Failing cases are kept beside this file and replayed first.
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     /// Any graph the host builds goes into an isolate and comes back out as
     /// JavaScript holds it, through V8's own serializer and deserializer and
