@@ -1,0 +1,194 @@
+//! The worker pool that runs strands: a fixed set of threads with a
+//! work-stealing deque each (crossbeam-deque). A strand scheduled from a
+//! worker goes on that worker's own deque, so an isolate's consecutive
+//! tasks tend to stay on one thread; idle workers steal from the others and
+//! from the shared injector, where strands scheduled from outside land.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+
+use crossbeam_deque::{Injector, Stealer, Worker};
+
+use crate::strand::{Schedule, Strand};
+use crate::sync::lock;
+
+/// A pool of worker threads that run strands. Cheap to clone; clones are
+/// the same pool. Its threads start when the first strand is scheduled on
+/// it and live as long as the process.
+#[derive(Clone)]
+pub struct Executor {
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    id: usize,
+    injector: Injector<Strand>,
+    stealers: Vec<Stealer<Strand>>,
+    /// The workers' own deques until their threads start and take them.
+    deques: Mutex<Vec<Worker<Strand>>>,
+    started: OnceLock<()>,
+    /// Workers whose threads did start.
+    running: AtomicUsize,
+    sleep: Mutex<Sleep>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Sleep {
+    sleeping: usize,
+    /// Wake-ups sent but not yet taken, so that none is lost between a
+    /// worker's last look for work and its wait.
+    notified: usize,
+}
+
+static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The pool and deque of the worker this thread is, if it is one.
+    static CURRENT: RefCell<Option<(usize, Worker<Strand>)>> = const { RefCell::new(None) };
+}
+
+impl fmt::Debug for Executor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor").field("workers", &self.workers()).finish()
+    }
+}
+
+impl Executor {
+    /// A pool of `workers` threads (at least one).
+    pub fn new(workers: usize) -> Executor {
+        let deques: Vec<Worker<Strand>> = (0..workers.max(1)).map(|_| Worker::new_fifo()).collect();
+        let stealers = deques.iter().map(Worker::stealer).collect();
+        Executor {
+            pool: Arc::new(Pool {
+                id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
+                injector: Injector::new(),
+                stealers,
+                deques: Mutex::new(deques),
+                started: OnceLock::new(),
+                running: AtomicUsize::new(0),
+                sleep: Mutex::new(Sleep::default()),
+                wake: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The process-wide pool: one worker per core.
+    pub fn global() -> &'static Executor {
+        static GLOBAL: OnceLock<Executor> = OnceLock::new();
+        GLOBAL.get_or_init(|| Executor::new(std::thread::available_parallelism().map_or(1, |n| n.get())))
+    }
+
+    /// How many worker threads the pool has (started or not).
+    pub fn workers(&self) -> usize {
+        self.pool.stealers.len()
+    }
+
+    /// A new strand whose work runs on this pool.
+    pub fn strand(&self) -> Strand {
+        Strand::new(Arc::new(self.clone()))
+    }
+
+    fn start(&self) {
+        self.pool.started.get_or_init(|| {
+            let deques = std::mem::take(&mut *lock(&self.pool.deques));
+            for (index, deque) in deques.into_iter().enumerate() {
+                let pool = Arc::clone(&self.pool);
+                // A pool that cannot start a thread (the process is at its
+                // limit) runs with the ones it has; with none, `schedule`
+                // runs strands on the scheduling thread.
+                let started =
+                    std::thread::Builder::new().name(format!("ivm-worker-{index}")).spawn(move || pool.work(deque));
+                if started.is_ok() {
+                    self.pool.running.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+}
+
+impl Schedule for Executor {
+    fn schedule(&self, strand: Strand) {
+        self.start();
+        if self.pool.running.load(Ordering::SeqCst) == 0 {
+            strand.run();
+            return;
+        }
+        let local = CURRENT.with(|current| match &*current.borrow() {
+            Some((id, deque)) if *id == self.pool.id => {
+                deque.push(strand.clone());
+                true
+            }
+            _ => false,
+        });
+        if !local {
+            self.pool.injector.push(strand);
+        }
+        self.pool.notify();
+    }
+
+    fn reschedule(&self, strand: Strand) {
+        // Behind everything waiting anywhere: a worker looks at its own
+        // deque first, so a busy strand put back there would starve the
+        // strands in the injector.
+        self.pool.injector.push(strand);
+        self.pool.notify();
+    }
+}
+
+impl Pool {
+    fn notify(&self) {
+        let mut sleep = lock(&self.sleep);
+        if sleep.sleeping > sleep.notified {
+            sleep.notified += 1;
+            self.wake.notify_one();
+        }
+    }
+
+    fn work(self: Arc<Pool>, deque: Worker<Strand>) {
+        CURRENT.with(|current| *current.borrow_mut() = Some((self.id, deque)));
+        loop {
+            match self.find() {
+                Some(strand) => strand.run(),
+                None => self.sleep(),
+            }
+        }
+    }
+
+    /// The next strand: this worker's own first, then the injector's, then
+    /// one stolen from another worker.
+    fn find(&self) -> Option<Strand> {
+        CURRENT.with(|current| {
+            let current = current.borrow();
+            let (_, local) = current.as_ref()?;
+            local.pop().or_else(|| {
+                std::iter::repeat_with(|| {
+                    self.injector
+                        .steal_batch_and_pop(local)
+                        .or_else(|| self.stealers.iter().map(Stealer::steal).collect())
+                })
+                .find(|steal| !steal.is_retry())
+                .and_then(|steal| steal.success())
+            })
+        })
+    }
+
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|stealer| !stealer.is_empty())
+    }
+
+    fn sleep(&self) {
+        let mut sleep = lock(&self.sleep);
+        if self.has_work() {
+            return;
+        }
+        sleep.sleeping += 1;
+        while sleep.notified == 0 {
+            sleep = self.wake.wait(sleep).unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        sleep.notified -= 1;
+        sleep.sleeping -= 1;
+    }
+}
