@@ -44,6 +44,10 @@ pub enum Error {
     /// [`ExternalCopy::decode`]: crate::ExternalCopy::decode
     #[error(transparent)]
     Wire(#[from] ivm_marshal::wire::WireError),
+    /// A queued call was dropped before it ran to completion (its worker
+    /// was lost to a catastrophic error, say).
+    #[error("The operation was canceled before it completed")]
+    Canceled,
     /// The feature exists in the API but this build cannot provide it yet.
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),

@@ -15,6 +15,8 @@ use std::ffi::{CStr, c_char};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use ivm_runtime::Strand;
+
 /// A handler for errors V8 cannot recover from (see
 /// [`IsolateOptions::on_catastrophic_error`]).
 ///
@@ -25,11 +27,14 @@ pub type CatastrophicErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
 pub(crate) struct Catastrophe {
     handler: Option<CatastrophicErrorHandler>,
     happened: AtomicBool,
+    /// The isolate's strand, which the parked thread holds: it is passed on
+    /// so that the calls queued behind the lost one fail instead of waiting.
+    strand: Strand,
 }
 
 impl Catastrophe {
-    pub(crate) fn new(handler: Option<CatastrophicErrorHandler>) -> Catastrophe {
-        Catastrophe { handler, happened: AtomicBool::new(false) }
+    pub(crate) fn new(handler: Option<CatastrophicErrorHandler>, strand: Strand) -> Catastrophe {
+        Catastrophe { handler, happened: AtomicBool::new(false), strand }
     }
 
     /// Whether the isolate was lost to a fatal V8 error. Its V8 lock is then
@@ -118,6 +123,7 @@ fn report_and_park(message: String) -> ! {
                 Some(handler) => handler(&message),
                 None => eprintln!("ivm: catastrophic error, isolate lost: {message}"),
             }
+            catastrophe.strand.give_up();
         }
         None => eprintln!("ivm: catastrophic error outside any isolate call: {message}"),
     }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use ivm_runtime::{Deadline, Watchdog};
+use ivm_runtime::{Deadline, Executor, Strand, Watchdog};
 
 use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::memory::{self, MemoryBudget};
@@ -24,11 +24,17 @@ pub struct IsolateOptions {
     memory_limit_mb: usize,
     snapshot: Option<Vec<u8>>,
     on_catastrophic_error: Option<CatastrophicErrorHandler>,
+    executor: Option<Executor>,
 }
 
 impl Default for IsolateOptions {
     fn default() -> Self {
-        IsolateOptions { memory_limit_mb: DEFAULT_MEMORY_LIMIT_MB, snapshot: None, on_catastrophic_error: None }
+        IsolateOptions {
+            memory_limit_mb: DEFAULT_MEMORY_LIMIT_MB,
+            snapshot: None,
+            on_catastrophic_error: None,
+            executor: None,
+        }
     }
 }
 
@@ -38,6 +44,7 @@ impl fmt::Debug for IsolateOptions {
             .field("memory_limit_mb", &self.memory_limit_mb)
             .field("snapshot", &self.snapshot.as_ref().map(Vec::len))
             .field("on_catastrophic_error", &self.on_catastrophic_error.is_some())
+            .field("executor", &self.executor)
             .finish()
     }
 }
@@ -66,6 +73,13 @@ impl IsolateOptions {
     /// isolate never returns; the host should log, stop taking work and exit.
     pub fn on_catastrophic_error(mut self, handler: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.on_catastrophic_error = Some(Arc::new(handler));
+        self
+    }
+
+    /// The worker pool that runs this isolate's async and fire-and-forget
+    /// calls; by default the process-wide one, with a worker per core.
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = Some(executor);
         self
     }
 }
@@ -118,6 +132,8 @@ pub(crate) struct IsolateInner {
     /// needs a context to create the exceptions compilation may throw.
     compile_context: Mutex<Option<Arc<v8::Global<v8::Context>>>>,
     catastrophe: Catastrophe,
+    /// Every call into the isolate, of any form, takes its turn here.
+    pub(crate) strand: Strand,
 }
 
 /// Tags the V8 isolate with its owner so that handles can check that a
@@ -206,6 +222,7 @@ impl Isolate {
             drop(e.into_isolate());
             Error::InvalidArgument(message)
         })?;
+        let strand = options.executor.as_ref().unwrap_or_else(|| Executor::global()).strand();
         let inner = Arc::new(IsolateInner {
             v8: RwLock::new(Some(shared)),
             terminator,
@@ -216,7 +233,8 @@ impl Isolate {
             wall_time_ns: AtomicU64::new(0),
             live_handles: AtomicUsize::new(0),
             compile_context: Mutex::new(None),
-            catastrophe: Catastrophe::new(options.on_catastrophic_error),
+            catastrophe: Catastrophe::new(options.on_catastrophic_error, strand.clone()),
+            strand,
         });
         Ok(Isolate { inner })
     }
@@ -298,6 +316,16 @@ impl Isolate {
     /// The isolate's state is checked under the lock, so a call that waited
     /// for the lock while the isolate was disposed sees that it was.
     pub(crate) fn with_locker<R>(&self, f: impl FnOnce(&mut v8::Isolate) -> Result<R>) -> Result<R> {
+        // A disposed isolate fails at once, without waiting for its turn.
+        if self.is_disposed() {
+            return Err(Error::Disposed);
+        }
+        // Synchronous calls wait for the async and fire-and-forget calls
+        // queued before them; from a task of this isolate they run at once.
+        self.inner.strand.enter(|| self.with_locker_now(f)).map_err(|_| Error::NestedCall)?
+    }
+
+    fn with_locker_now<R>(&self, f: impl FnOnce(&mut v8::Isolate) -> Result<R>) -> Result<R> {
         if self.is_disposed() {
             return Err(Error::Disposed);
         }

@@ -5,16 +5,18 @@
 //!
 //! It must not know any front-end: no napi, no pyo3, no language idioms.
 //! How values are copied is ivm-marshal's business and when work runs is
-//! ivm-runtime's; this crate wires them to V8. Every operation here is the
-//! synchronous form, run on the calling thread under the isolate's
-//! `v8::Locker`; the handle types are `Send + Sync`, so the async and
-//! fire-and-forget forms can be layered on without changing them.
+//! ivm-runtime's; this crate wires them to V8. Every operation comes in
+//! three forms: synchronous (on the calling thread, under the isolate's
+//! `v8::Locker`), async (a [`Pending`] future) and fire-and-forget, the last
+//! two run on ivm-runtime's worker pool; all three take their turn on the
+//! isolate's strand, in the order they were called.
 
 mod context;
 mod error;
 mod exception;
 mod external_copy;
 mod fatal;
+mod forms;
 mod held;
 mod isolate;
 mod memory;
@@ -28,6 +30,7 @@ pub use context::Context;
 pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
+pub use forms::Pending;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
 pub use ivm_marshal::wire;
@@ -35,6 +38,7 @@ pub use ivm_marshal::{
     BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value,
     ViewKind,
 };
+pub use ivm_runtime::Executor;
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;

@@ -173,6 +173,14 @@ impl Strand {
         Ok(f())
     }
 
+    /// Passes the strand on to the next queued work, from the thread that
+    /// owns it and will never release it: one about to park forever because
+    /// the isolate it runs was lost. Without this, every call queued behind
+    /// the lost one would wait forever too.
+    pub fn give_up(&self) {
+        self.release();
+    }
+
     /// Ends a synchronous caller's turn: the next queued work gets the
     /// strand.
     fn release(&self) {

@@ -1,0 +1,182 @@
+//! The async and fire-and-forget forms of every operation that enters an
+//! isolate. Each queues the synchronous form on the isolate's strand, so the
+//! three forms of all operations on one isolate run in the order they were
+//! called, on the worker pool for the queued ones.
+//!
+//! An async form returns a [`Pending`]: a plain `Future` that needs no
+//! particular executor. The call runs whether or not anyone awaits it, so
+//! dropping a `Pending` only drops the result. A fire-and-forget ("ignored")
+//! form returns nothing and drops the result, errors included, as
+//! isolated-vm's `*Ignored` methods do. A call's timeout counts from when it
+//! starts running, not from when it was queued.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use ivm_runtime::{Receiver, oneshot};
+
+use crate::{
+    CompileOptions, Context, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result, RunOptions, Script,
+    Structured, Transferable, Value,
+};
+
+/// The result of an async call, once it has run.
+#[must_use = "the call runs anyway; a Pending only carries its result"]
+pub struct Pending<T> {
+    receiver: Receiver<Result<T>>,
+}
+
+impl<T> fmt::Debug for Pending<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl<T> Future for Pending<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.receiver).poll(cx).map(|result| result.unwrap_or(Err(Error::Canceled)))
+    }
+}
+
+impl Isolate {
+    /// Queues `call` (a synchronous operation on this isolate) to run on the
+    /// worker pool after everything queued before it.
+    fn queue<T: Send + 'static>(&self, call: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
+        let (sender, receiver) = oneshot();
+        self.inner.strand.spawn(move || sender.send(call()));
+        Pending { receiver }
+    }
+
+    /// Queues `call` and drops its result.
+    fn queue_ignored<T>(&self, call: impl FnOnce() -> Result<T> + Send + 'static) {
+        self.inner.strand.spawn(move || drop(call()));
+    }
+
+    /// [`Isolate::create_context`], run on the worker pool.
+    pub fn create_context_async(&self) -> Pending<Context> {
+        let isolate = self.clone();
+        self.queue(move || isolate.create_context())
+    }
+
+    /// [`Isolate::heap_statistics`], taken in turn with the isolate's other
+    /// calls.
+    pub fn heap_statistics_async(&self) -> Pending<HeapStatistics> {
+        let isolate = self.clone();
+        self.queue(move || isolate.heap_statistics())
+    }
+
+    /// [`Isolate::compile_script`], run on the worker pool.
+    pub fn compile_script_async(&self, code: impl Into<String>, options: CompileOptions) -> Pending<Script> {
+        let (isolate, code) = (self.clone(), code.into());
+        self.queue(move || isolate.compile_script(&code, &options))
+    }
+}
+
+impl Context {
+    /// [`Context::eval`], run on the worker pool.
+    pub fn eval_async(&self, code: impl Into<String>, options: EvalOptions) -> Pending<Transferable> {
+        let (context, code) = (self.clone(), code.into());
+        self.isolate().queue(move || context.eval(&code, &options))
+    }
+
+    /// [`Context::eval`], queued with its result dropped.
+    pub fn eval_ignored(&self, code: impl Into<String>, options: EvalOptions) {
+        let (context, code) = (self.clone(), code.into());
+        self.isolate().queue_ignored(move || context.eval(&code, &options));
+    }
+
+    /// [`Context::eval_closure`], run on the worker pool.
+    pub fn eval_closure_async(
+        &self,
+        code: impl Into<String>,
+        arguments: Vec<Transferable>,
+        options: EvalOptions,
+    ) -> Pending<Transferable> {
+        let (context, code) = (self.clone(), code.into());
+        self.isolate().queue(move || context.eval_closure(&code, &arguments, &options))
+    }
+
+    /// [`Context::eval_closure`], queued with its result dropped.
+    pub fn eval_closure_ignored(&self, code: impl Into<String>, arguments: Vec<Transferable>, options: EvalOptions) {
+        let (context, code) = (self.clone(), code.into());
+        self.isolate().queue_ignored(move || context.eval_closure(&code, &arguments, &options));
+    }
+}
+
+impl Script {
+    /// [`Script::run`], run on the worker pool.
+    pub fn run_async(&self, context: &Context, options: RunOptions) -> Pending<Transferable> {
+        let (script, context) = (self.clone(), context.clone());
+        self.isolate().queue(move || script.run(&context, &options))
+    }
+
+    /// [`Script::run`], queued with its result dropped.
+    pub fn run_ignored(&self, context: &Context, options: RunOptions) {
+        let (script, context) = (self.clone(), context.clone());
+        self.isolate().queue_ignored(move || script.run(&context, &options));
+    }
+}
+
+impl Reference {
+    /// [`Reference::get`], run on the worker pool.
+    pub fn get_async(&self, key: impl Into<Value>, options: RunOptions) -> Pending<Transferable> {
+        let (reference, key) = (self.clone(), key.into());
+        self.isolate().queue(move || reference.get(key, &options))
+    }
+
+    /// [`Reference::set`], run on the worker pool.
+    pub fn set_async(
+        &self,
+        key: impl Into<Value>,
+        value: impl Into<Transferable>,
+        options: RunOptions,
+    ) -> Pending<bool> {
+        let (reference, key, value) = (self.clone(), key.into(), value.into());
+        self.isolate().queue(move || reference.set(key, value, &options))
+    }
+
+    /// [`Reference::set`], queued with its result dropped.
+    pub fn set_ignored(&self, key: impl Into<Value>, value: impl Into<Transferable>, options: RunOptions) {
+        let (reference, key, value) = (self.clone(), key.into(), value.into());
+        self.isolate().queue_ignored(move || reference.set(key, value, &options));
+    }
+
+    /// [`Reference::delete`], run on the worker pool.
+    pub fn delete_async(&self, key: impl Into<Value>, options: RunOptions) -> Pending<bool> {
+        let (reference, key) = (self.clone(), key.into());
+        self.isolate().queue(move || reference.delete(key, &options))
+    }
+
+    /// [`Reference::delete`], queued with its result dropped.
+    pub fn delete_ignored(&self, key: impl Into<Value>, options: RunOptions) {
+        let (reference, key) = (self.clone(), key.into());
+        self.isolate().queue_ignored(move || reference.delete(key, &options));
+    }
+
+    /// [`Reference::apply`], run on the worker pool.
+    pub fn apply_async(
+        &self,
+        receiver: impl Into<Transferable>,
+        arguments: Vec<Transferable>,
+        options: RunOptions,
+    ) -> Pending<Transferable> {
+        let (reference, receiver) = (self.clone(), receiver.into());
+        self.isolate().queue(move || reference.apply(receiver, &arguments, &options))
+    }
+
+    /// [`Reference::apply`], queued with its result dropped.
+    pub fn apply_ignored(&self, receiver: impl Into<Transferable>, arguments: Vec<Transferable>, options: RunOptions) {
+        let (reference, receiver) = (self.clone(), receiver.into());
+        self.isolate().queue_ignored(move || reference.apply(receiver, &arguments, &options));
+    }
+
+    /// [`Reference::copy`], run on the worker pool.
+    pub fn copy_async(&self) -> Pending<Structured> {
+        let reference = self.clone();
+        self.isolate().queue(move || reference.copy())
+    }
+}

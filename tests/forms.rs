@@ -1,0 +1,139 @@
+//! The async and fire-and-forget forms: one order per isolate across all
+//! three forms, futures that need no particular executor, many isolates on
+//! few threads, and disposal with calls still queued.
+
+use std::time::Duration;
+
+use futures_executor::block_on;
+use ivm::{
+    CompileOptions, Error, EvalOptions, Executor, Isolate, IsolateOptions, Pending, Reference, RunOptions,
+    Transferable, Value,
+};
+use ivm_tests::{eval, isolate_and_context};
+
+fn reference(t: Transferable) -> Reference {
+    t.into_reference().expect("a reference")
+}
+
+#[test]
+fn calls_of_every_form_run_in_the_order_they_were_made() {
+    let (_isolate, context) = isolate_and_context();
+    eval(&context, "globalThis.log = []");
+    let push = reference(eval(&context, "(x) => log.push(x)"));
+    let mut pending: Vec<Pending<Transferable>> = Vec::new();
+    for i in 0..40 {
+        match i % 5 {
+            0 => context.eval_ignored(format!("log.push({i})"), EvalOptions::new()),
+            1 => pending.push(context.eval_async(format!("log.push({i})"), EvalOptions::new())),
+            2 => drop(context.eval(&format!("log.push({i})"), &EvalOptions::new()).unwrap()),
+            3 => push.apply_ignored((), vec![i.into()], RunOptions::new()),
+            _ => pending.push(push.apply_async((), vec![i.into()], RunOptions::new())),
+        }
+    }
+    let expected: Vec<String> = (0..40).map(|i| i.to_string()).collect();
+    assert_eq!(eval(&context, "log.join()"), Value::from(expected.join(",")));
+    for result in pending {
+        assert!(block_on(result).is_ok());
+    }
+}
+
+#[test]
+fn every_async_form_gives_its_result() {
+    let (isolate, context) = isolate_and_context();
+    let stats = block_on(isolate.heap_statistics_async()).unwrap();
+    assert!(stats.used_heap_size > 0);
+    let fresh = block_on(isolate.create_context_async()).unwrap();
+    assert_eq!(block_on(fresh.eval_async("typeof log", EvalOptions::new())).unwrap(), Value::from("undefined"));
+    let script = block_on(isolate.compile_script_async("6 * 7", CompileOptions::new())).unwrap();
+    assert_eq!(block_on(script.run_async(&context, RunOptions::new())).unwrap(), Value::Number(42.0));
+    script.run_ignored(&context, RunOptions::new());
+    let closure = context.eval_closure_async("return $0 + $1", vec![1.into(), 2.into()], EvalOptions::new());
+    assert_eq!(block_on(closure).unwrap(), Value::Number(3.0));
+    context.eval_closure_ignored("globalThis.fromClosure = $0", vec!["yes".into()], EvalOptions::new());
+    let object = reference(eval(&context, "globalThis.o = { a: 1 }; o"));
+    assert_eq!(block_on(object.get_async("a", RunOptions::new())).unwrap(), Value::Number(1.0));
+    assert!(block_on(object.set_async("b", 2, RunOptions::new())).unwrap());
+    object.set_ignored("c", 3, RunOptions::new());
+    assert!(block_on(object.delete_async("a", RunOptions::new())).unwrap());
+    object.delete_ignored("b", RunOptions::new());
+    let copy = block_on(object.copy_async()).unwrap();
+    assert_eq!(copy.objects().len(), 1);
+    assert_eq!(eval(&context, "JSON.stringify(o) + fromClosure"), Value::from("{\"c\":3}yes"));
+    let thrown = block_on(context.eval_async("throw new RangeError('no')", EvalOptions::new()));
+    assert!(matches!(thrown, Err(Error::Js(ref e)) if e.name == "RangeError"), "{thrown:?}");
+    let spin = context.eval_async("for (;;) {}", EvalOptions::new().timeout(Duration::from_millis(50)));
+    assert!(matches!(block_on(spin), Err(Error::Timeout)));
+}
+
+#[test]
+fn a_dropped_future_does_not_cancel_its_call() {
+    let (_isolate, context) = isolate_and_context();
+    drop(context.eval_async("globalThis.ran = true", EvalOptions::new()));
+    assert_eq!(eval(&context, "globalThis.ran"), Value::Bool(true), "the synchronous call waited for it");
+}
+
+#[test]
+fn futures_are_awaited_from_any_thread() {
+    let (_isolate, context) = isolate_and_context();
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            let pending = context.eval_async(format!("{i} * 10"), EvalOptions::new());
+            std::thread::spawn(move || block_on(pending).unwrap())
+        })
+        .collect();
+    let results: Vec<Transferable> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(results, [0.0, 10.0, 20.0, 30.0].map(Value::Number));
+}
+
+fn process_threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_thousand_isolates_run_on_a_fixed_pool() {
+    let executor = Executor::new(2);
+    let options = IsolateOptions::new().memory_limit(16).executor(executor.clone());
+    // Start the pool's threads before counting.
+    let warm = Isolate::new(options.clone()).unwrap();
+    block_on(warm.create_context_async()).unwrap();
+    let before = process_threads();
+    let contexts: Vec<_> = (0..1000)
+        .map(|_| {
+            let isolate = Isolate::new(options.clone()).unwrap();
+            isolate.create_context().unwrap()
+        })
+        .collect();
+    let pending: Vec<_> = contexts
+        .iter()
+        .enumerate()
+        .map(|(i, context)| {
+            context.eval_async(format!("let s = 0; for (let k = 0; k <= {i}; k++) s += k; s"), EvalOptions::new())
+        })
+        .collect();
+    for (i, result) in pending.into_iter().enumerate() {
+        assert_eq!(block_on(result).unwrap(), Value::Number((i * (i + 1) / 2) as f64));
+    }
+    assert_eq!(executor.workers(), 2);
+    assert!(process_threads() <= before, "idle isolates hold no threads: {before} before, {} after", process_threads());
+    for context in contexts {
+        context.isolate().dispose().unwrap();
+    }
+}
+
+#[test]
+fn disposing_an_isolate_settles_every_queued_call() {
+    let (isolate, context) = isolate_and_context();
+    let pending: Vec<_> = (0..20)
+        .map(|_| context.eval_async("let n = 0; for (let i = 0; i < 1e6; i++) n += i; n", EvalOptions::new()))
+        .collect();
+    isolate.dispose().unwrap();
+    for result in pending {
+        match block_on(result) {
+            Ok(value) => assert_eq!(value, Value::Number(499999500000.0)),
+            Err(Error::Disposed | Error::DisposedDuringExecution) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(matches!(block_on(context.eval_async("1", EvalOptions::new())), Err(Error::Disposed)));
+}
