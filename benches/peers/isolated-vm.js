@@ -18,6 +18,21 @@ function measure(fn, minMillis) {
   return Number(now - start) / iterations;
 }
 
+async function measureAsync(fn, minMillis) {
+  for (let i = 0; i < 200; i++) await fn(); // warm-up
+  let iterations = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(minMillis) * 1000000n;
+  let now = start;
+  while (now < deadline) {
+    for (let i = 0; i < 50; i++) await fn();
+    iterations += 50;
+    now = process.hrtime.bigint();
+  }
+  return Number(now - start) / iterations;
+}
+
+(async () => {
 const isolate = new ivm.Isolate();
 const context = isolate.createContextSync();
 const add = context.evalSync('(function add(a, b) { return a + b; })', { reference: true });
@@ -28,6 +43,9 @@ const results = {
   }, 2000),
   'reference apply(a, b)': measure(() => {
     if (add.applySync(undefined, [1, 2]) !== 3) throw new Error('wrong result');
+  }, 2000),
+  'async apply round trip': await measureAsync(async () => {
+    if (await add.apply(undefined, [1, 2]) !== 3) throw new Error('wrong result');
   }, 2000),
   'isolate create+context+eval+dispose': measure(() => {
     const fresh = new ivm.Isolate();
@@ -52,3 +70,4 @@ const results = {
   })(),
 };
 console.log(JSON.stringify({ peer: `isolated-vm ${require('isolated-vm/package.json').version}`, node: process.version, results }));
+})();

@@ -177,9 +177,10 @@ fn cargo_test(env: &BuildEnv, args: &[&str], vars: Option<&[(&str, &str)]>, tall
 
 /// The operations the benchmarks measure, by criterion id; the peer scripts
 /// in `benches/peers/` report the same ids.
-const BENCHMARKS: [&str; 5] = [
+const BENCHMARKS: [&str; 6] = [
     "eval 1+2",
     "reference apply(a, b)",
+    "async apply round trip",
     "isolate create+context+eval+dispose",
     "marshal/ExternalCopy 64MiB ArrayBuffer",
     "marshal/copy 10k objects out and in",
@@ -209,6 +210,17 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
             _ => "-".to_owned(),
         };
         println!("| {id} | {} | {} | {ratio} |", format_ns(ours), format_ns(theirs));
+    }
+    let one = criterion_mean_ns(&env.root, "runtime/parallel sum on 1 isolates");
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let many = criterion_mean_ns(&env.root, &format!("runtime/parallel sum on {workers} isolates"));
+    if let (Some(one), Some(many)) = (one, many) {
+        println!(
+            "\nParallel sum of 0..2^27: {} on one isolate, {} on {workers} (one per worker): {:.2}x speedup on {workers} cores.",
+            format_ns(Some(one)),
+            format_ns(Some(many)),
+            one / many,
+        );
     }
     let memcpy = criterion_mean_ns(&env.root, "marshal/memcpy 64MiB");
     let external_copy = criterion_mean_ns(&env.root, "marshal/ExternalCopy 64MiB ArrayBuffer");

@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use ivm::{CompileOptions, Error, EvalOptions, Isolate, IsolateOptions, RunOptions, Value};
+use futures_executor::block_on;
+use ivm::{
+    CompileOptions, Error, EvalOptions, Executor, Isolate, IsolateOptions, Reference, RunOptions, Transferable, Value,
+};
 
 use crate::CliError;
 
@@ -17,44 +20,68 @@ pub(crate) fn run() -> Result<(), CliError> {
 }
 
 /// isolated-vm's example: sum 0..2^27 in one isolate, then split across
-/// isolates on their own threads.
+/// isolates whose async calls run in parallel on the worker pool.
 fn parallel_sum() -> Result<(), CliError> {
     const N: f64 = 134_217_728.0;
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+    let workers = Executor::global().workers();
     println!("1. Parallel isolates: sum of 0..2^27");
 
+    let one = SumIsolate::new()?;
     let start = Instant::now();
-    let single = sum_in_new_isolate(0.0, N)?;
-    println!("   one isolate:        {single} in {:?}", start.elapsed());
+    let single = one.sum(0.0, N)?;
+    println!("   one isolate:  {single} in {:?}", start.elapsed());
 
+    let isolates = (0..workers.max(2)).map(|_| SumIsolate::new()).collect::<Result<Vec<_>, _>>()?;
     let start = Instant::now();
-    let slices: Vec<_> = (0..threads)
-        .map(|i| {
-            let (min, max) = ((N / threads as f64 * i as f64).floor(), (N / threads as f64 * (i + 1) as f64).floor());
-            std::thread::spawn(move || sum_in_new_isolate(min, max))
+    let slice = N / isolates.len() as f64;
+    let pending: Vec<_> = isolates
+        .iter()
+        .enumerate()
+        .map(|(i, isolate)| {
+            let (min, max) = ((slice * i as f64).floor(), (slice * (i + 1) as f64).floor());
+            isolate.function.apply_async((), vec![min.into(), max.into()], RunOptions::new())
         })
         .collect();
     let mut total = 0.0;
-    for slice in slices {
-        total += slice.join().map_err(|_| CliError::Failed("a worker thread panicked".into()))??;
+    for result in pending {
+        total += number(block_on(result)?)?;
     }
-    println!("   {threads} isolates, {threads} threads: {total} in {:?}", start.elapsed());
+    println!("   {} isolates on a pool of {workers} worker threads: {total} in {:?}", isolates.len(), start.elapsed());
     if total != single {
         return Err(CliError::Failed(format!("parallel sum {total} differs from {single}")));
     }
     Ok(())
 }
 
-fn sum_in_new_isolate(min: f64, max: f64) -> Result<f64, CliError> {
-    let isolate = Isolate::new(IsolateOptions::new())?;
-    let context = isolate.create_context()?;
-    isolate.compile_script(SUM, &CompileOptions::new())?.run(&context, &RunOptions::new())?;
-    let sum = context.global()?.get("sum", &RunOptions::new())?;
-    let sum = sum.as_reference().ok_or_else(|| CliError::Failed("sum is not a function".into()))?;
-    let result = sum.apply((), &[min.into(), max.into()], &RunOptions::new())?;
-    let total = result.as_value().and_then(Value::as_f64);
-    isolate.dispose()?;
-    total.ok_or_else(|| CliError::Failed(format!("sum returned {result}")))
+/// An isolate with isolated-vm's `sum` function in it.
+struct SumIsolate {
+    isolate: Isolate,
+    function: Reference,
+}
+
+impl SumIsolate {
+    fn new() -> Result<SumIsolate, CliError> {
+        let isolate = Isolate::new(IsolateOptions::new())?;
+        let context = isolate.create_context()?;
+        isolate.compile_script(SUM, &CompileOptions::new())?.run(&context, &RunOptions::new())?;
+        let function = context.global()?.get("sum", &RunOptions::new())?;
+        let function = function.into_reference().ok_or_else(|| CliError::Failed("sum is not a function".into()))?;
+        Ok(SumIsolate { isolate, function })
+    }
+
+    fn sum(&self, min: f64, max: f64) -> Result<f64, CliError> {
+        number(self.function.apply((), &[min.into(), max.into()], &RunOptions::new())?)
+    }
+}
+
+impl Drop for SumIsolate {
+    fn drop(&mut self) {
+        let _ = self.isolate.dispose();
+    }
+}
+
+fn number(result: Transferable) -> Result<f64, CliError> {
+    result.as_value().and_then(Value::as_f64).ok_or_else(|| CliError::Failed(format!("sum returned {result}")))
 }
 
 fn memory_limit() -> Result<(), CliError> {
