@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ivm_runtime::{Deadline, Executor, Strand, Watchdog};
 
+use crate::callback::Registered;
 use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::memory::{self, MemoryBudget};
 use crate::{Context, Error, Result, platform};
@@ -134,6 +135,13 @@ pub(crate) struct IsolateInner {
     catastrophe: Catastrophe,
     /// Every call into the isolate, of any form, takes its turn here.
     pub(crate) strand: Strand,
+    /// Set when the running call's deadline passes: host code the call is
+    /// waiting on (a blocking callback) sees it before V8 does.
+    interrupted: AtomicBool,
+    /// The host functions passed into the isolate, which its JavaScript
+    /// functions point to; they live as long as the isolate.
+    #[expect(clippy::vec_box, reason = "the functions hold their entries' addresses, which must not move")]
+    pub(crate) callbacks: Mutex<Vec<Box<Registered>>>,
 }
 
 /// Tags the V8 isolate with its owner so that handles can check that a
@@ -235,6 +243,8 @@ impl Isolate {
             compile_context: Mutex::new(None),
             catastrophe: Catastrophe::new(options.on_catastrophic_error, strand.clone()),
             strand,
+            interrupted: AtomicBool::new(false),
+            callbacks: Mutex::new(Vec::new()),
         });
         Ok(Isolate { inner })
     }
@@ -361,6 +371,7 @@ impl Isolate {
             let started = Instant::now();
             let cpu_started = thread_cpu_time();
             let timed_out = Arc::new(AtomicBool::new(false));
+            inner.interrupted.store(false, Ordering::SeqCst);
             let deadline = timeout.map(|timeout| self.arm_timeout(started + timeout, &timed_out));
             let (result, terminated) = {
                 v8::scope!(let scope, isolate);
@@ -407,11 +418,14 @@ impl Isolate {
     }
 
     fn arm_timeout(&self, at: Instant, timed_out: &Arc<AtomicBool>) -> Deadline {
-        let terminator = self.inner.terminator.clone();
+        let inner = Arc::downgrade(&self.inner);
         let timed_out = Arc::clone(timed_out);
         Watchdog::global().schedule(at, move || {
             timed_out.store(true, Ordering::SeqCst);
-            terminator.terminate_execution();
+            if let Some(inner) = inner.upgrade() {
+                inner.interrupted.store(true, Ordering::SeqCst);
+                inner.terminator.terminate_execution();
+            }
         })
     }
 
@@ -428,6 +442,13 @@ impl Isolate {
             Ok(Arc::new(v8::Global::new(scope, context)))
         })?;
         Ok(Arc::clone(slot().get_or_insert(created)))
+    }
+
+    /// Whether the running call should stop: its deadline passed, the
+    /// isolate was disposed or went over its memory limit. For host code a
+    /// call waits on, which V8's termination cannot reach.
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.inner.interrupted.load(Ordering::SeqCst) || self.is_disposed() || self.inner.memory.limit_hit()
     }
 
     /// Whether `isolate` (as seen from inside a scope) is this isolate.

@@ -11,6 +11,7 @@
 //! two run on ivm-runtime's worker pool; all three take their turn on the
 //! isolate's strand, in the order they were called.
 
+mod callback;
 mod context;
 mod error;
 mod exception;
@@ -26,6 +27,7 @@ mod reference;
 mod script;
 mod transfer;
 
+pub use callback::{Callback, CallbackResult, Resolver};
 pub use context::Context;
 pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ivm_marshal::{CloneOptions, Structured, Value};
 
 use crate::exception::{caught, thrown};
-use crate::{CopyOptions, Error, ExternalCopy, Isolate, Reference, Result, RunOptions, TransferMode};
+use crate::{Callback, CopyOptions, Error, ExternalCopy, Isolate, Reference, Result, RunOptions, TransferMode};
 
 /// The scope JavaScript runs in: a handle scope with a context entered and
 /// a TryCatch around it.
@@ -24,6 +24,8 @@ pub enum Transferable {
     /// A copy held outside any isolate, materialised in the isolate it is
     /// passed to as its [`CopyOptions`] say ([`ExternalCopy::copy_into`]).
     ExternalCopy(ExternalCopy, CopyOptions),
+    /// A host function, which arrives as a JavaScript function.
+    Callback(Callback),
 }
 
 impl Transferable {
@@ -100,6 +102,12 @@ impl From<Reference> for Transferable {
     }
 }
 
+impl From<Callback> for Transferable {
+    fn from(callback: Callback) -> Transferable {
+        Transferable::Callback(callback)
+    }
+}
+
 impl From<ExternalCopy> for Transferable {
     fn from(copy: ExternalCopy) -> Transferable {
         Transferable::ExternalCopy(copy, CopyOptions::default())
@@ -121,6 +129,7 @@ impl fmt::Display for Transferable {
             },
             Transferable::Reference(r) => write!(f, "[Reference {}]", r.type_of().unwrap_or("released")),
             Transferable::ExternalCopy(..) => f.write_str("[ExternalCopy]"),
+            Transferable::Callback(_) => f.write_str("[Callback]"),
         }
     }
 }
@@ -211,6 +220,7 @@ pub(crate) fn transfer_in<'s>(
     let result = match value {
         Transferable::Copy(copy) => ivm_marshal::to_v8(scope, copy),
         Transferable::ExternalCopy(copy, options) => return copy.materialise(scope, options),
+        Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
         Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
         Transferable::Reference(_) => {
             return Err(Error::WrongIsolate(

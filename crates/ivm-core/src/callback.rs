@@ -1,0 +1,279 @@
+//! Host functions that JavaScript calls: a [`Callback`] passed into an
+//! isolate (as an argument, a property value or a closure's `$0`) arrives as
+//! a function. Its arguments reach the host as copies; what it returns goes
+//! back in as any [`Transferable`] does; an error it returns is thrown in
+//! JavaScript as an `Error` with its message.
+//!
+//! Three kinds, as isolated-vm has:
+//! - [`Callback::new`]: JavaScript waits for the host function's result.
+//! - [`Callback::new_async`]: JavaScript gets a promise at once; the host
+//!   settles it later, from any thread, through the [`Resolver`] it is
+//!   given. The settling is queued on the isolate like any async call.
+//! - [`Callback::new_blocking`] (isolated-vm's `applySyncPromise`):
+//!   JavaScript waits, on its own thread, until the host settles the
+//!   [`Resolver`] from elsewhere; the host's own thread is not blocked. A
+//!   timeout on the call still applies while it waits.
+//!
+//! A callback runs on the isolate's thread while the isolate's call is in
+//! progress, so it must not make a synchronous call into that same isolate
+//! (it gets [`Error::NestedCall`]); async calls it queues run after the
+//! current call.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Weak, mpsc};
+use std::time::Duration;
+
+use ivm_marshal::Structured;
+
+use crate::exception::caught;
+use crate::isolate::IsolateInner;
+use crate::transfer::{JsScope, transfer_in};
+use crate::{Isolate, Result, Transferable};
+
+/// What a host function gives back: a value, or an error message that
+/// JavaScript receives as a thrown `Error`.
+pub type CallbackResult = std::result::Result<Transferable, String>;
+
+type SyncFn = dyn Fn(Vec<Structured>) -> CallbackResult + Send + Sync;
+type DeferredFn = dyn Fn(Vec<Structured>, Resolver) + Send + Sync;
+
+/// A host function that JavaScript can call. Cheap to clone; every clone is
+/// the same function. Each time it is passed into an isolate it arrives as a
+/// new JavaScript function that calls it.
+#[derive(Clone)]
+pub struct Callback {
+    inner: Arc<CallbackInner>,
+}
+
+enum CallbackInner {
+    Sync(Box<SyncFn>),
+    Async(Box<DeferredFn>),
+    Blocking(Box<DeferredFn>),
+}
+
+impl fmt::Debug for Callback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &*self.inner {
+            CallbackInner::Sync(_) => "sync",
+            CallbackInner::Async(_) => "async",
+            CallbackInner::Blocking(_) => "blocking",
+        };
+        f.debug_struct("Callback").field("kind", &kind).finish()
+    }
+}
+
+impl Callback {
+    /// A function whose JavaScript caller waits for `f`'s result.
+    pub fn new(f: impl Fn(Vec<Structured>) -> CallbackResult + Send + Sync + 'static) -> Callback {
+        Callback { inner: Arc::new(CallbackInner::Sync(Box::new(f))) }
+    }
+
+    /// A function that returns a promise, which `f` settles through its
+    /// [`Resolver`] whenever it likes, from any thread.
+    pub fn new_async(f: impl Fn(Vec<Structured>, Resolver) + Send + Sync + 'static) -> Callback {
+        Callback { inner: Arc::new(CallbackInner::Async(Box::new(f))) }
+    }
+
+    /// A function whose JavaScript caller blocks, on the isolate's thread,
+    /// until `f`'s [`Resolver`] is settled from another thread (isolated-vm's
+    /// `applySyncPromise`). Settling it from the isolate's own queued work
+    /// would wait forever.
+    pub fn new_blocking(f: impl Fn(Vec<Structured>, Resolver) + Send + Sync + 'static) -> Callback {
+        Callback { inner: Arc::new(CallbackInner::Blocking(Box::new(f))) }
+    }
+}
+
+/// Settles the result of an async or blocking callback call, once. Dropping
+/// it unsettled rejects the call.
+pub struct Resolver {
+    target: Option<Target>,
+}
+
+enum Target {
+    Promise { isolate: Isolate, context: Arc<v8::Global<v8::Context>>, promise: v8::Global<v8::PromiseResolver> },
+    Blocking(mpsc::SyncSender<CallbackResult>),
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver").field("settled", &self.target.is_none()).finish()
+    }
+}
+
+impl Resolver {
+    /// Fulfils the call with `value`.
+    pub fn resolve(mut self, value: impl Into<Transferable>) {
+        self.settle(Ok(value.into()));
+    }
+
+    /// Rejects the call with an `Error` carrying `message`.
+    pub fn reject(mut self, message: impl Into<String>) {
+        self.settle(Err(message.into()));
+    }
+
+    fn settle(&mut self, result: CallbackResult) {
+        match self.target.take() {
+            Some(Target::Blocking(sender)) => drop(sender.send(result)),
+            Some(Target::Promise { isolate, context, promise }) => {
+                let queued = isolate.clone();
+                // Settled in turn with the isolate's other calls; an isolate
+                // disposed meanwhile has nothing left to settle.
+                queued.inner.strand.spawn(move || {
+                    let _ = isolate.run_in(&context, None, |scope| {
+                        let promise = v8::Local::new(scope, &promise);
+                        match result {
+                            Ok(value) => {
+                                let value = transfer_in(scope, &isolate, &value)?;
+                                promise.resolve(scope, value);
+                            }
+                            Err(message) => {
+                                let error = error_value(scope, &message);
+                                promise.reject(scope, error);
+                            }
+                        }
+                        scope.perform_microtask_checkpoint();
+                        Ok(())
+                    });
+                });
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        self.settle(Err("the host dropped this call's resolver without settling it".into()));
+    }
+}
+
+/// A callback as registered with one isolate: what its JavaScript function
+/// points to. Boxed in the isolate's registry, so its address is stable for
+/// as long as the isolate (and so the function) lives.
+pub(crate) struct Registered {
+    callback: Callback,
+    isolate: Weak<IsolateInner>,
+}
+
+/// The JavaScript function for `callback` in the isolate `scope` belongs
+/// to, registering the callback with the isolate once.
+pub(crate) fn function<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    callback: &Callback,
+) -> Result<v8::Local<'s, v8::Value>> {
+    let data = {
+        let mut registry = isolate.inner.callbacks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = registry.iter().find(|entry| Arc::ptr_eq(&entry.callback.inner, &callback.inner));
+        let entry: *const Registered = match known {
+            Some(entry) => &**entry,
+            None => {
+                let entry =
+                    Box::new(Registered { callback: callback.clone(), isolate: Arc::downgrade(&isolate.inner) });
+                let pointer: *const Registered = &*entry;
+                registry.push(entry);
+                pointer
+            }
+        };
+        v8::External::new(scope, entry.cast_mut().cast())
+    };
+    let function = v8::Function::builder(trampoline).data(data.into()).build(scope);
+    function.map(Into::into).ok_or_else(|| caught(scope))
+}
+
+/// How long a blocking callback waits between checks that its call was not
+/// terminated (by a timeout, say) meanwhile.
+const TERMINATION_POLL: Duration = Duration::from_millis(5);
+
+/// What every callback's JavaScript function runs.
+fn trampoline<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    arguments: v8::FunctionCallbackArguments<'s>,
+    mut result: v8::ReturnValue<'s, v8::Value>,
+) {
+    let Ok(data) = v8::Local::<v8::External>::try_from(arguments.data()) else { return };
+    // SAFETY: the data of every function this module builds is an External
+    // pointing to a `Registered` boxed in its isolate's registry, which is
+    // emptied only when the isolate itself is dropped; the function cannot
+    // run after that.
+    let entry = unsafe { &*data.value().cast::<Registered>() };
+    let Some(isolate) = entry.isolate.upgrade().map(|inner| Isolate { inner }) else { return };
+    let mut copies = Vec::with_capacity(arguments.length().max(0) as usize);
+    for i in 0..arguments.length() {
+        match ivm_marshal::from_v8(scope, arguments.get(i), Default::default()) {
+            Ok(copy) => copies.push(copy),
+            // A getter threw: its exception is already on its way.
+            Err(ivm_marshal::Error::Exception) => return,
+            Err(error) => return throw(scope, &format!("argument {i}: {error}")),
+        }
+    }
+    let outcome = match &*entry.callback.inner {
+        CallbackInner::Sync(f) => catch_unwind(AssertUnwindSafe(|| f(copies))),
+        CallbackInner::Async(f) => {
+            let Some(promise) = v8::PromiseResolver::new(scope) else { return };
+            let context = scope.get_current_context();
+            let resolver = Resolver {
+                target: Some(Target::Promise {
+                    isolate: isolate.clone(),
+                    context: Arc::new(v8::Global::new(scope, context)),
+                    promise: v8::Global::new(scope, promise),
+                }),
+            };
+            result.set(promise.get_promise(scope).into());
+            if catch_unwind(AssertUnwindSafe(|| f(copies, resolver))).is_err() {
+                let error = error_value(scope, "the host function panicked");
+                promise.reject(scope, error);
+            }
+            return;
+        }
+        CallbackInner::Blocking(f) => {
+            let (sender, receiver) = mpsc::sync_channel(1);
+            let resolver = Resolver { target: Some(Target::Blocking(sender)) };
+            match catch_unwind(AssertUnwindSafe(|| f(copies, resolver))) {
+                Ok(()) => loop {
+                    match receiver.recv_timeout(TERMINATION_POLL) {
+                        Ok(settled) => break Ok(settled),
+                        // V8's termination reaches JavaScript only where it
+                        // checks for it; throwing ends the call for certain.
+                        Err(mpsc::RecvTimeoutError::Timeout) if isolate.is_interrupted() => {
+                            return throw(scope, "the call was interrupted while it waited for the host");
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            break Ok(Err("the host dropped this call's resolver without settling it".into()));
+                        }
+                    }
+                },
+                Err(panic) => Err(panic),
+            }
+        }
+    };
+    match outcome {
+        Ok(Ok(value)) => {
+            v8::tc_scope!(let tc, scope);
+            match transfer_in(tc, &isolate, &value) {
+                Ok(value) => result.set(value),
+                Err(_) if tc.has_caught() => {
+                    tc.rethrow();
+                }
+                Err(error) => {
+                    let error = error_value(tc, &error.to_string());
+                    tc.throw_exception(error);
+                }
+            }
+        }
+        Ok(Err(message)) => throw(scope, &message),
+        Err(_) => throw(scope, "the host function panicked"),
+    }
+}
+
+fn error_value<'s>(scope: &v8::PinScope<'s, '_>, message: &str) -> v8::Local<'s, v8::Value> {
+    let text = v8::String::new(scope, message).unwrap_or_else(|| v8::String::empty(scope));
+    v8::Exception::error(scope, text)
+}
+
+fn throw(scope: &mut v8::PinScope<'_, '_>, message: &str) {
+    let error = error_value(scope, message);
+    scope.throw_exception(error);
+}

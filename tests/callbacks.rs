@@ -1,0 +1,131 @@
+//! Host functions called from JavaScript: synchronous, promise-returning and
+//! blocking (isolated-vm's applySyncPromise), their errors, and timeouts
+//! while one waits.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_executor::block_on;
+use ivm::{Callback, Error, EvalOptions, Resolver, Structured, Transferable, Value};
+use ivm_tests::{eval, isolate_and_context};
+
+fn number(copy: &Structured) -> f64 {
+    copy.as_primitive().and_then(Value::as_f64).expect("a number")
+}
+
+#[test]
+fn javascript_calls_a_host_function_with_copies_and_gets_its_result() {
+    let (_isolate, context) = isolate_and_context();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Arc::clone(&seen);
+    let add = Callback::new(move |arguments| {
+        recorded.lock().unwrap().push(arguments.len());
+        Ok(Value::Number(arguments.iter().map(number).sum()).into())
+    });
+    let result = context.eval_closure("return $0(1, 2, 3) + $0(4)", &[add.into()], &EvalOptions::new()).unwrap();
+    assert_eq!(result, Value::Number(10.0));
+    assert_eq!(*seen.lock().unwrap(), [3, 1]);
+
+    let describe = Callback::new(|arguments| {
+        let graph = &arguments[0];
+        Ok(Value::from(format!("{} objects", graph.objects().len())).into())
+    });
+    let described =
+        context.eval_closure("return $0({ list: [1, 2], when: new Date() })", &[describe.into()], &EvalOptions::new());
+    assert_eq!(described.unwrap(), Value::from("3 objects"));
+}
+
+#[test]
+fn host_errors_and_panics_are_thrown_in_javascript() {
+    let (_isolate, context) = isolate_and_context();
+    let failing = Callback::new(|_| Err("no such file".into()));
+    let caught = context
+        .eval_closure(
+            "try { $0(); } catch (e) { return e instanceof Error && e.message }",
+            &[failing.into()],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    assert_eq!(caught, Value::from("no such file"));
+    let panicking = Callback::new(|_| panic!("host bug"));
+    let caught = context
+        .eval_closure("try { $0(); } catch (e) { return e.message }", &[panicking.into()], &EvalOptions::new())
+        .unwrap();
+    assert_eq!(caught, Value::from("the host function panicked"));
+    let uncloneable = Callback::new(|_| Ok(Value::Null.into()));
+    let refused = context
+        .eval_closure("try { $0(() => 1); } catch (e) { return e.message }", &[uncloneable.into()], &EvalOptions::new())
+        .unwrap();
+    assert!(refused.as_value().and_then(Value::as_str).is_some_and(|m| m.contains("could not be cloned")), "{refused}");
+    // Calling back into the same isolate synchronously is refused, not a deadlock.
+    let inner = context.clone();
+    let reentrant = Callback::new(move |_| match inner.eval("1", &EvalOptions::new()) {
+        Err(Error::NestedCall) => Ok(Value::from("refused").into()),
+        other => Err(format!("{other:?}")),
+    });
+    assert_eq!(
+        context.eval_closure("return $0()", &[reentrant.into()], &EvalOptions::new()).unwrap(),
+        Value::from("refused")
+    );
+}
+
+#[test]
+fn an_async_host_function_settles_its_promise_from_another_thread() {
+    let (_isolate, context) = isolate_and_context();
+    let fetch = Callback::new_async(|arguments, resolver: Resolver| {
+        let n = number(&arguments[0]);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            if n < 0.0 { resolver.reject("negative") } else { resolver.resolve(Value::Number(n * 2.0)) }
+        });
+    });
+    context
+        .eval_closure(
+            "globalThis.results = []; $0(21).then(v => results.push(v)); $0(-1).catch(e => results.push(e.message)); return 0",
+            &[fetch.into()],
+            &EvalOptions::new(),
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while eval(&context, "results.length") != Value::Number(2.0) {
+        assert!(Instant::now() < deadline, "the promises never settled");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(eval(&context, "results.sort().join()"), Value::from("42,negative"));
+}
+
+#[test]
+fn a_blocking_host_function_returns_what_another_thread_settles() {
+    let (_isolate, context) = isolate_and_context();
+    let read = Callback::new_blocking(|_, resolver| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            resolver.resolve(Value::from("contents"));
+        });
+    });
+    let pending = context.eval_closure_async("return $0() + '!'", vec![read.clone().into()], EvalOptions::new());
+    assert_eq!(block_on(pending).unwrap(), Value::from("contents!"));
+
+    let dropped = Callback::new_blocking(|_, resolver| drop(resolver));
+    let caught = context
+        .eval_closure("try { $0(); } catch (e) { return e.message }", &[dropped.into()], &EvalOptions::new())
+        .unwrap();
+    assert!(caught.as_value().and_then(Value::as_str).is_some_and(|m| m.contains("without settling")), "{caught}");
+}
+
+#[test]
+fn a_timeout_ends_a_call_waiting_on_a_blocking_host_function() {
+    let (_isolate, context) = isolate_and_context();
+    let kept: Arc<Mutex<Vec<Resolver>>> = Arc::new(Mutex::new(Vec::new()));
+    let keep = Arc::clone(&kept);
+    let never = Callback::new_blocking(move |_, resolver| keep.lock().unwrap().push(resolver));
+    let started = Instant::now();
+    let result = context.eval_closure(
+        "return $0()",
+        &[Transferable::from(never)],
+        &EvalOptions::new().timeout(Duration::from_millis(50)),
+    );
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
+}
