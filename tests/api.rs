@@ -372,10 +372,12 @@ fn heap_statistics_reflect_the_limit_and_external_memory() {
 fn cpu_and_wall_time_accumulate() {
     let (isolate, context) = isolate_and_context();
     assert_eq!(isolate.cpu_time(), Duration::ZERO);
-    eval(&context, "const end = Date.now() + 60; while (Date.now() < end) {}");
+    // A fixed amount of work rather than of time: on a busy machine a
+    // time-bound loop may get little of the CPU.
+    eval(&context, "let x = 0; for (let i = 0; i < 3e7; i++) x += i; x");
     let (cpu, wall) = (isolate.cpu_time(), isolate.wall_time());
-    assert!(cpu >= Duration::from_millis(30), "cpu {cpu:?}");
-    assert!(wall >= Duration::from_millis(50) && wall >= cpu, "wall {wall:?}");
+    assert!(cpu >= Duration::from_millis(5), "cpu {cpu:?}");
+    assert!(wall >= cpu, "wall {wall:?} < cpu {cpu:?}");
     eval(&context, "1");
     assert!(isolate.wall_time() > wall);
 }

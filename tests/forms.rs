@@ -2,11 +2,13 @@
 //! three forms, futures that need no particular executor, many isolates on
 //! few threads, and disposal with calls still queued.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_executor::block_on;
 use ivm::{
-    CompileOptions, Error, EvalOptions, Executor, Isolate, IsolateOptions, Pending, Reference, RunOptions,
+    Callback, CompileOptions, Error, EvalOptions, Executor, Isolate, IsolateOptions, Pending, Reference, RunOptions,
     Transferable, Value,
 };
 use ivm_tests::{eval, isolate_and_context};
@@ -85,19 +87,17 @@ fn futures_are_awaited_from_any_thread() {
     assert_eq!(results, [0.0, 10.0, 20.0, 30.0].map(Value::Number));
 }
 
-fn process_threads() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|line| line.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok()).unwrap_or(0)
-}
-
 #[test]
 fn a_thousand_isolates_run_on_a_fixed_pool() {
     let executor = Executor::new(2);
     let options = IsolateOptions::new().memory_limit(16).executor(executor.clone());
-    // Start the pool's threads before counting.
-    let warm = Isolate::new(options.clone()).unwrap();
-    block_on(warm.create_context_async()).unwrap();
-    let before = process_threads();
+    // Each isolate reports the thread it runs on through a host function.
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let seen = Arc::clone(&threads);
+    let report = Callback::new(move |_| {
+        seen.lock().unwrap().insert(std::thread::current().id());
+        Ok(Value::Undefined.into())
+    });
     let contexts: Vec<_> = (0..1000)
         .map(|_| {
             let isolate = Isolate::new(options.clone()).unwrap();
@@ -108,14 +108,16 @@ fn a_thousand_isolates_run_on_a_fixed_pool() {
         .iter()
         .enumerate()
         .map(|(i, context)| {
-            context.eval_async(format!("let s = 0; for (let k = 0; k <= {i}; k++) s += k; s"), EvalOptions::new())
+            let code = format!("$0(); let s = 0; for (let k = 0; k <= {i}; k++) s += k; return s");
+            context.eval_closure_async(code, vec![report.clone().into()], EvalOptions::new())
         })
         .collect();
     for (i, result) in pending.into_iter().enumerate() {
         assert_eq!(block_on(result).unwrap(), Value::Number((i * (i + 1) / 2) as f64));
     }
     assert_eq!(executor.workers(), 2);
-    assert!(process_threads() <= before, "idle isolates hold no threads: {before} before, {} after", process_threads());
+    let used = threads.lock().unwrap().len();
+    assert!((1..=2).contains(&used), "1000 isolates ran on {used} threads, not the pool's 2");
     for context in contexts {
         context.isolate().dispose().unwrap();
     }
@@ -136,4 +138,69 @@ fn disposing_an_isolate_settles_every_queued_call() {
         }
     }
     assert!(matches!(block_on(context.eval_async("1", EvalOptions::new())), Err(Error::Disposed)));
+}
+
+/// xorshift: a fixed seed, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn stress_many_isolates_queued_calls_dropped_futures_and_disposal_mid_flight() {
+    let executor = Executor::new(2);
+    let options = IsolateOptions::new().memory_limit(16).executor(executor);
+    let contexts: Vec<_> = (0..16).map(|_| Isolate::new(options.clone()).unwrap().create_context().unwrap()).collect();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut kept = Vec::new();
+    let hosts: Vec<_> = (0..4)
+        .map(|_| {
+            let calls: Vec<_> = (0..300).map(|_| rng.below(u64::MAX)).collect();
+            let contexts = contexts.clone();
+            std::thread::spawn(move || {
+                let mut pending = Vec::new();
+                for call in calls {
+                    let context = &contexts[(call % 16) as usize];
+                    match (call >> 8) % 6 {
+                        0 => context.eval_ignored("globalThis.n = (globalThis.n || 0) + 1", EvalOptions::new()),
+                        1 => drop(context.eval_async("for (let i = 0; i < 1e4; i++);", EvalOptions::new())),
+                        2 => pending.push(context.eval_async("[1, 2, 3].map(x => x * 2)", EvalOptions::new())),
+                        3 => drop(context.eval("globalThis.n", &EvalOptions::new())),
+                        4 => pending.push(
+                            context.eval_async("for (;;) {}", EvalOptions::new().timeout(Duration::from_millis(1))),
+                        ),
+                        _ => {
+                            if call % 97 == 0 {
+                                let _ = context.isolate().dispose();
+                            }
+                        }
+                    }
+                }
+                pending
+            })
+        })
+        .collect();
+    for host in hosts {
+        kept.extend(host.join().unwrap());
+    }
+    // Every kept future settles, with a value or an ordinary error.
+    for result in kept {
+        match block_on(result) {
+            Ok(_) | Err(Error::Timeout | Error::Disposed | Error::DisposedDuringExecution) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    // Every isolate that is left still answers, in order.
+    for context in &contexts {
+        match context.eval("1 + 1", &EvalOptions::new()) {
+            Ok(value) => assert_eq!(value, Value::Number(2.0)),
+            Err(error) => assert!(matches!(error, Error::Disposed), "{error}"),
+        }
+    }
 }
