@@ -129,3 +129,70 @@ fn a_timeout_ends_a_call_waiting_on_a_blocking_host_function() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
 }
+
+/// A host function that answers after `delay`, from another thread.
+fn later(delay: Duration) -> Callback {
+    Callback::new_async(move |arguments, resolver| {
+        let value = arguments.into_iter().next().and_then(|a| a.as_primitive().cloned()).unwrap_or(Value::Null);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            match value {
+                Value::String(message) => resolver.reject(message.to_string_lossy().into_owned()),
+                other => resolver.resolve(other),
+            }
+        });
+    })
+}
+
+#[test]
+fn an_async_call_follows_its_promise_through_host_waits() {
+    let (_isolate, context) = isolate_and_context();
+    let options = EvalOptions::new().promise(true).timeout(Duration::from_secs(5));
+    let pending = context.eval_closure_async(
+        "return (async () => { const a = await $0(20); const b = await $0(22); return a + b; })()",
+        vec![later(Duration::from_millis(10)).into()],
+        options.clone(),
+    );
+    assert_eq!(block_on(pending).unwrap(), Value::Number(42.0));
+
+    let rejected = context.eval_closure_async(
+        "return (async () => await $0('refused'))()",
+        vec![later(Duration::from_millis(10)).into()],
+        options,
+    );
+    match block_on(rejected) {
+        Err(Error::Js(error)) => assert_eq!(error.message, "refused"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_timeout_of_a_followed_call_covers_host_waits_and_what_follows_them() {
+    let (isolate, context) = isolate_and_context();
+    let options = EvalOptions::new().promise(true).timeout(Duration::from_millis(100));
+    let never = Callback::new_async(|_, resolver| std::mem::forget(resolver));
+    let started = Instant::now();
+    let waiting = context.eval_closure_async("return $0()", vec![never.into()], options.clone());
+    assert!(matches!(block_on(waiting), Err(Error::Timeout)));
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(90) && waited < Duration::from_secs(2), "{waited:?}");
+
+    // Code that runs away after the host answers is stopped by what is left
+    // of the deadline, and the isolate stays usable.
+    let runaway = context.eval_closure_async(
+        "return (async () => { await $0(1); for (;;) {} })()",
+        vec![later(Duration::from_millis(10)).into()],
+        options,
+    );
+    assert!(matches!(block_on(runaway), Err(Error::Timeout)));
+    assert_eq!(eval(&context, "'usable'"), Value::from("usable"));
+
+    let disposed = context.eval_closure_async(
+        "return $0()",
+        vec![Callback::new_async(|_, resolver| std::mem::forget(resolver)).into()],
+        EvalOptions::new().promise(true),
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    isolate.dispose().unwrap();
+    assert!(matches!(block_on(disposed), Err(Error::Disposed)));
+}

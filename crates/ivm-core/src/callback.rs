@@ -22,7 +22,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ivm_marshal::Structured;
 
@@ -91,7 +91,14 @@ pub struct Resolver {
 }
 
 enum Target {
-    Promise { isolate: Isolate, context: Arc<v8::Global<v8::Context>>, promise: v8::Global<v8::PromiseResolver> },
+    Promise {
+        isolate: Isolate,
+        context: Arc<v8::Global<v8::Context>>,
+        promise: v8::Global<v8::PromiseResolver>,
+        /// The deadline of the followed call that made this call, if any:
+        /// the code that continues after the promise runs under it.
+        deadline: Option<Instant>,
+    },
     Blocking(mpsc::SyncSender<CallbackResult>),
 }
 
@@ -115,12 +122,13 @@ impl Resolver {
     fn settle(&mut self, result: CallbackResult) {
         match self.target.take() {
             Some(Target::Blocking(sender)) => drop(sender.send(result)),
-            Some(Target::Promise { isolate, context, promise }) => {
+            Some(Target::Promise { isolate, context, promise, deadline }) => {
                 let queued = isolate.clone();
                 // Settled in turn with the isolate's other calls; an isolate
                 // disposed meanwhile has nothing left to settle.
                 queued.inner.strand.spawn(move || {
-                    let _ = isolate.run_in(&context, None, |scope| {
+                    let left = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+                    let _ = isolate.run_in(&context, left, |scope| {
                         let promise = v8::Local::new(scope, &promise);
                         match result {
                             Ok(value) => {
@@ -218,6 +226,7 @@ fn trampoline<'s>(
                     isolate: isolate.clone(),
                     context: Arc::new(v8::Global::new(scope, context)),
                     promise: v8::Global::new(scope, promise),
+                    deadline: crate::follow::deadline(),
                 }),
             };
             result.set(promise.get_promise(scope).into());

@@ -9,6 +9,12 @@
 //! form returns nothing and drops the result, errors included, as
 //! isolated-vm's `*Ignored` methods do. A call's timeout counts from when it
 //! starts running, not from when it was queued.
+//!
+//! An async call with `promise: true` whose promise is still pending when
+//! its code has run (it awaits an async host callback, say) is followed: its
+//! result comes when the promise settles, and its timeout covers all of the
+//! wait, the time the host takes included. (The synchronous form cannot
+//! wait: nothing else may run in the isolate while its caller blocks.)
 
 use std::fmt;
 use std::future::Future;
@@ -51,6 +57,28 @@ impl Isolate {
         Pending { receiver }
     }
 
+    /// Queues `call`, a call that returns JavaScript's result as `options`
+    /// say. With `options.promise`, a promise still pending when the call
+    /// ends is followed: the result comes when it settles, and the timeout
+    /// covers the wait (see the `follow` module).
+    fn queue_returning(
+        &self,
+        options: &RunOptions,
+        call: impl FnOnce() -> Result<Transferable> + Send + 'static,
+    ) -> Pending<Transferable> {
+        if !options.promise {
+            return self.queue(call);
+        }
+        let (sender, receiver) = oneshot();
+        let outlet: crate::follow::Outlet = std::sync::Arc::new(std::sync::Mutex::new(Some(sender)));
+        let timeout = options.timeout;
+        self.inner.strand.spawn(move || {
+            let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+            crate::follow::run_following(&outlet, deadline, call);
+        });
+        Pending { receiver }
+    }
+
     /// Queues `call` and drops its result.
     fn queue_ignored<T>(&self, call: impl FnOnce() -> Result<T> + Send + 'static) {
         self.inner.strand.spawn(move || drop(call()));
@@ -80,7 +108,7 @@ impl Context {
     /// [`Context::eval`], run on the worker pool.
     pub fn eval_async(&self, code: impl Into<String>, options: EvalOptions) -> Pending<Transferable> {
         let (context, code) = (self.clone(), code.into());
-        self.isolate().queue(move || context.eval(&code, &options))
+        self.isolate().queue_returning(&options.run.clone(), move || context.eval(&code, &options))
     }
 
     /// [`Context::eval`], queued with its result dropped.
@@ -97,7 +125,7 @@ impl Context {
         options: EvalOptions,
     ) -> Pending<Transferable> {
         let (context, code) = (self.clone(), code.into());
-        self.isolate().queue(move || context.eval_closure(&code, &arguments, &options))
+        self.isolate().queue_returning(&options.run.clone(), move || context.eval_closure(&code, &arguments, &options))
     }
 
     /// [`Context::eval_closure`], queued with its result dropped.
@@ -111,7 +139,7 @@ impl Script {
     /// [`Script::run`], run on the worker pool.
     pub fn run_async(&self, context: &Context, options: RunOptions) -> Pending<Transferable> {
         let (script, context) = (self.clone(), context.clone());
-        self.isolate().queue(move || script.run(&context, &options))
+        self.isolate().queue_returning(&options.clone(), move || script.run(&context, &options))
     }
 
     /// [`Script::run`], queued with its result dropped.
@@ -125,7 +153,7 @@ impl Reference {
     /// [`Reference::get`], run on the worker pool.
     pub fn get_async(&self, key: impl Into<Value>, options: RunOptions) -> Pending<Transferable> {
         let (reference, key) = (self.clone(), key.into());
-        self.isolate().queue(move || reference.get(key, &options))
+        self.isolate().queue_returning(&options.clone(), move || reference.get(key, &options))
     }
 
     /// [`Reference::set`], run on the worker pool.
@@ -165,7 +193,7 @@ impl Reference {
         options: RunOptions,
     ) -> Pending<Transferable> {
         let (reference, receiver) = (self.clone(), receiver.into());
-        self.isolate().queue(move || reference.apply(receiver, &arguments, &options))
+        self.isolate().queue_returning(&options.clone(), move || reference.apply(receiver, &arguments, &options))
     }
 
     /// [`Reference::apply`], queued with its result dropped.

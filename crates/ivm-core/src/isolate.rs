@@ -1,16 +1,18 @@
 //! The isolate: one V8 heap with its limits, its clocks and its lifecycle.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use ivm_runtime::{Deadline, Executor, Strand, Watchdog};
 
 use crate::callback::Registered;
 use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
+use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
 use crate::{Context, Error, Result, platform};
 
@@ -142,7 +144,14 @@ pub(crate) struct IsolateInner {
     /// functions point to; they live as long as the isolate.
     #[expect(clippy::vec_box, reason = "the functions hold their entries' addresses, which must not move")]
     pub(crate) callbacks: Mutex<Vec<Box<Registered>>>,
+    /// Async calls waiting for the promise they returned, by id.
+    pub(crate) followers: Mutex<HashMap<u64, Follower>>,
 }
+
+/// The V8 isolate's way back to its owner, for code that V8 calls with
+/// nothing but a scope (promise handlers).
+#[derive(Clone)]
+struct Backlink(Arc<OnceLock<Weak<IsolateInner>>>);
 
 /// Tags the V8 isolate with its owner so that handles can check that a
 /// scope they are given belongs to their isolate.
@@ -220,8 +229,11 @@ impl Isolate {
         memory.attach(terminator.clone());
         let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
         isolate.set_slot(tag);
-        // SAFETY: everything attached to the isolate is `Send`: its slot
-        // holds a plain integer, the allocator and near-heap-limit data are a
+        let backlink = Backlink(Arc::new(OnceLock::new()));
+        isolate.set_slot(backlink.clone());
+        // SAFETY: everything attached to the isolate is `Send`: its slots
+        // hold a plain integer and a `Weak` to the `IsolateInner` (which is
+        // `Send + Sync`), the allocator and near-heap-limit data are a
         // `MemoryBudget` of atomics, and the OOM handler is a plain function.
         // `memory` (the callback's data) is kept alive by the `IsolateInner`
         // that owns the isolate.
@@ -245,7 +257,9 @@ impl Isolate {
             strand,
             interrupted: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
+            followers: Mutex::new(HashMap::new()),
         });
+        let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
     }
 
@@ -451,6 +465,12 @@ impl Isolate {
         self.inner.interrupted.load(Ordering::SeqCst) || self.is_disposed() || self.inner.memory.limit_hit()
     }
 
+    /// The isolate a scope belongs to, if it is one of ivm's and still alive.
+    pub(crate) fn current(scope: &v8::PinScope<'_, '_>) -> Option<Isolate> {
+        let backlink = scope.get_slot::<Backlink>()?;
+        backlink.0.get()?.upgrade().map(|inner| Isolate { inner })
+    }
+
     /// Whether `isolate` (as seen from inside a scope) is this isolate.
     pub(crate) fn owns(&self, isolate: &v8::Isolate) -> bool {
         isolate.get_slot::<IsolateTag>() == Some(&self.inner.tag)
@@ -466,6 +486,7 @@ impl Isolate {
 
     /// Tears the V8 isolate down once no call is running on it.
     fn drop_v8(&self) {
+        follow::abandon(&self.inner.followers);
         let shared = self.inner.v8.write().unwrap_or_else(PoisonError::into_inner).take();
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.

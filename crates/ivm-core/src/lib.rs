@@ -17,6 +17,7 @@ mod error;
 mod exception;
 mod external_copy;
 mod fatal;
+mod follow;
 mod forms;
 mod held;
 mod isolate;

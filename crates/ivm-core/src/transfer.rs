@@ -170,7 +170,23 @@ pub(crate) fn transfer_out<'s>(
     value: v8::Local<'s, v8::Value>,
     options: &RunOptions,
 ) -> Result<Transferable> {
-    let value = if options.promise { settle(scope, value)? } else { value };
+    let value = if options.promise {
+        match settle(scope, value)? {
+            Some(value) => value,
+            None => {
+                let promise = value.cast::<v8::Promise>();
+                if crate::follow::follow(scope, isolate, context, promise, options)? {
+                    // The result goes out when the promise settles.
+                    return Ok(Transferable::Copy(Structured::from(Value::Undefined)));
+                }
+                return Err(Error::InvalidArgument(
+                    "The returned promise did not settle: nothing in a synchronous call can resolve it".into(),
+                ));
+            }
+        }
+    } else {
+        value
+    };
     match options.result {
         TransferMode::Auto if is_primitive(value) => {
             Ok(Transferable::Copy(copy_out(scope, value, Default::default())?))
@@ -179,35 +195,32 @@ pub(crate) fn transfer_out<'s>(
             Ok(Transferable::Reference(Reference::new(scope, isolate, context, value)))
         }
         TransferMode::Copy => Ok(Transferable::Copy(copy_out(scope, value, Default::default())?)),
-        TransferMode::ExternalCopy => Ok(ExternalCopy::new(copy_out(scope, value, Default::default())?).into()),
+        TransferMode::ExternalCopy => Ok(ExternalCopy::held(serialize_out(scope, value, Default::default())?).into()),
     }
 }
 
-/// The settled value of a promise (anything else is its own value).
+/// The settled value of a promise (anything else is its own value), or
+/// `None` if the promise is still pending once every queued reaction ran.
 fn settle<'s>(
     scope: &mut JsScope<'_, '_, 's, '_>,
     value: v8::Local<'s, v8::Value>,
-) -> Result<v8::Local<'s, v8::Value>> {
+) -> Result<Option<v8::Local<'s, v8::Value>>> {
     let Ok(promise) = v8::Local::<v8::Promise>::try_from(value) else {
-        return Ok(value);
+        return Ok(Some(value));
     };
     if promise.state() == v8::PromiseState::Pending {
-        // Run every queued reaction; in a synchronous call nothing else can
-        // settle the promise afterwards.
         scope.perform_microtask_checkpoint();
         if scope.has_terminated() {
             return Err(caught(scope));
         }
     }
     match promise.state() {
-        v8::PromiseState::Fulfilled => Ok(promise.result(scope)),
+        v8::PromiseState::Fulfilled => Ok(Some(promise.result(scope))),
         v8::PromiseState::Rejected => {
             let reason = promise.result(scope);
             Err(thrown(scope, reason, None))
         }
-        v8::PromiseState::Pending => Err(Error::InvalidArgument(
-            "The returned promise did not settle: nothing in a synchronous call can resolve it".into(),
-        )),
+        v8::PromiseState::Pending => Ok(None),
     }
 }
 

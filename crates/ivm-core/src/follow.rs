@@ -1,0 +1,132 @@
+//! Async calls that follow the promise they return (`promise: true`) past
+//! the end of their run: when the promise is still pending once the call's
+//! own microtasks have run (it awaits a host's async callback, say), the
+//! call's result arrives when the promise settles, in whatever later piece
+//! of the isolate's work settles it.
+//!
+//! The call's timeout covers the whole wait: the caller gets
+//! [`Error::Timeout`] at the deadline however the promise fares, and the
+//! isolate's work that continues the awaiting code (a host callback's
+//! settling) runs under what is left of that deadline.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use ivm_runtime::{Deadline, Sender, Watchdog};
+
+use crate::transfer::{JsScope, transfer_out};
+use crate::{Error, Isolate, Result, RunOptions, Transferable};
+
+/// Where a followed call's result goes: taken once, by whichever comes
+/// first of the promise settling, the deadline and the isolate's disposal.
+pub(crate) type Outlet = Arc<Mutex<Option<Sender<Result<Transferable>>>>>;
+
+pub(crate) fn deliver(outlet: &Outlet, result: Result<Transferable>) {
+    let sender = outlet.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(sender) = sender {
+        sender.send(result);
+    }
+}
+
+/// A call waiting for its promise, registered with its isolate.
+pub(crate) struct Follower {
+    outlet: Outlet,
+    options: RunOptions,
+    context: Arc<v8::Global<v8::Context>>,
+    /// Cancelled once the result is in.
+    _deadline: Option<Deadline>,
+}
+
+static NEXT_FOLLOWER: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// Set while an async call with `promise: true` runs on this thread: a
+    /// promise still pending at its end is followed instead of refused.
+    static FOLLOWING: RefCell<Option<(Outlet, Option<Instant>)>> = const { RefCell::new(None) };
+}
+
+/// Runs `call` (the synchronous form of an async call with `promise: true`)
+/// so that a pending promise it ends with is followed. Returns whether the
+/// result was delivered through `outlet` already or will be later.
+pub(crate) fn run_following(outlet: &Outlet, deadline: Option<Instant>, call: impl FnOnce() -> Result<Transferable>) {
+    FOLLOWING.with(|following| *following.borrow_mut() = Some((Arc::clone(outlet), deadline)));
+    let result = call();
+    let deferred = FOLLOWING.with(|following| following.borrow_mut().take()).is_none();
+    if !deferred {
+        deliver(outlet, result);
+    }
+}
+
+/// The deadline of the followed call running on this thread, if any.
+pub(crate) fn deadline() -> Option<Instant> {
+    FOLLOWING.with(|following| following.borrow().as_ref().and_then(|(_, deadline)| *deadline))
+}
+
+/// Takes over a promise still pending at the end of a call, if the call is
+/// one that follows its promise: its result will be sent when the promise
+/// settles. `false` if it is not such a call.
+pub(crate) fn follow<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    context: &Arc<v8::Global<v8::Context>>,
+    promise: v8::Local<'s, v8::Promise>,
+    options: &RunOptions,
+) -> Result<bool> {
+    let Some((outlet, deadline)) = FOLLOWING.with(|following| following.borrow_mut().take()) else {
+        return Ok(false);
+    };
+    let id = NEXT_FOLLOWER.fetch_add(1, Ordering::Relaxed);
+    let expiry = deadline.map(|at| {
+        let outlet = Arc::clone(&outlet);
+        Watchdog::global().schedule(at, move || deliver(&outlet, Err(Error::Timeout)))
+    });
+    // The settling handlers carry the follower's id, not a pointer: a
+    // handler that runs after its follower is gone finds nothing.
+    let data = v8::Number::new(scope, id as f64);
+    let on_fulfilled = v8::Function::builder(settled::<true>).data(data.into()).build(scope);
+    let on_rejected = v8::Function::builder(settled::<false>).data(data.into()).build(scope);
+    let (Some(on_fulfilled), Some(on_rejected)) = (on_fulfilled, on_rejected) else {
+        FOLLOWING.with(|following| *following.borrow_mut() = Some((outlet, deadline)));
+        return Ok(false);
+    };
+    promise.then2(scope, on_fulfilled, on_rejected);
+    let follower = Follower {
+        outlet,
+        options: RunOptions { promise: false, ..options.clone() },
+        context: Arc::clone(context),
+        _deadline: expiry,
+    };
+    isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner).insert(id, follower);
+    Ok(true)
+}
+
+/// The handlers a followed promise settles through.
+fn settled<'s, const FULFILLED: bool>(
+    scope: &mut v8::PinScope<'s, '_>,
+    arguments: v8::FunctionCallbackArguments<'s>,
+    _: v8::ReturnValue<'s, v8::Value>,
+) {
+    let Some(id) = arguments.data().number_value(scope).map(|n| n as u64) else { return };
+    let Some(isolate) = Isolate::current(scope) else { return };
+    let follower = isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    let Some(follower) = follower else { return };
+    let value = arguments.get(0);
+    v8::tc_scope!(let tc, scope);
+    let result = if FULFILLED {
+        transfer_out(tc, &isolate, &follower.context, value, &follower.options)
+    } else {
+        Err(crate::exception::thrown(tc, value, None))
+    };
+    deliver(&follower.outlet, result);
+}
+
+/// Settles every call still following a promise of a disposed isolate.
+pub(crate) fn abandon(followers: &Mutex<HashMap<u64, Follower>>) {
+    let followers = std::mem::take(&mut *followers.lock().unwrap_or_else(PoisonError::into_inner));
+    for follower in followers.into_values() {
+        deliver(&follower.outlet, Err(Error::Disposed));
+    }
+}
