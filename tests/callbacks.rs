@@ -196,3 +196,33 @@ fn the_timeout_of_a_followed_call_covers_host_waits_and_what_follows_them() {
     isolate.dispose().unwrap();
     assert!(matches!(block_on(disposed), Err(Error::Disposed)));
 }
+
+#[test]
+fn a_cpu_budget_counts_work_not_waiting_and_covers_awaited_promises() {
+    let (_isolate, context) = isolate_and_context();
+    let budget = EvalOptions::new().cpu_limit(Duration::from_millis(50));
+    let started = Instant::now();
+    let spin = context.eval("for (;;) {}", &budget);
+    assert!(matches!(spin, Err(Error::CpuLimit)), "{spin:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(eval(&context, "'usable'"), Value::from("usable"));
+
+    // Waiting on the host costs no CPU time.
+    let slow_host = Callback::new_blocking(|_, resolver| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            resolver.resolve(Value::from("done"));
+        });
+    });
+    let waited = context.eval_closure("return $0()", &[slow_host.into()], &budget);
+    assert_eq!(waited.unwrap(), Value::from("done"));
+
+    // Work after an awaited host promise spends from the same budget.
+    let runaway = context.eval_closure_async(
+        "return (async () => { await $0(1); for (;;) {} })()",
+        vec![later(Duration::from_millis(10)).into()],
+        budget.promise(true),
+    );
+    assert!(matches!(block_on(runaway), Err(Error::CpuLimit)));
+    assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
+}

@@ -28,6 +28,7 @@ use ivm_marshal::Structured;
 
 use crate::exception::caught;
 use crate::isolate::IsolateInner;
+use crate::isolate::{CpuBudget, Limits};
 use crate::transfer::{JsScope, transfer_in};
 use crate::{Isolate, Result, Transferable};
 
@@ -98,6 +99,8 @@ enum Target {
         /// The deadline of the followed call that made this call, if any:
         /// the code that continues after the promise runs under it.
         deadline: Option<Instant>,
+        /// Likewise the CPU budget of the call that made this call.
+        cpu: Option<Arc<CpuBudget>>,
     },
     Blocking(mpsc::SyncSender<CallbackResult>),
 }
@@ -122,13 +125,13 @@ impl Resolver {
     fn settle(&mut self, result: CallbackResult) {
         match self.target.take() {
             Some(Target::Blocking(sender)) => drop(sender.send(result)),
-            Some(Target::Promise { isolate, context, promise, deadline }) => {
+            Some(Target::Promise { isolate, context, promise, deadline, cpu }) => {
                 let queued = isolate.clone();
                 // Settled in turn with the isolate's other calls; an isolate
                 // disposed meanwhile has nothing left to settle.
                 queued.inner.strand.spawn(move || {
-                    let left = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-                    let _ = isolate.run_in(&context, left, |scope| {
+                    let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+                    let _ = isolate.run_in(&context, Limits { timeout, cpu }, |scope| {
                         let promise = v8::Local::new(scope, &promise);
                         match result {
                             Ok(value) => {
@@ -227,6 +230,7 @@ fn trampoline<'s>(
                     context: Arc::new(v8::Global::new(scope, context)),
                     promise: v8::Global::new(scope, promise),
                     deadline: crate::follow::deadline(),
+                    cpu: isolate.current_cpu_budget(),
                 }),
             };
             result.set(promise.get_promise(scope).into());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::exception::caught;
 use crate::held::Held;
+use crate::isolate::Limits;
 use crate::transfer::{transfer_in, transfer_out};
 use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transferable};
 
@@ -38,7 +39,7 @@ impl Context {
     pub fn global(&self) -> Result<Reference> {
         let context = self.held.get()?;
         let isolate = self.isolate();
-        isolate.run_in(&context, None, |scope| {
+        isolate.run_in(&context, Limits::default(), |scope| {
             let global = scope.get_current_context().global(scope);
             Ok(Reference::new(scope, isolate, &context, global.into()))
         })
@@ -49,7 +50,7 @@ impl Context {
     pub fn eval(&self, code: &str, options: &EvalOptions) -> Result<Transferable> {
         let context = self.held.get()?;
         let isolate = self.isolate();
-        isolate.run_in(&context, options.run.timeout, |scope| {
+        isolate.run_in(&context, Limits::from(&options.run), |scope| {
             let source = new_string(scope, code)?;
             let origin = script_origin(scope, &options.compile.origin)?;
             let script = v8::Script::compile(scope, source, Some(&origin)).ok_or_else(|| caught(scope))?;
@@ -63,7 +64,7 @@ impl Context {
     pub fn eval_closure(&self, code: &str, arguments: &[Transferable], options: &EvalOptions) -> Result<Transferable> {
         let context = self.held.get()?;
         let isolate = self.isolate();
-        isolate.run_in(&context, options.run.timeout, |scope| {
+        isolate.run_in(&context, Limits::from(&options.run), |scope| {
             let arguments =
                 arguments.iter().map(|argument| transfer_in(scope, isolate, argument)).collect::<Result<Vec<_>>>()?;
             let parameters =
@@ -89,7 +90,7 @@ impl Context {
     /// values directly (for example [`Reference::deref`]). No timeout applies.
     pub fn enter<R>(&self, f: impl FnOnce(&mut v8::PinScope<'_, '_>) -> R) -> Result<R> {
         let context = self.held.get()?;
-        self.isolate().run_in(&context, None, |scope| Ok(f(scope)))
+        self.isolate().run_in(&context, Limits::default(), |scope| Ok(f(scope)))
     }
 
     /// Releases this handle to the context. References obtained from it keep

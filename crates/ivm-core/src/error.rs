@@ -14,6 +14,10 @@ pub enum Error {
     /// The call ran past its `timeout`; the isolate stays usable.
     #[error("Script execution timed out.")]
     Timeout,
+    /// The call spent its CPU-time budget (`cpu_limit`); the isolate stays
+    /// usable.
+    #[error("Script exceeded its CPU time limit.")]
+    CpuLimit,
     /// The isolate exceeded its memory limit and has been disposed.
     #[error("Isolate was disposed during execution due to memory limit")]
     MemoryLimit,

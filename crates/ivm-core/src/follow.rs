@@ -93,6 +93,10 @@ pub(crate) fn follow<'s>(
         return Ok(false);
     };
     promise.then2(scope, on_fulfilled, on_rejected);
+    if let Some(budget) = isolate.current_cpu_budget() {
+        let outlet = Arc::clone(&outlet);
+        budget.when_exhausted(move || deliver(&outlet, Err(Error::CpuLimit)));
+    }
     let follower = Follower {
         outlet,
         options: RunOptions { promise: false, ..options.clone() },

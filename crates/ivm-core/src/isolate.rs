@@ -146,6 +146,8 @@ pub(crate) struct IsolateInner {
     pub(crate) callbacks: Mutex<Vec<Box<Registered>>>,
     /// Async calls waiting for the promise they returned, by id.
     pub(crate) followers: Mutex<HashMap<u64, Follower>>,
+    /// The CPU budget of the call running now, if it has one.
+    pub(crate) cpu_budget: Mutex<Option<Arc<CpuBudget>>>,
 }
 
 /// The V8 isolate's way back to its owner, for code that V8 calls with
@@ -200,6 +202,7 @@ enum Interruption {
     MemoryLimit,
     Disposed,
     Timeout,
+    CpuLimit,
 }
 
 impl Isolate {
@@ -258,6 +261,7 @@ impl Isolate {
             interrupted: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
             followers: Mutex::new(HashMap::new()),
+            cpu_budget: Mutex::new(None),
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -376,7 +380,7 @@ impl Isolate {
     pub(crate) fn run_in<R>(
         &self,
         context: &v8::Global<v8::Context>,
-        timeout: Option<Duration>,
+        limits: Limits,
         f: impl FnOnce(&mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>) -> Result<R>,
     ) -> Result<R> {
         let inner = &self.inner;
@@ -386,7 +390,9 @@ impl Isolate {
             let cpu_started = thread_cpu_time();
             let timed_out = Arc::new(AtomicBool::new(false));
             inner.interrupted.store(false, Ordering::SeqCst);
-            let deadline = timeout.map(|timeout| self.arm_timeout(started + timeout, &timed_out));
+            let deadline = limits.timeout.map(|timeout| self.arm_timeout(started + timeout, &timed_out));
+            let cpu_limit = limits.cpu.as_ref().map(|budget| (self.arm_cpu_limit(budget), Arc::clone(budget)));
+            let _current_budget = CurrentBudget::set(inner, limits.cpu.clone());
             let (result, terminated) = {
                 v8::scope!(let scope, isolate);
                 let context = v8::Local::new(scope, context);
@@ -396,8 +402,13 @@ impl Isolate {
                 (result, scope.has_terminated())
             };
             let timer_fired = deadline.is_some_and(Deadline::cancel);
+            let cpu_used = thread_cpu_time().saturating_sub(cpu_started);
+            let cpu_exceeded = cpu_limit.is_some_and(|(check, budget)| {
+                drop(check);
+                budget.spend(cpu_used)
+            });
             inner.wall_time_ns.fetch_add(duration_ns(started.elapsed()), Ordering::Relaxed);
-            inner.cpu_time_ns.fetch_add(duration_ns(thread_cpu_time().saturating_sub(cpu_started)), Ordering::Relaxed);
+            inner.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
 
             let interruption = if inner.memory.limit_hit() {
                 // Mark it now, under the lock, so that calls queued behind
@@ -407,11 +418,12 @@ impl Isolate {
                 Some(Interruption::MemoryLimit)
             } else if self.is_disposed() {
                 Some(Interruption::Disposed)
-            } else if terminated || timer_fired {
+            } else if terminated || timer_fired || cpu_exceeded {
                 // The termination may still be pending if the timer fired
                 // just as the script finished; it must not hit the next call.
                 isolate.cancel_terminate_execution();
-                (terminated || result.is_err()).then_some(Interruption::Timeout)
+                let interruption = if cpu_exceeded { Interruption::CpuLimit } else { Interruption::Timeout };
+                (terminated || result.is_err()).then_some(interruption)
             } else {
                 None
             };
@@ -428,7 +440,30 @@ impl Isolate {
                 Err(Error::DisposedDuringExecution)
             }
             (_, Some(Interruption::Timeout)) => Err(Error::Timeout),
+            (_, Some(Interruption::CpuLimit)) => Err(Error::CpuLimit),
         }
+    }
+
+    /// Checks, every few milliseconds, the CPU time this thread has spent
+    /// against `budget`, and terminates the running code once it is spent.
+    /// Dropping the returned deadline stops the checks.
+    fn arm_cpu_limit(&self, budget: &Arc<CpuBudget>) -> Deadline {
+        let clock = thread_cpu_clock();
+        let started = cpu_clock_time(clock);
+        let left = budget.left();
+        let inner = Arc::downgrade(&self.inner);
+        let budget = Arc::clone(budget);
+        Watchdog::global().schedule_every(Instant::now() + left.min(CPU_CHECK), CPU_CHECK, move || {
+            if cpu_clock_time(clock).saturating_sub(started) < left {
+                return true;
+            }
+            budget.exhausted.store(true, Ordering::SeqCst);
+            if let Some(inner) = inner.upgrade() {
+                inner.interrupted.store(true, Ordering::SeqCst);
+                inner.terminator.terminate_execution();
+            }
+            false
+        })
     }
 
     fn arm_timeout(&self, at: Instant, timed_out: &Arc<AtomicBool>) -> Deadline {
@@ -463,6 +498,11 @@ impl Isolate {
     /// call waits on, which V8's termination cannot reach.
     pub(crate) fn is_interrupted(&self) -> bool {
         self.inner.interrupted.load(Ordering::SeqCst) || self.is_disposed() || self.inner.memory.limit_hit()
+    }
+
+    /// The CPU budget of the call running now, if it has one.
+    pub(crate) fn current_cpu_budget(&self) -> Option<Arc<CpuBudget>> {
+        self.inner.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The isolate a scope belongs to, if it is one of ivm's and still alive.
@@ -507,8 +547,117 @@ impl Drop for IsolateInner {
     }
 }
 
+/// How often a call's CPU time is checked against its budget: the most a
+/// call can overrun it by.
+const CPU_CHECK: Duration = Duration::from_millis(5);
+
+/// The limits of one call.
+#[derive(Debug, Default)]
+pub(crate) struct Limits {
+    pub(crate) timeout: Option<Duration>,
+    /// Shared with the later pieces of work of the same call (the settling
+    /// of promises it awaits), which spend from it too.
+    pub(crate) cpu: Option<Arc<CpuBudget>>,
+}
+
+impl From<&crate::RunOptions> for Limits {
+    fn from(options: &crate::RunOptions) -> Limits {
+        Limits { timeout: options.timeout, cpu: options.cpu_limit.map(CpuBudget::new) }
+    }
+}
+
+/// CPU time a call may still spend.
+pub(crate) struct CpuBudget {
+    left_ns: AtomicU64,
+    exhausted: AtomicBool,
+    /// Told once the budget is spent, by whichever piece of the call's work
+    /// spent it (a followed call's result waits on this).
+    on_exhausted: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl fmt::Debug for CpuBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuBudget").field("left", &self.left()).finish()
+    }
+}
+
+impl CpuBudget {
+    fn new(limit: Duration) -> Arc<CpuBudget> {
+        Arc::new(CpuBudget {
+            left_ns: AtomicU64::new(duration_ns(limit)),
+            exhausted: AtomicBool::new(false),
+            on_exhausted: Mutex::new(None),
+        })
+    }
+
+    /// Calls `f` once the budget is spent (at once if it is already).
+    pub(crate) fn when_exhausted(&self, f: impl FnOnce() + Send + 'static) {
+        if self.exhausted.load(Ordering::SeqCst) {
+            return f();
+        }
+        *self.on_exhausted.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
+    }
+
+    fn left(&self) -> Duration {
+        Duration::from_nanos(self.left_ns.load(Ordering::SeqCst))
+    }
+
+    /// Takes `used` from the budget; whether it is exhausted.
+    fn spend(&self, used: Duration) -> bool {
+        let used = duration_ns(used);
+        let before =
+            self.left_ns.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| Some(left.saturating_sub(used)));
+        let exhausted = self.exhausted.load(Ordering::SeqCst) || before.unwrap_or(0) <= used;
+        if exhausted {
+            self.exhausted.store(true, Ordering::SeqCst);
+            let tell = self.on_exhausted.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(tell) = tell {
+                tell();
+            }
+        }
+        exhausted
+    }
+}
+
+/// The CPU budget of the call running in an isolate, for host code that
+/// the call sets work in motion for (an async callback's settling).
+struct CurrentBudget<'a>(&'a IsolateInner, Option<Arc<CpuBudget>>);
+
+impl<'a> CurrentBudget<'a> {
+    fn set(inner: &'a IsolateInner, budget: Option<Arc<CpuBudget>>) -> CurrentBudget<'a> {
+        let previous = std::mem::replace(&mut *inner.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner), budget);
+        CurrentBudget(inner, previous)
+    }
+}
+
+impl Drop for CurrentBudget<'_> {
+    fn drop(&mut self) {
+        *self.0.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner) = self.1.take();
+    }
+}
+
 fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The CPU-time clock of the calling thread, readable from other threads.
+fn thread_cpu_clock() -> libc::clockid_t {
+    let mut clock: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
+    // SAFETY: `pthread_self` is always valid for the calling thread and
+    // `clock` is a valid place to write a clock id; on failure it keeps the
+    // calling-thread clock, which the checks then read (on the watchdog
+    // thread: its own time, so the budget is never falsely exhausted).
+    unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    clock
+}
+
+/// The time of a CPU-time clock (zero if it cannot be read).
+fn cpu_clock_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only
+    // makes the call fail, leaving `ts` zero.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
 /// CPU time consumed by the calling thread.

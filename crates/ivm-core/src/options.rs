@@ -69,6 +69,14 @@ pub struct RunOptions {
     ///
     /// [`Error::Timeout`]: crate::Error::Timeout
     pub timeout: Option<Duration>,
+    /// CPU time the call may spend, microtasks and the settling of promises
+    /// it awaits included (unlike the timeout, time spent waiting does not
+    /// count). Checked every few milliseconds; once spent, the script is
+    /// terminated, the call returns [`Error::CpuLimit`] and the isolate
+    /// stays usable.
+    ///
+    /// [`Error::CpuLimit`]: crate::Error::CpuLimit
+    pub cpu_limit: Option<Duration>,
     /// How the call's result leaves the isolate.
     pub result: TransferMode,
     /// If the result is a promise, wait for it to settle (running the
@@ -95,6 +103,11 @@ impl RunOptions {
 
     pub fn promise(mut self, follow: bool) -> Self {
         self.promise = follow;
+        self
+    }
+
+    pub fn cpu_limit(mut self, limit: Duration) -> Self {
+        self.cpu_limit = Some(limit);
         self
     }
 }
@@ -147,6 +160,11 @@ impl EvalOptions {
 
     pub fn promise(mut self, follow: bool) -> Self {
         self.run.promise = follow;
+        self
+    }
+
+    pub fn cpu_limit(mut self, limit: Duration) -> Self {
+        self.run.cpu_limit = Some(limit);
         self
     }
 }

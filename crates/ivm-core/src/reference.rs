@@ -7,6 +7,7 @@ use ivm_marshal::{Structured, Value};
 
 use crate::exception::caught;
 use crate::held::Held;
+use crate::isolate::Limits;
 use crate::transfer::{JsScope, copy_out, marshal_error, transfer_in, transfer_out};
 use crate::{Error, Isolate, Result, RunOptions, Transferable};
 
@@ -106,7 +107,7 @@ impl Reference {
         let value = self.inner.value.get()?;
         let context = &self.inner.context;
         let isolate = self.isolate();
-        isolate.run_in(context, options.timeout, |scope| {
+        isolate.run_in(context, Limits::from(options), |scope| {
             let function = v8::Local::new(scope, &*value)
                 .try_cast::<v8::Function>()
                 .map_err(|_| Error::InvalidArgument("Reference is not a function".to_owned()))?;
@@ -130,7 +131,7 @@ impl Reference {
         f: impl for<'s> FnOnce(&mut JsScope<'_, '_, 's, '_>, v8::Local<'s, v8::Value>) -> Result<R>,
     ) -> Result<R> {
         let value = self.inner.value.get()?;
-        self.isolate().run_in(&self.inner.context, options.timeout, |scope| {
+        self.isolate().run_in(&self.inner.context, Limits::from(options), |scope| {
             let value = v8::Local::new(scope, &*value);
             f(scope, value)
         })
@@ -163,7 +164,7 @@ impl Reference {
         let value = self.inner.value.get()?;
         let context = &self.inner.context;
         let isolate = self.isolate();
-        isolate.run_in(context, options.timeout, |scope| {
+        isolate.run_in(context, Limits::from(options), |scope| {
             let object = v8::Local::new(scope, &*value)
                 .try_cast::<v8::Object>()
                 .map_err(|_| Error::InvalidArgument("Reference is not an object".to_owned()))?;

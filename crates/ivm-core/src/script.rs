@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::context::{new_string, script_origin};
 use crate::exception::caught;
 use crate::held::Held;
+use crate::isolate::Limits;
 use crate::transfer::transfer_out;
 use crate::{CompileOptions, Context, Error, Isolate, Result, RunOptions, Transferable};
 
@@ -26,7 +27,7 @@ impl Isolate {
     /// Syntax errors are returned here, as [`Error::Js`].
     pub fn compile_script(&self, code: &str, options: &CompileOptions) -> Result<Script> {
         let context = self.compile_context()?;
-        let global = self.run_in(&context, None, |scope| {
+        let global = self.run_in(&context, Limits::default(), |scope| {
             let origin = script_origin(scope, &options.origin)?;
             let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
             let script = v8::script_compiler::compile_unbound_script(
@@ -55,7 +56,7 @@ impl Script {
         let script = self.held.get()?;
         let context_handle = context.global_handle()?;
         let isolate = self.isolate();
-        isolate.run_in(&context_handle, options.timeout, |scope| {
+        isolate.run_in(&context_handle, Limits::from(options), |scope| {
             let script = v8::Local::new(scope, &*script).bind_to_current_context(scope);
             let value = script.run(scope).ok_or_else(|| caught(scope))?;
             transfer_out(scope, isolate, &context_handle, value, options)

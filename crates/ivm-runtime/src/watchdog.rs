@@ -9,9 +9,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-type Callback = Box<dyn FnOnce() + Send>;
+/// What runs when a deadline comes: once, or again every interval for as
+/// long as it returns `true`.
+enum Callback {
+    Once(Box<dyn FnOnce() + Send>),
+    Every(Duration, Box<dyn FnMut() -> bool + Send>),
+}
 
 /// Fires scheduled callbacks at their deadlines on a dedicated thread.
 #[derive(Clone)]
@@ -67,10 +72,27 @@ impl Watchdog {
     /// is what makes [`Deadline::cancel`] exact: once it returns, the callback
     /// has either run to completion or will never run.
     pub fn schedule(&self, at: Instant, callback: impl FnOnce() + Send + 'static) -> Deadline {
+        self.insert(at, Callback::Once(Box::new(callback)))
+    }
+
+    /// Runs `check` on the watchdog thread at `first` and then every
+    /// `interval`, for as long as it returns `true` and the returned
+    /// [`Deadline`] is not cancelled or dropped. The same rules as for
+    /// [`Watchdog::schedule`] apply to `check`.
+    pub fn schedule_every(
+        &self,
+        first: Instant,
+        interval: Duration,
+        check: impl FnMut() -> bool + Send + 'static,
+    ) -> Deadline {
+        self.insert(first, Callback::Every(interval, Box::new(check)))
+    }
+
+    fn insert(&self, at: Instant, callback: Callback) -> Deadline {
         let mut state = self.shared.lock();
         let id = state.next_id;
         state.next_id += 1;
-        state.pending.insert(id, Box::new(callback));
+        state.pending.insert(id, callback);
         let is_earliest = state.queue.peek().is_none_or(|Reverse((first, _))| at < *first);
         state.queue.push(Reverse((at, id)));
         if !state.thread_started {
@@ -104,10 +126,20 @@ impl Shared {
                 }
                 Some(Reverse((at, id))) if at <= now => {
                     state.queue.pop();
-                    if let Some(callback) = state.pending.remove(&id) {
-                        // A panicking callback must not take the watchdog (and
-                        // with it every other timeout in the process) down.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+                    // A panicking callback must not take the watchdog (and
+                    // with it every other timeout in the process) down.
+                    match state.pending.remove(&id) {
+                        Some(Callback::Once(callback)) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback));
+                        }
+                        Some(Callback::Every(interval, mut check)) => {
+                            let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut check));
+                            if again.unwrap_or(false) {
+                                state.pending.insert(id, Callback::Every(interval, check));
+                                state.queue.push(Reverse((now + interval, id)));
+                            }
+                        }
+                        None => {}
                     }
                 }
                 Some(Reverse((at, _))) => {
@@ -157,6 +189,38 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
     use std::time::Duration;
+
+    #[test]
+    fn repeating_checks_run_until_they_stop_or_are_cancelled() {
+        let watchdog = Watchdog::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&runs);
+        let (tx, rx) = mpsc::channel();
+        let stopping = watchdog.schedule_every(Instant::now(), Duration::from_millis(1), move || {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == 3 {
+                tx.send(()).unwrap();
+            }
+            n < 3
+        });
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(runs.load(Ordering::SeqCst), 3, "it stopped when it returned false");
+        drop(stopping);
+
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&ticks);
+        let cancelled = watchdog.schedule_every(Instant::now(), Duration::from_millis(1), move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        cancelled.cancel();
+        let at_cancel = ticks.load(Ordering::SeqCst);
+        assert!(at_cancel >= 2);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(ticks.load(Ordering::SeqCst), at_cancel, "no run after cancel");
+    }
 
     #[test]
     fn fires_after_the_deadline() {
