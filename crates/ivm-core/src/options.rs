@@ -63,9 +63,12 @@ impl ScriptOrigin {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RunOptions {
-    /// Wall-clock limit for the call, microtasks included. On expiry the
-    /// script is terminated, the call returns [`Error::Timeout`] and the
-    /// isolate stays usable.
+    /// Wall-clock limit for the call, microtasks included, and for an async
+    /// call with [`promise`](RunOptions::promise) the whole wait for its
+    /// promise, time spent waiting on host callbacks included (use
+    /// [`cpu_limit`](RunOptions::cpu_limit) to count only the isolate's
+    /// own work). On expiry the script is terminated, the call returns
+    /// [`Error::Timeout`] and the isolate stays usable.
     ///
     /// [`Error::Timeout`]: crate::Error::Timeout
     pub timeout: Option<Duration>,
@@ -82,7 +85,8 @@ pub struct RunOptions {
     /// If the result is a promise, wait for it to settle (running the
     /// isolate's microtasks) and transfer its value, or fail with its
     /// rejection. A promise that cannot settle without outside help is an
-    /// error in a synchronous call.
+    /// error in a synchronous call; an async call waits for it (its result
+    /// comes when a host callback it awaits settles, say).
     pub promise: bool,
 }
 
