@@ -52,9 +52,18 @@ thread_local! {
 /// so that a pending promise it ends with is followed. Returns whether the
 /// result was delivered through `outlet` already or will be later.
 pub(crate) fn run_following(outlet: &Outlet, deadline: Option<Instant>, call: impl FnOnce() -> Result<Transferable>) {
+    /// Clears the thread's mark however the call ends, a panic included, so
+    /// that no later call on this thread mistakes itself for this one.
+    struct Unmark;
+    impl Drop for Unmark {
+        fn drop(&mut self) {
+            FOLLOWING.with(|following| following.borrow_mut().take());
+        }
+    }
     FOLLOWING.with(|following| *following.borrow_mut() = Some((Arc::clone(outlet), deadline)));
+    let _unmark = Unmark;
     let result = call();
-    let deferred = FOLLOWING.with(|following| following.borrow_mut().take()).is_none();
+    let deferred = FOLLOWING.with(|following| following.borrow().is_none());
     if !deferred {
         deliver(outlet, result);
     }
