@@ -57,16 +57,50 @@ fn host_errors_and_panics_are_thrown_in_javascript() {
         .eval_closure("try { $0(() => 1); } catch (e) { return e.message }", &[uncloneable.into()], &EvalOptions::new())
         .unwrap();
     assert!(refused.as_value().and_then(Value::as_str).is_some_and(|m| m.contains("could not be cloned")), "{refused}");
-    // Calling back into the same isolate synchronously is refused, not a deadlock.
+}
+
+#[test]
+fn a_host_function_may_call_back_into_its_isolate_but_not_into_another() {
+    let (_isolate, context) = isolate_and_context();
+    let (_other, other_context) = isolate_and_context();
+    eval(&context, "globalThis.base = 40");
     let inner = context.clone();
-    let reentrant = Callback::new(move |_| match inner.eval("1", &EvalOptions::new()) {
+    let reenter = Callback::new(move |arguments| {
+        let n = number(&arguments[0]);
+        inner.eval(&format!("base + {n}"), &EvalOptions::new()).map_err(|e| e.to_string())
+    });
+    let result = context.eval_closure("base = 41; return $0(1) + $0(2)", &[reenter.into()], &EvalOptions::new());
+    assert_eq!(result.unwrap(), Value::Number(85.0), "the nested calls see the outer call's state");
+
+    let elsewhere = other_context.clone();
+    let cross = Callback::new(move |_| match elsewhere.eval("1", &EvalOptions::new()) {
         Err(Error::NestedCall) => Ok(Value::from("refused").into()),
         other => Err(format!("{other:?}")),
     });
-    assert_eq!(
-        context.eval_closure("return $0()", &[reentrant.into()], &EvalOptions::new()).unwrap(),
-        Value::from("refused")
+    let refused = context.eval_closure("return $0()", &[cross.into()], &EvalOptions::new());
+    assert_eq!(refused.unwrap(), Value::from("refused"), "waiting on another isolate could deadlock");
+
+    // A nested call's own timeout ends only the nested call.
+    let inner = context.clone();
+    let spin = Callback::new(move |_| {
+        match inner.eval("for (;;) {}", &EvalOptions::new().timeout(Duration::from_millis(20))) {
+            Err(Error::Timeout) => Ok(Value::from("inner timed out").into()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let result = context.eval_closure("return $0() + ', outer went on'", &[spin.into()], &EvalOptions::new());
+    assert_eq!(result.unwrap(), Value::from("inner timed out, outer went on"));
+
+    // The outer call's timeout still ends the outer call through nested ones.
+    let inner = context.clone();
+    let nested_spin = Callback::new(move |_| inner.eval("for (;;) {}", &EvalOptions::new()).map_err(|e| e.to_string()));
+    let outer = context.eval_closure(
+        "$0(); return 'unreachable'",
+        &[nested_spin.into()],
+        &EvalOptions::new().timeout(Duration::from_millis(50)),
     );
+    assert!(matches!(outer, Err(Error::Timeout)), "{outer:?}");
+    assert_eq!(eval(&context, "base"), Value::Number(41.0), "the isolate stays usable");
 }
 
 #[test]

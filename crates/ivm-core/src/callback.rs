@@ -15,9 +15,13 @@
 //!   timeout on the call still applies while it waits.
 //!
 //! A callback runs on the isolate's thread while the isolate's call is in
-//! progress, so it must not make a synchronous call into that same isolate
-//! (it gets [`Error::NestedCall`]); async calls it queues run after the
-//! current call.
+//! progress. Synchronous calls it makes into that same isolate run at once,
+//! nested in the call (re-entrancy, as in isolated-vm); a synchronous call
+//! into another isolate is refused with [`Error::NestedCall`], since it could
+//! wait on a thread that waits on this one. Async calls it queues run after
+//! the current call: a callback must not block waiting for them.
+//!
+//! [`Error::NestedCall`]: crate::Error::NestedCall
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,7 +32,7 @@ use ivm_marshal::Structured;
 
 use crate::exception::caught;
 use crate::isolate::IsolateInner;
-use crate::isolate::{CpuBudget, Limits};
+use crate::isolate::{CpuBudget, Limits, Reentry};
 use crate::transfer::{JsScope, transfer_in};
 use crate::{Isolate, Result, Transferable};
 
@@ -219,6 +223,8 @@ fn trampoline<'s>(
             Err(error) => return throw(scope, &format!("argument {i}: {error}")),
         }
     }
+    // Calls the host function makes into this same isolate run nested.
+    let _reentry = Reentry::allow(scope);
     let outcome = match &*entry.callback.inner {
         CallbackInner::Sync(f) => catch_unwind(AssertUnwindSafe(|| f(copies))),
         CallbackInner::Async(f) => {

@@ -179,6 +179,49 @@ impl Eq for Isolate {}
 thread_local! {
     /// The isolate whose lock this thread holds, if any.
     static LOCKED_HERE: Cell<Option<IsolateTag>> = const { Cell::new(None) };
+    /// While a host callback runs: the isolate that called it, which calls
+    /// made from the callback may enter again.
+    static REENTRY: Cell<Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>> = const { Cell::new(None) };
+    /// How many runs of JavaScript are in progress on this thread: more than
+    /// one when a callback called back into its isolate.
+    static RUN_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Lets calls made from a host callback enter the isolate that called it,
+/// until dropped.
+pub(crate) struct Reentry(Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>);
+
+impl Reentry {
+    pub(crate) fn allow(scope: &v8::PinScope<'_, '_>) -> Reentry {
+        let tag = scope.get_slot::<IsolateTag>().copied();
+        // SAFETY: the pointer is only turned back into an isolate handle by
+        // `with_locker_now`, on this thread, while this guard lives, which is
+        // inside the callback and so inside the isolate's locked call.
+        let entry = tag.map(|tag| (tag, unsafe { scope.as_raw_isolate_ptr() }));
+        Reentry(REENTRY.replace(entry))
+    }
+}
+
+impl Drop for Reentry {
+    fn drop(&mut self) {
+        REENTRY.set(self.0.take());
+    }
+}
+
+/// Counts a run of JavaScript on this thread for its lifetime.
+struct RunDepth;
+
+impl RunDepth {
+    fn enter() -> RunDepth {
+        RUN_DEPTH.set(RUN_DEPTH.get() + 1);
+        RunDepth
+    }
+}
+
+impl Drop for RunDepth {
+    fn drop(&mut self) {
+        RUN_DEPTH.set(RUN_DEPTH.get().saturating_sub(1));
+    }
 }
 
 /// Records, for the lifetime of a lock, which isolate this thread holds.
@@ -357,10 +400,22 @@ impl Isolate {
         if self.is_disposed() {
             return Err(Error::Disposed);
         }
-        if LOCKED_HERE.get().is_some() {
-            // V8 (and the v8 crate's Locker) cannot take a second isolate lock
-            // on a thread that holds one; re-entrant calls come with callbacks.
-            return Err(Error::NestedCall);
+        if let Some(locked) = LOCKED_HERE.get() {
+            return match REENTRY.get() {
+                // A host callback calling back into the isolate that called
+                // it: the isolate is locked and entered on this thread.
+                Some((tag, pointer)) if tag == self.inner.tag && locked == tag => {
+                    // SAFETY: `pointer` is this isolate's, recorded by the
+                    // callback running on this thread inside the locked call
+                    // (see `Reentry::allow`); V8 allows nested handle scopes
+                    // and calls, which end before the callback returns.
+                    let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(pointer) };
+                    f(&mut isolate)
+                }
+                // V8 (and the v8 crate's Locker) cannot take a second
+                // isolate's lock on a thread that holds one.
+                _ => Err(Error::NestedCall),
+            };
         }
         let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
         let shared = guard.as_ref().ok_or(Error::Disposed)?;
@@ -386,10 +441,16 @@ impl Isolate {
         let inner = &self.inner;
         let outcome = self.with_locker(|isolate| {
             let _fatal_errors = fatal::running(&inner.catastrophe);
+            let _depth = RunDepth::enter();
+            // A run inside a callback's call back into the isolate: the outer
+            // run owns the isolate's clocks, interruptions and disposal.
+            let nested = RUN_DEPTH.get() > 1;
             let started = Instant::now();
             let cpu_started = thread_cpu_time();
             let timed_out = Arc::new(AtomicBool::new(false));
-            inner.interrupted.store(false, Ordering::SeqCst);
+            if !nested {
+                inner.interrupted.store(false, Ordering::SeqCst);
+            }
             let deadline = limits.timeout.map(|timeout| self.arm_timeout(started + timeout, &timed_out));
             let cpu_limit = limits.cpu.as_ref().map(|budget| (self.arm_cpu_limit(budget), Arc::clone(budget)));
             let _current_budget = CurrentBudget::set(inner, limits.cpu.clone());
@@ -407,8 +468,10 @@ impl Isolate {
                 drop(check);
                 budget.spend(cpu_used)
             });
-            inner.wall_time_ns.fetch_add(duration_ns(started.elapsed()), Ordering::Relaxed);
-            inner.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
+            if !nested {
+                inner.wall_time_ns.fetch_add(duration_ns(started.elapsed()), Ordering::Relaxed);
+                inner.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
+            }
 
             let interruption = if inner.memory.limit_hit() {
                 // Mark it now, under the lock, so that calls queued behind
@@ -418,6 +481,9 @@ impl Isolate {
                 Some(Interruption::MemoryLimit)
             } else if self.is_disposed() {
                 Some(Interruption::Disposed)
+            } else if nested && terminated && !timer_fired && !cpu_exceeded {
+                // The termination is an outer run's: let it reach that run.
+                Some(Interruption::Timeout)
             } else if terminated || timer_fired || cpu_exceeded {
                 // The termination may still be pending if the timer fired
                 // just as the script finished; it must not hit the next call.
@@ -427,20 +493,23 @@ impl Isolate {
             } else {
                 None
             };
-            Ok((result, interruption))
+            Ok((result, interruption, nested))
         })?;
         match outcome {
-            (result, None) => result,
-            (_, Some(Interruption::MemoryLimit)) => {
+            (result, None, _) => result,
+            // The outer run tears the isolate down, once this one unwinds.
+            (_, Some(Interruption::MemoryLimit), true) => Err(Error::MemoryLimit),
+            (_, Some(Interruption::Disposed), true) => Err(Error::DisposedDuringExecution),
+            (_, Some(Interruption::MemoryLimit), false) => {
                 self.drop_v8();
                 Err(Error::MemoryLimit)
             }
-            (_, Some(Interruption::Disposed)) => {
+            (_, Some(Interruption::Disposed), false) => {
                 self.drop_v8();
                 Err(Error::DisposedDuringExecution)
             }
-            (_, Some(Interruption::Timeout)) => Err(Error::Timeout),
-            (_, Some(Interruption::CpuLimit)) => Err(Error::CpuLimit),
+            (_, Some(Interruption::Timeout), _) => Err(Error::Timeout),
+            (_, Some(Interruption::CpuLimit), _) => Err(Error::CpuLimit),
         }
     }
 
