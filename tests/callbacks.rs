@@ -260,3 +260,23 @@ fn a_cpu_budget_counts_work_not_waiting_and_covers_awaited_promises() {
     assert!(matches!(block_on(runaway), Err(Error::CpuLimit)));
     assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
 }
+
+#[test]
+fn time_waiting_on_a_blocking_host_function_is_not_the_isolates_cpu_time() {
+    let (isolate, context) = isolate_and_context();
+    let slow_host = Callback::new_blocking(|_, resolver| {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            resolver.resolve(Value::Null);
+        });
+    });
+    // Both ways of counting: at first the isolate's calls are short and
+    // counted at wall time less waits; after a long one the clock is read.
+    for _ in 0..2 {
+        let (cpu, wall) = (isolate.cpu_time(), isolate.wall_time());
+        context.eval_closure("return $0()", &[slow_host.clone().into()], &EvalOptions::new()).unwrap();
+        let (spent, took) = (isolate.cpu_time() - cpu, isolate.wall_time() - wall);
+        assert!(took >= Duration::from_millis(100), "wall {took:?}");
+        assert!(spent < Duration::from_millis(50), "cpu {spent:?} counted the wait");
+    }
+}

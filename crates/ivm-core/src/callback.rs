@@ -249,6 +249,8 @@ fn trampoline<'s>(
         CallbackInner::Blocking(f) => {
             let (sender, receiver) = mpsc::sync_channel(1);
             let resolver = Resolver { target: Some(Target::Blocking(sender)) };
+            let waiting = Instant::now();
+            let _count_wait = CountWait(waiting);
             match catch_unwind(AssertUnwindSafe(|| f(copies, resolver))) {
                 Ok(()) => loop {
                     match receiver.recv_timeout(TERMINATION_POLL) {
@@ -284,6 +286,16 @@ fn trampoline<'s>(
         }
         Ok(Err(message)) => throw(scope, &message),
         Err(_) => throw(scope, "the host function panicked"),
+    }
+}
+
+/// Counts a blocking callback's wait as host time (not the isolate's CPU
+/// time) however the wait ends.
+struct CountWait(Instant);
+
+impl Drop for CountWait {
+    fn drop(&mut self) {
+        crate::isolate::note_host_wait(self.0.elapsed());
     }
 }
 
