@@ -64,12 +64,17 @@ impl Log {
     }
 }
 
+/// A strand on a thread-per-run scheduler, and a log to record into.
+fn setup() -> (StdArc<ThreadPerRun>, Strand, Log) {
+    let scheduler = ThreadPerRun::new();
+    let strand = Strand::new(scheduler.clone());
+    (scheduler, strand, Log::new())
+}
+
 #[test]
 fn tasks_from_two_threads_run_once_each_in_order() {
     loom::model(|| {
-        let scheduler = ThreadPerRun::new();
-        let strand = Strand::new(scheduler.clone());
-        let log = Log::new();
+        let (scheduler, strand, log) = setup();
         let other = {
             let (strand, log) = (strand.clone(), log.clone());
             thread::spawn(move || {
@@ -94,9 +99,7 @@ fn tasks_from_two_threads_run_once_each_in_order() {
 #[test]
 fn a_synchronous_turn_waits_for_earlier_tasks_and_blocks_later_ones() {
     loom::model(|| {
-        let scheduler = ThreadPerRun::new();
-        let strand = Strand::new(scheduler.clone());
-        let log = Log::new();
+        let (scheduler, strand, log) = setup();
         let log_task = log.clone();
         strand.spawn(move || log_task.record(1));
         let racer = {
@@ -116,9 +119,7 @@ fn a_synchronous_turn_waits_for_earlier_tasks_and_blocks_later_ones() {
 #[test]
 fn two_synchronous_callers_take_turns() {
     loom::model(|| {
-        let scheduler = ThreadPerRun::new();
-        let strand = Strand::new(scheduler.clone());
-        let log = Log::new();
+        let (scheduler, strand, log) = setup();
         let other = {
             let (strand, log) = (strand.clone(), log.clone());
             thread::spawn(move || strand.enter(|| log.record(2)).unwrap())
