@@ -19,7 +19,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
 use ivm_runtime::{Receiver, oneshot};
 
@@ -45,6 +46,43 @@ impl<T> Future for Pending<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<T>> {
         Pin::new(&mut self.receiver).poll(cx).map(|result| result.unwrap_or(Err(Error::Canceled)))
+    }
+}
+
+impl<T: Send + 'static> Pending<T> {
+    /// Calls `done` with the result once the call has run, on the thread
+    /// that finishes it (a pool worker, usually), for front-ends that hand
+    /// results to an event loop of their own (Node's, asyncio's) instead of
+    /// awaiting them.
+    pub fn on_ready(self, done: impl FnOnce(Result<T>) + Send + 'static) {
+        let driver = Arc::new(Driver { state: Mutex::new(Some((self, Box::new(done)))) });
+        driver.poll();
+    }
+}
+
+type Done<T> = Box<dyn FnOnce(Result<T>) + Send>;
+
+/// Polls a [`Pending`] each time it is woken and hands its result on.
+struct Driver<T> {
+    state: Mutex<Option<(Pending<T>, Done<T>)>>,
+}
+
+impl<T: Send + 'static> Driver<T> {
+    fn poll(self: &Arc<Self>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((pending, _)) = state.as_mut() else { return };
+        let waker = Waker::from(Arc::clone(self));
+        if let Poll::Ready(result) = Pin::new(pending).poll(&mut TaskContext::from_waker(&waker)) {
+            let (_, done) = state.take().expect("checked above");
+            drop(state);
+            done(result);
+        }
+    }
+}
+
+impl<T: Send + 'static> Wake for Driver<T> {
+    fn wake(self: Arc<Self>) {
+        self.poll();
     }
 }
 

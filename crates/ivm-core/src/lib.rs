@@ -37,6 +37,8 @@ pub use forms::Pending;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
 pub use ivm_marshal::wire;
+/// Values to and from another V8 in the process (Node's, for the Node addon).
+pub use ivm_marshal::foreign;
 pub use ivm_marshal::{
     BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value,
     ViewKind,

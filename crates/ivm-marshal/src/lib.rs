@@ -10,6 +10,7 @@
 //! handle scope its caller hands it.
 
 mod error;
+pub mod foreign;
 mod large_copy;
 mod v8_convert;
 mod v8_format;

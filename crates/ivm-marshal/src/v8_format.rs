@@ -146,14 +146,24 @@ enum Task<'v> {
 /// Fails only for what V8's format cannot hold (a BigInt of more than 2^30
 /// bytes, a count over 2^32), which the caller then builds another way.
 pub(crate) fn write(root: &Value, objects: &[Object]) -> Result<Written, Error> {
+    write_version(root, objects, VERSION)
+}
+
+/// [`write`] for a reader of an older format `version` (15 or 16): version 15
+/// differs only in holding view offsets and lengths as 32-bit numbers.
+pub(crate) fn write_version(root: &Value, objects: &[Object], version: u32) -> Result<Written, Error> {
+    if !(15..=VERSION).contains(&version) {
+        return Err(Error::Invalid(format!("V8 serialization format version {version} is not supported")));
+    }
     let mut w = Writer {
+        version,
         out: Vec::with_capacity(64 + objects.len() * 16),
         ids: vec![None; objects.len()],
         next_id: 0,
         written: Written { bytes: Vec::new(), array_buffers: Vec::new(), shared: Vec::new() },
     };
     w.out.push(T_VERSION);
-    w.varint(u64::from(VERSION));
+    w.varint(u64::from(version));
     let mut tasks = vec![Task::Value(root)];
     while let Some(task) = tasks.pop() {
         match task {
@@ -179,6 +189,7 @@ pub(crate) fn write(root: &Value, objects: &[Object]) -> Result<Written, Error> 
 }
 
 struct Writer {
+    version: u32,
     out: Vec<u8>,
     /// The V8 id each object was written under, once it has been.
     ids: Vec<Option<u32>>,
@@ -374,6 +385,9 @@ impl Writer {
                 self.start(id);
                 // `Structured::new` checked that the view fits its buffer.
                 let byte_length = length.saturating_mul(kind.element_size());
+                if self.version < 16 && u32::try_from(byte_offset.saturating_add(byte_length)).is_err() {
+                    return Err(Error::TooLarge { what: "typed array (over 4 GiB for this reader)" });
+                }
                 self.out.push(T_ARRAY_BUFFER_VIEW);
                 self.out.push(view_tag(*kind));
                 self.varint(*byte_offset as u64);

@@ -1,0 +1,365 @@
+'use strict';
+// ivm for Node: isolated-vm's API over ivm's Rust core. The classes come
+// from the native addon (ivm.node, built by `cargo xtask node`); this file
+// completes them with isolated-vm's method names and option objects, and
+// does Node's side of copying values (Node's own v8.Serializer writes the
+// bytes that ivm reads, and v8.Deserializer reads the bytes ivm writes).
+
+const path = require('node:path');
+const v8 = require('node:v8');
+
+const native = require(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
+const { Isolate, Context, Script, Reference, ExternalCopy, Callback, ExternalCopyInto } = native;
+
+// The three forms of every operation, as the native methods take them.
+const SYNC = 0;
+const ASYNC = 1;
+const IGNORED = 2;
+
+// How results leave an isolate (see bindings/node/src/convert.rs).
+const RESULT_TRANSFERABLE = 0; // primitives, else undefined (eval, run)
+const RESULT_OR_REFERENCE = 1; // primitives, else a Reference (apply, get)
+const RESULT_COPY = 2;
+const RESULT_EXTERNAL_COPY = 3;
+const RESULT_REFERENCE = 4;
+
+// Errors: each kind of failure has its own class. Their `name` stays
+// "Error", as isolated-vm's errors are plain Errors, so messages and stack
+// traces read the same; `code` and `instanceof` tell them apart.
+class IvmError extends Error {}
+const errorClasses = { IvmError };
+for (const [name, code] of [
+  ['TimeoutError', 'ERR_IVM_TIMEOUT'],
+  ['CpuLimitError', 'ERR_IVM_CPU_LIMIT'],
+  ['MemoryLimitError', 'ERR_IVM_MEMORY_LIMIT'],
+  ['DisposedError', 'ERR_IVM_DISPOSED'],
+  ['ReleasedError', 'ERR_IVM_RELEASED'],
+  ['UsageError', 'ERR_IVM_USAGE'],
+  ['TransferError', 'ERR_IVM_TRANSFER'],
+  ['CanceledError', 'ERR_IVM_CANCELED'],
+  ['UnsupportedError', 'ERR_IVM_UNSUPPORTED'],
+]) {
+  const cls = { [name]: class extends IvmError {} }[name];
+  Object.defineProperty(cls.prototype, 'code', { value: code });
+  errorClasses[name] = cls;
+}
+for (const cls of Object.values(errorClasses)) {
+  Object.defineProperty(cls.prototype, 'name', { value: 'Error', configurable: true, writable: true });
+}
+Object.defineProperty(IvmError.prototype, 'code', { value: 'ERR_IVM' });
+
+// Node's side of copies.
+function serialize(value) {
+  const serializer = new v8.Serializer();
+  serializer.writeHeader();
+  serializer.writeValue(value);
+  return serializer.releaseBuffer();
+}
+
+function deserialize(bytes, arrayBuffers) {
+  const deserializer = new v8.Deserializer(bytes);
+  deserializer.readHeader();
+  for (let id = 0; id < arrayBuffers.length; ++id) {
+    deserializer.transferArrayBuffer(id, arrayBuffers[id]);
+  }
+  return deserializer.readValue();
+}
+
+function settle(value, done) {
+  Promise.resolve(value).then(
+    (result) => done(false, result),
+    (error) => done(true, error),
+  );
+}
+
+// The newest V8 serialization format this Node reads (15 up to Node 22).
+function readerVersion() {
+  try {
+    new v8.Deserializer(Buffer.from([0xff, 16, 0x5f])).readHeader();
+    return 16;
+  } catch {
+    return 15;
+  }
+}
+
+native._init({ serialize, deserialize, settle, errors: errorClasses }, readerVersion());
+
+function isPrimitive(value) {
+  return value === null || (typeof value !== 'object' && typeof value !== 'function');
+}
+
+function options(value) {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object') throw new TypeError('`options` must be an object');
+  return value;
+}
+
+// TransferOptions: at most one of copy, externalCopy and reference, with
+// promise combinable.
+function transferMode(transfer, fallback) {
+  if (transfer === undefined) return fallback;
+  const set = (transfer.copy ? 1 : 0) + (transfer.externalCopy ? 1 : 0) + (transfer.reference ? 1 : 0);
+  if (set > 1) throw new TypeError('Only one of `copy`, `externalCopy` or `reference` may be set');
+  if (transfer.copy) return RESULT_COPY;
+  if (transfer.externalCopy) return RESULT_EXTERNAL_COPY;
+  if (transfer.reference) return RESULT_REFERENCE;
+  return fallback;
+}
+
+function isTransferable(value) {
+  return (
+    isPrimitive(value) ||
+    value instanceof Reference ||
+    value instanceof ExternalCopyInto ||
+    value instanceof Callback
+  );
+}
+
+// A value on its way into an isolate, as TransferOptions `transfer` say.
+function transferIn(value, transfer) {
+  if (typeof value === 'symbol') throw new TypeError('A non-transferable value was passed');
+  const mode = transferMode(transfer, undefined);
+  if (mode === RESULT_COPY) return isPrimitive(value) ? value : serialize(value);
+  if (mode === RESULT_EXTERNAL_COPY) return new ExternalCopy(value).copyInto();
+  if (mode === RESULT_REFERENCE) return value instanceof Reference ? value : new Reference(value);
+  if (isTransferable(value)) return value;
+  if (typeof value === 'function') return new Callback(value);
+  throw new TypeError('A non-transferable value was passed');
+}
+
+function transferArguments(args, transfer) {
+  if (args === undefined) return [];
+  if (!Array.isArray(args)) throw new TypeError('`arguments` must be an array');
+  return args.map((arg) => transferIn(arg, transfer));
+}
+
+function timeoutOf(opts) {
+  const { timeout } = opts;
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError('`timeout` must be a non-negative number');
+  return timeout;
+}
+
+function code(value) {
+  if (typeof value !== 'string') throw new TypeError('`code` must be a string');
+  return value;
+}
+
+function unsupported(what) {
+  return new errorClasses.UnsupportedError(`${what} is not supported yet`);
+}
+
+function rejectCall(call) {
+  try {
+    return call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+// Isolate
+Object.defineProperties(Isolate.prototype, {
+  createContextSync: { value(opts) { checkContextOptions(opts); return this._createContext(SYNC); } },
+  createContext: { value(opts) { return rejectCall(() => { checkContextOptions(opts); return this._createContext(ASYNC); }); } },
+  compileScriptSync: { value(source, opts) { return compileScript(this, source, opts, SYNC); } },
+  compileScript: { value(source, opts) { return rejectCall(() => compileScript(this, source, opts, ASYNC)); } },
+  compileModuleSync: { value() { throw unsupported('Modules'); } },
+  compileModule: { value() { return Promise.reject(unsupported('Modules')); } },
+  getHeapStatisticsSync: { value() { return this._heapStatistics(SYNC); } },
+  getHeapStatistics: { value() { return rejectCall(() => this._heapStatistics(ASYNC)); } },
+});
+Isolate.createSnapshot = function createSnapshot() {
+  throw unsupported('Isolate.createSnapshot');
+};
+
+function checkContextOptions(opts) {
+  if (options(opts).inspector) throw unsupported('The inspector');
+}
+
+function compileScript(isolate, source, opts, form) {
+  const o = options(opts);
+  if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
+  return isolate._compileScript(code(source), o.filename, o.lineOffset, o.columnOffset, form);
+}
+
+// Context
+const globals = new WeakMap();
+Object.defineProperties(Context.prototype, {
+  global: {
+    get() {
+      let global = globals.get(this);
+      if (global === undefined) {
+        global = this._global();
+        globals.set(this, global);
+      }
+      return global;
+    },
+  },
+  evalSync: { value(source, opts) { return evaluate(this, source, opts, SYNC); } },
+  eval: { value(source, opts) { return rejectCall(() => evaluate(this, source, opts, ASYNC)); } },
+  evalIgnored: { value(source, opts) { evaluate(this, source, opts, IGNORED); } },
+  evalClosureSync: { value(source, args, opts) { return evalClosure(this, source, args, opts, SYNC); } },
+  evalClosure: { value(source, args, opts) { return rejectCall(() => evalClosure(this, source, args, opts, ASYNC)); } },
+  evalClosureIgnored: { value(source, args, opts) { evalClosure(this, source, args, opts, IGNORED); } },
+});
+
+function evaluate(context, source, opts, form) {
+  const o = options(opts);
+  if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
+  const mode = transferMode(o, RESULT_TRANSFERABLE);
+  return context._eval(code(source), mode, !!o.promise, timeoutOf(o), o.filename, o.lineOffset, o.columnOffset, form);
+}
+
+function evalClosure(context, source, args, opts, form) {
+  const o = options(opts);
+  const result = o.result || {};
+  const mode = transferMode(result, RESULT_TRANSFERABLE);
+  const transferred = transferArguments(args, o.arguments);
+  return context._evalClosure(code(source), transferred, mode, !!result.promise, timeoutOf(o), o.filename, form);
+}
+
+// Script
+Object.defineProperties(Script.prototype, {
+  runSync: { value(context, opts) { return runScript(this, context, opts, SYNC); } },
+  run: { value(context, opts) { return rejectCall(() => runScript(this, context, opts, ASYNC)); } },
+  runIgnored: { value(context, opts) { runScript(this, context, opts, IGNORED); } },
+});
+
+function runScript(script, context, opts, form) {
+  if (!(context instanceof Context)) throw new TypeError('`context` must be a Context');
+  const o = options(opts);
+  const mode = transferMode(o, RESULT_TRANSFERABLE);
+  try {
+    return script._run(context, mode, !!o.promise, timeoutOf(o), form);
+  } finally {
+    if (o.release) script.release();
+  }
+}
+
+// Reference. One to a Node value (`new ivm.Reference(value)`) is served
+// here in Node; one into an isolate by the addon.
+function hostCall(reference, form, call) {
+  if (form === SYNC) return call(reference._hostValue());
+  if (form === IGNORED) {
+    Promise.resolve().then(() => call(reference._hostValue())).catch(() => {});
+    return undefined;
+  }
+  return Promise.resolve().then(() => call(reference._hostValue()));
+}
+
+function hostResult(value, transfer) {
+  const mode = transferMode(transfer, RESULT_OR_REFERENCE);
+  if (mode === RESULT_COPY) return structuredClone(value);
+  if (mode === RESULT_EXTERNAL_COPY) return new ExternalCopy(value);
+  if (mode === RESULT_REFERENCE || !isTransferable(value)) return new Reference(value);
+  return value;
+}
+
+function propertyKey(key) {
+  if (typeof key !== 'string' && typeof key !== 'number') {
+    throw new TypeError('Invalid `key` (property keys are strings and numbers)');
+  }
+  return key;
+}
+
+function get(reference, key, opts, form) {
+  const o = options(opts);
+  propertyKey(key);
+  if (reference._isHost) return hostCall(reference, form, (value) => hostResult(value[key], o));
+  return reference._get(key, transferMode(o, RESULT_OR_REFERENCE), !!o.promise, timeoutOf(o), form);
+}
+
+function set(reference, key, value, opts, form) {
+  const o = options(opts);
+  propertyKey(key);
+  if (reference._isHost) {
+    return hostCall(reference, form, (target) => Reflect.set(target, key, value));
+  }
+  return reference._set(key, transferIn(value, o), timeoutOf(o), form);
+}
+
+function del(reference, key, form) {
+  propertyKey(key);
+  if (reference._isHost) return hostCall(reference, form, (target) => Reflect.deleteProperty(target, key));
+  return reference._delete(key, form);
+}
+
+function apply(reference, receiver, args, opts, form) {
+  const o = options(opts);
+  const result = o.result || {};
+  if (reference._isHost) {
+    if (args !== undefined && !Array.isArray(args)) throw new TypeError('`arguments` must be an array');
+    return hostCall(reference, form, (fn) => hostResult(Reflect.apply(fn, receiver, args || []), result));
+  }
+  const transferred = transferArguments(args, o.arguments);
+  const mode = transferMode(result, RESULT_OR_REFERENCE);
+  return reference._apply(transferIn(receiver, undefined), transferred, mode, !!result.promise, timeoutOf(o), form);
+}
+
+function copy(reference, form) {
+  if (reference._isHost) return hostCall(reference, form, (value) => structuredClone(value));
+  return reference._copy(form);
+}
+
+Object.defineProperties(Reference.prototype, {
+  deref: {
+    value(opts) {
+      if (!this._isHost) throw new errorClasses.UsageError('Cannot dereference this from current isolate');
+      const value = this._hostValue();
+      if (options(opts).release) this.release();
+      return value;
+    },
+  },
+  derefInto: {
+    value(opts) {
+      if (this._isHost) throw new errorClasses.UsageError('Cannot dereference this into target isolate');
+      const into = this._derefInto();
+      if (options(opts).release) this.release();
+      return into;
+    },
+  },
+  copySync: { value() { return copy(this, SYNC); } },
+  copy: { value() { return rejectCall(() => copy(this, ASYNC)); } },
+  getSync: { value(key, opts) { return get(this, key, opts, SYNC); } },
+  get: { value(key, opts) { return rejectCall(() => get(this, key, opts, ASYNC)); } },
+  setSync: { value(key, value, opts) { return set(this, key, value, opts, SYNC); } },
+  set: { value(key, value, opts) { return rejectCall(() => set(this, key, value, opts, ASYNC)); } },
+  setIgnored: { value(key, value, opts) { set(this, key, value, opts, IGNORED); } },
+  deleteSync: { value(key) { return del(this, key, SYNC); } },
+  delete: { value(key) { return rejectCall(() => del(this, key, ASYNC)); } },
+  deleteIgnored: { value(key) { del(this, key, IGNORED); } },
+  applySync: { value(receiver, args, opts) { return apply(this, receiver, args, opts, SYNC); } },
+  apply: { value(receiver, args, opts) { return rejectCall(() => apply(this, receiver, args, opts, ASYNC)); } },
+  applyIgnored: { value(receiver, args, opts) { apply(this, receiver, args, opts, IGNORED); } },
+  applySyncPromise: {
+    value() {
+      throw new errorClasses.UsageError('This function may only be invoked from a non-default thread');
+    },
+  },
+});
+
+// ExternalCopy
+Object.defineProperty(ExternalCopy, 'totalExternalSize', {
+  get: () => native.totalExternalSize(),
+  enumerable: true,
+});
+
+// Modules arrive with the modules issue; until then the class exists so
+// that `instanceof` checks work, and compileModule says why it fails.
+class Module {
+  constructor() {
+    throw unsupported('Modules');
+  }
+}
+
+module.exports = {
+  Isolate,
+  Context,
+  Script,
+  Module,
+  Reference,
+  ExternalCopy,
+  Callback,
+  ...errorClasses,
+};
+module.exports.default = module.exports;

@@ -1,0 +1,197 @@
+//! Values between Node and ivm. Primitives convert directly; anything else
+//! crosses as the bytes of V8's serialization format, written and read by
+//! Node's own `v8.Serializer` / `v8.Deserializer` (through `index.js`'s
+//! helpers) on Node's side and by ivm-marshal's `foreign` module on ours.
+//! No Node handle ever reaches an ivm isolate.
+
+use std::ptr;
+
+use bytes::Bytes;
+use ivm_core::{BigInt, Buffer, JsString, Structured, Transferable, Value};
+use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsUnknown, ValueType};
+
+use crate::env_state::state;
+use crate::errors::type_error;
+use crate::external_copy::{ExternalCopyInto, NodeExternalCopy};
+use crate::reference::{NodeCallback, NodeReference};
+
+/// How a result leaves the isolate, as `index.js` encodes isolated-vm's
+/// TransferOptions for the native calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResultMode {
+    /// Primitives; anything else is `undefined` (eval and run's default).
+    Transferable,
+    /// Primitives; anything else a Reference (apply and get's default).
+    OrReference,
+    Copy,
+    ExternalCopy,
+    Reference,
+}
+
+impl ResultMode {
+    pub(crate) fn from_code(code: u32) -> napi::Result<ResultMode> {
+        Ok(match code {
+            0 => ResultMode::Transferable,
+            1 => ResultMode::OrReference,
+            2 => ResultMode::Copy,
+            3 => ResultMode::ExternalCopy,
+            4 => ResultMode::Reference,
+            _ => return Err(type_error(format!("unknown result mode {code}"))),
+        })
+    }
+
+    /// The core's transfer mode that gets this result.
+    pub(crate) fn transfer_mode(self) -> ivm_core::TransferMode {
+        match self {
+            ResultMode::Transferable | ResultMode::OrReference => ivm_core::TransferMode::Auto,
+            ResultMode::Copy => ivm_core::TransferMode::Copy,
+            ResultMode::ExternalCopy => ivm_core::TransferMode::ExternalCopy,
+            ResultMode::Reference => ivm_core::TransferMode::Reference,
+        }
+    }
+}
+
+/// A primitive as a Node value.
+pub(crate) fn value_to_js(env: &Env, value: &Value) -> napi::Result<JsUnknown> {
+    Ok(match value {
+        Value::Undefined => env.get_undefined()?.into_unknown(),
+        Value::Null => env.get_null()?.into_unknown(),
+        Value::Bool(b) => env.get_boolean(*b)?.into_unknown(),
+        Value::Number(n) => env.create_double(*n)?.into_unknown(),
+        Value::String(JsString::Utf8(s)) => env.create_string(s)?.into_unknown(),
+        Value::String(JsString::Utf16(units)) => env.create_string_utf16(units)?.into_unknown(),
+        Value::BigInt(b) => env.create_bigint_from_words(b.is_negative(), b.words().to_vec())?.into_unknown()?,
+        Value::Object(_) => return Err(napi::Error::from_reason("an object reference without its graph")),
+        _ => return Err(napi::Error::from_reason("a value this version of the addon does not know")),
+    })
+}
+
+/// A Node primitive as a value, or `None` for objects and functions.
+pub(crate) fn js_to_value(env: &Env, value: &JsUnknown) -> napi::Result<Option<Value>> {
+    // SAFETY (each cast below): the value's type was checked first.
+    Ok(Some(match value.get_type()? {
+        ValueType::Undefined => Value::Undefined,
+        ValueType::Null => Value::Null,
+        ValueType::Boolean => Value::Bool(unsafe { value.cast::<napi::JsBoolean>() }.get_value()?),
+        ValueType::Number => Value::Number(unsafe { value.cast::<JsNumber>() }.get_double()?),
+        ValueType::String => Value::String(JsString::from_utf16(utf16_units(env, value)?)),
+        ValueType::BigInt => {
+            let (negative, words) = unsafe { value.cast::<JsBigInt>() }.get_words()?;
+            Value::BigInt(BigInt::from_words(negative, words))
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// A string's UTF-16 code units, lone surrogates kept.
+fn utf16_units(env: &Env, value: &JsUnknown) -> napi::Result<Vec<u16>> {
+    let env = env.raw();
+    let mut length = 0;
+    // SAFETY: `value` is a string of `env` (checked by the caller).
+    napi::check_status!(unsafe { napi::sys::napi_get_value_string_utf16(env, raw(value), ptr::null_mut(), 0, &mut length) })?;
+    let mut units = vec![0u16; length + 1];
+    let mut written = 0;
+    // SAFETY: `units` has room for the string and its terminator.
+    napi::check_status!(unsafe {
+        napi::sys::napi_get_value_string_utf16(env, raw(value), units.as_mut_ptr(), units.len(), &mut written)
+    })?;
+    units.truncate(written);
+    Ok(units)
+}
+
+/// A copy out of an isolate as a Node value.
+pub(crate) fn structured_to_js(env: &Env, copy: &Structured) -> napi::Result<JsUnknown> {
+    if let Some(primitive) = copy.as_primitive() {
+        return value_to_js(env, primitive);
+    }
+    let state = state(env)?;
+    let written = ivm_core::foreign::write(copy, state.format_version)
+        .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))?;
+    let bytes = env.create_buffer_with_data(written.bytes)?.into_raw();
+    let mut buffers = env.create_array_with_length(written.array_buffers.len())?;
+    for (index, buffer) in written.array_buffers.into_iter().enumerate() {
+        let contents = match Bytes::from(buffer.to_bytes()).try_into_mut() {
+            Ok(unique) => Vec::from(unique),
+            Err(shared) => shared.to_vec(),
+        };
+        buffers.set_element(u32::try_from(index).unwrap_or(u32::MAX), env.create_arraybuffer_with_data(contents)?.into_raw())?;
+    }
+    let deserialize: JsFunction = state.deserialize.function(env)?;
+    deserialize.call(None, &[bytes.into_unknown(), buffers.into_unknown()])
+}
+
+/// A Node value as a copy: primitives directly, the rest through Node's
+/// serializer (which throws a DataCloneError for what has no copy).
+pub(crate) fn js_to_structured(env: &Env, value: JsUnknown) -> napi::Result<Structured> {
+    if let Some(primitive) = js_to_value(env, &value)? {
+        return Ok(Structured::from(primitive));
+    }
+    let serialize: JsFunction = state(env)?.serialize.function(env)?;
+    let bytes = serialize.call(None, &[value])?;
+    serialized_to_structured(env, bytes)
+}
+
+/// Bytes from `index.js`'s serializer as a copy.
+fn serialized_to_structured(env: &Env, bytes: JsUnknown) -> napi::Result<Structured> {
+    // SAFETY: the serializer returns a Buffer; `is_buffer` is checked first.
+    if !bytes.is_buffer()? {
+        return Err(type_error("the serializer did not return a Buffer"));
+    }
+    let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
+    ivm_core::foreign::read(Bytes::copy_from_slice(&buffer), Vec::<Buffer>::new())
+        .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))
+}
+
+/// A value `index.js` prepared for passing into an isolate: a primitive, a
+/// Buffer of serialized bytes (a copy), or one of the addon's transferable
+/// handles.
+pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Transferable> {
+    if let Some(primitive) = js_to_value(env, &value)? {
+        return Ok(Transferable::from(primitive));
+    }
+    if value.is_buffer()? {
+        return Ok(Transferable::Copy(serialized_to_structured(env, value)?));
+    }
+    if NodeReference::instance_of(*env, &value)? {
+        // SAFETY: checked to be an instance of the class just above.
+        let reference = unsafe { crate::reference::unwrap::<NodeReference>(env, &value) }?;
+        return reference.transferable(env);
+    }
+    if ExternalCopyInto::instance_of(*env, &value)? {
+        // SAFETY: as above.
+        let into = unsafe { crate::reference::unwrap::<ExternalCopyInto>(env, &value) }?;
+        return into.transferable();
+    }
+    if NodeCallback::instance_of(*env, &value)? {
+        // SAFETY: as above.
+        let callback = unsafe { crate::reference::unwrap::<NodeCallback>(env, &value) }?;
+        return Ok(Transferable::Callback(callback.callback.clone()));
+    }
+    if NodeExternalCopy::instance_of(*env, &value)? {
+        return Err(type_error("Passing an ExternalCopy into an isolate is not supported yet; pass externalCopy.copyInto()"));
+    }
+    Err(type_error("A non-transferable value was passed"))
+}
+
+/// A result out of an isolate as a Node value.
+pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMode) -> napi::Result<JsUnknown> {
+    match value {
+        Transferable::Copy(copy) => structured_to_js(env, &copy),
+        Transferable::Reference(reference) if mode == ResultMode::Transferable => {
+            reference.release();
+            Ok(env.get_undefined()?.into_unknown())
+        }
+        Transferable::Reference(reference) => NodeReference::isolate(reference).into_js(env),
+        Transferable::ExternalCopy(copy, _) => NodeExternalCopy::from_copy(copy).into_js(env),
+        Transferable::Callback(_) => Err(napi::Error::from_reason("a host function cannot come out of an isolate")),
+        _ => Err(napi::Error::from_reason("a result this version of the addon does not know")),
+    }
+}
+
+/// The napi handle of `value`.
+pub(crate) fn raw<V: napi::NapiRaw>(value: &V) -> napi::sys::napi_value {
+    // SAFETY: reading the handle has no precondition; napi-rs marks it
+    // unsafe because the handle must not outlive its scope, and callers
+    // use it only within the call at hand.
+    unsafe { value.raw() }
+}

@@ -1,0 +1,67 @@
+//! ivm-core's errors as JavaScript errors. Each variant becomes an
+//! instance of its own class (defined in `index.js`, all subclasses of
+//! `Error` carrying isolated-vm's messages), and JavaScript exceptions are
+//! rethrown in Node as the same kind of error with the same message and
+//! stack, or as the very primitive that was thrown.
+
+use ivm_core::Error;
+use napi::{Env, JsFunction, JsObject, JsUnknown};
+
+use crate::convert::value_to_js;
+use crate::env_state::state;
+
+/// The JavaScript error for `error`, ready to throw or reject with.
+pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
+    match js_error(env, &error) {
+        Ok(value) => napi::Error::from(value),
+        // Creating the error failed (the environment is shutting down, say):
+        // fall back on a plain message.
+        Err(_) => napi::Error::from_reason(error.to_string()),
+    }
+}
+
+/// The class name `index.js` gives each kind of error.
+fn class_name(error: &Error) -> &'static str {
+    match error {
+        Error::Js(_) => "Error",
+        Error::Timeout => "TimeoutError",
+        Error::CpuLimit => "CpuLimitError",
+        Error::MemoryLimit => "MemoryLimitError",
+        Error::DisposedDuringExecution | Error::Disposed => "DisposedError",
+        Error::Released(_) => "ReleasedError",
+        Error::WrongIsolate(_) | Error::NestedCall | Error::InvalidArgument(_) => "UsageError",
+        Error::Marshal(_) | Error::Wire(_) => "TransferError",
+        Error::Canceled => "CanceledError",
+        Error::Unsupported(_) => "UnsupportedError",
+        _ => "IvmError",
+    }
+}
+
+fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
+    if let Error::Js(js) = error {
+        if let Some(thrown) = &js.thrown {
+            return value_to_js(env, thrown);
+        }
+        let global = env.get_global()?;
+        let standard =
+            ["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError", "EvalError", "URIError"];
+        let name = if standard.contains(&js.name.as_str()) { js.name.as_str() } else { "Error" };
+        let class: JsFunction = global.get_named_property(name)?;
+        let mut object = class.new_instance(&[env.create_string(&js.message)?])?;
+        if name != js.name && !js.name.is_empty() {
+            object.set_named_property("name", env.create_string(&js.name)?)?;
+        }
+        if let Some(stack) = &js.stack {
+            object.set_named_property("stack", env.create_string(stack)?)?;
+        }
+        return Ok(object.into_unknown());
+    }
+    let classes: JsObject = state(env)?.errors.object(env)?;
+    let class: JsFunction = classes.get_named_property(class_name(error))?;
+    Ok(class.new_instance(&[env.create_string(&error.to_string())?])?.into_unknown())
+}
+
+/// A TypeError with `message`, for arguments `index.js` should have caught.
+pub(crate) fn type_error(message: impl Into<String>) -> napi::Error {
+    napi::Error::new(napi::Status::InvalidArg, message.into())
+}

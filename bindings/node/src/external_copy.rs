@@ -1,0 +1,190 @@
+//! `ivm.ExternalCopy`: a Node value copied outside every isolate, and the
+//! marker `copyInto()` returns. ArrayBuffers and typed arrays are read
+//! straight from their memory (one copy) instead of going through Node's
+//! serializer.
+
+use std::ptr;
+
+use ivm_core::{Buffer, CopyOptions, ExternalCopy, Object, ObjectId, Structured, Transferable, Value, ViewKind};
+use napi::{Env, JsObject, JsUnknown, NapiValue, sys};
+use napi_derive::napi;
+
+use crate::convert::raw;
+use crate::convert::{js_to_structured, structured_to_js};
+use crate::errors::{to_napi, type_error};
+use crate::reference::{array_items, instance};
+
+#[derive(Debug)]
+#[napi(js_name = "ExternalCopy")]
+pub struct NodeExternalCopy {
+    copy: ExternalCopy,
+}
+
+impl NodeExternalCopy {
+    pub(crate) fn from_copy(copy: ExternalCopy) -> NodeExternalCopy {
+        NodeExternalCopy { copy }
+    }
+
+    pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
+        instance(env, self)
+    }
+}
+
+/// The contents of an ArrayBuffer, or `None` if `value` is not one.
+fn array_buffer_bytes(env: &Env, value: &JsUnknown) -> napi::Result<Option<Vec<u8>>> {
+    let mut is_buffer = false;
+    // SAFETY: `value` belongs to `env`.
+    napi::check_status!(unsafe { sys::napi_is_arraybuffer(env.raw(), raw(&value), &mut is_buffer) })?;
+    if !is_buffer {
+        return Ok(None);
+    }
+    let (mut data, mut length) = (ptr::null_mut(), 0);
+    // SAFETY: checked to be an ArrayBuffer.
+    napi::check_status!(unsafe { sys::napi_get_arraybuffer_info(env.raw(), raw(&value), &mut data, &mut length) })?;
+    if length == 0 || data.is_null() {
+        return Ok(Some(Vec::new()));
+    }
+    // SAFETY: V8 reports `length` readable bytes at `data`, alive while
+    // `value` is (for this call).
+    Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec()))
+}
+
+/// A typed array's kind, its buffer and where it sits in it.
+fn typed_array(env: &Env, value: &JsUnknown) -> napi::Result<Option<(ViewKind, JsUnknown, usize, usize)>> {
+    let mut is_typed = false;
+    // SAFETY: `value` belongs to `env`.
+    napi::check_status!(unsafe { sys::napi_is_typedarray(env.raw(), raw(&value), &mut is_typed) })?;
+    if !is_typed {
+        return Ok(None);
+    }
+    let (mut kind, mut length, mut data, mut buffer, mut offset) = (0, 0, ptr::null_mut(), ptr::null_mut(), 0);
+    // SAFETY: checked to be a typed array.
+    napi::check_status!(unsafe {
+        sys::napi_get_typedarray_info(env.raw(), raw(&value), &mut kind, &mut length, &mut data, &mut buffer, &mut offset)
+    })?;
+    use sys::TypedarrayType as T;
+    let kind = match kind {
+        T::int8_array => ViewKind::Int8,
+        T::uint8_array => ViewKind::Uint8,
+        T::uint8_clamped_array => ViewKind::Uint8Clamped,
+        T::int16_array => ViewKind::Int16,
+        T::uint16_array => ViewKind::Uint16,
+        T::int32_array => ViewKind::Int32,
+        T::uint32_array => ViewKind::Uint32,
+        T::float32_array => ViewKind::Float32,
+        T::float64_array => ViewKind::Float64,
+        T::bigint64_array => ViewKind::BigInt64,
+        T::biguint64_array => ViewKind::BigUint64,
+        _ => return Ok(None),
+    };
+    // SAFETY: napi returned the view's live buffer.
+    Ok(Some((kind, unsafe { JsUnknown::from_raw_unchecked(env.raw(), buffer) }, offset, length)))
+}
+
+/// A Node value as a copy, with ArrayBuffers and typed arrays read
+/// directly.
+fn copy_of(env: &Env, value: JsUnknown) -> napi::Result<(Structured, Option<JsUnknown>)> {
+    if let Some(bytes) = array_buffer_bytes(env, &value)? {
+        let graph = Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(Buffer::from(bytes))]);
+        return Ok((graph.map_err(|e| to_napi(env, e.into()))?, Some(value)));
+    }
+    if let Some((kind, buffer, byte_offset, length)) = typed_array(env, &value)? {
+        if let Some(bytes) = array_buffer_bytes(env, &buffer)? {
+            let objects = vec![
+                Object::View { kind, buffer: ObjectId(1), byte_offset, length },
+                Object::ArrayBuffer(Buffer::from(bytes)),
+            ];
+            let graph = Structured::new(Value::Object(ObjectId(0)), objects);
+            return Ok((graph.map_err(|e| to_napi(env, e.into()))?, Some(buffer)));
+        }
+    }
+    Ok((js_to_structured(env, value)?, None))
+}
+
+fn detach(env: &Env, buffer: &JsUnknown) -> napi::Result<()> {
+    // SAFETY: `buffer` is an ArrayBuffer of `env`; napi refuses buffers
+    // that cannot be detached.
+    napi::check_status!(unsafe { sys::napi_detach_arraybuffer(env.raw(), raw(&buffer)) })
+}
+
+fn flag(options: &Option<JsObject>, name: &str) -> napi::Result<bool> {
+    match options {
+        Some(options) if options.has_named_property(name)? => {
+            options.get_named_property::<JsUnknown>(name)?.coerce_to_bool()?.get_value()
+        }
+        _ => Ok(false),
+    }
+}
+
+fn copy_options(options: &Option<JsObject>) -> napi::Result<CopyOptions> {
+    Ok(CopyOptions::new().release(flag(options, "release")?).transfer_in(flag(options, "transferIn")?))
+}
+
+#[napi]
+impl NodeExternalCopy {
+    /// `new ivm.ExternalCopy(value, { transferList, transferOut })`.
+    #[napi(constructor)]
+    pub fn new(env: Env, value: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
+        let (graph, buffer) = copy_of(&env, value)?;
+        if flag(&options, "transferOut")? {
+            let Some(buffer) = buffer else {
+                return Err(type_error("`transferOut` applies only to ArrayBuffers and typed arrays"));
+            };
+            detach(&env, &buffer)?;
+        }
+        if let Some(options) = &options {
+            if options.has_named_property("transferList")? {
+                let list: JsUnknown = options.get_named_property("transferList")?;
+                if list.is_array()? {
+                    // SAFETY: checked to be an array.
+                    for buffer in array_items(&unsafe { list.cast::<JsObject>() })? {
+                        if array_buffer_bytes(&env, &buffer)?.is_none() {
+                            return Err(type_error("`transferList` may hold only ArrayBuffers"));
+                        }
+                        detach(&env, &buffer)?;
+                    }
+                }
+            }
+        }
+        Ok(NodeExternalCopy { copy: ExternalCopy::new(graph) })
+    }
+
+    /// `externalCopy.copy({ release, transferIn })`: the value, in Node.
+    #[napi]
+    pub fn copy(&self, env: Env, options: Option<JsObject>) -> napi::Result<JsUnknown> {
+        let copy = self.copy.copy(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
+        structured_to_js(&env, &copy)
+    }
+
+    /// `externalCopy.copyInto({ release, transferIn })`: an object that,
+    /// passed into an isolate, arrives there as the value.
+    #[napi]
+    pub fn copy_into(&self, options: Option<JsObject>) -> napi::Result<ExternalCopyInto> {
+        Ok(ExternalCopyInto { copy: self.copy.clone(), options: copy_options(&options)? })
+    }
+
+    #[napi]
+    pub fn release(&self) {
+        self.copy.release();
+    }
+}
+
+/// What `externalCopy.copyInto()` returns.
+#[derive(Debug)]
+#[napi]
+pub struct ExternalCopyInto {
+    copy: ExternalCopy,
+    options: CopyOptions,
+}
+
+impl ExternalCopyInto {
+    pub(crate) fn transferable(&self) -> napi::Result<Transferable> {
+        Ok(Transferable::ExternalCopy(self.copy.clone(), self.options))
+    }
+}
+
+/// `ExternalCopy.totalExternalSize`: bytes held by every ExternalCopy.
+#[napi]
+pub fn total_external_size() -> f64 {
+    ivm_core::total_external_size() as f64
+}

@@ -1,0 +1,72 @@
+//! isolated-vm's three forms of each operation: `…Sync` returns the
+//! result, the plain name returns a Promise settled on Node's event loop,
+//! `…Ignored` returns `undefined` and drops the result. The core provides
+//! all three; this module turns its results into Node's.
+
+use ivm_core::Pending;
+use napi::{Env, JsUnknown};
+
+use crate::errors::{to_napi, type_error};
+
+/// Which form of an operation `index.js` called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    Sync,
+    Async,
+    Ignored,
+}
+
+impl Form {
+    pub(crate) fn from_code(code: u32) -> napi::Result<Form> {
+        match code {
+            0 => Ok(Form::Sync),
+            1 => Ok(Form::Async),
+            2 => Ok(Form::Ignored),
+            _ => Err(type_error(format!("unknown call form {code}"))),
+        }
+    }
+}
+
+type Convert<T> = Box<dyn FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send>;
+type Settle = Box<dyn FnOnce(Env) -> napi::Result<JsUnknown> + Send>;
+
+/// A Promise of `pending`'s result, converted by `convert` on Node's thread.
+/// The Promise keeps Node's event loop alive until it settles.
+pub(crate) fn promise<T: Send + 'static>(
+    env: &Env,
+    pending: Pending<T>,
+    convert: impl FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send + 'static,
+) -> napi::Result<JsUnknown> {
+    let (deferred, promise) = env.create_deferred::<JsUnknown, Settle>()?;
+    let convert: Convert<T> = Box::new(convert);
+    pending.on_ready(move |result| {
+        deferred.resolve(Box::new(move |env: Env| match result {
+            Ok(value) => convert(&env, value),
+            Err(error) => Err(to_napi(&env, error)),
+        }))
+    });
+    Ok(promise.into_unknown())
+}
+
+/// Runs one operation in the form asked for: `sync` runs it here, `queue`
+/// starts it on the pool (its `Pending` is dropped for the ignored form).
+pub(crate) fn run<T: Send + 'static>(
+    env: &Env,
+    form: Form,
+    sync: impl FnOnce() -> ivm_core::Result<T>,
+    queue: impl FnOnce() -> Pending<T>,
+    convert: impl FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send + 'static,
+) -> napi::Result<JsUnknown> {
+    match form {
+        Form::Sync => convert(env, sync().map_err(|e| to_napi(env, e))?),
+        Form::Async => promise(env, queue(), convert),
+        Form::Ignored => {
+            drop(queue());
+            undefined(env)
+        }
+    }
+}
+
+pub(crate) fn undefined(env: &Env) -> napi::Result<JsUnknown> {
+    Ok(env.get_undefined()?.into_unknown())
+}

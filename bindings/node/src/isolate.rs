@@ -1,0 +1,314 @@
+//! `ivm.Isolate`, `ivm.Context` and `ivm.Script`: napi-rs classes over
+//! ivm-core's handles. The methods named `_…` take the positional
+//! arguments `index.js` derives from isolated-vm's option objects and a
+//! form code (sync, async, ignored); `index.js` adds the public names.
+
+use std::time::Duration;
+
+use ivm_core::{CompileOptions, EvalOptions, HeapStatistics, Isolate, IsolateOptions, Script, ScriptOrigin};
+use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
+use napi_derive::napi;
+
+use crate::convert::{ResultMode, js_to_transferable, transferable_to_js};
+use crate::env_state::{JsHandle, state};
+use crate::errors::{to_napi, type_error};
+use crate::forms::{Form, run};
+use crate::reference::{NodeReference, array_items, instance, run_options};
+
+#[derive(Debug)]
+#[napi(js_name = "Isolate")]
+pub struct NodeIsolate {
+    isolate: Isolate,
+}
+
+/// Reads an optional property of an options object.
+fn option<T: napi::NapiValue>(options: &Option<JsObject>, name: &str) -> napi::Result<Option<T>> {
+    let Some(options) = options else { return Ok(None) };
+    let value: JsUnknown = options.get_named_property(name)?;
+    match value.get_type()? {
+        napi::ValueType::Undefined | napi::ValueType::Null => Ok(None),
+        // SAFETY: napi-rs checks the type when the value is used as `T`.
+        _ => Ok(Some(unsafe { value.cast::<T>() })),
+    }
+}
+
+fn bigint_nanos(env: &Env, time: Duration) -> napi::Result<JsBigInt> {
+    env.create_bigint_from_u64(u64::try_from(time.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn origin(filename: Option<String>, line_offset: Option<i32>, column_offset: Option<i32>) -> Option<ScriptOrigin> {
+    filename.map(|filename| {
+        ScriptOrigin::new(filename).line_offset(line_offset.unwrap_or(0)).column_offset(column_offset.unwrap_or(0))
+    })
+}
+
+fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknown> {
+    let mut object = env.create_object()?;
+    let fields = [
+        ("total_heap_size", stats.total_heap_size),
+        ("total_heap_size_executable", stats.total_heap_size_executable),
+        ("total_physical_size", stats.total_physical_size),
+        ("total_available_size", stats.total_available_size),
+        ("used_heap_size", stats.used_heap_size),
+        ("heap_size_limit", stats.heap_size_limit),
+        ("malloced_memory", stats.malloced_memory),
+        ("peak_malloced_memory", stats.peak_malloced_memory),
+        ("number_of_native_contexts", stats.number_of_native_contexts),
+        ("number_of_detached_contexts", stats.number_of_detached_contexts),
+        ("total_global_handles_size", stats.total_global_handles_size),
+        ("used_global_handles_size", stats.used_global_handles_size),
+        ("external_memory", stats.external_memory),
+        ("externally_allocated_size", stats.externally_allocated_size),
+    ];
+    for (name, value) in fields {
+        object.set_named_property(name, env.create_double(value as f64)?)?;
+    }
+    object.set_named_property("does_zap_garbage", env.create_double(f64::from(u8::from(stats.does_zap_garbage)))?)?;
+    Ok(object.into_unknown())
+}
+
+#[napi]
+impl NodeIsolate {
+    /// `new ivm.Isolate({ memoryLimit, inspector, snapshot, onCatastrophicError })`.
+    #[napi(constructor)]
+    pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
+        let mut isolate_options = IsolateOptions::new();
+        if let Some(limit) = option::<napi::JsNumber>(&options, "memoryLimit")? {
+            let limit = limit.get_double()?;
+            if !(limit.is_finite() && limit > 0.0) {
+                return Err(type_error("`memoryLimit` must be a positive number"));
+            }
+            isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
+        }
+        if option::<JsUnknown>(&options, "inspector")?.map(|v| v.coerce_to_bool().and_then(|b| b.get_value())).transpose()? == Some(true) {
+            return Err(to_napi(&env, ivm_core::Error::Unsupported("The inspector")));
+        }
+        if option::<JsUnknown>(&options, "snapshot")?.is_some() {
+            return Err(to_napi(&env, ivm_core::Error::Unsupported("Booting an isolate from a snapshot")));
+        }
+        if let Some(handler) = option::<JsFunction>(&options, "onCatastrophicError")? {
+            let main = std::sync::Arc::clone(&state(&env)?.main);
+            let handler = std::sync::Arc::new(JsHandle::new(env, &main, &handler)?);
+            isolate_options = isolate_options.on_catastrophic_error(move |message: &str| {
+                let (handler, message) = (std::sync::Arc::clone(&handler), message.to_owned());
+                let _ = main.post(Box::new(move |env| {
+                    if let Some(env) = env {
+                        if let (Ok(function), Ok(message)) = (handler.function(&env), env.create_string(&message)) {
+                            let _ = crate::host::call_function(&env, &function, None, &[message.into_unknown()]);
+                        }
+                    }
+                }));
+            });
+        }
+        let isolate = Isolate::new(isolate_options).map_err(|e| to_napi(&env, e))?;
+        Ok(NodeIsolate { isolate })
+    }
+
+    #[napi(js_name = "_createContext")]
+    pub fn create_context(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
+        let isolate = &self.isolate;
+        run(&env, Form::from_code(form)?, || isolate.create_context(), || isolate.create_context_async(), |env, context| {
+            instance(env, Context { context })
+        })
+    }
+
+    #[napi(js_name = "_compileScript")]
+    pub fn compile_script(
+        &self,
+        env: Env,
+        code: String,
+        filename: Option<String>,
+        line_offset: Option<i32>,
+        column_offset: Option<i32>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
+        let isolate = &self.isolate;
+        let mut options = CompileOptions::new();
+        if let Some(origin) = origin(filename, line_offset, column_offset) {
+            options = options.origin(origin);
+        }
+        run(
+            &env,
+            Form::from_code(form)?,
+            || isolate.compile_script(&code, &options),
+            || isolate.compile_script_async(code.clone(), options.clone()),
+            |env, script| instance(env, NodeScript { script }),
+        )
+    }
+
+    #[napi(js_name = "_heapStatistics")]
+    pub fn heap_statistics(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
+        let isolate = &self.isolate;
+        run(&env, Form::from_code(form)?, || isolate.heap_statistics(), || isolate.heap_statistics_async(), heap_statistics_js)
+    }
+
+    /// Disposes the isolate; its calls in progress end with an error.
+    #[napi]
+    pub fn dispose(&self, env: Env) -> napi::Result<()> {
+        self.isolate.dispose().map_err(|e| to_napi(&env, e))
+    }
+
+    #[napi(getter)]
+    pub fn is_disposed(&self) -> bool {
+        self.isolate.is_disposed()
+    }
+
+    /// CPU time spent in the isolate, in nanoseconds.
+    #[napi(getter)]
+    pub fn cpu_time(&self, env: Env) -> napi::Result<JsBigInt> {
+        bigint_nanos(&env, self.isolate.cpu_time())
+    }
+
+    /// Wall time the isolate has been running, in nanoseconds.
+    #[napi(getter)]
+    pub fn wall_time(&self, env: Env) -> napi::Result<JsBigInt> {
+        bigint_nanos(&env, self.isolate.wall_time())
+    }
+
+    #[napi(getter)]
+    pub fn reference_count(&self) -> u32 {
+        u32::try_from(self.isolate.reference_count()).unwrap_or(u32::MAX)
+    }
+}
+
+#[derive(Debug)]
+#[napi(js_name = "Context")]
+pub struct Context {
+    context: ivm_core::Context,
+}
+
+#[napi]
+impl Context {
+    /// A Reference to the context's global object (`index.js` makes it
+    /// the `global` property).
+    #[napi(js_name = "_global")]
+    pub fn global(&self, env: Env) -> napi::Result<NodeReference> {
+        self.context.global().map(NodeReference::isolate).map_err(|e| to_napi(&env, e))
+    }
+
+    #[napi(js_name = "_eval")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn eval(
+        &self,
+        env: Env,
+        code: String,
+        mode: u32,
+        promise: bool,
+        timeout: Option<f64>,
+        filename: Option<String>,
+        line_offset: Option<i32>,
+        column_offset: Option<i32>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
+        let context = &self.context;
+        let mode = ResultMode::from_code(mode)?;
+        let options = eval_options(timeout, mode, promise, origin(filename, line_offset, column_offset))?;
+        let form = Form::from_code(form)?;
+        if form == Form::Ignored {
+            context.eval_ignored(code, options);
+            return crate::forms::undefined(&env);
+        }
+        run(
+            &env,
+            form,
+            || context.eval(&code, &options),
+            || context.eval_async(code.clone(), options.clone()),
+            move |env, value| transferable_to_js(env, value, mode),
+        )
+    }
+
+    #[napi(js_name = "_evalClosure")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn eval_closure(
+        &self,
+        env: Env,
+        code: String,
+        arguments: JsObject,
+        mode: u32,
+        promise: bool,
+        timeout: Option<f64>,
+        filename: Option<String>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
+        let context = &self.context;
+        let arguments =
+            array_items(&arguments)?.into_iter().map(|arg| js_to_transferable(&env, arg)).collect::<napi::Result<Vec<_>>>()?;
+        let mode = ResultMode::from_code(mode)?;
+        let options = eval_options(timeout, mode, promise, origin(filename, None, None))?;
+        let form = Form::from_code(form)?;
+        if form == Form::Ignored {
+            context.eval_closure_ignored(code, arguments, options);
+            return crate::forms::undefined(&env);
+        }
+        run(
+            &env,
+            form,
+            || context.eval_closure(&code, &arguments, &options),
+            || context.eval_closure_async(code.clone(), arguments.clone(), options.clone()),
+            move |env, value| transferable_to_js(env, value, mode),
+        )
+    }
+
+    #[napi]
+    pub fn release(&self) {
+        self.context.release();
+    }
+}
+
+fn eval_options(
+    timeout: Option<f64>,
+    mode: ResultMode,
+    promise: bool,
+    origin: Option<ScriptOrigin>,
+) -> napi::Result<EvalOptions> {
+    let run = run_options(timeout, mode, promise)?;
+    let mut options = EvalOptions::new().result(run.result).promise(run.promise);
+    if let Some(timeout) = run.timeout {
+        options = options.timeout(timeout);
+    }
+    if let Some(origin) = origin {
+        options = options.origin(origin);
+    }
+    Ok(options)
+}
+
+#[derive(Debug)]
+#[napi(js_name = "Script")]
+pub struct NodeScript {
+    script: Script,
+}
+
+#[napi]
+impl NodeScript {
+    #[napi(js_name = "_run")]
+    pub fn run(
+        &self,
+        env: Env,
+        context: &Context,
+        mode: u32,
+        promise: bool,
+        timeout: Option<f64>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
+        let (script, context) = (&self.script, &context.context);
+        let mode = ResultMode::from_code(mode)?;
+        let options = run_options(timeout, mode, promise)?;
+        let form = Form::from_code(form)?;
+        if form == Form::Ignored {
+            script.run_ignored(context, options);
+            return crate::forms::undefined(&env);
+        }
+        run(
+            &env,
+            form,
+            || script.run(context, &options),
+            || script.run_async(context, options.clone()),
+            move |env, value| transferable_to_js(env, value, mode),
+        )
+    }
+
+    #[napi]
+    pub fn release(&self) {
+        self.script.release();
+    }
+}

@@ -1,0 +1,56 @@
+//! ivm-node: the Node.js addon, a drop-in for isolated-vm. It defines
+//! isolated-vm's classes (`Isolate`, `Context`, `Script`, `Reference`,
+//! `ExternalCopy`, `Callback`) as napi-rs classes over ivm-core, and
+//! `index.js` completes them: option objects, the `…Sync`/`…Ignored`
+//! names, and Node's side of copying values (its `v8.Serializer`).
+//!
+//! It holds no isolate logic, only type conversion and Node's idioms. Node's
+//! V8 is not ivm's: no Node handle ever reaches an ivm isolate. Values cross
+//! as bytes of V8's serialization format, and Node functions that isolates
+//! call run on Node's own thread. The addon exports nothing but Node-API's
+//! entry point, so ivm's V8 never binds to Node's.
+
+// napi-rs registers what is `pub`; nothing here is a Rust API.
+#![allow(unreachable_pub)]
+
+mod convert;
+mod env_state;
+mod errors;
+mod external_copy;
+mod forms;
+mod host;
+mod isolate;
+mod main_thread;
+mod reference;
+
+use napi::{Env, JsFunction, JsObject};
+use napi_derive::napi;
+
+use crate::env_state::{EnvState, JsHandle};
+use crate::main_thread::MainThread;
+
+/// Called once per Node environment by `index.js`, with its helpers and
+/// the serialization format version Node's deserializer reads.
+#[napi(js_name = "_init")]
+pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()> {
+    let min = ivm_core::foreign::OLDEST_VERSION;
+    let version = format_version.clamp(min, ivm_core::foreign::LATEST_VERSION);
+    let main = MainThread::new(env)?;
+    let handle = |name: &str| -> napi::Result<JsHandle> {
+        let value: JsObject = helpers.get_named_property(name)?;
+        JsHandle::new(env, &main, &value)
+    };
+    let function = |name: &str| -> napi::Result<JsHandle> {
+        let value: JsFunction = helpers.get_named_property(name)?;
+        JsHandle::new(env, &main, &value)
+    };
+    let state = EnvState {
+        format_version: version,
+        serialize: function("serialize")?,
+        deserialize: function("deserialize")?,
+        settle: function("settle")?,
+        errors: handle("errors")?,
+        main,
+    };
+    env_state::install(env, state)
+}

@@ -1,0 +1,275 @@
+//! `ivm.Reference` and `ivm.Callback`. A Reference points either at a value
+//! in an ivm isolate (made by `context.global`, `get`, `apply`, …) or, made
+//! with `new ivm.Reference(value)` in Node, at a Node value. `index.js`
+//! handles References to Node values on Node's side; this class holds them
+//! so they can cross into isolates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ivm_core::{Reference, RunOptions, Transferable, Value};
+use napi::bindgen_prelude::{FromNapiRef, ToNapiValue};
+use napi::{Env, JsObject, JsUnknown, NapiValue};
+use napi_derive::napi;
+
+use crate::convert::raw;
+use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
+use crate::env_state::{JsHandle, state};
+use crate::errors::type_error;
+use crate::forms::{Form, run, undefined};
+use crate::host::{CallbackKind, HostFunction, function_from};
+
+/// Unwraps an instance of one of the addon's classes.
+///
+/// # Safety
+/// `value` must be an instance of `T`'s class (checked with `instance_of`).
+pub(crate) unsafe fn unwrap<T: FromNapiRef + 'static>(env: &Env, value: &JsUnknown) -> napi::Result<&'static T> {
+    // SAFETY: the caller checked the class; napi_unwrap fails cleanly on an
+    // object that merely inherits the prototype.
+    unsafe { T::from_napi_ref(env.raw(), raw(&value)) }
+}
+
+/// A new instance of one of the addon's classes, as a plain value.
+pub(crate) fn instance<T: ToNapiValue>(env: &Env, value: T) -> napi::Result<JsUnknown> {
+    // SAFETY: `to_napi_value` returns a live value of `env`.
+    unsafe { Ok(JsUnknown::from_raw_unchecked(env.raw(), T::to_napi_value(env.raw(), value)?)) }
+}
+
+/// `RunOptions` from `index.js`'s positional arguments. A timeout of 0 (or
+/// none) means no timeout, as in isolated-vm.
+pub(crate) fn run_options(timeout_ms: Option<f64>, mode: ResultMode, promise: bool) -> napi::Result<RunOptions> {
+    let mut options = RunOptions::new().result(mode.transfer_mode()).promise(promise);
+    if let Some(ms) = timeout_ms.filter(|ms| *ms > 0.0) {
+        let timeout = Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| type_error("`timeout` is out of range"))?;
+        options = options.timeout(timeout);
+    }
+    Ok(options)
+}
+
+/// The elements of an array `index.js` passed.
+pub(crate) fn array_items(array: &JsObject) -> napi::Result<Vec<JsUnknown>> {
+    let length = array.get_array_length()?;
+    (0..length).map(|index| array.get_element::<JsUnknown>(index)).collect()
+}
+
+#[derive(Debug)]
+enum Target {
+    Isolate(Reference),
+    Host { value: JsHandle, type_of: String },
+}
+
+#[derive(Debug)]
+#[napi(js_name = "Reference")]
+pub struct NodeReference {
+    target: Target,
+    /// Made by `derefInto()`: passed into its own isolate, this is the value.
+    deref_into: bool,
+}
+
+impl NodeReference {
+    pub(crate) fn isolate(reference: Reference) -> NodeReference {
+        NodeReference { target: Target::Isolate(reference), deref_into: false }
+    }
+
+    pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
+        instance(env, self)
+    }
+
+    fn in_isolate(&self) -> napi::Result<&Reference> {
+        match &self.target {
+            Target::Isolate(reference) => Ok(reference),
+            Target::Host { .. } => Err(type_error("This operation is done by index.js for References to Node values")),
+        }
+    }
+
+    /// What passing this Reference into an isolate passes.
+    pub(crate) fn transferable(&self, _env: &Env) -> napi::Result<Transferable> {
+        match (&self.target, self.deref_into) {
+            (Target::Isolate(reference), true) => Ok(Transferable::Reference(reference.clone())),
+            (Target::Isolate(_), false) => Err(type_error(
+                "Passing a Reference into an isolate is not supported yet: pass reference.derefInto() into its own isolate, or a copy",
+            )),
+            (Target::Host { .. }, _) => {
+                Err(type_error("Passing a Reference to a Node value into an isolate is not supported yet: pass the function itself"))
+            }
+        }
+    }
+}
+
+fn key_value(env: &Env, key: &JsUnknown) -> napi::Result<Value> {
+    js_to_value(env, key)?.ok_or_else(|| type_error("Invalid `key` (property keys are strings and numbers)"))
+}
+
+#[napi]
+impl NodeReference {
+    /// `new ivm.Reference(value)`: a Reference to a Node value.
+    #[napi(constructor)]
+    pub fn new(env: Env, value: JsUnknown) -> napi::Result<Self> {
+        let type_of = match value.get_type()? {
+            napi::ValueType::Undefined => "undefined",
+            napi::ValueType::Null => "object",
+            napi::ValueType::Boolean => "boolean",
+            napi::ValueType::Number => "number",
+            napi::ValueType::String => "string",
+            napi::ValueType::Symbol => "symbol",
+            napi::ValueType::Object | napi::ValueType::External => "object",
+            napi::ValueType::Function => "function",
+            napi::ValueType::BigInt => "bigint",
+            _ => "unknown",
+        };
+        let main = &state(&env)?.main;
+        Ok(NodeReference {
+            target: Target::Host { value: JsHandle::new(env, main, &value)?, type_of: type_of.to_owned() },
+            deref_into: false,
+        })
+    }
+
+    #[napi(getter, js_name = "typeof")]
+    pub fn type_of(&self) -> napi::Result<String> {
+        match &self.target {
+            Target::Isolate(reference) => Ok(reference.type_of().map_err(|_| type_error("Reference has been released"))?.to_owned()),
+            Target::Host { type_of, .. } => Ok(type_of.clone()),
+        }
+    }
+
+    /// The Node value of a Reference made in Node, or `undefined` with
+    /// `has` false for one into an isolate.
+    #[napi(js_name = "_hostValue")]
+    pub fn host_value(&self, env: Env) -> napi::Result<JsUnknown> {
+        match &self.target {
+            Target::Host { value, .. } => value.unknown(&env),
+            Target::Isolate(_) => undefined(&env),
+        }
+    }
+
+    #[napi(getter, js_name = "_isHost")]
+    pub fn is_host(&self) -> bool {
+        matches!(self.target, Target::Host { .. })
+    }
+
+    #[napi(js_name = "_derefInto")]
+    pub fn deref_into(&self) -> napi::Result<NodeReference> {
+        let reference = self.in_isolate()?.clone();
+        Ok(NodeReference { target: Target::Isolate(reference), deref_into: true })
+    }
+
+    #[napi(js_name = "_get")]
+    pub fn get(&self, env: Env, key: JsUnknown, mode: u32, promise: bool, timeout: Option<f64>, form: u32) -> napi::Result<JsUnknown> {
+        let reference = self.in_isolate()?;
+        let (key, mode) = (key_value(&env, &key)?, ResultMode::from_code(mode)?);
+        let options = run_options(timeout, mode, promise)?;
+        run(
+            &env,
+            Form::from_code(form)?,
+            || reference.get(key.clone(), &options),
+            || reference.get_async(key.clone(), options.clone()),
+            move |env, value| transferable_to_js(env, value, mode),
+        )
+    }
+
+    #[napi(js_name = "_set")]
+    pub fn set(&self, env: Env, key: JsUnknown, value: JsUnknown, timeout: Option<f64>, form: u32) -> napi::Result<JsUnknown> {
+        let reference = self.in_isolate()?;
+        let key = key_value(&env, &key)?;
+        let value = js_to_transferable(&env, value)?;
+        let options = run_options(timeout, ResultMode::Transferable, false)?;
+        run(
+            &env,
+            Form::from_code(form)?,
+            || reference.set(key.clone(), value.clone(), &options),
+            || reference.set_async(key.clone(), value.clone(), options.clone()),
+            |env, done| Ok(env.get_boolean(done)?.into_unknown()),
+        )
+    }
+
+    #[napi(js_name = "_delete")]
+    pub fn delete(&self, env: Env, key: JsUnknown, form: u32) -> napi::Result<JsUnknown> {
+        let reference = self.in_isolate()?;
+        let key = key_value(&env, &key)?;
+        run(
+            &env,
+            Form::from_code(form)?,
+            || reference.delete(key.clone(), &RunOptions::new()),
+            || reference.delete_async(key.clone(), RunOptions::new()),
+            |env, done| Ok(env.get_boolean(done)?.into_unknown()),
+        )
+    }
+
+    #[napi(js_name = "_apply")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &self,
+        env: Env,
+        receiver: JsUnknown,
+        arguments: JsObject,
+        mode: u32,
+        promise: bool,
+        timeout: Option<f64>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
+        let reference = self.in_isolate()?;
+        let receiver = js_to_transferable(&env, receiver)?;
+        let arguments =
+            array_items(&arguments)?.into_iter().map(|arg| js_to_transferable(&env, arg)).collect::<napi::Result<Vec<_>>>()?;
+        let mode = ResultMode::from_code(mode)?;
+        let options = run_options(timeout, mode, promise)?;
+        let form = Form::from_code(form)?;
+        if form == Form::Ignored {
+            reference.apply_ignored(receiver, arguments, options);
+            return undefined(&env);
+        }
+        run(
+            &env,
+            form,
+            || reference.apply(receiver.clone(), &arguments, &options),
+            || reference.apply_async(receiver.clone(), arguments.clone(), options.clone()),
+            move |env, value| transferable_to_js(env, value, mode),
+        )
+    }
+
+    #[napi(js_name = "_copy")]
+    pub fn copy(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
+        let reference = self.in_isolate()?;
+        run(&env, Form::from_code(form)?, || reference.copy(), || reference.copy_async(), |env, copy| structured_to_js(env, &copy))
+    }
+
+    /// Lets go of the value; later uses fail.
+    #[napi]
+    pub fn release(&self) {
+        if let Target::Isolate(reference) = &self.target {
+            reference.release();
+        }
+    }
+}
+
+/// `new ivm.Callback(fn, { async, ignored })`: a Node function that isolates
+/// can call.
+#[derive(Debug)]
+#[napi(js_name = "Callback")]
+pub struct NodeCallback {
+    pub(crate) callback: ivm_core::Callback,
+}
+
+#[napi]
+impl NodeCallback {
+    #[napi(constructor)]
+    pub fn new(env: Env, function: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
+        let function = function_from(function)?;
+        let flag = |name: &str| -> napi::Result<bool> {
+            match &options {
+                Some(options) if options.has_named_property(name)? => {
+                    Ok(options.get_named_property::<JsUnknown>(name)?.coerce_to_bool()?.get_value()?)
+                }
+                _ => Ok(false),
+            }
+        };
+        let kind = match (flag("async")?, flag("ignored")?, flag("sync")?) {
+            (true, false, false) => CallbackKind::Async,
+            (false, true, false) => CallbackKind::Ignored,
+            (false, false, _) => CallbackKind::Sync,
+            _ => return Err(type_error("Only one of `async`, `ignored` or `sync` may be set")),
+        };
+        let host: Arc<HostFunction> = HostFunction::new(env, &function)?;
+        Ok(NodeCallback { callback: host.callback(kind) })
+    }
+}
