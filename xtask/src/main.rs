@@ -11,8 +11,14 @@ use std::process::{Command, ExitCode};
 const HELP: &str = "\
 cargo xtask <command>
   demo    build the ivm command in release mode and run `ivm demo`
-  test    run every test suite (Rust workspace tests with tidy checks, loom models)
-  bench   run the benchmarks and print ratios against isolated-vm (from npm)
+  node [--release]
+          build the Node addon into bindings/node/ivm.node
+  test    run every test suite (Rust workspace tests with tidy checks, loom
+          models, the Node suite on the machine's Node and on Node 24)
+  bench [CRITERION ARGS]
+          run the benchmarks and print ratios against isolated-vm (from npm),
+          then compare the Node addon with isolated-vm in Node 24 and in the
+          machine's Node (benches/node/compare.js)
   fuzz [SECONDS]
           fuzz the wire decoder with cargo-fuzz (installed if missing) for
           SECONDS (default 600); see docs/FUZZING.md
@@ -24,6 +30,7 @@ fn main() -> ExitCode {
     let env = BuildEnv::detect(&root);
     let result = match args.first().map(String::as_str) {
         Some("demo") => cargo(&env, &["run", "--release", "--package", "ivm-cli", "--bin", "ivm", "--", "demo"]),
+        Some("node") => build_node_addon(&env, args.get(1).is_some_and(|a| a == "--release")).map(drop),
         Some("test") => test(&env),
         Some("bench") => bench(&env, &args[1..]),
         Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
@@ -100,9 +107,70 @@ fn test(env: &BuildEnv) -> Result<(), String> {
         Some(&[("RUSTFLAGS", "--cfg loom"), ("CARGO_TARGET_DIR", "target/loom"), ("LOOM_MAX_PREEMPTIONS", "3")]),
         &mut tally,
     );
+    let node = build_node_addon(env, false).and_then(|_| node_tests(env, &mut tally));
     // One closing line for every suite together, in the form CI reads.
     println!("tests: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
-    rust.and(loom)
+    rust.and(loom).and(node)
+}
+
+/// Builds the Node addon and puts it where `bindings/node/index.js` loads it.
+fn build_node_addon(env: &BuildEnv, release: bool) -> Result<PathBuf, String> {
+    let mut args = vec!["build", "--package", "ivm-node"];
+    if release {
+        args.push("--release");
+    }
+    cargo(env, &args)?;
+    let built = env.root.join("target").join(if release { "release" } else { "debug" }).join("libivm_node.so");
+    let addon = env.root.join("bindings/node/ivm.node");
+    // Copied through a new file: a running Node may have the old one mapped.
+    let _ = std::fs::remove_file(&addon);
+    std::fs::copy(&built, &addon).map_err(|e| format!("copying {} to {}: {e}", built.display(), addon.display()))?;
+    Ok(addon)
+}
+
+/// Node 24 from npm (the `node` package carries its binary), installed once
+/// into `target/node24`: the Node suite runs on it and on the machine's Node.
+fn node24(env: &BuildEnv) -> Result<PathBuf, String> {
+    let dir = env.root.join("target/node24");
+    let node = dir.join("node_modules/node/bin/node");
+    if !node.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut install = env.command("npm");
+        install.current_dir(&dir).args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", "."]);
+        install.arg("node@24");
+        run(install)?;
+    }
+    if node.exists() { Ok(node) } else { Err(format!("npm did not install {}", node.display())) }
+}
+
+/// Runs `tests/node` with `node --test` on the machine's Node and on Node 24.
+fn node_tests(env: &BuildEnv, tally: &mut Tally) -> Result<(), String> {
+    let mut result = node_suite(env, "node", tally);
+    match node24(env) {
+        Ok(node) => result = result.and(node_suite(env, &node.display().to_string(), tally)),
+        Err(why) => {
+            tally.failed += 1;
+            result = result.and(Err(format!("Node 24 is not available: {why}")));
+        }
+    }
+    result
+}
+
+fn node_suite(env: &BuildEnv, node: &str, tally: &mut Tally) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let mut command = env.command(node);
+    command.args(["--test", "--test-reporter=tap", "tests/node/"]).stdout(std::process::Stdio::piped());
+    let shown = format!("{command:?}");
+    eprintln!("xtask: running {shown}");
+    let mut child = command.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            tally.add_tap_line(&line);
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
 }
 
 /// Runs the wire decoder's cargo-fuzz target for `seconds`. cargo-fuzz needs
@@ -135,6 +203,21 @@ struct Tally {
 }
 
 impl Tally {
+    /// Adds one of the closing lines of Node's TAP reporter ("# pass 12").
+    fn add_tap_line(&mut self, line: &str) {
+        let mut words = line.split_whitespace();
+        let (Some("#"), Some(kind), Some(count), None) = (words.next(), words.next(), words.next(), words.next()) else {
+            return;
+        };
+        let Ok(count) = count.parse::<u64>() else { return };
+        match kind {
+            "pass" => self.passed += count,
+            "fail" => self.failed += count,
+            "skipped" | "todo" => self.ignored += count,
+            _ => {}
+        }
+    }
+
     /// Adds a libtest closing line ("test result: ok. 3 passed; 0 failed; 1 ignored; …").
     fn add_libtest_line(&mut self, line: &str) {
         let Some(counts) = line.strip_prefix("test result: ").and_then(|rest| rest.split_once(". ")) else {
@@ -232,18 +315,52 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
             format_ns(Some(memcpy)),
         );
     }
+    compare_in_node(env);
     Ok(())
 }
 
-struct PeerResults {
-    name: String,
-    json: String,
+/// Runs `benches/node/compare.js`, which times the same operations through
+/// ivm's Node addon and through isolated-vm in one Node process, on Node 24
+/// (against isolated-vm 7.0.1) and on the machine's Node (against
+/// isolated-vm 5.0.4, the last release for Node 20). The criterion figures
+/// above time ivm's core without Node; these are what a user of the addon
+/// sees. Each part that cannot run is reported and skipped: the Rust
+/// benchmarks above stand on their own.
+fn compare_in_node(env: &BuildEnv) {
+    if let Err(why) = build_node_addon(env, true) {
+        eprintln!("xtask: ivm's Node addon did not build, so it is not compared with isolated-vm: {why}");
+        return;
+    }
+    compare_on(env, "Node 24", node24_peers(env));
+    compare_on(env, "the machine's Node", machine_node_peers(env));
 }
 
-/// Installs isolated-vm (and the Node it ships binaries for) from npm into
-/// `target/bench-peers`, runs `benches/peers/isolated-vm.js`, and returns its
-/// report.
-fn isolated_vm_results(env: &BuildEnv) -> Result<PeerResults, String> {
+/// Runs compare.js with `peer`'s Node and isolated-vm (or says why not).
+fn compare_on(env: &BuildEnv, which: &str, peer: Result<(String, PathBuf), String>) {
+    let (node, dir) = match peer {
+        Ok(found) => found,
+        Err(why) => {
+            eprintln!("xtask: isolated-vm for {which} is not available, so that comparison is skipped: {why}");
+            return;
+        }
+    };
+    let mut command = env.command(&node);
+    // isolated-vm needs `--no-node-snapshot` on Node 20 and later; ivm needs
+    // no flag. `--expose-gc` lets the script start each measurement on a
+    // collected heap.
+    command.args(["--no-node-snapshot", "--expose-gc", "benches/node/compare.js"]);
+    command.arg(format!("--ivm={}", env.root.join("bindings/node").display()));
+    command.arg(format!("--isolated-vm={}", dir.display()));
+    if let Err(why) = run(command) {
+        eprintln!("xtask: the comparison on {which} failed (its output above says why): {why}");
+    }
+}
+
+/// Installs `benches/peers/package.json` (isolated-vm 7.0.1, which ships
+/// prebuilt binaries, and the `node` package carrying Node 24) into
+/// `target/bench-peers` unless it is there, and returns that Node and the
+/// directory.
+fn node24_peers(env: &BuildEnv) -> Result<(String, PathBuf), String> {
     let dir = env.root.join("target/bench-peers");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     for file in ["package.json", "isolated-vm.js"] {
@@ -255,7 +372,75 @@ fn isolated_vm_results(env: &BuildEnv) -> Result<PeerResults, String> {
         install.current_dir(&dir).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
         run(install)?;
     }
-    let mut command = env.command(&node.display().to_string());
+    if node.exists() {
+        Ok((node.display().to_string(), dir))
+    } else {
+        Err(format!("npm did not install {}", node.display()))
+    }
+}
+
+/// Installs `benches/peers/node20/package.json` (isolated-vm 5.0.4) into
+/// `target/bench-peers-node20` for the machine's `node` unless it is built
+/// there, and returns `node` and the directory.
+///
+/// isolated-vm 5 ships no binaries in its package: its install script asks
+/// GitHub for one (prebuild-install) and else compiles with node-gyp, which
+/// in turn downloads Node's headers. Neither download is possible everywhere
+/// (not on this project's machines), so the prebuilt download is skipped
+/// (`npm_config_build_from_source`) and node-gyp is pointed at the headers
+/// that come with the machine's Node (`npm_config_nodedir`) where they exist.
+/// The compile takes a few minutes, once.
+fn machine_node_peers(env: &BuildEnv) -> Result<(String, PathBuf), String> {
+    let dir = env.root.join("target/bench-peers-node20");
+    let package = dir.join("node_modules/isolated-vm");
+    let binary = package.join("out/isolated_vm.node");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let manifest = env.root.join("benches/peers/node20/package.json");
+    std::fs::copy(&manifest, dir.join("package.json")).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let nodedir = node_headers_dir(env);
+    let with_headers = |command: &mut Command| {
+        command.env("npm_config_build_from_source", "true");
+        if let Some(nodedir) = &nodedir {
+            command.env("npm_config_nodedir", nodedir);
+        }
+    };
+    if !binary.exists() {
+        let mut install = env.command("npm");
+        install.current_dir(&dir).args(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
+        with_headers(&mut install);
+        run(install)?;
+    }
+    // npm skips install scripts where it is configured to (ignore-scripts),
+    // leaving the package unbuilt: build it directly then.
+    if !binary.exists() && package.exists() {
+        let mut build = env.command("npx");
+        build.current_dir(&package).args(["--yes", "node-gyp", "rebuild", "--release", "-j", "max"]);
+        with_headers(&mut build);
+        run(build)?;
+    }
+    if binary.exists() { Ok(("node".to_owned(), dir)) } else { Err(format!("{} was not built", binary.display())) }
+}
+
+/// The directory that holds the machine's Node headers as node-gyp wants
+/// them (`include/node/common.gypi`): the install prefix of `node` itself,
+/// as Linux distributions' packages lay it out. None where they are absent.
+fn node_headers_dir(env: &BuildEnv) -> Option<PathBuf> {
+    let output = env.command("node").args(["-p", "process.execPath"]).output().ok()?;
+    let node = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()).canonicalize().ok()?;
+    let prefix = node.parent()?.parent()?;
+    prefix.join("include/node/common.gypi").exists().then(|| prefix.to_path_buf())
+}
+
+struct PeerResults {
+    name: String,
+    json: String,
+}
+
+/// Runs `benches/peers/isolated-vm.js` with isolated-vm on the Node it ships
+/// binaries for (both from npm, see `node24_peers`) and returns its report.
+fn isolated_vm_results(env: &BuildEnv) -> Result<PeerResults, String> {
+    let (node, dir) = node24_peers(env)?;
+    let mut command = env.command(&node);
     command.current_dir(&dir).arg("isolated-vm.js");
     eprintln!("xtask: running {command:?}");
     let output = command.output().map_err(|e| format!("could not run node: {e}"))?;

@@ -8,7 +8,7 @@
 use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
-use ivm_core::{Callback, CallbackResult, Resolver, Structured, Transferable, Value};
+use ivm_core::{Callback, CallbackResult, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value};
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
 use crate::convert::{raw, js_to_structured, js_to_transferable, structured_to_js};
@@ -200,8 +200,15 @@ pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
     js_to_structured(env, value).map(Transferable::Copy).map_err(|e| e.reason)
 }
 
-/// Settles `resolver` with `value`, once it settles if it is a promise.
+/// Settles `resolver` with `value` as `result_in` passes it, once it
+/// settles if it is a promise.
 fn settle(env: &Env, value: JsUnknown, resolver: Resolver) {
+    settle_with(env, value, resolver, result_in);
+}
+
+/// Settles `resolver` with `value` converted by `convert`, once it settles
+/// if it is a promise.
+fn settle_with(env: &Env, value: JsUnknown, resolver: Resolver, convert: fn(&Env, JsUnknown) -> CallbackResult) {
     let resolver = Mutex::new(Some(resolver));
     let done = env.create_function_from_closure("done", move |ctx| {
         let Some(resolver) = resolver.lock().unwrap_or_else(PoisonError::into_inner).take() else {
@@ -212,7 +219,7 @@ fn settle(env: &Env, value: JsUnknown, resolver: Resolver) {
         if failed {
             resolver.reject(describe(ctx.env, value).unwrap_or_else(|| "The promise was rejected".into()));
         } else {
-            match result_in(ctx.env, value) {
+            match convert(ctx.env, value) {
                 Ok(value) => resolver.resolve(value),
                 Err(message) => resolver.reject(message),
             }
@@ -237,4 +244,180 @@ pub(crate) fn function_from(value: JsUnknown) -> napi::Result<JsFunction> {
     }
     // SAFETY: checked to be a function.
     Ok(unsafe { value.cast() })
+}
+
+/// A Node value that isolates hold through a `Reference` (made with
+/// `new ivm.Reference(value)` or passed with `{ reference: true }`). Its
+/// operations run on Node's thread.
+#[derive(Debug)]
+pub(crate) struct NodeValue {
+    value: Arc<JsHandle>,
+    main: Arc<MainThread>,
+    type_of: String,
+}
+
+impl NodeValue {
+    pub(crate) fn new(env: Env, value: &JsUnknown, type_of: String) -> napi::Result<Arc<NodeValue>> {
+        let main = Arc::clone(&state(&env)?.main);
+        Ok(Arc::new(NodeValue { value: Arc::new(JsHandle::new(env, &main, value)?), main, type_of }))
+    }
+
+    /// The value, on Node's thread.
+    pub(crate) fn get(&self, env: &Env) -> napi::Result<JsUnknown> {
+        self.value.unknown(env)
+    }
+
+    /// Runs `work` on Node's thread with the value, here if this is that
+    /// thread, else posted there; `then` gets the outcome on Node's thread.
+    fn on_node(
+        &self,
+        work: impl FnOnce(&Env, JsUnknown) -> Result<JsUnknown, String> + Send + 'static,
+        then: impl FnOnce(&Env, Result<JsUnknown, String>) + Send + 'static,
+    ) {
+        let target = Arc::clone(&self.value);
+        let job = move |env: Option<Env>| {
+            if let Some(env) = env {
+                let _ = in_scope(&env, |env| {
+                    let outcome = target.unknown(env).map_err(|e| e.reason).and_then(|value| work(env, value));
+                    then(env, outcome);
+                    Ok(Transferable::from(Value::Undefined))
+                });
+            }
+        };
+        if self.main.is_current() {
+            // SAFETY: this is the environment's own thread, inside the Node
+            // call that entered the isolate.
+            job(Some(unsafe { Env::from_raw(self.value.raw_env()) }));
+        } else {
+            let _ = self.main.post(Box::new(job));
+        }
+    }
+}
+
+/// Carries out `op` on `value` in Node.
+fn perform(env: &Env, value: JsUnknown, op: &RemoteOp) -> Result<JsUnknown, String> {
+    let napi_error = |e: napi::Error| e.reason;
+    let object = |value: JsUnknown| -> Result<JsObject, String> { value.coerce_to_object().map_err(napi_error) };
+    let key = |key: &Value| crate::convert::value_to_js(env, key).map_err(napi_error);
+    match op {
+        RemoteOp::Copy => Ok(value),
+        RemoteOp::Get { key: name, .. } => object(value)?.get_property(key(name)?).map_err(napi_error),
+        RemoteOp::Set { key: name, value: new, .. } => {
+            let new = structured_to_js(env, new).map_err(napi_error)?;
+            object(value)?.set_property(key(name)?, new).map_err(napi_error)?;
+            env.get_boolean(true).map(|b| b.into_unknown()).map_err(napi_error)
+        }
+        RemoteOp::Delete { key: name } => {
+            let deleted = object(value)?.delete_property(key(name)?).map_err(napi_error)?;
+            env.get_boolean(deleted).map(|b| b.into_unknown()).map_err(napi_error)
+        }
+        RemoteOp::Apply { receiver, arguments, .. } => {
+            if value.get_type().map_err(napi_error)? != napi::ValueType::Function {
+                return Err("Reference is not a function".into());
+            }
+            // SAFETY: checked to be a function.
+            let function: JsFunction = unsafe { value.cast() };
+            let receiver = structured_to_js(env, receiver).map_err(napi_error)?;
+            let arguments =
+                arguments.iter().map(|arg| structured_to_js(env, arg)).collect::<napi::Result<Vec<_>>>().map_err(napi_error)?;
+            call_function(env, &function, Some(&receiver), &arguments)
+        }
+        _ => Err("This operation is not supported on a Node value".into()),
+    }
+}
+
+/// What an operation's result becomes, as its TransferOptions say.
+fn result_out(env: &Env, value: JsUnknown, op: &RemoteOp) -> CallbackResult {
+    let mode = match op {
+        RemoteOp::Copy => TransferMode::Copy,
+        RemoteOp::Get { result, .. } | RemoteOp::Apply { result, .. } => *result,
+        _ => TransferMode::Auto,
+    };
+    let primitive = crate::convert::js_to_value(env, &value).map_err(|e| e.reason)?;
+    match (mode, primitive) {
+        (TransferMode::Reference, _) | (TransferMode::Auto, None) => node_reference(env, value),
+        (_, Some(primitive)) => Ok(Transferable::from(primitive)),
+        _ => js_to_structured(env, value).map(Transferable::Copy).map_err(|e| e.reason),
+    }
+}
+
+/// A `Reference` to a Node value, for an isolate.
+fn node_reference(env: &Env, value: JsUnknown) -> CallbackResult {
+    let type_of = crate::reference::type_of(&value).map_err(|e| e.reason)?;
+    let remote: Arc<dyn Remote> = NodeValue::new(*env, &value, type_of.to_owned()).map_err(|e| e.reason)?;
+    Ok(Transferable::Remote(remote))
+}
+
+fn settles(op: &RemoteOp) -> bool {
+    matches!(op, RemoteOp::Apply { promise: true, .. })
+}
+
+impl Remote for NodeValue {
+    fn type_of(&self) -> String {
+        self.type_of.clone()
+    }
+
+    fn call(&self, op: RemoteOp) -> CallbackResult {
+        let this = self;
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let op = Arc::new(op);
+        let (work_op, then_op) = (Arc::clone(&op), op);
+        this.on_node(
+            move |env, value| perform(env, value, &work_op),
+            move |env, outcome| {
+                let _ = sender.send(outcome.and_then(|value| result_out(env, value, &then_op)));
+            },
+        );
+        receiver.recv().unwrap_or_else(|_| Err("The Node environment shut down before the call ran".into()))
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        let this = self;
+        let op = Arc::new(op);
+        let (work_op, then_op) = (Arc::clone(&op), op);
+        this.on_node(
+            move |env, value| perform(env, value, &work_op),
+            move |env, outcome| match outcome {
+                Ok(value) if settles(&then_op) => settle_with(env, value, resolver, match then_op.as_ref() {
+                    RemoteOp::Apply { result: TransferMode::Copy, .. } => copy_in,
+                    RemoteOp::Apply { result: TransferMode::Reference, .. } => reference_in,
+                    _ => auto_in,
+                }),
+                Ok(value) => match result_out(env, value, &then_op) {
+                    Ok(value) => resolver.resolve(value),
+                    Err(message) => resolver.reject(message),
+                },
+                Err(message) => resolver.reject(message),
+            },
+        );
+    }
+
+    fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
+        if self.main.is_current() {
+            resolver.reject("This function may only be invoked from a non-default thread");
+            return;
+        }
+        let op = match op {
+            RemoteOp::Apply { receiver, arguments, result, timeout, .. } => {
+                RemoteOp::Apply { receiver, arguments, result, promise: true, timeout }
+            }
+            other => other,
+        };
+        self.call_async(op, resolver);
+    }
+}
+
+fn copy_in(env: &Env, value: JsUnknown) -> CallbackResult {
+    result_out(env, value, &RemoteOp::Copy)
+}
+
+fn reference_in(env: &Env, value: JsUnknown) -> CallbackResult {
+    node_reference(env, value)
+}
+
+fn auto_in(env: &Env, value: JsUnknown) -> CallbackResult {
+    match crate::convert::js_to_value(env, &value).map_err(|e| e.reason)? {
+        Some(primitive) => Ok(Transferable::from(primitive)),
+        None => node_reference(env, value),
+    }
 }

@@ -14,10 +14,10 @@ use napi_derive::napi;
 
 use crate::convert::raw;
 use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
-use crate::env_state::{JsHandle, state};
+
 use crate::errors::type_error;
 use crate::forms::{Form, run, undefined};
-use crate::host::{CallbackKind, HostFunction, function_from};
+use crate::host::{CallbackKind, HostFunction, NodeValue, function_from};
 
 /// Unwraps an instance of one of the addon's classes.
 ///
@@ -55,7 +55,23 @@ pub(crate) fn array_items(array: &JsObject) -> napi::Result<Vec<JsUnknown>> {
 #[derive(Debug)]
 enum Target {
     Isolate(Reference),
-    Host { value: JsHandle, type_of: String },
+    Host(Arc<NodeValue>),
+}
+
+/// JavaScript's `typeof` of a Node value.
+pub(crate) fn type_of(value: &JsUnknown) -> napi::Result<&'static str> {
+    Ok(match value.get_type()? {
+        napi::ValueType::Undefined => "undefined",
+        napi::ValueType::Null => "object",
+        napi::ValueType::Boolean => "boolean",
+        napi::ValueType::Number => "number",
+        napi::ValueType::String => "string",
+        napi::ValueType::Symbol => "symbol",
+        napi::ValueType::Object | napi::ValueType::External => "object",
+        napi::ValueType::Function => "function",
+        napi::ValueType::BigInt => "bigint",
+        _ => "unknown",
+    })
 }
 
 #[derive(Debug)]
@@ -78,20 +94,17 @@ impl NodeReference {
     fn in_isolate(&self) -> napi::Result<&Reference> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference),
-            Target::Host { .. } => Err(type_error("This operation is done by index.js for References to Node values")),
+            Target::Host(_) => Err(type_error("This operation is done by index.js for References to Node values")),
         }
     }
 
     /// What passing this Reference into an isolate passes.
     pub(crate) fn transferable(&self, _env: &Env) -> napi::Result<Transferable> {
         match (&self.target, self.deref_into) {
+            // Into its own isolate it is the value; elsewhere, a Reference.
             (Target::Isolate(reference), true) => Ok(Transferable::Reference(reference.clone())),
-            (Target::Isolate(_), false) => Err(type_error(
-                "Passing a Reference into an isolate is not supported yet: pass reference.derefInto() into its own isolate, or a copy",
-            )),
-            (Target::Host { .. }, _) => {
-                Err(type_error("Passing a Reference to a Node value into an isolate is not supported yet: pass the function itself"))
-            }
+            (Target::Isolate(reference), false) => Ok(Transferable::Remote(Arc::new(reference.clone()))),
+            (Target::Host(value), _) => Ok(Transferable::Remote(Arc::clone(value) as Arc<dyn ivm_core::Remote>)),
         }
     }
 }
@@ -105,30 +118,15 @@ impl NodeReference {
     /// `new ivm.Reference(value)`: a Reference to a Node value.
     #[napi(constructor)]
     pub fn new(env: Env, value: JsUnknown) -> napi::Result<Self> {
-        let type_of = match value.get_type()? {
-            napi::ValueType::Undefined => "undefined",
-            napi::ValueType::Null => "object",
-            napi::ValueType::Boolean => "boolean",
-            napi::ValueType::Number => "number",
-            napi::ValueType::String => "string",
-            napi::ValueType::Symbol => "symbol",
-            napi::ValueType::Object | napi::ValueType::External => "object",
-            napi::ValueType::Function => "function",
-            napi::ValueType::BigInt => "bigint",
-            _ => "unknown",
-        };
-        let main = &state(&env)?.main;
-        Ok(NodeReference {
-            target: Target::Host { value: JsHandle::new(env, main, &value)?, type_of: type_of.to_owned() },
-            deref_into: false,
-        })
+        let type_of = type_of(&value)?;
+        Ok(NodeReference { target: Target::Host(NodeValue::new(env, &value, type_of.to_owned())?), deref_into: false })
     }
 
     #[napi(getter, js_name = "typeof")]
     pub fn type_of(&self) -> napi::Result<String> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference.type_of().map_err(|_| type_error("Reference has been released"))?.to_owned()),
-            Target::Host { type_of, .. } => Ok(type_of.clone()),
+            Target::Host(value) => Ok(ivm_core::Remote::type_of(value.as_ref())),
         }
     }
 
@@ -137,14 +135,14 @@ impl NodeReference {
     #[napi(js_name = "_hostValue")]
     pub fn host_value(&self, env: Env) -> napi::Result<JsUnknown> {
         match &self.target {
-            Target::Host { value, .. } => value.unknown(&env),
+            Target::Host(value) => value.get(&env),
             Target::Isolate(_) => undefined(&env),
         }
     }
 
     #[napi(getter, js_name = "_isHost")]
     pub fn is_host(&self) -> bool {
-        matches!(self.target, Target::Host { .. })
+        matches!(self.target, Target::Host(_))
     }
 
     #[napi(js_name = "_derefInto")]

@@ -151,6 +151,10 @@ pub(crate) struct IsolateInner {
     /// Whether calls read the CPU clock: they do after a long call, until
     /// calls turn short again (see `cpu_time`).
     precise_cpu: AtomicBool,
+    /// Values outside the isolate that its `Reference` objects stand for.
+    pub(crate) remotes: Arc<Mutex<crate::remote::RemoteTable>>,
+    /// The host functions those `Reference` objects call, made on first use.
+    pub(crate) remote_dispatch: OnceLock<crate::remote::Dispatch>,
 }
 
 /// The V8 isolate's way back to its owner, for code that V8 calls with
@@ -308,6 +312,8 @@ impl Isolate {
             strand,
             interrupted: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
+            remotes: Arc::default(),
+            remote_dispatch: OnceLock::new(),
             followers: Mutex::new(HashMap::new()),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),

@@ -25,6 +25,7 @@ mod memory;
 mod options;
 mod platform;
 mod reference;
+mod remote;
 mod script;
 mod transfer;
 
@@ -47,6 +48,7 @@ pub use ivm_runtime::Executor;
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;
+pub use remote::{Remote, RemoteOp};
 pub use script::Script;
 pub use transfer::Transferable;
 /// The V8 bindings ivm is built on, for code that works with V8 values

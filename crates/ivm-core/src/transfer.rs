@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ivm_marshal::{CloneOptions, Structured, Value};
 
 use crate::exception::{caught, thrown};
-use crate::{Callback, CopyOptions, Error, ExternalCopy, Isolate, Reference, Result, RunOptions, TransferMode};
+use crate::{Callback, CopyOptions, Error, ExternalCopy, Isolate, Reference, Remote, Result, RunOptions, TransferMode};
 
 /// The scope JavaScript runs in: a handle scope with a context entered and
 /// a TryCatch around it.
@@ -26,6 +26,9 @@ pub enum Transferable {
     ExternalCopy(ExternalCopy, CopyOptions),
     /// A host function, which arrives as a JavaScript function.
     Callback(Callback),
+    /// A value outside the isolate (in the host, or in another isolate),
+    /// which arrives as a `Reference` object (see [`Remote`]).
+    Remote(Arc<dyn Remote>),
 }
 
 impl Transferable {
@@ -130,6 +133,7 @@ impl fmt::Display for Transferable {
             Transferable::Reference(r) => write!(f, "[Reference {}]", r.type_of().unwrap_or("released")),
             Transferable::ExternalCopy(..) => f.write_str("[ExternalCopy]"),
             Transferable::Callback(_) => f.write_str("[Callback]"),
+            Transferable::Remote(remote) => write!(f, "[Reference {}]", remote.type_of()),
         }
     }
 }
@@ -235,11 +239,12 @@ pub(crate) fn transfer_in<'s>(
         Transferable::ExternalCopy(copy, options) => return copy.materialise(scope, options),
         Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
         Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
-        Transferable::Reference(_) => {
-            return Err(Error::WrongIsolate(
-                "A Reference can only be passed into the isolate that owns it; copy its value instead",
-            ));
+        // Anywhere else a Reference stays a Reference.
+        Transferable::Reference(r) => {
+            let remote: Arc<dyn Remote> = Arc::new(r.clone());
+            return crate::remote::materialise(scope, isolate, &remote);
         }
+        Transferable::Remote(remote) => return crate::remote::materialise(scope, isolate, remote),
     };
     result.map_err(|e| marshal_error(scope, e))
 }

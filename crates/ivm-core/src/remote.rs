@@ -1,0 +1,291 @@
+//! References from inside an isolate to values that live elsewhere: in the
+//! host (a Node or Python object, whose binding implements [`Remote`]) or
+//! in another isolate (a [`Reference`] passed across). Inside the isolate
+//! such a value is an object of isolated-vm's `Reference` class
+//! (`remote/reference.js`), whose methods (`applySync`, `apply`,
+//! `applyIgnored`, `applySyncPromise`, `get…`, `set…`, `delete…`, `copy…`,
+//! `release`) carry the operation out through three host functions shared
+//! by the whole isolate.
+//!
+//! The isolate holds each remote value in a table, by id, until the
+//! JavaScript side calls `release()` or the isolate is disposed.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ivm_marshal::{Structured, Value};
+
+use crate::callback::{CallbackResult, Resolver};
+use crate::exception::caught;
+use crate::isolate::IsolateInner;
+use crate::transfer::JsScope;
+use crate::{Callback, Isolate, Reference, Result, RunOptions, TransferMode, Transferable};
+
+/// A value outside an isolate that JavaScript inside it holds through a
+/// `Reference`. The operations arrive with copies of their arguments; what
+/// they return goes into the isolate as any [`Transferable`] does (a
+/// [`Transferable::Remote`] becomes another `Reference`).
+pub trait Remote: Send + Sync + fmt::Debug {
+    /// `reference.typeof`.
+    fn type_of(&self) -> String;
+
+    /// Carries `op` out while the isolate waits (`applySync`, `getSync`, …).
+    fn call(&self, op: RemoteOp) -> CallbackResult;
+
+    /// Carries `op` out and settles `resolver` when done (`apply`, `get`, …).
+    fn call_async(&self, op: RemoteOp, resolver: Resolver);
+
+    /// `applySyncPromise`: the isolate's thread waits until `resolver` is
+    /// settled, from another thread. By default the operation runs as
+    /// [`call`](Remote::call).
+    fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
+        match self.call(op) {
+            Ok(value) => resolver.resolve(value),
+            Err(message) => resolver.reject(message),
+        }
+    }
+}
+
+/// An operation on a remote value, as JavaScript asked for it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum RemoteOp {
+    /// A copy of the value.
+    Copy,
+    /// `value[key]`, leaving as `result` says.
+    Get { key: Value, result: TransferMode, timeout: Option<Duration> },
+    /// `value[key] = value`; returns whether it was set.
+    Set { key: Value, value: Structured, timeout: Option<Duration> },
+    /// `delete value[key]`.
+    Delete { key: Value },
+    /// Calls the value with `receiver` as `this`. With `promise`, a promise
+    /// it returns is waited for and its result is the call's.
+    Apply {
+        receiver: Structured,
+        arguments: Vec<Structured>,
+        result: TransferMode,
+        promise: bool,
+        timeout: Option<Duration>,
+    },
+}
+
+/// The isolate's remote values, by id.
+#[derive(Default)]
+pub(crate) struct RemoteTable {
+    slots: Vec<Option<Arc<dyn Remote>>>,
+    free: Vec<u32>,
+}
+
+impl RemoteTable {
+    fn insert(&mut self, remote: Arc<dyn Remote>) -> u32 {
+        match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(remote);
+                id
+            }
+            None => {
+                self.slots.push(Some(remote));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    fn get(&self, id: u32) -> Option<Arc<dyn Remote>> {
+        self.slots.get(id as usize).and_then(Clone::clone)
+    }
+
+    fn remove(&mut self, id: u32) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            if slot.take().is_some() {
+                self.free.push(id);
+            }
+        }
+    }
+}
+
+/// The three host functions the `Reference` class calls, made once per
+/// isolate.
+pub(crate) struct Dispatch {
+    sync: Callback,
+    promise: Callback,
+    blocking: Callback,
+}
+
+impl Dispatch {
+    pub(crate) fn new(isolate: &Arc<IsolateInner>) -> Dispatch {
+        let weak = Arc::downgrade(isolate);
+        let table = move || weak.upgrade().map(|inner| Arc::clone(&inner.remotes));
+        let (sync_table, async_table, blocking_table) = (table.clone(), table.clone(), table);
+        Dispatch {
+            sync: Callback::new(move |args| {
+                let (remote, op) = decode(&sync_table, args)?;
+                match op {
+                    Some(op) => remote.call(op),
+                    None => Ok(Transferable::from(Value::Undefined)),
+                }
+            }),
+            promise: Callback::new_async(move |args, resolver| match decode(&async_table, args) {
+                Ok((remote, Some(op))) => remote.call_async(op, resolver),
+                Ok((_, None)) => resolver.resolve(Value::Undefined),
+                Err(message) => resolver.reject(message),
+            }),
+            blocking: Callback::new_blocking(move |args, resolver| match decode(&blocking_table, args) {
+                Ok((remote, Some(op))) => remote.call_blocking(op, resolver),
+                Ok((_, None)) => resolver.resolve(Value::Undefined),
+                Err(message) => resolver.reject(message),
+            }),
+        }
+    }
+}
+
+type Table = Arc<Mutex<RemoteTable>>;
+
+/// The remote value and operation a call of the `Reference` class names;
+/// `None` for `release`, which is done here.
+fn decode(
+    table: &impl Fn() -> Option<Table>,
+    args: Vec<Structured>,
+) -> std::result::Result<(Arc<dyn Remote>, Option<RemoteOp>), String> {
+    let table = table().ok_or("The isolate was disposed")?;
+    let args = &mut args.into_iter();
+    fn primitive(args: &mut impl Iterator<Item = Structured>, what: &str) -> std::result::Result<Value, String> {
+        let copy = args.next().ok_or_else(|| format!("missing {what}"))?;
+        copy.as_primitive().cloned().ok_or_else(|| format!("{what} must be a primitive"))
+    }
+    let id = primitive(args, "id")?.as_f64().filter(|id| id.fract() == 0.0 && *id >= 0.0).ok_or("invalid reference id")?;
+    let id = id as u32;
+    let op = primitive(args, "operation")?;
+    let remote = table.lock().unwrap_or_else(PoisonError::into_inner).get(id).ok_or("Reference has been released")?;
+    let mode = |value: Value| match value.as_f64() {
+        Some(2.0) => TransferMode::Copy,
+        Some(4.0) => TransferMode::Reference,
+        _ => TransferMode::Auto,
+    };
+    let timeout = |value: Value| value.as_f64().filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
+    let op = match op.as_str() {
+        Some("copy") => RemoteOp::Copy,
+        Some("get") => {
+            let key = primitive(args, "key")?;
+            RemoteOp::Get { key, result: mode(primitive(args, "mode")?), timeout: timeout(primitive(args, "timeout")?) }
+        }
+        Some("set") => {
+            let key = primitive(args, "key")?;
+            let value = args.next().ok_or("missing value")?;
+            RemoteOp::Set { key, value, timeout: args.next().and_then(|t| t.as_primitive().cloned()).and_then(timeout) }
+        }
+        Some("delete") => RemoteOp::Delete { key: primitive(args, "key")? },
+        Some("apply") => {
+            let receiver = args.next().ok_or("missing receiver")?;
+            let result = mode(primitive(args, "mode")?);
+            let promise = primitive(args, "promise")?.as_bool().unwrap_or(false);
+            let timeout = timeout(primitive(args, "timeout")?);
+            RemoteOp::Apply { receiver, arguments: args.collect(), result, promise, timeout }
+        }
+        Some("release") => {
+            table.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+            return Ok((remote, None));
+        }
+        _ => return Err("unknown operation".into()),
+    };
+    Ok((remote, Some(op)))
+}
+
+/// The `Reference` object for `remote` in the context `scope` is in.
+pub(crate) fn materialise<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    remote: &Arc<dyn Remote>,
+) -> Result<v8::Local<'s, v8::Value>> {
+    let make = maker(scope, isolate)?;
+    let type_of = remote.type_of();
+    let id = isolate.inner.remotes.lock().unwrap_or_else(PoisonError::into_inner).insert(Arc::clone(remote));
+    let id = v8::Number::new(scope, f64::from(id)).into();
+    let type_of = v8::String::new(scope, &type_of).ok_or_else(|| caught(scope))?.into();
+    let undefined = v8::undefined(scope).into();
+    make.call(scope, undefined, &[id, type_of]).ok_or_else(|| caught(scope))
+}
+
+/// The context's `make` function, created the first time a remote value
+/// enters it and kept on its global object under a private key.
+fn maker<'s>(scope: &mut JsScope<'_, '_, 's, '_>, isolate: &Isolate) -> Result<v8::Local<'s, v8::Function>> {
+    let context = scope.get_current_context();
+    let global = context.global(scope);
+    let name = v8::String::new(scope, "ivm.remote.make").ok_or_else(|| caught(scope))?;
+    let key = v8::Private::for_api(scope, Some(name));
+    if let Some(make) = global.get_private(scope, key).and_then(|v| v8::Local::<v8::Function>::try_from(v).ok()) {
+        return Ok(make);
+    }
+    let source = v8::String::new(scope, include_str!("remote/reference.js")).ok_or_else(|| caught(scope))?;
+    let script = v8::Script::compile(scope, source, None).ok_or_else(|| caught(scope))?;
+    let install = script.run(scope).ok_or_else(|| caught(scope))?;
+    let install = v8::Local::<v8::Function>::try_from(install).map_err(|_| crate::Error::Unsupported("remote.js"))?;
+    let dispatch = isolate.inner.remote_dispatch.get_or_init(|| Dispatch::new(&isolate.inner));
+    let functions = [
+        crate::callback::function(scope, isolate, &dispatch.sync)?,
+        crate::callback::function(scope, isolate, &dispatch.promise)?,
+        crate::callback::function(scope, isolate, &dispatch.blocking)?,
+    ];
+    let undefined = v8::undefined(scope).into();
+    let make = install.call(scope, undefined, &functions).ok_or_else(|| caught(scope))?;
+    let make = v8::Local::<v8::Function>::try_from(make).map_err(|_| crate::Error::Unsupported("remote.js"))?;
+    global.set_private(scope, key, make.into());
+    Ok(make)
+}
+
+/// A [`Reference`] held by another isolate: its operations are the
+/// Reference's own. Synchronous ones from inside another isolate's call are
+/// refused ([`Error::NestedCall`](crate::Error::NestedCall)); the async
+/// forms run in turn on the referenced isolate.
+impl Remote for Reference {
+    fn type_of(&self) -> String {
+        Reference::type_of(self).unwrap_or("undefined").to_owned()
+    }
+
+    fn call(&self, op: RemoteOp) -> CallbackResult {
+        let result = match op {
+            RemoteOp::Copy => self.copy().map(Transferable::Copy),
+            RemoteOp::Get { key, result, timeout } => self.get(key, &run_options(result, false, timeout)),
+            RemoteOp::Set { key, value, timeout } => {
+                self.set(key, value, &run_options(TransferMode::Auto, false, timeout)).map(|done| Value::Bool(done).into())
+            }
+            RemoteOp::Delete { key } => self.delete(key, &RunOptions::new()).map(|done| Value::Bool(done).into()),
+            RemoteOp::Apply { receiver, arguments, result, promise, timeout } => {
+                let arguments: Vec<Transferable> = arguments.into_iter().map(Transferable::Copy).collect();
+                self.apply(receiver, &arguments, &run_options(result, promise, timeout))
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        let settle = move |result: Result<Transferable>| match result {
+            Ok(value) => resolver.resolve(value),
+            Err(error) => resolver.reject(error.to_string()),
+        };
+        match op {
+            RemoteOp::Copy => self.copy_async().on_ready(move |r| settle(r.map(Transferable::Copy))),
+            RemoteOp::Get { key, result, timeout } => {
+                self.get_async(key, run_options(result, false, timeout)).on_ready(settle)
+            }
+            RemoteOp::Set { key, value, timeout } => self
+                .set_async(key, value, run_options(TransferMode::Auto, false, timeout))
+                .on_ready(move |r| settle(r.map(|done| Value::Bool(done).into()))),
+            RemoteOp::Delete { key } => {
+                self.delete_async(key, RunOptions::new()).on_ready(move |r| settle(r.map(|done| Value::Bool(done).into())))
+            }
+            RemoteOp::Apply { receiver, arguments, result, promise, timeout } => {
+                let arguments = arguments.into_iter().map(Transferable::Copy).collect();
+                self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)
+            }
+        }
+    }
+}
+
+fn run_options(result: TransferMode, promise: bool, timeout: Option<Duration>) -> RunOptions {
+    let options = RunOptions::new().result(result).promise(promise);
+    match timeout {
+        Some(timeout) => options.timeout(timeout),
+        None => options,
+    }
+}
