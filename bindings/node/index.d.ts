@@ -1,0 +1,1147 @@
+// Type declarations for ivm's Node package: isolated-vm 7's API
+// (isolated-vm 7.0.1's `isolated-vm.d.ts`, with its class, method and
+// option names and its transfer-option typing), adapted to what ivm does.
+//
+// Differences from isolated-vm, as ivm stands today:
+// - Values that cross into an isolate are primitives (bigint included),
+//   `Reference`, `ExternalCopy#copyInto()`, `Reference#derefInto()`,
+//   `Callback` and Node functions (wrapped in a `Callback`). `Isolate`,
+//   `Context`, `Script` and `Module` handles cannot be passed into an
+//   isolate.
+// - Modules (`compileModule`, `Module`), snapshots (`Isolate.createSnapshot`,
+//   the `snapshot` option), the inspector (`inspector` options) and cached
+//   data (`cachedData`, `produceCachedData`) are declared so that
+//   isolated-vm code type-checks, but throw (or reject with)
+//   `UnsupportedError` for now.
+// - isolated-vm's `createInspectorSession`, `startCpuProfiler`,
+//   `stopCpuProfiler` and `NativeModule` do not exist in ivm and are not
+//   declared.
+// - Every failure of ivm's own (timeouts, memory limits, disposed isolates,
+//   released handles...) is an instance of a class of its own below, all
+//   subclasses of `IvmError`; their `name` stays "Error", as isolated-vm's
+//   errors are plain Errors.
+//
+// The package is CommonJS: `require('ivm')`, `import ivm = require('ivm')`,
+// `import * as ivm from 'ivm'`, `import { Isolate } from 'ivm'` and
+// `import ivm from 'ivm'` (through `default`) all work.
+
+/**
+ * Any value that may pass between isolates without one of the
+ * `TransferOptions` (`copy`, `externalCopy`, `reference`): primitives,
+ * `Reference` and `Callback` handles, the objects made by
+ * `ExternalCopy#copyInto()` and `Reference#derefInto()`, and functions
+ * (which cross as a `Callback`). Other values must be transferred with
+ * `TransferOptions` or wrapped in a `Reference` or `ExternalCopy`.
+ */
+export type Transferable =
+  | null
+  | undefined
+  | string
+  | number
+  | boolean
+  | bigint
+  | ExternalCopy<any>
+  | Callback<any>
+  | Copy<any>
+  | Reference<any>
+  | Dereference<any>
+  | ((...args: any[]) => any);
+
+/**
+ * This is the main reference to an isolate. An isolate will remain valid as
+ * long as someone holds a handle to the isolate or anything created inside
+ * that isolate. Once an isolate is lost the garbage collector should
+ * eventually find it and clean up its memory. Since an isolate and all it
+ * contains can represent quite a large chunk of memory though you may want to
+ * explicitly call the `dispose()` method on isolates that you are finished
+ * with to get that memory back immediately.
+ *
+ * An isolate breaching its `memoryLimit` is disposed, and the call that was
+ * running in it fails with a `MemoryLimitError`; Node keeps running.
+ */
+export declare class Isolate {
+  private __ivm_isolate: undefined;
+
+  /**
+   * Creates a new isolate.
+   *
+   * @throws {UnsupportedError} if `options.inspector` is true or
+   * `options.snapshot` is given.
+   */
+  constructor(options?: IsolateOptions);
+
+  /**
+   * The total CPU time spent in this isolate, in nanoseconds. CPU time is
+   * the amount of time the isolate has spent actively doing work on the
+   * CPU.
+   *
+   * Note that CPU time may vary drastically if there is contention for the
+   * CPU. This could occur if other processes are trying to do work, or if
+   * you have more than require('os').cpus().length isolates currently doing
+   * work in the same nodejs process.
+   */
+  readonly cpuTime: bigint;
+
+  /**
+   * Flag that indicates whether this isolate has been disposed (by
+   * `dispose()`, or by ivm after it breached its memory limit).
+   */
+  readonly isDisposed: boolean;
+
+  /**
+   * The total wall time spent in this isolate, in nanoseconds. Wall time is
+   * the amount of time the isolate has been running, including passive time
+   * spent waiting (think "wall" like a clock on the wall). For instance, if
+   * an isolate makes a call into another isolate, wall time will continue
+   * increasing while CPU time will remain the same.
+   */
+  readonly wallTime: bigint;
+
+  /**
+   * Returns the total count of active `Reference` instances that belong to
+   * this isolate. Note that in certain cases many `Reference` instances in
+   * JavaScript will point to the same underlying reference handle, in which
+   * case this number will only reflect the underlying reference handle. This
+   * also includes the underlying handles held by `Script` and `Context`
+   * objects.
+   */
+  readonly referenceCount: number;
+
+  /**
+   * isolated-vm's isolate snapshots.
+   *
+   * **Not supported by ivm yet**: always throws `UnsupportedError`.
+   *
+   * @param warmup_script - Optional script to "warmup" the snapshot by
+   * triggering code compilation
+   * @throws {UnsupportedError} always, for now.
+   */
+  static createSnapshot(scripts: SnapshotScriptInfo[], warmup_script?: string): ExternalCopy<ArrayBuffer>;
+
+  /**
+   * Compiles a script in this isolate; the `Script` can then run in any
+   * context of this isolate. The promise rejects with the `SyntaxError` of
+   * code that does not compile.
+   *
+   * `cachedData` and `produceCachedData` are **not supported yet**: passing
+   * either rejects with `UnsupportedError`.
+   */
+  compileScript(code: string, scriptInfo?: ScriptInfo): Promise<Script>;
+
+  /**
+   * Synchronous form of `compileScript`: compiles a script in this isolate,
+   * blocking until it is done.
+   *
+   * @throws {UnsupportedError} if `cachedData` or `produceCachedData` is
+   * given (not supported yet).
+   */
+  compileScriptSync(code: string, scriptInfo?: ScriptInfo): Script;
+
+  /**
+   * Compiles an ECMAScript module.
+   *
+   * **Not supported by ivm yet**: always rejects with `UnsupportedError`.
+   */
+  compileModule(code: string, options?: CompileModuleOptions): Promise<Module>;
+
+  /**
+   * Synchronous form of `compileModule`.
+   *
+   * **Not supported by ivm yet**: always throws `UnsupportedError`.
+   */
+  compileModuleSync(code: string, options?: CompileModuleOptions): Module;
+
+  /**
+   * Creates a new context (its own global object and built-ins) in this
+   * isolate.
+   *
+   * `inspector: true` is **not supported yet** and rejects with
+   * `UnsupportedError`.
+   */
+  createContext(options?: ContextOptions): Promise<Context>;
+
+  /**
+   * Synchronous form of `createContext`.
+   *
+   * @throws {UnsupportedError} if `options.inspector` is true.
+   */
+  createContextSync(options?: ContextOptions): Context;
+
+  /**
+   * Destroys this isolate and invalidates all references obtained from it.
+   * Calls in progress in it fail with `DisposedError`, as do later ones.
+   */
+  dispose(): void;
+
+  /**
+   * Returns heap statistics from v8.
+   *
+   * The return value is almost identical to the nodejs function
+   * v8.getHeapStatistics().
+   *
+   * See: https://nodejs.org/api/v8.html#v8getheapstatistics.
+   *
+   * This function returns one additional property:
+   * "externally_allocated_size" which is the total amount of currently
+   * allocated memory which is not included in the v8 heap but counts
+   * against this isolate's "memoryLimit".
+   *
+   * ArrayBuffer instances over a certain size are externally allocated and
+   * will be counted here.
+   */
+  getHeapStatistics(): Promise<HeapStatistics>;
+
+  /**
+   * Synchronous form of `getHeapStatistics`.
+   */
+  getHeapStatisticsSync(): HeapStatistics;
+}
+
+/**
+ * Options of `new Isolate(options)`.
+ */
+export type IsolateOptions = {
+  /**
+   * Memory limit that this isolate may use, in MB. Note that this is more
+   * of a guideline instead of a strict limit. A determined attacker could
+   * use 2-3 times this limit before their script is terminated. Against
+   * non-hostile code this limit should be pretty close. The default is
+   * 128MB and the minimum is 8MB (smaller limits are raised to 8MB).
+   */
+  memoryLimit?: number;
+
+  /**
+   * Enable v8 inspector support in this isolate.
+   *
+   * **Not supported by ivm yet**: `true` throws `UnsupportedError`.
+   */
+  inspector?: boolean;
+
+  /**
+   * A snapshot created from `createSnapshot` with which to initialize the
+   * heap of this isolate.
+   *
+   * **Not supported by ivm yet**: passing one throws `UnsupportedError`.
+   */
+  snapshot?: ExternalCopy<ArrayBuffer>;
+
+  /**
+   * Callback to be invoked when a *very bad* error occurs. If this is
+   * invoked it means that v8 has lost all control over the isolate, and
+   * all resources in use are totally unrecoverable. If you receive this
+   * error you should log the error, stop serving requests, finish
+   * outstanding work, and end the process by calling `process.abort()`.
+   */
+  onCatastrophicError?: (message: string) => void;
+};
+
+/**
+ * Options of `isolate.createContext(options)`.
+ */
+export type ContextOptions = {
+  /**
+   * Enable the v8 inspector for this context.
+   *
+   * **Not supported by ivm yet**: `true` throws (or rejects with)
+   * `UnsupportedError`.
+   */
+  inspector?: boolean;
+};
+
+/**
+ * What `isolate.getHeapStatistics()` returns: v8's heap statistics of the
+ * isolate, in bytes (counts for the `number_of_…` fields).
+ */
+export type HeapStatistics = {
+  /** Bytes v8 has allocated for the heap (which may exceed what is used). */
+  total_heap_size: number;
+  /** Bytes of the heap that hold executable code. */
+  total_heap_size_executable: number;
+  /** Bytes of the heap actually backed by physical memory. */
+  total_physical_size: number;
+  /** Bytes still available to the heap before its limit. */
+  total_available_size: number;
+  /** Bytes of the heap that live objects use. */
+  used_heap_size: number;
+  /** The heap's limit, in bytes, derived from the isolate's `memoryLimit`. */
+  heap_size_limit: number;
+  /** Bytes currently allocated by v8 through malloc. */
+  malloced_memory: number;
+  /** The most bytes v8 has allocated through malloc at once. */
+  peak_malloced_memory: number;
+  /** Whether v8 overwrites freed heap memory with a pattern (0 or 1). */
+  does_zap_garbage: number;
+  /** The number of contexts alive in the isolate. */
+  number_of_native_contexts: number;
+  /** The number of contexts released but not collected yet. */
+  number_of_detached_contexts: number;
+  /** Bytes used for global handles (references from outside the heap). */
+  total_global_handles_size: number;
+  /** Bytes of `total_global_handles_size` in use. */
+  used_global_handles_size: number;
+  /** Bytes of memory outside the heap held by heap objects. */
+  external_memory: number;
+
+  /**
+   * The total amount of currently allocated memory which is not included in
+   * the v8 heap but counts against this isolate's "memoryLimit".
+   */
+  externally_allocated_size: number;
+};
+
+/**
+ * Options of `isolate.compileModule(code, options)`. Modules are **not
+ * supported by ivm yet**.
+ */
+export type CompileModuleOptions = ScriptInfo & {
+  /**
+   * Callback which will be invoked the first time this module accesses
+   * `import.meta`. The `meta` object will be passed as the first argument.
+   * This option may only be used when invoking `compileModule` from within
+   * the same isolate.
+   */
+  meta?: (meta: any) => void;
+};
+
+/**
+ * A context is a sandboxed execution environment within an isolate. Each
+ * context contains its own built-in objects and global space. Contexts are
+ * made by `isolate.createContext()`.
+ */
+export declare class Context {
+  private __ivm_context: undefined;
+  private constructor();
+
+  /**
+   * `Reference` to this context's global object. Note that if you call
+   * `context.release()` the global reference will be released as well.
+   */
+  readonly global: Reference<Record<number | string | symbol, any>>;
+
+  /**
+   * Compiles and executes a script within a context. This will return the
+   * last value evaluated, as long as that value was transferable, otherwise
+   * `undefined` will be returned (use the `copy`, `externalCopy` or
+   * `reference` options to get other values out). A `timeout` that runs out
+   * rejects with `TimeoutError`, a memory limit breached with
+   * `MemoryLimitError`; exceptions thrown by the code reject the promise
+   * as the same kind of error (or the very primitive that was thrown).
+   *
+   * With `promise: true` a promise returned by the code is followed, and
+   * this resolves with its settled value.
+   */
+  eval<Options extends ContextEvalOptions>(
+    code: string, options?: Options
+  ): Promise<ResultTypeSync<Options>>; // `ResultTypeSync` used intentionally
+
+  /**
+   * Fire-and-forget form of `eval`: queues the code and returns at once;
+   * its result and errors are ignored.
+   */
+  evalIgnored(code: string, options?: ContextEvalOptions): void;
+
+  /**
+   * Synchronous form of `eval`: blocks Node until the code has run and
+   * returns its result (or throws its error).
+   *
+   * With `promise: true`, isolated-vm returns a Promise of the settled
+   * value (which is what the declared type says); ivm currently returns the
+   * settled value itself, and throws `UsageError` if the promise is still
+   * pending once the code has run. `await` works with both.
+   */
+  evalSync<Options extends ContextEvalOptions>(
+    code: string, options?: Options
+  ): ResultTypeSync<Options>;
+
+  /**
+   * Compiles and runs code as if it were inside a function, similar to the
+   * seldom-used `new Function(code)` constructor. You can pass arguments to
+   * the function and they will be available as `$0`, `$1`, and so on. You
+   * can also use `return` from the code.
+   */
+  evalClosure<Options extends ContextEvalClosureOptions>(
+    code: string, arguments?: ArgumentsTypeBidirectional<Options>, options?: Options
+  ): Promise<ResultTypeBidirectionalSync<Options>>; // `ResultTypeBidirectionalSync` used intentionally
+
+  /**
+   * Fire-and-forget form of `evalClosure`: queues the call and returns at
+   * once; its result and errors are ignored.
+   */
+  evalClosureIgnored<Options extends ContextEvalClosureOptions>(
+    code: string, arguments?: ArgumentsTypeBidirectional<Options>, options?: Options
+  ): void;
+
+  /**
+   * Synchronous form of `evalClosure`: blocks Node until the code has run.
+   * See `evalSync` about `result: { promise: true }`.
+   */
+  evalClosureSync<Options extends ContextEvalClosureOptions>(
+    code: string, arguments?: ArgumentsTypeBidirectional<Options>, options?: Options
+  ): ResultTypeBidirectionalSync<Options>;
+
+  /**
+   * Releases this reference to the context. You can call this to free up v8
+   * resources immediately, or you can let the garbage collector handle it
+   * when it feels like it. Note that if there are other references to this
+   * context it will not be disposed. This only affects this reference to
+   * the context.
+   */
+  release(): void;
+}
+
+/**
+ * Options of `context.eval(code, options)` and its forms.
+ *
+ * `cachedData` and `produceCachedData` (isolated-vm accepts them here too)
+ * are **not supported by ivm yet** and throw `UnsupportedError`.
+ */
+export type ContextEvalOptions = RunOptions & ScriptOrigin & TransferOptions;
+
+/**
+ * Options of `context.evalClosure(code, arguments, options)` and its forms.
+ * (ivm takes `filename` from the `ScriptOrigin`, not the offsets.)
+ */
+export type ContextEvalClosureOptions = RunOptions & ScriptOrigin & TransferOptionsBidirectional;
+
+/**
+ * A script is a compiled chunk of JavaScript which can be executed in any
+ * context within a single isolate. Scripts are made by
+ * `isolate.compileScript()`.
+ */
+export declare class Script {
+  private __ivm_script: undefined;
+  private constructor();
+
+  /**
+   * Releases the reference to this script, allowing the script data to be
+   * garbage collected. Functions and data created in the isolate by
+   * previous invocations to `script.run(...)` will still be alive in their
+   * respective contexts-- this only means that you can't invoke
+   * `script.run(...)` again with this reference.
+   */
+  release(): void;
+
+  /**
+   * Runs a given script within a context. This will return the last value
+   * evaluated in a given script, as long as that value was transferable,
+   * otherwise `undefined` will be returned. For instance if your script was
+   * "let foo = 1; let bar = 2; bar = foo + bar" then the return value will
+   * be 3 because that is the last expression.
+   */
+  run<Options extends ScriptRunOptions>(context: Context, options?: Options): ResultTypeAsync<Options>;
+
+  /**
+   * Fire-and-forget form of `run`: queues the run and returns at once; its
+   * result and errors are ignored.
+   */
+  runIgnored(context: Context, options?: ScriptRunOptions): void;
+
+  /**
+   * Synchronous form of `run`: blocks Node until the script has run. See
+   * `Context#evalSync` about `promise: true`.
+   */
+  runSync<Options extends ScriptRunOptions>(context: Context, options?: Options): ResultTypeSync<Options>;
+}
+
+/**
+ * Options of `script.run(context, options)` and its forms.
+ */
+export type ScriptRunOptions = RunOptions & ReleaseOptions & TransferOptions;
+
+/**
+ * A JavaScript module. Note that a Module can only run in the isolate which
+ * created it.
+ *
+ * **Not supported by ivm yet**: the class exists (so that `instanceof`
+ * works), but no Module can be made: its constructor and
+ * `isolate.compileModule()` throw `UnsupportedError`.
+ */
+export declare class Module {
+  private __ivm_module: undefined;
+  private constructor();
+
+  /**
+   * A read-only array of all dependency specifiers the module has.
+   */
+  readonly dependencySpecifiers: string[];
+
+  /**
+   * Returns a Reference containing all exported values.
+   */
+  readonly namespace: Reference<any>;
+
+  /**
+   * Instantiate the module together with all its dependencies. Calling this
+   * more than once on a single module will have no effect.
+   * @param context The context the module should use.
+   * @param resolveCallback This callback is responsible for resolving all
+   * direct and indirect dependencies of this module. It accepts two
+   * parameters: specifier and referrer. It must return a Module instance or
+   * a promise which will be used to satisfy the dependency.
+   */
+  instantiate(
+    context: Context,
+    resolveCallback: (
+      specifier: string,
+      referrer: Module
+    ) => Module | Promise<Module>
+  ): Promise<void>;
+
+  /**
+   * Synchronous form of `instantiate`; `resolveCallback` must return a
+   * Module.
+   */
+  instantiateSync(
+    context: Context,
+    resolveCallback: (specifier: string, referrer: Module) => Module
+  ): void;
+
+  /**
+   * Evaluate the module and return the last expression (same as
+   * script.run). If evaluate is called more than once on the same module
+   * the return value from the first invocation will be returned (or
+   * thrown).
+   * @param options Optional
+   */
+  evaluate(options?: ScriptRunOptions): Promise<Transferable>;
+
+  /**
+   * Synchronous form of `evaluate`.
+   */
+  evaluateSync(options?: ScriptRunOptions): Transferable;
+
+  /**
+   * Releases this module. This behaves the same as other `.release()`
+   * methods.
+   */
+  release(): void;
+}
+
+/**
+ * A instance of Reference is a pointer to a value stored in any isolate:
+ * `new Reference(value)` refers to a Node value, and the methods that get
+ * values out of an isolate make References to values in that isolate.
+ */
+export declare class Reference<T = any> {
+  private __ivm_reference: T;
+
+  /**
+   * A reference to `value`, a Node value, which may be passed into
+   * isolates (where it arrives as a Reference too).
+   *
+   * @param options `unsafeInherit` is accepted for isolated-vm's sake;
+   * ivm ignores it.
+   */
+  constructor(value: T, options?: { unsafeInherit?: boolean });
+
+  /**
+   * This is the typeof the referenced value, and is available at any time
+   * from any isolate. Note that this differs from the real typeof operator
+   * in that null is "null", and Symbols are "object".
+   */
+  readonly typeof: string;
+
+  /**
+   * Creates a copy of the referenced value and internalizes it into this
+   * isolate. This uses the same copy rules as ExternalCopy.
+   */
+  copy(): Promise<T>;
+
+  /**
+   * Creates a copy of the referenced value and internalizes it into this
+   * isolate. This uses the same copy rules as ExternalCopy.
+   *
+   * @return JavaScript value of the reference.
+   */
+  copySync(): T;
+
+  /**
+   * Will attempt to return the actual value or object pointed to by this
+   * reference. Note that in order to call this function the reference must
+   * be owned by the current isolate, otherwise an error (a `UsageError`)
+   * will be thrown.
+   */
+  deref(options?: ReleaseOptions): T;
+
+  /**
+   * Returns an object, which when passed to another isolate will cause that
+   * isolate to dereference the handle. Only references into an isolate can
+   * be dereferenced into it (a `UsageError` otherwise).
+   */
+  derefInto(options?: ReleaseOptions): Dereference<T>;
+
+  /**
+   * Releases this reference. If you're passing around a lot of references
+   * between isolates it's wise to release the references when you are
+   * done. Otherwise you may run into issues with isolates running out of
+   * memory because other isolates haven't garbage collected recently. After
+   * calling this method all attempts to access the reference will throw an
+   * error (a `ReleasedError`).
+   */
+  release(): void;
+
+  /**
+   * Delete a property from this reference, as if using `delete
+   * reference[property]`
+   */
+  delete(property: ReferenceKey<T>): Promise<void>;
+
+  /**
+   * Fire-and-forget form of `delete`.
+   */
+  deleteIgnored(property: ReferenceKey<T>): void;
+
+  /**
+   * Synchronous form of `delete`.
+   */
+  deleteSync(property: ReferenceKey<T>): void;
+
+  /**
+   * Will access a reference as if using reference[property] and return a
+   * reference to that value (primitives come back as themselves).
+   *
+   * If the object is a proxy, or if the property is a getter, this method
+   * will throw.
+   */
+  get<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+    property: Key, options?: Options): ResultTypeAsync<Options & FallbackReference, T[Key]>;
+
+  /**
+   * Synchronous form of `get`.
+   */
+  getSync<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+    property: Key, options?: Options): ResultTypeSync<Options & FallbackReference, T[Key]>;
+
+  /**
+   * Will write `value` to `reference[property]`, as if using
+   * `reference[property] = value`. The value must be transferable, or
+   * transferred with `options`.
+   */
+  set<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+    property: Key, value: ArgumentType<Options, T[Key]>, options?: Options): Promise<void>;
+
+  /**
+   * Fire-and-forget form of `set`.
+   */
+  setIgnored<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+    property: Key, value: ArgumentType<Options, T[Key]>, options?: Options): void;
+
+  /**
+   * Synchronous form of `set`.
+   */
+  setSync<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+    property: Key, value: ArgumentType<Options, T[Key]>, options?: Options): void;
+
+  /**
+   * Will attempt to invoke an object as if it were a function. If the
+   * return value is transferable it will be returned to the called of
+   * apply, otherwise a `Reference` to it is returned (unless `result`
+   * options say otherwise).
+   */
+  apply<Options extends ReferenceApplyOptions>(
+    receiver?: ArgumentType<Options['arguments'], ApplyArgumentThis<T>>,
+    arguments?: ArgumentsTypeBidirectional<Options, ApplyArguments<T>>,
+    options?: Options
+  ): ResultTypeBidirectionalAsync<Options & FallbackReference, ApplyResult<T>>;
+
+  /**
+   * Fire-and-forget form of `apply`: queues the call and returns at once;
+   * its result and errors are ignored.
+   */
+  applyIgnored<Options extends ReferenceApplyOptions>(
+    receiver?: ArgumentType<Options['arguments'], ApplyArgumentThis<T>>,
+    arguments?: ArgumentsTypeBidirectional<Options & FallbackReference, ApplyArguments<T>>,
+    options?: Options
+  ): void;
+
+  /**
+   * Synchronous form of `apply`: blocks Node until the call returns. See
+   * `Context#evalSync` about `result: { promise: true }`.
+   */
+  applySync<Options extends ReferenceApplyOptions>(
+    receiver?: ArgumentType<Options['arguments'], ApplyArgumentThis<T>>,
+    arguments?: ArgumentsTypeBidirectional<Options, ApplyArguments<T>>,
+    options?: Options
+  ): ResultTypeBidirectionalSync<Options & FallbackReference, ApplyResult<T>>;
+
+  /**
+   * `applySyncPromise` is a special version of `applySync` which may only
+   * be invoked on functions belonging to the default isolate AND may only
+   * be invoked from a non-default thread. Functions invoked in this way may
+   * return a promise and the invoking isolate will wait for that promise to
+   * resolve before resuming execution.
+   *
+   * Called from Node (the default thread) it throws `UsageError`, as in
+   * isolated-vm.
+   */
+  applySyncPromise<Options extends ReferenceApplyOptions>(
+    receiver?: ArgumentType<Options['arguments'], ApplyArgumentThis<T>>,
+    arguments?: ArgumentsTypeBidirectional<Options, ApplyArguments<T>>,
+    options?: Options
+  ): ResultTypeBidirectionalSync<Options & FallbackReference, ApplyResult<T>>;
+}
+
+/**
+ * Dummy type referencing a type dereferenced into a different Isolate:
+ * what `reference.derefInto()` returns. A type only: the module exports no
+ * such class.
+ */
+export interface Dereference<T> {
+  /** Brands the type; no such property exists. */
+  readonly [dereferenceBrand]: T;
+}
+
+/**
+ * Options of `reference.apply(receiver, arguments, options)` and its forms.
+ */
+export type ReferenceApplyOptions = RunOptions & TransferOptionsBidirectional;
+
+/**
+ * Instances of this class represent some value that is stored outside of
+ * any v8 isolate. This value can then be quickly copied into any isolate.
+ */
+export declare class ExternalCopy<T = any> {
+  private __ivm_external_copy: T;
+
+  /**
+   * Primitive values can be copied exactly as they are. Date objects will
+   * be copied as as Dates. ArrayBuffers, TypedArrays, and DataViews will be
+   * copied in an efficient format. SharedArrayBuffers will simply copy a
+   * reference to the existing memory and when copied into another isolate
+   * the new SharedArrayBuffer will point to the same underlying data.
+   *
+   * All other objects will be copied in seralized form using the
+   * [structured clone
+   * algorithm](https://developer.mozilla.org/en-US/docs/Web/API/Web_Workers_API/Structured_clone_algorithm).
+   */
+  constructor(value: T, options?: ExternalCopyOptions);
+
+  /**
+   * Static property which will return the total number of bytes that ivm
+   * has allocated outside of v8 due to instances of `ExternalCopy`.
+   */
+  static readonly totalExternalSize: number;
+
+  /**
+   * Internalizes the ExternalCopy data into this isolate.
+   *
+   * @return JavaScript value of the external copy.
+   */
+  copy(options?: ExternalCopyCopyOptions): T;
+
+  /**
+   * Returns an object, which when passed to another isolate will cause that
+   * isolate to internalize a copy of this value.
+   */
+  copyInto(options?: ExternalCopyCopyOptions): Copy<T>;
+
+  /**
+   * Releases the reference to this copy. If there are other references to
+   * this copy elsewhere the copy will still remain in memory, but this
+   * handle will no longer be active.
+   */
+  release(): void;
+}
+
+/**
+ * Dummy type referencing a type copied into a different Isolate: what
+ * `externalCopy.copyInto()` returns. A type only: the module exports no
+ * such class.
+ */
+export interface Copy<T> {
+  /** Brands the type; no such property exists. */
+  readonly [copyBrand]: T;
+}
+
+/**
+ * Options of `new ExternalCopy(value, options)`.
+ */
+export type ExternalCopyOptions = {
+  /**
+   * An array of `ArrayBuffer` instances to transfer ownership. This behaves
+   * in a similar way to
+   * [`postMessage`](https://developer.mozilla.org/en-US/docs/Web/API/Worker/postMessage).
+   */
+  transferList?: any[];
+  /**
+   * If true this will release ownership of the given resource from this
+   * isolate. This operation completes in constant time since it doesn't
+   * have to copy an arbitrarily large object. This only applies to
+   * ArrayBuffer and TypedArray instances.
+   */
+  transferOut?: boolean;
+};
+
+/**
+ * Options of `externalCopy.copy(options)` and `externalCopy.copyInto(options)`.
+ */
+export type ExternalCopyCopyOptions = ReleaseOptions & {
+  /**
+   * If true this will transfer the resource directly into this isolate,
+   * invalidating the ExternalCopy handle.
+   */
+  transferIn?: boolean;
+};
+
+/**
+ * Callbacks can be used to create cross-isolate references to simple
+ * functions. This can be easier and safer than dealing with the more
+ * flexible `Reference` class. Arguments passed to and returned from
+ * callbacks are always copied using the same method as `ExternalCopy`. When
+ * transferred to another isolate, instances of `Callback` will turn into a
+ * plain old function. Callbacks are created automatically when passing
+ * functions to most ivm functions.
+ */
+export declare class Callback<T extends (...args: any[]) => any = any> {
+  private __ivm_callback: T;
+
+  /**
+   * Wraps the Node function `value`, which runs on Node's thread whenever
+   * an isolate calls it.
+   */
+  constructor(value: T, options?: CallbackOptions);
+}
+
+/**
+ * Options of `new Callback(fn, options)`: how the isolate's calls wait for
+ * the Node function. At most one may be set.
+ */
+export type CallbackOptions = {
+  /**
+   * Callback will be invoked asynchronously and will return a promise.
+   */
+  async?: boolean;
+
+  /**
+   * Callback will be invoked synchronously and will return a value
+   * (default).
+   */
+  sync?: boolean;
+
+  /**
+   * Callback will be invoked asynchronously and will ignore the result
+   * (including exceptions).
+   */
+  ignored?: boolean;
+
+  // The following ensures only 1 invocation option is given.
+} & ({
+  async?: true;
+  sync?: never;
+  ignored?: never;
+} | {
+  async?: never;
+  sync?: true;
+  ignored?: never;
+} | {
+  async?: never;
+  sync?: never;
+  ignored?: true;
+});
+
+/**
+ * Most functions which compile or run code can produce and consume cached
+ * data in isolated-vm.
+ *
+ * **Not supported by ivm yet**: passing `cachedData` or
+ * `produceCachedData: true` throws (or rejects with) `UnsupportedError`.
+ */
+export type CachedDataOptions = {
+  /**
+   * Cached compilation data from a previous compilation. **Not supported
+   * yet.**
+   */
+  cachedData?: ExternalCopy<ArrayBuffer>;
+  /**
+   * Produce V8 cache data. **Not supported yet.**
+   */
+  produceCachedData?: boolean;
+};
+
+/**
+ * What isolated-vm adds to a compiled script when cached data was asked
+ * for. ivm never produces it yet.
+ */
+export type CachedDataResult = {
+  /** The cached data produced. */
+  cachedData?: ExternalCopy<ArrayBuffer>;
+  /** Whether cached data was produced. */
+  producedCacheData?: boolean;
+};
+
+/**
+ * The `release` option of functions that may release their handle once
+ * done.
+ */
+export type ReleaseOptions = {
+  /**
+   * If true release() will automatically be called on this instance.
+   */
+  release?: boolean;
+};
+
+/**
+ * Options of every function that runs code in an isolate.
+ */
+export type RunOptions = {
+  /**
+   * Maximum amount of time in milliseconds this script is allowed to run
+   * before execution is canceled (with a `TimeoutError`; the isolate stays
+   * usable). Default is no timeout.
+   */
+  timeout?: number;
+};
+
+/**
+ * You may optionally specify information on compiled code's filename. This
+ * is used in various debugging contexts within v8, including stack traces
+ * and the inspector. It is recommended to use a valid URI scheme, for
+ * example: `{ filename: 'file:///test.js' }`, otherwise some devtools may
+ * malfunction.
+ */
+export type ScriptOrigin = {
+  /**
+   * Filename of this source code
+   */
+  filename?: string;
+
+  /**
+   * Column offset of this source code
+   */
+  columnOffset?: number;
+
+  /**
+   * Line offset of this source code
+   */
+  lineOffset?: number;
+};
+
+/**
+ * One script of `Isolate.createSnapshot(scripts)` (not supported yet).
+ */
+export type SnapshotScriptInfo = ScriptOrigin & {
+  /**
+   * Source code to set up this snapshot
+   */
+  code: string;
+};
+
+/**
+ * Options of `isolate.compileScript(code, options)`.
+ */
+export type ScriptInfo = CachedDataOptions & ScriptOrigin;
+
+/**
+ * Any function which moves data between isolates will accept these transfer
+ * options. By default only *transferable* values may pass between isolates.
+ * Without specifying one of these options the function may ignore the value,
+ * throw, or wrap it in a reference depending on the context.
+ *
+ * More advanced situations like transferring ownership of `ArrayBuffer`
+ * instances will require direct use of `ExternalCopy` or `Reference`.
+ */
+export type TransferOptions = {
+  /**
+   * Automatically proxy any returned promises between isolates. This can
+   * be used in combination with the other transfer options.
+   */
+  promise?: boolean;
+
+  /**
+   * Automatically deep copy value
+   */
+  copy?: boolean;
+
+  /**
+   * Automatically wrap value in `ExternalCopy` instance
+   */
+  externalCopy?: boolean;
+
+  /**
+   * Automatically wrap value in `Reference` instance
+   */
+  reference?: boolean;
+
+  // The following ensures only 1 transfer option is given.
+} & ({
+  copy?: true;
+  externalCopy?: never;
+  reference?: never;
+} | {
+  copy?: never;
+  externalCopy?: true;
+  reference?: never;
+} | {
+  copy?: never;
+  externalCopy?: never;
+  reference?: true;
+});
+
+/**
+ * Transfer options of functions that move values both ways (arguments in,
+ * a result out).
+ */
+export type TransferOptionsBidirectional = {
+  /**
+   * `TransferOptions` for the values going *into* this isolate.
+   */
+  arguments?: TransferOptions;
+  /**
+   * `TransferOptions` for the values coming *out* of this isolate.
+   */
+  result?: TransferOptions;
+};
+
+/**
+ * The base of ivm's own errors; thrown errors of ivm are instances of one
+ * of its subclasses. Its `name` is "Error" (as isolated-vm's errors are
+ * plain Errors); tell the kinds apart with `instanceof` or `code`.
+ * Exceptions thrown by code in an isolate are not IvmErrors: they reach
+ * Node as the same kind of error (TypeError, RangeError...) with the same
+ * message and stack, or as the very primitive that was thrown.
+ */
+export declare class IvmError extends Error {
+  /** "ERR_IVM" here; each subclass has its own `ERR_IVM_…` code. */
+  readonly code: string;
+}
+
+/**
+ * A call's `timeout` ran out ("Script execution timed out."). The isolate
+ * stays usable.
+ */
+export declare class TimeoutError extends IvmError {
+  /** Always "ERR_IVM_TIMEOUT". */
+  readonly code: 'ERR_IVM_TIMEOUT';
+}
+
+/**
+ * A call's CPU time limit ran out. The isolate stays usable.
+ */
+export declare class CpuLimitError extends IvmError {
+  /** Always "ERR_IVM_CPU_LIMIT". */
+  readonly code: 'ERR_IVM_CPU_LIMIT';
+}
+
+/**
+ * The isolate breached its `memoryLimit`; it has been disposed.
+ */
+export declare class MemoryLimitError extends IvmError {
+  /** Always "ERR_IVM_MEMORY_LIMIT". */
+  readonly code: 'ERR_IVM_MEMORY_LIMIT';
+}
+
+/**
+ * The isolate was disposed (before or during the call).
+ */
+export declare class DisposedError extends IvmError {
+  /** Always "ERR_IVM_DISPOSED". */
+  readonly code: 'ERR_IVM_DISPOSED';
+}
+
+/**
+ * The handle used (Reference, Context, Script, ExternalCopy...) was
+ * released.
+ */
+export declare class ReleasedError extends IvmError {
+  /** Always "ERR_IVM_RELEASED". */
+  readonly code: 'ERR_IVM_RELEASED';
+}
+
+/**
+ * The API was misused: a handle used with the wrong isolate, a nested
+ * synchronous call that cannot be made, an invalid argument...
+ */
+export declare class UsageError extends IvmError {
+  /** Always "ERR_IVM_USAGE". */
+  readonly code: 'ERR_IVM_USAGE';
+}
+
+/**
+ * A value could not be copied between isolates (not cloneable, or
+ * malformed).
+ */
+export declare class TransferError extends IvmError {
+  /** Always "ERR_IVM_TRANSFER". */
+  readonly code: 'ERR_IVM_TRANSFER';
+}
+
+/**
+ * The operation was canceled before it completed.
+ */
+export declare class CanceledError extends IvmError {
+  /** Always "ERR_IVM_CANCELED". */
+  readonly code: 'ERR_IVM_CANCELED';
+}
+
+/**
+ * A feature of isolated-vm's that ivm does not support yet (modules,
+ * snapshots, the inspector, cached data).
+ */
+export declare class UnsupportedError extends IvmError {
+  /** Always "ERR_IVM_UNSUPPORTED". */
+  readonly code: 'ERR_IVM_UNSUPPORTED';
+}
+
+/**
+ * The module itself (`module.exports.default === module.exports`), so that
+ * `import ivm from 'ivm'` works with or without `esModuleInterop`.
+ */
+declare const ivm: typeof import('./index');
+export default ivm;
+
+// The brands of the type-only `Copy` and `Dereference`, which nothing
+// outside this file can name, so that only ivm makes values of them.
+declare const copyBrand: unique symbol;
+declare const dereferenceBrand: unique symbol;
+
+// Keys `Reference` methods accept: isolated-vm's `keyof T`, less symbols
+// (ivm takes strings and numbers as property keys).
+type ReferenceKey<T> = Extract<keyof T, string | number>;
+
+// Discriminating types for TransferOptions
+type WithPromise = { promise: true };
+type AsCopy = { copy: true };
+type AsExternal = { externalCopy: true };
+type AsReference = { reference: true };
+type FallbackReference = { _reference: true };
+type WithTransfer = AsCopy | AsExternal | AsReference;
+
+// Wraps a type in Promise<> if the options specify { promise: true }
+type CheckPromise<Options, Result> = Options extends WithPromise ? Promise<Result> : Result;
+
+// Type of a single argument for functions that accept TransferOptions
+type ArgumentType<Options, Type> =
+  (Options extends WithTransfer ? Type | CheckPromise<Options, Type> :
+  Type extends Transferable ? Type | CheckPromise<Options, Type> :
+  Transferable | CheckPromise<Options, Transferable>) |
+  Copy<Type> | Dereference<Type>;
+
+// Return type for functions that accept TransferOptions
+type ResultTypeBase<Options, Result> =
+  Options extends AsCopy ? Result :
+  Options extends AsExternal ? ExternalCopy<Result> :
+  Options extends AsReference ? Reference<Result> :
+  Result extends Transferable ? Result :
+  Result extends void ? void :
+  Options extends FallbackReference ? Reference<Result> :
+  Transferable;
+type ResultTypeAsync<Options extends TransferOptions, Result = any> = Promise<ResultTypeBase<Options, Result>>;
+type ResultTypeSync<Options extends TransferOptions, Result = any> = CheckPromise<Options, ResultTypeBase<Options, Result>>;
+
+// Arguments type for functions that accept TransferOptionsBidirectional
+type ArgumentsTypeBidirectional<Options extends TransferOptionsBidirectional, Args extends any[] = any[]> = {
+  [Key in keyof Args]: ArgumentType<Options['arguments'] extends TransferOptions ? Options['arguments'] : {}, Args[Key]>
+};
+
+// Result type for functions that accept TransferOptionsBidirectional
+type ResultTypeBidirectionalBase<Options extends TransferOptionsBidirectional, Result> =
+  ResultTypeBase<Options['result'] extends TransferOptions ? Options['result'] : {}, Result>;
+type ResultTypeBidirectionalAsync<Options extends TransferOptionsBidirectional, Result = any> =
+  Promise<ResultTypeBidirectionalBase<Options, Result>>;
+type ResultTypeBidirectionalSync<Options extends TransferOptionsBidirectional, Result = any> =
+  CheckPromise<Options['result'], ResultTypeBidirectionalBase<Options, Result>>;
+
+// Types for `Reference.apply`
+type ApplyArguments<Value> = Value extends (...args: infer Args) => unknown ? Args : any[];
+type ApplyArgumentThis<Value> = Value extends (this: infer This, ...args: any) => unknown ? This : undefined | null;
+type ApplyResult<Value> = Value extends (...args: any) => infer Result ? Result : unknown;
