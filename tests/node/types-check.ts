@@ -1,0 +1,268 @@
+// Compiled (never run) by types.test.js with `tsc --noEmit --strict`: uses
+// of ivm's public API as isolated-vm users write them, which must
+// type-check against bindings/node/index.d.ts, and misuses marked
+// `@ts-expect-error`, which must not.
+
+import ivm = require('../../bindings/node');
+import * as star from '../../bindings/node';
+import defaultIvm from '../../bindings/node';
+import { Context, ExternalCopy, Isolate, Reference } from '../../bindings/node';
+
+// No @types/node here: the little of Node's globals this file uses.
+declare const console: { log(...args: any[]): void; error(...args: any[]): void };
+declare function require(id: string): any;
+
+function expectType<T>(value: T): T {
+  return value;
+}
+
+// Every import form names the same classes.
+expectType<typeof ivm.Isolate>(star.Isolate);
+expectType<typeof ivm.Isolate>(defaultIvm.Isolate);
+expectType<typeof ivm>(ivm.default);
+expectType<typeof Isolate>(ivm.Isolate);
+
+// The seed example log-sandbox.js, as isolated-vm's README has it.
+function logSandbox(): void {
+  const isolate = new ivm.Isolate({ memoryLimit: 128 });
+  const context = isolate.createContextSync();
+  const jail = context.global;
+  jail.setSync('global', jail.derefInto());
+  const logCallback = function (...args: any[]) {
+    console.log(...args);
+  };
+  context.evalClosureSync(
+    `global.log = function(...args) {
+      $0.applyIgnored(undefined, args, { arguments: { copy: true } });
+    }`,
+    [logCallback],
+    { arguments: { reference: true } },
+  );
+  context.evalSync('log("hello world")');
+  const hostile = isolate.compileScriptSync('while (true) {}');
+  hostile.run(context).catch((err: unknown) => console.error(err));
+}
+
+// The seed example parallel-sum.js.
+async function parallelSum(): Promise<number> {
+  const sum = (min: number, max: number) => {
+    let total = 0;
+    for (let ii = min; ii < max; ++ii) total += ii;
+    return total;
+  };
+  const num = Math.pow(2, 27);
+  const numThreads = 4;
+  const promises = Array(numThreads)
+    .fill(undefined)
+    .map(async function (_: unknown, ii: number) {
+      const isolate = new ivm.Isolate();
+      const context = await isolate.createContext();
+      const script = await isolate.compileScript(sum + '');
+      await script.run(context);
+      const fnReference = await context.global.get('sum');
+      const min = Math.floor((num / numThreads) * ii);
+      const max = Math.floor((num / numThreads) * (ii + 1));
+      return await fnReference.apply(undefined, [min, max]);
+    });
+  const sums = await Promise.all(promises);
+  return sums.reduce((a: number, b) => a + (b as number), 0);
+}
+
+// Isolate
+async function isolates(): Promise<void> {
+  const isolate = new Isolate({
+    memoryLimit: 32,
+    onCatastrophicError: (message: string) => console.error(message),
+  });
+  expectType<bigint>(isolate.cpuTime);
+  expectType<bigint>(isolate.wallTime);
+  expectType<boolean>(isolate.isDisposed);
+  expectType<number>(isolate.referenceCount);
+  const stats: ivm.HeapStatistics = isolate.getHeapStatisticsSync();
+  expectType<number>(stats.used_heap_size + stats.externally_allocated_size + stats.number_of_native_contexts);
+  expectType<Promise<ivm.HeapStatistics>>(isolate.getHeapStatistics());
+  const script: ivm.Script = isolate.compileScriptSync('1 + 1', { filename: 'file:///a.js', lineOffset: 1, columnOffset: 2 });
+  expectType<Promise<ivm.Script>>(isolate.compileScript('1', { produceCachedData: true }));
+  expectType<Promise<ivm.Module>>(isolate.compileModule('export default 1', { meta: () => {} }));
+  expectType<ivm.Module>(isolate.compileModuleSync('export default 1'));
+  expectType<Context>(isolate.createContextSync({ inspector: false }));
+  expectType<Promise<Context>>(isolate.createContext());
+  const snapshot: ExternalCopy<ArrayBuffer> = ivm.Isolate.createSnapshot([{ code: 'var a = 1', filename: 'x.js' }], 'a');
+  new ivm.Isolate({ snapshot, inspector: false });
+  script.release();
+  isolate.dispose();
+  // @ts-expect-error cpuTime is read-only
+  isolate.cpuTime = 0n;
+  // @ts-expect-error memoryLimit is a number of MB
+  new ivm.Isolate({ memoryLimit: '128' });
+  // @ts-expect-error isolated-vm's profiler is not part of ivm
+  isolate.startCpuProfiler('x');
+  // @ts-expect-error nor is the inspector session
+  isolate.createInspectorSession();
+}
+
+// Context and Script, with TransferOptions shaping the result types.
+async function contexts(context: Context, isolate: Isolate): Promise<void> {
+  expectType<Reference<Record<string | number | symbol, any>>>(context.global);
+  const anything = context.evalSync('1 + 1', { timeout: 100, filename: 'x.js' });
+  expectType<number>(anything);
+  expectType<Promise<any>>(context.eval('1'));
+  expectType<Promise<any>>(context.eval('Promise.resolve(1)', { promise: true }));
+  context.evalIgnored('globalThis.x = 1');
+  expectType<Promise<any>>(context.evalSync('Promise.resolve(1)', { promise: true }));
+  expectType<ExternalCopy<any>>(context.evalSync('({})', { externalCopy: true }));
+  expectType<Reference<any>>(context.evalSync('({})', { reference: true }));
+  expectType<Promise<Reference<any>>>(context.eval('({})', { reference: true }));
+  expectType<Promise<any>>(context.evalClosure('return $0 + $1', [1, 2], { timeout: 5 }));
+  context.evalClosureIgnored('globalThis.y = $0', [{ a: 1 }], { arguments: { copy: true } });
+  expectType<Reference<any>>(context.evalClosureSync('return {}', [], { result: { reference: true } }));
+  expectType<Promise<any>>(context.evalClosureSync('return (async () => 1)()', [], { result: { promise: true } }));
+  const script = await isolate.compileScript('globalThis.z = 3; z');
+  expectType<Promise<any>>(script.run(context, { timeout: 10, release: false }));
+  expectType<Reference<any>>(script.runSync(context, { reference: true }));
+  script.runIgnored(context);
+  context.release();
+  // @ts-expect-error only one of copy, externalCopy and reference
+  context.evalSync('1', { copy: true, reference: true });
+  // @ts-expect-error code is a string
+  context.evalSync(() => 1);
+  // @ts-expect-error Context has no public constructor
+  new ivm.Context();
+  // @ts-expect-error run needs a context
+  script.runSync();
+}
+
+// Reference, typed by what it refers to.
+async function references(context: Context): Promise<void> {
+  const local = new ivm.Reference({ a: 1, f: (x: number) => x * 2 }, { unsafeInherit: false });
+  expectType<string>(local.typeof);
+  expectType<{ a: number; f: (x: number) => number }>(local.deref({ release: false }));
+  expectType<number>((await local.copy()).a);
+  expectType<number>(local.copySync().a);
+  expectType<ivm.Dereference<{ a: number; f: (x: number) => number }>>(local.derefInto());
+  expectType<number>(local.getSync('a'));
+  expectType<Promise<number>>(local.get('a'));
+  expectType<Reference<number>>(local.getSync('a', { reference: true }));
+  local.setSync('a', 2);
+  expectType<Promise<void>>(local.set('a', 3, { copy: true }));
+  local.setIgnored('a', 4);
+  local.deleteSync('a');
+  expectType<Promise<void>>(local.delete('a'));
+  local.deleteIgnored('a');
+  local.release();
+
+  const fn = new ivm.Reference((x: number, y: string) => `${x}${y}`);
+  expectType<string>(fn.applySync(undefined, [1, 'a']));
+  expectType<Promise<string>>(fn.apply(null, [1, 'b'], { timeout: 10 }));
+  fn.applyIgnored(undefined, [2, 'c']);
+  expectType<string>(fn.applySyncPromise(undefined, [3, 'd']));
+  expectType<ExternalCopy<string>>(fn.applySync(undefined, [1, 'a'], { result: { externalCopy: true } }));
+  expectType<Promise<string>>(fn.applySync(undefined, [1, 'a'], { result: { promise: true, copy: true } }));
+
+  const global = context.global;
+  global.setSync('global', global.derefInto());
+  global.setSync('data', { deep: [1, 2] }, { copy: true });
+  global.setSync('copied', new ivm.ExternalCopy({ deep: true }).copyInto({ release: true }));
+  global.setSync('host', new ivm.Callback((a: number) => a + 1, { async: true }));
+  const inner = global.getSync('globalThis');
+  expectType<Promise<Reference<any>>>(global.get('globalThis', { reference: true }));
+  expectType<any>(inner);
+
+  // @ts-expect-error `b` is not a key of the referenced object
+  new ivm.Reference({ a: 1 }).getSync('b');
+  // @ts-expect-error wrong argument type for the referenced function
+  fn.applySync(undefined, ['not a number', 'a']);
+  // @ts-expect-error ivm takes strings and numbers as keys, not symbols
+  global.getSync(Symbol.iterator);
+  const slots = global as Reference<{ slot: unknown }>;
+  slots.setSync('slot', new ivm.ExternalCopy(1).copyInto());
+  slots.setSync('slot', 10n);
+  // @ts-expect-error an Isolate is not transferable into an isolate in ivm
+  slots.setSync('slot', new ivm.Isolate());
+  // @ts-expect-error nor is a plain object without a transfer option
+  slots.setSync('slot', { a: 1 });
+}
+
+// ExternalCopy and Callback
+function copies(): void {
+  const buffer = new ArrayBuffer(8);
+  const copy = new ivm.ExternalCopy(buffer, { transferOut: true });
+  expectType<ArrayBuffer>(copy.copy({ transferIn: true }));
+  expectType<ivm.Copy<ArrayBuffer>>(copy.copyInto({ release: true }));
+  new ivm.ExternalCopy({ list: [new ArrayBuffer(4)] }, { transferList: [] });
+  expectType<number>(ivm.ExternalCopy.totalExternalSize);
+  copy.release();
+
+  new ivm.Callback(() => 1);
+  new ivm.Callback(async () => 1, { async: true });
+  new ivm.Callback(() => {}, { ignored: true });
+  new ivm.Callback(() => 2, { sync: true });
+  // @ts-expect-error one invocation option at most
+  new ivm.Callback(() => 1, { async: true, ignored: true });
+  // @ts-expect-error totalExternalSize is read-only
+  ivm.ExternalCopy.totalExternalSize = 1;
+  // @ts-expect-error Copy (like Dereference) is a type only, made by ivm alone
+  new ivm.Copy();
+  // @ts-expect-error nor can one be forged by its shape
+  expectType<ivm.Copy<number>>({});
+}
+
+// Errors
+async function errors(context: Context): Promise<void> {
+  try {
+    await context.eval('while (true) {}', { timeout: 20 });
+  } catch (error) {
+    if (error instanceof ivm.TimeoutError) {
+      expectType<'ERR_IVM_TIMEOUT'>(error.code);
+      expectType<ivm.IvmError>(error);
+      expectType<Error>(error);
+      expectType<string>(error.message);
+    } else if (error instanceof ivm.IvmError) {
+      expectType<string>(error.code);
+    }
+  }
+  const classes: Array<typeof ivm.IvmError> = [
+    ivm.IvmError,
+    ivm.TimeoutError,
+    ivm.CpuLimitError,
+    ivm.MemoryLimitError,
+    ivm.DisposedError,
+    ivm.ReleasedError,
+    ivm.UsageError,
+    ivm.TransferError,
+    ivm.CanceledError,
+    ivm.UnsupportedError,
+  ];
+  expectType<ivm.UnsupportedError>(new ivm.UnsupportedError('x'));
+  expectType<number>(classes.length);
+  // @ts-expect-error codes are literal per class
+  expectType<'ERR_IVM_TIMEOUT'>(new ivm.MemoryLimitError().code);
+  // @ts-expect-error Module has no public constructor
+  new ivm.Module();
+}
+
+// Option types are exported under isolated-vm's names.
+const optionTypes: [
+  ivm.IsolateOptions,
+  ivm.ContextOptions,
+  ivm.TransferOptions,
+  ivm.TransferOptionsBidirectional,
+  ivm.CachedDataOptions,
+  ivm.CachedDataResult,
+  ivm.ScriptOrigin,
+  ivm.ScriptInfo,
+  ivm.RunOptions,
+  ivm.ReleaseOptions,
+  ivm.ScriptRunOptions,
+  ivm.ContextEvalOptions,
+  ivm.ContextEvalClosureOptions,
+  ivm.ReferenceApplyOptions,
+  ivm.ExternalCopyOptions,
+  ivm.ExternalCopyCopyOptions,
+  ivm.CallbackOptions,
+  ivm.CompileModuleOptions,
+  ivm.SnapshotScriptInfo,
+  ivm.Transferable,
+] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, {}, {}, {}, {}, { code: '' }, 1n];
+
+export { logSandbox, parallelSum, isolates, contexts, references, copies, errors, optionTypes };
