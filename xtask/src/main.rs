@@ -271,6 +271,10 @@ const BENCHMARKS: [&str; 6] = [
 
 fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
     let mut args = vec!["bench", "--package", "ivm-benches", "--bench", "core", "--bench", "marshal"];
+    // Criterion's arguments may come after a `--`, as cargo's own commands
+    // take them (`cargo xtask bench -- --measurement-time 2`). That one is
+    // dropped: criterion rejects a second `--` after the one added here.
+    let extra = extra.strip_prefix(&["--".to_owned()][..]).unwrap_or(extra);
     if !extra.is_empty() {
         args.push("--");
         args.extend(extra.iter().map(String::as_str));
