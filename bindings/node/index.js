@@ -266,7 +266,7 @@ function get(reference, key, opts, form) {
   const o = options(opts);
   propertyKey(key);
   if (reference._isHost) return hostCall(reference, form, (value) => hostResult(value[key], o));
-  return reference._get(key, transferMode(o, RESULT_OR_REFERENCE), !!o.promise, timeoutOf(o), form);
+  return reference._get(key, transferMode(o, RESULT_OR_REFERENCE), !!o.promise, timeoutOf(o), !!o.accessors, form);
 }
 
 function set(reference, key, value, opts, form) {

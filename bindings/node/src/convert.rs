@@ -11,7 +11,7 @@ use ivm_core::{BigInt, Buffer, JsString, Structured, Transferable, Value};
 use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsUnknown, ValueType};
 
 use crate::env_state::state;
-use crate::errors::type_error;
+use crate::errors::{internal, type_error};
 use crate::external_copy::{ExternalCopyInto, NodeExternalCopy};
 use crate::reference::{NodeCallback, NodeReference};
 
@@ -36,7 +36,7 @@ impl ResultMode {
             2 => ResultMode::Copy,
             3 => ResultMode::ExternalCopy,
             4 => ResultMode::Reference,
-            _ => return Err(type_error(format!("unknown result mode {code}"))),
+            _ => return Err(internal(format!("unknown result mode {code}"))),
         })
     }
 
@@ -135,7 +135,7 @@ pub(crate) fn js_to_structured(env: &Env, value: JsUnknown) -> napi::Result<Stru
 fn serialized_to_structured(env: &Env, bytes: JsUnknown) -> napi::Result<Structured> {
     // SAFETY: the serializer returns a Buffer; `is_buffer` is checked first.
     if !bytes.is_buffer()? {
-        return Err(type_error("the serializer did not return a Buffer"));
+        return Err(internal("the serializer did not return a Buffer"));
     }
     let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
     ivm_core::foreign::read(Bytes::copy_from_slice(&buffer), Vec::<Buffer>::new())
@@ -168,9 +168,9 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
         return Ok(Transferable::Callback(callback.callback.clone()));
     }
     if NodeExternalCopy::instance_of(*env, &value)? {
-        return Err(type_error("Passing an ExternalCopy into an isolate is not supported yet; pass externalCopy.copyInto()"));
+        return Err(type_error(env, "Passing an ExternalCopy into an isolate is not supported yet; pass externalCopy.copyInto()"));
     }
-    Err(type_error("A non-transferable value was passed"))
+    Err(type_error(env, "A non-transferable value was passed"))
 }
 
 /// A result out of an isolate as a Node value.

@@ -10,14 +10,37 @@ use napi::{Env, JsFunction, JsObject, JsUnknown};
 use crate::convert::value_to_js;
 use crate::env_state::state;
 
-/// The JavaScript error for `error`, ready to throw or reject with.
+/// Throws the JavaScript error for `error` and returns the napi-rs error
+/// that says an exception is pending (which napi-rs then leaves alone).
 pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
     match js_error(env, &error) {
-        Ok(value) => napi::Error::from(value),
+        Ok(value) => throw(env, &value),
         // Creating the error failed (the environment is shutting down, say):
         // fall back on a plain message.
         Err(_) => napi::Error::from_reason(error.to_string()),
     }
+}
+
+/// Throws `value` (an error or any thrown primitive).
+fn throw(env: &Env, value: &JsUnknown) -> napi::Error {
+    // SAFETY: `value` belongs to `env`, the current environment.
+    unsafe { napi::sys::napi_throw(env.raw(), crate::convert::raw(value)) };
+    napi::Error::new(napi::Status::PendingException, String::new())
+}
+
+/// The value a failed call rejects its Promise with: the pending exception
+/// if `error` says one was thrown, else a JavaScript Error for it.
+pub(crate) fn rejection(env: &Env, error: napi::Error) -> JsUnknown {
+    if error.status == napi::Status::PendingException {
+        let mut exception = std::ptr::null_mut();
+        // SAFETY: on the environment's thread.
+        unsafe { napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
+        if !exception.is_null() {
+            // SAFETY: a live value of `env`.
+            return unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), exception) };
+        }
+    }
+    napi::JsError::from(error).into_unknown(*env)
 }
 
 /// The class name `index.js` gives each kind of error.
@@ -61,7 +84,16 @@ fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
     Ok(class.new_instance(&[env.create_string(&error.to_string())?])?.into_unknown())
 }
 
-/// A TypeError with `message`, for arguments `index.js` should have caught.
-pub(crate) fn type_error(message: impl Into<String>) -> napi::Error {
+/// Throws a TypeError with `message`, for a bad argument.
+pub(crate) fn type_error(env: &Env, message: impl Into<String>) -> napi::Error {
+    let message = message.into();
+    match env.throw_type_error(&message, None) {
+        Ok(()) => napi::Error::new(napi::Status::PendingException, message),
+        Err(error) => error,
+    }
+}
+
+/// An error in how `index.js` called the addon (a bug, not a user's).
+pub(crate) fn internal(message: impl Into<String>) -> napi::Error {
     napi::Error::new(napi::Status::InvalidArg, message.into())
 }

@@ -128,7 +128,7 @@ impl NodeExternalCopy {
         let (graph, buffer) = copy_of(&env, value)?;
         if flag(&options, "transferOut")? {
             let Some(buffer) = buffer else {
-                return Err(type_error("`transferOut` applies only to ArrayBuffers and typed arrays"));
+                return Err(type_error(&env, "`transferOut` applies only to ArrayBuffers and typed arrays"));
             };
             detach(&env, &buffer)?;
         }
@@ -139,7 +139,7 @@ impl NodeExternalCopy {
                     // SAFETY: checked to be an array.
                     for buffer in array_items(&unsafe { list.cast::<JsObject>() })? {
                         if array_buffer_bytes(&env, &buffer)?.is_none() {
-                            return Err(type_error("`transferList` may hold only ArrayBuffers"));
+                            return Err(type_error(&env, "`transferList` may hold only ArrayBuffers"));
                         }
                         detach(&env, &buffer)?;
                     }

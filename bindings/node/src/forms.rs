@@ -6,7 +6,7 @@
 use ivm_core::Pending;
 use napi::{Env, JsUnknown};
 
-use crate::errors::{to_napi, type_error};
+use crate::errors::{internal, rejection, to_napi};
 
 /// Which form of an operation `index.js` called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +22,7 @@ impl Form {
             0 => Ok(Form::Sync),
             1 => Ok(Form::Async),
             2 => Ok(Form::Ignored),
-            _ => Err(type_error(format!("unknown call form {code}"))),
+            _ => Err(internal(format!("unknown call form {code}"))),
         }
     }
 }
@@ -40,9 +40,15 @@ pub(crate) fn promise<T: Send + 'static>(
     let (deferred, promise) = env.create_deferred::<JsUnknown, Settle>()?;
     let convert: Convert<T> = Box::new(convert);
     pending.on_ready(move |result| {
-        deferred.resolve(Box::new(move |env: Env| match result {
-            Ok(value) => convert(&env, value),
-            Err(error) => Err(to_napi(&env, error)),
+        deferred.resolve(Box::new(move |env: Env| {
+            let outcome = match result {
+                Ok(value) => convert(&env, value),
+                Err(error) => Err(to_napi(&env, error)),
+            };
+            // A rejection goes through a rejected promise, which the
+            // deferred's promise adopts: napi-rs would reject with a new
+            // Error, and the thrown value may be a primitive.
+            outcome.or_else(|error| rejected(&env, rejection(&env, error)))
         }))
     });
     Ok(promise.into_unknown())
@@ -65,6 +71,15 @@ pub(crate) fn run<T: Send + 'static>(
             undefined(env)
         }
     }
+}
+
+/// `Promise.reject(reason)`.
+fn rejected(env: &Env, reason: JsUnknown) -> napi::Result<JsUnknown> {
+    let promise: JsUnknown = env.get_global()?.get_named_property("Promise")?;
+    // SAFETY: `Promise` is a function, and functions are objects.
+    let promise: napi::JsObject = unsafe { promise.cast() };
+    let reject: napi::JsFunction = promise.get_named_property("reject")?;
+    reject.call(Some(&promise), &[reason])
 }
 
 pub(crate) fn undefined(env: &Env) -> napi::Result<JsUnknown> {

@@ -107,9 +107,9 @@ impl HostFunction {
     /// Calls the function with copies of `args`; a throw becomes its
     /// message.
     fn call(&self, env: &Env, args: &[Structured]) -> Result<JsUnknown, String> {
-        let function = self.function.function(env).map_err(|e| e.reason)?;
+        let function = self.function.function(env).map_err(|e| failure(env, e))?;
         let args = args.iter().map(|arg| structured_to_js(env, arg)).collect::<napi::Result<Vec<_>>>();
-        let args = args.map_err(|e| e.reason)?;
+        let args = args.map_err(|e| failure(env, e))?;
         call_function(env, &function, None, &args)
     }
 }
@@ -136,7 +136,7 @@ pub(crate) fn call_function(
 ) -> Result<JsUnknown, String> {
     let this = match this {
         Some(this) => raw(this),
-        None => raw(&env.get_undefined().map_err(|e| e.reason)?),
+        None => raw(&env.get_undefined().map_err(|e| failure(env, e))?),
     };
     let raw_args: Vec<sys::napi_value> = args.iter().map(raw).collect();
     let mut result = ptr::null_mut();
@@ -149,6 +149,16 @@ pub(crate) fn call_function(
         return Ok(unsafe { JsUnknown::from_raw_unchecked(env.raw(), result) });
     }
     Err(take_exception(env))
+}
+
+/// What went wrong, as the message a host call fails with; an exception
+/// left pending by the failure is cleared and described.
+pub(crate) fn failure(env: &Env, error: napi::Error) -> String {
+    if error.status == napi::Status::PendingException {
+        take_exception(env)
+    } else {
+        error.reason
+    }
 }
 
 /// Clears the pending exception and describes it: its `message`, or the
@@ -187,17 +197,17 @@ pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
             || ExternalCopyInto::instance_of(*env, &value)?
             || NodeCallback::instance_of(*env, &value)?)
     })()
-    .map_err(|e| e.reason)?;
+    .map_err(|e| failure(env, e))?;
     if handle {
-        return js_to_transferable(env, value).map_err(|e| e.reason);
+        return js_to_transferable(env, value).map_err(|e| failure(env, e));
     }
-    if value.get_type().map_err(|e| e.reason)? == napi::ValueType::Function {
+    if value.get_type().map_err(|e| failure(env, e))? == napi::ValueType::Function {
         let function: JsFunction = unsafe { value.cast() };
         return HostFunction::new(*env, &function)
             .map(|host| Transferable::Callback(host.callback(CallbackKind::Sync)))
-            .map_err(|e| e.reason);
+            .map_err(|e| failure(env, e));
     }
-    js_to_structured(env, value).map(Transferable::Copy).map_err(|e| e.reason)
+    js_to_structured(env, value).map(Transferable::Copy).map_err(|e| failure(env, e))
 }
 
 /// Settles `resolver` with `value` as `result_in` passes it, once it
@@ -238,9 +248,9 @@ fn settle_with(env: &Env, value: JsUnknown, resolver: Resolver, convert: fn(&Env
 }
 
 /// An unwrapped `ivm.Callback`'s function, for the `Callback` class.
-pub(crate) fn function_from(value: JsUnknown) -> napi::Result<JsFunction> {
+pub(crate) fn function_from(env: &Env, value: JsUnknown) -> napi::Result<JsFunction> {
     if value.get_type()? != napi::ValueType::Function {
-        return Err(crate::errors::type_error("Callback expects a function"));
+        return Err(crate::errors::type_error(env, "Callback expects a function"));
     }
     // SAFETY: checked to be a function.
     Ok(unsafe { value.cast() })
@@ -278,7 +288,7 @@ impl NodeValue {
         let job = move |env: Option<Env>| {
             if let Some(env) = env {
                 let _ = in_scope(&env, |env| {
-                    let outcome = target.unknown(env).map_err(|e| e.reason).and_then(|value| work(env, value));
+                    let outcome = target.unknown(env).map_err(|e| failure(env, e)).and_then(|value| work(env, value));
                     then(env, outcome);
                     Ok(Transferable::from(Value::Undefined))
                 });
@@ -296,7 +306,7 @@ impl NodeValue {
 
 /// Carries out `op` on `value` in Node.
 fn perform(env: &Env, value: JsUnknown, op: &RemoteOp) -> Result<JsUnknown, String> {
-    let napi_error = |e: napi::Error| e.reason;
+    let napi_error = |e: napi::Error| failure(env, e);
     let object = |value: JsUnknown| -> Result<JsObject, String> { value.coerce_to_object().map_err(napi_error) };
     let key = |key: &Value| crate::convert::value_to_js(env, key).map_err(napi_error);
     match op {
@@ -333,18 +343,18 @@ fn result_out(env: &Env, value: JsUnknown, op: &RemoteOp) -> CallbackResult {
         RemoteOp::Get { result, .. } | RemoteOp::Apply { result, .. } => *result,
         _ => TransferMode::Auto,
     };
-    let primitive = crate::convert::js_to_value(env, &value).map_err(|e| e.reason)?;
+    let primitive = crate::convert::js_to_value(env, &value).map_err(|e| failure(env, e))?;
     match (mode, primitive) {
         (TransferMode::Reference, _) | (TransferMode::Auto, None) => node_reference(env, value),
         (_, Some(primitive)) => Ok(Transferable::from(primitive)),
-        _ => js_to_structured(env, value).map(Transferable::Copy).map_err(|e| e.reason),
+        _ => js_to_structured(env, value).map(Transferable::Copy).map_err(|e| failure(env, e)),
     }
 }
 
 /// A `Reference` to a Node value, for an isolate.
 fn node_reference(env: &Env, value: JsUnknown) -> CallbackResult {
-    let type_of = crate::reference::type_of(&value).map_err(|e| e.reason)?;
-    let remote: Arc<dyn Remote> = NodeValue::new(*env, &value, type_of.to_owned()).map_err(|e| e.reason)?;
+    let type_of = crate::reference::type_of(&value).map_err(|e| failure(env, e))?;
+    let remote: Arc<dyn Remote> = NodeValue::new(*env, &value, type_of.to_owned()).map_err(|e| failure(env, e))?;
     Ok(Transferable::Remote(remote))
 }
 
@@ -416,7 +426,7 @@ fn reference_in(env: &Env, value: JsUnknown) -> CallbackResult {
 }
 
 fn auto_in(env: &Env, value: JsUnknown) -> CallbackResult {
-    match crate::convert::js_to_value(env, &value).map_err(|e| e.reason)? {
+    match crate::convert::js_to_value(env, &value).map_err(|e| failure(env, e))? {
         Some(primitive) => Ok(Transferable::from(primitive)),
         None => node_reference(env, value),
     }

@@ -76,7 +76,7 @@ impl NodeIsolate {
         if let Some(limit) = option::<napi::JsNumber>(&options, "memoryLimit")? {
             let limit = limit.get_double()?;
             if !(limit.is_finite() && limit > 0.0) {
-                return Err(type_error("`memoryLimit` must be a positive number"));
+                return Err(type_error(&env, "`memoryLimit` must be a positive number"));
             }
             isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
         }

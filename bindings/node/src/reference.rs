@@ -15,7 +15,7 @@ use napi_derive::napi;
 use crate::convert::raw;
 use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
 
-use crate::errors::type_error;
+use crate::errors::{internal, to_napi, type_error};
 use crate::forms::{Form, run, undefined};
 use crate::host::{CallbackKind, HostFunction, NodeValue, function_from};
 
@@ -40,7 +40,7 @@ pub(crate) fn instance<T: ToNapiValue>(env: &Env, value: T) -> napi::Result<JsUn
 pub(crate) fn run_options(timeout_ms: Option<f64>, mode: ResultMode, promise: bool) -> napi::Result<RunOptions> {
     let mut options = RunOptions::new().result(mode.transfer_mode()).promise(promise);
     if let Some(ms) = timeout_ms.filter(|ms| *ms > 0.0) {
-        let timeout = Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| type_error("`timeout` is out of range"))?;
+        let timeout = Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| internal("`timeout` is out of range"))?;
         options = options.timeout(timeout);
     }
     Ok(options)
@@ -94,7 +94,7 @@ impl NodeReference {
     fn in_isolate(&self) -> napi::Result<&Reference> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference),
-            Target::Host(_) => Err(type_error("This operation is done by index.js for References to Node values")),
+            Target::Host(_) => Err(internal("This operation is done by index.js for References to Node values")),
         }
     }
 
@@ -110,7 +110,7 @@ impl NodeReference {
 }
 
 fn key_value(env: &Env, key: &JsUnknown) -> napi::Result<Value> {
-    js_to_value(env, key)?.ok_or_else(|| type_error("Invalid `key` (property keys are strings and numbers)"))
+    js_to_value(env, key)?.ok_or_else(|| type_error(env, "Invalid `key` (property keys are strings and numbers)"))
 }
 
 #[napi]
@@ -123,9 +123,9 @@ impl NodeReference {
     }
 
     #[napi(getter, js_name = "typeof")]
-    pub fn type_of(&self) -> napi::Result<String> {
+    pub fn type_of(&self, env: Env) -> napi::Result<String> {
         match &self.target {
-            Target::Isolate(reference) => Ok(reference.type_of().map_err(|_| type_error("Reference has been released"))?.to_owned()),
+            Target::Isolate(reference) => Ok(reference.type_of().map_err(|e| to_napi(&env, e))?.to_owned()),
             Target::Host(value) => Ok(ivm_core::Remote::type_of(value.as_ref())),
         }
     }
@@ -152,10 +152,20 @@ impl NodeReference {
     }
 
     #[napi(js_name = "_get")]
-    pub fn get(&self, env: Env, key: JsUnknown, mode: u32, promise: bool, timeout: Option<f64>, form: u32) -> napi::Result<JsUnknown> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn get(
+        &self,
+        env: Env,
+        key: JsUnknown,
+        mode: u32,
+        promise: bool,
+        timeout: Option<f64>,
+        accessors: bool,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
         let (key, mode) = (key_value(&env, &key)?, ResultMode::from_code(mode)?);
-        let options = run_options(timeout, mode, promise)?;
+        let options = run_options(timeout, mode, promise)?.accessors(accessors);
         run(
             &env,
             Form::from_code(form)?,
@@ -252,7 +262,7 @@ pub struct NodeCallback {
 impl NodeCallback {
     #[napi(constructor)]
     pub fn new(env: Env, function: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
-        let function = function_from(function)?;
+        let function = function_from(&env, function)?;
         let flag = |name: &str| -> napi::Result<bool> {
             match &options {
                 Some(options) if options.has_named_property(name)? => {
@@ -265,7 +275,7 @@ impl NodeCallback {
             (true, false, false) => CallbackKind::Async,
             (false, true, false) => CallbackKind::Ignored,
             (false, false, _) => CallbackKind::Sync,
-            _ => return Err(type_error("Only one of `async`, `ignored` or `sync` may be set")),
+            _ => return Err(type_error(&env, "Only one of `async`, `ignored` or `sync` may be set")),
         };
         let host: Arc<HostFunction> = HostFunction::new(env, &function)?;
         Ok(NodeCallback { callback: host.callback(kind) })

@@ -138,10 +138,21 @@ impl Resolver {
                     let _ = isolate.run_in(&context, Limits { timeout, cpu }, |scope| {
                         let promise = v8::Local::new(scope, &promise);
                         match result {
-                            Ok(value) => {
-                                let value = transfer_in(scope, &isolate, &value)?;
-                                promise.resolve(scope, value);
-                            }
+                            Ok(value) => match transfer_in(scope, &isolate, &value) {
+                                Ok(value) => {
+                                    promise.resolve(scope, value);
+                                }
+                                // The value could not enter: the call fails
+                                // with why, rather than never settling.
+                                Err(error) => {
+                                    let error = match scope.exception() {
+                                        Some(exception) => exception,
+                                        None => error_value(scope, &error.to_string()),
+                                    };
+                                    scope.reset();
+                                    promise.reject(scope, error);
+                                }
+                            },
                             Err(message) => {
                                 let error = error_value(scope, &message);
                                 promise.reject(scope, error);

@@ -88,6 +88,13 @@ pub struct RunOptions {
     /// error in a synchronous call; an async call waits for it (its result
     /// comes when a host callback it awaits settles, say).
     pub promise: bool,
+    /// For [`Reference::get`]: read through getters, Proxies and the
+    /// prototype chain, as JavaScript's `object[key]` does. Without it
+    /// (isolated-vm's default) only the object's own data properties are
+    /// read, so reading runs no code of the isolate's.
+    ///
+    /// [`Reference::get`]: crate::Reference::get
+    pub accessors: bool,
 }
 
 impl RunOptions {
@@ -112,6 +119,11 @@ impl RunOptions {
 
     pub fn cpu_limit(mut self, limit: Duration) -> Self {
         self.cpu_limit = Some(limit);
+        self
+    }
+
+    pub fn accessors(mut self, accessors: bool) -> Self {
+        self.accessors = accessors;
         self
     }
 }

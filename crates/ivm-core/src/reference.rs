@@ -67,12 +67,20 @@ impl Reference {
         Ok(self.inner.type_of)
     }
 
-    /// `reference[key]`, transferred out as `options.result` asks.
+    /// `reference[key]`, transferred out as `options.result` asks. Only an
+    /// own data property is read (a missing one is `undefined`), and a
+    /// getter or a Proxy is an error, unless `options.accessors` allows
+    /// them (isolated-vm's rules: reading a value runs none of the
+    /// isolate's code unless asked to).
     pub fn get(&self, key: impl Into<Value>, options: &RunOptions) -> Result<Transferable> {
         let key = key.into();
         self.with_object(options, |scope, isolate, context, object| {
             let key = key_in(scope, key)?;
-            let value = object.get(scope, key).ok_or_else(|| caught(scope))?;
+            let value = if options.accessors {
+                object.get(scope, key).ok_or_else(|| caught(scope))?
+            } else {
+                own_data_property(scope, object, key)?
+            };
             transfer_out(scope, isolate, context, value, options)
         })
     }
@@ -174,6 +182,33 @@ impl Reference {
 }
 
 /// A property key (a primitive) in the isolate.
+/// An object's own data property, without running any of its code.
+fn own_data_property<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    object: v8::Local<'s, v8::Object>,
+    key: v8::Local<'s, v8::Value>,
+) -> Result<v8::Local<'s, v8::Value>> {
+    if object.is_proxy() {
+        return Err(Error::InvalidArgument("The object is a Proxy: pass `accessors: true` to read through it".into()));
+    }
+    let name: v8::Local<'s, v8::Name> = match v8::Local::<v8::Name>::try_from(key) {
+        Ok(name) => name,
+        Err(_) => key.to_string(scope).ok_or_else(|| caught(scope))?.into(),
+    };
+    let descriptor = object.get_own_property_descriptor(scope, name).ok_or_else(|| caught(scope))?;
+    let Ok(descriptor) = v8::Local::<v8::Object>::try_from(descriptor) else {
+        return Ok(v8::undefined(scope).into());
+    };
+    let value_key = v8::String::new(scope, "value").ok_or_else(|| caught(scope))?;
+    let get_key = v8::String::new(scope, "get").ok_or_else(|| caught(scope))?;
+    if descriptor.has_own_property(scope, get_key.into()) == Some(true) {
+        return Err(Error::InvalidArgument(
+            "The property is an accessor: pass `accessors: true` to run its getter".into(),
+        ));
+    }
+    descriptor.get(scope, value_key.into()).ok_or_else(|| caught(scope))
+}
+
 fn key_in<'s>(scope: &mut JsScope<'_, '_, 's, '_>, key: Value) -> Result<v8::Local<'s, v8::Value>> {
     if !key.is_primitive() {
         return Err(Error::InvalidArgument("a property key must be a primitive".into()));

@@ -255,12 +255,12 @@ impl Remote for Reference {
                 self.apply(receiver, &arguments, &run_options(result, promise, timeout))
             }
         };
-        result.map_err(|e| e.to_string())
+        result.map(remote_result).map_err(|e| e.to_string())
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {
         let settle = move |result: Result<Transferable>| match result {
-            Ok(value) => resolver.resolve(value),
+            Ok(value) => resolver.resolve(remote_result(value)),
             Err(error) => resolver.reject(error.to_string()),
         };
         match op {
@@ -279,6 +279,14 @@ impl Remote for Reference {
                 self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)
             }
         }
+    }
+}
+
+/// A result from another isolate: a Reference into it stays one.
+fn remote_result(value: Transferable) -> Transferable {
+    match value {
+        Transferable::Reference(reference) => Transferable::Remote(Arc::new(reference)),
+        other => other,
     }
 }
 

@@ -239,10 +239,10 @@ pub(crate) fn transfer_in<'s>(
         Transferable::ExternalCopy(copy, options) => return copy.materialise(scope, options),
         Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
         Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
-        // Anywhere else a Reference stays a Reference.
-        Transferable::Reference(r) => {
-            let remote: Arc<dyn Remote> = Arc::new(r.clone());
-            return crate::remote::materialise(scope, isolate, &remote);
+        // Pass `Transferable::Remote(Arc::new(reference))` for a Reference
+        // object in another isolate.
+        Transferable::Reference(_) => {
+            return Err(Error::WrongIsolate("Cannot dereference this into target isolate"));
         }
         Transferable::Remote(remote) => return crate::remote::materialise(scope, isolate, remote),
     };
