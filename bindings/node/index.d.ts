@@ -600,16 +600,18 @@ export declare class Reference<T = any> {
    * Will access a reference as if using reference[property] and return a
    * reference to that value (primitives come back as themselves).
    *
-   * If the object is a proxy, or if the property is a getter, this method
-   * will throw.
+   * Only an own property of the object is read (an inherited or missing
+   * one is `undefined`). If the object is a proxy, or if the property is a
+   * getter, this method will throw (a `UsageError`) unless the `accessors`
+   * option is true.
    */
-  get<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+  get<Options extends ReferenceGetOptions, Key extends ReferenceKey<T>>(
     property: Key, options?: Options): ResultTypeAsync<Options & FallbackReference, T[Key]>;
 
   /**
    * Synchronous form of `get`.
    */
-  getSync<Options extends TransferOptions, Key extends ReferenceKey<T>>(
+  getSync<Options extends ReferenceGetOptions, Key extends ReferenceKey<T>>(
     property: Key, options?: Options): ResultTypeSync<Options & FallbackReference, T[Key]>;
 
   /**
@@ -690,6 +692,18 @@ export interface Dereference<T> {
   /** Brands the type; no such property exists. */
   readonly [dereferenceBrand]: T;
 }
+
+/**
+ * Options of `reference.get(property, options)` and `getSync`.
+ */
+export type ReferenceGetOptions = TransferOptions & {
+  /**
+   * Whether or not to invoke accessors and proxies on the underlying object.
+   * Note that there is no way to supply a timeout to this function so only
+   * use this option in trusted code.
+   */
+  accessors?: boolean;
+};
 
 /**
  * Options of `reference.apply(receiver, arguments, options)` and its forms.

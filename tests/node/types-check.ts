@@ -143,6 +143,8 @@ async function references(context: Context): Promise<void> {
   expectType<number>(local.getSync('a'));
   expectType<Promise<number>>(local.get('a'));
   expectType<Reference<number>>(local.getSync('a', { reference: true }));
+  expectType<Reference<number>>(local.getSync('a', { reference: true, accessors: true }));
+  expectType<Promise<number>>(local.get('a', { accessors: false, copy: true }));
   local.setSync('a', 2);
   expectType<Promise<void>>(local.set('a', 3, { copy: true }));
   local.setIgnored('a', 4);
@@ -257,12 +259,13 @@ const optionTypes: [
   ivm.ContextEvalOptions,
   ivm.ContextEvalClosureOptions,
   ivm.ReferenceApplyOptions,
+  ivm.ReferenceGetOptions,
   ivm.ExternalCopyOptions,
   ivm.ExternalCopyCopyOptions,
   ivm.CallbackOptions,
   ivm.CompileModuleOptions,
   ivm.SnapshotScriptInfo,
   ivm.Transferable,
-] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, {}, {}, {}, {}, { code: '' }, 1n];
+] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, { accessors: true }, {}, {}, {}, {}, { code: '' }, 1n];
 
 export { logSandbox, parallelSum, isolates, contexts, references, copies, errors, optionTypes };
