@@ -163,9 +163,25 @@ fn references_get_set_delete_and_apply() {
 fn getters_run_under_the_call_timeout() {
     let (_isolate, context) = isolate_and_context();
     let object = reference(eval(&context, "({ get slow() { while (true) {} } })"));
-    let result = object.get("slow", &RunOptions::new().timeout(Duration::from_millis(50)));
+    let result = object.get("slow", &RunOptions::new().timeout(Duration::from_millis(50)).accessors(true));
     assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
     assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
+}
+
+#[test]
+fn get_reads_own_data_properties_unless_accessors_are_allowed() {
+    let (_isolate, context) = isolate_and_context();
+    let object = reference(eval(&context, "({ own: 1, get computed() { return 2 }, __proto__: { inherited: 3 } })"));
+    let plain = RunOptions::new();
+    assert_eq!(object.get("own", &plain).unwrap(), Value::Number(1.0));
+    assert_eq!(object.get("inherited", &plain).unwrap(), Value::Undefined);
+    assert!(matches!(object.get("computed", &plain), Err(Error::InvalidArgument(_))));
+    let accessors = RunOptions::new().accessors(true);
+    assert_eq!(object.get("computed", &accessors).unwrap(), Value::Number(2.0));
+    assert_eq!(object.get("inherited", &accessors).unwrap(), Value::Number(3.0));
+    let proxy = reference(eval(&context, "new Proxy({}, { get: () => 4 })"));
+    assert!(matches!(proxy.get("x", &plain), Err(Error::InvalidArgument(_))));
+    assert_eq!(proxy.get("x", &accessors).unwrap(), Value::Number(4.0));
 }
 
 #[test]

@@ -145,9 +145,11 @@ impl NodeReference {
         matches!(self.target, Target::Host(_))
     }
 
+    /// What `derefInto()` returns: a handle of its own, so that releasing
+    /// this Reference does not release it.
     #[napi(js_name = "_derefInto")]
-    pub fn deref_into(&self) -> napi::Result<NodeReference> {
-        let reference = self.in_isolate()?.clone();
+    pub fn deref_into(&self, env: Env) -> napi::Result<NodeReference> {
+        let reference = self.in_isolate()?.duplicate().map_err(|e| to_napi(&env, e))?;
         Ok(NodeReference { target: Target::Isolate(reference), deref_into: true })
     }
 

@@ -55,6 +55,20 @@ impl Reference {
         }
     }
 
+    /// A second handle to the same value, released independently of this
+    /// one (isolated-vm's `derefInto({ release: true })` hands one over and
+    /// lets go of the other).
+    pub fn duplicate(&self) -> Result<Reference> {
+        let global = self.inner.value.get()?;
+        Ok(Reference {
+            inner: Arc::new(ReferenceInner {
+                value: Held::new(self.isolate().clone(), "Reference", global),
+                context: Arc::clone(&self.inner.context),
+                type_of: self.inner.type_of,
+            }),
+        })
+    }
+
     pub fn isolate(&self) -> &Isolate {
         self.inner.value.isolate()
     }

@@ -1,0 +1,86 @@
+'use strict';
+// ivm.Callback: Node functions that isolates call, synchronously, with a
+// promise, or fire-and-forget; and the sync-call rules.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const ivm = require('../../bindings/node');
+
+// Resolves once `check` holds (work posted to Node's event loop runs on a
+// later turn of it), or fails after a second.
+async function eventually(check) {
+  for (let waited = 0; !check(); waited += 5) {
+    if (waited > 1000) throw new Error(`never happened: ${check}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function fresh() {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  return { isolate, context: isolate.createContextSync() };
+}
+
+test('a sync Callback returns its value to the isolate, from sync and async calls', async () => {
+  const { isolate, context } = fresh();
+  context.global.setSync('mul', new ivm.Callback((a, b) => a * b));
+  assert.equal(context.evalSync('mul(6, 7)'), 42);
+  assert.equal(await context.eval('mul(2, 3)'), 6, 'from the pool, the call runs on Node\'s thread');
+  context.global.setSync('shape', new ivm.Callback(() => ({ list: [1, 2], when: new Date(0) })));
+  assert.equal(context.evalSync('const s = shape(); s.list.length + s.when.getTime()'), 2);
+  isolate.dispose();
+});
+
+test('arguments arrive as copies and errors cross both ways', () => {
+  const { isolate, context } = fresh();
+  let received;
+  context.global.setSync('take', new ivm.Callback((value) => { received = value; }));
+  context.evalSync('take({ nested: [1, { deep: true }], big: 10n ** 20n })');
+  assert.deepEqual(received, { nested: [1, { deep: true }], big: 10n ** 20n });
+  context.global.setSync('fail', new ivm.Callback(() => { throw new TypeError('host says no'); }));
+  assert.equal(context.evalSync('try { fail(); "not thrown" } catch (e) { e.message }'), 'host says no');
+  assert.throws(() => context.evalSync('fail()'), { message: 'host says no' });
+  assert.throws(() => context.evalSync('take(() => 1)'), /could not be cloned/);
+  isolate.dispose();
+});
+
+test('an async Callback gives the isolate a promise', async () => {
+  const { isolate, context } = fresh();
+  const slow = new ivm.Callback(async (x) => {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    return x + 1;
+  }, { async: true });
+  context.global.setSync('slow', slow);
+  assert.equal(context.evalSync('slow(1) instanceof Promise'), true);
+  assert.equal(await context.eval('slow(41)', { promise: true }), 42);
+  context.global.setSync('reject', new ivm.Callback(async () => { throw new Error('later no'); }, { async: true }));
+  await assert.rejects(context.eval('reject()', { promise: true }), { message: 'later no' });
+  assert.equal(
+    await context.eval('(async () => { try { await reject() } catch (e) { return e.message } })()', { promise: true }),
+    'later no',
+  );
+  isolate.dispose();
+});
+
+test('an ignored Callback returns undefined at once and runs later', async () => {
+  const { isolate, context } = fresh();
+  const seen = [];
+  context.global.setSync('note', new ivm.Callback((x) => seen.push(x), { ignored: true }));
+  assert.equal(context.evalSync('note("a")'), undefined);
+  await eventually(() => seen.length === 1);
+  assert.deepEqual(seen, ['a']);
+  assert.throws(() => new ivm.Callback(() => {}, { async: true, ignored: true }), TypeError);
+  assert.throws(() => new ivm.Callback('not a function'), TypeError);
+  isolate.dispose();
+});
+
+test('sync-call rules: re-entering the same isolate works, another isolate is refused', async () => {
+  const { isolate, context } = fresh();
+  const other = new ivm.Isolate().createContextSync();
+  context.global.setSync('reenter', new ivm.Callback(() => context.evalSync('1 + 1')));
+  assert.equal(context.evalSync('reenter()'), 2);
+  context.global.setSync('cross', new ivm.Callback(() => other.evalSync('3')));
+  assert.throws(() => context.evalSync('cross()'), /synchronous call into an isolate/);
+  context.global.setSync('crossAsync', new ivm.Callback(() => { other.evalIgnored('globalThis.touched = true'); return 'queued'; }));
+  assert.equal(context.evalSync('crossAsync()'), 'queued');
+  assert.equal(await other.eval('touched'), true);
+  isolate.dispose();
+});
