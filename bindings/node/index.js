@@ -149,6 +149,17 @@ function unsupported(what) {
   return new errorClasses.UnsupportedError(`${what} is not supported yet`);
 }
 
+// A synchronous call with `promise: true` gives a Promise, as isolated-vm's
+// does (ivm settles the promise in the same call when it can).
+function promised(form, promise, call) {
+  if (form !== SYNC || !promise) return call();
+  try {
+    return Promise.resolve(call());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 function rejectCall(call) {
   try {
     return call();
@@ -207,7 +218,8 @@ function evaluate(context, source, opts, form) {
   const o = options(opts);
   if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
   const mode = transferMode(o, RESULT_TRANSFERABLE);
-  return context._eval(code(source), mode, !!o.promise, timeoutOf(o), o.filename, o.lineOffset, o.columnOffset, form);
+  return promised(form, o.promise, () =>
+    context._eval(code(source), mode, !!o.promise, timeoutOf(o), o.filename, o.lineOffset, o.columnOffset, form));
 }
 
 function evalClosure(context, source, args, opts, form) {
@@ -215,7 +227,8 @@ function evalClosure(context, source, args, opts, form) {
   const result = o.result || {};
   const mode = transferMode(result, RESULT_TRANSFERABLE);
   const transferred = transferArguments(args, o.arguments);
-  return context._evalClosure(code(source), transferred, mode, !!result.promise, timeoutOf(o), o.filename, form);
+  return promised(form, result.promise, () =>
+    context._evalClosure(code(source), transferred, mode, !!result.promise, timeoutOf(o), o.filename, form));
 }
 
 // Script
@@ -230,7 +243,7 @@ function runScript(script, context, opts, form) {
   const o = options(opts);
   const mode = transferMode(o, RESULT_TRANSFERABLE);
   try {
-    return script._run(context, mode, !!o.promise, timeoutOf(o), form);
+    return promised(form, o.promise, () => script._run(context, mode, !!o.promise, timeoutOf(o), form));
   } finally {
     if (o.release) script.release();
   }
@@ -266,7 +279,8 @@ function get(reference, key, opts, form) {
   const o = options(opts);
   propertyKey(key);
   if (reference._isHost) return hostCall(reference, form, (value) => hostResult(value[key], o));
-  return reference._get(key, transferMode(o, RESULT_OR_REFERENCE), !!o.promise, timeoutOf(o), !!o.accessors, form);
+  const mode = transferMode(o, RESULT_OR_REFERENCE);
+  return promised(form, o.promise, () => reference._get(key, mode, !!o.promise, timeoutOf(o), !!o.accessors, form));
 }
 
 function set(reference, key, value, opts, form) {
@@ -293,7 +307,9 @@ function apply(reference, receiver, args, opts, form) {
   }
   const transferred = transferArguments(args, o.arguments);
   const mode = transferMode(result, RESULT_OR_REFERENCE);
-  return reference._apply(transferIn(receiver, undefined), transferred, mode, !!result.promise, timeoutOf(o), form);
+  const target = transferIn(receiver, undefined);
+  return promised(form, result.promise, () =>
+    reference._apply(target, transferred, mode, !!result.promise, timeoutOf(o), form));
 }
 
 function copy(reference, form) {

@@ -47,7 +47,9 @@ test('TransferOptions pick how a result leaves', async () => {
   const external = context.evalSync(code, { externalCopy: true });
   assert.ok(external instanceof ivm.ExternalCopy);
   assert.deepEqual(external.copy().list, [1, 2]);
-  assert.equal(context.evalSync('Promise.resolve(5)', { promise: true }), 5);
+  const settled = context.evalSync('Promise.resolve(5)', { promise: true });
+  assert.ok(settled instanceof Promise, 'a sync call with `promise` gives a Promise, as in isolated-vm');
+  assert.equal(await settled, 5);
   assert.deepEqual(await context.eval('Promise.resolve([5])', { promise: true, copy: true }), [5]);
   assert.throws(() => context.evalSync('1', { copy: true, reference: true }), TypeError);
   assert.throws(() => context.evalSync('({ f() {} })', { copy: true }), /could not be cloned/);

@@ -90,7 +90,7 @@ test('apply in every form, with receiver, arguments and result options', async (
   assert.equal(await context.eval('calls'), 2);
   const later = context.evalSync('async (x) => x * 2', { reference: true });
   assert.equal(await later.apply(undefined, [21], { result: { promise: true } }), 42);
-  assert.equal(later.applySync(undefined, [4], { result: { promise: true } }), 8);
+  assert.equal(await later.applySync(undefined, [4], { result: { promise: true } }), 8);
   const spin = context.evalSync('() => { for (;;) {} }', { reference: true });
   assert.throws(() => spin.applySync(undefined, [], { timeout: 10 }), ivm.TimeoutError);
   const copyArgument = context.evalSync('(o) => o.list.length', { reference: true });

@@ -138,12 +138,6 @@ test("Node's event loop stays responsive while an isolate computes", async () =>
 
 test(
   "context.global does not block Node's thread while the isolate is busy",
-  {
-    todo:
-      "ivm bug: the first read of context.global runs in the isolate synchronously, so it blocks Node's " +
-      'thread until every call queued on the isolate is done (forever behind an endless loop); ' +
-      'isolated-vm 7 returns it at once',
-  },
   async () => {
     // In a child process: the bug blocks the thread that reads `global`.
     const script = `

@@ -184,11 +184,6 @@ test('the process stays alive while an isolate computes', async () => {
 
 test(
   'the process stays alive for work queued with evalIgnored',
-  {
-    todo:
-      'ivm bug: the ignored forms do not keep Node alive; the process exits at once and the queued code ' +
-      'never calls back (isolated-vm 7 waits for it)',
-  },
   async () => {
     const run = await runChild(`
       const context = new ivm.Isolate().createContextSync();

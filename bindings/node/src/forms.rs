@@ -67,7 +67,9 @@ pub(crate) fn run<T: Send + 'static>(
         Form::Sync => convert(env, sync().map_err(|e| to_napi(env, e))?),
         Form::Async => promise(env, queue(), convert),
         Form::Ignored => {
-            drop(queue());
+            // The result is dropped, but Node stays alive until the call ends.
+            let hold = crate::env_state::state(env)?.main.hold(env);
+            queue().on_ready(move |_| drop(hold));
             undefined(env)
         }
     }

@@ -204,10 +204,6 @@ impl Context {
         let mode = ResultMode::from_code(mode)?;
         let options = eval_options(timeout, mode, promise, origin(filename, line_offset, column_offset))?;
         let form = Form::from_code(form)?;
-        if form == Form::Ignored {
-            context.eval_ignored(code, options);
-            return crate::forms::undefined(&env);
-        }
         run(
             &env,
             form,
@@ -236,10 +232,6 @@ impl Context {
         let mode = ResultMode::from_code(mode)?;
         let options = eval_options(timeout, mode, promise, origin(filename, None, None))?;
         let form = Form::from_code(form)?;
-        if form == Form::Ignored {
-            context.eval_closure_ignored(code, arguments, options);
-            return crate::forms::undefined(&env);
-        }
         run(
             &env,
             form,
@@ -294,10 +286,6 @@ impl NodeScript {
         let mode = ResultMode::from_code(mode)?;
         let options = run_options(timeout, mode, promise)?;
         let form = Form::from_code(form)?;
-        if form == Form::Ignored {
-            script.run_ignored(context, options);
-            return crate::forms::undefined(&env);
-        }
         run(
             &env,
             form,

@@ -4,6 +4,7 @@
 //! letting go of a Node value) is posted here as a job.
 
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
 
@@ -20,6 +21,26 @@ pub(crate) struct MainThread {
     /// `None` once Node has finalized the function (environment teardown);
     /// posting then fails instead of touching freed memory.
     tsfn: Mutex<Option<Tsfn>>,
+    /// Fire-and-forget calls still running: while there are any, the queue
+    /// keeps Node's event loop alive, as a pending Promise would.
+    held: AtomicUsize,
+}
+
+/// Keeps Node's event loop alive until dropped (see `MainThread::hold`).
+#[derive(Debug)]
+pub(crate) struct Hold(Arc<MainThread>);
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let main = Arc::clone(&self.0);
+        let _ = self.0.post(Box::new(move |env| {
+            if let Some(env) = env {
+                if main.held.fetch_sub(1, Ordering::Relaxed) == 1 {
+                    main.set_ref(&env, false);
+                }
+            }
+        }));
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +54,7 @@ unsafe impl Send for Tsfn {}
 impl MainThread {
     /// Makes the job queue of `env`, which must be the current thread's.
     pub(crate) fn new(env: Env) -> napi::Result<Arc<MainThread>> {
-        let main = Arc::new(MainThread { thread: thread::current().id(), tsfn: Mutex::new(None) });
+        let main = Arc::new(MainThread { thread: thread::current().id(), tsfn: Mutex::new(None), held: AtomicUsize::new(0) });
         let name = env.create_string("ivm")?;
         let mut tsfn = ptr::null_mut();
         // SAFETY: `env` is this thread's environment; the context pointer is
@@ -59,6 +80,28 @@ impl MainThread {
         napi::check_status!(unsafe { sys::napi_unref_threadsafe_function(env.raw(), tsfn) })?;
         *main.tsfn.lock().unwrap_or_else(PoisonError::into_inner) = Some(Tsfn(tsfn));
         Ok(main)
+    }
+
+    /// Keeps Node's event loop alive until the returned guard is dropped,
+    /// from any thread; called on Node's thread.
+    pub(crate) fn hold(self: &Arc<Self>, env: &Env) -> Hold {
+        if self.held.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.set_ref(env, true);
+        }
+        Hold(Arc::clone(self))
+    }
+
+    fn set_ref(&self, env: &Env, keep_alive: bool) {
+        if let Some(Tsfn(tsfn)) = *self.tsfn.lock().unwrap_or_else(PoisonError::into_inner) {
+            // SAFETY: on the environment's thread, with a live function.
+            unsafe {
+                if keep_alive {
+                    sys::napi_ref_threadsafe_function(env.raw(), tsfn);
+                } else {
+                    sys::napi_unref_threadsafe_function(env.raw(), tsfn);
+                }
+            }
+        }
     }
 
     /// Whether the calling thread is this environment's.

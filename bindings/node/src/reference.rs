@@ -87,6 +87,20 @@ impl NodeReference {
         NodeReference { target: Target::Isolate(reference), deref_into: false }
     }
 
+    /// The Reference for a value that left an isolate as the remote value
+    /// one of its `Reference` objects stands for.
+    pub(crate) fn from_remote(remote: Arc<dyn ivm_core::Remote>) -> NodeReference {
+        let any: Arc<dyn std::any::Any + Send + Sync> = remote;
+        let target = match any.downcast::<NodeValue>() {
+            Ok(value) => Target::Host(value),
+            Err(any) => match any.downcast::<Reference>() {
+                Ok(reference) => Target::Isolate((*reference).clone()),
+                Err(_) => unreachable!("every remote value is a Node value or a Reference"),
+            },
+        };
+        NodeReference { target, deref_into: false }
+    }
+
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
         instance(env, self)
     }
@@ -224,10 +238,6 @@ impl NodeReference {
         let mode = ResultMode::from_code(mode)?;
         let options = run_options(timeout, mode, promise)?;
         let form = Form::from_code(form)?;
-        if form == Form::Ignored {
-            reference.apply_ignored(receiver, arguments, options);
-            return undefined(&env);
-        }
         run(
             &env,
             form,

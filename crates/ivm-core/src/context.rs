@@ -14,6 +14,9 @@ use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transf
 #[derive(Clone)]
 pub struct Context {
     held: Arc<Held<v8::Context>>,
+    /// `globalThis`, taken when the context was made, so that asking for it
+    /// never waits for the isolate's queued calls.
+    global: Reference,
 }
 
 impl fmt::Debug for Context {
@@ -23,8 +26,14 @@ impl fmt::Debug for Context {
 }
 
 impl Context {
-    pub(crate) fn from_global(isolate: Isolate, global: v8::Global<v8::Context>) -> Context {
-        Context { held: Arc::new(Held::new(isolate, "Context", global)) }
+    pub(crate) fn from_global(
+        isolate: Isolate,
+        context: v8::Global<v8::Context>,
+        global_object: v8::Global<v8::Value>,
+    ) -> Context {
+        let context = Arc::new(context);
+        let global = Reference::from_global(&isolate, &context, global_object);
+        Context { held: Arc::new(Held::new(isolate, "Context", context)), global }
     }
 
     pub fn isolate(&self) -> &Isolate {
@@ -35,14 +44,11 @@ impl Context {
         self.held.get()
     }
 
-    /// A reference to the context's global object (`globalThis`).
+    /// A reference to the context's global object (`globalThis`), the same
+    /// one each time; releasing the context releases it too.
     pub fn global(&self) -> Result<Reference> {
-        let context = self.held.get()?;
-        let isolate = self.isolate();
-        isolate.run_in(&context, Limits::default(), |scope| {
-            let global = scope.get_current_context().global(scope);
-            Ok(Reference::new(scope, isolate, &context, global.into()))
-        })
+        self.held.get()?;
+        Ok(self.global.clone())
     }
 
     /// Compiles and runs `code` as a classic script and returns its
@@ -97,6 +103,7 @@ impl Context {
     /// working; the context is collected once nothing refers to it.
     pub fn release(&self) {
         self.held.release();
+        self.global.release();
     }
 }
 

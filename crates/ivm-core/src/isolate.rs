@@ -394,12 +394,14 @@ impl Isolate {
 
     /// Creates a new context (a global object and its built-ins).
     pub fn create_context(&self) -> Result<Context> {
-        let global = self.with_locker(|isolate| {
+        self.with_locker(|isolate| {
             v8::scope!(let scope, isolate);
             let context = v8::Context::new(scope, Default::default());
-            Ok(v8::Global::new(scope, context))
-        })?;
-        Ok(Context::from_global(self.clone(), global))
+            let global_object: v8::Local<'_, v8::Value> = context.global(scope).into();
+            let global_object = v8::Global::new(scope, global_object);
+            Ok((v8::Global::new(scope, context), global_object))
+        })
+        .map(|(context, global_object)| Context::from_global(self.clone(), context, global_object))
     }
 
     /// Locks the isolate on this thread and hands `f` the entered isolate.

@@ -55,6 +55,21 @@ impl Reference {
         }
     }
 
+    /// A context's global object, held from the context's creation.
+    pub(crate) fn from_global(
+        isolate: &Isolate,
+        context: &Arc<v8::Global<v8::Context>>,
+        global: v8::Global<v8::Value>,
+    ) -> Reference {
+        Reference {
+            inner: Arc::new(ReferenceInner {
+                value: Held::new(isolate.clone(), "Reference", global),
+                context: Arc::clone(context),
+                type_of: "object",
+            }),
+        }
+    }
+
     /// A second handle to the same value, released independently of this
     /// one (isolated-vm's `derefInto({ release: true })` hands one over and
     /// lets go of the other).

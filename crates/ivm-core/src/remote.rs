@@ -10,6 +10,7 @@
 //! The isolate holds each remote value in a table, by id, until the
 //! JavaScript side calls `release()` or the isolate is disposed.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -26,7 +27,7 @@ use crate::{Callback, Isolate, Reference, Result, RunOptions, TransferMode, Tran
 /// `Reference`. The operations arrive with copies of their arguments; what
 /// they return goes into the isolate as any [`Transferable`] does (a
 /// [`Transferable::Remote`] becomes another `Reference`).
-pub trait Remote: Send + Sync + fmt::Debug {
+pub trait Remote: Any + Send + Sync + fmt::Debug {
     /// `reference.typeof`.
     fn type_of(&self) -> String;
 
@@ -200,10 +201,38 @@ pub(crate) fn materialise<'s>(
     let make = maker(scope, isolate)?;
     let type_of = remote.type_of();
     let id = isolate.inner.remotes.lock().unwrap_or_else(PoisonError::into_inner).insert(Arc::clone(remote));
-    let id = v8::Number::new(scope, f64::from(id)).into();
+    let id: v8::Local<'s, v8::Value> = v8::Number::new(scope, f64::from(id)).into();
     let type_of = v8::String::new(scope, &type_of).ok_or_else(|| caught(scope))?.into();
     let undefined = v8::undefined(scope).into();
-    make.call(scope, undefined, &[id, type_of]).ok_or_else(|| caught(scope))
+    let object = make.call(scope, undefined, &[id, type_of]).ok_or_else(|| caught(scope))?;
+    // Marked with its id, so that the object leaving the isolate again is
+    // the same remote value (see `remote_of`).
+    if let Ok(reference) = v8::Local::<v8::Object>::try_from(object) {
+        let key = id_key(scope)?;
+        reference.set_private(scope, key, id);
+    }
+    Ok(object)
+}
+
+fn id_key<'s>(scope: &mut JsScope<'_, '_, 's, '_>) -> Result<v8::Local<'s, v8::Private>> {
+    let name = v8::String::new(scope, "ivm.remote.id").ok_or_else(|| caught(scope))?;
+    Ok(v8::Private::for_api(scope, Some(name)))
+}
+
+/// The remote value `value` stands for, if it is one of this isolate's
+/// `Reference` objects: passed out again, it is that same value.
+pub(crate) fn remote_of(
+    scope: &mut JsScope<'_, '_, '_, '_>,
+    isolate: &Isolate,
+    value: v8::Local<'_, v8::Value>,
+) -> Result<Option<Arc<dyn Remote>>> {
+    let Ok(object) = v8::Local::<v8::Object>::try_from(value) else { return Ok(None) };
+    let key = id_key(scope)?;
+    let Some(id) = object.get_private(scope, key).and_then(|id| id.number_value(scope)) else { return Ok(None) };
+    if !(id >= 0.0 && id.fract() == 0.0) {
+        return Ok(None);
+    }
+    Ok(isolate.inner.remotes.lock().unwrap_or_else(PoisonError::into_inner).get(id as u32))
 }
 
 /// The context's `make` function, created the first time a remote value

@@ -191,6 +191,11 @@ pub(crate) fn transfer_out<'s>(
     } else {
         value
     };
+    if matches!(options.result, TransferMode::Auto | TransferMode::Reference) {
+        if let Some(remote) = crate::remote::remote_of(scope, isolate, value)? {
+            return Ok(Transferable::Remote(remote));
+        }
+    }
     match options.result {
         TransferMode::Auto if is_primitive(value) => {
             Ok(Transferable::Copy(copy_out(scope, value, Default::default())?))

@@ -1,0 +1,77 @@
+'use strict';
+// Hostile code: memory limits (Node survives), timeouts, and disposal while
+// calls run or race each other.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const ivm = require('../../bindings/node');
+
+test('hostile memory use ends the isolate, not Node', async () => {
+  const hogs = [
+    'const keep = []; for (;;) keep.push(new Array(1e5).fill(Math.random()))',
+    'const keep = []; for (;;) keep.push(new Uint8Array(4 << 20).fill(1))',
+    'const keep = []; for (let i = 0; ; i++) keep.push("x".repeat(1 << 20) + i)',
+  ];
+  for (const code of hogs) {
+    const isolate = new ivm.Isolate({ memoryLimit: 16 });
+    const context = isolate.createContextSync();
+    assert.throws(() => context.evalSync(code), (error) => {
+      assert.ok(error instanceof ivm.MemoryLimitError, `${code}: ${error}`);
+      assert.equal(error.message, 'Isolate was disposed during execution due to memory limit');
+      return true;
+    });
+    assert.equal(isolate.isDisposed, true);
+  }
+  const isolate = new ivm.Isolate({ memoryLimit: 16 });
+  const context = isolate.createContextSync();
+  await assert.rejects(context.eval('const keep = []; for (;;) keep.push({ a: [1, 2, 3] })'), ivm.MemoryLimitError);
+  assert.equal(JSON.parse(JSON.stringify({ node: 'fine' })).node, 'fine');
+});
+
+test('a timeout covers the wait for a followed promise', async () => {
+  const context = new ivm.Isolate().createContextSync();
+  context.global.setSync('never', new ivm.Callback(() => new Promise(() => {}), { async: true }));
+  await assert.rejects(context.eval('never()', { promise: true, timeout: 50 }), ivm.TimeoutError);
+  assert.equal(context.evalSync('"alive"'), 'alive');
+});
+
+test('dispose during a running async call ends that call', async () => {
+  const isolate = new ivm.Isolate();
+  const context = isolate.createContextSync();
+  const running = context.eval('for (;;) {}');
+  const queued = context.eval('1');
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  isolate.dispose();
+  await assert.rejects(running, (error) => error instanceof ivm.DisposedError && /disposed during execution/.test(error.message));
+  await assert.rejects(queued, ivm.DisposedError);
+});
+
+test('disposing isolates while others keep working', async () => {
+  const isolates = Array.from({ length: 8 }, () => new ivm.Isolate({ memoryLimit: 16 }));
+  const contexts = isolates.map((isolate) => isolate.createContextSync());
+  const work = contexts.map((context, i) =>
+    context.eval(`let s = 0; for (let i = 0; i < ${(i + 1) * 2e5}; i++) s += i; s`).then(
+      (value) => ({ ok: value }),
+      (error) => ({ error }),
+    ),
+  );
+  for (let i = 0; i < isolates.length; i += 2) isolates[i].dispose();
+  const results = await Promise.all(work);
+  results.forEach((result, i) => {
+    if (i % 2 === 1) {
+      const n = (i + 1) * 2e5;
+      assert.equal(result.ok, (n * (n - 1)) / 2, `isolate ${i} finished its sum`);
+    } else if (result.error) {
+      assert.ok(result.error instanceof ivm.DisposedError, String(result.error));
+    }
+  });
+  for (let i = 1; i < isolates.length; i += 2) isolates[i].dispose();
+});
+
+test('a memory-hungry isolate does not stop another one', async () => {
+  const victim = new ivm.Isolate({ memoryLimit: 16 }).createContextSync();
+  const bystander = new ivm.Isolate({ memoryLimit: 16 }).createContextSync();
+  const hog = victim.eval('const keep = []; for (;;) keep.push(new Array(1e5).fill(1))');
+  const steady = bystander.eval('let s = 0; for (let i = 0; i < 1e6; i++) s += i; s');
+  await assert.rejects(hog, ivm.MemoryLimitError);
+  assert.equal(await steady, (1e6 * (1e6 - 1)) / 2);
+});
