@@ -68,15 +68,24 @@ pub(crate) fn value_to_js(env: &Env, value: &Value) -> napi::Result<JsUnknown> {
 
 /// A Node primitive as a value, or `None` for objects and functions.
 pub(crate) fn js_to_value(env: &Env, value: &JsUnknown) -> napi::Result<Option<Value>> {
-    // SAFETY (each cast below): the value's type was checked first.
     Ok(Some(match value.get_type()? {
         ValueType::Undefined => Value::Undefined,
         ValueType::Null => Value::Null,
-        ValueType::Boolean => Value::Bool(unsafe { value.cast::<napi::JsBoolean>() }.get_value()?),
-        ValueType::Number => Value::Number(unsafe { value.cast::<JsNumber>() }.get_double()?),
+        ValueType::Boolean => {
+            // SAFETY: the value's type was checked just above.
+            let boolean = unsafe { value.cast::<napi::JsBoolean>() };
+            Value::Bool(boolean.get_value()?)
+        }
+        ValueType::Number => {
+            // SAFETY: as above.
+            let number = unsafe { value.cast::<JsNumber>() };
+            Value::Number(number.get_double()?)
+        }
         ValueType::String => Value::String(JsString::from_utf16(utf16_units(env, value)?)),
         ValueType::BigInt => {
-            let (negative, words) = unsafe { value.cast::<JsBigInt>() }.get_words()?;
+            // SAFETY: as above.
+            let mut bigint = unsafe { value.cast::<JsBigInt>() };
+            let (negative, words) = bigint.get_words()?;
             Value::BigInt(BigInt::from_words(negative, words))
         }
         _ => return Ok(None),
@@ -110,7 +119,7 @@ pub(crate) fn structured_to_js(env: &Env, copy: &Structured) -> napi::Result<JsU
     let bytes = env.create_buffer_with_data(written.bytes)?.into_raw();
     let mut buffers = env.create_array_with_length(written.array_buffers.len())?;
     for (index, buffer) in written.array_buffers.into_iter().enumerate() {
-        let contents = match Bytes::from(buffer.to_bytes()).try_into_mut() {
+        let contents = match buffer.to_bytes().try_into_mut() {
             Ok(unique) => Vec::from(unique),
             Err(shared) => shared.to_vec(),
         };
@@ -133,10 +142,10 @@ pub(crate) fn js_to_structured(env: &Env, value: JsUnknown) -> napi::Result<Stru
 
 /// Bytes from `index.js`'s serializer as a copy.
 fn serialized_to_structured(env: &Env, bytes: JsUnknown) -> napi::Result<Structured> {
-    // SAFETY: the serializer returns a Buffer; `is_buffer` is checked first.
     if !bytes.is_buffer()? {
         return Err(internal("the serializer did not return a Buffer"));
     }
+    // SAFETY: checked to be a Buffer just above.
     let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
     ivm_core::foreign::read(Bytes::copy_from_slice(&buffer), Vec::<Buffer>::new())
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))

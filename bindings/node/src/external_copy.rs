@@ -185,6 +185,7 @@ impl ExternalCopyInto {
 
 /// `ExternalCopy.totalExternalSize`: bytes held by every ExternalCopy.
 #[napi]
+#[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn total_external_size() -> f64 {
     ivm_core::total_external_size() as f64
 }

@@ -202,6 +202,7 @@ pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
         return js_to_transferable(env, value).map_err(|e| failure(env, e));
     }
     if value.get_type().map_err(|e| failure(env, e))? == napi::ValueType::Function {
+        // SAFETY: checked to be a function.
         let function: JsFunction = unsafe { value.cast() };
         return HostFunction::new(*env, &function)
             .map(|host| Transferable::Callback(host.callback(CallbackKind::Sync)))

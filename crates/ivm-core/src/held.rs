@@ -12,12 +12,20 @@ pub(crate) struct Held<T> {
     /// `None` once released. The `Arc` lets a running call keep the handle
     /// alive while another thread releases it.
     global: Mutex<Option<Arc<v8::Global<T>>>>,
+    /// Whether the handle counts in `reference_count` (a context's global
+    /// object belongs to the context's count).
+    counted: bool,
 }
 
 impl<T> Held<T> {
     pub(crate) fn new(isolate: Isolate, kind: &'static str, global: impl Into<Arc<v8::Global<T>>>) -> Held<T> {
         isolate.handle_opened();
-        Held { isolate, kind, global: Mutex::new(Some(global.into())) }
+        Held { isolate, kind, global: Mutex::new(Some(global.into())), counted: true }
+    }
+
+    /// A handle that is part of another one and not counted on its own.
+    pub(crate) fn part(isolate: Isolate, kind: &'static str, global: impl Into<Arc<v8::Global<T>>>) -> Held<T> {
+        Held { isolate, kind, global: Mutex::new(Some(global.into())), counted: false }
     }
 
     pub(crate) fn isolate(&self) -> &Isolate {
@@ -36,7 +44,7 @@ impl<T> Held<T> {
     /// harmless.
     pub(crate) fn release(&self) {
         let released = self.global.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if released.is_some() {
+        if released.is_some() && self.counted {
             self.isolate.handle_closed();
         }
     }

@@ -63,7 +63,7 @@ impl Reference {
     ) -> Reference {
         Reference {
             inner: Arc::new(ReferenceInner {
-                value: Held::new(isolate.clone(), "Reference", global),
+                value: Held::part(isolate.clone(), "Reference", global),
                 context: Arc::clone(context),
                 type_of: "object",
             }),

@@ -1,0 +1,150 @@
+//! References from inside an isolate to values elsewhere: host objects
+//! through the `Remote` trait, and References into other isolates, as
+//! isolated-vm's `Reference` class inside the isolate.
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use futures_executor::block_on;
+use ivm::{
+    CallbackResult, Error, EvalOptions, Remote, RemoteOp, Resolver, Structured, Transferable, TransferMode, Value,
+};
+use ivm_tests::{eval, isolate_and_context};
+
+/// A host object: a counter with a log of the operations it was asked for.
+#[derive(Debug, Default)]
+struct Counter {
+    log: Mutex<Vec<String>>,
+}
+
+impl Counter {
+    fn run(&self, op: RemoteOp) -> CallbackResult {
+        let result = match &op {
+            RemoteOp::Get { key, .. } => Value::from(format!("value of {}", key.as_str().unwrap_or("?"))).into(),
+            RemoteOp::Apply { arguments, .. } => {
+                let sum: f64 = arguments.iter().filter_map(|a| a.as_primitive().and_then(Value::as_f64)).sum();
+                Value::Number(sum).into()
+            }
+            RemoteOp::Set { .. } | RemoteOp::Delete { .. } => Value::Bool(true).into(),
+            RemoteOp::Copy => Value::from("a copy").into(),
+            _ => return Err("unexpected operation".into()),
+        };
+        self.log.lock().unwrap().push(format!("{op:?}").split_whitespace().next().unwrap_or("").to_owned());
+        Ok(result)
+    }
+}
+
+impl Remote for Counter {
+    fn type_of(&self) -> String {
+        "function".into()
+    }
+
+    fn call(&self, op: RemoteOp) -> CallbackResult {
+        self.run(op)
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        let result = self.run(op);
+        // Settled later, from another thread, as a host event loop would.
+        thread::spawn(move || match result {
+            Ok(value) => resolver.resolve(value),
+            Err(message) => resolver.reject(message),
+        });
+    }
+}
+
+fn remote(counter: &Arc<Counter>) -> Transferable {
+    Transferable::Remote(Arc::clone(counter) as Arc<dyn Remote>)
+}
+
+#[test]
+fn a_host_object_is_a_reference_inside_the_isolate() {
+    let (_isolate, context) = isolate_and_context();
+    let counter = Arc::new(Counter::default());
+    context.global().unwrap().set("host", remote(&counter), &Default::default()).unwrap();
+    assert_eq!(eval(&context, "host.typeof"), Value::from("function"));
+    assert_eq!(eval(&context, "host.applySync(undefined, [1, 2, 3])"), Value::Number(6.0));
+    assert_eq!(eval(&context, "host.getSync('x')"), Value::from("value of x"));
+    assert_eq!(eval(&context, "host.setSync('x', { any: 'copy' })"), Value::Bool(true));
+    assert_eq!(eval(&context, "host.copySync()"), Value::from("a copy"));
+    let promised = context.eval_async("host.apply(undefined, [20, 22])", EvalOptions::new().promise(true));
+    assert_eq!(block_on(promised).unwrap(), Value::Number(42.0));
+    let blocking = context.eval_async("host.applySyncPromise(undefined, [1, 1])", EvalOptions::new());
+    assert_eq!(block_on(blocking).unwrap(), Value::Number(2.0));
+    assert_eq!(counter.log.lock().unwrap().len(), 6);
+}
+
+#[test]
+fn the_reference_class_checks_its_arguments() {
+    let (_isolate, context) = isolate_and_context();
+    let counter = Arc::new(Counter::default());
+    context.global().unwrap().set("host", remote(&counter), &Default::default()).unwrap();
+    let bad = |code: &str| match context.eval(code, &EvalOptions::new()) {
+        Err(Error::Js(error)) => error.message,
+        other => panic!("{code}: {other:?}"),
+    };
+    assert!(bad("host.applySync(undefined, [() => 1])").contains("could not be cloned"));
+    assert!(bad("host.applySync(undefined, 'not a list')").contains("must be an array"));
+    assert!(bad("host.getSync('x', { copy: true, reference: true })").contains("Only one"));
+    assert!(bad("new (Object.getPrototypeOf(host).constructor)()").contains("made by its host"));
+    assert!(bad("Object.getPrototypeOf(host).copySync.call({})").contains("released"));
+    assert!(bad("host.deref()").contains("Cannot dereference"));
+}
+
+#[test]
+fn release_lets_go_of_the_host_object() {
+    let (_isolate, context) = isolate_and_context();
+    let counter = Arc::new(Counter::default());
+    context.global().unwrap().set("host", remote(&counter), &Default::default()).unwrap();
+    assert_eq!(Arc::strong_count(&counter), 2);
+    eval(&context, "host.release()");
+    assert_eq!(Arc::strong_count(&counter), 1, "the isolate no longer holds it");
+    assert!(context.eval("host.copySync()", &EvalOptions::new()).is_err());
+}
+
+#[test]
+fn a_reference_into_one_isolate_is_a_reference_in_another() {
+    let (_owner, owner_context) = isolate_and_context();
+    eval(&owner_context, "globalThis.data = { n: 20 }; globalThis.add = (a, b) => a + b");
+    let (_user, user_context) = isolate_and_context();
+    let global = owner_context.global().unwrap();
+    user_context.global().unwrap().set("owner", Transferable::Remote(Arc::new(global)), &Default::default()).unwrap();
+    let sum = user_context.eval_async(
+        "owner.get('add').then((add) => add.apply(undefined, [20, 22]))",
+        EvalOptions::new().promise(true),
+    );
+    assert_eq!(block_on(sum).unwrap(), Value::Number(42.0));
+    // Synchronous calls from one isolate into another are refused.
+    let refused = user_context.eval("owner.getSync('data')", &EvalOptions::new());
+    assert!(matches!(refused, Err(Error::Js(ref e)) if e.message.contains("synchronous call")), "{refused:?}");
+    // Passed back out, the inside Reference is the same remote value.
+    let out = user_context.eval("owner", &EvalOptions::new()).unwrap();
+    assert!(matches!(out, Transferable::Remote(_)), "{out}");
+}
+
+#[test]
+fn a_copy_of_the_arguments_reaches_the_host() {
+    let (_isolate, context) = isolate_and_context();
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Option<Structured>>);
+    impl Remote for Recorder {
+        fn type_of(&self) -> String {
+            "function".into()
+        }
+        fn call(&self, op: RemoteOp) -> CallbackResult {
+            if let RemoteOp::Apply { mut arguments, result, .. } = op {
+                assert_eq!(result, TransferMode::Copy);
+                *self.0.lock().unwrap() = arguments.pop();
+            }
+            Ok(Value::Undefined.into())
+        }
+        fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+            resolver.resolve(self.call(op).unwrap());
+        }
+    }
+    let recorder = Arc::new(Recorder::default());
+    context.global().unwrap().set("r", Transferable::Remote(recorder.clone()), &Default::default()).unwrap();
+    eval(&context, "r.applySync(undefined, [{ list: [1, 2] }], { result: { copy: true } })");
+    let copy = recorder.0.lock().unwrap().take().expect("called");
+    assert_eq!(copy.objects().len(), 2, "an object and its array");
+}
