@@ -24,6 +24,7 @@
 // needs no flag) the script restarts itself with it.
 'use strict';
 
+const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
@@ -50,7 +51,7 @@ const peerDir = path.resolve(option('isolated-vm', 'IVM_COMPARE_PEER_DIR', path.
 const timeMs = Number(option('time', 'IVM_COMPARE_TIME_MS', '1000'));
 if (!(timeMs > 0)) throw new Error(`--time must be a positive number of milliseconds, not ${timeMs}`);
 
-const ROUNDS = 2; // alternating which library runs first, so neither always runs on the other's garbage
+const ROUNDS = 4; // alternating which library runs first, so neither always runs on the other's garbage or in the same stretch of load
 const WARM_UP_MS = 150;
 const MIN_WARM_UP_ITERATIONS = 3;
 const BATCH_MS = 2; // batches at least this long, so reading the clock costs nothing measurable
@@ -202,6 +203,8 @@ function describe(error) {
 
 (async () => {
   const started = now();
+  // Other work on the machine shows up in every figure: note how busy it was.
+  const loadAtStart = os.loadavg()[0];
   // One isolate and context per library for the rows that need them.
   for (const entry of libraries) {
     try {
@@ -273,6 +276,11 @@ function describe(error) {
   const peerName = `isolated-vm ${peer.version}`;
   console.log(`\n### ivm vs ${peerName} on Node ${process.version}\n`);
   console.log(`ivm ${ours.version} from ${ivmPath}; ${peerName} from ${path.dirname(peerEntry)}.`);
+  const cpus = os.cpus();
+  console.log(
+    `${cpus.length} × ${cpus[0] ? cpus[0].model.trim() : 'unknown CPU'}; ` +
+      `load average ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end.`,
+  );
   console.log(
     `Mean time per operation over ≥ ${timeMs} ms per library (${ROUNDS} alternating rounds after a warm-up); ` +
       `goal: ivm takes ≤ ${GOAL}× isolated-vm's time.\n`,
