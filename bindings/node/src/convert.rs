@@ -7,11 +7,11 @@
 use std::ptr;
 
 use bytes::Bytes;
-use ivm_core::{BigInt, Buffer, JsString, Structured, Transferable, Value};
+use ivm_core::{BigInt, Buffer, CopyOptions, ExternalCopy, JsString, OwnedBytes, Serialized, Structured, Transferable, Value};
 use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsUnknown, ValueType};
 
 use crate::env_state::state;
-use crate::errors::{internal, type_error};
+use crate::errors::{internal, to_napi, type_error};
 use crate::external_copy::{ExternalCopyInto, NodeExternalCopy};
 use crate::reference::{NodeCallback, NodeReference};
 
@@ -44,8 +44,9 @@ impl ResultMode {
     pub(crate) fn transfer_mode(self) -> ivm_core::TransferMode {
         match self {
             ResultMode::Transferable | ResultMode::OrReference => ivm_core::TransferMode::Auto,
-            ResultMode::Copy => ivm_core::TransferMode::Copy,
-            ResultMode::ExternalCopy => ivm_core::TransferMode::ExternalCopy,
+            // A copy for Node leaves in V8's own format, which Node's
+            // deserializer reads without ivm building the value model.
+            ResultMode::Copy | ResultMode::ExternalCopy => ivm_core::TransferMode::ExternalCopy,
             ResultMode::Reference => ivm_core::TransferMode::Reference,
         }
     }
@@ -113,20 +114,81 @@ pub(crate) fn structured_to_js(env: &Env, copy: &Structured) -> napi::Result<JsU
     if let Some(primitive) = copy.as_primitive() {
         return value_to_js(env, primitive);
     }
-    let state = state(env)?;
-    let written = ivm_core::foreign::write(copy, state.format_version)
+    let written = ivm_core::foreign::write(copy, state(env)?.format_version)
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))?;
+    foreign_to_js(env, written)
+}
+
+/// A copy held in V8's format (an ExternalCopy's, or a result's) as a Node
+/// value: its bytes go to Node's deserializer as they are.
+pub(crate) fn serialized_to_js(env: &Env, copy: &Serialized) -> napi::Result<JsUnknown> {
+    let written = ivm_core::foreign::write_serialized(copy, state(env)?.format_version)
+        .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))?;
+    foreign_to_js(env, written)
+}
+
+/// Bytes and buffers read by Node's deserializer (`index.js`'s helper).
+fn foreign_to_js(env: &Env, written: ivm_core::foreign::ForeignBytes) -> napi::Result<JsUnknown> {
     let bytes = env.create_buffer_with_data(written.bytes)?.into_raw();
     let mut buffers = env.create_array_with_length(written.array_buffers.len())?;
     for (index, buffer) in written.array_buffers.into_iter().enumerate() {
-        let contents = match buffer.to_bytes().try_into_mut() {
-            Ok(unique) => Vec::from(unique),
-            Err(shared) => shared.to_vec(),
-        };
-        buffers.set_element(u32::try_from(index).unwrap_or(u32::MAX), env.create_arraybuffer_with_data(contents)?.into_raw())?;
+        let index = u32::try_from(index).map_err(|_| internal("too many ArrayBuffers"))?;
+        buffers.set_element(index, owned_array_buffer(env, buffer.into_owned())?)?;
     }
-    let deserialize: JsFunction = state.deserialize.function(env)?;
+    let deserialize: JsFunction = state(env)?.deserialize.function(env)?;
     deserialize.call(None, &[bytes.into_unknown(), buffers.into_unknown()])
+}
+
+/// A Node ArrayBuffer over `memory`, without a copy where Node allows
+/// external memory (it frees it through the finalizer below).
+fn owned_array_buffer(env: &Env, mut memory: OwnedBytes) -> napi::Result<JsUnknown> {
+    unsafe extern "C" fn release(_env: napi::sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+        // SAFETY: `hint` is the box `owned_array_buffer` leaked for this buffer.
+        drop(unsafe { Box::from_raw(hint.cast::<OwnedBytes>()) });
+    }
+    if memory.is_empty() {
+        return Ok(env.create_arraybuffer(0)?.into_raw().into_unknown());
+    }
+    let (data, len) = (memory.as_mut_ptr(), memory.len());
+    let hint = Box::into_raw(Box::new(memory));
+    let mut buffer = ptr::null_mut();
+    // SAFETY: `data` points to `len` bytes owned by `*hint` alone, which
+    // Node keeps until it calls `release`.
+    let status = unsafe {
+        napi::sys::napi_create_external_arraybuffer(env.raw(), data.cast(), len, Some(release), hint.cast(), &mut buffer)
+    };
+    if status == napi::sys::Status::napi_ok {
+        // SAFETY: a live value of `env`.
+        return Ok(unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), buffer) });
+    }
+    // Node refused external memory (a sandboxed build): copy it.
+    // SAFETY: the call failed, so the box is still ours.
+    let memory = unsafe { Box::from_raw(hint) };
+    // SAFETY: `memory` owns `len` bytes at `data`.
+    let contents = unsafe { std::slice::from_raw_parts(data, len) }.to_vec();
+    drop(memory);
+    Ok(env.create_arraybuffer_with_data(contents)?.into_raw().into_unknown())
+}
+
+/// A Node value as a copy in V8's format: what Node's serializer wrote,
+/// kept as it is.
+pub(crate) fn js_to_serialized(env: &Env, value: JsUnknown) -> napi::Result<Serialized> {
+    if let Some(primitive) = js_to_value(env, &value)? {
+        return Ok(Serialized::from(Structured::from(primitive)));
+    }
+    let serialize: JsFunction = state(env)?.serialize.function(env)?;
+    let bytes = serialize.call(None, &[value])?;
+    buffer_to_serialized(env, bytes)
+}
+
+fn buffer_to_serialized(env: &Env, bytes: JsUnknown) -> napi::Result<Serialized> {
+    if !bytes.is_buffer()? {
+        return Err(internal("the serializer did not return a Buffer"));
+    }
+    // SAFETY: checked to be a Buffer just above.
+    let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
+    ivm_core::foreign::serialized(Bytes::copy_from_slice(&buffer))
+        .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))
 }
 
 /// A Node value as a copy: primitives directly, the rest through Node's
@@ -159,7 +221,10 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
         return Ok(Transferable::from(primitive));
     }
     if value.is_buffer()? {
-        return Ok(Transferable::Copy(serialized_to_structured(env, value)?));
+        // Node's serializer wrote it: it enters the isolate through V8's
+        // deserializer as it is, moved rather than copied again.
+        let copy = ExternalCopy::from_serialized(buffer_to_serialized(env, value)?);
+        return Ok(Transferable::ExternalCopy(copy, CopyOptions::new().transfer_in(true)));
     }
     if NodeReference::instance_of(*env, &value)? {
         // SAFETY: checked to be an instance of the class just above.
@@ -191,6 +256,11 @@ pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMod
             Ok(env.get_undefined()?.into_unknown())
         }
         Transferable::Reference(reference) => NodeReference::isolate(reference).into_js(env),
+        // A copy (see `ResultMode::transfer_mode`) comes as V8's bytes.
+        Transferable::ExternalCopy(copy, _) if mode == ResultMode::Copy => {
+            let copy = copy.copy_serialized(&CopyOptions::new().transfer_in(true)).map_err(|e| to_napi(env, e))?;
+            serialized_to_js(env, &copy)
+        }
         Transferable::ExternalCopy(copy, _) => NodeExternalCopy::from_copy(copy).into_js(env),
         Transferable::Callback(_) => Err(napi::Error::from_reason("a host function cannot come out of an isolate")),
         Transferable::Remote(remote) => NodeReference::from_remote(remote).into_js(env),

@@ -5,12 +5,12 @@
 
 use std::ptr;
 
-use ivm_core::{Buffer, CopyOptions, ExternalCopy, Object, ObjectId, Structured, Transferable, Value, ViewKind};
+use ivm_core::{Buffer, CopyOptions, ExternalCopy, Object, ObjectId, Serialized, Structured, Transferable, Value, ViewKind};
 use napi::{Env, JsObject, JsUnknown, NapiValue, sys};
 use napi_derive::napi;
 
 use crate::convert::raw;
-use crate::convert::{js_to_structured, structured_to_js};
+use crate::convert::{js_to_serialized, serialized_to_js};
 use crate::errors::{to_napi, type_error};
 use crate::reference::{array_items, instance};
 
@@ -30,8 +30,8 @@ impl NodeExternalCopy {
     }
 }
 
-/// The contents of an ArrayBuffer, or `None` if `value` is not one.
-fn array_buffer_bytes(env: &Env, value: &JsUnknown) -> napi::Result<Option<Vec<u8>>> {
+/// A copy of an ArrayBuffer's contents, or `None` if `value` is not one.
+fn array_buffer_bytes(env: &Env, value: &JsUnknown) -> napi::Result<Option<Buffer>> {
     let mut is_buffer = false;
     // SAFETY: `value` belongs to `env`.
     napi::check_status!(unsafe { sys::napi_is_arraybuffer(env.raw(), raw(&value), &mut is_buffer) })?;
@@ -42,11 +42,11 @@ fn array_buffer_bytes(env: &Env, value: &JsUnknown) -> napi::Result<Option<Vec<u
     // SAFETY: checked to be an ArrayBuffer.
     napi::check_status!(unsafe { sys::napi_get_arraybuffer_info(env.raw(), raw(&value), &mut data, &mut length) })?;
     if length == 0 || data.is_null() {
-        return Ok(Some(Vec::new()));
+        return Ok(Some(Buffer::from(Vec::new())));
     }
     // SAFETY: V8 reports `length` readable bytes at `data`, alive while
     // `value` is (for this call).
-    Ok(Some(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec()))
+    Ok(Some(Buffer::copy_from(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) })))
 }
 
 /// A typed array's kind, its buffer and where it sits in it.
@@ -83,22 +83,20 @@ fn typed_array(env: &Env, value: &JsUnknown) -> napi::Result<Option<(ViewKind, J
 
 /// A Node value as a copy, with ArrayBuffers and typed arrays read
 /// directly.
-fn copy_of(env: &Env, value: JsUnknown) -> napi::Result<(Structured, Option<JsUnknown>)> {
+fn copy_of(env: &Env, value: JsUnknown) -> napi::Result<(Serialized, Option<JsUnknown>)> {
     if let Some(bytes) = array_buffer_bytes(env, &value)? {
-        let graph = Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(Buffer::from(bytes))]);
-        return Ok((graph.map_err(|e| to_napi(env, e.into()))?, Some(value)));
+        let graph = Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(bytes)]);
+        return Ok((graph.map_err(|e| to_napi(env, e.into()))?.into(), Some(value)));
     }
     if let Some((kind, buffer, byte_offset, length)) = typed_array(env, &value)? {
         if let Some(bytes) = array_buffer_bytes(env, &buffer)? {
-            let objects = vec![
-                Object::View { kind, buffer: ObjectId(1), byte_offset, length },
-                Object::ArrayBuffer(Buffer::from(bytes)),
-            ];
+            let objects =
+                vec![Object::View { kind, buffer: ObjectId(1), byte_offset, length }, Object::ArrayBuffer(bytes)];
             let graph = Structured::new(Value::Object(ObjectId(0)), objects);
-            return Ok((graph.map_err(|e| to_napi(env, e.into()))?, Some(buffer)));
+            return Ok((graph.map_err(|e| to_napi(env, e.into()))?.into(), Some(buffer)));
         }
     }
-    Ok((js_to_structured(env, value)?, None))
+    Ok((js_to_serialized(env, value)?, None))
 }
 
 fn detach(env: &Env, buffer: &JsUnknown) -> napi::Result<()> {
@@ -146,14 +144,14 @@ impl NodeExternalCopy {
                 }
             }
         }
-        Ok(NodeExternalCopy { copy: ExternalCopy::new(graph) })
+        Ok(NodeExternalCopy { copy: ExternalCopy::from_serialized(graph) })
     }
 
     /// `externalCopy.copy({ release, transferIn })`: the value, in Node.
     #[napi]
     pub fn copy(&self, env: Env, options: Option<JsObject>) -> napi::Result<JsUnknown> {
-        let copy = self.copy.copy(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
-        structured_to_js(&env, &copy)
+        let copy = self.copy.copy_serialized(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
+        serialized_to_js(&env, &copy)
     }
 
     /// `externalCopy.copyInto({ release, transferIn })`: an object that,

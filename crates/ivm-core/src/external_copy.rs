@@ -111,6 +111,26 @@ impl ExternalCopy {
         ExternalCopy::held(Serialized::from(value))
     }
 
+    /// An external copy of a value serialized elsewhere (by a host engine's
+    /// serializer, see [`foreign::serialized`](crate::foreign::serialized)).
+    pub fn from_serialized(value: Serialized) -> ExternalCopy {
+        ExternalCopy::held(value)
+    }
+
+    /// The copied value as it is held, for a host that reads V8's format
+    /// itself; `options` as for [`ExternalCopy::copy`].
+    pub fn copy_serialized(&self, options: &CopyOptions) -> Result<Serialized> {
+        if options.transfer_in {
+            return self.take();
+        }
+        let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let value = value.ok_or(Error::Released("ExternalCopy"))?;
+        if options.release {
+            self.release();
+        }
+        Ok(value)
+    }
+
     /// Holds a copy made in an isolate: V8's own serialization of it, which
     /// materialises in another isolate without passing through the value
     /// model.

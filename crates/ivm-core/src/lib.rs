@@ -41,7 +41,8 @@ pub use ivm_marshal::wire;
 /// Values to and from another V8 in the process (Node's, for the Node addon).
 pub use ivm_marshal::foreign;
 pub use ivm_marshal::{
-    BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Value,
+    BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, OwnedBytes, Serialized, SharedBuffer,
+    Structured, Value,
     ViewKind,
 };
 pub use ivm_runtime::Executor;

@@ -11,7 +11,8 @@
 
 use bytes::Bytes;
 
-use crate::{Buffer, Error, Object, Structured};
+use crate::value::SerializedRepr;
+use crate::{Buffer, Error, Object, Serialized, Structured};
 
 /// The newest format version this crate reads and writes.
 pub const LATEST_VERSION: u32 = crate::v8_format::VERSION;
@@ -49,4 +50,36 @@ pub fn write(value: &Structured, version: u32) -> Result<ForeignBytes, Error> {
 /// transfers.
 pub fn read(bytes: Bytes, array_buffers: Vec<Buffer>) -> Result<Structured, Error> {
     crate::v8_format::read(&bytes, &[], array_buffers.into_iter().map(Some).collect())
+}
+
+/// Bytes another engine's serializer wrote in this process (Node's
+/// `v8.Serializer`), kept as they are: ivm's V8 deserializer reads them when
+/// they enter an isolate, and the value model is read from them (strictly)
+/// only if asked for. Only the header is checked here.
+pub fn serialized(bytes: Bytes) -> Result<Serialized, Error> {
+    match bytes.get(..2) {
+        Some([0xFF, version]) if (OLDEST_VERSION..=LATEST_VERSION).contains(&u32::from(*version)) => {
+            Ok(Serialized::v8(bytes, Vec::new(), Vec::new()))
+        }
+        _ => Err(Error::Invalid("not V8 serialization bytes of a supported version".into())),
+    }
+}
+
+/// A copy for a reader of format `version`: the bytes themselves when the
+/// copy is V8's bytes already (their header rewritten for an older reader;
+/// the formats differ only for sizes over 4 GiB, which such a reader's
+/// engine cannot hold anyway), else written from the value model.
+pub fn write_serialized(value: &Serialized, version: u32) -> Result<ForeignBytes, Error> {
+    match value.repr() {
+        SerializedRepr::V8 { bytes, shared, transferred } if shared.is_empty() => {
+            let mut bytes = bytes.to_vec();
+            if let Some(header) = bytes.get_mut(1) {
+                if u32::from(*header) > version {
+                    *header = u8::try_from(version).map_err(|_| Error::Invalid("format version".into()))?;
+                }
+            }
+            Ok(ForeignBytes { bytes, array_buffers: transferred.clone() })
+        }
+        _ => write(&value.to_structured()?, version),
+    }
 }

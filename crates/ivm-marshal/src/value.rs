@@ -511,6 +511,34 @@ impl Buffer {
         }
     }
 
+    /// A copy of `data`, made at close to memcpy speed however large it is
+    /// (large copies go to huge-page memory).
+    pub fn copy_from(data: &[u8]) -> Buffer {
+        Buffer::from(crate::large_copy::copy_to_bytes(data))
+    }
+
+    /// The contents as memory that nothing else holds, for handing to
+    /// another engine (which may write to it): this buffer's own memory when
+    /// it is the only handle to it, else a fresh copy.
+    pub fn into_owned(self) -> OwnedBytes {
+        match self.repr {
+            BufferRepr::Bytes(bytes) => match bytes.try_into_mut() {
+                Ok(mut unique) => OwnedBytes { ptr: unique.as_mut_ptr(), len: unique.len(), _owner: Box::new(unique) },
+                Err(shared) => OwnedBytes::fresh(&shared),
+            },
+            BufferRepr::Moved(moved) => match Arc::try_unwrap(moved) {
+                Ok(store) => {
+                    let (ptr, len) = match store.0.data() {
+                        Some(data) => (data.as_ptr().cast::<u8>(), store.0.byte_length()),
+                        None => (std::ptr::NonNull::<u8>::dangling().as_ptr(), 0),
+                    };
+                    OwnedBytes { ptr, len, _owner: Box::new(store) }
+                }
+                Err(shared) => OwnedBytes::fresh(Buffer { repr: BufferRepr::Moved(shared) }.as_slice()),
+            },
+        }
+    }
+
     /// The moved backing store, if this is the only handle to it; handing it
     /// to a new isolate is then a move, not a copy.
     pub(crate) fn into_store(self) -> Result<v8::SharedRef<v8::BackingStore>, Buffer> {
@@ -521,6 +549,45 @@ impl Buffer {
             },
             repr => Err(Buffer { repr }),
         }
+    }
+}
+
+/// Memory that belongs to this value alone (see [`Buffer::into_owned`]):
+/// its holder may read and write `len` bytes at `ptr` until it drops it.
+pub struct OwnedBytes {
+    ptr: *mut u8,
+    len: usize,
+    _owner: Box<dyn Send>,
+}
+
+// SAFETY: the memory is owned by `_owner` (which is `Send`) and reachable
+// through nothing but this value.
+unsafe impl Send for OwnedBytes {}
+
+impl OwnedBytes {
+    fn fresh(data: &[u8]) -> OwnedBytes {
+        let copy = crate::large_copy::copy_to_bytes(data);
+        let ptr = copy.as_ptr().cast_mut();
+        // The copy is fresh memory that no other handle reaches.
+        OwnedBytes { ptr, len: copy.len(), _owner: Box::new(copy) }
+    }
+
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl fmt::Debug for OwnedBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedBytes").field("len", &self.len).finish()
     }
 }
 
