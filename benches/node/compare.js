@@ -20,6 +20,9 @@
 //   --time         milliseconds of measurement per operation and library
 //                  (default 1000), split over rounds that alternate which
 //                  library goes first
+// IVM_NODE_ADDON, which bindings/node/index.js reads, picks the addon file
+// (default: ivm.node beside it); `cargo xtask bench` points it at a release
+// build of its own.
 // Without --no-node-snapshot (which isolated-vm needs on Node >= 20; ivm
 // needs no flag) the script restarts itself with it.
 'use strict';
@@ -275,7 +278,8 @@ function describe(error) {
   const [ours, peer] = libraries;
   const peerName = `isolated-vm ${peer.version}`;
   console.log(`\n### ivm vs ${peerName} on Node ${process.version}\n`);
-  console.log(`ivm ${ours.version} from ${ivmPath}; ${peerName} from ${path.dirname(peerEntry)}.`);
+  const addon = process.env.IVM_NODE_ADDON || path.join(ivmPath, 'ivm.node');
+  console.log(`ivm ${ours.version} from ${ivmPath} (addon ${addon}); ${peerName} from ${path.dirname(peerEntry)}.`);
   const cpus = os.cpus();
   console.log(
     `${cpus.length} × ${cpus[0] ? cpus[0].model.trim() : 'unknown CPU'}; ` +

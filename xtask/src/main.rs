@@ -340,16 +340,27 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
 /// sees. Each part that cannot run is reported and skipped: the Rust
 /// benchmarks above stand on their own.
 fn compare_in_node(env: &BuildEnv) {
-    if let Err(why) = build_node_addon(env, true) {
+    // The release build gets a copy of its own for these runs, named to
+    // bindings/node/index.js by IVM_NODE_ADDON: `cargo xtask test` puts a
+    // debug build at bindings/node/ivm.node, and one run beside the bench
+    // would otherwise swap the library under it unseen.
+    let addon = env.root.join("target/bench-node/ivm.node");
+    let copied = build_node_addon(env, true).and_then(|built| {
+        std::fs::create_dir_all(env.root.join("target/bench-node")).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(&addon);
+        std::fs::copy(&built, &addon).map_err(|e| format!("copying {} to {}: {e}", built.display(), addon.display()))
+    });
+    if let Err(why) = copied {
         eprintln!("xtask: ivm's Node addon did not build, so it is not compared with isolated-vm: {why}");
         return;
     }
-    compare_on(env, "Node 24", node24_peers(env));
-    compare_on(env, "the machine's Node", machine_node_peers(env));
+    compare_on(env, &addon, "Node 24", node24_peers(env));
+    compare_on(env, &addon, "the machine's Node", machine_node_peers(env));
 }
 
-/// Runs compare.js with `peer`'s Node and isolated-vm (or says why not).
-fn compare_on(env: &BuildEnv, which: &str, peer: Result<(String, PathBuf), String>) {
+/// Runs compare.js with `addon` and with `peer`'s Node and isolated-vm (or
+/// says why not).
+fn compare_on(env: &BuildEnv, addon: &Path, which: &str, peer: Result<(String, PathBuf), String>) {
     let (node, dir) = match peer {
         Ok(found) => found,
         Err(why) => {
@@ -364,6 +375,7 @@ fn compare_on(env: &BuildEnv, which: &str, peer: Result<(String, PathBuf), Strin
     command.args(["--no-node-snapshot", "--expose-gc", "benches/node/compare.js"]);
     command.arg(format!("--ivm={}", env.root.join("bindings/node").display()));
     command.arg(format!("--isolated-vm={}", dir.display()));
+    command.env("IVM_NODE_ADDON", addon);
     if let Err(why) = run(command) {
         eprintln!("xtask: the comparison on {which} failed (its output above says why): {why}");
     }
