@@ -345,7 +345,8 @@ fn compare_in_node(env: &BuildEnv) {
     // debug build at bindings/node/ivm.node, and one run beside the bench
     // would otherwise swap the library under it unseen.
     let addon = env.root.join("target/bench-node/ivm.node");
-    let copied = build_node_addon(env, true).and_then(|built| {
+    let copied = build_node_addon(env, true).and_then(|_| {
+        let built = env.root.join("target/release/libivm_node.so");
         std::fs::create_dir_all(env.root.join("target/bench-node")).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(&addon);
         std::fs::copy(&built, &addon).map_err(|e| format!("copying {} to {}: {e}", built.display(), addon.display()))
