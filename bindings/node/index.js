@@ -16,12 +16,21 @@ const SYNC = 0;
 const ASYNC = 1;
 const IGNORED = 2;
 
-// How results leave an isolate (see bindings/node/src/convert.rs).
+// How results leave an isolate (see bindings/node/src/convert.rs), packed
+// with the form and two switches into one number per call
+// (bindings/node/src/forms.rs: CallFlags).
 const RESULT_TRANSFERABLE = 0; // primitives, else undefined (eval, run)
 const RESULT_OR_REFERENCE = 1; // primitives, else a Reference (apply, get)
 const RESULT_COPY = 2;
 const RESULT_EXTERNAL_COPY = 3;
 const RESULT_REFERENCE = 4;
+
+const FOLLOW_PROMISE = 8;
+const ACCESSORS = 64;
+
+function flags(mode, promise, form, accessors) {
+  return mode | (promise ? FOLLOW_PROMISE : 0) | (form << 4) | (accessors ? ACCESSORS : 0);
+}
 
 // Errors: each kind of failure has its own class. Their `name` stays
 // "Error", as isolated-vm's errors are plain Errors, so messages and stack
@@ -130,6 +139,12 @@ function transferIn(value, transfer) {
 function transferArguments(args, transfer) {
   if (args === undefined) return [];
   if (!Array.isArray(args)) throw new TypeError('`arguments` must be an array');
+  if (transfer === undefined) {
+    // Primitives, the common case, go as they are.
+    let i = 0;
+    while (i < args.length && isPrimitive(args[i]) && typeof args[i] !== 'symbol') i++;
+    if (i === args.length) return args;
+  }
   return args.map((arg) => transferIn(arg, transfer));
 }
 
@@ -151,8 +166,7 @@ function unsupported(what) {
 
 // A synchronous call with `promise: true` gives a Promise, as isolated-vm's
 // does (ivm settles the promise in the same call when it can).
-function promised(form, promise, call) {
-  if (form !== SYNC || !promise) return call();
+function promised(call) {
   try {
     return Promise.resolve(call());
   } catch (error) {
@@ -215,20 +229,24 @@ Object.defineProperties(Context.prototype, {
 });
 
 function evaluate(context, source, opts, form) {
+  if (typeof source !== 'string') throw new TypeError('`code` must be a string');
+  if (opts === undefined) return context._eval(source, flags(RESULT_TRANSFERABLE, false, form, false));
   const o = options(opts);
   if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
-  const mode = transferMode(o, RESULT_TRANSFERABLE);
-  return promised(form, o.promise, () =>
-    context._eval(code(source), mode, !!o.promise, timeoutOf(o), o.filename, o.lineOffset, o.columnOffset, form));
+  const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
+  const timeout = timeoutOf(o);
+  const call = () => context._eval(source, bits, timeout, o.filename, o.lineOffset, o.columnOffset);
+  return form === SYNC && o.promise ? promised(call) : call();
 }
 
 function evalClosure(context, source, args, opts, form) {
   const o = options(opts);
   const result = o.result || {};
-  const mode = transferMode(result, RESULT_TRANSFERABLE);
+  const bits = flags(transferMode(result, RESULT_TRANSFERABLE), result.promise, form, false);
   const transferred = transferArguments(args, o.arguments);
-  return promised(form, result.promise, () =>
-    context._evalClosure(code(source), transferred, mode, !!result.promise, timeoutOf(o), o.filename, form));
+  const timeout = timeoutOf(o);
+  const call = () => context._evalClosure(code(source), transferred, bits, timeout, o.filename);
+  return form === SYNC && result.promise ? promised(call) : call();
 }
 
 // Script
@@ -241,9 +259,11 @@ Object.defineProperties(Script.prototype, {
 function runScript(script, context, opts, form) {
   if (!(context instanceof Context)) throw new TypeError('`context` must be a Context');
   const o = options(opts);
-  const mode = transferMode(o, RESULT_TRANSFERABLE);
+  const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
+  const timeout = timeoutOf(o);
   try {
-    return promised(form, o.promise, () => script._run(context, mode, !!o.promise, timeoutOf(o), form));
+    const call = () => script._run(context, bits, timeout);
+    return form === SYNC && o.promise ? promised(call) : call();
   } finally {
     if (o.release) script.release();
   }
@@ -251,6 +271,16 @@ function runScript(script, context, opts, form) {
 
 // Reference. One to a Node value (`new ivm.Reference(value)`) is served
 // here in Node; one into an isolate by the addon.
+const hostness = new WeakMap();
+function isHost(reference) {
+  let host = hostness.get(reference);
+  if (host === undefined) {
+    host = reference._isHost;
+    hostness.set(reference, host);
+  }
+  return host;
+}
+
 function hostCall(reference, form, call) {
   if (form === SYNC) return call(reference._hostValue());
   if (form === IGNORED) {
@@ -278,15 +308,17 @@ function propertyKey(key) {
 function get(reference, key, opts, form) {
   const o = options(opts);
   propertyKey(key);
-  if (reference._isHost) return hostCall(reference, form, (value) => hostResult(value[key], o));
-  const mode = transferMode(o, RESULT_OR_REFERENCE);
-  return promised(form, o.promise, () => reference._get(key, mode, !!o.promise, timeoutOf(o), !!o.accessors, form));
+  if (isHost(reference)) return hostCall(reference, form, (value) => hostResult(value[key], o));
+  const bits = flags(transferMode(o, RESULT_OR_REFERENCE), o.promise, form, o.accessors);
+  const timeout = timeoutOf(o);
+  const call = () => reference._get(key, bits, timeout);
+  return form === SYNC && o.promise ? promised(call) : call();
 }
 
 function set(reference, key, value, opts, form) {
   const o = options(opts);
   propertyKey(key);
-  if (reference._isHost) {
+  if (isHost(reference)) {
     return hostCall(reference, form, (target) => Reflect.set(target, key, value));
   }
   return reference._set(key, transferIn(value, o), timeoutOf(o), form);
@@ -294,26 +326,31 @@ function set(reference, key, value, opts, form) {
 
 function del(reference, key, form) {
   propertyKey(key);
-  if (reference._isHost) return hostCall(reference, form, (target) => Reflect.deleteProperty(target, key));
+  if (isHost(reference)) return hostCall(reference, form, (target) => Reflect.deleteProperty(target, key));
   return reference._delete(key, form);
 }
 
 function apply(reference, receiver, args, opts, form) {
+  if (opts === undefined && !isHost(reference)) {
+    const target = receiver === undefined ? undefined : transferIn(receiver, undefined);
+    return reference._apply(target, transferArguments(args, undefined), flags(RESULT_OR_REFERENCE, false, form, false));
+  }
   const o = options(opts);
   const result = o.result || {};
-  if (reference._isHost) {
+  if (isHost(reference)) {
     if (args !== undefined && !Array.isArray(args)) throw new TypeError('`arguments` must be an array');
     return hostCall(reference, form, (fn) => hostResult(Reflect.apply(fn, receiver, args || []), result));
   }
   const transferred = transferArguments(args, o.arguments);
-  const mode = transferMode(result, RESULT_OR_REFERENCE);
+  const bits = flags(transferMode(result, RESULT_OR_REFERENCE), result.promise, form, false);
   const target = transferIn(receiver, undefined);
-  return promised(form, result.promise, () =>
-    reference._apply(target, transferred, mode, !!result.promise, timeoutOf(o), form));
+  const timeout = timeoutOf(o);
+  const call = () => reference._apply(target, transferred, bits, timeout);
+  return form === SYNC && result.promise ? promised(call) : call();
 }
 
 function copy(reference, form) {
-  if (reference._isHost) return hostCall(reference, form, (value) => structuredClone(value));
+  if (isHost(reference)) return hostCall(reference, form, (value) => structuredClone(value));
   return reference._copy(form);
 }
 

@@ -9,11 +9,11 @@ use ivm_core::{CompileOptions, EvalOptions, HeapStatistics, Isolate, IsolateOpti
 use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
 use napi_derive::napi;
 
-use crate::convert::{ResultMode, js_to_transferable, transferable_to_js};
+use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{to_napi, type_error};
-use crate::forms::{Form, run};
-use crate::reference::{NodeReference, array_items, instance, run_options};
+use crate::forms::{CallFlags, Form, run};
+use crate::reference::{NodeReference, instance, run_options, transferables};
 
 #[derive(Debug)]
 #[napi(js_name = "Isolate")]
@@ -187,23 +187,19 @@ impl Context {
     }
 
     #[napi(js_name = "_eval")]
-    #[allow(clippy::too_many_arguments)]
     pub fn eval(
         &self,
         env: Env,
         code: String,
-        mode: u32,
-        promise: bool,
+        flags: u32,
         timeout: Option<f64>,
         filename: Option<String>,
         line_offset: Option<i32>,
         column_offset: Option<i32>,
-        form: u32,
     ) -> napi::Result<JsUnknown> {
         let context = &self.context;
-        let mode = ResultMode::from_code(mode)?;
+        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
         let options = eval_options(timeout, mode, promise, origin(filename, line_offset, column_offset))?;
-        let form = Form::from_code(form)?;
         run(
             &env,
             form,
@@ -214,24 +210,19 @@ impl Context {
     }
 
     #[napi(js_name = "_evalClosure")]
-    #[allow(clippy::too_many_arguments)]
     pub fn eval_closure(
         &self,
         env: Env,
         code: String,
         arguments: JsObject,
-        mode: u32,
-        promise: bool,
+        flags: u32,
         timeout: Option<f64>,
         filename: Option<String>,
-        form: u32,
     ) -> napi::Result<JsUnknown> {
         let context = &self.context;
-        let arguments =
-            array_items(&arguments)?.into_iter().map(|arg| js_to_transferable(&env, arg)).collect::<napi::Result<Vec<_>>>()?;
-        let mode = ResultMode::from_code(mode)?;
+        let arguments = transferables(&env, &arguments)?;
+        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
         let options = eval_options(timeout, mode, promise, origin(filename, None, None))?;
-        let form = Form::from_code(form)?;
         run(
             &env,
             form,
@@ -273,19 +264,10 @@ pub struct NodeScript {
 #[napi]
 impl NodeScript {
     #[napi(js_name = "_run")]
-    pub fn run(
-        &self,
-        env: Env,
-        context: &Context,
-        mode: u32,
-        promise: bool,
-        timeout: Option<f64>,
-        form: u32,
-    ) -> napi::Result<JsUnknown> {
+    pub fn run(&self, env: Env, context: &Context, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
         let (script, context) = (&self.script, &context.context);
-        let mode = ResultMode::from_code(mode)?;
+        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
         let options = run_options(timeout, mode, promise)?;
-        let form = Form::from_code(form)?;
         run(
             &env,
             form,

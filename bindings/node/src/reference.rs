@@ -16,7 +16,7 @@ use crate::convert::raw;
 use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
 
 use crate::errors::{internal, to_napi, type_error};
-use crate::forms::{Form, run, undefined};
+use crate::forms::{CallFlags, Form, run, undefined};
 use crate::host::{CallbackKind, HostFunction, NodeValue, function_from};
 
 /// Unwraps an instance of one of the addon's classes.
@@ -50,6 +50,12 @@ pub(crate) fn run_options(timeout_ms: Option<f64>, mode: ResultMode, promise: bo
 pub(crate) fn array_items(array: &JsObject) -> napi::Result<Vec<JsUnknown>> {
     let length = array.get_array_length()?;
     (0..length).map(|index| array.get_element::<JsUnknown>(index)).collect()
+}
+
+/// An array of values `index.js` prepared for passing into an isolate.
+pub(crate) fn transferables(env: &Env, array: &JsObject) -> napi::Result<Vec<Transferable>> {
+    let length = array.get_array_length()?;
+    (0..length).map(|index| js_to_transferable(env, array.get_element::<JsUnknown>(index)?)).collect()
 }
 
 #[derive(Debug)]
@@ -168,23 +174,14 @@ impl NodeReference {
     }
 
     #[napi(js_name = "_get")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn get(
-        &self,
-        env: Env,
-        key: JsUnknown,
-        mode: u32,
-        promise: bool,
-        timeout: Option<f64>,
-        accessors: bool,
-        form: u32,
-    ) -> napi::Result<JsUnknown> {
+    pub fn get(&self, env: Env, key: JsUnknown, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
-        let (key, mode) = (key_value(&env, &key)?, ResultMode::from_code(mode)?);
+        let CallFlags { mode, promise, form, accessors } = CallFlags::decode(flags)?;
+        let key = key_value(&env, &key)?;
         let options = run_options(timeout, mode, promise)?.accessors(accessors);
         run(
             &env,
-            Form::from_code(form)?,
+            form,
             || reference.get(key.clone(), &options),
             || reference.get_async(key.clone(), options.clone()),
             move |env, value| transferable_to_js(env, value, mode),
@@ -220,24 +217,19 @@ impl NodeReference {
     }
 
     #[napi(js_name = "_apply")]
-    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &self,
         env: Env,
         receiver: JsUnknown,
         arguments: JsObject,
-        mode: u32,
-        promise: bool,
+        flags: u32,
         timeout: Option<f64>,
-        form: u32,
     ) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
+        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
         let receiver = js_to_transferable(&env, receiver)?;
-        let arguments =
-            array_items(&arguments)?.into_iter().map(|arg| js_to_transferable(&env, arg)).collect::<napi::Result<Vec<_>>>()?;
-        let mode = ResultMode::from_code(mode)?;
+        let arguments = transferables(&env, &arguments)?;
         let options = run_options(timeout, mode, promise)?;
-        let form = Form::from_code(form)?;
         run(
             &env,
             form,
