@@ -204,3 +204,28 @@ fn stress_many_isolates_queued_calls_dropped_futures_and_disposal_mid_flight() {
         }
     }
 }
+
+#[test]
+fn on_ready_hands_each_result_on_once_from_the_thread_that_finishes_it() {
+    let (isolate, context) = isolate_and_context();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    for i in 0..20 {
+        let sender = sender.clone();
+        context.eval_async(format!("{i} * 2"), EvalOptions::new()).on_ready(move |result| {
+            sender.send((i, result.map(|value| value.into_value()))).unwrap();
+        });
+    }
+    let failing = sender.clone();
+    context.eval_async("throw new Error('no')", EvalOptions::new()).on_ready(move |result| {
+        failing.send((-1, result.map(|value| value.into_value()))).unwrap();
+    });
+    drop(sender);
+    let mut results: Vec<_> = receiver.iter().collect();
+    results.sort_by_key(|(i, _)| *i);
+    assert_eq!(results.len(), 21, "every callback ran exactly once");
+    assert!(matches!(&results[0], (-1, Err(Error::Js(e))) if e.message == "no"));
+    for (i, result) in &results[1..] {
+        assert_eq!(result, &Ok(Some(ivm::Value::Number(f64::from(*i) * 2.0))));
+    }
+    drop(isolate);
+}
