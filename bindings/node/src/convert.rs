@@ -142,9 +142,12 @@ fn foreign_to_js(env: &Env, written: ivm_core::foreign::ForeignBytes) -> napi::R
 /// A Node ArrayBuffer over `memory`, without a copy where Node allows
 /// external memory (it frees it through the finalizer below).
 fn owned_array_buffer(env: &Env, mut memory: OwnedBytes) -> napi::Result<JsUnknown> {
-    unsafe extern "C" fn release(_env: napi::sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    unsafe extern "C" fn release(env: napi::sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
         // SAFETY: `hint` is the box `owned_array_buffer` leaked for this buffer.
-        drop(unsafe { Box::from_raw(hint.cast::<OwnedBytes>()) });
+        let memory = unsafe { Box::from_raw(hint.cast::<OwnedBytes>()) };
+        let mut total = 0;
+        // SAFETY: Node calls finalizers on the environment's thread.
+        unsafe { napi::sys::napi_adjust_external_memory(env, -(memory.len() as i64), &mut total) };
     }
     if memory.is_empty() {
         return Ok(env.create_arraybuffer(0)?.into_raw().into_unknown());
@@ -158,6 +161,11 @@ fn owned_array_buffer(env: &Env, mut memory: OwnedBytes) -> napi::Result<JsUnkno
         napi::sys::napi_create_external_arraybuffer(env.raw(), data.cast(), len, Some(release), hint.cast(), &mut buffer)
     };
     if status == napi::sys::Status::napi_ok {
+        // Node's garbage collector learns of the memory, so that it frees
+        // such buffers as promptly as its own.
+        let mut total = 0;
+        // SAFETY: on the environment's thread.
+        unsafe { napi::sys::napi_adjust_external_memory(env.raw(), len as i64, &mut total) };
         // SAFETY: a live value of `env`.
         return Ok(unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), buffer) });
     }

@@ -187,6 +187,7 @@ impl Context {
     }
 
     #[napi(js_name = "_eval")]
+    #[allow(clippy::too_many_arguments, reason = "index.js passes ScriptOrigin's fields positionally")]
     pub fn eval(
         &self,
         env: Env,
