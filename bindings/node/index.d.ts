@@ -344,10 +344,10 @@ export declare class Context {
    * Synchronous form of `eval`: blocks Node until the code has run and
    * returns its result (or throws its error).
    *
-   * With `promise: true`, isolated-vm returns a Promise of the settled
-   * value (which is what the declared type says); ivm currently returns the
-   * settled value itself, and throws `UsageError` if the promise is still
-   * pending once the code has run. `await` works with both.
+   * With `promise: true` it returns a Promise of the settled value, as
+   * isolated-vm does. ivm settles the code's promise within the call (its
+   * microtasks run); a promise that only host work could settle rejects
+   * with a `UsageError` (use the async form for that).
    */
   evalSync<Options extends ContextEvalOptions>(
     code: string, options?: Options
