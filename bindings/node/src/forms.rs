@@ -3,6 +3,9 @@
 //! `…Ignored` returns `undefined` and drops the result. The core provides
 //! all three; this module turns its results into Node's.
 
+use std::ptr;
+use std::sync::Arc;
+
 use ivm_core::Pending;
 use napi::{Env, JsUnknown};
 
@@ -50,31 +53,53 @@ impl CallFlags {
     }
 }
 
-type Convert<T> = Box<dyn FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send>;
-type Settle = Box<dyn FnOnce(Env) -> napi::Result<JsUnknown> + Send>;
+/// A promise's deferred, which only Node's thread touches.
+struct Deferred(napi::sys::napi_deferred);
+
+// SAFETY: moved to Node's thread (in a job) before it is used.
+unsafe impl Send for Deferred {}
 
 /// A Promise of `pending`'s result, converted by `convert` on Node's thread.
-/// The Promise keeps Node's event loop alive until it settles.
+/// Until it settles it keeps Node's event loop alive. Settling goes through
+/// the environment's one job queue rather than a thread-safe function of
+/// its own, which would cost a libuv handle per call.
 pub(crate) fn promise<T: Send + 'static>(
     env: &Env,
     pending: Pending<T>,
     convert: impl FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send + 'static,
 ) -> napi::Result<JsUnknown> {
-    let (deferred, promise) = env.create_deferred::<JsUnknown, Settle>()?;
-    let convert: Convert<T> = Box::new(convert);
+    let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: on the environment's thread.
+    napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+    let main = Arc::clone(&crate::env_state::state(env)?.main);
+    let hold = main.hold(env);
+    let deferred = Deferred(deferred);
     pending.on_ready(move |result| {
-        deferred.resolve(Box::new(move |env: Env| {
+        let poster = Arc::clone(&main);
+        // If the environment is gone the job is dropped unrun: there is no
+        // promise left to settle.
+        let _ = poster.post(Box::new(move |env| {
+            let Some(env) = env else { return };
+            hold.release_on(&env);
+            let Deferred(deferred) = { deferred };
             let outcome = match result {
                 Ok(value) => convert(&env, value),
                 Err(error) => Err(to_napi(&env, error)),
             };
-            // A rejection goes through a rejected promise, which the
-            // deferred's promise adopts: napi-rs would reject with a new
-            // Error, and the thrown value may be a primitive.
-            outcome.or_else(|error| rejected(&env, rejection(&env, error)))
-        }))
+            // SAFETY: on the environment's thread; each deferred is settled once.
+            unsafe {
+                match outcome {
+                    Ok(value) => napi::sys::napi_resolve_deferred(env.raw(), deferred, crate::convert::raw(&value)),
+                    Err(error) => {
+                        let reason = rejection(&env, error);
+                        napi::sys::napi_reject_deferred(env.raw(), deferred, crate::convert::raw(&reason))
+                    }
+                };
+            }
+        }));
     });
-    Ok(promise.into_unknown())
+    // SAFETY: a live value of `env`.
+    Ok(unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), promise) })
 }
 
 /// Runs one operation in the form asked for: `sync` runs it here, `queue`
@@ -96,15 +121,6 @@ pub(crate) fn run<T: Send + 'static>(
             undefined(env)
         }
     }
-}
-
-/// `Promise.reject(reason)`.
-fn rejected(env: &Env, reason: JsUnknown) -> napi::Result<JsUnknown> {
-    let promise: JsUnknown = env.get_global()?.get_named_property("Promise")?;
-    // SAFETY: `Promise` is a function, and functions are objects.
-    let promise: napi::JsObject = unsafe { promise.cast() };
-    let reject: napi::JsFunction = promise.get_named_property("reject")?;
-    reject.call(Some(&promise), &[reason])
 }
 
 pub(crate) fn undefined(env: &Env) -> napi::Result<JsUnknown> {

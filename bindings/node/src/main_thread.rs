@@ -21,23 +21,31 @@ pub(crate) struct MainThread {
     /// `None` once Node has finalized the function (environment teardown);
     /// posting then fails instead of touching freed memory.
     tsfn: Mutex<Option<Tsfn>>,
-    /// Fire-and-forget calls still running: while there are any, the queue
-    /// keeps Node's event loop alive, as a pending Promise would.
+    /// Calls still running (async and fire-and-forget): while there are
+    /// any, the queue keeps Node's event loop alive.
     held: AtomicUsize,
 }
 
 /// Keeps Node's event loop alive until dropped (see `MainThread::hold`).
 #[derive(Debug)]
-pub(crate) struct Hold(Arc<MainThread>);
+pub(crate) struct Hold(Option<Arc<MainThread>>);
+
+impl Hold {
+    /// Lets go at once; on Node's thread.
+    pub(crate) fn release_on(mut self, env: &Env) {
+        if let Some(main) = self.0.take() {
+            main.unhold(env);
+        }
+    }
+}
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        let main = Arc::clone(&self.0);
-        let _ = self.0.post(Box::new(move |env| {
+        let Some(main) = self.0.take() else { return };
+        let poster = Arc::clone(&main);
+        let _ = poster.post(Box::new(move |env| {
             if let Some(env) = env {
-                if main.held.fetch_sub(1, Ordering::Relaxed) == 1 {
-                    main.set_ref(&env, false);
-                }
+                main.unhold(&env);
             }
         }));
     }
@@ -88,7 +96,13 @@ impl MainThread {
         if self.held.fetch_add(1, Ordering::Relaxed) == 0 {
             self.set_ref(env, true);
         }
-        Hold(Arc::clone(self))
+        Hold(Some(Arc::clone(self)))
+    }
+
+    fn unhold(&self, env: &Env) {
+        if self.held.fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.set_ref(env, false);
+        }
     }
 
     fn set_ref(&self, env: &Env, keep_alive: bool) {
