@@ -271,7 +271,7 @@ pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMod
         }
         Transferable::ExternalCopy(copy, _) => NodeExternalCopy::from_copy(copy).into_js(env),
         Transferable::Callback(_) => Err(napi::Error::from_reason("a host function cannot come out of an isolate")),
-        Transferable::Remote(remote) => NodeReference::from_remote(remote).into_js(env),
+        Transferable::Remote(remote) => NodeReference::from_remote(remote)?.into_js(env),
         _ => Err(napi::Error::from_reason("a result this version of the addon does not know")),
     }
 }

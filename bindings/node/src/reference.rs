@@ -95,16 +95,16 @@ impl NodeReference {
 
     /// The Reference for a value that left an isolate as the remote value
     /// one of its `Reference` objects stands for.
-    pub(crate) fn from_remote(remote: Arc<dyn ivm_core::Remote>) -> NodeReference {
+    pub(crate) fn from_remote(remote: Arc<dyn ivm_core::Remote>) -> napi::Result<NodeReference> {
         let any: Arc<dyn std::any::Any + Send + Sync> = remote;
         let target = match any.downcast::<NodeValue>() {
             Ok(value) => Target::Host(value),
             Err(any) => match any.downcast::<Reference>() {
                 Ok(reference) => Target::Isolate((*reference).clone()),
-                Err(_) => unreachable!("every remote value is a Node value or a Reference"),
+                Err(_) => return Err(internal("a Reference to a value held by another host cannot reach Node")),
             },
         };
-        NodeReference { target, deref_into: false }
+        Ok(NodeReference { target, deref_into: false })
     }
 
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
