@@ -5,11 +5,7 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const ivm = require('../../bindings/node');
-
-function fresh() {
-  const isolate = new ivm.Isolate({ memoryLimit: 32 });
-  return { isolate, context: isolate.createContextSync() };
-}
+const { fresh } = require('./support/helpers');
 
 test('context.global is one Reference to the global object', () => {
   const { isolate, context } = fresh();

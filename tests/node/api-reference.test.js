@@ -4,20 +4,7 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const ivm = require('../../bindings/node');
-
-// Resolves once `check` holds (work posted to Node's event loop runs on a
-// later turn of it), or fails after a second.
-async function eventually(check) {
-  for (let waited = 0; !check(); waited += 5) {
-    if (waited > 1000) throw new Error(`never happened: ${check}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-function fresh() {
-  const isolate = new ivm.Isolate({ memoryLimit: 32 });
-  return { isolate, context: isolate.createContextSync() };
-}
+const { eventually, fresh } = require('./support/helpers');
 
 test('typeof is known at any time; released references fail with ReleasedError', () => {
   const { isolate, context } = fresh();

@@ -157,7 +157,6 @@ fn node_tests(env: &BuildEnv, tally: &mut Tally) -> Result<(), String> {
 }
 
 fn node_suite(env: &BuildEnv, node: &str, tally: &mut Tally) -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
     // Files by name: Node 20 reads a folder argument as a folder, Node 22
     // and later as a glob pattern.
     let mut files: Vec<String> = std::fs::read_dir(env.root.join("tests/node"))
@@ -168,18 +167,8 @@ fn node_suite(env: &BuildEnv, node: &str, tally: &mut Tally) -> Result<(), Strin
         .collect();
     files.sort();
     let mut command = env.command(node);
-    command.args(["--test", "--test-reporter=tap"]).args(&files).stdout(std::process::Stdio::piped());
-    let shown = format!("{command:?}");
-    eprintln!("xtask: running {shown}");
-    let mut child = command.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            println!("{line}");
-            tally.add_tap_line(&line);
-        }
-    }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if status.success() { Ok(()) } else { Err(format!("{shown} failed with {status}")) }
+    command.args(["--test", "--test-reporter=tap"]).args(&files);
+    run_counting(command, |line| tally.add_tap_line(line))
 }
 
 /// Runs the wire decoder's cargo-fuzz target for `seconds`. cargo-fuzz needs
@@ -250,17 +239,24 @@ impl Tally {
 /// Runs `cargo test` (with `vars` added to the environment) with its output
 /// passed through, counting results.
 fn cargo_test(env: &BuildEnv, args: &[&str], vars: Option<&[(&str, &str)]>, tally: &mut Tally) -> Result<(), String> {
-    use std::io::{BufRead, BufReader};
     let mut command = env.command(&std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    command.arg("test").args(args).arg("--no-fail-fast").stdout(std::process::Stdio::piped());
+    command.arg("test").args(args).arg("--no-fail-fast");
     command.envs(vars.unwrap_or_default().iter().copied());
+    run_counting(command, |line| tally.add_libtest_line(line))
+}
+
+/// Runs `command` with its output passed through, handing each line of it
+/// to `count`.
+fn run_counting(mut command: Command, mut count: impl FnMut(&str)) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    command.stdout(std::process::Stdio::piped());
     let shown = format!("{command:?}");
     eprintln!("xtask: running {shown}");
     let mut child = command.spawn().map_err(|e| format!("could not start {shown}: {e}"))?;
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("{line}");
-            tally.add_libtest_line(&line);
+            count(&line);
         }
     }
     let status = child.wait().map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@
 use std::ptr;
 
 use bytes::Bytes;
-use ivm_core::{BigInt, Buffer, CopyOptions, ExternalCopy, JsString, OwnedBytes, Serialized, Structured, Transferable, Value};
+use ivm_core::{BigInt, CopyOptions, ExternalCopy, JsString, OwnedBytes, Serialized, Structured, Transferable, Value};
 use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsUnknown, ValueType};
 
 use crate::env_state::state;
@@ -200,24 +200,11 @@ fn buffer_to_serialized(env: &Env, bytes: JsUnknown) -> napi::Result<Serialized>
 }
 
 /// A Node value as a copy: primitives directly, the rest through Node's
-/// serializer (which throws a DataCloneError for what has no copy).
+/// serializer (which throws a DataCloneError for what has no copy), read
+/// into the value model.
 pub(crate) fn js_to_structured(env: &Env, value: JsUnknown) -> napi::Result<Structured> {
-    if let Some(primitive) = js_to_value(env, &value)? {
-        return Ok(Structured::from(primitive));
-    }
-    let serialize: JsFunction = state(env)?.serialize.function(env)?;
-    let bytes = serialize.call(None, &[value])?;
-    serialized_to_structured(env, bytes)
-}
-
-/// Bytes from `index.js`'s serializer as a copy.
-fn serialized_to_structured(env: &Env, bytes: JsUnknown) -> napi::Result<Structured> {
-    if !bytes.is_buffer()? {
-        return Err(internal("the serializer did not return a Buffer"));
-    }
-    // SAFETY: checked to be a Buffer just above.
-    let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
-    ivm_core::foreign::read(Bytes::copy_from_slice(&buffer), Vec::<Buffer>::new())
+    js_to_serialized(env, value)?
+        .into_structured()
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))
 }
 
