@@ -7,13 +7,13 @@
 use std::ptr;
 
 use bytes::Bytes;
-use ivm_core::{BigInt, CopyOptions, ExternalCopy, JsString, OwnedBytes, Serialized, Structured, Transferable, Value};
+use ivm_core::{BigInt, CopyOptions, JsString, OwnedBytes, Serialized, Structured, Transferable, Value};
 use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsUnknown, ValueType};
 
 use crate::env_state::state;
 use crate::errors::{internal, to_napi, type_error};
-use crate::external_copy::{ExternalCopyInto, NodeExternalCopy};
-use crate::reference::{NodeCallback, NodeReference};
+use crate::external_copy::{ExternalCopy, ExternalCopyInto};
+use crate::reference::{Callback, Reference};
 
 /// How a result leaves the isolate, as `index.js` encodes isolated-vm's
 /// TransferOptions for the native calls.
@@ -218,12 +218,12 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
     if value.is_buffer()? {
         // Node's serializer wrote it: it enters the isolate through V8's
         // deserializer as it is, moved rather than copied again.
-        let copy = ExternalCopy::from_serialized(buffer_to_serialized(env, value)?);
+        let copy = ivm_core::ExternalCopy::from_serialized(buffer_to_serialized(env, value)?);
         return Ok(Transferable::ExternalCopy(copy, CopyOptions::new().transfer_in(true)));
     }
-    if NodeReference::instance_of(*env, &value)? {
+    if Reference::instance_of(*env, &value)? {
         // SAFETY: checked to be an instance of the class just above.
-        let reference = unsafe { crate::reference::unwrap::<NodeReference>(env, &value) }?;
+        let reference = unsafe { crate::reference::unwrap::<Reference>(env, &value) }?;
         return reference.transferable(env);
     }
     if ExternalCopyInto::instance_of(*env, &value)? {
@@ -231,12 +231,12 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
         let into = unsafe { crate::reference::unwrap::<ExternalCopyInto>(env, &value) }?;
         return into.transferable();
     }
-    if NodeCallback::instance_of(*env, &value)? {
+    if Callback::instance_of(*env, &value)? {
         // SAFETY: as above.
-        let callback = unsafe { crate::reference::unwrap::<NodeCallback>(env, &value) }?;
+        let callback = unsafe { crate::reference::unwrap::<Callback>(env, &value) }?;
         return Ok(Transferable::Callback(callback.callback.clone()));
     }
-    if NodeExternalCopy::instance_of(*env, &value)? {
+    if ExternalCopy::instance_of(*env, &value)? {
         return Err(type_error(env, "Passing an ExternalCopy into an isolate is not supported yet; pass externalCopy.copyInto()"));
     }
     Err(type_error(env, "A non-transferable value was passed"))
@@ -250,15 +250,15 @@ pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMod
             reference.release();
             Ok(env.get_undefined()?.into_unknown())
         }
-        Transferable::Reference(reference) => NodeReference::isolate(reference).into_js(env),
+        Transferable::Reference(reference) => Reference::isolate(reference).into_js(env),
         // A copy (see `ResultMode::transfer_mode`) comes as V8's bytes.
         Transferable::ExternalCopy(copy, _) if mode == ResultMode::Copy => {
             let copy = copy.copy_serialized(&CopyOptions::new().transfer_in(true)).map_err(|e| to_napi(env, e))?;
             serialized_to_js(env, &copy)
         }
-        Transferable::ExternalCopy(copy, _) => NodeExternalCopy::from_copy(copy).into_js(env),
+        Transferable::ExternalCopy(copy, _) => ExternalCopy::from_copy(copy).into_js(env),
         Transferable::Callback(_) => Err(napi::Error::from_reason("a host function cannot come out of an isolate")),
-        Transferable::Remote(remote) => NodeReference::from_remote(remote)?.into_js(env),
+        Transferable::Remote(remote) => Reference::from_remote(remote)?.into_js(env),
         _ => Err(napi::Error::from_reason("a result this version of the addon does not know")),
     }
 }

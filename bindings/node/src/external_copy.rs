@@ -5,7 +5,7 @@
 
 use std::ptr;
 
-use ivm_core::{Buffer, CopyOptions, ExternalCopy, Object, ObjectId, Serialized, Structured, Transferable, Value, ViewKind};
+use ivm_core::{Buffer, CopyOptions, Object, ObjectId, Serialized, Structured, Transferable, Value, ViewKind};
 use napi::{Env, JsObject, JsUnknown, NapiValue, sys};
 use napi_derive::napi;
 
@@ -15,14 +15,14 @@ use crate::errors::{to_napi, type_error};
 use crate::reference::{array_items, instance};
 
 #[derive(Debug)]
-#[napi(js_name = "ExternalCopy")]
-pub struct NodeExternalCopy {
-    copy: ExternalCopy,
+#[napi]
+pub struct ExternalCopy {
+    copy: ivm_core::ExternalCopy,
 }
 
-impl NodeExternalCopy {
-    pub(crate) fn from_copy(copy: ExternalCopy) -> NodeExternalCopy {
-        NodeExternalCopy { copy }
+impl ExternalCopy {
+    pub(crate) fn from_copy(copy: ivm_core::ExternalCopy) -> ExternalCopy {
+        ExternalCopy { copy }
     }
 
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
@@ -119,7 +119,7 @@ fn copy_options(options: &Option<JsObject>) -> napi::Result<CopyOptions> {
 }
 
 #[napi]
-impl NodeExternalCopy {
+impl ExternalCopy {
     /// `new ivm.ExternalCopy(value, { transferList, transferOut })`.
     #[napi(constructor)]
     pub fn new(env: Env, value: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
@@ -144,7 +144,7 @@ impl NodeExternalCopy {
                 }
             }
         }
-        Ok(NodeExternalCopy { copy: ExternalCopy::from_serialized(graph) })
+        Ok(ExternalCopy { copy: ivm_core::ExternalCopy::from_serialized(graph) })
     }
 
     /// `externalCopy.copy({ release, transferIn })`: the value, in Node.
@@ -171,7 +171,7 @@ impl NodeExternalCopy {
 #[derive(Debug)]
 #[napi]
 pub struct ExternalCopyInto {
-    copy: ExternalCopy,
+    copy: ivm_core::ExternalCopy,
     options: CopyOptions,
 }
 

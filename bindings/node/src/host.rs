@@ -8,14 +8,14 @@
 use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
-use ivm_core::{Callback, CallbackResult, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value};
+use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value};
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
 use crate::convert::{raw, js_to_structured, js_to_transferable, structured_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::external_copy::ExternalCopyInto;
 use crate::main_thread::MainThread;
-use crate::reference::{NodeCallback, NodeReference};
+use crate::reference::{Callback, Reference};
 
 /// How an isolate's call of a Node function waits for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +43,12 @@ impl HostFunction {
     }
 
     /// The ivm-core callback that calls this function.
-    pub(crate) fn callback(self: &Arc<Self>, kind: CallbackKind) -> Callback {
+    pub(crate) fn callback(self: &Arc<Self>, kind: CallbackKind) -> ivm_core::Callback {
         let host = Arc::clone(self);
         match kind {
-            CallbackKind::Sync => Callback::new(move |args| host.call_and_wait(args)),
-            CallbackKind::Async => Callback::new_async(move |args, resolver| host.call_and_settle(args, resolver)),
-            CallbackKind::Ignored => Callback::new(move |args| {
+            CallbackKind::Sync => ivm_core::Callback::new(move |args| host.call_and_wait(args)),
+            CallbackKind::Async => ivm_core::Callback::new_async(move |args, resolver| host.call_and_settle(args, resolver)),
+            CallbackKind::Ignored => ivm_core::Callback::new(move |args| {
                 host.post_call(args, |_, _| {});
                 Ok(Transferable::from(Value::Undefined))
             }),
@@ -193,9 +193,9 @@ fn describe(env: &Env, exception: JsUnknown) -> Option<String> {
 /// addon's handles as themselves, anything else as a copy.
 pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
     let handle = (|| -> napi::Result<bool> {
-        Ok(NodeReference::instance_of(*env, &value)?
+        Ok(Reference::instance_of(*env, &value)?
             || ExternalCopyInto::instance_of(*env, &value)?
-            || NodeCallback::instance_of(*env, &value)?)
+            || Callback::instance_of(*env, &value)?)
     })()
     .map_err(|e| failure(env, e))?;
     if handle {

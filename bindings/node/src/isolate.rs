@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ivm_core::{CompileOptions, EvalOptions, HeapStatistics, Isolate, IsolateOptions, Script, ScriptOrigin};
+use ivm_core::{CompileOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin};
 use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
 use napi_derive::napi;
 
@@ -13,12 +13,12 @@ use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{to_napi, type_error};
 use crate::forms::{CallFlags, Form, run};
-use crate::reference::{NodeReference, instance, run_options, transferables};
+use crate::reference::{Reference, instance, run_options, transferables};
 
 #[derive(Debug)]
-#[napi(js_name = "Isolate")]
-pub struct NodeIsolate {
-    isolate: Isolate,
+#[napi]
+pub struct Isolate {
+    isolate: ivm_core::Isolate,
 }
 
 /// Reads an optional property of an options object.
@@ -68,7 +68,7 @@ fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknow
 }
 
 #[napi]
-impl NodeIsolate {
+impl Isolate {
     /// `new ivm.Isolate({ memoryLimit, inspector, snapshot, onCatastrophicError })`.
     #[napi(constructor)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
@@ -100,8 +100,8 @@ impl NodeIsolate {
                 }));
             });
         }
-        let isolate = Isolate::new(isolate_options).map_err(|e| to_napi(&env, e))?;
-        Ok(NodeIsolate { isolate })
+        let isolate = ivm_core::Isolate::new(isolate_options).map_err(|e| to_napi(&env, e))?;
+        Ok(Isolate { isolate })
     }
 
     #[napi(js_name = "_createContext")]
@@ -132,7 +132,7 @@ impl NodeIsolate {
             Form::from_code(form)?,
             || isolate.compile_script(&code, &options),
             || isolate.compile_script_async(code.clone(), options.clone()),
-            |env, script| instance(env, NodeScript { script }),
+            |env, script| instance(env, Script { script }),
         )
     }
 
@@ -172,7 +172,7 @@ impl NodeIsolate {
 }
 
 #[derive(Debug)]
-#[napi(js_name = "Context")]
+#[napi]
 pub struct Context {
     context: ivm_core::Context,
 }
@@ -182,8 +182,8 @@ impl Context {
     /// A Reference to the context's global object (`index.js` makes it
     /// the `global` property).
     #[napi(js_name = "_global")]
-    pub fn global(&self, env: Env) -> napi::Result<NodeReference> {
-        self.context.global().map(NodeReference::isolate).map_err(|e| to_napi(&env, e))
+    pub fn global(&self, env: Env) -> napi::Result<Reference> {
+        self.context.global().map(Reference::isolate).map_err(|e| to_napi(&env, e))
     }
 
     #[napi(js_name = "_eval")]
@@ -257,13 +257,13 @@ fn eval_options(
 }
 
 #[derive(Debug)]
-#[napi(js_name = "Script")]
-pub struct NodeScript {
-    script: Script,
+#[napi]
+pub struct Script {
+    script: ivm_core::Script,
 }
 
 #[napi]
-impl NodeScript {
+impl Script {
     #[napi(js_name = "_run")]
     pub fn run(&self, env: Env, context: &Context, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
         let (script, context) = (&self.script, &context.context);

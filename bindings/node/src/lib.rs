@@ -12,6 +12,9 @@
 
 // napi-rs registers what is `pub`; nothing here is a Rust API.
 #![allow(unreachable_pub)]
+// Each class's Rust name is its JavaScript name: napi-derive registers a
+// class under a `js_name` from its struct and under the Rust name from its
+// `impl` blocks, whichever runs first at load, so the two must not differ.
 
 mod convert;
 mod env_state;

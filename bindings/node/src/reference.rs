@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ivm_core::{Reference, RunOptions, Transferable, Value};
+use ivm_core::{RunOptions, Transferable, Value};
 use napi::bindgen_prelude::{FromNapiRef, ToNapiValue};
 use napi::{Env, JsObject, JsUnknown, NapiValue};
 use napi_derive::napi;
@@ -60,7 +60,7 @@ pub(crate) fn transferables(env: &Env, array: &JsObject) -> napi::Result<Vec<Tra
 
 #[derive(Debug)]
 enum Target {
-    Isolate(Reference),
+    Isolate(ivm_core::Reference),
     Host(Arc<NodeValue>),
 }
 
@@ -81,37 +81,37 @@ pub(crate) fn type_of(value: &JsUnknown) -> napi::Result<&'static str> {
 }
 
 #[derive(Debug)]
-#[napi(js_name = "Reference")]
-pub struct NodeReference {
+#[napi]
+pub struct Reference {
     target: Target,
     /// Made by `derefInto()`: passed into its own isolate, this is the value.
     deref_into: bool,
 }
 
-impl NodeReference {
-    pub(crate) fn isolate(reference: Reference) -> NodeReference {
-        NodeReference { target: Target::Isolate(reference), deref_into: false }
+impl Reference {
+    pub(crate) fn isolate(reference: ivm_core::Reference) -> Reference {
+        Reference { target: Target::Isolate(reference), deref_into: false }
     }
 
     /// The Reference for a value that left an isolate as the remote value
     /// one of its `Reference` objects stands for.
-    pub(crate) fn from_remote(remote: Arc<dyn ivm_core::Remote>) -> napi::Result<NodeReference> {
+    pub(crate) fn from_remote(remote: Arc<dyn ivm_core::Remote>) -> napi::Result<Reference> {
         let any: Arc<dyn std::any::Any + Send + Sync> = remote;
         let target = match any.downcast::<NodeValue>() {
             Ok(value) => Target::Host(value),
-            Err(any) => match any.downcast::<Reference>() {
+            Err(any) => match any.downcast::<ivm_core::Reference>() {
                 Ok(reference) => Target::Isolate((*reference).clone()),
                 Err(_) => return Err(internal("a Reference to a value held by another host cannot reach Node")),
             },
         };
-        Ok(NodeReference { target, deref_into: false })
+        Ok(Reference { target, deref_into: false })
     }
 
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
         instance(env, self)
     }
 
-    fn in_isolate(&self) -> napi::Result<&Reference> {
+    fn in_isolate(&self) -> napi::Result<&ivm_core::Reference> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference),
             Target::Host(_) => Err(internal("This operation is done by index.js for References to Node values")),
@@ -134,12 +134,12 @@ fn key_value(env: &Env, key: &JsUnknown) -> napi::Result<Value> {
 }
 
 #[napi]
-impl NodeReference {
+impl Reference {
     /// `new ivm.Reference(value)`: a Reference to a Node value.
     #[napi(constructor)]
     pub fn new(env: Env, value: JsUnknown) -> napi::Result<Self> {
         let type_of = type_of(&value)?;
-        Ok(NodeReference { target: Target::Host(NodeValue::new(env, &value, type_of.to_owned())?), deref_into: false })
+        Ok(Reference { target: Target::Host(NodeValue::new(env, &value, type_of.to_owned())?), deref_into: false })
     }
 
     #[napi(getter, js_name = "typeof")]
@@ -168,9 +168,9 @@ impl NodeReference {
     /// What `derefInto()` returns: a handle of its own, so that releasing
     /// this Reference does not release it.
     #[napi(js_name = "_derefInto")]
-    pub fn deref_into(&self, env: Env) -> napi::Result<NodeReference> {
+    pub fn deref_into(&self, env: Env) -> napi::Result<Reference> {
         let reference = self.in_isolate()?.duplicate().map_err(|e| to_napi(&env, e))?;
-        Ok(NodeReference { target: Target::Isolate(reference), deref_into: true })
+        Ok(Reference { target: Target::Isolate(reference), deref_into: true })
     }
 
     #[napi(js_name = "_get")]
@@ -257,13 +257,13 @@ impl NodeReference {
 /// `new ivm.Callback(fn, { async, ignored })`: a Node function that isolates
 /// can call.
 #[derive(Debug)]
-#[napi(js_name = "Callback")]
-pub struct NodeCallback {
+#[napi]
+pub struct Callback {
     pub(crate) callback: ivm_core::Callback,
 }
 
 #[napi]
-impl NodeCallback {
+impl Callback {
     #[napi(constructor)]
     pub fn new(env: Env, function: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
         let function = function_from(&env, function)?;
@@ -282,6 +282,6 @@ impl NodeCallback {
             _ => return Err(type_error(&env, "Only one of `async`, `ignored` or `sync` may be set")),
         };
         let host: Arc<HostFunction> = HostFunction::new(env, &function)?;
-        Ok(NodeCallback { callback: host.callback(kind) })
+        Ok(Callback { callback: host.callback(kind) })
     }
 }
