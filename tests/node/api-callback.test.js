@@ -71,3 +71,25 @@ test('sync-call rules: re-entering the same isolate works, another isolate is re
   assert.equal(await other.eval('touched'), true);
   isolate.dispose();
 });
+
+test('a sync call queued behind an async call that calls into Node does not deadlock', async () => {
+  // In a child process, so that a deadlock fails the test instead of
+  // hanging the suite.
+  const { execFile } = require('node:child_process');
+  const script = `
+    const ivm = require(${JSON.stringify(require.resolve('../../bindings/node'))});
+    const context = new ivm.Isolate().createContextSync();
+    const calls = [];
+    context.global.setSync('note', new ivm.Callback((x) => { calls.push(x); return x * 2; }));
+    const running = context.eval('let s = 0; for (let i = 0; i < 3e6; i++) s += i; note(21)');
+    // Node's thread now waits for the isolate, whose queued call needs Node's thread.
+    const after = context.evalSync('"after"');
+    running.then((value) => console.log(JSON.stringify({ after, value, calls })));
+  `;
+  const output = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+  assert.deepEqual(JSON.parse(output), { after: 'after', value: 42, calls: [21] });
+});

@@ -39,6 +39,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
     let min = ivm_core::foreign::OLDEST_VERSION;
     let version = format_version.clamp(min, ivm_core::foreign::LATEST_VERSION);
     let main = MainThread::new(env)?;
+    main.serve_while_waiting(env);
     let handle = |name: &str| -> napi::Result<JsHandle> {
         let value: JsObject = helpers.get_named_property(name)?;
         JsHandle::new(env, &main, &value)

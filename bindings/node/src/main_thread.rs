@@ -3,6 +3,7 @@
 //! what they ask of the host (calling a Node function, settling a promise,
 //! letting go of a Node value) is posted here as a job.
 
+use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,7 +16,6 @@ use napi::{Env, sys};
 pub(crate) type Job = Box<dyn FnOnce(Option<Env>) + Send>;
 
 /// A way to run jobs on one Node environment's thread, from any thread.
-#[derive(Debug)]
 pub(crate) struct MainThread {
     thread: ThreadId,
     /// `None` once Node has finalized the function (environment teardown);
@@ -24,6 +24,16 @@ pub(crate) struct MainThread {
     /// Calls still running (async and fire-and-forget): while there are
     /// any, the queue keeps Node's event loop alive.
     held: AtomicUsize,
+    /// Jobs posted and not yet run. The thread-safe function only wakes
+    /// Node's thread to run them, so that the thread can also run them
+    /// while it waits inside a synchronous call (see `serve_while_waiting`).
+    jobs: Mutex<VecDeque<Job>>,
+}
+
+impl std::fmt::Debug for MainThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MainThread").field("thread", &self.thread).field("held", &self.held).finish_non_exhaustive()
+    }
 }
 
 /// Keeps Node's event loop alive until dropped (see `MainThread::hold`).
@@ -62,7 +72,12 @@ unsafe impl Send for Tsfn {}
 impl MainThread {
     /// Makes the job queue of `env`, which must be the current thread's.
     pub(crate) fn new(env: Env) -> napi::Result<Arc<MainThread>> {
-        let main = Arc::new(MainThread { thread: thread::current().id(), tsfn: Mutex::new(None), held: AtomicUsize::new(0) });
+        let main = Arc::new(MainThread {
+            thread: thread::current().id(),
+            tsfn: Mutex::new(None),
+            held: AtomicUsize::new(0),
+            jobs: Mutex::new(VecDeque::new()),
+        });
         let name = env.create_string("ivm")?;
         let mut tsfn = ptr::null_mut();
         // SAFETY: `env` is this thread's environment; the context pointer is
@@ -77,8 +92,10 @@ impl MainThread {
                 1,
                 Arc::into_raw(Arc::clone(&main)).cast_mut().cast(),
                 Some(finalized),
-                ptr::null_mut(),
-                Some(run_job),
+                // Borrowed by `run_jobs`: the strong count above keeps it
+                // alive until `finalized`.
+                Arc::as_ptr(&main).cast_mut().cast(),
+                Some(run_jobs),
                 &mut tsfn,
             )
         })?;
@@ -128,30 +145,53 @@ impl MainThread {
     pub(crate) fn post(&self, job: Job) -> Result<(), Job> {
         let guard = self.tsfn.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(Tsfn(tsfn)) = *guard else { return Err(job) };
-        let data = Box::into_raw(Box::new(job));
-        // SAFETY: the function is alive while the lock is held (see `Tsfn`);
-        // on success `run_job` takes ownership of `data`.
-        let status =
-            unsafe { sys::napi_call_threadsafe_function(tsfn, data.cast(), sys::ThreadsafeFunctionCallMode::nonblocking) };
-        if status == sys::Status::napi_ok {
-            Ok(())
-        } else {
-            // SAFETY: the call failed, so `data` was not queued and is still ours.
-            Err(*unsafe { Box::from_raw(data) })
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).push_back(job);
+        // A wake-up only; a failure means the environment is closing, and
+        // `finalized` then disposes of the queue.
+        // SAFETY: the function is alive while the lock is held (see `Tsfn`).
+        unsafe { sys::napi_call_threadsafe_function(tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+        Ok(())
+    }
+
+    /// Runs the queued jobs, on Node's thread (`None` at teardown: they
+    /// are only dropped).
+    fn run_queued(&self, env: Option<Env>) {
+        loop {
+            let job = self.jobs.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+            match job {
+                Some(job) => job(env),
+                None => return,
+            }
         }
+    }
+
+    /// Makes this thread (Node's) run posted jobs while a synchronous call
+    /// it makes waits for an isolate: the async call ahead of it may be
+    /// waiting for one of them (a Node function it calls), as isolated-vm's
+    /// default thread also serves such calls while it waits.
+    pub(crate) fn serve_while_waiting(self: &Arc<Self>, env: Env) {
+        let main = Arc::clone(self);
+        let raw = env.raw();
+        ivm_core::set_wait_hook(Some(std::rc::Rc::new(move || {
+            // SAFETY: the hook runs on this thread only (it is thread-local),
+            // inside a Node call, while the environment is alive.
+            main.run_queued(Some(unsafe { Env::from_raw(raw) }));
+        })));
     }
 }
 
-unsafe extern "C" fn run_job(env: sys::napi_env, _js: sys::napi_value, _context: *mut std::ffi::c_void, data: *mut std::ffi::c_void) {
-    // SAFETY: `data` is the box `post` leaked for this call.
-    let job = unsafe { Box::from_raw(data.cast::<Job>()) };
+unsafe extern "C" fn run_jobs(env: sys::napi_env, _js: sys::napi_value, context: *mut std::ffi::c_void, _data: *mut std::ffi::c_void) {
+    // SAFETY: `context` is the `MainThread` that the function holds a strong
+    // count of until `finalized`.
+    let main = unsafe { &*context.cast_const().cast::<MainThread>() };
     // SAFETY: Node passes this thread's environment, or null at teardown.
     let env = (!env.is_null()).then(|| unsafe { Env::from_raw(env) });
-    job(env);
+    main.run_queued(env);
 }
 
 unsafe extern "C" fn finalized(_env: sys::napi_env, data: *mut std::ffi::c_void, _hint: *mut std::ffi::c_void) {
     // SAFETY: `data` is the strong count `MainThread::new` gave the function.
     let main = unsafe { Arc::from_raw(data.cast_const().cast::<MainThread>()) };
     *main.tsfn.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    main.run_queued(None);
 }

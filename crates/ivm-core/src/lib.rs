@@ -45,7 +45,7 @@ pub use ivm_marshal::{
     Structured, Value,
     ViewKind,
 };
-pub use ivm_runtime::Executor;
+pub use ivm_runtime::{Executor, set_wait_hook};
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;

@@ -22,4 +22,6 @@ pub use oneshot::{Canceled, Receiver, Sender, oneshot};
 pub use pool::Executor;
 pub use strand::{Busy, Schedule, Strand, Task};
 #[cfg(not(loom))]
+pub use strand::set_wait_hook;
+#[cfg(not(loom))]
 pub use watchdog::{Deadline, Watchdog};

@@ -218,11 +218,85 @@ impl Turn {
     }
 
     fn wait(&self) {
+        #[cfg(not(loom))]
+        if let Some(hook) = wait_hook::current() {
+            return self.wait_serving(&hook);
+        }
         let mut granted = lock(&self.granted);
         while !*granted {
             granted = self.wake.wait(granted).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
     }
+
+    /// Waits, running the thread's wait hook between short waits.
+    #[cfg(not(loom))]
+    fn wait_serving(&self, hook: &wait_hook::Hook) {
+        loop {
+            hook.run();
+            let granted = lock(&self.granted);
+            if *granted {
+                return;
+            }
+            let (granted, _) = self
+                .wake
+                .wait_timeout(granted, std::time::Duration::from_millis(1))
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if *granted {
+                return;
+            }
+        }
+    }
+}
+
+/// What a thread does while a synchronous call of its waits for a strand.
+#[cfg(not(loom))]
+pub(crate) mod wait_hook {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Rc<dyn Fn()>>> = const { RefCell::new(None) };
+        static RUNNING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(crate) struct Hook(Rc<dyn Fn()>);
+
+    impl Hook {
+        /// Runs the hook, unless it is already running further up this
+        /// thread's stack (a wait inside the hook just waits).
+        pub(crate) fn run(&self) {
+            if RUNNING.with(|running| running.replace(true)) {
+                return;
+            }
+            struct Done;
+            impl Drop for Done {
+                fn drop(&mut self) {
+                    RUNNING.with(|running| running.set(false));
+                }
+            }
+            let _done = Done;
+            (self.0)();
+        }
+    }
+
+    pub(crate) fn current() -> Option<Hook> {
+        HOOK.with(|hook| hook.borrow().clone()).map(Hook)
+    }
+
+    pub(crate) fn set(hook: Option<Rc<dyn Fn()>>) {
+        HOOK.with(|slot| *slot.borrow_mut() = hook);
+    }
+}
+
+/// Makes this thread run `hook` (about every millisecond, and once at
+/// once) while a synchronous call it makes waits for its turn on a strand;
+/// `None` removes it. A host's event-loop thread uses it to go on serving
+/// what the work queued ahead may be waiting for: the Node addon runs the
+/// Node functions that isolates call, so a synchronous call queued behind
+/// an async call that calls back into Node does not deadlock.
+#[cfg(not(loom))]
+pub fn set_wait_hook(hook: Option<std::rc::Rc<dyn Fn()>>) {
+    wait_hook::set(hook);
 }
 
 #[cfg(loom)]

@@ -150,3 +150,28 @@ fn busy_strands_yield_to_others() {
     other.spawn(move || sender.send(seen.load(Ordering::SeqCst)));
     assert!(block_on(receiver).unwrap() < 1000, "the other strand ran before the busy one finished");
 }
+
+#[test]
+fn a_waiting_caller_runs_its_wait_hook_until_its_turn() {
+    let executor = Executor::new(1);
+    let strand = executor.strand();
+    // The task ahead waits for work only the waiting thread can do, as an
+    // isolate's async call waits for its host's event-loop thread.
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
+    let (answer, answered) = std::sync::mpsc::channel::<()>();
+    strand.spawn(move || {
+        ask.send(()).unwrap();
+        answered.recv().unwrap();
+    });
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&served);
+    ivm_runtime::set_wait_hook(Some(std::rc::Rc::new(move || {
+        if asked.try_recv().is_ok() {
+            answer.send(()).unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    })));
+    assert_eq!(strand.enter(|| "my turn").unwrap(), "my turn");
+    ivm_runtime::set_wait_hook(None);
+    assert_eq!(served.load(Ordering::SeqCst), 1, "the hook served the task ahead");
+}
