@@ -148,3 +148,16 @@ fn a_copy_of_the_arguments_reaches_the_host() {
     let copy = recorder.0.lock().unwrap().take().expect("called");
     assert_eq!(copy.objects().len(), 2, "an object and its array");
 }
+
+#[test]
+fn an_external_copy_passed_as_itself_is_an_external_copy_inside() {
+    let (_isolate, context) = isolate_and_context();
+    let copy = ivm::ExternalCopy::new(Structured::from(Value::from("held outside")));
+    let global = context.global().unwrap();
+    global.set("held", Transferable::Remote(Arc::new(copy.clone())), &Default::default()).unwrap();
+    assert_eq!(eval(&context, "held.copy()"), Value::from("held outside"));
+    assert_eq!(eval(&context, "typeof held.getSync"), Value::from("undefined"), "not a Reference");
+    eval(&context, "held.release()");
+    assert!(context.eval("held.copy()", &EvalOptions::new()).is_err());
+    assert!(!copy.is_released(), "releasing inside lets go of the isolate's handle only");
+}

@@ -119,6 +119,7 @@ function isTransferable(value) {
   return (
     isPrimitive(value) ||
     value instanceof Reference ||
+    value instanceof ExternalCopy ||
     value instanceof ExternalCopyInto ||
     value instanceof Callback
   );

@@ -80,3 +80,21 @@ test('results leave an isolate as ExternalCopies on request', async () => {
   const other = new ivm.Isolate().createContextSync();
   assert.equal(other.evalClosureSync('return $0.made', [copy.copyInto()]), 'inside');
 });
+
+test('an ExternalCopy passed as itself is an ExternalCopy inside the isolate', () => {
+  const isolate = new ivm.Isolate();
+  const context = isolate.createContextSync();
+  const copy = new ivm.ExternalCopy({ shared: [1, 2, 3] });
+  context.global.setSync('held', copy);
+  assert.equal(context.evalSync('typeof held.copy'), 'function');
+  assert.equal(context.evalSync('held.copy().shared.length'), 3);
+  assert.equal(context.evalSync('held.copy() !== held.copy()'), true, 'each copy() is a new copy');
+  assert.throws(() => context.evalSync('held.copyInto()'), /not supported inside an isolate/);
+  const back = context.evalSync('held');
+  assert.ok(back instanceof ivm.ExternalCopy, 'and leaves as the same ExternalCopy');
+  assert.deepEqual(back.copy(), { shared: [1, 2, 3] });
+  context.evalSync('held.release()');
+  assert.throws(() => context.evalSync('held.copy()'), /released/);
+  assert.deepEqual(copy.copy(), { shared: [1, 2, 3] }, "releasing inside lets go of the isolate's handle only");
+  isolate.dispose();
+});

@@ -237,9 +237,21 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
         return Ok(Transferable::Callback(callback.callback.clone()));
     }
     if ExternalCopy::instance_of(*env, &value)? {
-        return Err(type_error(env, "Passing an ExternalCopy into an isolate is not supported yet; pass externalCopy.copyInto()"));
+        // SAFETY: as above.
+        let copy = unsafe { crate::reference::unwrap::<ExternalCopy>(env, &value) }?;
+        return Ok(Transferable::Remote(copy.remote()));
     }
     Err(type_error(env, "A non-transferable value was passed"))
+}
+
+/// A remote value (one a `Reference` or `ExternalCopy` object inside an
+/// isolate stood for) back in Node, as the handle it was.
+fn remote_to_js(env: &Env, remote: std::sync::Arc<dyn ivm_core::Remote>) -> napi::Result<JsUnknown> {
+    let any: std::sync::Arc<dyn std::any::Any + Send + Sync> = remote;
+    match any.downcast::<ivm_core::ExternalCopy>() {
+        Ok(copy) => ExternalCopy::from_copy((*copy).clone()).into_js(env),
+        Err(any) => Reference::from_any(any)?.into_js(env),
+    }
 }
 
 /// A result out of an isolate as a Node value.
@@ -258,7 +270,7 @@ pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMod
         }
         Transferable::ExternalCopy(copy, _) => ExternalCopy::from_copy(copy).into_js(env),
         Transferable::Callback(_) => Err(napi::Error::from_reason("a host function cannot come out of an isolate")),
-        Transferable::Remote(remote) => Reference::from_remote(remote)?.into_js(env),
+        Transferable::Remote(remote) => remote_to_js(env, remote),
         _ => Err(napi::Error::from_reason("a result this version of the addon does not know")),
     }
 }

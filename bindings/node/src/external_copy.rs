@@ -28,6 +28,12 @@ impl ExternalCopy {
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
         instance(env, self)
     }
+
+    /// The copy as it goes into an isolate when passed as itself: an
+    /// `ExternalCopy` object there.
+    pub(crate) fn remote(&self) -> std::sync::Arc<dyn ivm_core::Remote> {
+        std::sync::Arc::new(self.copy.clone())
+    }
 }
 
 /// A copy of an ArrayBuffer's contents, or `None` if `value` is not one.

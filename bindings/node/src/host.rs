@@ -13,7 +13,7 @@ use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
 use crate::convert::{raw, js_to_structured, js_to_transferable, structured_to_js};
 use crate::env_state::{JsHandle, state};
-use crate::external_copy::ExternalCopyInto;
+use crate::external_copy::{ExternalCopy, ExternalCopyInto};
 use crate::main_thread::MainThread;
 use crate::reference::{Callback, Reference};
 
@@ -194,6 +194,7 @@ fn describe(env: &Env, exception: JsUnknown) -> Option<String> {
 pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
     let handle = (|| -> napi::Result<bool> {
         Ok(Reference::instance_of(*env, &value)?
+            || ExternalCopy::instance_of(*env, &value)?
             || ExternalCopyInto::instance_of(*env, &value)?
             || Callback::instance_of(*env, &value)?)
     })()

@@ -95,8 +95,7 @@ impl Reference {
 
     /// The Reference for a value that left an isolate as the remote value
     /// one of its `Reference` objects stands for.
-    pub(crate) fn from_remote(remote: Arc<dyn ivm_core::Remote>) -> napi::Result<Reference> {
-        let any: Arc<dyn std::any::Any + Send + Sync> = remote;
+    pub(crate) fn from_any(any: Arc<dyn std::any::Any + Send + Sync>) -> napi::Result<Reference> {
         let target = match any.downcast::<NodeValue>() {
             Ok(value) => Target::Host(value),
             Err(any) => match any.downcast::<ivm_core::Reference>() {

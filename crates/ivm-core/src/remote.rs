@@ -31,6 +31,11 @@ pub trait Remote: Any + Send + Sync + fmt::Debug {
     /// `reference.typeof`.
     fn type_of(&self) -> String;
 
+    /// The class the value arrives as inside an isolate.
+    fn class(&self) -> RemoteClass {
+        RemoteClass::Reference
+    }
+
     /// Carries `op` out while the isolate waits (`applySync`, `getSync`, …).
     fn call(&self, op: RemoteOp) -> CallbackResult;
 
@@ -46,6 +51,16 @@ pub trait Remote: Any + Send + Sync + fmt::Debug {
             Err(message) => resolver.reject(message),
         }
     }
+}
+
+/// The isolated-vm class a remote value is inside an isolate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteClass {
+    /// `Reference`: all of [`RemoteOp`].
+    Reference,
+    /// `ExternalCopy`: `copy()` ([`RemoteOp::Copy`]) and `release()`.
+    ExternalCopy,
 }
 
 /// An operation on a remote value, as JavaScript asked for it.
@@ -203,8 +218,13 @@ pub(crate) fn materialise<'s>(
     let id = isolate.inner.remotes.lock().unwrap_or_else(PoisonError::into_inner).insert(Arc::clone(remote));
     let id: v8::Local<'s, v8::Value> = v8::Number::new(scope, f64::from(id)).into();
     let type_of = v8::String::new(scope, &type_of).ok_or_else(|| caught(scope))?.into();
+    let class = match remote.class() {
+        RemoteClass::Reference => "Reference",
+        RemoteClass::ExternalCopy => "ExternalCopy",
+    };
+    let class = v8::String::new(scope, class).ok_or_else(|| caught(scope))?.into();
     let undefined = v8::undefined(scope).into();
-    let object = make.call(scope, undefined, &[id, type_of]).ok_or_else(|| caught(scope))?;
+    let object = make.call(scope, undefined, &[id, type_of, class]).ok_or_else(|| caught(scope))?;
     // Marked with its id, so that the object leaving the isolate again is
     // the same remote value (see `remote_of`).
     if let Ok(reference) = v8::Local::<v8::Object>::try_from(object) {
@@ -324,5 +344,33 @@ fn run_options(result: TransferMode, promise: bool, timeout: Option<Duration>) -
     match timeout {
         Some(timeout) => options.timeout(timeout),
         None => options,
+    }
+}
+
+/// An [`ExternalCopy`](crate::ExternalCopy) passed into an isolate as
+/// itself: isolated-vm's `ExternalCopy` there, whose `copy()` materialises
+/// the value in that isolate.
+impl Remote for crate::ExternalCopy {
+    fn type_of(&self) -> String {
+        "object".into()
+    }
+
+    fn class(&self) -> RemoteClass {
+        RemoteClass::ExternalCopy
+    }
+
+    fn call(&self, op: RemoteOp) -> CallbackResult {
+        match op {
+            RemoteOp::Copy if self.is_released() => Err("ExternalCopy has been released".into()),
+            RemoteOp::Copy => Ok(self.copy_into(&crate::CopyOptions::new())),
+            _ => Err("An ExternalCopy can only be copied".into()),
+        }
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        match self.call(op) {
+            Ok(value) => resolver.resolve(value),
+            Err(message) => resolver.reject(message),
+        }
     }
 }

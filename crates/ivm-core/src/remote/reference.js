@@ -97,10 +97,25 @@
   }
   freeze(Reference.prototype);
   freeze(Reference);
+  const releaseHandle = Reference.prototype.release;
 
-  return function make(id, typeOf) {
-    const reference = create(Reference.prototype);
-    apply(setSlot, slots, [reference, freeze({ id, typeOf })]);
-    return reference;
+  // An ExternalCopy passed in as itself: a copy held outside the isolate.
+  class ExternalCopy {
+    constructor() {
+      throw new TypeErrorClass('An ExternalCopy is made by its host');
+    }
+    copy() { return callSync(slot(this).id, 'copy'); }
+    copyInto() { throw new TypeErrorClass('copyInto() is not supported inside an isolate yet'); }
+    release() { apply(releaseHandle, this, []); }
+  }
+  freeze(ExternalCopy.prototype);
+  freeze(ExternalCopy);
+
+  const prototypes = { Reference: Reference.prototype, ExternalCopy: ExternalCopy.prototype };
+
+  return function make(id, typeOf, className) {
+    const object = create(prototypes[className]);
+    apply(setSlot, slots, [object, freeze({ id, typeOf })]);
+    return object;
   };
 })
