@@ -7,7 +7,7 @@ use std::thread;
 
 use futures_executor::block_on;
 use ivm::{
-    CallbackResult, Error, EvalOptions, Remote, RemoteOp, Resolver, Structured, Transferable, TransferMode, Value,
+    CallbackResult, Error, EvalOptions, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value,
 };
 use ivm_tests::{eval, isolate_and_context};
 
@@ -109,10 +109,8 @@ fn a_reference_into_one_isolate_is_a_reference_in_another() {
     let (_user, user_context) = isolate_and_context();
     let global = owner_context.global().unwrap();
     user_context.global().unwrap().set("owner", Transferable::Remote(Arc::new(global)), &Default::default()).unwrap();
-    let sum = user_context.eval_async(
-        "owner.get('add').then((add) => add.apply(undefined, [20, 22]))",
-        EvalOptions::new().promise(true),
-    );
+    let sum = user_context
+        .eval_async("owner.get('add').then((add) => add.apply(undefined, [20, 22]))", EvalOptions::new().promise(true));
     assert_eq!(block_on(sum).unwrap(), Value::Number(42.0));
     // Synchronous calls from one isolate into another are refused.
     let refused = user_context.eval("owner.getSync('data')", &EvalOptions::new());

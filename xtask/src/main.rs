@@ -204,7 +204,8 @@ impl Tally {
     /// Adds one of the closing lines of Node's TAP reporter ("# pass 12").
     fn add_tap_line(&mut self, line: &str) {
         let mut words = line.split_whitespace();
-        let (Some("#"), Some(kind), Some(count), None) = (words.next(), words.next(), words.next(), words.next()) else {
+        let (Some("#"), Some(kind), Some(count), None) = (words.next(), words.next(), words.next(), words.next())
+        else {
             return;
         };
         let Ok(count) = count.parse::<u64>() else { return };

@@ -98,7 +98,9 @@ fn utf16_units(env: &Env, value: &JsUnknown) -> napi::Result<Vec<u16>> {
     let env = env.raw();
     let mut length = 0;
     // SAFETY: `value` is a string of `env` (checked by the caller).
-    napi::check_status!(unsafe { napi::sys::napi_get_value_string_utf16(env, raw(value), ptr::null_mut(), 0, &mut length) })?;
+    napi::check_status!(unsafe {
+        napi::sys::napi_get_value_string_utf16(env, raw(value), ptr::null_mut(), 0, &mut length)
+    })?;
     let mut units = vec![0u16; length + 1];
     let mut written = 0;
     // SAFETY: `units` has room for the string and its terminator.
@@ -158,7 +160,14 @@ fn owned_array_buffer(env: &Env, mut memory: OwnedBytes) -> napi::Result<JsUnkno
     // SAFETY: `data` points to `len` bytes owned by `*hint` alone, which
     // Node keeps until it calls `release`.
     let status = unsafe {
-        napi::sys::napi_create_external_arraybuffer(env.raw(), data.cast(), len, Some(release), hint.cast(), &mut buffer)
+        napi::sys::napi_create_external_arraybuffer(
+            env.raw(),
+            data.cast(),
+            len,
+            Some(release),
+            hint.cast(),
+            &mut buffer,
+        )
     };
     if status == napi::sys::Status::napi_ok {
         // Node's garbage collector learns of the memory, so that it frees

@@ -66,8 +66,7 @@ fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
             return value_to_js(env, thrown);
         }
         let global = env.get_global()?;
-        let standard =
-            ["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError", "EvalError", "URIError"];
+        let standard = ["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError", "EvalError", "URIError"];
         let name = if standard.contains(&js.name.as_str()) { js.name.as_str() } else { "Error" };
         let class: JsFunction = global.get_named_property(name)?;
         let mut object = class.new_instance(&[env.create_string(&js.message)?])?;

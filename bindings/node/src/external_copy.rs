@@ -66,7 +66,15 @@ fn typed_array(env: &Env, value: &JsUnknown) -> napi::Result<Option<(ViewKind, J
     let (mut kind, mut length, mut data, mut buffer, mut offset) = (0, 0, ptr::null_mut(), ptr::null_mut(), 0);
     // SAFETY: checked to be a typed array.
     napi::check_status!(unsafe {
-        sys::napi_get_typedarray_info(env.raw(), raw(&value), &mut kind, &mut length, &mut data, &mut buffer, &mut offset)
+        sys::napi_get_typedarray_info(
+            env.raw(),
+            raw(&value),
+            &mut kind,
+            &mut length,
+            &mut data,
+            &mut buffer,
+            &mut offset,
+        )
     })?;
     use sys::TypedarrayType as T;
     let kind = match kind {

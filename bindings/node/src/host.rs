@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value};
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
-use crate::convert::{raw, js_to_structured, js_to_transferable, structured_to_js};
+use crate::convert::{js_to_structured, js_to_transferable, raw, structured_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::external_copy::{ExternalCopy, ExternalCopyInto};
 use crate::main_thread::MainThread;
@@ -47,7 +47,9 @@ impl HostFunction {
         let host = Arc::clone(self);
         match kind {
             CallbackKind::Sync => ivm_core::Callback::new(move |args| host.call_and_wait(args)),
-            CallbackKind::Async => ivm_core::Callback::new_async(move |args, resolver| host.call_and_settle(args, resolver)),
+            CallbackKind::Async => {
+                ivm_core::Callback::new_async(move |args, resolver| host.call_and_settle(args, resolver))
+            }
             CallbackKind::Ignored => ivm_core::Callback::new(move |args| {
                 host.post_call(args, |_, _| {});
                 Ok(Transferable::from(Value::Undefined))
@@ -154,11 +156,7 @@ pub(crate) fn call_function(
 /// What went wrong, as the message a host call fails with; an exception
 /// left pending by the failure is cleared and described.
 pub(crate) fn failure(env: &Env, error: napi::Error) -> String {
-    if error.status == napi::Status::PendingException {
-        take_exception(env)
-    } else {
-        error.reason
-    }
+    if error.status == napi::Status::PendingException { take_exception(env) } else { error.reason }
 }
 
 /// Clears the pending exception and describes it: its `message`, or the
@@ -330,8 +328,11 @@ fn perform(env: &Env, value: JsUnknown, op: &RemoteOp) -> Result<JsUnknown, Stri
             // SAFETY: checked to be a function.
             let function: JsFunction = unsafe { value.cast() };
             let receiver = structured_to_js(env, receiver).map_err(napi_error)?;
-            let arguments =
-                arguments.iter().map(|arg| structured_to_js(env, arg)).collect::<napi::Result<Vec<_>>>().map_err(napi_error)?;
+            let arguments = arguments
+                .iter()
+                .map(|arg| structured_to_js(env, arg))
+                .collect::<napi::Result<Vec<_>>>()
+                .map_err(napi_error)?;
             call_function(env, &function, Some(&receiver), &arguments)
         }
         _ => Err("This operation is not supported on a Node value".into()),
@@ -390,11 +391,16 @@ impl Remote for NodeValue {
         this.on_node(
             move |env, value| perform(env, value, &work_op),
             move |env, outcome| match outcome {
-                Ok(value) if settles(&then_op) => settle_with(env, value, resolver, match then_op.as_ref() {
-                    RemoteOp::Apply { result: TransferMode::Copy, .. } => copy_in,
-                    RemoteOp::Apply { result: TransferMode::Reference, .. } => reference_in,
-                    _ => auto_in,
-                }),
+                Ok(value) if settles(&then_op) => settle_with(
+                    env,
+                    value,
+                    resolver,
+                    match then_op.as_ref() {
+                        RemoteOp::Apply { result: TransferMode::Copy, .. } => copy_in,
+                        RemoteOp::Apply { result: TransferMode::Reference, .. } => reference_in,
+                        _ => auto_in,
+                    },
+                ),
                 Ok(value) => match result_out(env, value, &then_op) {
                     Ok(value) => resolver.resolve(value),
                     Err(message) => resolver.reject(message),

@@ -80,7 +80,11 @@ impl Isolate {
             }
             isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
         }
-        if option::<JsUnknown>(&options, "inspector")?.map(|v| v.coerce_to_bool().and_then(|b| b.get_value())).transpose()? == Some(true) {
+        if option::<JsUnknown>(&options, "inspector")?
+            .map(|v| v.coerce_to_bool().and_then(|b| b.get_value()))
+            .transpose()?
+            == Some(true)
+        {
             return Err(to_napi(&env, ivm_core::Error::Unsupported("The inspector")));
         }
         if option::<JsUnknown>(&options, "snapshot")?.is_some() {
@@ -107,9 +111,13 @@ impl Isolate {
     #[napi(js_name = "_createContext")]
     pub fn create_context(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        run(&env, Form::from_code(form)?, || isolate.create_context(), || isolate.create_context_async(), |env, context| {
-            instance(env, Context { context })
-        })
+        run(
+            &env,
+            Form::from_code(form)?,
+            || isolate.create_context(),
+            || isolate.create_context_async(),
+            |env, context| instance(env, Context { context }),
+        )
     }
 
     #[napi(js_name = "_compileScript")]
@@ -139,7 +147,13 @@ impl Isolate {
     #[napi(js_name = "_heapStatistics")]
     pub fn heap_statistics(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        run(&env, Form::from_code(form)?, || isolate.heap_statistics(), || isolate.heap_statistics_async(), heap_statistics_js)
+        run(
+            &env,
+            Form::from_code(form)?,
+            || isolate.heap_statistics(),
+            || isolate.heap_statistics_async(),
+            heap_statistics_js,
+        )
     }
 
     /// Disposes the isolate; its calls in progress end with an error.

@@ -149,7 +149,9 @@ impl MainThread {
         // A wake-up only; a failure means the environment is closing, and
         // `finalized` then disposes of the queue.
         // SAFETY: the function is alive while the lock is held (see `Tsfn`).
-        unsafe { sys::napi_call_threadsafe_function(tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+        unsafe {
+            sys::napi_call_threadsafe_function(tsfn, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking)
+        };
         Ok(())
     }
 
@@ -180,7 +182,12 @@ impl MainThread {
     }
 }
 
-unsafe extern "C" fn run_jobs(env: sys::napi_env, _js: sys::napi_value, context: *mut std::ffi::c_void, _data: *mut std::ffi::c_void) {
+unsafe extern "C" fn run_jobs(
+    env: sys::napi_env,
+    _js: sys::napi_value,
+    context: *mut std::ffi::c_void,
+    _data: *mut std::ffi::c_void,
+) {
     // SAFETY: `context` is the `MainThread` that the function holds a strong
     // count of until `finalized`.
     let main = unsafe { &*context.cast_const().cast::<MainThread>() };

@@ -188,7 +188,14 @@ impl Reference {
     }
 
     #[napi(js_name = "_set")]
-    pub fn set(&self, env: Env, key: JsUnknown, value: JsUnknown, timeout: Option<f64>, form: u32) -> napi::Result<JsUnknown> {
+    pub fn set(
+        &self,
+        env: Env,
+        key: JsUnknown,
+        value: JsUnknown,
+        timeout: Option<f64>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
         let key = key_value(&env, &key)?;
         let value = js_to_transferable(&env, value)?;
@@ -241,7 +248,13 @@ impl Reference {
     #[napi(js_name = "_copy")]
     pub fn copy(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
-        run(&env, Form::from_code(form)?, || reference.copy(), || reference.copy_async(), |env, copy| structured_to_js(env, &copy))
+        run(
+            &env,
+            Form::from_code(form)?,
+            || reference.copy(),
+            || reference.copy_async(),
+            |env, copy| structured_to_js(env, &copy),
+        )
     }
 
     /// Lets go of the value; later uses fail.

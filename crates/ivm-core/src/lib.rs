@@ -36,14 +36,13 @@ pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_ex
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
-/// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
-pub use ivm_marshal::wire;
 /// Values to and from another V8 in the process (Node's, for the Node addon).
 pub use ivm_marshal::foreign;
+/// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
+pub use ivm_marshal::wire;
 pub use ivm_marshal::{
     BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, OwnedBytes, Serialized, SharedBuffer,
-    Structured, Value,
-    ViewKind,
+    Structured, Value, ViewKind,
 };
 pub use ivm_runtime::{Executor, set_wait_hook};
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};

@@ -169,7 +169,8 @@ fn decode(
         let copy = args.next().ok_or_else(|| format!("missing {what}"))?;
         copy.as_primitive().cloned().ok_or_else(|| format!("{what} must be a primitive"))
     }
-    let id = primitive(args, "id")?.as_f64().filter(|id| id.fract() == 0.0 && *id >= 0.0).ok_or("invalid reference id")?;
+    let id =
+        primitive(args, "id")?.as_f64().filter(|id| id.fract() == 0.0 && *id >= 0.0).ok_or("invalid reference id")?;
     let id = id as u32;
     let op = primitive(args, "operation")?;
     let remote = table.lock().unwrap_or_else(PoisonError::into_inner).get(id).ok_or("Reference has been released")?;
@@ -178,7 +179,8 @@ fn decode(
         Some(4.0) => TransferMode::Reference,
         _ => TransferMode::Auto,
     };
-    let timeout = |value: Value| value.as_f64().filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
+    let timeout =
+        |value: Value| value.as_f64().filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
     let op = match op.as_str() {
         Some("copy") => RemoteOp::Copy,
         Some("get") => {
@@ -295,9 +297,9 @@ impl Remote for Reference {
         let result = match op {
             RemoteOp::Copy => self.copy().map(Transferable::Copy),
             RemoteOp::Get { key, result, timeout } => self.get(key, &run_options(result, false, timeout)),
-            RemoteOp::Set { key, value, timeout } => {
-                self.set(key, value, &run_options(TransferMode::Auto, false, timeout)).map(|done| Value::Bool(done).into())
-            }
+            RemoteOp::Set { key, value, timeout } => self
+                .set(key, value, &run_options(TransferMode::Auto, false, timeout))
+                .map(|done| Value::Bool(done).into()),
             RemoteOp::Delete { key } => self.delete(key, &RunOptions::new()).map(|done| Value::Bool(done).into()),
             RemoteOp::Apply { receiver, arguments, result, promise, timeout } => {
                 let arguments: Vec<Transferable> = arguments.into_iter().map(Transferable::Copy).collect();
@@ -320,9 +322,9 @@ impl Remote for Reference {
             RemoteOp::Set { key, value, timeout } => self
                 .set_async(key, value, run_options(TransferMode::Auto, false, timeout))
                 .on_ready(move |r| settle(r.map(|done| Value::Bool(done).into()))),
-            RemoteOp::Delete { key } => {
-                self.delete_async(key, RunOptions::new()).on_ready(move |r| settle(r.map(|done| Value::Bool(done).into())))
-            }
+            RemoteOp::Delete { key } => self
+                .delete_async(key, RunOptions::new())
+                .on_ready(move |r| settle(r.map(|done| Value::Bool(done).into()))),
             RemoteOp::Apply { receiver, arguments, result, promise, timeout } => {
                 let arguments = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)

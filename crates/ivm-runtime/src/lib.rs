@@ -20,8 +20,8 @@ mod watchdog;
 pub use oneshot::{Canceled, Receiver, Sender, oneshot};
 #[cfg(not(loom))]
 pub use pool::Executor;
-pub use strand::{Busy, Schedule, Strand, Task};
 #[cfg(not(loom))]
 pub use strand::set_wait_hook;
+pub use strand::{Busy, Schedule, Strand, Task};
 #[cfg(not(loom))]
 pub use watchdog::{Deadline, Watchdog};
