@@ -160,3 +160,23 @@ test('References in their own isolate: the log example of isolated-vm', async ()
   assert.deepEqual(lines, ['hello world', 'from async']);
   isolate.dispose();
 });
+
+test('applySyncPromise inside an isolate waits for a Node promise without blocking Node', async () => {
+  const { isolate, context } = fresh();
+  const slowDouble = new ivm.Reference(
+    (x) => new Promise((resolve) => setTimeout(() => resolve(x * 2), 20)),
+  );
+  context.global.setSync('slowDouble', slowDouble);
+  const ticks = [];
+  const timer = setInterval(() => ticks.push(Date.now()), 2);
+  const result = await context.eval('slowDouble.applySyncPromise(undefined, [21]) + 1');
+  clearInterval(timer);
+  assert.equal(result, 43, 'the isolate got the settled value synchronously');
+  assert.ok(ticks.length >= 2, "Node's event loop ran while the isolate waited");
+  assert.throws(
+    () => context.evalSync('slowDouble.applySyncPromise(undefined, [1])'),
+    /non-default thread/,
+    "from Node's own thread it would wait on itself",
+  );
+  isolate.dispose();
+});
