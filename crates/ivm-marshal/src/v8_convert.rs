@@ -119,7 +119,30 @@ pub fn from_v8<'s>(
     value: v8::Local<'s, v8::Value>,
     options: CloneOptions<'s>,
 ) -> Result<Structured, Error> {
+    // Most values that cross are primitives: read them directly.
+    if let Some(primitive) = primitive_from_v8(scope, value) {
+        return Ok(Structured::from(primitive));
+    }
     serialize(scope, value, options)?.into_structured()
+}
+
+/// The value of a primitive; `None` for objects and symbols.
+fn primitive_from_v8(scope: &mut v8::PinScope<'_, '_>, value: v8::Local<'_, v8::Value>) -> Option<Value> {
+    if value.is_undefined() {
+        Some(Value::Undefined)
+    } else if value.is_null() {
+        Some(Value::Null)
+    } else if value.is_boolean() {
+        Some(Value::Bool(value.is_true()))
+    } else if let Ok(number) = v8::Local::<v8::Number>::try_from(value) {
+        Some(Value::Number(number.value()))
+    } else if let Ok(string) = v8::Local::<v8::String>::try_from(value) {
+        Some(Value::String(read_string(scope, string)))
+    } else if let Ok(bigint) = v8::Local::<v8::BigInt>::try_from(value) {
+        Some(Value::BigInt(read_bigint(bigint)))
+    } else {
+        None
+    }
 }
 
 /// Copies a V8 value out of its isolate in the form that is cheapest to make
