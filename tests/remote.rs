@@ -159,3 +159,40 @@ fn an_external_copy_passed_as_itself_is_an_external_copy_inside() {
     assert!(context.eval("held.copy()", &EvalOptions::new()).is_err());
     assert!(!copy.is_released(), "releasing inside lets go of the isolate's handle only");
 }
+
+#[test]
+fn code_inside_an_isolate_makes_and_drives_isolates_of_its_own() {
+    let (_isolate, context) = isolate_and_context();
+    context.global().unwrap().set("ivm", Transferable::Remote(Arc::new(ivm::Library)), &Default::default()).unwrap();
+    let code = r#"
+        const child = new ivm.Isolate({ memoryLimit: 16 });
+        const inner = child.createContextSync();
+        inner.evalClosureSync('globalThis.base = $0', [40]);
+        const script = child.compileScriptSync('base + 2');
+        const results = [inner.evalSync('base + 1'), script.runSync(inner), inner.evalSync('({})'),
+          inner.evalSync('[1, 2]', { copy: true }).length, typeof child.cpuTime, child.isDisposed];
+        child.dispose();
+        results.push(child.isDisposed);
+        JSON.stringify(results)
+    "#;
+    assert_eq!(eval(&context, code), Value::from("[41,42,null,2,\"bigint\",false,true]"));
+}
+
+#[test]
+fn a_nested_isolate_keeps_its_limits_and_its_async_forms_work() {
+    let (_isolate, context) = isolate_and_context();
+    context.global().unwrap().set("ivm", Transferable::Remote(Arc::new(ivm::Library)), &Default::default()).unwrap();
+    let hog = context.eval(
+        "const c = new ivm.Isolate({ memoryLimit: 8 }).createContextSync(); \
+         try { c.evalSync('const a = []; for (;;) a.push(new Array(1e5).fill(1))'); 'survived' } catch (e) { e.message }",
+        &EvalOptions::new(),
+    );
+    assert_eq!(hog.unwrap(), Value::from("Isolate was disposed during execution due to memory limit"));
+    let spin = eval(&context, "try { new ivm.Isolate().createContextSync().evalSync('for (;;) {}', { timeout: 20 }) } catch (e) { e.message }");
+    assert_eq!(spin, Value::from("Script execution timed out."));
+    let promised = context.eval_async(
+        "(async () => { const i = new ivm.Isolate(); const c = await i.createContext(); return await c.eval('6 * 7'); })()",
+        EvalOptions::new().promise(true),
+    );
+    assert_eq!(block_on(promised).unwrap(), Value::Number(42.0));
+}

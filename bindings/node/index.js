@@ -9,7 +9,7 @@ const path = require('node:path');
 const v8 = require('node:v8');
 
 const native = require(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
-const { Isolate, Context, Script, Reference, ExternalCopy, Callback, ExternalCopyInto } = native;
+const { Isolate, Context, Script, Reference, ExternalCopy, Callback, ExternalCopyInto, Library } = native;
 
 // The three forms of every operation, as the native methods take them.
 const SYNC = 0;
@@ -115,9 +115,16 @@ function transferMode(transfer, fallback) {
   return fallback;
 }
 
+// The library object itself crosses as this handle (see `transferIn`).
+const libraryHandle = new Library();
+
 function isTransferable(value) {
   return (
     isPrimitive(value) ||
+    value === module.exports ||
+    value instanceof Isolate ||
+    value instanceof Context ||
+    value instanceof Script ||
     value instanceof Reference ||
     value instanceof ExternalCopy ||
     value instanceof ExternalCopyInto ||
@@ -132,6 +139,7 @@ function transferIn(value, transfer) {
   if (mode === RESULT_COPY) return isPrimitive(value) ? value : serialize(value);
   if (mode === RESULT_EXTERNAL_COPY) return new ExternalCopy(value).copyInto();
   if (mode === RESULT_REFERENCE) return value instanceof Reference ? value : new Reference(value);
+  if (value === module.exports) return libraryHandle;
   if (isTransferable(value)) return value;
   if (typeof value === 'function') return new Callback(value);
   throw new TypeError('A non-transferable value was passed');

@@ -46,3 +46,48 @@ test('release inside the isolate lets go of the remote value', () => {
   assert.throws(() => user.evalSync('remote.typeof'), /released/);
   assert.ok(owner.referenceCount >= before);
 });
+
+test('the library object passed in lets code inside make and drive isolates of its own', async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  const context = isolate.createContextSync();
+  context.global.setSync('ivm', ivm);
+  const results = context.evalSync(`
+    const child = new ivm.Isolate({ memoryLimit: 16 });
+    const inner = child.createContextSync();
+    inner.evalClosureSync('globalThis.base = $0', [40]);
+    const script = child.compileScriptSync('base + 2');
+    const out = [inner.evalSync('base + 1'), script.runSync(inner), inner.evalSync('({})'),
+      typeof child.cpuTime, child instanceof ivm.Isolate, inner instanceof ivm.Context];
+    try { inner.evalSync('for (;;) {}', { timeout: 20 }) } catch (e) { out.push(e.message) }
+    try { inner.evalSync('const a = []; for (;;) a.push(new Array(1e5).fill(1))') } catch (e) { out.push(e.message) }
+    out.push(child.isDisposed);
+    out
+  `, { copy: true });
+  assert.deepEqual(results, [
+    41, 42, undefined, 'bigint', true, true,
+    'Script execution timed out.',
+    'Isolate was disposed during execution due to memory limit',
+    true,
+  ]);
+  assert.equal(
+    await context.eval('(async () => { const c = await new ivm.Isolate().createContext(); return c.eval("6 * 7") })()', { promise: true }),
+    42,
+  );
+  isolate.dispose();
+});
+
+test('Isolates, Contexts and Scripts made in Node pass into an isolate and back', () => {
+  const child = new ivm.Isolate();
+  const childContext = child.createContextSync();
+  const script = child.compileScriptSync('21 * 2');
+  const parent = new ivm.Isolate().createContextSync();
+  const result = parent.evalClosureSync('return [$0.evalSync("1 + 1"), $1.runSync($0), $2.isDisposed]', [childContext, script, child], {
+    result: { copy: true },
+  });
+  assert.deepEqual(result, [2, 42, false]);
+  const back = parent.evalClosureSync('return $0', [childContext], { result: { reference: true } });
+  assert.ok(back instanceof ivm.Reference || back instanceof ivm.Context);
+  const made = parent.evalClosureSync('return $0', [childContext]);
+  assert.ok(made instanceof ivm.Context, 'a Context passed back out is the Context');
+  assert.equal(made.evalSync('3'), 3);
+});

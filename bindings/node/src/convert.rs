@@ -245,6 +245,9 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
         let callback = unsafe { crate::reference::unwrap::<Callback>(env, &value) }?;
         return Ok(Transferable::Callback(callback.callback.clone()));
     }
+    if let Some(remote) = api_object(env, &value)? {
+        return Ok(Transferable::Remote(remote));
+    }
     if ExternalCopy::instance_of(*env, &value)? {
         // SAFETY: as above.
         let copy = unsafe { crate::reference::unwrap::<ExternalCopy>(env, &value) }?;
@@ -253,14 +256,53 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
     Err(type_error(env, "A non-transferable value was passed"))
 }
 
+/// The library object, an Isolate, a Context or a Script, as they go into
+/// an isolate: isolated-vm's objects there.
+fn api_object(env: &Env, value: &JsUnknown) -> napi::Result<Option<std::sync::Arc<dyn ivm_core::Remote>>> {
+    use crate::isolate::{Context, Isolate, Library, Script};
+    if Library::instance_of(*env, value)? {
+        return Ok(Some(std::sync::Arc::new(ivm_core::Library)));
+    }
+    if Isolate::instance_of(*env, value)? {
+        // SAFETY: checked to be an instance of the class just above.
+        let isolate = unsafe { crate::reference::unwrap::<Isolate>(env, value) }?;
+        return Ok(Some(std::sync::Arc::new(isolate.isolate.clone())));
+    }
+    if Context::instance_of(*env, value)? {
+        // SAFETY: as above.
+        let context = unsafe { crate::reference::unwrap::<Context>(env, value) }?;
+        return Ok(Some(std::sync::Arc::new(context.context.clone())));
+    }
+    if Script::instance_of(*env, value)? {
+        // SAFETY: as above.
+        let script = unsafe { crate::reference::unwrap::<Script>(env, value) }?;
+        return Ok(Some(std::sync::Arc::new(script.script.clone())));
+    }
+    Ok(None)
+}
+
 /// A remote value (one a `Reference` or `ExternalCopy` object inside an
 /// isolate stood for) back in Node, as the handle it was.
 fn remote_to_js(env: &Env, remote: std::sync::Arc<dyn ivm_core::Remote>) -> napi::Result<JsUnknown> {
     let any: std::sync::Arc<dyn std::any::Any + Send + Sync> = remote;
-    match any.downcast::<ivm_core::ExternalCopy>() {
-        Ok(copy) => ExternalCopy::from_copy((*copy).clone()).into_js(env),
-        Err(any) => Reference::from_any(any)?.into_js(env),
-    }
+    use crate::isolate::{Context, Isolate, Script};
+    let any = match any.downcast::<ivm_core::ExternalCopy>() {
+        Ok(copy) => return ExternalCopy::from_copy((*copy).clone()).into_js(env),
+        Err(any) => any,
+    };
+    let any = match any.downcast::<ivm_core::Isolate>() {
+        Ok(isolate) => return crate::reference::instance(env, Isolate { isolate: (*isolate).clone() }),
+        Err(any) => any,
+    };
+    let any = match any.downcast::<ivm_core::Context>() {
+        Ok(context) => return crate::reference::instance(env, Context { context: (*context).clone() }),
+        Err(any) => any,
+    };
+    let any = match any.downcast::<ivm_core::Script>() {
+        Ok(script) => return crate::reference::instance(env, Script { script: (*script).clone() }),
+        Err(any) => any,
+    };
+    Reference::from_any(any)?.into_js(env)
 }
 
 /// A result out of an isolate as a Node value.

@@ -18,7 +18,7 @@ use crate::reference::{Reference, instance, run_options, transferables};
 #[derive(Debug)]
 #[napi]
 pub struct Isolate {
-    isolate: ivm_core::Isolate,
+    pub(crate) isolate: ivm_core::Isolate,
 }
 
 /// Reads an optional property of an options object.
@@ -188,7 +188,7 @@ impl Isolate {
 #[derive(Debug)]
 #[napi]
 pub struct Context {
-    context: ivm_core::Context,
+    pub(crate) context: ivm_core::Context,
 }
 
 #[napi]
@@ -273,7 +273,7 @@ fn eval_options(
 #[derive(Debug)]
 #[napi]
 pub struct Script {
-    script: ivm_core::Script,
+    pub(crate) script: ivm_core::Script,
 }
 
 #[napi]
@@ -295,5 +295,20 @@ impl Script {
     #[napi]
     pub fn release(&self) {
         self.script.release();
+    }
+}
+
+/// What `index.js` passes for the library object itself (`ivm`): inside an
+/// isolate it is isolated-vm's module, whose `Isolate` makes nested
+/// isolates.
+#[napi]
+#[derive(Debug)]
+pub struct Library {}
+
+#[napi]
+impl Library {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Library {}
     }
 }

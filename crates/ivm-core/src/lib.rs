@@ -22,6 +22,7 @@ mod forms;
 mod held;
 mod isolate;
 mod memory;
+mod nested;
 mod options;
 mod platform;
 mod reference;
@@ -48,7 +49,8 @@ pub use ivm_runtime::{Executor, set_wait_hook};
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;
-pub use remote::{Remote, RemoteClass, RemoteOp};
+pub use nested::Library;
+pub use remote::{Peers, Remote, RemoteClass, RemoteOp};
 pub use script::Script;
 pub use transfer::Transferable;
 /// The V8 bindings ivm is built on, for code that works with V8 values

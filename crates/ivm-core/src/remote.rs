@@ -61,12 +61,47 @@ pub enum RemoteClass {
     Reference,
     /// `ExternalCopy`: `copy()` ([`RemoteOp::Copy`]) and `release()`.
     ExternalCopy,
+    /// The library object (isolated-vm's module): its `Isolate` class makes
+    /// isolates from inside an isolate.
+    Library,
+    /// `Isolate`, `Context` and `Script`, whose methods are
+    /// [`RemoteOp::Call`]s.
+    Isolate,
+    Context,
+    Script,
+}
+
+/// The remote values of the isolate an operation came from, for operations
+/// that take one of them as an argument (a Script's `run(context)`).
+#[derive(Clone)]
+pub struct Peers(Arc<Mutex<RemoteTable>>);
+
+impl fmt::Debug for Peers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Peers")
+    }
+}
+
+impl Peers {
+    /// No peers, for an operation made up outside an isolate.
+    pub fn none() -> Peers {
+        Peers(Arc::default())
+    }
+
+    /// The remote value with `id` in the calling isolate.
+    pub fn get(&self, id: &Value) -> Option<Arc<dyn Remote>> {
+        let id = id.as_f64().filter(|id| *id >= 0.0 && id.fract() == 0.0)?;
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(id as u32)
+    }
 }
 
 /// An operation on a remote value, as JavaScript asked for it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum RemoteOp {
+    /// A method of an `Isolate`, `Context`, `Script` or the library object,
+    /// with copies of its arguments.
+    Call { method: String, arguments: Vec<Structured>, peers: Peers },
     /// A copy of the value.
     Copy,
     /// `value[key]`, leaving as `result` says.
@@ -200,6 +235,10 @@ fn decode(
             let timeout = timeout(primitive(args, "timeout")?);
             RemoteOp::Apply { receiver, arguments: args.collect(), result, promise, timeout }
         }
+        Some("call") => {
+            let method = primitive(args, "method")?.as_str().ok_or("the method must be a string")?.to_owned();
+            RemoteOp::Call { method, arguments: args.collect(), peers: Peers(Arc::clone(&table)) }
+        }
         Some("release") => {
             table.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
             return Ok((remote, None));
@@ -223,6 +262,10 @@ pub(crate) fn materialise<'s>(
     let class = match remote.class() {
         RemoteClass::Reference => "Reference",
         RemoteClass::ExternalCopy => "ExternalCopy",
+        RemoteClass::Library => "Library",
+        RemoteClass::Isolate => "Isolate",
+        RemoteClass::Context => "Context",
+        RemoteClass::Script => "Script",
     };
     let class = v8::String::new(scope, class).ok_or_else(|| caught(scope))?.into();
     let undefined = v8::undefined(scope).into();
@@ -305,6 +348,7 @@ impl Remote for Reference {
                 let arguments: Vec<Transferable> = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply(receiver, &arguments, &run_options(result, promise, timeout))
             }
+            RemoteOp::Call { .. } => Err(crate::Error::InvalidArgument("A Reference has no such method".into())),
         };
         result.map(remote_result).map_err(|e| e.to_string())
     }
@@ -329,19 +373,20 @@ impl Remote for Reference {
                 let arguments = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)
             }
+            RemoteOp::Call { .. } => settle(Err(crate::Error::InvalidArgument("A Reference has no such method".into()))),
         }
     }
 }
 
 /// A result from another isolate: a Reference into it stays one.
-fn remote_result(value: Transferable) -> Transferable {
+pub(crate) fn remote_result(value: Transferable) -> Transferable {
     match value {
         Transferable::Reference(reference) => Transferable::Remote(Arc::new(reference)),
         other => other,
     }
 }
 
-fn run_options(result: TransferMode, promise: bool, timeout: Option<Duration>) -> RunOptions {
+pub(crate) fn run_options(result: TransferMode, promise: bool, timeout: Option<Duration>) -> RunOptions {
     let options = RunOptions::new().result(result).promise(promise);
     match timeout {
         Some(timeout) => options.timeout(timeout),

@@ -111,9 +111,110 @@
   freeze(ExternalCopy.prototype);
   freeze(ExternalCopy);
 
-  const prototypes = { Reference: Reference.prototype, ExternalCopy: ExternalCopy.prototype };
+  // isolated-vm's API for isolates of this isolate's own (nested.rs). Every
+  // operation runs as the nested isolate's queued call: the `…Sync` forms
+  // wait for it as applySyncPromise does.
+  let libraryId;
+  const BigIntValue = BigInt;
+  const globals = new WeakMap();
+  const globalOf = WeakMap.prototype.get;
+  const setGlobal = WeakMap.prototype.set;
+
+  function call(form, target, method, args) {
+    const list = [slot(target).id, 'call', method];
+    for (let i = 0; i < args.length; ++i) list[list.length] = args[i];
+    return apply(form, undefined, list);
+  }
+
+  // (mode, promise, timeout) of an eval or run; eval and run give
+  // `undefined` for what is not transferable unless asked otherwise.
+  function runArgs(options) {
+    const mode = options === undefined || options === null ? 0 : resultMode(options);
+    return [mode === 1 ? 0 : mode, !!(options && options.promise), timeoutOf(options)];
+  }
+
+  class Isolate {
+    constructor(options) {
+      if (libraryId === undefined) throw new TypeErrorClass('The isolated-vm library was not passed in');
+      const limit = options && options.memoryLimit;
+      return callBlocking(libraryId, 'call', 'newIsolate', typeof limit === 'number' ? limit : 0);
+    }
+    createContextSync() { return call(callBlocking, this, 'createContext', []); }
+    createContext() { return call(callAsync, this, 'createContext', []); }
+    compileScriptSync(code, options) {
+      return call(callBlocking, this, 'compileScript', [code, options && options.filename]);
+    }
+    compileScript(code, options) { return call(callAsync, this, 'compileScript', [code, options && options.filename]); }
+    dispose() { call(callSync, this, 'dispose', []); }
+    get isDisposed() { return call(callSync, this, 'isDisposed', []); }
+    get cpuTime() { return BigIntValue(call(callSync, this, 'cpuTime', [])); }
+    get wallTime() { return BigIntValue(call(callSync, this, 'wallTime', [])); }
+    get referenceCount() { return call(callSync, this, 'referenceCount', []); }
+  }
+
+  class Context {
+    constructor() { throw new TypeErrorClass('A Context is made by isolate.createContext()'); }
+    get global() {
+      let global = apply(globalOf, globals, [this]);
+      if (global === undefined) {
+        global = call(callSync, this, 'global', []);
+        apply(setGlobal, globals, [this, global]);
+      }
+      return global;
+    }
+    evalSync(code, options) { return call(callBlocking, this, 'eval', [code, ...runArgs(options)]); }
+    eval(code, options) { return call(callAsync, this, 'eval', [code, ...runArgs(options)]); }
+    evalIgnored(code, options) { ignore(call(callAsync, this, 'eval', [code, ...runArgs(options)])); }
+    evalClosureSync(code, args, options) { return call(callBlocking, this, 'evalClosure', closureArgs(code, args, options)); }
+    evalClosure(code, args, options) { return call(callAsync, this, 'evalClosure', closureArgs(code, args, options)); }
+    evalClosureIgnored(code, args, options) {
+      ignore(call(callAsync, this, 'evalClosure', closureArgs(code, args, options)));
+    }
+    release() { call(callSync, this, 'release', []); }
+  }
+
+  // (code, mode, promise, timeout, ...arguments) of an evalClosure.
+  function closureArgs(code, args, options) {
+    const [mode, promise] = runArgs(options && options.result);
+    const list = [code, mode, promise, timeoutOf(options)];
+    const rest = argumentList(args, options);
+    for (let i = 0; i < rest.length; ++i) list[list.length] = rest[i];
+    return list;
+  }
+
+  class Script {
+    constructor() { throw new TypeErrorClass('A Script is made by isolate.compileScript()'); }
+    runSync(context, options) { return call(callBlocking, this, 'run', [slot(context).id, ...runArgs(options)]); }
+    run(context, options) { return call(callAsync, this, 'run', [slot(context).id, ...runArgs(options)]); }
+    runIgnored(context, options) { ignore(call(callAsync, this, 'run', [slot(context).id, ...runArgs(options)])); }
+    release() { call(callSync, this, 'release', []); }
+  }
+
+  for (const made of [Isolate, Context, Script]) {
+    freeze(made.prototype);
+    freeze(made);
+  }
+
+  const prototypes = {
+    Reference: Reference.prototype,
+    ExternalCopy: ExternalCopy.prototype,
+    Isolate: Isolate.prototype,
+    Context: Context.prototype,
+    Script: Script.prototype,
+  };
 
   return function make(id, typeOf, className) {
+    if (className === 'Library') {
+      const library = create(null);
+      apply(setSlot, slots, [library, freeze({ id, typeOf })]);
+      libraryId = id;
+      library.Isolate = Isolate;
+      library.Context = Context;
+      library.Script = Script;
+      library.Reference = Reference;
+      library.ExternalCopy = ExternalCopy;
+      return freeze(library);
+    }
     const object = create(prototypes[className]);
     apply(setSlot, slots, [object, freeze({ id, typeOf })]);
     return object;
