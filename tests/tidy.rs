@@ -103,6 +103,23 @@ fn one_version_for_the_whole_workspace() {
 }
 
 #[test]
+fn the_node_package_has_the_workspace_version() {
+    let root = repo_root();
+    let workspace = read(&root.join("Cargo.toml"));
+    let version = workspace
+        .split("[workspace.package]")
+        .nth(1)
+        .and_then(|table| table.split("version = \"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("the workspace has a version");
+    let package = read(&root.join("bindings/node/package.json"));
+    assert!(
+        package.contains(&format!("\"version\": \"{version}\"")),
+        "bindings/node/package.json must have the workspace's version {version}"
+    );
+}
+
+#[test]
 fn dependencies_point_one_way() {
     let root = repo_root();
     // The dependency tables of a crate's manifest (everything after its
