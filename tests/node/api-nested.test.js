@@ -19,7 +19,11 @@ test('a Reference into one isolate, used from a second one', async () => {
   assert.deepEqual(await user.eval('remote.get("data").then((d) => d.copy())', { promise: true, copy: true }), { n: 20 });
   await user.eval('remote.set("fromUser", "hello")', { promise: true });
   assert.equal(owner.evalSync('fromUser'), 'hello');
-  assert.throws(() => user.evalSync('remote.getSync("data")'), /synchronous call into an isolate/);
+  // From Node's thread a synchronous operation waits for the other isolate;
+  // from a pool worker (an async call) it is refused.
+  assert.equal(user.evalSync('remote.getSync("data").getSync("n")'), 20);
+  assert.equal(user.evalSync('remote.getSync("add").applySync(undefined, [40, 2])'), 42);
+  await assert.rejects(user.eval('remote.getSync("data")'), /synchronous call into an isolate/);
   assert.throws(() => user.evalSync('remote.deref()'), /Cannot dereference/);
   assert.throws(() => user.evalSync('new (Object.getPrototypeOf(remote).constructor)()'), TypeError);
 });
@@ -90,4 +94,15 @@ test('Isolates, Contexts and Scripts made in Node pass into an isolate and back'
   const made = parent.evalClosureSync('return $0', [childContext]);
   assert.ok(made instanceof ivm.Context, 'a Context passed back out is the Context');
   assert.equal(made.evalSync('3'), 3);
+});
+
+test("a caller's timeout ends its wait for another isolate's synchronous operation", () => {
+  const busy = new ivm.Isolate().createContextSync();
+  busy.evalSync('globalThis.slow = () => { const end = Date.now() + 1500; while (Date.now() < end); return 1 }');
+  const caller = new ivm.Isolate().createContextSync();
+  caller.global.setSync('slow', busy.global.getSync('slow'));
+  const started = Date.now();
+  assert.throws(() => caller.evalSync('slow.applySync(undefined, [])', { timeout: 100 }), ivm.TimeoutError);
+  assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
+  assert.equal(caller.evalSync('"still usable"'), 'still usable');
 });

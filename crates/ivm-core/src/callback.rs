@@ -237,7 +237,10 @@ fn trampoline<'s>(
     // Calls the host function makes into this same isolate run nested.
     let _reentry = Reentry::allow(scope);
     let outcome = match &*entry.callback.inner {
-        CallbackInner::Sync(f) => catch_unwind(AssertUnwindSafe(|| f(copies))),
+        CallbackInner::Sync(f) => {
+            let _calling = Calling::enter(&isolate);
+            catch_unwind(AssertUnwindSafe(|| f(copies)))
+        }
         CallbackInner::Async(f) => {
             let Some(promise) = v8::PromiseResolver::new(scope) else { return };
             let context = scope.get_current_context();
@@ -298,6 +301,40 @@ fn trampoline<'s>(
         Ok(Err(message)) => throw(scope, &message),
         Err(_) => throw(scope, "the host function panicked"),
     }
+}
+
+thread_local! {
+    /// The isolates whose synchronous callbacks are running on this thread,
+    /// innermost last.
+    static CALLING: std::cell::RefCell<Vec<Isolate>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks a synchronous callback of an isolate as running on this thread.
+struct Calling;
+
+impl Calling {
+    fn enter(isolate: &Isolate) -> Calling {
+        CALLING.with(|calling| calling.borrow_mut().push(isolate.clone()));
+        Calling
+    }
+}
+
+impl Drop for Calling {
+    fn drop(&mut self) {
+        CALLING.with(|calling| calling.borrow_mut().pop());
+    }
+}
+
+/// Whether the call of the isolate whose synchronous callback is running
+/// on this thread was interrupted (by its timeout, say).
+pub(crate) fn caller_interrupted() -> bool {
+    CALLING.with(|calling| calling.borrow().last().is_some_and(Isolate::is_interrupted))
+}
+
+/// A resolver whose settlement `receiver` waits for.
+pub(crate) fn waiting_resolver() -> (Resolver, mpsc::Receiver<CallbackResult>) {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    (Resolver { target: Some(Target::Blocking(sender)) }, receiver)
 }
 
 /// Counts a blocking callback's wait as host time (not the isolate's CPU

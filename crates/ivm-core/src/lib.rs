@@ -46,10 +46,10 @@ pub use ivm_marshal::{
     Structured, Value, ViewKind,
 };
 pub use ivm_runtime::{Executor, set_wait_hook};
+pub use nested::Library;
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;
-pub use nested::Library;
 pub use remote::{Peers, Remote, RemoteClass, RemoteOp};
 pub use script::Script;
 pub use transfer::Transferable;

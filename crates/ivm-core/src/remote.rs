@@ -337,7 +337,43 @@ impl Remote for Reference {
     }
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
-        let result = match op {
+        match self.call_here(op.clone()) {
+            // Inside another isolate's call on a host thread (not a pool
+            // worker, which must never wait for queued work): the operation
+            // runs as the referenced isolate's queued call, and this thread
+            // waits, serving its host meanwhile and giving up if the calling
+            // isolate's call is interrupted.
+            Err(crate::Error::NestedCall) if !ivm_runtime::on_worker_thread() => self.call_waiting(op),
+            result => result.map(remote_result).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        self.call_async_inner(op, resolver);
+    }
+}
+
+impl Reference {
+    fn call_waiting(&self, op: RemoteOp) -> CallbackResult {
+        let (resolver, receiver) = crate::callback::waiting_resolver();
+        self.call_async_inner(op, resolver);
+        loop {
+            ivm_runtime::run_wait_hook();
+            match receiver.recv_timeout(Duration::from_millis(1)) {
+                Ok(result) => return result,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if crate::callback::caller_interrupted() => {
+                    return Err("the call was interrupted while it waited for another isolate".into());
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the other isolate's call ended without a result".into());
+                }
+            }
+        }
+    }
+
+    fn call_here(&self, op: RemoteOp) -> Result<Transferable> {
+        match op {
             RemoteOp::Copy => self.copy().map(Transferable::Copy),
             RemoteOp::Get { key, result, timeout } => self.get(key, &run_options(result, false, timeout)),
             RemoteOp::Set { key, value, timeout } => self
@@ -349,11 +385,10 @@ impl Remote for Reference {
                 self.apply(receiver, &arguments, &run_options(result, promise, timeout))
             }
             RemoteOp::Call { .. } => Err(crate::Error::InvalidArgument("A Reference has no such method".into())),
-        };
-        result.map(remote_result).map_err(|e| e.to_string())
+        }
     }
 
-    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+    fn call_async_inner(&self, op: RemoteOp, resolver: Resolver) {
         let settle = move |result: Result<Transferable>| match result {
             Ok(value) => resolver.resolve(remote_result(value)),
             Err(error) => resolver.reject(error.to_string()),
@@ -373,7 +408,9 @@ impl Remote for Reference {
                 let arguments = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)
             }
-            RemoteOp::Call { .. } => settle(Err(crate::Error::InvalidArgument("A Reference has no such method".into()))),
+            RemoteOp::Call { .. } => {
+                settle(Err(crate::Error::InvalidArgument("A Reference has no such method".into())))
+            }
         }
     }
 }

@@ -19,9 +19,9 @@ mod watchdog;
 
 pub use oneshot::{Canceled, Receiver, Sender, oneshot};
 #[cfg(not(loom))]
-pub use pool::Executor;
-#[cfg(not(loom))]
-pub use strand::set_wait_hook;
+pub use pool::{Executor, on_worker_thread};
 pub use strand::{Busy, Schedule, Strand, Task};
+#[cfg(not(loom))]
+pub use strand::{run_wait_hook, set_wait_hook};
 #[cfg(not(loom))]
 pub use watchdog::{Deadline, Watchdog};

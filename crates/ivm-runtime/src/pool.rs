@@ -110,6 +110,12 @@ impl Executor {
     }
 }
 
+/// Whether this thread is a worker of an ivm pool. A worker must never
+/// wait for queued work: the work may be queued behind it.
+pub fn on_worker_thread() -> bool {
+    CURRENT.with(|current| current.borrow().is_some())
+}
+
 impl Schedule for Executor {
     fn schedule(&self, strand: Strand) {
         self.start();

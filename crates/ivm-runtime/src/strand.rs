@@ -299,6 +299,15 @@ pub fn set_wait_hook(hook: Option<std::rc::Rc<dyn Fn()>>) {
     wait_hook::set(hook);
 }
 
+/// Runs this thread's wait hook, if it has one, for a wait of the caller's
+/// own (one that must not stop the thread's host from serving isolates).
+#[cfg(not(loom))]
+pub fn run_wait_hook() {
+    if let Some(hook) = wait_hook::current() {
+        hook.run();
+    }
+}
+
 #[cfg(loom)]
 loom::thread_local! {
     static HELD: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
