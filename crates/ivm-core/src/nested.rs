@@ -109,24 +109,80 @@ fn peer<T: Clone + Send + Sync + 'static>(peers: &Peers, id: Option<&Structured>
     any.downcast::<T>().map(|value| (*value).clone()).map_err(|_| format!("{what} expected"))
 }
 
-impl Remote for Library {
-    fn type_of(&self) -> String {
-        "object".into()
-    }
+/// What a method of one of the API objects does.
+enum Outcome {
+    /// Done at once: getters, `release`, `dispose`.
+    Now(CallbackResult),
+    /// Started on demand as the nested isolate's queued call, settling the
+    /// resolver when done. Only the async and blocking forms start it.
+    Queued(Box<dyn FnOnce(Resolver) + Send>),
+}
 
-    fn class(&self) -> RemoteClass {
-        RemoteClass::Library
-    }
+fn now(result: Result<Transferable, String>) -> Outcome {
+    Outcome::Now(result)
+}
 
-    fn call(&self, _op: RemoteOp) -> CallbackResult {
-        Err(unsupported("a synchronous library call"))
-    }
+/// Queues `start` (which makes the call) and settles with its result.
+fn queued<T: Send + 'static>(
+    start: impl FnOnce() -> Pending<T> + Send + 'static,
+    map: impl FnOnce(T) -> Transferable + Send + 'static,
+) -> Outcome {
+    Outcome::Queued(Box::new(move |resolver| settle_when(start(), resolver, map)))
+}
 
-    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-        let RemoteOp::Call { method, arguments, .. } = op else {
-            return resolver.reject(unsupported("this operation"));
-        };
-        match method.as_str() {
+/// The methods of the library object, `Isolate`, `Context` and `Script`.
+trait ApiObject {
+    fn method(&self, name: &str, arguments: Vec<Structured>, peers: Peers) -> Outcome;
+}
+
+fn outcome(object: &impl ApiObject, op: RemoteOp) -> Outcome {
+    match op {
+        RemoteOp::Call { method, arguments, peers } => object.method(&method, arguments, peers),
+        _ => now(Err(unsupported("this operation"))),
+    }
+}
+
+/// Each API object's `Remote`: methods done at once answer every form;
+/// queued ones run only in the async and blocking forms (which is what the
+/// `…Sync` methods use), never on the calling isolate's thread.
+macro_rules! api_object {
+    ($($object:ty => $class:ident),* $(,)?) => {$(
+        impl Remote for $object {
+            fn type_of(&self) -> String {
+                "object".into()
+            }
+
+            fn class(&self) -> RemoteClass {
+                RemoteClass::$class
+            }
+
+            fn call(&self, op: RemoteOp) -> CallbackResult {
+                match outcome(self, op) {
+                    Outcome::Now(result) => result,
+                    Outcome::Queued(_) => Err("this method runs as the isolate's queued call".into()),
+                }
+            }
+
+            fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+                match outcome(self, op) {
+                    Outcome::Now(Ok(value)) => resolver.resolve(value),
+                    Outcome::Now(Err(message)) => resolver.reject(message),
+                    Outcome::Queued(start) => start(resolver),
+                }
+            }
+
+            fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
+                self.call_async(op, resolver);
+            }
+        }
+    )*};
+}
+
+api_object!(Library => Library, Isolate => Isolate, Context => Context, Script => Script);
+
+impl ApiObject for Library {
+    fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
+        match name {
             "newIsolate" => {
                 let mut options = IsolateOptions::new().executor(nested_executor());
                 if let Some(limit) = number(arguments.first()).filter(|mb| mb.is_finite() && *mb > 0.0) {
@@ -134,165 +190,91 @@ impl Remote for Library {
                 }
                 // A new isolate is made on a thread of its own: this one
                 // holds the calling isolate's lock.
-                std::thread::spawn(move || match Isolate::new(options) {
-                    Ok(isolate) => resolver.resolve(remote(isolate)),
-                    Err(error) => resolver.reject(error.to_string()),
-                });
+                Outcome::Queued(Box::new(move |resolver| {
+                    std::thread::spawn(move || match Isolate::new(options) {
+                        Ok(isolate) => resolver.resolve(remote(isolate)),
+                        Err(error) => resolver.reject(error.to_string()),
+                    });
+                }))
             }
             "newExternalCopy" => match arguments.into_iter().next() {
-                Some(value) => resolver.resolve(remote(crate::ExternalCopy::new(value))),
-                None => resolver.reject("ExternalCopy needs a value"),
+                Some(value) => now(Ok(remote(crate::ExternalCopy::new(value)))),
+                None => now(Err("ExternalCopy needs a value".into())),
             },
-            other => resolver.reject(unsupported(other)),
+            other => now(Err(unsupported(other))),
         }
-    }
-
-    fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
-        self.call_async(op, resolver);
     }
 }
 
-impl Remote for Isolate {
-    fn type_of(&self) -> String {
-        "object".into()
-    }
-
-    fn class(&self) -> RemoteClass {
-        RemoteClass::Isolate
-    }
-
-    fn call(&self, op: RemoteOp) -> CallbackResult {
-        let RemoteOp::Call { method, .. } = op else { return Err(unsupported("this operation")) };
+impl ApiObject for Isolate {
+    fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
         let nanos = |time: Duration| Value::Number(time.as_nanos() as f64).into();
-        match method.as_str() {
-            "isDisposed" => Ok(Value::Bool(self.is_disposed()).into()),
-            "cpuTime" => Ok(nanos(self.cpu_time())),
-            "wallTime" => Ok(nanos(self.wall_time())),
-            "referenceCount" => Ok(Value::Number(self.reference_count() as f64).into()),
-            "dispose" => self.dispose().map(|()| Value::Undefined.into()).map_err(|e| e.to_string()),
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-        let RemoteOp::Call { method, arguments, .. } = op else {
-            return resolver.reject(unsupported("this operation"));
-        };
-        match method.as_str() {
-            "createContext" => settle_when(self.create_context_async(), resolver, remote),
+        let isolate = self.clone();
+        match name {
+            "isDisposed" => now(Ok(Value::Bool(self.is_disposed()).into())),
+            "cpuTime" => now(Ok(nanos(self.cpu_time()))),
+            "wallTime" => now(Ok(nanos(self.wall_time()))),
+            "referenceCount" => now(Ok(Value::Number(self.reference_count() as f64).into())),
+            "dispose" => now(self.dispose().map(|()| Value::Undefined.into()).map_err(|e| e.to_string())),
+            "createContext" => queued(move || isolate.create_context_async(), remote),
             "compileScript" => {
-                let Some(code) = text(arguments.first()) else { return resolver.reject("`code` must be a string") };
+                let Some(code) = text(arguments.first()) else { return now(Err("`code` must be a string".into())) };
                 let mut options = CompileOptions::new();
                 if let Some(filename) = text(arguments.get(1)) {
                     options = options.origin(ScriptOrigin::new(filename));
                 }
-                settle_when(self.compile_script_async(code, options), resolver, remote);
+                queued(move || isolate.compile_script_async(code, options), remote)
             }
-            _ => match self.call(RemoteOp::Call { method, arguments, peers: Peers::none() }) {
-                Ok(value) => resolver.resolve(value),
-                Err(message) => resolver.reject(message),
-            },
+            other => now(Err(unsupported(other))),
         }
-    }
-
-    fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
-        self.call_async(op, resolver);
     }
 }
 
-impl Remote for Context {
-    fn type_of(&self) -> String {
-        "object".into()
-    }
-
-    fn class(&self) -> RemoteClass {
-        RemoteClass::Context
-    }
-
-    fn call(&self, op: RemoteOp) -> CallbackResult {
-        let RemoteOp::Call { method, .. } = op else { return Err(unsupported("this operation")) };
-        match method.as_str() {
-            "global" => self.global().map(remote).map_err(|e| e.to_string()),
+impl ApiObject for Context {
+    fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
+        match name {
+            "global" => now(self.global().map(remote).map_err(|e| e.to_string())),
             "release" => {
                 self.release();
-                Ok(Value::Undefined.into())
+                now(Ok(Value::Undefined.into()))
             }
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-        let RemoteOp::Call { method, arguments, peers } = op else {
-            return resolver.reject(unsupported("this operation"));
-        };
-        match method.as_str() {
             // (code, mode, promise, timeout, ...arguments)
             "eval" | "evalClosure" => {
-                let Some(code) = text(arguments.first()) else { return resolver.reject("`code` must be a string") };
+                let Some(code) = text(arguments.first()) else { return now(Err("`code` must be a string".into())) };
                 let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
                 let options = eval_options(run);
-                let pending = if method == "eval" {
-                    self.eval_async(code, options)
+                let context = self.clone();
+                let start: Box<dyn FnOnce() -> Pending<Transferable> + Send> = if name == "eval" {
+                    Box::new(move || context.eval_async(code, options))
                 } else {
                     let values = arguments.into_iter().skip(4).map(Transferable::Copy).collect();
-                    self.eval_closure_async(code, values, options)
+                    Box::new(move || context.eval_closure_async(code, values, options))
                 };
-                settle_when(pending, resolver, move |value| eval_result(value, undefined));
+                queued(start, move |value| eval_result(value, undefined))
             }
-            _ => match self.call(RemoteOp::Call { method, arguments, peers }) {
-                Ok(value) => resolver.resolve(value),
-                Err(message) => resolver.reject(message),
-            },
+            other => now(Err(unsupported(other))),
         }
-    }
-
-    fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
-        self.call_async(op, resolver);
     }
 }
 
-impl Remote for Script {
-    fn type_of(&self) -> String {
-        "object".into()
-    }
-
-    fn class(&self) -> RemoteClass {
-        RemoteClass::Script
-    }
-
-    fn call(&self, op: RemoteOp) -> CallbackResult {
-        let RemoteOp::Call { method, .. } = op else { return Err(unsupported("this operation")) };
-        match method.as_str() {
+impl ApiObject for Script {
+    fn method(&self, name: &str, arguments: Vec<Structured>, peers: Peers) -> Outcome {
+        match name {
             "release" => {
                 self.release();
-                Ok(Value::Undefined.into())
+                now(Ok(Value::Undefined.into()))
             }
-            other => Err(unsupported(other)),
-        }
-    }
-
-    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-        let RemoteOp::Call { method, arguments, peers } = op else {
-            return resolver.reject(unsupported("this operation"));
-        };
-        match method.as_str() {
             // (context, mode, promise, timeout)
             "run" => {
                 let context: Context = match peer(&peers, arguments.first(), "a Context of the script's isolate") {
                     Ok(context) => context,
-                    Err(message) => return resolver.reject(message),
+                    Err(message) => return now(Err(message)),
                 };
                 let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
-                settle_when(self.run_async(&context, run), resolver, move |value| eval_result(value, undefined));
+                let script = self.clone();
+                queued(move || script.run_async(&context, run), move |value| eval_result(value, undefined))
             }
-            _ => match self.call(RemoteOp::Call { method, arguments, peers }) {
-                Ok(value) => resolver.resolve(value),
-                Err(message) => resolver.reject(message),
-            },
+            other => now(Err(unsupported(other))),
         }
-    }
-
-    fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
-        self.call_async(op, resolver);
     }
 }
