@@ -603,6 +603,12 @@ impl Isolate {
     /// Whether the running call should stop: its deadline passed, the
     /// isolate was disposed or went over its memory limit. For host code a
     /// call waits on, which V8's termination cannot reach.
+    /// Whether this thread holds another isolate's lock, so that a
+    /// synchronous call into this one cannot run on it.
+    pub(crate) fn locked_by_another_here(&self) -> bool {
+        LOCKED_HERE.get().is_some_and(|tag| tag != self.inner.tag)
+    }
+
     pub(crate) fn is_interrupted(&self) -> bool {
         self.inner.interrupted.load(Ordering::SeqCst) || self.is_disposed() || self.inner.memory.limit_hit()
     }

@@ -337,15 +337,16 @@ impl Remote for Reference {
     }
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
-        match self.call_here(op.clone()) {
-            // Inside another isolate's call on a host thread (not a pool
-            // worker, which must never wait for queued work): the operation
-            // runs as the referenced isolate's queued call, and this thread
-            // waits, serving its host meanwhile and giving up if the calling
-            // isolate's call is interrupted.
-            Err(crate::Error::NestedCall) if !ivm_runtime::on_worker_thread() => self.call_waiting(op),
-            result => result.map(remote_result).map_err(|e| e.to_string()),
+        // Inside another isolate's call on a host thread (not a pool worker,
+        // which must never wait for queued work): the operation runs as the
+        // referenced isolate's queued call, and this thread waits, serving
+        // its host meanwhile and giving up if the calling isolate's call is
+        // interrupted. Anywhere else it runs here (or is refused, on a
+        // worker, with `NestedCall`).
+        if self.isolate().locked_by_another_here() && !ivm_runtime::on_worker_thread() {
+            return self.call_waiting(op);
         }
+        self.call_here(op).map(remote_result).map_err(|e| e.to_string())
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {
