@@ -169,15 +169,7 @@ impl ExternalCopy {
     /// The copied value, for the host. With `transfer_in` the value itself
     /// is handed over (moved buffers stay moved) and the copy is released.
     pub fn copy(&self, options: &CopyOptions) -> Result<Structured> {
-        if options.transfer_in {
-            return Ok(self.take()?.into_structured()?);
-        }
-        let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let value = value.ok_or(Error::Released("ExternalCopy"))?.into_structured()?;
-        if options.release {
-            self.release();
-        }
-        Ok(value)
+        Ok(self.copy_serialized(options)?.into_structured()?)
     }
 
     /// A transferable that materialises the value in whichever isolate it is
