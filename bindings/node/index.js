@@ -173,9 +173,11 @@ function unsupported(what) {
   return new errorClasses.UnsupportedError(`${what} is not supported yet`);
 }
 
-// A synchronous call with `promise: true` gives a Promise, as isolated-vm's
-// does (ivm settles the promise in the same call when it can).
-function promised(call) {
+// Makes a call in the form asked for. A synchronous call with
+// `promise: true` gives a Promise, as isolated-vm's does (ivm settles the
+// promise in the same call when it can).
+function finish(form, promise, call) {
+  if (form !== SYNC || !promise) return call();
   try {
     return Promise.resolve(call());
   } catch (error) {
@@ -245,7 +247,7 @@ function evaluate(context, source, opts, form) {
   const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
   const timeout = timeoutOf(o);
   const call = () => context._eval(source, bits, timeout, o.filename, o.lineOffset, o.columnOffset);
-  return form === SYNC && o.promise ? promised(call) : call();
+  return finish(form, o.promise, call);
 }
 
 function evalClosure(context, source, args, opts, form) {
@@ -255,7 +257,7 @@ function evalClosure(context, source, args, opts, form) {
   const transferred = transferArguments(args, o.arguments);
   const timeout = timeoutOf(o);
   const call = () => context._evalClosure(code(source), transferred, bits, timeout, o.filename);
-  return form === SYNC && result.promise ? promised(call) : call();
+  return finish(form, result.promise, call);
 }
 
 // Script
@@ -272,7 +274,7 @@ function runScript(script, context, opts, form) {
   const timeout = timeoutOf(o);
   try {
     const call = () => script._run(context, bits, timeout);
-    return form === SYNC && o.promise ? promised(call) : call();
+    return finish(form, o.promise, call);
   } finally {
     if (o.release) script.release();
   }
@@ -321,7 +323,7 @@ function get(reference, key, opts, form) {
   const bits = flags(transferMode(o, RESULT_OR_REFERENCE), o.promise, form, o.accessors);
   const timeout = timeoutOf(o);
   const call = () => reference._get(key, bits, timeout);
-  return form === SYNC && o.promise ? promised(call) : call();
+  return finish(form, o.promise, call);
 }
 
 function set(reference, key, value, opts, form) {
@@ -355,7 +357,7 @@ function apply(reference, receiver, args, opts, form) {
   const target = transferIn(receiver, undefined);
   const timeout = timeoutOf(o);
   const call = () => reference._apply(target, transferred, bits, timeout);
-  return form === SYNC && result.promise ? promised(call) : call();
+  return finish(form, result.promise, call);
 }
 
 function copy(reference, form) {

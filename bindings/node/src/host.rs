@@ -92,12 +92,7 @@ impl HostFunction {
         let host = Arc::clone(self);
         let _ = self.main.post(Box::new(move |env| {
             if let Some(env) = env {
-                in_scope(&env, |env| {
-                    let result = host.call(env, &args);
-                    then(env, result);
-                    Ok(Transferable::from(Value::Undefined))
-                })
-                .ok();
+                in_scope(&env, |env| then(env, host.call(env, &args)));
             }
         }));
     }
@@ -118,7 +113,7 @@ impl HostFunction {
 
 /// Runs `f` in a handle scope of its own, so the values it makes are let go
 /// of when it returns.
-fn in_scope(env: &Env, f: impl FnOnce(&Env) -> CallbackResult) -> CallbackResult {
+fn in_scope<R>(env: &Env, f: impl FnOnce(&Env) -> R) -> R {
     let mut scope = ptr::null_mut();
     // SAFETY: on the environment's thread; the scope is closed below.
     unsafe { sys::napi_open_handle_scope(env.raw(), &mut scope) };
@@ -287,10 +282,9 @@ impl NodeValue {
         let target = Arc::clone(&self.value);
         let job = move |env: Option<Env>| {
             if let Some(env) = env {
-                let _ = in_scope(&env, |env| {
+                in_scope(&env, |env| {
                     let outcome = target.unknown(env).map_err(|e| failure(env, e)).and_then(|value| work(env, value));
                     then(env, outcome);
-                    Ok(Transferable::from(Value::Undefined))
                 });
             }
         };
