@@ -43,23 +43,6 @@ pub(crate) fn rejection(env: &Env, error: napi::Error) -> JsUnknown {
     napi::JsError::from(error).into_unknown(*env)
 }
 
-/// The class name `index.js` gives each kind of error.
-fn class_name(error: &Error) -> &'static str {
-    match error {
-        Error::Js(_) => "Error",
-        Error::Timeout => "TimeoutError",
-        Error::CpuLimit => "CpuLimitError",
-        Error::MemoryLimit => "MemoryLimitError",
-        Error::DisposedDuringExecution | Error::Disposed => "DisposedError",
-        Error::Released(_) => "ReleasedError",
-        Error::WrongIsolate(_) | Error::NestedCall | Error::InvalidArgument(_) => "UsageError",
-        Error::Marshal(_) | Error::Wire(_) => "TransferError",
-        Error::Canceled => "CanceledError",
-        Error::Unsupported(_) => "UnsupportedError",
-        _ => "IvmError",
-    }
-}
-
 fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
     if let Error::Js(js) = error {
         if let Some(thrown) = &js.thrown {
@@ -79,7 +62,7 @@ fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
         return Ok(object.into_unknown());
     }
     let classes: JsObject = state(env)?.errors.object(env)?;
-    let class: JsFunction = classes.get_named_property(class_name(error))?;
+    let class: JsFunction = classes.get_named_property(error.class_name())?;
     Ok(class.new_instance(&[env.create_string(&error.to_string())?])?.into_unknown())
 }
 

@@ -57,6 +57,28 @@ pub enum Error {
     Unsupported(&'static str),
 }
 
+impl Error {
+    /// The name of the error class each binding raises for this error, the
+    /// same in every language: `JsError` for JavaScript's own exceptions,
+    /// else one class per kind of failure (`TimeoutError`,
+    /// `MemoryLimitError`, …). A binding raises `IvmError`, the classes'
+    /// common base, for a name it does not know.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            Error::Js(_) => "JsError",
+            Error::Timeout => "TimeoutError",
+            Error::CpuLimit => "CpuLimitError",
+            Error::MemoryLimit => "MemoryLimitError",
+            Error::DisposedDuringExecution | Error::Disposed => "DisposedError",
+            Error::Released(_) => "ReleasedError",
+            Error::WrongIsolate(_) | Error::NestedCall | Error::InvalidArgument(_) => "UsageError",
+            Error::Marshal(_) | Error::Wire(_) => "TransferError",
+            Error::Canceled => "CanceledError",
+            Error::Unsupported(_) => "UnsupportedError",
+        }
+    }
+}
+
 /// Shorthand for results of ivm-core operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -424,6 +424,13 @@ unsafe impl Send for SharedStore {}
 unsafe impl Sync for SharedStore {}
 
 impl SharedBuffer {
+    /// New shared memory of `byte_length` zero bytes, made outside any
+    /// isolate (a host creating a SharedArrayBuffer to share with isolates).
+    pub fn new(byte_length: usize) -> SharedBuffer {
+        let store = v8::SharedArrayBuffer::new_backing_store_from_vec(vec![0; byte_length]).make_shared();
+        SharedBuffer { store: Arc::new(SharedStore(store)) }
+    }
+
     pub fn byte_length(&self) -> usize {
         self.store.0.byte_length()
     }

@@ -1,0 +1,68 @@
+//! The async forms: an ivm-core [`Pending`] as an asyncio future of the
+//! running event loop. The call runs on ivm's worker pool; its result is
+//! converted there (holding the interpreter only for that) and handed to the
+//! loop with `call_soon_threadsafe`. A future cancelled meanwhile drops the
+//! result.
+//!
+//! Sync calls release the interpreter for as long as JavaScript runs or the
+//! caller waits for its turn on the isolate ([`detached`]).
+
+use ivm_core::Pending;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use crate::errors::{OrRaise, to_py};
+
+/// Runs `call` (a synchronous ivm-core call) with the interpreter released,
+/// so that other Python threads run meanwhile, other isolates' JavaScript
+/// included.
+pub(crate) fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> ivm_core::Result<T> + Send) -> PyResult<T> {
+    py.detach(call).or_raise(py)
+}
+
+/// An asyncio future settled with `pending`'s result, converted by `convert`
+/// on the thread that finishes the call.
+pub(crate) fn future<'py, T: Send + 'static>(
+    py: Python<'py>,
+    pending: Pending<T>,
+    convert: impl FnOnce(Python<'_>, T) -> PyResult<Bound<'_, PyAny>> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>> {
+    let event_loop = asyncio(py)?.call_method0("get_running_loop")?;
+    let future = event_loop.call_method0("create_future")?;
+    let (event_loop, target) = (event_loop.unbind(), future.clone().unbind());
+    pending.on_ready(move |result| {
+        Python::attach(|py| {
+            let (ok, value) = match result.map_err(|error| to_py(py, error)).and_then(|value| convert(py, value)) {
+                Ok(value) => (true, value.unbind()),
+                Err(error) => (false, error.into_value(py).into_any()),
+            };
+            let settled = settle_function(py)
+                .and_then(|settle| event_loop.bind(py).call_method1("call_soon_threadsafe", (settle, target, ok, value)));
+            // The loop is closed: nobody is left to receive the result.
+            drop(settled);
+        });
+    });
+    Ok(future)
+}
+
+/// Sets an asyncio future's result or exception unless it was cancelled.
+#[pyfunction]
+fn settle(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if future.call_method0("cancelled")?.is_truthy()? {
+        return Ok(());
+    }
+    if ok { future.call_method1("set_result", (value,)) } else { future.call_method1("set_exception", (value,)) }?;
+    Ok(())
+}
+
+fn settle_function(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static SETTLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    SETTLE
+        .get_or_try_init(py, || Ok(wrap_pyfunction!(settle, py)?.into_any().unbind()))
+        .map(|function| function.bind(py))
+}
+
+pub(crate) fn asyncio(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static ASYNCIO: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    ASYNCIO.get_or_try_init(py, || Ok(py.import("asyncio")?.unbind())).map(|module| module.bind(py))
+}

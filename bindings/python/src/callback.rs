@@ -1,0 +1,133 @@
+//! `Callback`: a Python function that JavaScript calls. Its arguments arrive
+//! as copies and what it returns goes back as any argument does; an
+//! exception it raises is thrown in JavaScript as an `Error` with the
+//! exception's message (and comes back out of the call as a `JSError`).
+//!
+//! A plain function runs while JavaScript waits, on the thread running the
+//! isolate, holding the interpreter. A coroutine function (``async def``)
+//! returns a promise at once: the coroutine runs on the asyncio loop that was
+//! running when the callback was made, and settles the promise when done.
+
+use std::sync::Mutex;
+
+use ivm_core::Resolver;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::aio::asyncio;
+use crate::convert::{from_structured, to_transferable};
+use crate::errors::message_of;
+
+/// A Python function that JavaScript can call. Any callable passed into an
+/// isolate becomes one; make one explicitly to pass it inside a value's
+/// top level (``ctx.global_.set("log", Callback(print))``).
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct Callback {
+    inner: ivm_core::Callback,
+}
+
+impl From<ivm_core::Callback> for Callback {
+    fn from(inner: ivm_core::Callback) -> Callback {
+        Callback { inner }
+    }
+}
+
+impl Callback {
+    pub(crate) fn callback(&self) -> ivm_core::Callback {
+        self.inner.clone()
+    }
+
+    /// A callback calling `function`: async for a coroutine function.
+    pub(crate) fn wrap(function: &Bound<'_, PyAny>) -> PyResult<Callback> {
+        let py = function.py();
+        if !function.is_callable() {
+            return Err(PyTypeError::new_err("Callback() needs a callable"));
+        }
+        let is_coroutine_function = py.import("inspect")?.call_method1("iscoroutinefunction", (function,))?.is_truthy()?;
+        let function = function.clone().unbind();
+        if !is_coroutine_function {
+            return Ok(Callback {
+                inner: ivm_core::Callback::new(move |arguments| {
+                    Python::attach(|py| {
+                        let arguments = arguments.iter().map(|argument| from_structured(py, argument));
+                        let arguments = PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?;
+                        to_transferable(&function.bind(py).call1(arguments)?)
+                    })
+                    .map_err(|error| Python::attach(|py| message_of(py, &error)))
+                }),
+            });
+        }
+        let event_loop = asyncio(py)?.call_method0("get_running_loop").ok().map(Bound::unbind);
+        Ok(Callback {
+            inner: ivm_core::Callback::new_async(move |arguments, resolver| {
+                Python::attach(|py| {
+                    let settle = Settle { resolver: Mutex::new(Some(resolver)) };
+                    let started = (|| -> PyResult<Bound<'_, PyAny>> {
+                        let Some(event_loop) = &event_loop else {
+                            return Err(crate::errors::usage_error(
+                                py,
+                                "an async callback must be made while an asyncio event loop runs",
+                            ));
+                        };
+                        let arguments = arguments.iter().map(|argument| from_structured(py, argument));
+                        let coroutine = function.bind(py).call1(PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?)?;
+                        asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop.bind(py)))
+                    })();
+                    let result = started.and_then(|running| {
+                        running.call_method1("add_done_callback", (Bound::new(py, Settle { resolver: Mutex::new(settle.take()) })?,))
+                    });
+                    if let Err(error) = result {
+                        settle.settle(Err(message_of(py, &error)));
+                    }
+                });
+            }),
+        })
+    }
+}
+
+#[pymethods]
+impl Callback {
+    #[new]
+    fn new(function: &Bound<'_, PyAny>) -> PyResult<Callback> {
+        Callback::wrap(function)
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<ivm.Callback>"
+    }
+}
+
+/// Settles an async callback's promise when its coroutine is done (a done
+/// callback of the `concurrent.futures.Future` running it).
+#[pyclass(frozen)]
+struct Settle {
+    resolver: Mutex<Option<Resolver>>,
+}
+
+impl Settle {
+    fn take(&self) -> Option<Resolver> {
+        self.resolver.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
+    fn settle(&self, result: Result<ivm_core::Transferable, String>) {
+        if let Some(resolver) = self.take() {
+            match result {
+                Ok(value) => resolver.resolve(value),
+                Err(message) => resolver.reject(message),
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl Settle {
+    fn __call__(&self, py: Python<'_>, done: &Bound<'_, PyAny>) {
+        let result = if done.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
+            Err("the callback's coroutine was cancelled".to_owned())
+        } else {
+            done.call_method0("result").and_then(|value| to_transferable(&value)).map_err(|error| message_of(py, &error))
+        };
+        self.settle(result);
+    }
+}

@@ -1,0 +1,71 @@
+//! ivm-core's errors as Python exceptions. Each kind raises its own class of
+//! `ivm.errors` (written in Python, so that each can also subclass the
+//! builtin exception callers already catch: `TimeoutError`, `MemoryError`,
+//! …); a JavaScript exception raises `JSError` with its name, message, stack
+//! and, for a thrown primitive, the value itself.
+
+use ivm_core::Error;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+use crate::convert::primitive_to_py;
+
+fn errors_module(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {
+    static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    ERRORS.get_or_try_init(py, || Ok(py.import("ivm.errors")?.unbind())).map(|module| module.bind(py))
+}
+
+/// The Python exception for `error`.
+pub(crate) fn to_py(py: Python<'_>, error: Error) -> PyErr {
+    exception(py, &error).unwrap_or_else(|failed| failed)
+}
+
+fn exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
+    let module = errors_module(py)?;
+    if let Error::Js(js) = error {
+        let value = js.thrown.as_ref().map(|thrown| primitive_to_py(py, thrown)).transpose()?;
+        let instance = module.getattr("JSError")?.call1((js.message.as_str(), js.name.as_str(), js.stack.as_deref(), value))?;
+        return Ok(PyErr::from_value(instance));
+    }
+    let class = module.getattr(error.class_name()).or_else(|_| module.getattr("IvmError"))?;
+    Ok(PyErr::from_value(class.call1((error.to_string(),))?))
+}
+
+/// A value that could not cross into or out of an isolate.
+pub(crate) fn transfer_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    error_of_class(py, "TransferError", message.into())
+}
+
+/// A handle used after release, or an argument out of range.
+pub(crate) fn usage_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    error_of_class(py, "UsageError", message.into())
+}
+
+fn error_of_class(py: Python<'_>, class: &str, message: String) -> PyErr {
+    let made = errors_module(py).and_then(|module| module.getattr(class)?.call1((message,)));
+    match made {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(failed) => failed,
+    }
+}
+
+/// ivm-core results in Python: errors raised as their classes.
+pub(crate) trait OrRaise<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> OrRaise<T> for ivm_core::Result<T> {
+    fn or_raise(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|error| to_py(py, error))
+    }
+}
+
+/// What JavaScript sees of a Python exception: its message, or its class's
+/// name when it has none.
+pub(crate) fn message_of(py: Python<'_>, error: &PyErr) -> String {
+    let value = error.value(py);
+    match value.str() {
+        Ok(message) if !message.is_empty().unwrap_or(true) => message.to_string(),
+        _ => value.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "Python exception".to_owned()),
+    }
+}

@@ -1,0 +1,152 @@
+//! `ExternalCopy` (a copy held outside every isolate, made once and copied
+//! into as many isolates as want it), `CopyInto` (one with the options of
+//! how it enters) and `SharedArrayBuffer` (memory shared with isolates,
+//! which Python sees through a writable `memoryview`).
+
+use std::ffi::c_int;
+
+use ivm_core::{CopyOptions, SharedBuffer, Transferable};
+use pyo3::prelude::*;
+
+use crate::aio::detached;
+use crate::convert::{from_structured, to_structured};
+
+/// A copy of a value held outside any isolate: copied in once, then into
+/// any number of isolates (as an argument or property value) without
+/// touching Python again.
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct ExternalCopy {
+    inner: ivm_core::ExternalCopy,
+}
+
+impl From<ivm_core::ExternalCopy> for ExternalCopy {
+    fn from(inner: ivm_core::ExternalCopy) -> ExternalCopy {
+        ExternalCopy { inner }
+    }
+}
+
+impl ExternalCopy {
+    /// The copy as it enters an isolate when passed itself.
+    pub(crate) fn transferable(&self) -> Transferable {
+        self.inner.copy_into(&CopyOptions::new())
+    }
+}
+
+#[pymethods]
+impl ExternalCopy {
+    #[new]
+    fn new(value: &Bound<'_, PyAny>) -> PyResult<ExternalCopy> {
+        Ok(ExternalCopy { inner: ivm_core::ExternalCopy::new(to_structured(value)?) })
+    }
+
+    /// A new Python copy of the value. ``release=True`` releases the
+    /// external copy afterwards; ``transfer_in=True`` hands its memory over
+    /// instead of copying it (and releases it).
+    #[pyo3(signature = (*, release = false, transfer_in = false))]
+    fn copy<'py>(&self, py: Python<'py>, release: bool, transfer_in: bool) -> PyResult<Bound<'py, PyAny>> {
+        let options = CopyOptions::new().release(release).transfer_in(transfer_in);
+        let copy = detached(py, || self.inner.copy(&options))?;
+        from_structured(py, &copy)
+    }
+
+    /// The copy with the options it enters an isolate with, to pass as an
+    /// argument or property value (passing the ExternalCopy itself copies it
+    /// in with the defaults).
+    #[pyo3(signature = (*, release = false, transfer_in = false))]
+    fn copy_into(&self, release: bool, transfer_in: bool) -> CopyInto {
+        CopyInto { copy: self.inner.clone(), options: CopyOptions::new().release(release).transfer_in(transfer_in) }
+    }
+
+    /// The bytes this copy is accounted at.
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    #[getter]
+    fn is_released(&self) -> bool {
+        self.inner.is_released()
+    }
+
+    /// Releases the copy; later uses raise `ReleasedError`.
+    fn release(&self) {
+        self.inner.release();
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ivm.ExternalCopy of {} bytes>", self.inner.size())
+    }
+}
+
+/// An ExternalCopy with how it enters an isolate (`ExternalCopy.copy_into`).
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct CopyInto {
+    copy: ivm_core::ExternalCopy,
+    options: CopyOptions,
+}
+
+impl CopyInto {
+    pub(crate) fn transferable(&self) -> Transferable {
+        self.copy.copy_into(&self.options)
+    }
+}
+
+/// Memory shared between Python and isolates: a JavaScript
+/// ``SharedArrayBuffer`` of the same memory wherever it is passed, and a
+/// writable buffer in Python (``memoryview(shared)``). Values copied out of
+/// isolates hold their SharedArrayBuffers as memoryviews of these.
+#[pyclass(module = "ivm", name = "SharedArrayBuffer", frozen)]
+pub(crate) struct SharedMemory {
+    buffer: SharedBuffer,
+}
+
+impl From<SharedBuffer> for SharedMemory {
+    fn from(buffer: SharedBuffer) -> SharedMemory {
+        SharedMemory { buffer }
+    }
+}
+
+impl SharedMemory {
+    pub(crate) fn buffer(&self) -> &SharedBuffer {
+        &self.buffer
+    }
+}
+
+#[pymethods]
+impl SharedMemory {
+    #[new]
+    fn new(byte_length: usize) -> SharedMemory {
+        SharedMemory { buffer: SharedBuffer::new(byte_length) }
+    }
+
+    #[getter]
+    fn byte_length(&self) -> usize {
+        self.buffer.byte_length()
+    }
+
+    fn __len__(&self) -> usize {
+        self.buffer.byte_length()
+    }
+
+    /// The buffer protocol: the shared memory itself, writable.
+    ///
+    /// # Safety
+    ///
+    /// Called by CPython with a `Py_buffer` to fill in.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let buffer = &slf.get().buffer;
+        let length = isize::try_from(buffer.byte_length()).map_err(|_| pyo3::exceptions::PyOverflowError::new_err("too large"))?;
+        // An empty buffer has no memory; CPython still wants an address.
+        let start = if length == 0 { std::ptr::NonNull::<u8>::dangling().as_ptr() } else { buffer.as_ptr() };
+        // SAFETY: `view` is CPython's to fill; the memory is `length` bytes
+        // that live as long as this object, which the view holds (FillInfo
+        // takes a reference to `slf` as the view's `obj`). It is writable
+        // by design: it is shared memory, as in JavaScript.
+        let status = unsafe { pyo3::ffi::PyBuffer_FillInfo(view, slf.as_ptr(), start.cast(), length, 0, flags) };
+        if status == -1 { Err(PyErr::fetch(slf.py())) } else { Ok(()) }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ivm.SharedArrayBuffer of {} bytes>", self.buffer.byte_length())
+    }
+}

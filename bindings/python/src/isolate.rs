@@ -1,0 +1,332 @@
+//! `Isolate`, `Context` and `Script`: ivm-core's handles with Python names,
+//! keyword options, context managers and the three forms of each call
+//! (`eval`, `eval_async`, `eval_ignored`).
+
+use ivm_core::{HeapStatistics, IsolateOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use crate::aio::{detached, future};
+use crate::convert::{from_transferable, to_transferables};
+use crate::options::{self, COMPILE, EVAL, RUN};
+use crate::reference::Reference;
+
+/// An isolate: a V8 heap of its own, shared with nothing else, with its own
+/// memory limit. ``with Isolate(memory_limit=64) as isolate:`` disposes it
+/// on leaving the block.
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct Isolate {
+    inner: ivm_core::Isolate,
+}
+
+#[pymethods]
+impl Isolate {
+    #[new]
+    #[pyo3(signature = (*, memory_limit = None, snapshot = None, on_catastrophic_error = None))]
+    fn new(
+        py: Python<'_>,
+        memory_limit: Option<usize>,
+        snapshot: Option<Vec<u8>>,
+        on_catastrophic_error: Option<Py<PyAny>>,
+    ) -> PyResult<Isolate> {
+        let mut options = IsolateOptions::new();
+        if let Some(megabytes) = memory_limit {
+            options = options.memory_limit(megabytes);
+        }
+        if let Some(snapshot) = snapshot {
+            options = options.snapshot(snapshot);
+        }
+        if let Some(handler) = on_catastrophic_error {
+            options = options.on_catastrophic_error(move |message| {
+                Python::attach(|py| {
+                    if let Err(error) = handler.call1(py, (message,)) {
+                        error.write_unraisable(py, None);
+                    }
+                });
+            });
+        }
+        Ok(Isolate { inner: detached(py, || ivm_core::Isolate::new(options))? })
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _kind: &Bound<'_, PyAny>,
+        _error: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        if !self.inner.is_disposed() {
+            detached(py, || self.inner.dispose())?;
+        }
+        Ok(false)
+    }
+
+    /// A new context (a global object and its built-ins) in this isolate.
+    fn create_context(&self, py: Python<'_>) -> PyResult<Context> {
+        Ok(Context { inner: detached(py, || self.inner.create_context())? })
+    }
+
+    /// `create_context`, awaitable.
+    fn create_context_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        future(py, self.inner.create_context_async(), |py, context| {
+            Ok(Bound::new(py, Context { inner: context })?.into_any())
+        })
+    }
+
+    /// Compiles `code` for running in any context of this isolate.
+    #[pyo3(signature = (code, **options))]
+    fn compile_script(&self, py: Python<'_>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Script> {
+        let options = options::parse("compile_script", COMPILE, options)?.compile;
+        Ok(Script { inner: detached(py, || self.inner.compile_script(code, &options))? })
+    }
+
+    /// `compile_script`, awaitable.
+    #[pyo3(signature = (code, **options))]
+    fn compile_script_async<'py>(
+        &self,
+        py: Python<'py>,
+        code: String,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::parse("compile_script_async", COMPILE, options)?.compile;
+        future(py, self.inner.compile_script_async(code, options), |py, script| {
+            Ok(Bound::new(py, Script { inner: script })?.into_any())
+        })
+    }
+
+    /// Disposes the isolate: a running call is stopped, and every later use
+    /// of it (or of its contexts, scripts and references) raises
+    /// `DisposedError`.
+    fn dispose(&self, py: Python<'_>) -> PyResult<()> {
+        detached(py, || self.inner.dispose())
+    }
+
+    #[getter]
+    fn is_disposed(&self) -> bool {
+        self.inner.is_disposed()
+    }
+
+    /// CPU time the isolate has spent running JavaScript, in seconds.
+    #[getter]
+    fn cpu_time(&self) -> f64 {
+        self.inner.cpu_time().as_secs_f64()
+    }
+
+    /// Wall-clock time the isolate has spent running JavaScript, in seconds.
+    #[getter]
+    fn wall_time(&self) -> f64 {
+        self.inner.wall_time().as_secs_f64()
+    }
+
+    /// How many references into this isolate are alive.
+    #[getter]
+    fn reference_count(&self) -> usize {
+        self.inner.reference_count()
+    }
+
+    /// V8's heap statistics for this isolate, as a dict.
+    fn heap_statistics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let statistics = detached(py, || self.inner.heap_statistics())?;
+        heap_statistics_dict(py, &statistics)
+    }
+
+    /// `heap_statistics`, awaitable.
+    fn heap_statistics_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        future(py, self.inner.heap_statistics_async(), |py, statistics| {
+            Ok(heap_statistics_dict(py, &statistics)?.into_any())
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.inner.is_disposed() { " disposed" } else { "" };
+        format!("<ivm.Isolate{state}>")
+    }
+}
+
+fn heap_statistics_dict<'py>(py: Python<'py>, statistics: &HeapStatistics) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    let sizes = [
+        ("total_heap_size", statistics.total_heap_size),
+        ("total_heap_size_executable", statistics.total_heap_size_executable),
+        ("total_physical_size", statistics.total_physical_size),
+        ("total_available_size", statistics.total_available_size),
+        ("used_heap_size", statistics.used_heap_size),
+        ("heap_size_limit", statistics.heap_size_limit),
+        ("malloced_memory", statistics.malloced_memory),
+        ("peak_malloced_memory", statistics.peak_malloced_memory),
+        ("number_of_native_contexts", statistics.number_of_native_contexts),
+        ("number_of_detached_contexts", statistics.number_of_detached_contexts),
+        ("total_global_handles_size", statistics.total_global_handles_size),
+        ("used_global_handles_size", statistics.used_global_handles_size),
+        ("external_memory", statistics.external_memory),
+        ("externally_allocated_size", statistics.externally_allocated_size),
+    ];
+    for (name, size) in sizes {
+        dict.set_item(name, size)?;
+    }
+    dict.set_item("does_zap_garbage", statistics.does_zap_garbage)?;
+    Ok(dict)
+}
+
+/// A context of an isolate: a global object with JavaScript's built-ins,
+/// where code runs. ``with`` releases it on leaving the block.
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct Context {
+    pub(crate) inner: ivm_core::Context,
+}
+
+#[pymethods]
+impl Context {
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    fn __exit__(&self, _kind: &Bound<'_, PyAny>, _error: &Bound<'_, PyAny>, _traceback: &Bound<'_, PyAny>) -> bool {
+        self.inner.release();
+        false
+    }
+
+    /// A reference to the context's global object (``globalThis``); named
+    /// with an underscore because ``global`` is a Python keyword.
+    #[getter]
+    fn global_(&self, py: Python<'_>) -> PyResult<Reference> {
+        Ok(Reference::isolate(detached(py, || self.inner.global())?))
+    }
+
+    /// Compiles and runs `code`, returning its completion value.
+    #[pyo3(signature = (code, **options))]
+    fn eval<'py>(&self, py: Python<'py>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::parse("eval", EVAL, options)?;
+        let result = detached(py, || self.inner.eval(code, &options))?;
+        from_transferable(py, result)
+    }
+
+    /// `eval`, awaitable.
+    #[pyo3(signature = (code, **options))]
+    fn eval_async<'py>(
+        &self,
+        py: Python<'py>,
+        code: String,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::parse("eval_async", EVAL, options)?;
+        future(py, self.inner.eval_async(code, options), from_transferable)
+    }
+
+    /// `eval`, queued; its result and errors are dropped.
+    #[pyo3(signature = (code, **options))]
+    fn eval_ignored(&self, code: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let options = options::parse("eval_ignored", EVAL, options)?;
+        self.inner.eval_ignored(code, options);
+        Ok(())
+    }
+
+    /// Runs `code` as the body of a function whose arguments are `$0`,
+    /// `$1`, …: `arguments`, copied in (handles and callables as
+    /// themselves).
+    #[pyo3(signature = (code, *arguments, **options))]
+    fn eval_closure<'py>(
+        &self,
+        py: Python<'py>,
+        code: &str,
+        arguments: &Bound<'_, PyTuple>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::parse("eval_closure", EVAL, options)?;
+        let arguments = to_transferables(arguments.as_any())?;
+        let result = detached(py, || self.inner.eval_closure(code, &arguments, &options))?;
+        from_transferable(py, result)
+    }
+
+    /// `eval_closure`, awaitable.
+    #[pyo3(signature = (code, *arguments, **options))]
+    fn eval_closure_async<'py>(
+        &self,
+        py: Python<'py>,
+        code: String,
+        arguments: &Bound<'_, PyTuple>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::parse("eval_closure_async", EVAL, options)?;
+        let arguments = to_transferables(arguments.as_any())?;
+        future(py, self.inner.eval_closure_async(code, arguments, options), from_transferable)
+    }
+
+    /// `eval_closure`, queued; its result and errors are dropped.
+    #[pyo3(signature = (code, *arguments, **options))]
+    fn eval_closure_ignored(
+        &self,
+        code: String,
+        arguments: &Bound<'_, PyTuple>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let options = options::parse("eval_closure_ignored", EVAL, options)?;
+        self.inner.eval_closure_ignored(code, to_transferables(arguments.as_any())?, options);
+        Ok(())
+    }
+
+    /// Releases the context; later uses raise `ReleasedError`.
+    fn release(&self) {
+        self.inner.release();
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<ivm.Context>"
+    }
+}
+
+/// A compiled script, runnable in any context of its isolate.
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct Script {
+    inner: ivm_core::Script,
+}
+
+#[pymethods]
+impl Script {
+    /// Runs the script in `context`, returning its completion value.
+    #[pyo3(signature = (context, **options))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        context: &Bound<'_, Context>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::run("run", RUN, options)?;
+        let context = &context.get().inner;
+        let result = detached(py, || self.inner.run(context, &options))?;
+        from_transferable(py, result)
+    }
+
+    /// `run`, awaitable.
+    #[pyo3(signature = (context, **options))]
+    fn run_async<'py>(
+        &self,
+        py: Python<'py>,
+        context: &Bound<'_, Context>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::run("run_async", RUN, options)?;
+        future(py, self.inner.run_async(&context.get().inner, options), from_transferable)
+    }
+
+    /// `run`, queued; its result and errors are dropped.
+    #[pyo3(signature = (context, **options))]
+    fn run_ignored(&self, context: &Bound<'_, Context>, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let options = options::run("run_ignored", RUN, options)?;
+        self.inner.run_ignored(&context.get().inner, options);
+        Ok(())
+    }
+
+    /// Releases the compiled code; later runs raise `ReleasedError`.
+    fn release(&self) {
+        self.inner.release();
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "<ivm.Script>"
+    }
+}

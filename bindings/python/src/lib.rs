@@ -1,0 +1,41 @@
+//! ivm's Python package, compiled half (`ivm._ivm`): ivm-core's Isolate,
+//! Context, Script, Reference, ExternalCopy and Callback as Python classes,
+//! with Python's idioms (keyword options, context managers, asyncio futures
+//! for the async forms, exceptions of their own classes) and Python values
+//! converted to and from ivm's value model.
+//!
+//! It owns only conversion and idiom: what an operation does is ivm-core's.
+//! The interpreter is released whenever JavaScript runs or a caller waits
+//! on an isolate, so Python threads run isolates in parallel.
+
+mod aio;
+mod callback;
+mod convert;
+mod errors;
+mod external_copy;
+mod isolate;
+mod options;
+mod reference;
+
+use pyo3::prelude::*;
+
+/// Bytes held by every live ExternalCopy in the process.
+#[pyfunction]
+fn total_external_size() -> usize {
+    ivm_core::total_external_size()
+}
+
+#[pymodule]
+fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<isolate::Isolate>()?;
+    module.add_class::<isolate::Context>()?;
+    module.add_class::<isolate::Script>()?;
+    module.add_class::<reference::Reference>()?;
+    module.add_class::<external_copy::ExternalCopy>()?;
+    module.add_class::<external_copy::CopyInto>()?;
+    module.add_class::<external_copy::SharedMemory>()?;
+    module.add_class::<callback::Callback>()?;
+    module.add_function(wrap_pyfunction!(total_external_size, module)?)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

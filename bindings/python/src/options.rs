@@ -1,0 +1,92 @@
+//! Keyword options, as ivm-core's option structs. Every method that runs
+//! JavaScript takes the same keywords, so they are read here once:
+//!
+//! - `timeout`, `cpu_limit`: seconds (`float`), or `None` for no limit;
+//! - `copy`, `reference`, `external_copy`: how the result leaves the isolate
+//!   (at most one; by default primitives are copied and anything else comes
+//!   back as a `Reference`, as isolated-vm does);
+//! - `promise`: wait for a returned promise and give its value;
+//! - `accessors` (`get` only): read through getters and the prototype chain;
+//! - `filename`, `line_offset`, `column_offset` (code only): the origin shown
+//!   in stack traces.
+
+use std::time::Duration;
+
+use ivm_core::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+/// Which keywords a method takes.
+#[derive(Clone, Copy)]
+pub(crate) struct Accepts {
+    pub(crate) compile: bool,
+    pub(crate) run: bool,
+    pub(crate) accessors: bool,
+}
+
+pub(crate) const EVAL: Accepts = Accepts { compile: true, run: true, accessors: false };
+pub(crate) const COMPILE: Accepts = Accepts { compile: true, run: false, accessors: false };
+pub(crate) const RUN: Accepts = Accepts { compile: false, run: true, accessors: false };
+pub(crate) const GET: Accepts = Accepts { compile: false, run: true, accessors: true };
+
+/// Reads `options` (a method's `**options`), refusing keywords the method
+/// does not take.
+pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, PyDict>>) -> PyResult<EvalOptions> {
+    let mut eval = EvalOptions::new();
+    let Some(options) = options else { return Ok(eval) };
+    let mut origin = ScriptOrigin::default();
+    let mut modes = Vec::new();
+    for (key, value) in options.iter() {
+        let key: String = key.extract()?;
+        let accepted = match key.as_str() {
+            "filename" | "line_offset" | "column_offset" => accepts.compile,
+            "accessors" => accepts.accessors,
+            _ => accepts.run,
+        };
+        if !accepted {
+            return Err(PyTypeError::new_err(format!("{method}() got an unexpected keyword argument '{key}'")));
+        }
+        match key.as_str() {
+            "filename" => origin.filename = value.extract()?,
+            "line_offset" => origin.line_offset = value.extract()?,
+            "column_offset" => origin.column_offset = value.extract()?,
+            "timeout" => eval.run.timeout = seconds(&key, &value)?,
+            "cpu_limit" => eval.run.cpu_limit = seconds(&key, &value)?,
+            "promise" => eval.run.promise = value.is_truthy()?,
+            "accessors" => eval.run.accessors = value.is_truthy()?,
+            "copy" | "reference" | "external_copy" => {
+                if value.is_truthy()? {
+                    modes.push(key);
+                }
+            }
+            _ => return Err(PyTypeError::new_err(format!("{method}() got an unexpected keyword argument '{key}'"))),
+        }
+    }
+    eval.run.result = match modes.as_slice() {
+        [] => TransferMode::Auto,
+        [mode] => match mode.as_str() {
+            "copy" => TransferMode::Copy,
+            "reference" => TransferMode::Reference,
+            _ => TransferMode::ExternalCopy,
+        },
+        _ => return Err(PyValueError::new_err("only one of copy, reference and external_copy may be set")),
+    };
+    eval.compile = CompileOptions::new().origin(origin);
+    Ok(eval)
+}
+
+/// The run options alone, for methods that take no code.
+pub(crate) fn run(method: &str, accepts: Accepts, options: Option<&Bound<'_, PyDict>>) -> PyResult<RunOptions> {
+    Ok(parse(method, accepts, options)?.run)
+}
+
+fn seconds(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    let seconds: f64 = value.extract()?;
+    Duration::try_from_secs_f64(seconds)
+        .map(Some)
+        .map_err(|_| PyValueError::new_err(format!("{key} must be a non-negative number of seconds, not {seconds}")))
+}
