@@ -229,3 +229,50 @@ fn on_ready_hands_each_result_on_once_from_the_thread_that_finishes_it() {
     }
     drop(isolate);
 }
+
+#[test]
+fn a_canceled_call_that_has_not_started_never_runs() {
+    let (_isolate, context) = isolate_and_context();
+    eval(&context, "globalThis.ran = []");
+    let busy = context.eval_async("const end = Date.now() + 100; while (Date.now() < end) {}", EvalOptions::new());
+    let queued = context.eval_async("ran.push('queued')", EvalOptions::new());
+    queued.canceler().cancel();
+    assert!(matches!(block_on(queued), Err(Error::Canceled)));
+    assert!(block_on(busy).is_ok());
+    assert_eq!(eval(&context, "ran.length"), Value::Number(0.0));
+}
+
+#[test]
+fn canceling_a_running_call_stops_its_javascript_and_leaves_the_isolate_usable() {
+    let (_isolate, context) = isolate_and_context();
+    let (started, has_started) = std::sync::mpsc::channel();
+    let started = Mutex::new(started);
+    let signal = Callback::new(move |_| {
+        started.lock().unwrap().send(()).unwrap();
+        Ok(Value::Undefined.into())
+    });
+    let spinning = context.eval_closure_async("$0(); while (true) {}", vec![signal.into()], EvalOptions::new());
+    let canceler = spinning.canceler();
+    has_started.recv().unwrap();
+    canceler.cancel();
+    assert!(matches!(block_on(spinning), Err(Error::Canceled)));
+    assert_eq!(eval(&context, "1 + 2"), Value::Number(3.0));
+    // Canceling again, or after the end, changes nothing.
+    canceler.cancel();
+    let done = context.eval_async("'done'", EvalOptions::new());
+    let late = done.canceler();
+    assert_eq!(block_on(done).unwrap(), Value::from("done"));
+    late.cancel();
+    assert_eq!(eval(&context, "'still fine'"), Value::from("still fine"));
+}
+
+#[test]
+fn canceling_a_call_waiting_for_its_promise_ends_the_wait() {
+    let (_isolate, context) = isolate_and_context();
+    let never = context.eval_async("new Promise(() => {})", EvalOptions::new().promise(true));
+    let canceler = never.canceler();
+    std::thread::sleep(Duration::from_millis(20));
+    canceler.cancel();
+    assert!(matches!(block_on(never), Err(Error::Canceled)));
+    assert_eq!(eval(&context, "6 * 7"), Value::Number(42.0));
+}

@@ -13,12 +13,16 @@ cargo xtask <command>
   demo    build the ivm command in release mode and run `ivm demo`
   node [--release]
           build the Node addon into bindings/node/ivm.node
+  python [--release]
+          build the Python package and pip-install it into target/py-venv
   test    run every test suite (Rust workspace tests with tidy checks, loom
-          models, the Node suite on the machine's Node and on Node 24)
+          models, the Node suite on the machine's Node and on Node 24, the
+          Python suite with pytest)
   bench [CRITERION ARGS]
           run the benchmarks and print ratios against isolated-vm (from npm),
           then compare the Node addon with isolated-vm in Node 24 and in the
-          machine's Node (benches/node/compare.js)
+          machine's Node (benches/node/compare.js), and the Python package
+          with mini-racer from PyPI (benches/python/compare.py)
   fuzz [SECONDS]
           fuzz the wire decoder with cargo-fuzz (installed if missing) for
           SECONDS (default 600); see docs/FUZZING.md
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => cargo(&env, &["run", "--release", "--package", "ivm-cli", "--bin", "ivm", "--", "demo"]),
         Some("node") => build_node_addon(&env, args.get(1).is_some_and(|a| a == "--release")).map(drop),
+        Some("python") => install_python_package(&env, args.get(1).is_some_and(|a| a == "--release")).map(drop),
         Some("test") => test(&env),
         Some("bench") => bench(&env, &args[1..]),
         Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
@@ -108,9 +113,64 @@ fn test(env: &BuildEnv) -> Result<(), String> {
         &mut tally,
     );
     let node = build_node_addon(env, false).and_then(|_| node_tests(env, &mut tally));
+    let python = install_python_package(env, false).and_then(|python| python_tests(env, &python, &mut tally));
     // One closing line for every suite together, in the form CI reads.
     println!("tests: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
-    rust.and(loom).and(node)
+    rust.and(loom).and(node).and(python)
+}
+
+/// What the Python suite needs besides ivm, installed into the virtual
+/// environment from PyPI.
+const PYTHON_TEST_TOOLS: [&str; 3] = ["pytest", "pytest-timeout", "mypy"];
+
+/// The virtual environment the Python package is installed into and tested
+/// in (`target/py-venv`), made with the machine's `python3` on first use.
+/// Returns its interpreter.
+fn python_venv(env: &BuildEnv, tools: &[&str]) -> Result<PathBuf, String> {
+    let venv = env.root.join("target/py-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let mut create = env.command("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        run(create)?;
+    }
+    let missing: Vec<&str> = tools.iter().copied().filter(|tool| !python_has(env, &python, tool)).collect();
+    if !missing.is_empty() {
+        let mut install = env.command(&python.display().to_string());
+        install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]).args(&missing);
+        run(install)?;
+    }
+    Ok(python)
+}
+
+/// Whether `package` is installed for `python`.
+fn python_has(env: &BuildEnv, python: &Path, package: &str) -> bool {
+    let mut show = env.command(&python.display().to_string());
+    show.args(["-m", "pip", "show", "--quiet", package]).stdout(std::process::Stdio::null());
+    show.stderr(std::process::Stdio::null()).status().is_ok_and(|status| status.success())
+}
+
+/// Builds the Python package and installs it into `target/py-venv` the way
+/// users do, `pip install ./bindings/python` (maturin, fetched by pip, is
+/// the build backend). Tests build with the dev profile, which shares the
+/// workspace's debug build; `--release` is for benchmarks.
+fn install_python_package(env: &BuildEnv, release: bool) -> Result<PathBuf, String> {
+    let python = python_venv(env, &PYTHON_TEST_TOOLS)?;
+    let mut install = env.command(&python.display().to_string());
+    install.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--force-reinstall", "--no-deps"]);
+    install.arg("./bindings/python");
+    if !release {
+        install.env("MATURIN_PEP517_ARGS", "--profile dev");
+    }
+    run(install)?;
+    Ok(python)
+}
+
+/// Runs `tests/python` with pytest.
+fn python_tests(env: &BuildEnv, python: &Path, tally: &mut Tally) -> Result<(), String> {
+    let mut command = env.command(&python.display().to_string());
+    command.args(["-m", "pytest", "tests/python", "-q", "-p", "no:cacheprovider"]);
+    run_counting(command, |line| tally.add_pytest_line(line))
 }
 
 /// Builds the Node addon and puts it where `bindings/node/index.js` loads it.
@@ -214,6 +274,29 @@ impl Tally {
             "fail" => self.failed += count,
             "skipped" | "todo" => self.ignored += count,
             _ => {}
+        }
+    }
+
+    /// Adds pytest's closing line ("3 failed, 40 passed, 1 skipped in 2.10s",
+    /// with `-q`; between rows of `=` without it).
+    fn add_pytest_line(&mut self, line: &str) {
+        let line = line.trim_matches(|c: char| c == '=' || c.is_whitespace());
+        let Some((counts, duration)) = line.rsplit_once(" in ") else { return };
+        if !duration.split_whitespace().next().is_some_and(|d| d.ends_with('s') && d[..d.len() - 1].parse::<f64>().is_ok()) {
+            return;
+        }
+        for part in counts.split(", ") {
+            let mut words = part.split_whitespace();
+            let (Some(count), Some(kind), None) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next(), words.next())
+            else {
+                return;
+            };
+            match kind {
+                "passed" | "xpassed" => self.passed += count,
+                "failed" | "error" | "errors" => self.failed += count,
+                "skipped" | "xfailed" | "deselected" => self.ignored += count,
+                _ => {}
+            }
         }
     }
 
@@ -326,7 +409,27 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
         );
     }
     compare_in_node(env);
+    compare_in_python(env);
     Ok(())
+}
+
+/// Runs `benches/python/compare.py`, which times ivm's Python package (a
+/// release build) and mini-racer (from PyPI) side by side in one
+/// interpreter. Skipped, with why, when either cannot be installed.
+fn compare_in_python(env: &BuildEnv) {
+    let python = install_python_package(env, true).and_then(|_| python_venv(env, &["mini-racer"]));
+    let python = match python {
+        Ok(python) => python,
+        Err(why) => {
+            eprintln!("xtask: the Python package is not compared with mini-racer: {why}");
+            return;
+        }
+    };
+    let mut command = env.command(&python.display().to_string());
+    command.arg("benches/python/compare.py");
+    if let Err(why) = run(command) {
+        eprintln!("xtask: the comparison with mini-racer failed (its output above says why): {why}");
+    }
 }
 
 /// Runs `benches/node/compare.js`, which times the same operations through

@@ -1,8 +1,8 @@
 //! The async forms: an ivm-core [`Pending`] as an asyncio future of the
 //! running event loop. The call runs on ivm's worker pool; its result is
 //! converted there (holding the interpreter only for that) and handed to the
-//! loop with `call_soon_threadsafe`. A future cancelled meanwhile drops the
-//! result.
+//! loop with `call_soon_threadsafe`. Cancelling the future cancels the call
+//! (ivm-core's `Canceler`).
 //!
 //! Sync calls release the interpreter for as long as JavaScript runs or the
 //! caller waits for its turn on the isolate ([`detached`]).
@@ -10,6 +10,7 @@
 use ivm_core::Pending;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+use pyo3::types::PyCFunction;
 
 use crate::errors::{OrRaise, to_py};
 
@@ -29,6 +30,17 @@ pub(crate) fn future<'py, T: Send + 'static>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let event_loop = asyncio(py)?.call_method0("get_running_loop")?;
     let future = event_loop.call_method0("create_future")?;
+    // A task that gives up on the call (cancelled, or timed out by
+    // `asyncio.wait_for`) cancels it: it is skipped, or its JavaScript
+    // stopped, instead of keeping the isolate busy for nobody.
+    let canceler = pending.canceler();
+    let on_done = PyCFunction::new_closure(py, None, None, move |args, _| -> PyResult<()> {
+        if args.get_item(0)?.call_method0("cancelled")?.is_truthy()? {
+            canceler.cancel();
+        }
+        Ok(())
+    })?;
+    future.call_method1("add_done_callback", (on_done,))?;
     let (event_loop, target) = (event_loop.unbind(), future.clone().unbind());
     pending.on_ready(move |result| {
         Python::attach(|py| {

@@ -24,8 +24,9 @@ use std::task::{Context as TaskContext, Poll, Wake, Waker};
 
 use ivm_runtime::{Receiver, oneshot};
 
+use crate::cancel::CallState;
 use crate::{
-    CompileOptions, Context, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result, RunOptions, Script,
+    Canceler, CompileOptions, Context, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result, RunOptions, Script,
     Structured, Transferable, Value,
 };
 
@@ -33,6 +34,7 @@ use crate::{
 #[must_use = "the call runs anyway; a Pending only carries its result"]
 pub struct Pending<T> {
     receiver: Receiver<Result<T>>,
+    call: Arc<CallState>,
 }
 
 impl<T> fmt::Debug for Pending<T> {
@@ -46,6 +48,15 @@ impl<T> Future for Pending<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<T>> {
         Pin::new(&mut self.receiver).poll(cx).map(|result| result.unwrap_or(Err(Error::Canceled)))
+    }
+}
+
+impl<T> Pending<T> {
+    /// A handle that cancels the call: skipped if it has not started, its
+    /// JavaScript terminated if it is running, its wait ended if it waits
+    /// for its promise. A cancelled call's result is [`Error::Canceled`].
+    pub fn canceler(&self) -> Canceler {
+        self.call.canceler()
     }
 }
 
@@ -91,8 +102,10 @@ impl Isolate {
     /// worker pool after everything queued before it.
     fn queue<T: Send + 'static>(&self, call: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
         let (sender, receiver) = oneshot();
-        self.inner.strand.spawn(move || sender.send(call()));
-        Pending { receiver }
+        let state = CallState::new(&self.inner);
+        let call_state = Arc::clone(&state);
+        self.inner.strand.spawn(move || sender.send(call_state.run(call)));
+        Pending { receiver, call: state }
     }
 
     /// Queues `call`, a call that returns JavaScript's result as `options`
@@ -108,13 +121,17 @@ impl Isolate {
             return self.queue(call);
         }
         let (sender, receiver) = oneshot();
-        let outlet: crate::follow::Outlet = std::sync::Arc::new(std::sync::Mutex::new(Some(sender)));
+        let outlet: crate::follow::Outlet = Arc::new(Mutex::new(Some(sender)));
         let timeout = options.timeout;
+        let state = CallState::new(&self.inner);
+        let canceled_outlet = Arc::clone(&outlet);
+        state.on_cancel(move || crate::follow::deliver(&canceled_outlet, Err(Error::Canceled)));
+        let call_state = Arc::clone(&state);
         self.inner.strand.spawn(move || {
             let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
-            crate::follow::run_following(&outlet, deadline, call);
+            crate::follow::run_following(&outlet, deadline, || call_state.run(call));
         });
-        Pending { receiver }
+        Pending { receiver, call: state }
     }
 
     /// Queues `call` and drops its result.

@@ -157,6 +157,20 @@ pub(crate) struct IsolateInner {
     pub(crate) remote_dispatch: OnceLock<crate::remote::Dispatch>,
 }
 
+impl IsolateInner {
+    /// Stops the running call's JavaScript, as a deadline does.
+    pub(crate) fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.terminator.terminate_execution();
+    }
+
+    /// Withdraws a termination requested by [`interrupt`](Self::interrupt)
+    /// that found no JavaScript running.
+    pub(crate) fn clear_termination(&self) {
+        self.terminator.cancel_terminate_execution();
+    }
+}
+
 /// The V8 isolate's way back to its owner, for code that V8 calls with
 /// nothing but a scope (promise handlers).
 #[derive(Clone)]

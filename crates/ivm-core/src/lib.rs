@@ -12,6 +12,7 @@
 //! isolate's strand, in the order they were called.
 
 mod callback;
+mod cancel;
 mod context;
 mod error;
 mod exception;
@@ -31,6 +32,7 @@ mod script;
 mod transfer;
 
 pub use callback::{Callback, CallbackResult, Resolver};
+pub use cancel::Canceler;
 pub use context::Context;
 pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};

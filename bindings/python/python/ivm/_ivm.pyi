@@ -1,0 +1,201 @@
+"""Type stubs of ivm's compiled classes (``ivm._ivm``), re-exported by ``ivm``.
+
+Options every method that runs JavaScript takes, as keywords:
+
+- ``timeout``, ``cpu_limit``: seconds, or ``None`` for no limit; on expiry the
+  call raises ``ivm.TimeoutError`` / ``ivm.CpuLimitError`` and the isolate
+  stays usable;
+- ``copy``, ``reference``, ``external_copy``: how the result leaves the
+  isolate (at most one); by default primitives are copied and anything else
+  comes back as a :class:`Reference`;
+- ``promise``: if the result is a promise, wait for it and give its value;
+- ``filename``, ``line_offset``, ``column_offset`` (methods that take code):
+  where the code comes from, as shown in stack traces;
+- ``accessors`` (``Reference.get`` only): read through getters, Proxies and
+  the prototype chain.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Final, Self, TypedDict, Unpack, final
+
+
+__version__: Final[str]
+
+class RunOptions(TypedDict, total=False):
+    timeout: float | None
+    cpu_limit: float | None
+    copy: bool
+    reference: bool
+    external_copy: bool
+    promise: bool
+
+class GetOptions(RunOptions, total=False):
+    accessors: bool
+
+class CompileOptions(TypedDict, total=False):
+    filename: str
+    line_offset: int
+    column_offset: int
+
+class EvalOptions(RunOptions, CompileOptions, total=False): ...
+
+class HeapStatistics(TypedDict):
+    total_heap_size: int
+    total_heap_size_executable: int
+    total_physical_size: int
+    total_available_size: int
+    used_heap_size: int
+    heap_size_limit: int
+    malloced_memory: int
+    peak_malloced_memory: int
+    does_zap_garbage: bool
+    number_of_native_contexts: int
+    number_of_detached_contexts: int
+    total_global_handles_size: int
+    used_global_handles_size: int
+    external_memory: int
+    externally_allocated_size: int
+
+@final
+class Isolate:
+    """A V8 isolate: a heap of its own with a memory limit (MiB) that
+    JavaScript cannot break. ``with Isolate() as isolate:`` disposes it on
+    leaving the block."""
+
+    def __init__(
+        self,
+        *,
+        memory_limit: int | None = None,
+        snapshot: bytes | None = None,
+        on_catastrophic_error: Callable[[str], object] | None = None,
+    ) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool: ...
+    def create_context(self) -> Context:
+        """A new context (a global object with JavaScript's built-ins)."""
+    def create_context_async(self) -> Awaitable[Context]: ...
+    def compile_script(self, code: str, **options: Unpack[CompileOptions]) -> Script:
+        """Compiles ``code`` to run in any context of this isolate."""
+    def compile_script_async(self, code: str, **options: Unpack[CompileOptions]) -> Awaitable[Script]: ...
+    def dispose(self) -> None:
+        """Disposes the isolate; a running call stops with ``DisposedError``."""
+    @property
+    def is_disposed(self) -> bool: ...
+    @property
+    def cpu_time(self) -> float:
+        """CPU seconds spent running JavaScript."""
+    @property
+    def wall_time(self) -> float:
+        """Wall-clock seconds spent running JavaScript."""
+    @property
+    def reference_count(self) -> int: ...
+    def heap_statistics(self) -> HeapStatistics: ...
+    def heap_statistics_async(self) -> Awaitable[HeapStatistics]: ...
+
+@final
+class Context:
+    """Where code runs: a global object and JavaScript's built-ins."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool: ...
+    @property
+    def global_(self) -> Reference:
+        """The global object (``globalThis``)."""
+    def eval(self, code: str, **options: Unpack[EvalOptions]) -> Any:
+        """Compiles and runs ``code``; returns its completion value."""
+    def eval_async(self, code: str, **options: Unpack[EvalOptions]) -> Awaitable[Any]: ...
+    def eval_ignored(self, code: str, **options: Unpack[EvalOptions]) -> None: ...
+    def eval_closure(self, code: str, *arguments: Any, **options: Unpack[EvalOptions]) -> Any:
+        """Runs ``code`` as a function body whose arguments are ``$0``, ``$1``, …"""
+    def eval_closure_async(self, code: str, *arguments: Any, **options: Unpack[EvalOptions]) -> Awaitable[Any]: ...
+    def eval_closure_ignored(self, code: str, *arguments: Any, **options: Unpack[EvalOptions]) -> None: ...
+    def release(self) -> None: ...
+
+@final
+class Script:
+    """Compiled code, runnable in any context of its isolate."""
+
+    def run(self, context: Context, **options: Unpack[RunOptions]) -> Any: ...
+    def run_async(self, context: Context, **options: Unpack[RunOptions]) -> Awaitable[Any]: ...
+    def run_ignored(self, context: Context, **options: Unpack[RunOptions]) -> None: ...
+    def release(self) -> None: ...
+
+@final
+class Reference:
+    """A value that stays where it lives: in an isolate, or a Python object
+    handed to JavaScript by reference (``Reference(obj)``)."""
+
+    def __init__(self, value: object) -> None: ...
+    @property
+    def typeof(self) -> str:
+        """JavaScript's ``typeof`` of the value (``"null"`` for null)."""
+    def deref(self) -> Any:
+        """The Python object of a reference made in Python."""
+    def copy(self) -> Any: ...
+    def copy_async(self) -> Awaitable[Any]: ...
+    def get(self, key: str | int, **options: Unpack[GetOptions]) -> Any: ...
+    def get_async(self, key: str | int, **options: Unpack[GetOptions]) -> Awaitable[Any]: ...
+    def set(self, key: str | int, value: object, **options: Unpack[RunOptions]) -> bool: ...
+    def set_async(self, key: str | int, value: object, **options: Unpack[RunOptions]) -> Awaitable[bool]: ...
+    def set_ignored(self, key: str | int, value: object, **options: Unpack[RunOptions]) -> None: ...
+    def delete(self, key: str | int, **options: Unpack[RunOptions]) -> bool: ...
+    def delete_async(self, key: str | int, **options: Unpack[RunOptions]) -> Awaitable[bool]: ...
+    def delete_ignored(self, key: str | int, **options: Unpack[RunOptions]) -> None: ...
+    def apply(
+        self, receiver: object = None, arguments: Iterable[object] | None = None, **options: Unpack[RunOptions]
+    ) -> Any: ...
+    def apply_async(
+        self, receiver: object = None, arguments: Iterable[object] | None = None, **options: Unpack[RunOptions]
+    ) -> Awaitable[Any]: ...
+    def apply_ignored(
+        self, receiver: object = None, arguments: Iterable[object] | None = None, **options: Unpack[RunOptions]
+    ) -> None: ...
+    def release(self) -> None: ...
+
+@final
+class ExternalCopy:
+    """A copy held outside every isolate, copied into isolates on demand."""
+
+    def __init__(self, value: object) -> None: ...
+    def copy(self, *, release: bool = False, transfer_in: bool = False) -> Any: ...
+    def copy_into(self, *, release: bool = False, transfer_in: bool = False) -> CopyInto: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_released(self) -> bool: ...
+    def release(self) -> None: ...
+
+@final
+class CopyInto:
+    """An ExternalCopy with the options it enters an isolate with."""
+
+@final
+class Callback:
+    """A Python function JavaScript can call; an ``async def`` function
+    returns a promise in JavaScript."""
+
+    def __init__(self, function: Callable[..., object]) -> None: ...
+
+@final
+class SharedArrayBuffer:
+    """Memory shared with isolates; ``memoryview(buffer)`` writes to it."""
+
+    def __init__(self, byte_length: int) -> None: ...
+    @property
+    def byte_length(self) -> int: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+
+def total_external_size() -> int:
+    """Bytes held by every live ExternalCopy in the process."""
