@@ -201,7 +201,7 @@ impl Writer {
             Ok(shared) if view.getattr("contiguous")?.extract::<bool>()? => {
                 let shared = shared.get().buffer().clone();
                 let start = view_address(view)?;
-                let offset = start.checked_sub(shared.as_ptr() as usize).unwrap_or(0);
+                let offset = start.saturating_sub(shared.as_ptr() as usize);
                 (Object::SharedArrayBuffer(shared), offset)
             }
             _ => (Object::ArrayBuffer(Buffer::from(view.call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes().to_vec())), 0),
