@@ -17,7 +17,7 @@ use pyo3::types::PyTuple;
 
 use crate::aio::asyncio;
 use crate::convert::{from_structured, to_transferable};
-use crate::errors::message_of;
+use crate::errors::{message_of, raise_into_javascript};
 
 /// A Python function that JavaScript can call. Any callable passed into an
 /// isolate becomes one; make one explicitly to pass it inside a value's
@@ -50,11 +50,13 @@ impl Callback {
             return Ok(Callback {
                 inner: ivm_core::Callback::new(move |arguments| {
                     Python::attach(|py| {
-                        let arguments = arguments.iter().map(|argument| from_structured(py, argument));
-                        let arguments = PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?;
-                        to_transferable(&function.bind(py).call1(arguments)?)
+                        let call = || {
+                            let arguments = arguments.into_iter().map(|argument| from_structured(py, argument));
+                            let arguments = PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?;
+                            to_transferable(&function.bind(py).call1(arguments)?)
+                        };
+                        call().map_err(|error| raise_into_javascript(py, &error))
                     })
-                    .map_err(|error| Python::attach(|py| message_of(py, &error)))
                 }),
             });
         }
@@ -70,7 +72,7 @@ impl Callback {
                                 "an async callback must be made while an asyncio event loop runs",
                             ));
                         };
-                        let arguments = arguments.iter().map(|argument| from_structured(py, argument));
+                        let arguments = arguments.into_iter().map(|argument| from_structured(py, argument));
                         let coroutine = function.bind(py).call1(PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?)?;
                         asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop.bind(py)))
                     })();

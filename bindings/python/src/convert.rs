@@ -15,7 +15,8 @@
 use std::collections::HashMap;
 
 use ivm_core::{
-    BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, SharedBuffer, Structured, Transferable, Value, ViewKind,
+    BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, OwnedBytes, SharedBuffer, Structured, Transferable, Value,
+    ViewKind,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -204,7 +205,7 @@ impl Writer {
                 let offset = start.saturating_sub(shared.as_ptr() as usize);
                 (Object::SharedArrayBuffer(shared), offset)
             }
-            _ => (Object::ArrayBuffer(Buffer::from(view.call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes().to_vec())), 0),
+            _ => (Object::ArrayBuffer(copy_view(view)?), 0),
         };
         let buffer_id = ObjectId(id.0 + 1);
         self.objects.push(buffer);
@@ -212,6 +213,19 @@ impl Writer {
         self.objects[id.index()] = Object::View { kind, buffer: buffer_id, byte_offset, length };
         Ok(id)
     }
+}
+
+/// A copy of a memoryview's bytes, in one pass where it is contiguous.
+fn copy_view(view: &Bound<'_, PyMemoryView>) -> PyResult<Buffer> {
+    let buffer = pyo3::buffer::PyUntypedBuffer::get(view)?;
+    if !buffer.is_c_contiguous() {
+        return Ok(Buffer::from(view.call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    // SAFETY: the buffer is C-contiguous and `len_bytes` long; the view
+    // (and so its memory) stays alive, and the GIL is held, for as long as
+    // the slice is borrowed: only for the copy.
+    let bytes = unsafe { std::slice::from_raw_parts(buffer.buf_ptr().cast::<u8>(), buffer.len_bytes()) };
+    Ok(Buffer::copy_from(bytes))
 }
 
 /// The address of a contiguous memoryview's first byte.
@@ -293,7 +307,7 @@ fn view_format(kind: ViewKind) -> &'static str {
 /// A value arriving from an isolate.
 pub(crate) fn from_transferable(py: Python<'_>, value: Transferable) -> PyResult<Bound<'_, PyAny>> {
     match value {
-        Transferable::Copy(copy) => from_structured(py, &copy),
+        Transferable::Copy(copy) => from_structured(py, copy),
         Transferable::Reference(reference) => Ok(Bound::new(py, Reference::isolate(reference))?.into_any()),
         Transferable::ExternalCopy(copy, _) => Ok(Bound::new(py, ExternalCopy::from(copy))?.into_any()),
         Transferable::Callback(callback) => Ok(Bound::new(py, Callback::from(callback))?.into_any()),
@@ -302,13 +316,17 @@ pub(crate) fn from_transferable(py: Python<'_>, value: Transferable) -> PyResult
     }
 }
 
-/// A copy arriving from an isolate, as new Python objects.
-pub(crate) fn from_structured<'py>(py: Python<'py>, value: &Structured) -> PyResult<Bound<'py, PyAny>> {
+/// A copy arriving from an isolate, as new Python objects. Typed arrays
+/// become memoryviews of the copy's own memory where nothing else holds it
+/// (a buffer transferred out of an isolate), without copying it again.
+pub(crate) fn from_structured(py: Python<'_>, value: Structured) -> PyResult<Bound<'_, PyAny>> {
     if let Some(primitive) = value.as_primitive() {
         return primitive_to_py(py, primitive);
     }
-    let mut reader = Reader { graph: value, made: std::iter::repeat_with(|| None).take(value.objects().len()).collect(), depth: 0 };
-    reader.value(py, value.root())
+    let (root, objects) = value.into_parts();
+    let made = std::iter::repeat_with(|| None).take(objects.len()).collect();
+    let mut reader = Reader { objects, made, memory: HashMap::new(), depth: 0 };
+    reader.value(py, &root)
 }
 
 /// A primitive as its Python value.
@@ -352,13 +370,31 @@ fn bigint_to_py<'py>(py: Python<'py>, bigint: &BigInt) -> PyResult<Bound<'py, Py
     if bigint.is_negative() { magnitude.neg() } else { Ok(magnitude) }
 }
 
-struct Reader<'g> {
-    graph: &'g Structured,
+struct Reader {
+    objects: Vec<Object>,
     made: Vec<Option<Py<PyAny>>>,
+    /// The memory of the ArrayBuffers typed arrays are over, by buffer.
+    memory: HashMap<ObjectId, Py<PyAny>>,
     depth: usize,
 }
 
-impl Reader<'_> {
+impl Reader {
+    /// A writable memoryview of the whole of ArrayBuffer `id`'s memory,
+    /// made once per buffer: its views share it, as in JavaScript.
+    fn buffer_memory<'py>(&mut self, py: Python<'py>, id: ObjectId) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(memory) = self.memory.get(&id) {
+            return Ok(memory.bind(py).clone());
+        }
+        let Some(Object::ArrayBuffer(buffer)) = self.objects.get_mut(id.index()) else {
+            return Err(transfer_error(py, "a typed array without its buffer"));
+        };
+        let buffer = std::mem::replace(buffer, Buffer::from(Vec::new()));
+        let holder = Bound::new(py, Memory::from(buffer.into_owned()))?;
+        let view = PyMemoryView::from(holder.as_any())?.into_any();
+        self.memory.insert(id, view.clone().unbind());
+        Ok(view)
+    }
+
     fn value<'py>(&mut self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
         let Value::Object(id) = value else { return primitive_to_py(py, value) };
         if let Some(made) = &self.made[id.index()] {
@@ -376,9 +412,14 @@ impl Reader<'_> {
     /// Registers containers before filling them, so cycles close on the
     /// same Python object.
     fn object<'py>(&mut self, py: Python<'py>, id: ObjectId) -> PyResult<Bound<'py, PyAny>> {
-        let graph = self.graph;
-        let object = graph.object(id).ok_or_else(|| transfer_error(py, "a copy refers to a missing object"))?;
-        let made = match object {
+        let object = self.objects.get(id.index()).ok_or_else(|| transfer_error(py, "a copy refers to a missing object"))?;
+        // Children are converted through `self`: take what is needed of the
+        // object out of the arena first.
+        let object = match object {
+            Object::View { .. } | Object::ArrayBuffer(_) | Object::SharedArrayBuffer(_) => object.clone(),
+            _ => std::mem::replace(&mut self.objects[id.index()], Object::Plain(Vec::new())),
+        };
+        let made = match &object {
             Object::Plain(properties) => {
                 let dict = PyDict::new(py);
                 self.made[id.index()] = Some(dict.clone().into_any().unbind());
@@ -443,26 +484,20 @@ impl Reader<'_> {
             Object::NumberObject(number) => number_to_py(py, *number)?,
             Object::StringObject(string) => string_to_py(py, string)?,
             Object::BigIntObject(bigint) => bigint_to_py(py, bigint)?,
-            Object::ArrayBuffer(buffer) => PyBytes::new(py, buffer.as_slice()).into_any(),
+            Object::ArrayBuffer(buffer) => match self.memory.get(&id) {
+                // Its memory went to a typed array already.
+                Some(memory) => PyBytes::new(py, memory.bind(py).call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes()),
+                None => PyBytes::new(py, buffer.as_slice()),
+            }
+            .into_any(),
             Object::SharedArrayBuffer(shared) => shared_view(py, shared)?,
             Object::View { kind, buffer, byte_offset, length } => {
-                let bytes = length * kind.element_size();
-                let whole = match graph.object(*buffer) {
+                let whole = match self.objects.get(buffer.index()) {
                     Some(Object::SharedArrayBuffer(shared)) => shared_view(py, shared)?,
-                    Some(Object::ArrayBuffer(contents)) => {
-                        let end = byte_offset + bytes;
-                        let slice = contents.as_slice().get(*byte_offset..end).unwrap_or_default();
-                        PyMemoryView::from(&PyByteArray::new(py, slice))?.into_any()
-                    }
-                    _ => return Err(transfer_error(py, "a typed array without its buffer")),
+                    _ => self.buffer_memory(py, *buffer)?,
                 };
-                let window = match graph.object(*buffer) {
-                    Some(Object::SharedArrayBuffer(_)) => {
-                        let slice = pyo3::types::PySlice::new(py, *byte_offset as isize, (byte_offset + bytes) as isize, 1);
-                        whole.get_item(slice)?
-                    }
-                    _ => whole,
-                };
+                let end = byte_offset + length * kind.element_size();
+                let window = whole.get_item(pyo3::types::PySlice::new(py, *byte_offset as isize, end as isize, 1))?;
                 cast_view(&window, view_format(*kind))?
             }
             Object::Error { kind, message, stack, .. } => {
@@ -476,6 +511,61 @@ impl Reader<'_> {
         self.made[id.index()] = Some(made.clone().unbind());
         Ok(made)
     }
+}
+
+/// Memory handed over to Python whole (an ArrayBuffer's contents, for its
+/// typed arrays' memoryviews), writable as in JavaScript.
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct Memory {
+    /// Owns the memory at `start`, which nothing else reaches.
+    _owner: std::sync::Mutex<OwnedBytes>,
+    start: usize,
+    length: usize,
+}
+
+impl From<OwnedBytes> for Memory {
+    fn from(mut owned: OwnedBytes) -> Memory {
+        let (start, length) = (owned.as_mut_ptr() as usize, owned.len());
+        Memory { _owner: std::sync::Mutex::new(owned), start, length }
+    }
+}
+
+#[pymethods]
+impl Memory {
+    /// The buffer protocol: the memory itself, writable.
+    ///
+    /// # Safety
+    ///
+    /// Called by CPython with a `Py_buffer` to fill in.
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: std::ffi::c_int) -> PyResult<()> {
+        let (start, length) = (slf.get().start, slf.get().length);
+        // SAFETY: `length` bytes at `start` belong to `_owner` alone and live
+        // as long as this object, which the view holds (FillInfo takes a
+        // reference to `slf` as the view's `obj`).
+        unsafe { fill_buffer(&slf, view, start as *mut u8, length, flags) }
+    }
+}
+
+/// Fills in `view` for `length` writable bytes at `start`, exported by `owner`.
+///
+/// # Safety
+///
+/// `view` must be CPython's `Py_buffer` to fill, and the memory must stay
+/// valid for as long as `owner` lives.
+pub(crate) unsafe fn fill_buffer(
+    owner: &Bound<'_, PyAny>,
+    view: *mut pyo3::ffi::Py_buffer,
+    start: *mut u8,
+    length: usize,
+    flags: std::ffi::c_int,
+) -> PyResult<()> {
+    let length = isize::try_from(length).map_err(|_| pyo3::exceptions::PyOverflowError::new_err("too large"))?;
+    // An empty buffer has no memory; CPython still wants an address.
+    let start = if length == 0 { std::ptr::NonNull::<u8>::dangling().as_ptr() } else { start };
+    // SAFETY: as the caller promises; FillInfo takes a reference to `owner`
+    // as the view's `obj`, keeping the memory alive while the view lives.
+    let status = unsafe { pyo3::ffi::PyBuffer_FillInfo(view, owner.as_ptr(), start.cast(), length, 0, flags) };
+    if status == -1 { Err(PyErr::fetch(owner.py())) } else { Ok(()) }
 }
 
 /// A writable memoryview of shared memory (a SharedArrayBuffer's).

@@ -25,6 +25,14 @@ fn exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
     if let Error::Js(js) = error {
         let value = js.thrown.as_ref().map(|thrown| primitive_to_py(py, thrown)).transpose()?;
         let instance = module.getattr("JSError")?.call1((js.message.as_str(), js.name.as_str(), js.stack.as_deref(), value))?;
+        // The JavaScript error a Python callback's exception became, come
+        // back out: chain the original, as `raise … from` would.
+        let raised = RAISED_IN_CALLBACK.with(|raised| raised.borrow_mut().take());
+        if let Some((message, original)) = raised {
+            if js.name == "Error" && js.message == message {
+                instance.setattr("__cause__", original)?;
+            }
+        }
         return Ok(PyErr::from_value(instance));
     }
     let class = module.getattr(error.class_name()).or_else(|_| module.getattr("IvmError"))?;
@@ -58,6 +66,22 @@ impl<T> OrRaise<T> for ivm_core::Result<T> {
     fn or_raise(self, py: Python<'_>) -> PyResult<T> {
         self.map_err(|error| to_py(py, error))
     }
+}
+
+thread_local! {
+    /// The last exception a Python callback raised into JavaScript on this
+    /// thread, with the message JavaScript got.
+    static RAISED_IN_CALLBACK: std::cell::RefCell<Option<(String, Py<PyAny>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What JavaScript is told of an exception a Python callback raised: its
+/// message. The exception is kept, to be the `__cause__` of the `JSError`
+/// it turns into if JavaScript lets it propagate back out.
+pub(crate) fn raise_into_javascript(py: Python<'_>, error: &PyErr) -> String {
+    let message = message_of(py, error);
+    let original = error.value(py).clone().into_any().unbind();
+    RAISED_IN_CALLBACK.with(|raised| *raised.borrow_mut() = Some((message.clone(), original)));
+    message
 }
 
 /// What JavaScript sees of a Python exception: its message, or its class's

@@ -5,11 +5,13 @@
 
 use std::ffi::c_int;
 
-use ivm_core::{CopyOptions, SharedBuffer, Transferable};
+use ivm_core::{CopyOptions, ExternalCopyOptions, SharedBuffer, Transferable};
 use pyo3::prelude::*;
 
 use crate::aio::detached;
-use crate::convert::{from_structured, to_structured};
+use crate::convert::{fill_buffer, from_structured, to_structured};
+use crate::errors::usage_error;
+use crate::reference::Reference;
 
 /// A copy of a value held outside any isolate: copied in once, then into
 /// any number of isolates (as an argument or property value) without
@@ -34,8 +36,22 @@ impl ExternalCopy {
 
 #[pymethods]
 impl ExternalCopy {
+    /// A copy of `value`: a Python value, or the value in an isolate that a
+    /// `Reference` points to. With ``transfer_out=True`` an ArrayBuffer in an
+    /// isolate (or a typed array's buffer) moves into the copy instead of
+    /// being copied, and is detached there; ``copy(transfer_in=True)`` then
+    /// hands that memory to Python, still without a copy.
     #[new]
-    fn new(value: &Bound<'_, PyAny>) -> PyResult<ExternalCopy> {
+    #[pyo3(signature = (value, *, transfer_out = false))]
+    fn new(py: Python<'_>, value: &Bound<'_, PyAny>, transfer_out: bool) -> PyResult<ExternalCopy> {
+        if let Some(reference) = value.cast::<Reference>().ok().and_then(|reference| reference.get().in_isolate().cloned()) {
+            let options = ExternalCopyOptions::new().transfer_out(transfer_out);
+            let inner = detached(py, || ivm_core::ExternalCopy::from_reference(&reference, &options))?;
+            return Ok(ExternalCopy { inner });
+        }
+        if transfer_out {
+            return Err(usage_error(py, "transfer_out moves a value out of an isolate: pass a Reference to one"));
+        }
         Ok(ExternalCopy { inner: ivm_core::ExternalCopy::new(to_structured(value)?) })
     }
 
@@ -46,7 +62,7 @@ impl ExternalCopy {
     fn copy<'py>(&self, py: Python<'py>, release: bool, transfer_in: bool) -> PyResult<Bound<'py, PyAny>> {
         let options = CopyOptions::new().release(release).transfer_in(transfer_in);
         let copy = detached(py, || self.inner.copy(&options))?;
-        from_structured(py, &copy)
+        from_structured(py, copy)
     }
 
     /// The copy with the options it enters an isolate with, to pass as an
@@ -63,6 +79,7 @@ impl ExternalCopy {
         self.inner.size()
     }
 
+    /// Whether the copy has been released.
     #[getter]
     fn is_released(&self) -> bool {
         self.inner.is_released()
@@ -119,6 +136,7 @@ impl SharedMemory {
         SharedMemory { buffer: SharedBuffer::new(byte_length) }
     }
 
+    /// The size of the shared memory, in bytes.
     #[getter]
     fn byte_length(&self) -> usize {
         self.buffer.byte_length()
@@ -134,16 +152,11 @@ impl SharedMemory {
     ///
     /// Called by CPython with a `Py_buffer` to fill in.
     unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: c_int) -> PyResult<()> {
-        let buffer = &slf.get().buffer;
-        let length = isize::try_from(buffer.byte_length()).map_err(|_| pyo3::exceptions::PyOverflowError::new_err("too large"))?;
-        // An empty buffer has no memory; CPython still wants an address.
-        let start = if length == 0 { std::ptr::NonNull::<u8>::dangling().as_ptr() } else { buffer.as_ptr() };
+        let (start, length) = (slf.get().buffer.as_ptr(), slf.get().buffer.byte_length());
         // SAFETY: `view` is CPython's to fill; the memory is `length` bytes
-        // that live as long as this object, which the view holds (FillInfo
-        // takes a reference to `slf` as the view's `obj`). It is writable
-        // by design: it is shared memory, as in JavaScript.
-        let status = unsafe { pyo3::ffi::PyBuffer_FillInfo(view, slf.as_ptr(), start.cast(), length, 0, flags) };
-        if status == -1 { Err(PyErr::fetch(slf.py())) } else { Ok(()) }
+        // that live as long as this object. It is writable by design: it is
+        // shared memory, as in JavaScript.
+        unsafe { fill_buffer(&slf, view, start, length, flags) }
     }
 
     fn __repr__(&self) -> String {

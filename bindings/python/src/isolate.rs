@@ -8,6 +8,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::aio::{detached, future};
 use crate::convert::{from_transferable, to_transferables};
+use crate::errors::to_py;
 use crate::options::{self, COMPILE, EVAL, RUN};
 use crate::reference::Reference;
 
@@ -98,6 +99,14 @@ impl Isolate {
         })
     }
 
+    /// Compiles an ES module. Not supported by this version yet: raises
+    /// `UnsupportedError`.
+    #[pyo3(signature = (code, **options))]
+    fn compile_module(&self, py: Python<'_>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let _ = (code, options::parse("compile_module", COMPILE, options)?);
+        Err(to_py(py, ivm_core::Error::Unsupported("compiling ES modules")))
+    }
+
     /// Disposes the isolate: a running call is stopped, and every later use
     /// of it (or of its contexts, scripts and references) raises
     /// `DisposedError`.
@@ -105,6 +114,8 @@ impl Isolate {
         detached(py, || self.inner.dispose())
     }
 
+    /// Whether the isolate has been disposed (by `dispose`, or by hitting its
+    /// memory limit).
     #[getter]
     fn is_disposed(&self) -> bool {
         self.inner.is_disposed()

@@ -53,7 +53,7 @@ impl Reference {
         })
     }
 
-    fn in_isolate(&self) -> Option<&ivm_core::Reference> {
+    pub(crate) fn in_isolate(&self) -> Option<&ivm_core::Reference> {
         match &self.target {
             Target::Isolate(reference) => Some(reference),
             Target::Host(_) => None,
@@ -89,15 +89,15 @@ impl Reference {
     /// A copy of the value.
     fn copy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match &self.target {
-            Target::Isolate(reference) => from_structured(py, &detached(py, || reference.copy())?),
-            Target::Host(host) => from_structured(py, &to_structured(host.value.bind(py))?),
+            Target::Isolate(reference) => from_structured(py, detached(py, || reference.copy())?),
+            Target::Host(host) => from_structured(py, to_structured(host.value.bind(py))?),
         }
     }
 
     /// `copy`, awaitable.
     fn copy_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let reference = self.isolate_only(py, "copy_async")?;
-        future(py, reference.copy_async(), |py, copy| from_structured(py, &copy))
+        future(py, reference.copy_async(), from_structured)
     }
 
     /// ``value[key]``: by default an own data property only (no getters, no
@@ -344,7 +344,7 @@ impl HostValue {
             RemoteOp::Copy => Ok(Transferable::Copy(to_structured(self.value.bind(py))?)),
             RemoteOp::Get { key, result, .. } => self.leave(self.get(&primitive_to_py(py, &key)?)?, result),
             RemoteOp::Set { key, value, .. } => {
-                self.set(&primitive_to_py(py, &key)?, &from_structured(py, &value)?)?;
+                self.set(&primitive_to_py(py, &key)?, &from_structured(py, value)?)?;
                 Ok(Transferable::from(Value::Bool(true)))
             }
             RemoteOp::Delete { key } => {
@@ -352,7 +352,7 @@ impl HostValue {
                 Ok(Transferable::from(Value::Bool(true)))
             }
             RemoteOp::Apply { arguments, result, .. } => {
-                let arguments = arguments.iter().map(|argument| from_structured(py, argument)).collect::<PyResult<Vec<_>>>()?;
+                let arguments = arguments.into_iter().map(|argument| from_structured(py, argument)).collect::<PyResult<Vec<_>>>()?;
                 let returned = self.value.bind(py).call1(PyTuple::new(py, arguments)?)?;
                 self.leave(returned, result)
             }
