@@ -120,6 +120,16 @@ fn the_node_package_has_the_workspace_version() {
 }
 
 #[test]
+fn the_python_package_takes_the_workspace_version() {
+    // maturin reads it from bindings/python/Cargo.toml, which inherits it.
+    let pyproject = read(&repo_root().join("bindings/python/pyproject.toml"));
+    assert!(pyproject.contains("dynamic = [\"version\"]"), "pyproject.toml must take its version from Cargo");
+    let project = pyproject.split("[project]").nth(1).unwrap_or_default();
+    let project = project.split("\n[").next().unwrap_or_default();
+    assert!(!project.lines().any(|line| line.starts_with("version")), "pyproject.toml must not set a version of its own");
+}
+
+#[test]
 fn dependencies_point_one_way() {
     let root = repo_root();
     // The dependency tables of a crate's manifest (everything after its
