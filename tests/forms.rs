@@ -276,3 +276,41 @@ fn canceling_a_call_waiting_for_its_promise_ends_the_wait() {
     assert!(matches!(block_on(never), Err(Error::Canceled)));
     assert_eq!(eval(&context, "6 * 7"), Value::Number(42.0));
 }
+
+#[test]
+fn on_waiting_tells_when_a_call_waits_on_nothing_but_the_host() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_isolate, context) = isolate_and_context();
+    let waits = |pending: &Pending<Transferable>| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let set = Arc::clone(&flag);
+        pending.on_waiting(move || set.store(true, Ordering::SeqCst));
+        flag
+    };
+    // A call that does not wait for a promise is never told.
+    let plain = context.eval_async("1", EvalOptions::new().promise(true));
+    let plain_waited = waits(&plain);
+    block_on(plain).unwrap();
+    assert!(!plain_waited.load(Ordering::SeqCst));
+
+    // While the host owes the isolate an async callback's result, the call
+    // is not waiting on nothing; once that has settled and the promise is
+    // still pending, it is.
+    let (resolvers, held) = std::sync::mpsc::channel();
+    let resolvers = Mutex::new(resolvers);
+    let later = Callback::new_async(move |_, resolver| resolvers.lock().unwrap().send(resolver).unwrap());
+    let chained = context.eval_closure_async(
+        "return $0().then(() => new Promise(() => {}))",
+        vec![later.into()],
+        EvalOptions::new().promise(true),
+    );
+    let chained_waited = waits(&chained);
+    let resolver = held.recv().unwrap();
+    assert_eq!(eval(&context, "'the isolate is idle'"), Value::from("the isolate is idle"));
+    assert!(!chained_waited.load(Ordering::SeqCst), "the callback's result is still owed");
+    resolver.resolve(Value::Undefined);
+    assert_eq!(eval(&context, "'the settling ran'"), Value::from("the settling ran"));
+    assert!(chained_waited.load(Ordering::SeqCst));
+    chained.canceler().cancel();
+    assert!(matches!(block_on(chained), Err(Error::Canceled)));
+}

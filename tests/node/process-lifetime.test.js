@@ -198,14 +198,7 @@ test(
   },
 );
 
-test(
-  'a promise that nothing can settle does not keep the process alive',
-  {
-    todo:
-      "ivm bug: context.eval(code, { promise: true }) of a promise that never settles keeps Node's event " +
-      'loop alive forever, though nothing is left that could settle it (isolated-vm 7 and plain Node exit)',
-  },
-  async () => {
+test('a promise that nothing can settle does not keep the process alive', async () => {
     const run = await runChild(
       `
       const context = new ivm.Isolate().createContextSync();
@@ -215,8 +208,23 @@ test(
       );
       console.log('done');
     `,
-      5000,
-    );
-    assertExitsSoonAfterDone(run);
-  },
-);
+    5000,
+  );
+  assertExitsSoonAfterDone(run);
+});
+
+test('a call waiting on a promise that Node settles later keeps the process alive until it does', async () => {
+  const run = await runChild(
+    `
+      const context = new ivm.Isolate().createContextSync();
+      context.global.setSync('later', new ivm.Reference(() => new Promise((resolve) => setTimeout(() => resolve(42), 200))));
+      context.eval('later.apply(undefined, [], { result: { promise: true } })', { promise: true }).then(
+        (value) => { console.log('settled ' + value); console.log('done'); },
+        (error) => console.log('rejected ' + error.message),
+      );
+    `,
+    5000,
+  );
+  assertExitsSoonAfterDone(run);
+  assert.match(run.stdout, /^settled 42$/m);
+});

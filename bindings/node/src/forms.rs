@@ -4,7 +4,7 @@
 //! all three; this module turns its results into Node's.
 
 use std::ptr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ivm_core::Pending;
 use napi::{Env, JsUnknown};
@@ -72,7 +72,7 @@ pub(crate) fn promise<T: Send + 'static>(
     // SAFETY: on the environment's thread.
     napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
     let main = Arc::clone(&crate::env_state::state(env)?.main);
-    let hold = main.hold(env);
+    let hold = hold_while_running(env, &main, &pending);
     let deferred = Deferred(deferred);
     pending.on_ready(move |result| {
         let poster = Arc::clone(&main);
@@ -80,7 +80,9 @@ pub(crate) fn promise<T: Send + 'static>(
         // promise left to settle.
         let _ = poster.post(Box::new(move |env| {
             let Some(env) = env else { return };
-            hold.release_on(&env);
+            if let Some(hold) = take(&hold) {
+                hold.release_on(&env);
+            }
             let Deferred(deferred) = { deferred };
             let outcome = match result {
                 Ok(value) => convert(&env, value),
@@ -116,11 +118,32 @@ pub(crate) fn run<T: Send + 'static>(
         Form::Async => promise(env, queue(), convert),
         Form::Ignored => {
             // The result is dropped, but Node stays alive until the call ends.
-            let hold = crate::env_state::state(env)?.main.hold(env);
-            queue().on_ready(move |_| drop(hold));
+            let main = Arc::clone(&crate::env_state::state(env)?.main);
+            let pending = queue();
+            let hold = hold_while_running(env, &main, &pending);
+            pending.on_ready(move |_| drop(take(&hold)));
             undefined(env)
         }
     }
+}
+
+type SharedHold = Arc<Mutex<Option<crate::main_thread::Hold>>>;
+
+/// Keeps Node's event loop alive while `pending` runs or is queued, and not
+/// while it only waits for its promise: then only something outside the
+/// isolate can settle it, which keeps the loop alive by itself if it is
+/// going to (a timer, a socket), as isolated-vm lets a process exit when
+/// nothing is left that could settle a call's promise.
+fn hold_while_running<T>(env: &Env, main: &Arc<crate::main_thread::MainThread>, pending: &Pending<T>) -> SharedHold {
+    let hold: SharedHold = Arc::new(Mutex::new(Some(main.hold(env))));
+    let waiting = Arc::clone(&hold);
+    // Dropping a hold lets go of it from Node's thread.
+    pending.on_waiting(move || drop(take(&waiting)));
+    hold
+}
+
+fn take(hold: &SharedHold) -> Option<crate::main_thread::Hold> {
+    hold.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 
 pub(crate) fn undefined(env: &Env) -> napi::Result<JsUnknown> {

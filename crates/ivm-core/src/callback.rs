@@ -161,6 +161,7 @@ impl Resolver {
                         scope.perform_microtask_checkpoint();
                         Ok(())
                     });
+                    crate::follow::host_call_settled(&isolate);
                 });
             }
             None => {}
@@ -244,6 +245,9 @@ fn trampoline<'s>(
         CallbackInner::Async(f) => {
             let Some(promise) = v8::PromiseResolver::new(scope) else { return };
             let context = scope.get_current_context();
+            // Until the settling below has run (the resolver always settles:
+            // dropping it rejects the call).
+            isolate.inner.host_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let resolver = Resolver {
                 target: Some(Target::Promise {
                     isolate: isolate.clone(),

@@ -57,11 +57,14 @@ struct State {
     running: bool,
     /// What else cancelling does (a followed call stops waiting).
     on_cancel: Option<Box<dyn FnOnce() + Send>>,
+    /// Whether the call has run and now only waits for its promise.
+    waiting: bool,
+    on_waiting: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl CallState {
     pub(crate) fn new(isolate: &Arc<IsolateInner>) -> Arc<CallState> {
-        let state = State { canceled: false, running: false, on_cancel: None };
+        let state = State { canceled: false, running: false, on_cancel: None, waiting: false, on_waiting: None };
         Arc::new(CallState { state: Mutex::new(state), isolate: Arc::downgrade(isolate) })
     }
 
@@ -76,6 +79,30 @@ impl CallState {
     /// Has cancelling also run `f`.
     pub(crate) fn on_cancel(&self, f: impl FnOnce() + Send + 'static) {
         self.lock().on_cancel = Some(Box::new(f));
+    }
+
+    /// Calls `f` once the call has run and only waits for its promise to
+    /// settle (at once if it does already); never if it does not wait.
+    pub(crate) fn on_waiting(&self, f: impl FnOnce() + Send + 'static) {
+        let mut state = self.lock();
+        if state.waiting {
+            drop(state);
+            f();
+        } else {
+            state.on_waiting = Some(Box::new(f));
+        }
+    }
+
+    /// Marks the call as waiting for its promise.
+    pub(crate) fn waiting(&self) {
+        let on_waiting = {
+            let mut state = self.lock();
+            state.waiting = true;
+            state.on_waiting.take()
+        };
+        if let Some(on_waiting) = on_waiting {
+            on_waiting();
+        }
     }
 
     /// Runs `call` unless the call was cancelled already; a cancel that

@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use ivm_runtime::{Deadline, Sender, Watchdog};
 
+use crate::cancel::CallState;
 use crate::transfer::{JsScope, transfer_out};
 use crate::{Error, Isolate, Result, RunOptions, Transferable};
 
@@ -34,6 +35,8 @@ pub(crate) fn deliver(outlet: &Outlet, result: Result<Transferable>) {
 /// A call waiting for its promise, registered with its isolate.
 pub(crate) struct Follower {
     outlet: Outlet,
+    /// Told when the call waits on nothing but the outside world.
+    state: Arc<CallState>,
     options: RunOptions,
     context: Arc<v8::Global<v8::Context>>,
     /// Cancelled once the result is in.
@@ -45,13 +48,17 @@ static NEXT_FOLLOWER: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// Set while an async call with `promise: true` runs on this thread: a
     /// promise still pending at its end is followed instead of refused.
-    static FOLLOWING: RefCell<Option<(Outlet, Option<Instant>)>> = const { RefCell::new(None) };
+    static FOLLOWING: RefCell<Option<(Outlet, Option<Instant>, Arc<CallState>)>> = const { RefCell::new(None) };
 }
 
 /// Runs `call` (the synchronous form of an async call with `promise: true`)
-/// so that a pending promise it ends with is followed. Returns whether the
-/// result was delivered through `outlet` already or will be later.
-pub(crate) fn run_following(outlet: &Outlet, deadline: Option<Instant>, call: impl FnOnce() -> Result<Transferable>) {
+/// so that a pending promise it ends with is followed.
+pub(crate) fn run_following(
+    outlet: &Outlet,
+    deadline: Option<Instant>,
+    state: &Arc<CallState>,
+    call: impl FnOnce() -> Result<Transferable>,
+) {
     /// Clears the thread's mark however the call ends, a panic included, so
     /// that no later call on this thread mistakes itself for this one.
     struct Unmark;
@@ -60,7 +67,7 @@ pub(crate) fn run_following(outlet: &Outlet, deadline: Option<Instant>, call: im
             FOLLOWING.with(|following| following.borrow_mut().take());
         }
     }
-    FOLLOWING.with(|following| *following.borrow_mut() = Some((Arc::clone(outlet), deadline)));
+    FOLLOWING.with(|following| *following.borrow_mut() = Some((Arc::clone(outlet), deadline, Arc::clone(state))));
     let _unmark = Unmark;
     let result = call();
     let deferred = FOLLOWING.with(|following| following.borrow().is_none());
@@ -71,7 +78,7 @@ pub(crate) fn run_following(outlet: &Outlet, deadline: Option<Instant>, call: im
 
 /// The deadline of the followed call running on this thread, if any.
 pub(crate) fn deadline() -> Option<Instant> {
-    FOLLOWING.with(|following| following.borrow().as_ref().and_then(|(_, deadline)| *deadline))
+    FOLLOWING.with(|following| following.borrow().as_ref().and_then(|(_, deadline, _)| *deadline))
 }
 
 /// Takes over a promise still pending at the end of a call, if the call is
@@ -84,7 +91,7 @@ pub(crate) fn follow<'s>(
     promise: v8::Local<'s, v8::Promise>,
     options: &RunOptions,
 ) -> Result<bool> {
-    let Some((outlet, deadline)) = FOLLOWING.with(|following| following.borrow_mut().take()) else {
+    let Some((outlet, deadline, state)) = FOLLOWING.with(|following| following.borrow_mut().take()) else {
         return Ok(false);
     };
     let id = NEXT_FOLLOWER.fetch_add(1, Ordering::Relaxed);
@@ -98,7 +105,7 @@ pub(crate) fn follow<'s>(
     let on_fulfilled = v8::Function::builder(settled::<true>).data(data.into()).build(scope);
     let on_rejected = v8::Function::builder(settled::<false>).data(data.into()).build(scope);
     let (Some(on_fulfilled), Some(on_rejected)) = (on_fulfilled, on_rejected) else {
-        FOLLOWING.with(|following| *following.borrow_mut() = Some((outlet, deadline)));
+        FOLLOWING.with(|following| *following.borrow_mut() = Some((outlet, deadline, state)));
         return Ok(false);
     };
     promise.then2(scope, on_fulfilled, on_rejected);
@@ -108,12 +115,33 @@ pub(crate) fn follow<'s>(
     }
     let follower = Follower {
         outlet,
+        state: Arc::clone(&state),
         options: RunOptions { promise: false, ..options.clone() },
         context: Arc::clone(context),
         _deadline: expiry,
     };
     isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner).insert(id, follower);
+    if isolate.inner.host_calls.load(Ordering::SeqCst) == 0 {
+        state.waiting();
+    }
     Ok(true)
+}
+
+/// Counts off an async host call whose result has settled its promise in
+/// the isolate. With none left, the calls still following a promise wait
+/// on nothing but the outside world: they are told so. (Both this and
+/// `follow` run in the isolate's turn, so the count cannot change under
+/// them.)
+pub(crate) fn host_call_settled(isolate: &Isolate) {
+    if isolate.inner.host_calls.fetch_sub(1, Ordering::SeqCst) != 1 {
+        return;
+    }
+    let followers = isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner);
+    let waiting: Vec<Arc<CallState>> = followers.values().map(|follower| Arc::clone(&follower.state)).collect();
+    drop(followers);
+    for state in waiting {
+        state.waiting();
+    }
 }
 
 /// The handlers a followed promise settles through.

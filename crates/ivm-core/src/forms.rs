@@ -60,6 +60,19 @@ impl<T> Pending<T> {
     }
 }
 
+impl<T> Pending<T> {
+    /// Calls `f` when the call has run but its result waits for a promise
+    /// to settle (`promise: true`, a promise still pending when its code is
+    /// done): from then on nothing of the call is queued or running, and
+    /// only something outside the isolate (a host callback settling) can
+    /// finish it. Never called for a call that does not wait. Front-ends
+    /// with an event loop use it to stop keeping the loop alive for a call
+    /// that nothing may ever settle.
+    pub fn on_waiting(&self, f: impl FnOnce() + Send + 'static) {
+        self.call.on_waiting(f);
+    }
+}
+
 impl<T: Send + 'static> Pending<T> {
     /// Calls `done` with the result once the call has run, on the thread
     /// that finishes it (a pool worker, usually), for front-ends that hand
@@ -129,7 +142,7 @@ impl Isolate {
         let call_state = Arc::clone(&state);
         self.inner.strand.spawn(move || {
             let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
-            crate::follow::run_following(&outlet, deadline, || call_state.run(call));
+            crate::follow::run_following(&outlet, deadline, &call_state, || call_state.run(call));
         });
         Pending { receiver, call: state }
     }

@@ -146,6 +146,10 @@ pub(crate) struct IsolateInner {
     pub(crate) callbacks: Mutex<Vec<Box<Registered>>>,
     /// Async calls waiting for the promise they returned, by id.
     pub(crate) followers: Mutex<HashMap<u64, Follower>>,
+    /// Calls of async host functions whose results have not settled their
+    /// promises in the isolate yet. A followed call waits on nothing but
+    /// the outside world only while this is zero (see `follow`).
+    pub(crate) host_calls: AtomicUsize,
     /// The CPU budget of the call running now, if it has one.
     pub(crate) cpu_budget: Mutex<Option<Arc<CpuBudget>>>,
     /// Whether calls read the CPU clock: they do after a long call, until
@@ -329,6 +333,7 @@ impl Isolate {
             remotes: Arc::default(),
             remote_dispatch: OnceLock::new(),
             followers: Mutex::new(HashMap::new()),
+            host_calls: AtomicUsize::new(0),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
         });
