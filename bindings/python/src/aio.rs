@@ -18,6 +18,7 @@ use crate::errors::{OrRaise, to_py};
 /// so that other Python threads run meanwhile, other isolates' JavaScript
 /// included.
 pub(crate) fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> ivm_core::Result<T> + Send) -> PyResult<T> {
+    crate::errors::forget_callback_exception();
     py.detach(call).or_raise(py)
 }
 

@@ -36,6 +36,11 @@ use crate::reference::Reference;
 /// error instead of a stack overflow.
 const MAX_DEPTH: usize = 1000;
 
+/// Stack each level of a nested value may need; below it the conversion
+/// goes on in a new segment of `STACK_SEGMENT` bytes.
+const STACK_RED_ZONE: usize = 64 * 1024;
+const STACK_SEGMENT: usize = 1024 * 1024;
+
 /// The largest integer a JavaScript number holds exactly.
 const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
@@ -115,7 +120,7 @@ impl Writer {
             return Err(transfer_error(py, format!("the value nests more than {MAX_DEPTH} levels deep")));
         }
         self.depth += 1;
-        let result = self.object(value, address);
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.object(value, address));
         self.depth -= 1;
         result.map(Value::Object)
     }
@@ -404,7 +409,7 @@ impl Reader {
             return Err(transfer_error(py, format!("the value nests more than {MAX_DEPTH} levels deep")));
         }
         self.depth += 1;
-        let result = self.object(py, *id);
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.object(py, *id));
         self.depth -= 1;
         result
     }
@@ -451,7 +456,12 @@ impl Reader {
                 let dict = PyDict::new(py);
                 self.made[id.index()] = Some(dict.clone().into_any().unbind());
                 for (key, value) in entries {
-                    dict.set_item(self.value(py, key)?, self.value(py, value)?)?;
+                    let key = self.value(py, key)?;
+                    if key.hash().is_err() {
+                        let kind = key.get_type().name().map(|name| name.to_string()).unwrap_or_default();
+                        return Err(transfer_error(py, format!("a Map with a {kind} key has no dict: {kind} is not hashable")));
+                    }
+                    dict.set_item(key, self.value(py, value)?)?;
                 }
                 dict.into_any()
             }

@@ -84,6 +84,13 @@ pub(crate) fn raise_into_javascript(py: Python<'_>, error: &PyErr) -> String {
     message
 }
 
+/// Forgets the exception a callback raised in an earlier call (which
+/// JavaScript caught), so that it cannot become the cause of a later,
+/// unrelated error with the same message.
+pub(crate) fn forget_callback_exception() {
+    RAISED_IN_CALLBACK.with(|raised| raised.borrow_mut().take());
+}
+
 /// What JavaScript sees of a Python exception: its message, or its class's
 /// name when it has none.
 pub(crate) fn message_of(py: Python<'_>, error: &PyErr) -> String {

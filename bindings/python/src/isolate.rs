@@ -59,11 +59,11 @@ impl Isolate {
         _kind: &Bound<'_, PyAny>,
         _error: &Bound<'_, PyAny>,
         _traceback: &Bound<'_, PyAny>,
-    ) -> PyResult<bool> {
+    ) -> PyResult<()> {
         if !self.inner.is_disposed() {
             detached(py, || self.inner.dispose())?;
         }
-        Ok(false)
+        Ok(())
     }
 
     /// A new context (a global object and its built-ins) in this isolate.
@@ -196,9 +196,8 @@ impl Context {
         slf
     }
 
-    fn __exit__(&self, _kind: &Bound<'_, PyAny>, _error: &Bound<'_, PyAny>, _traceback: &Bound<'_, PyAny>) -> bool {
+    fn __exit__(&self, _kind: &Bound<'_, PyAny>, _error: &Bound<'_, PyAny>, _traceback: &Bound<'_, PyAny>) {
         self.inner.release();
-        false
     }
 
     /// A reference to the context's global object (``globalThis``); named

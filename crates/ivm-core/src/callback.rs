@@ -240,6 +240,7 @@ fn trampoline<'s>(
     let outcome = match &*entry.callback.inner {
         CallbackInner::Sync(f) => {
             let _calling = Calling::enter(&isolate);
+            let _host_time = CountWait(Instant::now());
             catch_unwind(AssertUnwindSafe(|| f(copies)))
         }
         CallbackInner::Async(f) => {
@@ -341,8 +342,9 @@ pub(crate) fn waiting_resolver() -> (Resolver, mpsc::Receiver<CallbackResult>) {
     (Resolver { target: Some(Target::Blocking(sender)) }, receiver)
 }
 
-/// Counts a blocking callback's wait as host time (not the isolate's CPU
-/// time) however the wait ends.
+/// Counts the time a host function takes (a synchronous callback's run, a
+/// blocking callback's wait) as host time, not the isolate's CPU time,
+/// however it ends.
 struct CountWait(Instant);
 
 impl Drop for CountWait {

@@ -125,7 +125,7 @@ pub(crate) struct IsolateInner {
     /// disposal (the write lock) waits for running calls to unwind.
     v8: RwLock<Option<v8::SharedIsolate>>,
     terminator: v8::IsolateHandle,
-    memory: Arc<MemoryBudget>,
+    pub(crate) memory: Arc<MemoryBudget>,
     tag: IsolateTag,
     disposed: AtomicBool,
     cpu_time_ns: AtomicU64,

@@ -56,6 +56,11 @@ impl MemoryBudget {
         }
     }
 
+    /// Whether `len` more bytes of off-heap memory fit under the limit now.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        self.external_bytes.load(Ordering::SeqCst).saturating_add(len) <= self.limit_bytes
+    }
+
     /// Reserves `len` bytes of off-heap memory, or records a breach.
     fn reserve(&self, len: usize) -> bool {
         let before = self.external_bytes.fetch_add(len, Ordering::SeqCst);

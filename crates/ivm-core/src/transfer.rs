@@ -240,8 +240,14 @@ pub(crate) fn transfer_in<'s>(
     value: &Transferable,
 ) -> Result<v8::Local<'s, v8::Value>> {
     let result = match value {
-        Transferable::Copy(copy) => ivm_marshal::to_v8(scope, copy),
-        Transferable::ExternalCopy(copy, options) => return copy.materialise(scope, options),
+        Transferable::Copy(copy) => {
+            check_fits(isolate, copy.buffer_bytes())?;
+            ivm_marshal::to_v8(scope, copy)
+        }
+        Transferable::ExternalCopy(copy, options) => {
+            check_fits(isolate, copy.size())?;
+            return copy.materialise(scope, options);
+        }
         Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
         Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
         // Pass `Transferable::Remote(Arc::new(reference))` for a Reference
@@ -252,6 +258,22 @@ pub(crate) fn transfer_in<'s>(
         Transferable::Remote(remote) => return crate::remote::materialise(scope, isolate, remote),
     };
     result.map_err(|e| marshal_error(scope, e))
+}
+
+/// Refuses a value whose ArrayBuffer contents (`bytes`, at most) would
+/// take the isolate past its memory limit, with the error JavaScript gets
+/// when an ArrayBuffer cannot be allocated. The isolate is not at fault, so
+/// unlike a breach by its own code this leaves it usable.
+fn check_fits(isolate: &Isolate, bytes: usize) -> Result<()> {
+    if bytes == 0 || isolate.inner.memory.fits(bytes) {
+        return Ok(());
+    }
+    Err(Error::Js(crate::JsError {
+        name: "RangeError".to_owned(),
+        message: format!("Array buffer allocation failed: {bytes} bytes do not fit in the isolate's memory limit"),
+        stack: None,
+        thrown: None,
+    }))
 }
 
 fn is_primitive(value: v8::Local<'_, v8::Value>) -> bool {

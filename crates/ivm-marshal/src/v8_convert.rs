@@ -1132,10 +1132,24 @@ fn error<'s>(
 }
 
 /// An ArrayBuffer with `buffer`'s contents: moved if it can be, else copied.
-fn array_buffer<'s>(scope: &v8::PinScope<'s, '_>, buffer: Buffer) -> v8::Local<'s, v8::ArrayBuffer> {
+/// An ArrayBuffer of `buffer`'s contents: its own memory if it moved out of
+/// an isolate, else a copy in memory from the isolate's array buffer
+/// allocator, so that it counts against whatever limit that allocator
+/// keeps. (V8 gives up on the process when that allocator refuses, so a
+/// caller with a limit checks first that the contents fit.)
+fn array_buffer<'s>(scope: &mut v8::PinScope<'s, '_>, buffer: Buffer) -> v8::Local<'s, v8::ArrayBuffer> {
     let store = match buffer.into_store() {
         Ok(store) => store,
-        Err(buffer) => v8::ArrayBuffer::new_backing_store_from_vec(buffer.as_slice().to_vec()).make_shared(),
+        Err(buffer) => {
+            let contents = buffer.as_slice();
+            let store = v8::ArrayBuffer::new_backing_store(scope, contents.len());
+            if let Some(data) = store.data() {
+                // SAFETY: the store is fresh, `contents.len()` bytes long and
+                // reachable from nowhere else yet; the two cannot overlap.
+                unsafe { std::ptr::copy_nonoverlapping(contents.as_ptr(), data.as_ptr().cast::<u8>(), contents.len()) };
+            }
+            store.make_shared()
+        }
     };
     v8::ArrayBuffer::with_backing_store(scope, &store)
 }

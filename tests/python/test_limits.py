@@ -1,0 +1,208 @@
+"""Timeouts, CPU limits and memory limits against hostile JavaScript."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import time
+from collections.abc import Callable
+from subprocess import CompletedProcess
+
+import pytest
+
+import ivm
+
+pytestmark = pytest.mark.timeout(60)
+
+SPIN = "for (;;) {}"
+
+
+def test_timeout_raises_timeout_error(context: ivm.Context) -> None:
+    started = time.monotonic()
+    with pytest.raises(ivm.TimeoutError) as raised:
+        context.eval(SPIN, timeout=0.1)
+    elapsed = time.monotonic() - started
+    assert 0.09 <= elapsed < 2
+    assert isinstance(raised.value, builtins.TimeoutError)
+    assert isinstance(raised.value, ivm.IvmError)
+
+
+def test_timeout_caught_as_builtin_timeout_error(context: ivm.Context) -> None:
+    with pytest.raises(builtins.TimeoutError):
+        context.eval(SPIN, timeout=0.05)
+
+
+def test_isolate_usable_after_timeout(isolate: ivm.Isolate, context: ivm.Context) -> None:
+    context.eval("globalThis.kept = 'state'")
+    for _ in range(3):
+        with pytest.raises(ivm.TimeoutError):
+            context.eval(SPIN, timeout=0.05)
+    assert not isolate.is_disposed
+    assert context.eval("kept") == "state"
+    assert isolate.create_context().eval("1 + 1") == 2
+
+
+def test_timeout_zero_times_out_immediately(context: ivm.Context) -> None:
+    with pytest.raises(ivm.TimeoutError):
+        context.eval(SPIN, timeout=0)
+
+
+def test_timeout_not_reached(context: ivm.Context) -> None:
+    assert context.eval("1 + 1", timeout=5) == 2
+    assert context.eval("1 + 1", timeout=None) == 2
+    assert context.eval("1", cpu_limit=None) == 1
+
+
+def test_timeout_cannot_be_caught_by_javascript(context: ivm.Context) -> None:
+    with pytest.raises(ivm.TimeoutError):
+        context.eval("for (;;) { try { for (;;) {} } catch (e) {} finally { continue } }", timeout=0.05)
+    assert context.eval("2") == 2
+
+
+def test_timeout_in_every_kind_of_call(isolate: ivm.Isolate, context: ivm.Context) -> None:
+    with pytest.raises(ivm.TimeoutError):
+        isolate.compile_script(SPIN).run(context, timeout=0.05)
+    with pytest.raises(ivm.TimeoutError):
+        context.eval_closure(SPIN, timeout=0.05)
+    with pytest.raises(ivm.TimeoutError):
+        context.eval(f"() => {{ {SPIN} }}").apply(timeout=0.05)
+    with pytest.raises(ivm.TimeoutError):
+        context.eval(f"({{ get g() {{ {SPIN} }} }})").get("g", accessors=True, timeout=0.05)
+    assert context.eval("3") == 3
+
+
+def test_timeout_with_promise(context: ivm.Context) -> None:
+    with pytest.raises(ivm.TimeoutError):
+        context.eval(f"(async () => {{ await null; {SPIN} }})()", promise=True, timeout=0.05)
+    assert context.eval("4") == 4
+
+
+def test_negative_or_invalid_timeouts_are_rejected(context: ivm.Context) -> None:
+    with pytest.raises(ValueError):
+        context.eval("1", timeout=-1)
+    with pytest.raises(ValueError):
+        context.eval("1", cpu_limit=-0.5)
+    with pytest.raises(ValueError):
+        context.eval("1", timeout=float("nan"))
+    with pytest.raises(TypeError):
+        context.eval("1", timeout="soon")  # type: ignore[arg-type]
+
+
+def test_cpu_limit_raises_cpu_limit_error(isolate: ivm.Isolate, context: ivm.Context) -> None:
+    started = time.monotonic()
+    with pytest.raises(ivm.CpuLimitError) as raised:
+        context.eval(SPIN, cpu_limit=0.1)
+    assert 0.09 <= time.monotonic() - started < 2
+    assert isinstance(raised.value, builtins.TimeoutError)
+    assert not isinstance(raised.value, ivm.TimeoutError)
+    assert context.eval("5") == 5
+    assert not isolate.is_disposed
+
+
+def test_cpu_limit_does_not_count_waiting(context: ivm.Context) -> None:
+    # A callback sleeping is not CPU time of the isolate.
+    assert context.eval_closure("$0(); return 'done'", lambda: time.sleep(0.2), cpu_limit=0.1) == "done"
+
+
+def test_cpu_limit_not_reached(context: ivm.Context) -> None:
+    assert context.eval("let s = 0; for (let i = 0; i < 1000; i++) s += i; s", cpu_limit=1) == 499500
+
+
+def test_timeout_and_cpu_limit_async(context: ivm.Context) -> None:
+    async def main() -> None:
+        with pytest.raises(ivm.TimeoutError):
+            await context.eval_async(SPIN, timeout=0.05)
+        with pytest.raises(ivm.CpuLimitError):
+            await context.eval_async(SPIN, cpu_limit=0.05)
+        assert await context.eval_async("6") == 6
+
+    asyncio.run(main())
+
+
+HOSTILE_ALLOCATIONS = [
+    "const a = []; while (true) a.push({x: Math.random()})",
+    "const a = []; while (true) a.push('x'.repeat(1000) + a.length)",
+    "const a = []; while (true) a.push(new ArrayBuffer(1 << 20))",
+    "new ArrayBuffer(64 << 20)",
+    "const m = new Map(); for (let i = 0; ; i++) m.set(i, [i, String(i)])",
+]
+
+
+@pytest.mark.parametrize("code", HOSTILE_ALLOCATIONS)
+def test_memory_limit_error(code: str) -> None:
+    with ivm.Isolate(memory_limit=16) as isolate:
+        context = isolate.create_context()
+        with pytest.raises(ivm.MemoryLimitError) as raised:
+            context.eval(code, timeout=20)
+        assert isinstance(raised.value, MemoryError)
+        assert isinstance(raised.value, ivm.IvmError)
+        assert isolate.is_disposed
+        with pytest.raises(ivm.DisposedError):
+            context.eval("1")
+    with ivm.Isolate(memory_limit=16) as fresh:
+        assert fresh.create_context().eval("[1, 2, 3].length") == 3
+
+
+def test_memory_limit_error_async() -> None:
+    async def main() -> None:
+        with ivm.Isolate(memory_limit=16) as isolate:
+            context = isolate.create_context()
+            with pytest.raises(MemoryError):
+                await context.eval_async(HOSTILE_ALLOCATIONS[0], timeout=20)
+            assert isolate.is_disposed
+
+    asyncio.run(main())
+
+
+def test_memory_limit_does_not_affect_other_isolates() -> None:
+    with ivm.Isolate(memory_limit=64) as bystander:
+        context = bystander.create_context()
+        context.eval("globalThis.data = Array.from({length: 1000}, (_, i) => i)")
+        with ivm.Isolate(memory_limit=16) as hostile:
+            with pytest.raises(ivm.MemoryLimitError):
+                hostile.create_context().eval(HOSTILE_ALLOCATIONS[0], timeout=20)
+        assert context.eval("data.length") == 1000
+        assert not bystander.is_disposed
+
+
+def test_a_copied_argument_larger_than_the_memory_limit_is_refused() -> None:
+    with ivm.Isolate(memory_limit=16) as isolate:
+        context = isolate.create_context()
+        with pytest.raises(ivm.JSError) as raised:
+            context.eval_closure("globalThis.big = $0", b"x" * (64 << 20))
+        assert raised.value.name == "RangeError"
+        assert "Array buffer allocation failed" in raised.value.message
+        # The host's oversized value is not the isolate's fault: it goes on.
+        assert not isolate.is_disposed
+        assert context.eval("typeof big") == "undefined"
+
+
+def test_copied_arguments_count_against_the_memory_limit() -> None:
+    with ivm.Isolate(memory_limit=16) as isolate:
+        context = isolate.create_context()
+        before = isolate.heap_statistics()["externally_allocated_size"]
+        context.eval_closure("globalThis.kept = $0", b"x" * (4 << 20))
+        after = isolate.heap_statistics()["externally_allocated_size"]
+        assert after >= before + (4 << 20)
+
+
+def test_interpreter_survives_repeated_memory_exhaustion(
+    run_python: Callable[..., CompletedProcess[str]],
+) -> None:
+    result = run_python(
+        """
+        import ivm
+        for round in range(5):
+            with ivm.Isolate(memory_limit=16) as isolate:
+                try:
+                    isolate.create_context().eval("const a = []; while (true) a.push({x: [1, 2, 3]})", timeout=20)
+                except MemoryError as error:
+                    assert isinstance(error, ivm.MemoryLimitError)
+                else:
+                    raise SystemExit("no MemoryLimitError")
+        with ivm.Isolate() as isolate:
+            print(isolate.create_context().eval("'alive'"))
+        """
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "alive"
