@@ -112,6 +112,15 @@ pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> Result<v8
 }
 
 pub(crate) fn script_origin<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin) -> Result<v8::ScriptOrigin<'s>> {
+    origin_of(scope, origin, false)
+}
+
+/// The origin of an ES module's source.
+pub(crate) fn module_origin<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin) -> Result<v8::ScriptOrigin<'s>> {
+    origin_of(scope, origin, true)
+}
+
+fn origin_of<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin, is_module: bool) -> Result<v8::ScriptOrigin<'s>> {
     let name = new_string(scope, &origin.filename)?;
     Ok(v8::ScriptOrigin::new(
         scope,
@@ -123,7 +132,7 @@ pub(crate) fn script_origin<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOri
         None,
         false,
         false,
-        false,
+        is_module,
         None,
     ))
 }

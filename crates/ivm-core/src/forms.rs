@@ -52,6 +52,12 @@ impl<T> Future for Pending<T> {
 }
 
 impl<T> Pending<T> {
+    /// A pending result that `receiver` will carry, of work on `isolate`
+    /// that is not one queued call.
+    pub(crate) fn new(receiver: Receiver<Result<T>>, isolate: &Isolate) -> Pending<T> {
+        Pending { receiver, call: CallState::new(&isolate.inner) }
+    }
+
     /// A handle that cancels the call: skipped if it has not started, its
     /// JavaScript terminated if it is running, its wait ended if it waits
     /// for its promise. A cancelled call's result is [`Error::Canceled`].
@@ -125,7 +131,7 @@ impl Isolate {
     /// say. With `options.promise`, a promise still pending when the call
     /// ends is followed: the result comes when it settles, and the timeout
     /// covers the wait (see the `follow` module).
-    fn queue_returning(
+    pub(crate) fn queue_returning(
         &self,
         options: &RunOptions,
         call: impl FnOnce() -> Result<Transferable> + Send + 'static,
@@ -145,6 +151,12 @@ impl Isolate {
             crate::follow::run_following(&outlet, deadline, &call_state, || call_state.run(call));
         });
         Pending { receiver, call: state }
+    }
+
+    /// Runs `work` in the isolate's turn, after everything queued before
+    /// it.
+    pub(crate) fn spawn(&self, work: impl FnOnce() + Send + 'static) {
+        self.inner.strand.spawn(work);
     }
 
     /// Queues `call` and drops its result.

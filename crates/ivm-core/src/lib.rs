@@ -23,6 +23,7 @@ mod forms;
 mod held;
 mod isolate;
 mod memory;
+mod module;
 mod nested;
 mod options;
 mod platform;
@@ -38,6 +39,7 @@ pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;
+pub use module::{Module, ModuleResolver};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// Values to and from another V8 in the process (Node's, for the Node addon).
 pub use ivm_marshal::foreign;

@@ -1,0 +1,373 @@
+//! ES modules: compiled once in an isolate, linked into one context through
+//! a host resolver, then evaluated (top-level `await` included).
+//!
+//! Linking asks the host's resolver for the module behind each of a
+//! module's import specifiers, walking the graph from the module being
+//! instantiated; V8's own linking step then reads those answers from a
+//! table made for the call (its resolve callback is a plain function). The
+//! resolver runs outside the isolate's lock, so it may compile the modules
+//! it returns. [`Module::instantiate`] takes a resolver that answers at
+//! once, [`Module::instantiate_async`] one that answers later, from any
+//! thread, through a [`ModuleResolver`].
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ivm_runtime::oneshot;
+
+use crate::context::new_string;
+use crate::exception::caught;
+use crate::held::Held;
+use crate::isolate::Limits;
+use crate::transfer::transfer_out;
+use crate::{CompileOptions, Context, Error, Isolate, Pending, Reference, Result, RunOptions, Transferable};
+
+/// An ES module of an isolate. Cheap to clone; clones are the same module.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    held: Held<v8::Module>,
+    /// The specifiers of its static imports, in source order, once each.
+    specifiers: Vec<String>,
+    /// The context it was instantiated in.
+    context: Mutex<Option<Context>>,
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module").field("specifiers", &self.inner.specifiers).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Module {
+    fn eq(&self, other: &Module) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Module {}
+
+impl Isolate {
+    /// Compiles `code` as an ES module. Syntax errors are returned here, as
+    /// [`Error::Js`].
+    pub fn compile_module(&self, code: &str, options: &CompileOptions) -> Result<Module> {
+        let context = self.compile_context()?;
+        let (global, specifiers) = self.run_in(&context, Limits::default(), |scope| {
+            let origin = crate::context::module_origin(scope, &options.origin)?;
+            let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
+            let module = v8::script_compiler::compile_module(scope, &mut source).ok_or_else(|| caught(scope))?;
+            let requests = module.get_module_requests();
+            let mut specifiers: Vec<String> = Vec::with_capacity(requests.length());
+            for index in 0..requests.length() {
+                let request = requests.get(scope, index).and_then(|data| v8::Local::<v8::ModuleRequest>::try_from(data).ok());
+                if let Some(request) = request {
+                    let specifier = request.get_specifier().to_rust_string_lossy(scope);
+                    if !specifiers.contains(&specifier) {
+                        specifiers.push(specifier);
+                    }
+                }
+            }
+            Ok((v8::Global::new(scope, module), specifiers))
+        })?;
+        let held = Held::new(self.clone(), "Module", global);
+        Ok(Module { inner: Arc::new(ModuleInner { held, specifiers, context: Mutex::new(None) }) })
+    }
+}
+
+/// A link of the graph: `referrer` imports `specifier`, which is `target`.
+type Link = (Module, String, Module);
+
+impl Module {
+    pub fn isolate(&self) -> &Isolate {
+        self.inner.held.isolate()
+    }
+
+    /// The specifiers the module imports statically (`import … from "x"`,
+    /// `export … from "x"`), in source order, each once.
+    pub fn dependency_specifiers(&self) -> &[String] {
+        &self.inner.specifiers
+    }
+
+    /// The context the module was instantiated in, if it has been.
+    fn instantiated_in(&self) -> Option<Context> {
+        self.inner.context.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Links the module and everything it imports into `context`: `resolve`
+    /// is asked for the module behind each specifier of each module not yet
+    /// linked, with the module that imports it, and must answer with a
+    /// module of the same isolate. Modules linked already (into this
+    /// context) are reused as they are.
+    pub fn instantiate(&self, context: &Context, mut resolve: impl FnMut(&str, &Module) -> Result<Module>) -> Result<()> {
+        let mut graph = Graph::new(self, context)?;
+        while let Some((referrer, specifier)) = graph.next_request() {
+            let target = resolve(&specifier, &referrer)?;
+            graph.add(referrer, specifier, target)?;
+        }
+        graph.link()
+    }
+
+    /// [`instantiate`](Module::instantiate) with a resolver that answers
+    /// later: `resolve` is called with each specifier, the module importing
+    /// it and a [`ModuleResolver`] to settle, from any thread, when the
+    /// answer is known. The resolver is asked one specifier at a time; the
+    /// link itself takes its turn with the isolate's other calls.
+    pub fn instantiate_async(
+        &self,
+        context: &Context,
+        resolve: impl Fn(String, Module, ModuleResolver) + Send + Sync + 'static,
+    ) -> Pending<()> {
+        let (sender, receiver) = oneshot();
+        let walk = Arc::new(AsyncWalk { resolve: Box::new(resolve), done: Mutex::new(Some(sender)) });
+        match Graph::new(self, context) {
+            Ok(graph) => walk.step(graph),
+            Err(error) => walk.finish(Err(error)),
+        }
+        Pending::new(receiver, self.isolate())
+    }
+
+    /// Runs the module (after [`instantiate`](Module::instantiate)) and the
+    /// modules it imports that have not run yet. Top-level `await` is
+    /// waited for: the call ends when the module's evaluation has, with its
+    /// exception if it threw. Like a synchronous `eval` with `promise`, it
+    /// cannot wait on the host (an async callback): use
+    /// [`evaluate_async`](Module::evaluate_async) for that.
+    pub fn evaluate(&self, options: &RunOptions) -> Result<Transferable> {
+        let (module, context) = self.ready_to_run()?;
+        let isolate = self.isolate();
+        let context_handle = context.global_handle()?;
+        let options = RunOptions { promise: true, ..options.clone() };
+        isolate.run_in(&context_handle, Limits::from(&options), |scope| {
+            let module = v8::Local::new(scope, &*module);
+            let completion = module.evaluate(scope).ok_or_else(|| caught(scope))?;
+            transfer_out(scope, isolate, &context_handle, completion, &options)
+        })
+    }
+
+    /// The module's namespace object (its exports), once it is
+    /// instantiated.
+    pub fn namespace(&self) -> Result<Reference> {
+        let (module, context) = self.ready_to_run()?;
+        let isolate = self.isolate();
+        let context_handle = context.global_handle()?;
+        isolate.run_in(&context_handle, Limits::default(), |scope| {
+            let module = v8::Local::new(scope, &*module);
+            let namespace = module.get_module_namespace();
+            Ok(Reference::new(scope, isolate, &context_handle, namespace))
+        })
+    }
+
+    fn ready_to_run(&self) -> Result<(Arc<v8::Global<v8::Module>>, Context)> {
+        let module = self.inner.held.get()?;
+        let context = self
+            .instantiated_in()
+            .ok_or_else(|| Error::InvalidArgument("The module must be instantiated before it is evaluated".into()))?;
+        Ok((module, context))
+    }
+
+    /// Releases the module's handle; later uses fail.
+    pub fn release(&self) {
+        self.inner.held.release();
+    }
+}
+
+impl Module {
+    /// [`evaluate`](Module::evaluate), run on the worker pool. A top-level
+    /// `await` may wait on the host (an async callback): the result comes
+    /// when the evaluation settles, within the call's timeout.
+    pub fn evaluate_async(&self, options: RunOptions) -> Pending<Transferable> {
+        let module = self.clone();
+        let options = RunOptions { promise: true, ..options };
+        self.isolate().queue_returning(&options.clone(), move || module.evaluate(&options))
+    }
+}
+
+/// The modules of a graph being linked, and what the resolver said so far.
+struct Graph {
+    root: Module,
+    context: Context,
+    links: Vec<Link>,
+    /// Specifiers of modules not linked yet, still to ask about.
+    requests: Vec<(Module, String)>,
+    seen: HashSet<usize>,
+}
+
+impl Graph {
+    fn new(root: &Module, context: &Context) -> Result<Graph> {
+        if context.isolate() != root.isolate() {
+            return Err(Error::WrongIsolate("A module can only be instantiated in a context of its own isolate"));
+        }
+        let mut graph =
+            Graph { root: root.clone(), context: context.clone(), links: Vec::new(), requests: Vec::new(), seen: HashSet::new() };
+        graph.visit(root)?;
+        Ok(graph)
+    }
+
+    fn next_request(&mut self) -> Option<(Module, String)> {
+        self.requests.pop()
+    }
+
+    /// Takes in a module reached by the walk: one linked already needs no
+    /// questions (if it is linked into this context).
+    fn visit(&mut self, module: &Module) -> Result<()> {
+        if !self.seen.insert(Arc::as_ptr(&module.inner) as usize) {
+            return Ok(());
+        }
+        match module.instantiated_in() {
+            Some(context) if Arc::ptr_eq(&context.global_handle()?, &self.context.global_handle()?) => Ok(()),
+            Some(_) => Err(Error::InvalidArgument("A module instantiated in another context cannot be linked here".into())),
+            None => {
+                let questions = module.inner.specifiers.iter().rev().map(|specifier| (module.clone(), specifier.clone()));
+                self.requests.extend(questions);
+                Ok(())
+            }
+        }
+    }
+
+    fn add(&mut self, referrer: Module, specifier: String, target: Module) -> Result<()> {
+        if target.isolate() != referrer.isolate() {
+            return Err(Error::WrongIsolate("A module can only import modules of its own isolate"));
+        }
+        self.visit(&target)?;
+        self.links.push((referrer, specifier, target));
+        Ok(())
+    }
+
+    /// V8's linking step, answered from `links`.
+    fn link(self) -> Result<()> {
+        let Graph { root, context, links, .. } = self;
+        let module = root.inner.held.get()?;
+        let mut table = Vec::with_capacity(links.len());
+        for (referrer, specifier, target) in &links {
+            table.push((referrer.inner.held.get()?, specifier.clone(), target.inner.held.get()?));
+        }
+        let context_handle = context.global_handle()?;
+        root.isolate().run_in(&context_handle, Limits::default(), |scope| {
+            let module = v8::Local::new(scope, &*module);
+            LINKS.with(|links| *links.borrow_mut() = table);
+            let linked = module.instantiate_module(scope, resolve_link);
+            LINKS.with(|links| links.borrow_mut().clear());
+            linked.ok_or_else(|| caught(scope)).map(drop)
+        })?;
+        // Everything the walk reached is linked now, into `context`.
+        let mut linked = vec![root];
+        linked.extend(links.into_iter().map(|(_, _, target)| target));
+        for module in linked {
+            module.inner.context.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(|| context.clone());
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The answers V8's resolve callback reads during a link on this thread:
+    /// (referrer, specifier, module).
+    static LINKS: RefCell<Vec<(Arc<v8::Global<v8::Module>>, String, Arc<v8::Global<v8::Module>>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+fn resolve_link<'s>(
+    context: v8::Local<'s, v8::Context>,
+    specifier: v8::Local<'s, v8::String>,
+    _import_attributes: v8::Local<'s, v8::FixedArray>,
+    referrer: v8::Local<'s, v8::Module>,
+) -> Option<v8::Local<'s, v8::Module>> {
+    // SAFETY: V8 calls this during `instantiate_module`, inside the scope of
+    // the link, with the context being linked into.
+    v8::callback_scope!(unsafe scope, context);
+    let specifier = specifier.to_rust_string_lossy(scope);
+    let found = LINKS.with(|links| {
+        links.borrow().iter().find_map(|(from, name, target)| {
+            (*name == specifier && v8::Local::new(scope, &**from) == referrer).then(|| v8::Local::new(scope, &**target))
+        })
+    });
+    if found.is_none() {
+        let message = format!("Cannot resolve module '{specifier}'");
+        if let Some(message) = v8::String::new(scope, &message) {
+            let error = v8::Exception::error(scope, message);
+            scope.throw_exception(error);
+        }
+    }
+    found
+}
+
+/// Settles one question of an async module resolver: which module a
+/// specifier is. Dropping it unsettled fails the instantiation.
+pub struct ModuleResolver {
+    answer: Option<Box<dyn FnOnce(Result<Module>) + Send>>,
+}
+
+impl fmt::Debug for ModuleResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModuleResolver").field("settled", &self.answer.is_none()).finish()
+    }
+}
+
+impl ModuleResolver {
+    /// The specifier is `module`.
+    pub fn resolve(mut self, module: Module) {
+        self.settle(Ok(module));
+    }
+
+    /// The specifier cannot be resolved; the instantiation fails with
+    /// `message`.
+    pub fn reject(mut self, message: impl Into<String>) {
+        self.settle(Err(Error::InvalidArgument(message.into())));
+    }
+
+    fn settle(&mut self, answer: Result<Module>) {
+        if let Some(settle) = self.answer.take() {
+            settle(answer);
+        }
+    }
+}
+
+impl Drop for ModuleResolver {
+    fn drop(&mut self) {
+        self.settle(Err(Error::InvalidArgument("the module resolver was dropped without an answer".into())));
+    }
+}
+
+type ResolveFn = dyn Fn(String, Module, ModuleResolver) + Send + Sync;
+
+/// An async instantiation: the graph walk goes on wherever the last
+/// answer arrived.
+struct AsyncWalk {
+    resolve: Box<ResolveFn>,
+    done: Mutex<Option<ivm_runtime::Sender<Result<()>>>>,
+}
+
+impl AsyncWalk {
+    /// Asks the next question, or links once none is left.
+    fn step(self: &Arc<Self>, mut graph: Graph) {
+        let Some((referrer, specifier)) = graph.next_request() else {
+            let isolate = graph.root.isolate().clone();
+            let walk = Arc::clone(self);
+            isolate.spawn(move || walk.finish(graph.link()));
+            return;
+        };
+        let walk = Arc::clone(self);
+        let graph = Mutex::new(Some((graph, referrer.clone(), specifier.clone())));
+        let answer = move |answer: Result<Module>| {
+            let Some((mut graph, referrer, specifier)) = graph.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+                return;
+            };
+            match answer.and_then(|target| graph.add(referrer, specifier, target)) {
+                Ok(()) => walk.step(graph),
+                Err(error) => walk.finish(Err(error)),
+            }
+        };
+        (self.resolve)(specifier, referrer, ModuleResolver { answer: Some(Box::new(answer)) });
+    }
+
+    fn finish(&self, result: Result<()>) {
+        if let Some(done) = self.done.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            done.send(result);
+        }
+    }
+}
