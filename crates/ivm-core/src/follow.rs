@@ -32,6 +32,10 @@ pub(crate) fn deliver(outlet: &Outlet, result: Result<Transferable>) {
     }
 }
 
+/// The followed call running on a thread: where its result goes, its
+/// deadline, and its state.
+type Following = (Outlet, Option<Instant>, Arc<CallState>);
+
 /// A call waiting for its promise, registered with its isolate.
 pub(crate) struct Follower {
     outlet: Outlet,
@@ -48,7 +52,7 @@ static NEXT_FOLLOWER: AtomicU64 = AtomicU64::new(1);
 thread_local! {
     /// Set while an async call with `promise: true` runs on this thread: a
     /// promise still pending at its end is followed instead of refused.
-    static FOLLOWING: RefCell<Option<(Outlet, Option<Instant>, Arc<CallState>)>> = const { RefCell::new(None) };
+    static FOLLOWING: RefCell<Option<Following>> = const { RefCell::new(None) };
 }
 
 /// Runs `call` (the synchronous form of an async call with `promise: true`)

@@ -82,6 +82,9 @@ impl Isolate {
 /// A link of the graph: `referrer` imports `specifier`, which is `target`.
 type Link = (Module, String, Module);
 
+/// A link as V8's handles, for the resolve callback.
+type LinkHandles = (Arc<v8::Global<v8::Module>>, String, Arc<v8::Global<v8::Module>>);
+
 impl Module {
     pub fn isolate(&self) -> &Isolate {
         self.inner.held.isolate()
@@ -267,8 +270,7 @@ impl Graph {
 thread_local! {
     /// The answers V8's resolve callback reads during a link on this thread:
     /// (referrer, specifier, module).
-    static LINKS: RefCell<Vec<(Arc<v8::Global<v8::Module>>, String, Arc<v8::Global<v8::Module>>)>> =
-        const { RefCell::new(Vec::new()) };
+    static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
 }
 
 fn resolve_link<'s>(
