@@ -195,13 +195,15 @@ fn a_memory_limit_error_disposes_only_its_own_isolate() {
 fn host_buffers_count_against_the_memory_limit_and_one_too_large_is_refused() {
     use ivm::{Buffer, Object, ObjectId, Structured, Transferable};
     let buffer = |bytes: usize| {
-        let graph = Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(Buffer::from(vec![7u8; bytes]))]);
+        let graph =
+            Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(Buffer::from(vec![7u8; bytes]))]);
         Transferable::Copy(graph.unwrap())
     };
     let isolate = Isolate::new(IsolateOptions::new().memory_limit(16)).unwrap();
     let context = isolate.create_context().unwrap();
     let before = isolate.heap_statistics().unwrap().externally_allocated_size;
-    let kept = context.eval_closure("globalThis.kept = $0; return $0.byteLength", &[buffer(4 << 20)], &EvalOptions::new());
+    let kept =
+        context.eval_closure("globalThis.kept = $0; return $0.byteLength", &[buffer(4 << 20)], &EvalOptions::new());
     assert_eq!(kept.unwrap(), Value::Number(f64::from(4u32 << 20)));
     let after = isolate.heap_statistics().unwrap().externally_allocated_size;
     assert!(after >= before + (4 << 20), "the copy is charged to the isolate: {before} -> {after}");

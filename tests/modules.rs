@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_executor::block_on;
-use ivm::{Callback, CompileOptions, Context, Error, Isolate, IsolateOptions, Module, RunOptions, ScriptOrigin, TransferMode, Value};
+use ivm::{
+    Callback, CompileOptions, Context, Error, Isolate, IsolateOptions, Module, RunOptions, ScriptOrigin, TransferMode,
+    Value,
+};
 use ivm_tests::{eval, isolate_and_context};
 
 fn compile(isolate: &Isolate, name: &str, code: &str) -> Module {
@@ -58,12 +61,16 @@ fn a_module_graph_links_evaluates_and_exports() {
 #[test]
 fn a_module_imported_twice_is_one_instance_and_cycles_link() {
     let (isolate, context) = isolate_and_context();
-    let main = compile(&isolate, "main.js", "import { a } from 'a'; import { b } from 'b'; export const both = a() + b();");
+    let main =
+        compile(&isolate, "main.js", "import { a } from 'a'; import { b } from 'b'; export const both = a() + b();");
     let mut resolve = library(
         &isolate,
         &[
             ("a", "import { b } from 'b'; export function a() { return 'a'; } export const seen = () => b();"),
-            ("b", "import { a } from 'a'; export function b() { return 'b'; } globalThis.count = (globalThis.count || 0) + 1;"),
+            (
+                "b",
+                "import { a } from 'a'; export function b() { return 'b'; } globalThis.count = (globalThis.count || 0) + 1;",
+            ),
         ],
     );
     main.instantiate(&context, &mut resolve).unwrap();
@@ -83,7 +90,9 @@ fn top_level_await_is_waited_for_and_its_failures_come_back() {
     let fails = compile(&isolate, "fails.js", "await null; throw new RangeError('late failure');");
     fails.instantiate(&context, |_, _| unreachable!()).unwrap();
     match fails.evaluate(&RunOptions::new()) {
-        Err(Error::Js(error)) => assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "late failure")),
+        Err(Error::Js(error)) => {
+            assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "late failure"))
+        }
         other => panic!("expected the module's error, got {other:?}"),
     }
 }
@@ -132,7 +141,8 @@ fn an_async_resolver_answers_from_another_thread() {
     assert_eq!(namespace_value(&main, "doubled"), Value::Number(42.0));
 
     let missing = compile(&isolate, "missing.js", "import 'nowhere';");
-    let refused = missing.instantiate_async(&context, |specifier, _, resolver| resolver.reject(format!("no module {specifier}")));
+    let refused =
+        missing.instantiate_async(&context, |specifier, _, resolver| resolver.reject(format!("no module {specifier}")));
     match block_on(refused) {
         Err(Error::InvalidArgument(message)) => assert_eq!(message, "no module nowhere"),
         other => panic!("expected the resolver's refusal, got {other:?}"),
@@ -149,7 +159,8 @@ fn errors_say_what_went_wrong() {
         other => panic!("expected a SyntaxError, got {other:?}"),
     }
     let main = compile(&isolate, "main.js", "import { missing } from 'dep';");
-    let unresolved = main.instantiate(&context, |specifier, _| Err(Error::InvalidArgument(format!("cannot find {specifier}"))));
+    let unresolved =
+        main.instantiate(&context, |specifier, _| Err(Error::InvalidArgument(format!("cannot find {specifier}"))));
     assert!(matches!(unresolved, Err(Error::InvalidArgument(message)) if message == "cannot find dep"));
     // A module that does not export what is imported fails to link.
     let dep = compile(&isolate, "dep", "export const present = 1;");

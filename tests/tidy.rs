@@ -126,7 +126,10 @@ fn the_python_package_takes_the_workspace_version() {
     assert!(pyproject.contains("dynamic = [\"version\"]"), "pyproject.toml must take its version from Cargo");
     let project = pyproject.split("[project]").nth(1).unwrap_or_default();
     let project = project.split("\n[").next().unwrap_or_default();
-    assert!(!project.lines().any(|line| line.starts_with("version")), "pyproject.toml must not set a version of its own");
+    assert!(
+        !project.lines().any(|line| line.starts_with("version")),
+        "pyproject.toml must not set a version of its own"
+    );
 }
 
 #[test]

@@ -316,10 +316,7 @@ def test_ignored_forms_on_a_disposed_isolate_do_not_raise() -> None:
     assert isolate.is_disposed
 
 
-def test_compile_module_is_unsupported(isolate: ivm.Isolate) -> None:
-    with pytest.raises(ivm.UnsupportedError):
-        isolate.compile_module("export default 1")
-    with pytest.raises(NotImplementedError):
-        isolate.compile_module("export default 1", filename="m.mjs")
+def test_compile_module_takes_compile_options_only(isolate: ivm.Isolate) -> None:
+    assert isolate.compile_module("export default 1", filename="m.mjs").dependency_specifiers == []
     with pytest.raises(TypeError):
         isolate.compile_module("export default 1", timeout=1)  # type: ignore[call-arg]

@@ -44,13 +44,15 @@ pub(crate) fn future<'py, T: Send + 'static>(
     future.call_method1("add_done_callback", (on_done,))?;
     let (event_loop, target) = (event_loop.unbind(), future.clone().unbind());
     pending.on_ready(move |result| {
-        Python::attach(|py| {
+        // Dropped if Python is shutting down: nobody is left to receive it.
+        crate::interpreter::attach(|py| {
             let (ok, value) = match result.map_err(|error| to_py(py, error)).and_then(|value| convert(py, value)) {
                 Ok(value) => (true, value.unbind()),
                 Err(error) => (false, error.into_value(py).into_any()),
             };
-            let settled = settle_function(py)
-                .and_then(|settle| event_loop.bind(py).call_method1("call_soon_threadsafe", (settle, target, ok, value)));
+            let settled = settle_function(py).and_then(|settle| {
+                event_loop.bind(py).call_method1("call_soon_threadsafe", (settle, target, ok, value))
+            });
             // The loop is closed: nobody is left to receive the result.
             drop(settled);
         });

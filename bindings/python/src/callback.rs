@@ -44,12 +44,13 @@ impl Callback {
         if !function.is_callable() {
             return Err(PyTypeError::new_err("Callback() needs a callable"));
         }
-        let is_coroutine_function = py.import("inspect")?.call_method1("iscoroutinefunction", (function,))?.is_truthy()?;
+        let is_coroutine_function =
+            py.import("inspect")?.call_method1("iscoroutinefunction", (function,))?.is_truthy()?;
         let function = function.clone().unbind();
         if !is_coroutine_function {
             return Ok(Callback {
                 inner: ivm_core::Callback::new(move |arguments| {
-                    Python::attach(|py| {
+                    crate::interpreter::attach(|py| {
                         let call = || {
                             let arguments = arguments.into_iter().map(|argument| from_structured(py, argument));
                             let arguments = PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?;
@@ -57,13 +58,15 @@ impl Callback {
                         };
                         call().map_err(|error| raise_into_javascript(py, &error))
                     })
+                    .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.to_owned()))
                 }),
             });
         }
         let event_loop = asyncio(py)?.call_method0("get_running_loop").ok().map(Bound::unbind);
         Ok(Callback {
             inner: ivm_core::Callback::new_async(move |arguments, resolver| {
-                Python::attach(|py| {
+                // Shutting down: the resolver is dropped, which rejects the call.
+                crate::interpreter::attach(|py| {
                     let settle = Settle { resolver: Mutex::new(Some(resolver)) };
                     let started = (|| -> PyResult<Bound<'_, PyAny>> {
                         let Some(event_loop) = &event_loop else {
@@ -73,11 +76,15 @@ impl Callback {
                             ));
                         };
                         let arguments = arguments.into_iter().map(|argument| from_structured(py, argument));
-                        let coroutine = function.bind(py).call1(PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?)?;
+                        let coroutine =
+                            function.bind(py).call1(PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?)?;
                         asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop.bind(py)))
                     })();
                     let result = started.and_then(|running| {
-                        running.call_method1("add_done_callback", (Bound::new(py, Settle { resolver: Mutex::new(settle.take()) })?,))
+                        running.call_method1(
+                            "add_done_callback",
+                            (Bound::new(py, Settle { resolver: Mutex::new(settle.take()) })?,),
+                        )
                     });
                     if let Err(error) = result {
                         settle.settle(Err(message_of(py, &error)));
@@ -128,7 +135,9 @@ impl Settle {
         let result = if done.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
             Err("the callback's coroutine was cancelled".to_owned())
         } else {
-            done.call_method0("result").and_then(|value| to_transferable(&value)).map_err(|error| message_of(py, &error))
+            done.call_method0("result")
+                .and_then(|value| to_transferable(&value))
+                .map_err(|error| message_of(py, &error))
         };
         self.settle(result);
     }

@@ -22,12 +22,12 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString,
-    PyTuple, PyType,
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString, PyTuple,
+    PyType,
 };
 
-use crate::errors::transfer_error;
 use crate::callback::Callback;
+use crate::errors::transfer_error;
 use crate::external_copy::{CopyInto, ExternalCopy, SharedMemory};
 use crate::reference::Reference;
 
@@ -162,7 +162,9 @@ impl Writer {
             let type_name = value.get_type().name().map(|n| n.to_string()).unwrap_or_default();
             return Err(transfer_error(
                 py,
-                format!("a {type_name} cannot be copied into an isolate; pass ivm.Reference(value) to share it instead"),
+                format!(
+                    "a {type_name} cannot be copied into an isolate; pass ivm.Reference(value) to share it instead"
+                ),
             ));
         };
         self.objects[id.index()] = object;
@@ -417,7 +419,8 @@ impl Reader {
     /// Registers containers before filling them, so cycles close on the
     /// same Python object.
     fn object<'py>(&mut self, py: Python<'py>, id: ObjectId) -> PyResult<Bound<'py, PyAny>> {
-        let object = self.objects.get(id.index()).ok_or_else(|| transfer_error(py, "a copy refers to a missing object"))?;
+        let object =
+            self.objects.get(id.index()).ok_or_else(|| transfer_error(py, "a copy refers to a missing object"))?;
         // Children are converted through `self`: take what is needed of the
         // object out of the arena first.
         let object = match object {
@@ -459,7 +462,10 @@ impl Reader {
                     let key = self.value(py, key)?;
                     if key.hash().is_err() {
                         let kind = key.get_type().name().map(|name| name.to_string()).unwrap_or_default();
-                        return Err(transfer_error(py, format!("a Map with a {kind} key has no dict: {kind} is not hashable")));
+                        return Err(transfer_error(
+                            py,
+                            format!("a Map with a {kind} key has no dict: {kind} is not hashable"),
+                        ));
                     }
                     dict.set_item(key, self.value(py, value)?)?;
                 }
@@ -496,7 +502,9 @@ impl Reader {
             Object::BigIntObject(bigint) => bigint_to_py(py, bigint)?,
             Object::ArrayBuffer(buffer) => match self.memory.get(&id) {
                 // Its memory went to a typed array already.
-                Some(memory) => PyBytes::new(py, memory.bind(py).call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes()),
+                Some(memory) => {
+                    PyBytes::new(py, memory.bind(py).call_method0("tobytes")?.cast::<PyBytes>()?.as_bytes())
+                }
                 None => PyBytes::new(py, buffer.as_slice()),
             }
             .into_any(),
@@ -547,7 +555,11 @@ impl Memory {
     /// # Safety
     ///
     /// Called by CPython with a `Py_buffer` to fill in.
-    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut pyo3::ffi::Py_buffer, flags: std::ffi::c_int) -> PyResult<()> {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
         let (start, length) = (slf.get().start, slf.get().length);
         // SAFETY: `length` bytes at `start` belong to `_owner` alone and live
         // as long as this object, which the view holds (FillInfo takes a
@@ -595,5 +607,7 @@ fn cast_view<'py>(view: &Bound<'py, PyAny>, format: &str) -> PyResult<Bound<'py,
 
 fn datetime_class(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     static DATETIME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-    DATETIME.get_or_try_init(py, || Ok(py.import("datetime")?.getattr("datetime")?.unbind())).map(|class| class.bind(py))
+    DATETIME
+        .get_or_try_init(py, || Ok(py.import("datetime")?.getattr("datetime")?.unbind()))
+        .map(|class| class.bind(py))
 }

@@ -24,7 +24,8 @@ fn exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
     let module = errors_module(py)?;
     if let Error::Js(js) = error {
         let value = js.thrown.as_ref().map(|thrown| primitive_to_py(py, thrown)).transpose()?;
-        let instance = module.getattr("JSError")?.call1((js.message.as_str(), js.name.as_str(), js.stack.as_deref(), value))?;
+        let instance =
+            module.getattr("JSError")?.call1((js.message.as_str(), js.name.as_str(), js.stack.as_deref(), value))?;
         // The JavaScript error a Python callback's exception became, come
         // back out: chain the original, as `raise … from` would.
         let raised = RAISED_IN_CALLBACK.with(|raised| raised.borrow_mut().take());

@@ -44,7 +44,9 @@ impl ExternalCopy {
     #[new]
     #[pyo3(signature = (value, *, transfer_out = false))]
     fn new(py: Python<'_>, value: &Bound<'_, PyAny>, transfer_out: bool) -> PyResult<ExternalCopy> {
-        if let Some(reference) = value.cast::<Reference>().ok().and_then(|reference| reference.get().in_isolate().cloned()) {
+        if let Some(reference) =
+            value.cast::<Reference>().ok().and_then(|reference| reference.get().in_isolate().cloned())
+        {
             let options = ExternalCopyOptions::new().transfer_out(transfer_out);
             let inner = detached(py, || ivm_core::ExternalCopy::from_reference(&reference, &options))?;
             return Ok(ExternalCopy { inner });

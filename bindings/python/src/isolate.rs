@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::aio::{detached, future};
 use crate::convert::{from_transferable, to_transferables};
-use crate::errors::to_py;
+use crate::module::Module;
 use crate::options::{self, COMPILE, EVAL, RUN};
 use crate::reference::Reference;
 
@@ -39,7 +39,7 @@ impl Isolate {
         }
         if let Some(handler) = on_catastrophic_error {
             options = options.on_catastrophic_error(move |message| {
-                Python::attach(|py| {
+                crate::interpreter::attach(|py| {
                     if let Err(error) = handler.call1(py, (message,)) {
                         error.write_unraisable(py, None);
                     }
@@ -99,12 +99,25 @@ impl Isolate {
         })
     }
 
-    /// Compiles an ES module. Not supported by this version yet: raises
-    /// `UnsupportedError`.
+    /// Compiles `code` as an ES module.
     #[pyo3(signature = (code, **options))]
-    fn compile_module(&self, py: Python<'_>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let _ = (code, options::parse("compile_module", COMPILE, options)?);
-        Err(to_py(py, ivm_core::Error::Unsupported("compiling ES modules")))
+    fn compile_module(&self, py: Python<'_>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Module> {
+        let options = options::parse("compile_module", COMPILE, options)?.compile;
+        Ok(Module::from(detached(py, || self.inner.compile_module(code, &options))?))
+    }
+
+    /// `compile_module`, awaitable.
+    #[pyo3(signature = (code, **options))]
+    fn compile_module_async<'py>(
+        &self,
+        py: Python<'py>,
+        code: String,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = options::parse("compile_module_async", COMPILE, options)?.compile;
+        future(py, self.inner.compile_module_async(code, options), |py, module| {
+            Ok(Bound::new(py, Module::from(module))?.into_any())
+        })
     }
 
     /// Disposes the isolate: a running call is stopped, and every later use
@@ -209,7 +222,12 @@ impl Context {
 
     /// Compiles and runs `code`, returning its completion value.
     #[pyo3(signature = (code, **options))]
-    fn eval<'py>(&self, py: Python<'py>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    fn eval<'py>(
+        &self,
+        py: Python<'py>,
+        code: &str,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::parse("eval", EVAL, options)?;
         let result = detached(py, || self.inner.eval(code, &options))?;
         from_transferable(py, result)

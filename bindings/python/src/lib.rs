@@ -1,5 +1,5 @@
 //! ivm's Python package, compiled half (`ivm._ivm`): ivm-core's Isolate,
-//! Context, Script, Reference, ExternalCopy and Callback as Python classes,
+//! Context, Script, Module, Reference, ExternalCopy and Callback as Python classes,
 //! with Python's idioms (keyword options, context managers, asyncio futures
 //! for the async forms, exceptions of their own classes) and Python values
 //! converted to and from ivm's value model.
@@ -12,8 +12,10 @@ mod aio;
 mod callback;
 mod convert;
 mod errors;
+mod interpreter;
 mod external_copy;
 mod isolate;
+mod module;
 mod options;
 mod reference;
 
@@ -30,12 +32,14 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<isolate::Isolate>()?;
     module.add_class::<isolate::Context>()?;
     module.add_class::<isolate::Script>()?;
+    module.add_class::<module::Module>()?;
     module.add_class::<reference::Reference>()?;
     module.add_class::<external_copy::ExternalCopy>()?;
     module.add_class::<external_copy::CopyInto>()?;
     module.add_class::<external_copy::SharedMemory>()?;
     module.add_class::<callback::Callback>()?;
     module.add_function(wrap_pyfunction!(total_external_size, module)?)?;
+    module.add_function(wrap_pyfunction!(interpreter::shutdown, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -14,7 +14,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::aio::{detached, future};
-use crate::convert::{from_structured, from_transferable, primitive_to_py, to_primitive, to_structured, to_transferable, to_transferables};
+use crate::convert::{
+    from_structured, from_transferable, primitive_to_py, to_primitive, to_structured, to_transferable, to_transferables,
+};
 use crate::errors::{message_of, usage_error};
 use crate::options::{self, GET, RUN};
 
@@ -42,7 +44,9 @@ impl Reference {
         let any: Arc<dyn std::any::Any + Send + Sync> = remote;
         match any.downcast::<HostValue>() {
             Ok(host) => Ok(Bound::new(py, Reference { target: Target::Host(host) })?.into_any()),
-            Err(_) => Err(crate::errors::transfer_error(py, "a reference of another ivm front-end cannot enter Python")),
+            Err(_) => {
+                Err(crate::errors::transfer_error(py, "a reference of another ivm front-end cannot enter Python"))
+            }
         }
     }
 
@@ -82,7 +86,9 @@ impl Reference {
     fn deref(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match &self.target {
             Target::Host(host) => Ok(host.value.clone_ref(py)),
-            Target::Isolate(_) => Err(usage_error(py, "a value in an isolate can only be copied out (copy()), not dereferenced")),
+            Target::Isolate(_) => {
+                Err(usage_error(py, "a value in an isolate can only be copied out (copy()), not dereferenced"))
+            }
         }
     }
 
@@ -103,7 +109,12 @@ impl Reference {
     /// ``value[key]``: by default an own data property only (no getters, no
     /// prototype chain); ``accessors=True`` reads as JavaScript does.
     #[pyo3(signature = (key, **options))]
-    fn get<'py>(&self, py: Python<'py>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("get", GET, options)?;
         match &self.target {
             Target::Isolate(reference) => {
@@ -116,7 +127,12 @@ impl Reference {
 
     /// `get`, awaitable.
     #[pyo3(signature = (key, **options))]
-    fn get_async<'py>(&self, py: Python<'py>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    fn get_async<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("get_async", GET, options)?;
         let reference = self.isolate_only(py, "get_async")?;
         future(py, reference.get_async(to_primitive(key)?, options), from_transferable)
@@ -124,7 +140,13 @@ impl Reference {
 
     /// ``value[key] = value``; whether it was set.
     #[pyo3(signature = (key, value, **options))]
-    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
+    fn set(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<bool> {
         let options = options::run("set", RUN, options)?;
         match &self.target {
             Target::Isolate(reference) => {
@@ -152,7 +174,13 @@ impl Reference {
 
     /// `set`, queued; its result and errors are dropped.
     #[pyo3(signature = (key, value, **options))]
-    fn set_ignored(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    fn set_ignored(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
         let options = options::run("set_ignored", RUN, options)?;
         self.isolate_only(py, "set_ignored")?.set_ignored(to_primitive(key)?, to_transferable(value)?, options);
         Ok(())
@@ -173,7 +201,12 @@ impl Reference {
 
     /// `delete`, awaitable.
     #[pyo3(signature = (key, **options))]
-    fn delete_async<'py>(&self, py: Python<'py>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    fn delete_async<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("delete_async", RUN, options)?;
         let reference = self.isolate_only(py, "delete_async")?;
         future(py, reference.delete_async(to_primitive(key)?, options), |py, deleted| {
@@ -183,7 +216,12 @@ impl Reference {
 
     /// `delete`, queued; its result and errors are dropped.
     #[pyo3(signature = (key, **options))]
-    fn delete_ignored(&self, py: Python<'_>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    fn delete_ignored(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
         let options = options::run("delete_ignored", RUN, options)?;
         self.isolate_only(py, "delete_ignored")?.delete_ignored(to_primitive(key)?, options);
         Ok(())
@@ -266,8 +304,9 @@ impl Reference {
     /// The isolate's reference, for the forms that only values in an
     /// isolate have (a Python object is used from Python directly).
     fn isolate_only(&self, py: Python<'_>, method: &str) -> PyResult<&ivm_core::Reference> {
-        self.in_isolate()
-            .ok_or_else(|| usage_error(py, format!("{method}() is for values in an isolate; use the Python object directly")))
+        self.in_isolate().ok_or_else(|| {
+            usage_error(py, format!("{method}() is for values in an isolate; use the Python object directly"))
+        })
     }
 }
 
@@ -307,7 +346,12 @@ impl HostValue {
         if by_item(value, key)? {
             return match value.get_item(key) {
                 Ok(item) => Ok(item),
-                Err(error) if error.is_instance_of::<PyKeyError>(py) || error.is_instance_of::<pyo3::exceptions::PyIndexError>(py) => Ok(py.None().into_bound(py)),
+                Err(error)
+                    if error.is_instance_of::<PyKeyError>(py)
+                        || error.is_instance_of::<pyo3::exceptions::PyIndexError>(py) =>
+                {
+                    Ok(py.None().into_bound(py))
+                }
                 Err(error) => Err(error),
             };
         }
@@ -352,7 +396,10 @@ impl HostValue {
                 Ok(Transferable::from(Value::Bool(true)))
             }
             RemoteOp::Apply { arguments, result, .. } => {
-                let arguments = arguments.into_iter().map(|argument| from_structured(py, argument)).collect::<PyResult<Vec<_>>>()?;
+                let arguments = arguments
+                    .into_iter()
+                    .map(|argument| from_structured(py, argument))
+                    .collect::<PyResult<Vec<_>>>()?;
                 let returned = self.value.bind(py).call1(PyTuple::new(py, arguments)?)?;
                 self.leave(returned, result)
             }
@@ -365,17 +412,20 @@ impl HostValue {
 /// index) rather than an attribute.
 fn by_item(value: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(value.is_instance_of::<PyDict>()
-        || (value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>()) && key.is_instance_of::<pyo3::types::PyInt>()
+        || (value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>())
+            && key.is_instance_of::<pyo3::types::PyInt>()
         || value.hasattr("keys")? && value.hasattr("__getitem__")?)
 }
 
 impl Remote for HostValue {
     fn type_of(&self) -> String {
-        Python::attach(|py| if self.value.bind(py).is_callable() { "function" } else { "object" }.to_owned())
+        let callable = crate::interpreter::attach(|py| self.value.bind(py).is_callable());
+        if callable == Some(true) { "function" } else { "object" }.to_owned()
     }
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
-        Python::attach(|py| self.perform(py, op).map_err(|error| message_of(py, &error)))
+        crate::interpreter::attach(|py| self.perform(py, op).map_err(|error| message_of(py, &error)))
+            .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.to_owned()))
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {

@@ -26,8 +26,8 @@ use ivm_runtime::{Receiver, oneshot};
 
 use crate::cancel::CallState;
 use crate::{
-    Canceler, CompileOptions, Context, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result, RunOptions, Script,
-    Structured, Transferable, Value,
+    Canceler, CompileOptions, Context, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result, RunOptions,
+    Script, Structured, Transferable, Value,
 };
 
 /// The result of an async call, once it has run.
@@ -175,6 +175,12 @@ impl Isolate {
     pub fn heap_statistics_async(&self) -> Pending<HeapStatistics> {
         let isolate = self.clone();
         self.queue(move || isolate.heap_statistics())
+    }
+
+    /// [`Isolate::compile_module`], run on the worker pool.
+    pub fn compile_module_async(&self, code: impl Into<String>, options: CompileOptions) -> Pending<crate::Module> {
+        let (isolate, code) = (self.clone(), code.into());
+        self.queue(move || isolate.compile_module(&code, &options))
     }
 
     /// [`Isolate::compile_script`], run on the worker pool.

@@ -39,7 +39,6 @@ pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;
-pub use module::{Module, ModuleResolver};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// Values to and from another V8 in the process (Node's, for the Node addon).
 pub use ivm_marshal::foreign;
@@ -50,6 +49,7 @@ pub use ivm_marshal::{
     Structured, Value, ViewKind,
 };
 pub use ivm_runtime::{Executor, set_wait_hook};
+pub use module::{Module, ModuleResolver};
 pub use nested::Library;
 pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;

@@ -64,7 +64,8 @@ impl Isolate {
             let requests = module.get_module_requests();
             let mut specifiers: Vec<String> = Vec::with_capacity(requests.length());
             for index in 0..requests.length() {
-                let request = requests.get(scope, index).and_then(|data| v8::Local::<v8::ModuleRequest>::try_from(data).ok());
+                let request =
+                    requests.get(scope, index).and_then(|data| v8::Local::<v8::ModuleRequest>::try_from(data).ok());
                 if let Some(request) = request {
                     let specifier = request.get_specifier().to_rust_string_lossy(scope);
                     if !specifiers.contains(&specifier) {
@@ -106,7 +107,11 @@ impl Module {
     /// linked, with the module that imports it, and must answer with a
     /// module of the same isolate. Modules linked already (into this
     /// context) are reused as they are.
-    pub fn instantiate(&self, context: &Context, mut resolve: impl FnMut(&str, &Module) -> Result<Module>) -> Result<()> {
+    pub fn instantiate(
+        &self,
+        context: &Context,
+        mut resolve: impl FnMut(&str, &Module) -> Result<Module>,
+    ) -> Result<()> {
         let mut graph = Graph::new(self, context)?;
         while let Some((referrer, specifier)) = graph.next_request() {
             let target = resolve(&specifier, &referrer)?;
@@ -205,8 +210,13 @@ impl Graph {
         if context.isolate() != root.isolate() {
             return Err(Error::WrongIsolate("A module can only be instantiated in a context of its own isolate"));
         }
-        let mut graph =
-            Graph { root: root.clone(), context: context.clone(), links: Vec::new(), requests: Vec::new(), seen: HashSet::new() };
+        let mut graph = Graph {
+            root: root.clone(),
+            context: context.clone(),
+            links: Vec::new(),
+            requests: Vec::new(),
+            seen: HashSet::new(),
+        };
         graph.visit(root)?;
         Ok(graph)
     }
@@ -223,9 +233,12 @@ impl Graph {
         }
         match module.instantiated_in() {
             Some(context) if Arc::ptr_eq(&context.global_handle()?, &self.context.global_handle()?) => Ok(()),
-            Some(_) => Err(Error::InvalidArgument("A module instantiated in another context cannot be linked here".into())),
+            Some(_) => {
+                Err(Error::InvalidArgument("A module instantiated in another context cannot be linked here".into()))
+            }
             None => {
-                let questions = module.inner.specifiers.iter().rev().map(|specifier| (module.clone(), specifier.clone()));
+                let questions =
+                    module.inner.specifiers.iter().rev().map(|specifier| (module.clone(), specifier.clone()));
                 self.requests.extend(questions);
                 Ok(())
             }
@@ -356,7 +369,8 @@ impl AsyncWalk {
         let walk = Arc::clone(self);
         let graph = Mutex::new(Some((graph, referrer.clone(), specifier.clone())));
         let answer = move |answer: Result<Module>| {
-            let Some((mut graph, referrer, specifier)) = graph.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            let Some((mut graph, referrer, specifier)) = graph.lock().unwrap_or_else(PoisonError::into_inner).take()
+            else {
                 return;
             };
             match answer.and_then(|target| graph.add(referrer, specifier, target)) {

@@ -14,12 +14,16 @@ on the isolate) and ``ctx.eval_ignored(...)`` (fire and forget).
     3
 """
 
+import atexit
+
+from . import _ivm
 from ._ivm import (
     Callback,
     Context,
     CopyInto,
     ExternalCopy,
     Isolate,
+    Module,
     Reference,
     Script,
     SharedArrayBuffer,
@@ -40,12 +44,16 @@ from .errors import (
     UsageError,
 )
 
+# ivm's threads stop entering Python before the interpreter finalizes.
+atexit.register(_ivm.shutdown)
+
 __all__ = [
     "Callback",
     "Context",
     "CopyInto",
     "ExternalCopy",
     "Isolate",
+    "Module",
     "Reference",
     "Script",
     "SharedArrayBuffer",

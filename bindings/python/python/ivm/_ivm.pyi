@@ -16,7 +16,7 @@ Options every method that runs JavaScript takes, as keywords:
 """
 
 from asyncio import Future
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Final, Self, TypedDict, Unpack, final
 
@@ -27,10 +27,12 @@ __all__ = [
     "CopyInto",
     "ExternalCopy",
     "Isolate",
+    "Module",
     "Reference",
     "Script",
     "SharedArrayBuffer",
     "total_external_size",
+    "shutdown",
     "__version__",
 ]
 
@@ -94,8 +96,9 @@ class Isolate:
     def create_context(self) -> Context:
         """A new context (a global object with JavaScript's built-ins)."""
     def create_context_async(self) -> Future[Context]: ...
-    def compile_module(self, code: str, **options: Unpack[_CompileOptions]) -> None:
-        """ES modules: not supported by this version yet (``UnsupportedError``)."""
+    def compile_module(self, code: str, **options: Unpack[_CompileOptions]) -> Module:
+        """Compiles ``code`` as an ES module."""
+    def compile_module_async(self, code: str, **options: Unpack[_CompileOptions]) -> Future[Module]: ...
     def compile_script(self, code: str, **options: Unpack[_CompileOptions]) -> Script:
         """Compiles ``code`` to run in any context of this isolate."""
     def compile_script_async(self, code: str, **options: Unpack[_CompileOptions]) -> Future[Script]: ...
@@ -145,6 +148,27 @@ class Script:
     def run(self, context: Context, **options: Unpack[_RunOptions]) -> Any: ...
     def run_async(self, context: Context, **options: Unpack[_RunOptions]) -> Future[Any]: ...
     def run_ignored(self, context: Context, **options: Unpack[_RunOptions]) -> None: ...
+    def release(self) -> None: ...
+
+@final
+class Module:
+    """An ES module: instantiate it in a context with a resolver for its
+    imports, then evaluate it."""
+
+    @property
+    def dependency_specifiers(self) -> list[str]: ...
+    def instantiate(self, context: Context, resolver: Callable[[str, Module], Module]) -> None:
+        """Links the module and its imports; ``resolver(specifier, referrer)``
+        returns the Module a specifier names."""
+    def instantiate_async(
+        self, context: Context, resolver: Callable[[str, Module], Module | Coroutine[Any, Any, Module]]
+    ) -> Future[None]: ...
+    def evaluate(self, **options: Unpack[_RunOptions]) -> Any:
+        """Runs the module, waiting for its top-level ``await``."""
+    def evaluate_async(self, **options: Unpack[_RunOptions]) -> Future[Any]: ...
+    @property
+    def namespace(self) -> Reference:
+        """The module's exports."""
     def release(self) -> None: ...
 
 @final
@@ -212,6 +236,9 @@ class SharedArrayBuffer:
     def byte_length(self) -> int: ...
     def __len__(self) -> int: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
+
+def shutdown() -> None:
+    """Stops ivm's threads from entering Python (registered with atexit)."""
 
 def total_external_size() -> int:
     """Bytes held by every live ExternalCopy in the process."""
