@@ -5,14 +5,12 @@
 // Differences from isolated-vm, as ivm stands today:
 // - Values that cross into an isolate are primitives (bigint included),
 //   `Reference`, `ExternalCopy#copyInto()`, `Reference#derefInto()`,
-//   `Callback` and Node functions (wrapped in a `Callback`). `Isolate`,
-//   `Context`, `Script` and `Module` handles cannot be passed into an
-//   isolate.
-// - Modules (`compileModule`, `Module`), snapshots (`Isolate.createSnapshot`,
-//   the `snapshot` option), the inspector (`inspector` options) and cached
-//   data (`cachedData`, `produceCachedData`) are declared so that
-//   isolated-vm code type-checks, but throw (or reject with)
-//   `UnsupportedError` for now.
+//   `Callback` and Node functions (wrapped in a `Callback`). `Module`
+//   handles cannot be passed into an isolate.
+// - Snapshots (`Isolate.createSnapshot`, the `snapshot` option), the
+//   inspector (`inspector` options) and cached data (`cachedData`,
+//   `produceCachedData`) are declared so that isolated-vm code type-checks,
+//   but throw (or reject with) `UnsupportedError` for now.
 // - isolated-vm's `createInspectorSession`, `startCpuProfiler`,
 //   `stopCpuProfiler` and `NativeModule` do not exist in ivm and are not
 //   declared.
@@ -138,16 +136,22 @@ export declare class Isolate {
   compileScriptSync(code: string, scriptInfo?: ScriptInfo): Script;
 
   /**
-   * Compiles an ECMAScript module.
+   * Compiles an ECMAScript module in this isolate; the `Module` can then be
+   * instantiated in one context of this isolate. The promise rejects with
+   * the `SyntaxError` of code that does not compile.
    *
-   * **Not supported by ivm yet**: always rejects with `UnsupportedError`.
+   * `cachedData` and `produceCachedData` are **not supported yet**: passing
+   * either rejects with `UnsupportedError`. `meta` can only be given from
+   * inside the isolate, as in isolated-vm: from Node it rejects with
+   * `UsageError`.
    */
   compileModule(code: string, options?: CompileModuleOptions): Promise<Module>;
 
   /**
    * Synchronous form of `compileModule`.
    *
-   * **Not supported by ivm yet**: always throws `UnsupportedError`.
+   * @throws {UnsupportedError} if `cachedData` or `produceCachedData` is
+   * given (not supported yet).
    */
   compileModuleSync(code: string, options?: CompileModuleOptions): Module;
 
@@ -290,8 +294,7 @@ export type HeapStatistics = {
 };
 
 /**
- * Options of `isolate.compileModule(code, options)`. Modules are **not
- * supported by ivm yet**.
+ * Options of `isolate.compileModule(code, options)`.
  */
 export type CompileModuleOptions = ScriptInfo & {
   /**
@@ -450,11 +453,8 @@ export type ScriptRunOptions = RunOptions & ReleaseOptions & TransferOptions;
 
 /**
  * A JavaScript module. Note that a Module can only run in the isolate which
- * created it.
- *
- * **Not supported by ivm yet**: the class exists (so that `instanceof`
- * works), but no Module can be made: its constructor and
- * `isolate.compileModule()` throw `UnsupportedError`.
+ * created it. Modules are made by `isolate.compileModule()`; the class has
+ * no public constructor.
  */
 export declare class Module {
   private __ivm_module: undefined;
@@ -466,7 +466,9 @@ export declare class Module {
   readonly dependencySpecifiers: string[];
 
   /**
-   * Returns a Reference containing all exported values.
+   * Returns a Reference containing all exported values: the module's
+   * namespace object, whose bindings are live. Available once the module
+   * is instantiated; before that, reading it throws `UsageError`.
    */
   readonly namespace: Reference<any>;
 
@@ -478,6 +480,13 @@ export declare class Module {
    * direct and indirect dependencies of this module. It accepts two
    * parameters: specifier and referrer. It must return a Module instance or
    * a promise which will be used to satisfy the dependency.
+   *
+   * The callback runs on Node's thread; `referrer` is the Module object it
+   * returned for the importing module (or the module `instantiate` was
+   * called on). What it throws, or the reason its promise rejects with, is
+   * what the returned promise rejects with; an answer that is not a Module
+   * rejects it with a `TypeError`. A module linked already into `context`
+   * is not asked about again.
    */
   instantiate(
     context: Context,
@@ -489,7 +498,7 @@ export declare class Module {
 
   /**
    * Synchronous form of `instantiate`; `resolveCallback` must return a
-   * Module.
+   * Module (a promise of one throws a `TypeError`).
    */
   instantiateSync(
     context: Context,
@@ -501,12 +510,19 @@ export declare class Module {
    * script.run). If evaluate is called more than once on the same module
    * the return value from the first invocation will be returned (or
    * thrown).
+   *
+   * Top-level `await` is waited for: the promise settles when the module's
+   * evaluation has (within `timeout`), with `undefined` or the module's
+   * exception. Of the options only `timeout` is read, as in isolated-vm.
    * @param options Optional
    */
   evaluate(options?: ScriptRunOptions): Promise<Transferable>;
 
   /**
-   * Synchronous form of `evaluate`.
+   * Synchronous form of `evaluate`: blocks Node until the module (and its
+   * top-level `await`) is done. It cannot wait on Node itself (an async
+   * `Callback`): a top-level `await` on one throws `UsageError`; use
+   * `evaluate` for that.
    */
   evaluateSync(options?: ScriptRunOptions): Transferable;
 
@@ -1088,8 +1104,8 @@ export declare class CanceledError extends IvmError {
 }
 
 /**
- * A feature of isolated-vm's that ivm does not support yet (modules,
- * snapshots, the inspector, cached data).
+ * A feature of isolated-vm's that ivm does not support yet (snapshots, the
+ * inspector, cached data).
  */
 export declare class UnsupportedError extends IvmError {
   /** Always "ERR_IVM_UNSUPPORTED". */

@@ -9,7 +9,7 @@ const path = require('node:path');
 const v8 = require('node:v8');
 
 const native = require(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
-const { Isolate, Context, Script, Reference, ExternalCopy, Callback, ExternalCopyInto, Library } = native;
+const { Isolate, Context, Script, Module, Reference, ExternalCopy, Callback, ExternalCopyInto, Library } = native;
 
 // The three forms of every operation, as the native methods take them.
 const SYNC = 0;
@@ -199,8 +199,8 @@ Object.defineProperties(Isolate.prototype, {
   createContext: { value(opts) { return rejectCall(() => { checkContextOptions(opts); return this._createContext(ASYNC); }); } },
   compileScriptSync: { value(source, opts) { return compileScript(this, source, opts, SYNC); } },
   compileScript: { value(source, opts) { return rejectCall(() => compileScript(this, source, opts, ASYNC)); } },
-  compileModuleSync: { value() { throw unsupported('Modules'); } },
-  compileModule: { value() { return Promise.reject(unsupported('Modules')); } },
+  compileModuleSync: { value(source, opts) { return compileModule(this, source, opts, SYNC); } },
+  compileModule: { value(source, opts) { return rejectCall(() => compileModule(this, source, opts, ASYNC)); } },
   getHeapStatisticsSync: { value() { return this._heapStatistics(SYNC); } },
   getHeapStatistics: { value() { return rejectCall(() => this._heapStatistics(ASYNC)); } },
 });
@@ -216,6 +216,15 @@ function compileScript(isolate, source, opts, form) {
   const o = options(opts);
   if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
   return isolate._compileScript(code(source), o.filename, o.lineOffset, o.columnOffset, form);
+}
+
+function compileModule(isolate, source, opts, form) {
+  const o = options(opts);
+  if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
+  // isolated-vm's `meta` callback runs inside the isolate, so it can only
+  // be given by code in that isolate, never from Node.
+  if (o.meta !== undefined) throw new errorClasses.UsageError('`meta` callback must belong to entered isolate');
+  return isolate._compileModule(code(source), o.filename, o.lineOffset, o.columnOffset, form);
 }
 
 // Context
@@ -408,12 +417,30 @@ Object.defineProperty(ExternalCopy, 'totalExternalSize', {
   enumerable: true,
 });
 
-// Modules arrive with the modules issue; until then the class exists so
-// that `instanceof` checks work, and compileModule says why it fails.
-class Module {
-  constructor() {
-    throw unsupported('Modules');
-  }
+// Module. The resolver of `instantiate` is called by the addon (on Node's
+// thread), with the referrer as the object it returned for it.
+const namespaces = new WeakMap();
+Object.defineProperties(Module.prototype, {
+  namespace: {
+    get() {
+      let namespace = namespaces.get(this);
+      if (namespace === undefined) {
+        namespace = this._namespace();
+        namespaces.set(this, namespace);
+      }
+      return namespace;
+    },
+  },
+  instantiateSync: { value(context, resolve) { return instantiate(this, context, resolve, SYNC); } },
+  instantiate: { value(context, resolve) { return rejectCall(() => instantiate(this, context, resolve, ASYNC)); } },
+  evaluateSync: { value(opts) { return this._evaluate(timeoutOf(options(opts)), SYNC); } },
+  evaluate: { value(opts) { return rejectCall(() => this._evaluate(timeoutOf(options(opts)), ASYNC)); } },
+});
+
+function instantiate(module, context, resolve, form) {
+  if (!(context instanceof Context)) throw new TypeError('`context` must be a Context');
+  if (typeof resolve !== 'function') throw new TypeError('`resolveCallback` must be a function');
+  return module._instantiate(context, resolve, form);
 }
 
 module.exports = {

@@ -22,7 +22,7 @@ pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
 }
 
 /// Throws `value` (an error or any thrown primitive).
-fn throw(env: &Env, value: &JsUnknown) -> napi::Error {
+pub(crate) fn throw(env: &Env, value: &JsUnknown) -> napi::Error {
     // SAFETY: `value` belongs to `env`, the current environment.
     unsafe { napi::sys::napi_throw(env.raw(), crate::convert::raw(value)) };
     napi::Error::new(napi::Status::PendingException, String::new())

@@ -68,11 +68,28 @@ pub(crate) fn promise<T: Send + 'static>(
     pending: Pending<T>,
     convert: impl FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send + 'static,
 ) -> napi::Result<JsUnknown> {
+    let main = Arc::clone(&crate::env_state::state(env)?.main);
+    let hold = hold_while_running(env, &main, &pending);
+    settled_promise(env, pending, hold, move |env, result| match result {
+        Ok(value) => convert(env, value),
+        Err(error) => Err(to_napi(env, error)),
+    })
+}
+
+/// A Promise that `finish` settles, on Node's thread, with `pending`'s
+/// outcome; `hold` (if it still holds the event loop then) is let go of
+/// first. For callers that manage the hold themselves or map errors their
+/// own way.
+pub(crate) fn settled_promise<T: Send + 'static>(
+    env: &Env,
+    pending: Pending<T>,
+    hold: SharedHold,
+    finish: impl FnOnce(&Env, ivm_core::Result<T>) -> napi::Result<JsUnknown> + Send + 'static,
+) -> napi::Result<JsUnknown> {
     let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
     // SAFETY: on the environment's thread.
     napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
     let main = Arc::clone(&crate::env_state::state(env)?.main);
-    let hold = hold_while_running(env, &main, &pending);
     let deferred = Deferred(deferred);
     pending.on_ready(move |result| {
         let poster = Arc::clone(&main);
@@ -84,10 +101,7 @@ pub(crate) fn promise<T: Send + 'static>(
                 hold.release_on(&env);
             }
             let Deferred(deferred) = { deferred };
-            let outcome = match result {
-                Ok(value) => convert(&env, value),
-                Err(error) => Err(to_napi(&env, error)),
-            };
+            let outcome = finish(&env, result);
             // SAFETY: on the environment's thread; each deferred is settled once.
             unsafe {
                 match outcome {
@@ -127,7 +141,8 @@ pub(crate) fn run<T: Send + 'static>(
     }
 }
 
-type SharedHold = Arc<Mutex<Option<crate::main_thread::Hold>>>;
+/// A hold on Node's event loop that whoever finishes first lets go of.
+pub(crate) type SharedHold = Arc<Mutex<Option<crate::main_thread::Hold>>>;
 
 /// Keeps Node's event loop alive while `pending` runs or is queued, and not
 /// while it only waits for its promise: then only something outside the
@@ -142,7 +157,7 @@ fn hold_while_running<T>(env: &Env, main: &Arc<crate::main_thread::MainThread>, 
     hold
 }
 
-fn take(hold: &SharedHold) -> Option<crate::main_thread::Hold> {
+pub(crate) fn take(hold: &SharedHold) -> Option<crate::main_thread::Hold> {
     hold.lock().unwrap_or_else(PoisonError::into_inner).take()
 }
 

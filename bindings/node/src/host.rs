@@ -113,7 +113,7 @@ impl HostFunction {
 
 /// Runs `f` in a handle scope of its own, so the values it makes are let go
 /// of when it returns.
-fn in_scope<R>(env: &Env, f: impl FnOnce(&Env) -> R) -> R {
+pub(crate) fn in_scope<R>(env: &Env, f: impl FnOnce(&Env) -> R) -> R {
     let mut scope = ptr::null_mut();
     // SAFETY: on the environment's thread; the scope is closed below.
     unsafe { sys::napi_open_handle_scope(env.raw(), &mut scope) };
@@ -168,7 +168,7 @@ fn take_exception(env: &Env) -> String {
     describe(env, exception).unwrap_or_else(|| "The callback threw".into())
 }
 
-fn describe(env: &Env, exception: JsUnknown) -> Option<String> {
+pub(crate) fn describe(env: &Env, exception: JsUnknown) -> Option<String> {
     if exception.get_type().ok()? == napi::ValueType::Object {
         // SAFETY: checked to be an object.
         let object: JsObject = unsafe { exception.cast() };

@@ -13,6 +13,7 @@ use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{to_napi, type_error};
 use crate::forms::{CallFlags, Form, run};
+use crate::module::Module;
 use crate::reference::{Reference, instance, run_options, transferables};
 
 #[derive(Debug)]
@@ -141,6 +142,30 @@ impl Isolate {
             || isolate.compile_script(&code, &options),
             || isolate.compile_script_async(code.clone(), options.clone()),
             |env, script| instance(env, Script { script }),
+        )
+    }
+
+    #[napi(js_name = "_compileModule")]
+    pub fn compile_module(
+        &self,
+        env: Env,
+        code: String,
+        filename: Option<String>,
+        line_offset: Option<i32>,
+        column_offset: Option<i32>,
+        form: u32,
+    ) -> napi::Result<JsUnknown> {
+        let isolate = &self.isolate;
+        let mut options = CompileOptions::new();
+        if let Some(origin) = origin(filename, line_offset, column_offset) {
+            options = options.origin(origin);
+        }
+        run(
+            &env,
+            Form::from_code(form)?,
+            || isolate.compile_module(&code, &options),
+            || isolate.compile_module_async(code.clone(), options.clone()),
+            |env, module| instance(env, Module { module }),
         )
     }
 

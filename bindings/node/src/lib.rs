@@ -1,6 +1,6 @@
 //! ivm-node: the Node.js addon, a drop-in for isolated-vm. It defines
 //! isolated-vm's classes (`Isolate`, `Context`, `Script`, `Reference`,
-//! `ExternalCopy`, `Callback`) as napi-rs classes over ivm-core, and
+//! `ExternalCopy`, `Callback`, `Module`) as napi-rs classes over ivm-core, and
 //! `index.js` completes them: option objects, the `…Sync`/`…Ignored`
 //! names, and Node's side of copying values (its `v8.Serializer`).
 //!
@@ -24,6 +24,7 @@ mod forms;
 mod host;
 mod isolate;
 mod main_thread;
+mod module;
 mod reference;
 
 use napi::{Env, JsFunction, JsObject};
