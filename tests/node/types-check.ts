@@ -186,6 +186,25 @@ async function references(context: Context): Promise<void> {
 }
 
 // ExternalCopy and Callback
+// ES modules, as isolated-vm's README uses them.
+async function modules(context: Context, isolate: Isolate): Promise<void> {
+  const main = await isolate.compileModule("import x from './x.js'; export default x;", { filename: 'file:///main.js' });
+  const dependency: ivm.Module = isolate.compileModuleSync('export default 1', { lineOffset: 0, columnOffset: 0 });
+  expectType<string[]>(main.dependencySpecifiers);
+  expectType<Promise<void>>(main.instantiate(context, async (specifier: string, referrer: ivm.Module) => dependency));
+  expectType<Promise<void>>(main.instantiate(context, () => dependency));
+  expectType<void>(main.instantiateSync(context, (specifier, referrer) => (referrer === main ? dependency : main)));
+  expectType<Promise<ivm.Transferable>>(main.evaluate({ timeout: 100 }));
+  expectType<ivm.Transferable>(main.evaluateSync());
+  const namespace: Reference = main.namespace;
+  expectType<Promise<any>>(namespace.get('default'));
+  main.release();
+  // @ts-expect-error instantiateSync's resolver answers at once
+  main.instantiateSync(context, async () => dependency);
+  // @ts-expect-error dependencySpecifiers is read-only
+  main.dependencySpecifiers = [];
+}
+
 function copies(): void {
   const buffer = new ArrayBuffer(8);
   const copy = new ivm.ExternalCopy(buffer, { transferOut: true });
@@ -268,4 +287,4 @@ const optionTypes: [
   ivm.Transferable,
 ] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, { accessors: true }, {}, {}, {}, {}, { code: '' }, 1n];
 
-export { logSandbox, parallelSum, isolates, contexts, references, copies, errors, optionTypes };
+export { logSandbox, parallelSum, isolates, contexts, references, modules, copies, errors, optionTypes };
