@@ -201,3 +201,86 @@ fn evaluation_honours_timeouts_and_the_namespace_is_a_reference() {
     let list = namespace.get("list", &RunOptions::new().result(TransferMode::Copy)).unwrap();
     assert_eq!(list.as_copy().unwrap().objects().len(), 1);
 }
+
+#[test]
+fn dynamic_import_goes_through_the_async_resolver() {
+    let (isolate, context) = isolate_and_context();
+    let main = compile(
+        &isolate,
+        "main.js",
+        "const { shout } = await import('./shout.js'); export const loud = shout('hi'); \
+         export const missing = await import('./nowhere.js').then(() => 'found', (e) => e.message);",
+    );
+    let shout = compile(
+        &isolate,
+        "./shout.js",
+        "import { suffix } from './suffix.js'; export const shout = (s) => s.toUpperCase() + suffix;",
+    );
+    let suffix = compile(&isolate, "./suffix.js", "export const suffix = '!';");
+    let modules: HashMap<String, Module> =
+        [("./shout.js".to_owned(), shout), ("./suffix.js".to_owned(), suffix)].into_iter().collect();
+    let modules = Arc::new(modules);
+    let linking =
+        main.instantiate_async(&context, move |specifier, _referrer, resolver| match modules.get(&specifier) {
+            Some(module) => resolver.resolve(module.clone()),
+            None => resolver.reject(format!("no module {specifier}")),
+        });
+    block_on(linking).unwrap();
+    block_on(main.evaluate_async(RunOptions::new().timeout(Duration::from_secs(5)))).unwrap();
+    assert_eq!(namespace_value(&main, "loud"), Value::from("HI!"));
+    let missing = namespace_value(&main, "missing");
+    assert!(missing.as_str().unwrap().contains("no module ./nowhere.js"), "{missing:?}");
+}
+
+#[test]
+fn dynamic_import_without_an_async_resolver_says_why_it_fails() {
+    let (isolate, context) = isolate_and_context();
+    let main =
+        compile(&isolate, "main.js", "export const why = await import('x').then(() => 'loaded', (e) => e.message);");
+    main.instantiate(&context, |_, _| unreachable!()).unwrap();
+    main.evaluate(&RunOptions::new()).unwrap();
+    let why = namespace_value(&main, "why");
+    assert!(why.as_str().unwrap().contains("async resolver"), "{why:?}");
+    let from_script = eval(&context, "import('x').then(() => 'loaded', (e) => e.message)");
+    assert!(from_script.as_reference().is_some(), "a script's import() fails the same way (a promise)");
+}
+
+#[test]
+fn import_meta_has_the_url_and_what_the_host_adds() {
+    use ivm::{JsString, Object, ObjectId, Structured};
+    let (isolate, context) = isolate_and_context();
+    let module = compile(
+        &isolate,
+        "file:///app/main.js",
+        "export const url = import.meta.url; export const mode = import.meta.mode;",
+    );
+    let extra = Structured::new(
+        Value::Object(ObjectId(0)),
+        vec![Object::Plain(vec![(JsString::from("mode"), Value::from("test"))])],
+    )
+    .unwrap();
+    module.set_import_meta(extra);
+    module.instantiate(&context, |_, _| unreachable!()).unwrap();
+    module.evaluate(&RunOptions::new()).unwrap();
+    assert_eq!(namespace_value(&module, "url"), Value::from("file:///app/main.js"));
+    assert_eq!(namespace_value(&module, "mode"), Value::from("test"));
+}
+
+#[test]
+fn a_graph_too_deep_to_link_is_an_error_not_a_crash() {
+    let (isolate, context) = isolate_and_context();
+    let depth = 5000;
+    let chain: Vec<Module> = (0..depth)
+        .map(|i| {
+            let code = if i + 1 < depth { format!("import './m{}.js';", i + 1) } else { String::new() };
+            compile(&isolate, &format!("./m{i}.js"), &code)
+        })
+        .collect();
+    let by_name: HashMap<String, Module> =
+        chain.iter().enumerate().map(|(i, m)| (format!("./m{i}.js"), m.clone())).collect();
+    let linked = chain[0].instantiate(&context, |specifier, _| Ok(by_name[specifier].clone()));
+    if let Err(error) = &linked {
+        assert!(matches!(error, Error::Js(_)), "a JavaScript error (stack overflow), got {error:?}");
+    }
+    assert_eq!(eval(&context, "1 + 1"), Value::Number(2.0), "the isolate is still usable");
+}

@@ -169,3 +169,22 @@ def test_evaluation_timeout_and_release(isolate: ivm.Isolate, context: ivm.Conte
     module.release()
     with pytest.raises(ivm.ReleasedError):
         module.instantiate(context, library(isolate, {}))
+
+
+def test_dynamic_import_uses_the_async_resolver_and_import_meta(isolate: ivm.Isolate, context: ivm.Context) -> None:
+    main = isolate.compile_module(
+        "const { twice } = await import('./twice.js'); export const result = twice(21);"
+        " export const url = import.meta.url; export const stage = import.meta.stage;",
+        filename="file:///app/main.js",
+    )
+    main.set_import_meta({"stage": "test"})
+    resolve = library(isolate, {"./twice.js": "export const twice = (n) => n * 2;"})
+
+    async def run() -> None:
+        await main.instantiate_async(context, resolve)
+        await main.evaluate_async(timeout=5)
+
+    asyncio.run(run())
+    assert main.namespace.get("result") == 42
+    assert main.namespace.get("url") == "file:///app/main.js"
+    assert main.namespace.get("stage") == "test"

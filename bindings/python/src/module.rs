@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::aio::{asyncio, detached, future};
-use crate::convert::from_transferable;
+use crate::convert::{from_transferable, to_structured};
 use crate::errors::message_of;
 use crate::isolate::Context;
 use crate::options::{self, RUN};
@@ -134,6 +134,13 @@ impl Module {
     #[getter]
     fn namespace(&self, py: Python<'_>) -> PyResult<Reference> {
         Ok(Reference::isolate(detached(py, || self.inner.namespace())?))
+    }
+
+    /// Properties for the module's ``import.meta`` besides ``url`` (its
+    /// filename): a dict copied in, read by code that runs after this call.
+    fn set_import_meta(&self, meta: &Bound<'_, PyDict>) -> PyResult<()> {
+        self.inner.set_import_meta(to_structured(meta.as_any())?);
+        Ok(())
     }
 
     /// Releases the module; later uses raise `ReleasedError`.

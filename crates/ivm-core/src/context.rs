@@ -112,15 +112,30 @@ pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> Result<v8
 }
 
 pub(crate) fn script_origin<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin) -> Result<v8::ScriptOrigin<'s>> {
-    origin_of(scope, origin, false)
+    origin_of(scope, origin, None)
 }
 
-/// The origin of an ES module's source.
-pub(crate) fn module_origin<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin) -> Result<v8::ScriptOrigin<'s>> {
-    origin_of(scope, origin, true)
+/// The origin of an ES module's source, which carries the module's id as
+/// its host-defined options (what a dynamic `import()` in it is told).
+pub(crate) fn module_origin<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    origin: &ScriptOrigin,
+    id: u32,
+) -> Result<v8::ScriptOrigin<'s>> {
+    origin_of(scope, origin, Some(id))
 }
 
-fn origin_of<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin, is_module: bool) -> Result<v8::ScriptOrigin<'s>> {
+fn origin_of<'s>(
+    scope: &v8::PinScope<'s, '_>,
+    origin: &ScriptOrigin,
+    module_id: Option<u32>,
+) -> Result<v8::ScriptOrigin<'s>> {
+    let host_options = module_id.map(|id| {
+        let options = v8::PrimitiveArray::new(scope, 1);
+        let id = v8::Integer::new_from_unsigned(scope, id);
+        options.set(scope, 0, id.into());
+        options.into()
+    });
     let name = new_string(scope, &origin.filename)?;
     Ok(v8::ScriptOrigin::new(
         scope,
@@ -132,7 +147,7 @@ fn origin_of<'s>(scope: &v8::PinScope<'s, '_>, origin: &ScriptOrigin, is_module:
         None,
         false,
         false,
-        is_module,
-        None,
+        module_id.is_some(),
+        host_options,
     ))
 }

@@ -27,7 +27,7 @@ pub(crate) fn thrown<'s>(
         let resource =
             message.get_script_resource_name(scope).map(|name| name.to_rust_string_lossy(scope)).unwrap_or_default();
         let line = message.get_line_number(scope).unwrap_or(0);
-        let column = message.get_start_column() + 1;
+        let column = message.get_start_column().saturating_add(1);
         format!("{resource}:{line}:{column}")
     });
     let error = if exception.is_native_error() {

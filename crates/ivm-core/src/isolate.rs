@@ -150,6 +150,8 @@ pub(crate) struct IsolateInner {
     /// promises in the isolate yet. A followed call waits on nothing but
     /// the outside world only while this is zero (see `follow`).
     pub(crate) host_calls: AtomicUsize,
+    /// Its ES modules, by id, for V8's module callbacks.
+    pub(crate) modules: Mutex<crate::module::Registry>,
     /// The CPU budget of the call running now, if it has one.
     pub(crate) cpu_budget: Mutex<Option<Arc<CpuBudget>>>,
     /// Whether calls read the CPU clock: they do after a long call, until
@@ -298,6 +300,8 @@ impl Isolate {
         let mut isolate = v8::Isolate::new(params);
         isolate.add_near_heap_limit_callback(memory::near_heap_limit, Arc::as_ptr(&memory).cast_mut().cast::<c_void>());
         isolate.set_oom_error_handler(fatal::on_fatal_oom);
+        isolate.set_host_import_module_dynamically_callback(crate::module::import_dynamically);
+        isolate.set_host_initialize_import_meta_object_callback(crate::module::initialize_meta);
         let terminator = isolate.thread_safe_handle();
         memory.attach(terminator.clone());
         let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
@@ -307,7 +311,8 @@ impl Isolate {
         // SAFETY: everything attached to the isolate is `Send`: its slots
         // hold a plain integer and a `Weak` to the `IsolateInner` (which is
         // `Send + Sync`), the allocator and near-heap-limit data are a
-        // `MemoryBudget` of atomics, and the OOM handler is a plain function.
+        // `MemoryBudget` of atomics, and the OOM handler and module
+        // callbacks are plain functions.
         // `memory` (the callback's data) is kept alive by the `IsolateInner`
         // that owns the isolate.
         let shared = unsafe { isolate.try_into_shared() }.map_err(|e| {
@@ -334,6 +339,7 @@ impl Isolate {
             remote_dispatch: OnceLock::new(),
             followers: Mutex::new(HashMap::new()),
             host_calls: AtomicUsize::new(0),
+            modules: Mutex::new(HashMap::new()),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
         });

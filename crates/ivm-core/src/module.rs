@@ -9,11 +9,18 @@
 //! it returns. [`Module::instantiate`] takes a resolver that answers at
 //! once, [`Module::instantiate_async`] one that answers later, from any
 //! thread, through a [`ModuleResolver`].
+//!
+//! Modules linked with an async resolver keep it: a dynamic `import()` in
+//! them asks it for the module, links that module with it, evaluates it and
+//! settles the import's promise with its namespace, each step in the
+//! isolate's turn. `import.meta` holds `url` (the module's filename) and
+//! whatever the host set with [`Module::set_import_meta`].
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ivm_runtime::oneshot;
 
@@ -22,7 +29,9 @@ use crate::exception::caught;
 use crate::held::Held;
 use crate::isolate::Limits;
 use crate::transfer::transfer_out;
-use crate::{CompileOptions, Context, Error, Isolate, Pending, Reference, Result, RunOptions, Transferable};
+use crate::{
+    CompileOptions, Context, Error, Isolate, Pending, Reference, Result, RunOptions, Structured, Transferable,
+};
 
 /// An ES module of an isolate. Cheap to clone; clones are the same module.
 #[derive(Clone)]
@@ -30,13 +39,33 @@ pub struct Module {
     inner: Arc<ModuleInner>,
 }
 
-struct ModuleInner {
+pub(crate) struct ModuleInner {
     held: Held<v8::Module>,
+    /// Its key in the isolate's registry (and in its source's host-defined
+    /// options, where a dynamic `import()` finds it).
+    id: u32,
+    filename: String,
     /// The specifiers of its static imports, in source order, once each.
     specifiers: Vec<String>,
     /// The context it was instantiated in.
     context: Mutex<Option<Context>>,
+    /// The async resolver it was linked with, for its dynamic imports.
+    resolver: Mutex<Option<Arc<ResolveFn>>>,
+    /// Properties for `import.meta` besides `url`.
+    meta: Mutex<Option<Structured>>,
 }
+
+impl Drop for ModuleInner {
+    fn drop(&mut self) {
+        let isolate = self.held.isolate();
+        isolate.inner.modules.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+    }
+}
+
+/// The modules of an isolate by id, for V8's callbacks.
+pub(crate) type Registry = HashMap<u32, Weak<ModuleInner>>;
+
+static NEXT_MODULE_ID: AtomicU32 = AtomicU32::new(1);
 
 impl fmt::Debug for Module {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,8 +86,9 @@ impl Isolate {
     /// [`Error::Js`].
     pub fn compile_module(&self, code: &str, options: &CompileOptions) -> Result<Module> {
         let context = self.compile_context()?;
+        let id = NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed);
         let (global, specifiers) = self.run_in(&context, Limits::default(), |scope| {
-            let origin = crate::context::module_origin(scope, &options.origin)?;
+            let origin = crate::context::module_origin(scope, &options.origin, id)?;
             let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
             let module = v8::script_compiler::compile_module(scope, &mut source).ok_or_else(|| caught(scope))?;
             let requests = module.get_module_requests();
@@ -76,7 +106,17 @@ impl Isolate {
             Ok((v8::Global::new(scope, module), specifiers))
         })?;
         let held = Held::new(self.clone(), "Module", global);
-        Ok(Module { inner: Arc::new(ModuleInner { held, specifiers, context: Mutex::new(None) }) })
+        let inner = Arc::new(ModuleInner {
+            held,
+            id,
+            filename: options.origin.filename.clone(),
+            specifiers,
+            context: Mutex::new(None),
+            resolver: Mutex::new(None),
+            meta: Mutex::new(None),
+        });
+        self.inner.modules.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::downgrade(&inner));
+        Ok(Module { inner })
     }
 }
 
@@ -117,7 +157,7 @@ impl Module {
             let target = resolve(&specifier, &referrer)?;
             graph.add(referrer, specifier, target)?;
         }
-        graph.link()
+        graph.link(None)
     }
 
     /// [`instantiate`](Module::instantiate) with a resolver that answers
@@ -130,8 +170,12 @@ impl Module {
         context: &Context,
         resolve: impl Fn(String, Module, ModuleResolver) + Send + Sync + 'static,
     ) -> Pending<()> {
+        self.instantiate_with(context, Arc::new(resolve))
+    }
+
+    fn instantiate_with(&self, context: &Context, resolve: Arc<ResolveFn>) -> Pending<()> {
         let (sender, receiver) = oneshot();
-        let walk = Arc::new(AsyncWalk { resolve: Box::new(resolve), done: Mutex::new(Some(sender)) });
+        let walk = Arc::new(AsyncWalk { resolve, done: Mutex::new(Some(sender)) });
         match Graph::new(self, context) {
             Ok(graph) => walk.step(graph),
             Err(error) => walk.finish(Err(error)),
@@ -176,6 +220,16 @@ impl Module {
             .instantiated_in()
             .ok_or_else(|| Error::InvalidArgument("The module must be instantiated before it is evaluated".into()))?;
         Ok((module, context))
+    }
+
+    /// Properties `import.meta` gets besides `url` (a plain object's own
+    /// properties), for code that reads it after this call.
+    pub fn set_import_meta(&self, meta: Structured) {
+        *self.inner.meta.lock().unwrap_or_else(PoisonError::into_inner) = Some(meta);
+    }
+
+    fn dynamic_resolver(&self) -> Option<Arc<ResolveFn>> {
+        self.inner.resolver.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Releases the module's handle; later uses fail.
@@ -254,8 +308,9 @@ impl Graph {
         Ok(())
     }
 
-    /// V8's linking step, answered from `links`.
-    fn link(self) -> Result<()> {
+    /// V8's linking step, answered from `links`; the modules linked keep
+    /// `resolver`, if any, for their dynamic imports.
+    fn link(self, resolver: Option<&Arc<ResolveFn>>) -> Result<()> {
         let Graph { root, context, links, .. } = self;
         let module = root.inner.held.get()?;
         let mut table = Vec::with_capacity(links.len());
@@ -275,6 +330,14 @@ impl Graph {
         linked.extend(links.into_iter().map(|(_, _, target)| target));
         for module in linked {
             module.inner.context.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert_with(|| context.clone());
+            if let Some(resolver) = resolver {
+                module
+                    .inner
+                    .resolver
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert_with(|| Arc::clone(resolver));
+            }
         }
         Ok(())
     }
@@ -353,7 +416,7 @@ type ResolveFn = dyn Fn(String, Module, ModuleResolver) + Send + Sync;
 /// An async instantiation: the graph walk goes on wherever the last
 /// answer arrived.
 struct AsyncWalk {
-    resolve: Box<ResolveFn>,
+    resolve: Arc<ResolveFn>,
     done: Mutex<Option<ivm_runtime::Sender<Result<()>>>>,
 }
 
@@ -363,7 +426,7 @@ impl AsyncWalk {
         let Some((referrer, specifier)) = graph.next_request() else {
             let isolate = graph.root.isolate().clone();
             let walk = Arc::clone(self);
-            isolate.spawn(move || walk.finish(graph.link()));
+            isolate.spawn(move || walk.finish(graph.link(Some(&walk.resolve))));
             return;
         };
         let walk = Arc::clone(self);
@@ -385,5 +448,148 @@ impl AsyncWalk {
         if let Some(done) = self.done.lock().unwrap_or_else(PoisonError::into_inner).take() {
             done.send(result);
         }
+    }
+}
+
+/// The module whose source has `host_defined_options` (its id, see
+/// `compile_module`).
+fn module_with_options(
+    scope: &mut v8::PinScope<'_, '_>,
+    isolate: &Isolate,
+    host_defined_options: v8::Local<'_, v8::Data>,
+) -> Option<Module> {
+    // The PrimitiveArray given at compilation arrives as the FixedArray it
+    // is inside V8.
+    let options = v8::Local::<v8::FixedArray>::try_from(host_defined_options).ok()?;
+    let first = options.get(scope, 0)?;
+    let id = v8::Local::<v8::Value>::try_from(first).ok()?.uint32_value(scope)?;
+    let registry = isolate.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+    registry.get(&id)?.upgrade().map(|inner| Module { inner })
+}
+
+/// V8's `import()`: asks the importing module's resolver, in the isolate's
+/// turn after the running call, and settles the promise when the module is
+/// linked and evaluated (see the module docs).
+pub(crate) fn import_dynamically<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    host_defined_options: v8::Local<'s, v8::Data>,
+    _resource_name: v8::Local<'s, v8::Value>,
+    specifier: v8::Local<'s, v8::String>,
+    _import_attributes: v8::Local<'s, v8::FixedArray>,
+) -> Option<v8::Local<'s, v8::Promise>> {
+    let resolver = v8::PromiseResolver::new(scope)?;
+    let promise = resolver.get_promise(scope);
+    let specifier = specifier.to_rust_string_lossy(scope);
+    let isolate = Isolate::current(scope)?;
+    let referrer = module_with_options(scope, &isolate, host_defined_options);
+    let found =
+        referrer.and_then(|referrer| Some((referrer.dynamic_resolver()?, referrer.instantiated_in()?, referrer)));
+    let Some((resolve, context, referrer)) = found else {
+        let message =
+            format!("Cannot import '{specifier}': import() works in modules instantiated with an async resolver");
+        let error = v8::String::new(scope, &message).map(|message| v8::Exception::error(scope, message))?;
+        resolver.reject(scope, error);
+        return Some(promise);
+    };
+    // Until the import settles, the call that made it is not waiting on
+    // the host alone (see `follow`).
+    isolate.inner.host_calls.fetch_add(1, Ordering::SeqCst);
+    let import =
+        Arc::new(DynamicImport { isolate: isolate.clone(), context, promise: v8::Global::new(scope, resolver) });
+    isolate.spawn(move || {
+        let answer = {
+            let (import, resolve) = (Arc::clone(&import), Arc::clone(&resolve));
+            move |answer: Result<Module>| match answer {
+                Ok(module) => import.link_and_run(module, resolve),
+                Err(error) => import.settle(Err(error)),
+            }
+        };
+        resolve(specifier, referrer, ModuleResolver { answer: Some(Box::new(answer)) });
+    });
+    Some(promise)
+}
+
+/// One dynamic `import()` on its way.
+struct DynamicImport {
+    isolate: Isolate,
+    context: Context,
+    promise: v8::Global<v8::PromiseResolver>,
+}
+
+impl DynamicImport {
+    fn link_and_run(self: Arc<Self>, module: Module, resolve: Arc<ResolveFn>) {
+        if module.isolate() != &self.isolate {
+            return self.settle(Err(Error::WrongIsolate("A module can only import modules of its own isolate")));
+        }
+        let linking = module.instantiate_with(&self.context, resolve);
+        linking.on_ready(move |linked| match linked {
+            Err(error) => self.settle(Err(error)),
+            Ok(()) => module.evaluate_async(RunOptions::new()).on_ready(move |evaluated| {
+                self.settle(evaluated.map(|_| module));
+            }),
+        });
+    }
+
+    /// Settles the import's promise with the module's namespace, or rejects
+    /// it, in the isolate's turn.
+    fn settle(self: Arc<Self>, outcome: Result<Module>) {
+        let isolate = self.isolate.clone();
+        isolate.spawn(move || {
+            let Ok(context) = self.context.global_handle() else { return };
+            let namespace = match &outcome {
+                Ok(module) => module.inner.held.get().map(Some),
+                Err(_) => Ok(None),
+            };
+            let _ = self.isolate.run_in(&context, Limits::default(), |scope| {
+                let promise = v8::Local::new(scope, &self.promise);
+                match (namespace, outcome) {
+                    (Ok(Some(module)), _) => {
+                        let namespace = v8::Local::new(scope, &*module).get_module_namespace();
+                        promise.resolve(scope, namespace);
+                    }
+                    (Err(error), _) | (_, Err(error)) => {
+                        let message =
+                            v8::String::new(scope, &error.to_string()).unwrap_or_else(|| v8::String::empty(scope));
+                        let error = v8::Exception::error(scope, message);
+                        promise.reject(scope, error);
+                    }
+                    (Ok(None), Ok(_)) => {}
+                }
+                scope.perform_microtask_checkpoint();
+                Ok(())
+            });
+            crate::follow::host_call_settled(&self.isolate);
+        });
+    }
+}
+
+/// V8's `import.meta` initialiser: `url` is the module's filename, then the
+/// properties the host set.
+pub(crate) unsafe extern "C" fn initialize_meta(
+    context: v8::Local<'_, v8::Context>,
+    module: v8::Local<'_, v8::Module>,
+    meta: v8::Local<'_, v8::Object>,
+) {
+    // SAFETY: V8 calls this while running the module's code, in `context`.
+    v8::callback_scope!(unsafe scope, context);
+    let Some(isolate) = Isolate::current(scope) else { return };
+    let found = {
+        let registry = isolate.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut modules = registry.values().filter_map(Weak::upgrade);
+        modules.find(|inner| inner.held.get().is_ok_and(|global| v8::Local::new(scope, &*global) == module))
+    };
+    let Some(inner) = found else { return };
+    if let (Some(key), Some(url)) = (v8::String::new(scope, "url"), v8::String::new(scope, &inner.filename)) {
+        meta.create_data_property(scope, key.into(), url.into());
+    }
+    let extra = inner.meta.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let Some(extra) = extra else { return };
+    let Ok(value) = ivm_marshal::to_v8(scope, &extra) else { return };
+    let Ok(source) = v8::Local::<v8::Object>::try_from(value) else { return };
+    let Some(keys) = source.get_own_property_names(scope, Default::default()) else { return };
+    for index in 0..keys.length() {
+        let Some(key) = keys.get_index(scope, index) else { continue };
+        let (Ok(name), Some(value)) = (v8::Local::<v8::Name>::try_from(key), source.get(scope, key)) else { continue };
+        meta.create_data_property(scope, name, value);
     }
 }

@@ -169,6 +169,8 @@ class Module:
     @property
     def namespace(self) -> Reference:
         """The module's exports."""
+    def set_import_meta(self, meta: dict[str, Any]) -> None:
+        """Properties for ``import.meta`` besides ``url`` (the filename)."""
     def release(self) -> None: ...
 
 @final
