@@ -445,3 +445,73 @@ fn nested_calls_from_inside_an_isolate_call_are_errors_not_deadlocks() {
     assert_eq!(eval(&other_context, "'unaffected'"), Value::from("unaffected"));
     drop(other);
 }
+
+#[test]
+fn code_caches_are_produced_consumed_and_rejected_when_stale() {
+    let (isolate, context) = isolate_and_context();
+    let code = "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); } fib(20)";
+    let first = isolate.compile_script(code, &CompileOptions::new().produce_cached_data(true)).unwrap();
+    let cache = first.cached_data().expect("a code cache").to_vec();
+    assert!(!cache.is_empty());
+    assert_eq!(first.cached_data_rejected(), None, "it was given none");
+
+    let again = isolate.compile_script(code, &CompileOptions::new().cached_data(cache.clone())).unwrap();
+    assert_eq!(again.cached_data_rejected(), Some(false));
+    assert_eq!(again.run(&context, &RunOptions::new()).unwrap(), Value::Number(6765.0));
+    assert!(again.cached_data().is_none(), "none made unless asked");
+
+    let other = isolate.compile_script("1 + 1", &CompileOptions::new().cached_data(cache.clone())).unwrap();
+    assert_eq!(other.cached_data_rejected(), Some(true), "a cache of other source is refused");
+    assert_eq!(other.run(&context, &RunOptions::new()).unwrap(), Value::Number(2.0));
+    // (Source V8 has compiled already comes from its in-memory cache, which
+    // never looks at the bytes: garbage is tried on new source.)
+    let fresh = "'never compiled before'";
+    let garbage = isolate.compile_script(fresh, &CompileOptions::new().cached_data(vec![1u8, 2, 3])).unwrap();
+    assert_eq!(garbage.cached_data_rejected(), Some(true));
+    assert_eq!(garbage.run(&context, &RunOptions::new()).unwrap(), Value::from("never compiled before"));
+
+    let module =
+        isolate.compile_module("export const x = 1;", &CompileOptions::new().produce_cached_data(true)).unwrap();
+    let module_cache = module.cached_data().expect("a module code cache").to_vec();
+    let reused =
+        isolate.compile_module("export const x = 1;", &CompileOptions::new().cached_data(module_cache)).unwrap();
+    assert_eq!(reused.cached_data_rejected(), Some(false));
+}
+
+#[test]
+fn contexts_can_refuse_code_generation_and_start_with_globals() {
+    use ivm::{ContextOptions, JsString, Object, ObjectId, Structured};
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let strict = isolate
+        .create_context_with(&ContextOptions::new().code_generation_from_strings(false).wasm_code_generation(false))
+        .unwrap();
+    let eval_error = js_error(strict.eval("eval('1 + 1')", &EvalOptions::new()));
+    assert_eq!(eval_error.name, "EvalError");
+    assert_eq!(js_error(strict.eval("new Function('return 1')", &EvalOptions::new())).name, "EvalError");
+    // The smallest valid WebAssembly module: the magic number and version.
+    let wasm = "new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))";
+    assert_eq!(js_error(strict.eval(wasm, &EvalOptions::new())).name, "CompileError");
+    assert_eq!(strict.eval("1 + 1", &EvalOptions::new()).unwrap(), Value::Number(2.0), "plain code still runs");
+
+    let open = isolate.create_context().unwrap();
+    assert_eq!(open.eval("eval('1 + 1')", &EvalOptions::new()).unwrap(), Value::Number(2.0));
+    assert_eq!(
+        open.eval(&format!("{wasm} instanceof WebAssembly.Module"), &EvalOptions::new()).unwrap(),
+        Value::Bool(true)
+    );
+
+    let globals = Structured::new(
+        Value::Object(ObjectId(0)),
+        vec![Object::Plain(vec![
+            (JsString::from("answer"), Value::Number(42.0)),
+            (JsString::from("name"), Value::from("vm")),
+        ])],
+    )
+    .unwrap();
+    let seeded = isolate.create_context_with(&ContextOptions::new().globals(globals)).unwrap();
+    assert_eq!(seeded.eval("`${name}: ${answer}`", &EvalOptions::new()).unwrap(), Value::from("vm: 42"));
+    assert!(matches!(
+        isolate.create_context_with(&ContextOptions::new().globals(Structured::from(Value::Number(1.0)))),
+        Err(Error::InvalidArgument(_))
+    ));
+}

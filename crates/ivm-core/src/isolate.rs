@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use ivm_runtime::{Deadline, Executor, Strand, Watchdog};
 
 use crate::callback::Registered;
+use crate::exception::caught;
 use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
-use crate::{Context, Error, Result, platform};
+use crate::{Context, ContextOptions, Error, Result, platform};
 
 /// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
 pub const MIN_MEMORY_LIMIT_MB: usize = 8;
@@ -150,6 +151,8 @@ pub(crate) struct IsolateInner {
     /// promises in the isolate yet. A followed call waits on nothing but
     /// the outside world only while this is zero (see `follow`).
     pub(crate) host_calls: AtomicUsize,
+    /// The contexts that may not compile WebAssembly.
+    wasm_blocked: Mutex<Vec<Weak<v8::Global<v8::Context>>>>,
     /// Its ES modules, by id, for V8's module callbacks.
     pub(crate) modules: Mutex<crate::module::Registry>,
     /// The CPU budget of the call running now, if it has one.
@@ -161,6 +164,19 @@ pub(crate) struct IsolateInner {
     pub(crate) remotes: Arc<Mutex<crate::remote::RemoteTable>>,
     /// The host functions those `Reference` objects call, made on first use.
     pub(crate) remote_dispatch: OnceLock<crate::remote::Dispatch>,
+}
+
+/// V8 asks before compiling WebAssembly: refused in the contexts made
+/// without `ContextOptions::wasm_code_generation`.
+unsafe extern "C" fn allow_wasm_code_generation(
+    context: v8::Local<'_, v8::Context>,
+    _source: v8::Local<'_, v8::String>,
+) -> bool {
+    // SAFETY: V8 calls this while JavaScript runs in `context`.
+    v8::callback_scope!(unsafe scope, context);
+    let Some(isolate) = Isolate::current(scope) else { return false };
+    let blocked = isolate.inner.wasm_blocked.lock().unwrap_or_else(PoisonError::into_inner);
+    !blocked.iter().filter_map(Weak::upgrade).any(|handle| v8::Local::new(scope, &*handle) == context)
 }
 
 impl IsolateInner {
@@ -302,6 +318,7 @@ impl Isolate {
         isolate.set_oom_error_handler(fatal::on_fatal_oom);
         isolate.set_host_import_module_dynamically_callback(crate::module::import_dynamically);
         isolate.set_host_initialize_import_meta_object_callback(crate::module::initialize_meta);
+        isolate.set_allow_wasm_code_generation_callback(allow_wasm_code_generation);
         let terminator = isolate.thread_safe_handle();
         memory.attach(terminator.clone());
         let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
@@ -340,6 +357,7 @@ impl Isolate {
             followers: Mutex::new(HashMap::new()),
             host_calls: AtomicUsize::new(0),
             modules: Mutex::new(HashMap::new()),
+            wasm_blocked: Mutex::new(Vec::new()),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
         });
@@ -419,14 +437,49 @@ impl Isolate {
 
     /// Creates a new context (a global object and its built-ins).
     pub fn create_context(&self) -> Result<Context> {
+        self.create_context_with(&ContextOptions::new())
+    }
+
+    /// A new context with node:vm's controls: whether code may be generated
+    /// from strings (`eval`, `new Function`) or compiled from WebAssembly,
+    /// and globals copied in from a plain object.
+    pub fn create_context_with(&self, options: &ContextOptions) -> Result<Context> {
         self.with_locker(|isolate| {
             v8::scope!(let scope, isolate);
             let context = v8::Context::new(scope, Default::default());
-            let global_object: v8::Local<'_, v8::Value> = context.global(scope).into();
+            let global = context.global(scope);
+            if !options.code_generation_from_strings {
+                context.set_allow_generation_from_strings(false);
+            }
+            if let Some(globals) = &options.globals {
+                let scope = &mut v8::ContextScope::new(scope, context);
+                v8::tc_scope!(let scope, scope);
+                let globals =
+                    ivm_marshal::to_v8(scope, globals).map_err(|e| crate::transfer::marshal_error(scope, e))?;
+                let globals = v8::Local::<v8::Object>::try_from(globals)
+                    .map_err(|_| Error::InvalidArgument("globals must be a plain object".into()))?;
+                let keys = globals.get_own_property_names(scope, Default::default()).ok_or_else(|| caught(scope))?;
+                for index in 0..keys.length() {
+                    let key = keys.get_index(scope, index).ok_or_else(|| caught(scope))?;
+                    let value = globals.get(scope, key).ok_or_else(|| caught(scope))?;
+                    let name = v8::Local::<v8::Name>::try_from(key).map_err(|_| caught(scope))?;
+                    global.create_data_property(scope, name, value).ok_or_else(|| caught(scope))?;
+                }
+            }
+            let global_object: v8::Local<'_, v8::Value> = global.into();
             let global_object = v8::Global::new(scope, global_object);
             Ok((v8::Global::new(scope, context), global_object))
         })
-        .map(|(context, global_object)| Context::from_global(self.clone(), context, global_object))
+        .and_then(|(context, global_object)| {
+            let context = Context::from_global(self.clone(), context, global_object);
+            if !options.wasm_code_generation {
+                let handle = Arc::downgrade(&context.global_handle()?);
+                let mut blocked = self.inner.wasm_blocked.lock().unwrap_or_else(PoisonError::into_inner);
+                blocked.retain(|context| context.strong_count() > 0);
+                blocked.push(handle);
+            }
+            Ok(context)
+        })
     }
 
     /// Locks the isolate on this thread and hands `f` the entered isolate.

@@ -51,7 +51,7 @@ pub use ivm_marshal::{
 pub use ivm_runtime::{Executor, set_wait_hook};
 pub use module::{Module, ModuleResolver};
 pub use nested::Library;
-pub use options::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
+pub use options::{CompileOptions, ContextOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use reference::Reference;
 pub use remote::{Peers, Remote, RemoteClass, RemoteOp};

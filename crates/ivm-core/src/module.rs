@@ -47,6 +47,8 @@ pub(crate) struct ModuleInner {
     filename: String,
     /// The specifiers of its static imports, in source order, once each.
     specifiers: Vec<String>,
+    /// What its compilation did with V8's code cache.
+    cache: crate::script::CodeCache,
     /// The context it was instantiated in.
     context: Mutex<Option<Context>>,
     /// The async resolver it was linked with, for its dynamic imports.
@@ -87,10 +89,25 @@ impl Isolate {
     pub fn compile_module(&self, code: &str, options: &CompileOptions) -> Result<Module> {
         let context = self.compile_context()?;
         let id = NEXT_MODULE_ID.fetch_add(1, Ordering::Relaxed);
-        let (global, specifiers) = self.run_in(&context, Limits::default(), |scope| {
+        let (global, specifiers, cache) = self.run_in(&context, Limits::default(), |scope| {
             let origin = crate::context::module_origin(scope, &options.origin, id)?;
-            let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
-            let module = v8::script_compiler::compile_module(scope, &mut source).ok_or_else(|| caught(scope))?;
+            let (mut source, compile) = crate::script::source_with_cache(new_string(scope, code)?, &origin, options);
+            let module = v8::script_compiler::compile_module2(
+                scope,
+                &mut source,
+                compile,
+                v8::script_compiler::NoCacheReason::NoReason,
+            )
+            .ok_or_else(|| caught(scope))?;
+            let produced = if options.produce_cached_data {
+                module.get_unbound_module_script(scope).create_code_cache()
+            } else {
+                None
+            };
+            let cache = crate::script::CodeCache {
+                produced: produced.map(|data| Arc::from(&data[..])),
+                rejected: crate::script::cache_rejected(&source),
+            };
             let requests = module.get_module_requests();
             let mut specifiers: Vec<String> = Vec::with_capacity(requests.length());
             for index in 0..requests.length() {
@@ -103,7 +120,7 @@ impl Isolate {
                     }
                 }
             }
-            Ok((v8::Global::new(scope, module), specifiers))
+            Ok((v8::Global::new(scope, module), specifiers, cache))
         })?;
         let held = Held::new(self.clone(), "Module", global);
         let inner = Arc::new(ModuleInner {
@@ -111,6 +128,7 @@ impl Isolate {
             id,
             filename: options.origin.filename.clone(),
             specifiers,
+            cache,
             context: Mutex::new(None),
             resolver: Mutex::new(None),
             meta: Mutex::new(None),
@@ -220,6 +238,18 @@ impl Module {
             .instantiated_in()
             .ok_or_else(|| Error::InvalidArgument("The module must be instantiated before it is evaluated".into()))?;
         Ok((module, context))
+    }
+
+    /// V8's code cache of the module, if it was compiled with
+    /// `produce_cached_data`.
+    pub fn cached_data(&self) -> Option<&[u8]> {
+        self.inner.cache.produced.as_deref()
+    }
+
+    /// Whether V8 rejected the `cached_data` the module was compiled with
+    /// (`None` if it was given none).
+    pub fn cached_data_rejected(&self) -> Option<bool> {
+        self.inner.cache.rejected
     }
 
     /// Properties `import.meta` gets besides `url` (a plain object's own

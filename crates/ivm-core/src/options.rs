@@ -128,11 +128,21 @@ impl RunOptions {
     }
 }
 
-/// Options for compiling a script.
+/// Options for compiling a script or module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CompileOptions {
     pub origin: ScriptOrigin,
+    /// V8's code cache from an earlier compilation of the same source (see
+    /// `cached_data` on [`Script`] and [`Module`]): compiling consumes it
+    /// instead of parsing, unless V8 rejects it (another V8 version, other
+    /// source), which the compiled script reports.
+    ///
+    /// [`Script`]: crate::Script
+    /// [`Module`]: crate::Module
+    pub cached_data: Option<std::sync::Arc<[u8]>>,
+    /// Make a code cache of the compiled code, for later compilations.
+    pub produce_cached_data: bool,
 }
 
 impl CompileOptions {
@@ -142,6 +152,58 @@ impl CompileOptions {
 
     pub fn origin(mut self, origin: ScriptOrigin) -> Self {
         self.origin = origin;
+        self
+    }
+
+    pub fn cached_data(mut self, cached_data: impl Into<std::sync::Arc<[u8]>>) -> Self {
+        self.cached_data = Some(cached_data.into());
+        self
+    }
+
+    pub fn produce_cached_data(mut self, produce: bool) -> Self {
+        self.produce_cached_data = produce;
+        self
+    }
+}
+
+/// Options for making a context (node:vm's `createContext` options).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ContextOptions {
+    /// Whether `eval` and `new Function` may compile strings; when not, they
+    /// throw an `EvalError`.
+    pub code_generation_from_strings: bool,
+    /// Whether WebAssembly may be compiled; when not, it throws a
+    /// `WebAssembly.CompileError`.
+    pub wasm_code_generation: bool,
+    /// A plain object whose own properties become globals of the context
+    /// (node:vm's contextified object, as a copy).
+    pub globals: Option<crate::Structured>,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions { code_generation_from_strings: true, wasm_code_generation: true, globals: None }
+    }
+}
+
+impl ContextOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn code_generation_from_strings(mut self, allow: bool) -> Self {
+        self.code_generation_from_strings = allow;
+        self
+    }
+
+    pub fn wasm_code_generation(mut self, allow: bool) -> Self {
+        self.wasm_code_generation = allow;
+        self
+    }
+
+    pub fn globals(mut self, globals: crate::Structured) -> Self {
+        self.globals = Some(globals);
         self
     }
 }

@@ -14,6 +14,41 @@ use crate::{CompileOptions, Context, Error, Isolate, Result, RunOptions, Transfe
 #[derive(Clone)]
 pub struct Script {
     held: Arc<Held<v8::UnboundScript>>,
+    cache: CodeCache,
+}
+
+/// What a compilation did with V8's code cache ([`CompileOptions`]'s
+/// `cached_data` and `produce_cached_data`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CodeCache {
+    /// The cache made of the compiled code, when asked for.
+    pub(crate) produced: Option<Arc<[u8]>>,
+    /// Whether V8 refused the cache it was given; `None` when given none.
+    pub(crate) rejected: Option<bool>,
+}
+
+/// The source to compile `code` from, with the code cache `options` give,
+/// and how to compile it. The source borrows the cache's bytes.
+pub(crate) fn source_with_cache<'o>(
+    code: v8::Local<'_, v8::String>,
+    origin: &v8::ScriptOrigin<'_>,
+    options: &'o CompileOptions,
+) -> (v8::script_compiler::Source, v8::script_compiler::CompileOptions) {
+    match &options.cached_data {
+        Some(bytes) => (
+            v8::script_compiler::Source::new_with_cached_data(code, Some(origin), v8::CachedData::new(bytes)),
+            v8::script_compiler::CompileOptions::ConsumeCodeCache,
+        ),
+        None => (
+            v8::script_compiler::Source::new(code, Some(origin)),
+            v8::script_compiler::CompileOptions::NoCompileOptions,
+        ),
+    }
+}
+
+/// What became of the cache a source was given.
+pub(crate) fn cache_rejected(source: &v8::script_compiler::Source) -> Option<bool> {
+    source.get_cached_data().map(|cached| cached.rejected())
 }
 
 impl fmt::Debug for Script {
@@ -27,19 +62,22 @@ impl Isolate {
     /// Syntax errors are returned here, as [`Error::Js`].
     pub fn compile_script(&self, code: &str, options: &CompileOptions) -> Result<Script> {
         let context = self.compile_context()?;
-        let global = self.run_in(&context, Limits::default(), |scope| {
+        let (global, cache) = self.run_in(&context, Limits::default(), |scope| {
             let origin = script_origin(scope, &options.origin)?;
-            let mut source = v8::script_compiler::Source::new(new_string(scope, code)?, Some(&origin));
+            let (mut source, compile) = source_with_cache(new_string(scope, code)?, &origin, options);
             let script = v8::script_compiler::compile_unbound_script(
                 scope,
                 &mut source,
-                v8::script_compiler::CompileOptions::NoCompileOptions,
+                compile,
                 v8::script_compiler::NoCacheReason::NoReason,
             )
             .ok_or_else(|| caught(scope))?;
-            Ok(v8::Global::new(scope, script))
+            let produced = if options.produce_cached_data { script.create_code_cache() } else { None };
+            let cache =
+                CodeCache { produced: produced.map(|data| Arc::from(&data[..])), rejected: cache_rejected(&source) };
+            Ok((v8::Global::new(scope, script), cache))
         })?;
-        Ok(Script { held: Arc::new(Held::new(self.clone(), "Script", global)) })
+        Ok(Script { held: Arc::new(Held::new(self.clone(), "Script", global)), cache })
     }
 }
 
@@ -61,6 +99,19 @@ impl Script {
             let value = script.run(scope).ok_or_else(|| caught(scope))?;
             transfer_out(scope, isolate, &context_handle, value, options)
         })
+    }
+
+    /// V8's code cache of the script, if it was compiled with
+    /// `produce_cached_data`: pass it as `cached_data` to compile the same
+    /// source faster.
+    pub fn cached_data(&self) -> Option<&[u8]> {
+        self.cache.produced.as_deref()
+    }
+
+    /// Whether V8 rejected the `cached_data` the script was compiled with
+    /// (`None` if it was given none).
+    pub fn cached_data_rejected(&self) -> Option<bool> {
+        self.cache.rejected
     }
 
     /// Releases the compiled script; later runs fail.
