@@ -28,11 +28,12 @@ pub(crate) struct CodeCache {
 }
 
 /// The source to compile `code` from, with the code cache `options` give,
-/// and how to compile it. The source borrows the cache's bytes.
-pub(crate) fn source_with_cache<'o>(
+/// and how to compile it. The source points into the cache's bytes (V8
+/// reads them while compiling), so `options` must outlive its use.
+pub(crate) fn source_with_cache(
     code: v8::Local<'_, v8::String>,
     origin: &v8::ScriptOrigin<'_>,
-    options: &'o CompileOptions,
+    options: &CompileOptions,
 ) -> (v8::script_compiler::Source, v8::script_compiler::CompileOptions) {
     match &options.cached_data {
         Some(bytes) => (
