@@ -2,12 +2,12 @@
 //! keyword options, context managers and the three forms of each call
 //! (`eval`, `eval_async`, `eval_ignored`).
 
-use ivm_core::{HeapStatistics, IsolateOptions};
+use ivm_core::{ContextOptions, HeapStatistics, IsolateOptions};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::aio::{detached, future};
-use crate::convert::{from_transferable, to_transferables};
+use crate::convert::{from_transferable, to_structured, to_transferables};
 use crate::module::Module;
 use crate::options::{self, COMPILE, EVAL, RUN};
 use crate::reference::Reference;
@@ -67,13 +67,33 @@ impl Isolate {
     }
 
     /// A new context (a global object and its built-ins) in this isolate.
-    fn create_context(&self, py: Python<'_>) -> PyResult<Context> {
-        Ok(Context { inner: detached(py, || self.inner.create_context())? })
+    /// node:vm's controls: ``code_generation_from_strings=False`` makes
+    /// ``eval`` and ``new Function`` throw an ``EvalError``,
+    /// ``wasm_code_generation=False`` refuses WebAssembly, and `globals` (a
+    /// dict) is copied in as global variables.
+    #[pyo3(signature = (*, code_generation_from_strings = true, wasm_code_generation = true, globals = None))]
+    fn create_context(
+        &self,
+        py: Python<'_>,
+        code_generation_from_strings: bool,
+        wasm_code_generation: bool,
+        globals: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Context> {
+        let options = context_options(code_generation_from_strings, wasm_code_generation, globals)?;
+        Ok(Context { inner: detached(py, || self.inner.create_context_with(&options))? })
     }
 
     /// `create_context`, awaitable.
-    fn create_context_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        future(py, self.inner.create_context_async(), |py, context| {
+    #[pyo3(signature = (*, code_generation_from_strings = true, wasm_code_generation = true, globals = None))]
+    fn create_context_async<'py>(
+        &self,
+        py: Python<'py>,
+        code_generation_from_strings: bool,
+        wasm_code_generation: bool,
+        globals: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = context_options(code_generation_from_strings, wasm_code_generation, globals)?;
+        future(py, self.inner.create_context_with_async(options), |py, context| {
             Ok(Bound::new(py, Context { inner: context })?.into_any())
         })
     }
@@ -169,6 +189,20 @@ impl Isolate {
         let state = if self.inner.is_disposed() { " disposed" } else { "" };
         format!("<ivm.Isolate{state}>")
     }
+}
+
+fn context_options(
+    code_generation_from_strings: bool,
+    wasm_code_generation: bool,
+    globals: Option<&Bound<'_, PyDict>>,
+) -> PyResult<ContextOptions> {
+    let mut options = ContextOptions::new()
+        .code_generation_from_strings(code_generation_from_strings)
+        .wasm_code_generation(wasm_code_generation);
+    if let Some(globals) = globals {
+        options = options.globals(to_structured(globals.as_any())?);
+    }
+    Ok(options)
 }
 
 fn heap_statistics_dict<'py>(py: Python<'py>, statistics: &HeapStatistics) -> PyResult<Bound<'py, PyDict>> {
@@ -347,6 +381,21 @@ impl Script {
         let options = options::run("run_ignored", RUN, options)?;
         self.inner.run_ignored(&context.get().inner, options);
         Ok(())
+    }
+
+    /// V8's code cache of the script, when compiled with
+    /// ``produce_cached_data=True``: pass it as ``cached_data`` to compile
+    /// the same source faster.
+    #[getter]
+    fn cached_data<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.inner.cached_data().map(|data| PyBytes::new(py, data))
+    }
+
+    /// Whether V8 rejected the ``cached_data`` the script was compiled with
+    /// (``None`` when it was given none).
+    #[getter]
+    fn cached_data_rejected(&self) -> Option<bool> {
+        self.inner.cached_data_rejected()
     }
 
     /// Releases the compiled code; later runs raise `ReleasedError`.

@@ -143,6 +143,20 @@ impl Module {
         Ok(())
     }
 
+    /// V8's code cache of the module, when compiled with
+    /// ``produce_cached_data=True``.
+    #[getter]
+    fn cached_data<'py>(&self, py: Python<'py>) -> Option<Bound<'py, pyo3::types::PyBytes>> {
+        self.inner.cached_data().map(|data| pyo3::types::PyBytes::new(py, data))
+    }
+
+    /// Whether V8 rejected the ``cached_data`` the module was compiled with
+    /// (``None`` when it was given none).
+    #[getter]
+    fn cached_data_rejected(&self) -> Option<bool> {
+        self.inner.cached_data_rejected()
+    }
+
     /// Releases the module; later uses raise `ReleasedError`.
     fn release(&self) {
         self.inner.release();

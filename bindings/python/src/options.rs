@@ -8,7 +8,9 @@
 //! - `promise`: wait for a returned promise and give its value;
 //! - `accessors` (`get` only): read through getters and the prototype chain;
 //! - `filename`, `line_offset`, `column_offset` (code only): the origin shown
-//!   in stack traces.
+//!   in stack traces;
+//! - `cached_data` (bytes), `produce_cached_data` (compiling only): V8's code
+//!   cache, consumed and made.
 
 use std::time::Duration;
 
@@ -21,14 +23,15 @@ use pyo3::types::PyDict;
 #[derive(Clone, Copy)]
 pub(crate) struct Accepts {
     pub(crate) compile: bool,
+    pub(crate) cache: bool,
     pub(crate) run: bool,
     pub(crate) accessors: bool,
 }
 
-pub(crate) const EVAL: Accepts = Accepts { compile: true, run: true, accessors: false };
-pub(crate) const COMPILE: Accepts = Accepts { compile: true, run: false, accessors: false };
-pub(crate) const RUN: Accepts = Accepts { compile: false, run: true, accessors: false };
-pub(crate) const GET: Accepts = Accepts { compile: false, run: true, accessors: true };
+pub(crate) const EVAL: Accepts = Accepts { compile: true, cache: false, run: true, accessors: false };
+pub(crate) const COMPILE: Accepts = Accepts { compile: true, cache: true, run: false, accessors: false };
+pub(crate) const RUN: Accepts = Accepts { compile: false, cache: false, run: true, accessors: false };
+pub(crate) const GET: Accepts = Accepts { compile: false, cache: false, run: true, accessors: true };
 
 /// Reads `options` (a method's `**options`), refusing keywords the method
 /// does not take.
@@ -37,10 +40,12 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
     let Some(options) = options else { return Ok(eval) };
     let mut origin = ScriptOrigin::default();
     let mut modes = Vec::new();
+    let (mut cached_data, mut produce_cached_data) = (None, false);
     for (key, value) in options.iter() {
         let key: String = key.extract()?;
         let accepted = match key.as_str() {
             "filename" | "line_offset" | "column_offset" => accepts.compile,
+            "cached_data" | "produce_cached_data" => accepts.cache,
             "accessors" => accepts.accessors,
             _ => accepts.run,
         };
@@ -51,6 +56,12 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
             "filename" => origin.filename = value.extract()?,
             "line_offset" => origin.line_offset = value.extract()?,
             "column_offset" => origin.column_offset = value.extract()?,
+            "cached_data" => {
+                if !value.is_none() {
+                    cached_data = Some(std::sync::Arc::from(value.extract::<Vec<u8>>()?));
+                }
+            }
+            "produce_cached_data" => produce_cached_data = value.is_truthy()?,
             "timeout" => eval.run.timeout = seconds(&key, &value)?,
             "cpu_limit" => eval.run.cpu_limit = seconds(&key, &value)?,
             "promise" => eval.run.promise = value.is_truthy()?,
@@ -72,7 +83,9 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
         },
         _ => return Err(PyValueError::new_err("only one of copy, reference and external_copy may be set")),
     };
-    eval.compile = CompileOptions::new().origin(origin);
+    let mut compile = CompileOptions::new().origin(origin).produce_cached_data(produce_cached_data);
+    compile.cached_data = cached_data;
+    eval.compile = compile;
     Ok(eval)
 }
 

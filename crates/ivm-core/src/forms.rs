@@ -26,8 +26,8 @@ use ivm_runtime::{Receiver, oneshot};
 
 use crate::cancel::CallState;
 use crate::{
-    Canceler, CompileOptions, Context, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result, RunOptions,
-    Script, Structured, Transferable, Value,
+    Canceler, CompileOptions, Context, ContextOptions, Error, EvalOptions, HeapStatistics, Isolate, Reference, Result,
+    RunOptions, Script, Structured, Transferable, Value,
 };
 
 /// The result of an async call, once it has run.
@@ -166,8 +166,13 @@ impl Isolate {
 
     /// [`Isolate::create_context`], run on the worker pool.
     pub fn create_context_async(&self) -> Pending<Context> {
+        self.create_context_with_async(ContextOptions::new())
+    }
+
+    /// [`Isolate::create_context_with`], run on the worker pool.
+    pub fn create_context_with_async(&self, options: ContextOptions) -> Pending<Context> {
         let isolate = self.clone();
-        self.queue(move || isolate.create_context())
+        self.queue(move || isolate.create_context_with(&options))
     }
 
     /// [`Isolate::heap_statistics`], taken in turn with the isolate's other

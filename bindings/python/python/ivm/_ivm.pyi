@@ -49,12 +49,16 @@ class _RunOptions(TypedDict, total=False):
 class _GetOptions(_RunOptions, total=False):
     accessors: bool
 
-class _CompileOptions(TypedDict, total=False):
+class _OriginOptions(TypedDict, total=False):
     filename: str
     line_offset: int
     column_offset: int
 
-class _EvalOptions(_RunOptions, _CompileOptions, total=False): ...
+class _CompileOptions(_OriginOptions, total=False):
+    cached_data: bytes | None
+    produce_cached_data: bool
+
+class _EvalOptions(_RunOptions, _OriginOptions, total=False): ...
 
 class _HeapStatistics(TypedDict):
     total_heap_size: int
@@ -93,9 +97,21 @@ class Isolate:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None: ...
-    def create_context(self) -> Context:
+    def create_context(
+        self,
+        *,
+        code_generation_from_strings: bool = True,
+        wasm_code_generation: bool = True,
+        globals: dict[str, Any] | None = None,
+    ) -> Context:
         """A new context (a global object with JavaScript's built-ins)."""
-    def create_context_async(self) -> Future[Context]: ...
+    def create_context_async(
+        self,
+        *,
+        code_generation_from_strings: bool = True,
+        wasm_code_generation: bool = True,
+        globals: dict[str, Any] | None = None,
+    ) -> Future[Context]: ...
     def compile_module(self, code: str, **options: Unpack[_CompileOptions]) -> Module:
         """Compiles ``code`` as an ES module."""
     def compile_module_async(self, code: str, **options: Unpack[_CompileOptions]) -> Future[Module]: ...
@@ -148,6 +164,11 @@ class Script:
     def run(self, context: Context, **options: Unpack[_RunOptions]) -> Any: ...
     def run_async(self, context: Context, **options: Unpack[_RunOptions]) -> Future[Any]: ...
     def run_ignored(self, context: Context, **options: Unpack[_RunOptions]) -> None: ...
+    @property
+    def cached_data(self) -> bytes | None:
+        """V8's code cache, when compiled with ``produce_cached_data=True``."""
+    @property
+    def cached_data_rejected(self) -> bool | None: ...
     def release(self) -> None: ...
 
 @final
@@ -169,6 +190,10 @@ class Module:
     @property
     def namespace(self) -> Reference:
         """The module's exports."""
+    @property
+    def cached_data(self) -> bytes | None: ...
+    @property
+    def cached_data_rejected(self) -> bool | None: ...
     def set_import_meta(self, meta: dict[str, Any]) -> None:
         """Properties for ``import.meta`` besides ``url`` (the filename)."""
     def release(self) -> None: ...
