@@ -195,8 +195,8 @@ function rejectCall(call) {
 
 // Isolate
 Object.defineProperties(Isolate.prototype, {
-  createContextSync: { value(opts) { checkContextOptions(opts); return this._createContext(SYNC); } },
-  createContext: { value(opts) { return rejectCall(() => { checkContextOptions(opts); return this._createContext(ASYNC); }); } },
+  createContextSync: { value(opts) { return this._createContext(SYNC, ...contextOptions(opts)); } },
+  createContext: { value(opts) { return rejectCall(() => this._createContext(ASYNC, ...contextOptions(opts))); } },
   compileScriptSync: { value(source, opts) { return compileScript(this, source, opts, SYNC); } },
   compileScript: { value(source, opts) { return rejectCall(() => compileScript(this, source, opts, ASYNC)); } },
   compileModuleSync: { value(source, opts) { return compileModule(this, source, opts, SYNC); } },
@@ -208,23 +208,56 @@ Isolate.createSnapshot = function createSnapshot() {
   throw unsupported('Isolate.createSnapshot');
 };
 
-function checkContextOptions(opts) {
-  if (options(opts).inspector) throw unsupported('The inspector');
+function optionalBoolean(value, name) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'boolean') throw new TypeError(`\`${name}\` must be a boolean`);
+  return value;
+}
+
+// createContext's options: isolated-vm's `inspector`, and node:vm's
+// `codeGeneration: { strings, wasm }` (both allowed unless false), as
+// `_createContext`'s arguments after the form.
+function contextOptions(opts) {
+  const o = options(opts);
+  if (o.inspector) throw unsupported('The inspector');
+  const generation = o.codeGeneration;
+  if (generation === undefined || generation === null) return [];
+  if (typeof generation !== 'object') throw new TypeError('`codeGeneration` must be an object');
+  return [
+    optionalBoolean(generation.strings, 'codeGeneration.strings'),
+    optionalBoolean(generation.wasm, 'codeGeneration.wasm'),
+  ];
+}
+
+// CachedDataOptions, as the compile methods' arguments: `cachedData` (an
+// ExternalCopy of an ArrayBuffer, checked by the addon) and
+// `produceCachedData`.
+function cachedData(o) {
+  const data = o.cachedData === null ? undefined : o.cachedData;
+  return [data, optionalBoolean(o.produceCachedData, 'produceCachedData')];
 }
 
 function compileScript(isolate, source, opts, form) {
   const o = options(opts);
-  if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
-  return isolate._compileScript(code(source), o.filename, o.lineOffset, o.columnOffset, form);
+  const [data, produce] = cachedData(o);
+  return isolate._compileScript(code(source), o.filename, o.lineOffset, o.columnOffset, data, produce, form);
 }
 
 function compileModule(isolate, source, opts, form) {
   const o = options(opts);
-  if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
   // isolated-vm's `meta` callback runs inside the isolate, so it can only
   // be given by code in that isolate, never from Node.
   if (o.meta !== undefined) throw new errorClasses.UsageError('`meta` callback must belong to entered isolate');
-  return isolate._compileModule(code(source), o.filename, o.lineOffset, o.columnOffset, form);
+  const [data, produce] = cachedData(o);
+  return isolate._compileModule(code(source), o.filename, o.lineOffset, o.columnOffset, data, produce, form);
+}
+
+// isolated-vm's eval and evalClosure take CachedDataOptions too, check
+// them, and then neither consume nor produce a cache (the result is the
+// value alone); ivm checks them the same way and has no cache there either.
+function checkEvalCachedData(o) {
+  const [data] = cachedData(o);
+  if (data !== undefined) native._checkCachedData(data);
 }
 
 // Context
@@ -252,7 +285,7 @@ function evaluate(context, source, opts, form) {
   if (typeof source !== 'string') throw new TypeError('`code` must be a string');
   if (opts === undefined) return context._eval(source, flags(RESULT_TRANSFERABLE, false, form, false));
   const o = options(opts);
-  if (o.cachedData !== undefined || o.produceCachedData) throw unsupported('Cached data');
+  checkEvalCachedData(o);
   const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
   const timeout = timeoutOf(o);
   const call = () => context._eval(source, bits, timeout, o.filename, o.lineOffset, o.columnOffset);
@@ -261,6 +294,7 @@ function evaluate(context, source, opts, form) {
 
 function evalClosure(context, source, args, opts, form) {
   const o = options(opts);
+  checkEvalCachedData(o);
   const result = o.result || {};
   const bits = flags(transferMode(result, RESULT_TRANSFERABLE), result.promise, form, false);
   const transferred = transferArguments(args, o.arguments);

@@ -25,6 +25,11 @@ impl ExternalCopy {
         ExternalCopy { copy }
     }
 
+    /// The core's copy this object holds.
+    pub(crate) fn core(&self) -> &ivm_core::ExternalCopy {
+        &self.copy
+    }
+
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
         instance(env, self)
     }

@@ -5,14 +5,15 @@
 
 use std::time::Duration;
 
-use ivm_core::{CompileOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin};
+use ivm_core::{CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin};
 use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
 use napi_derive::napi;
 
+use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{to_napi, type_error};
-use crate::forms::{CallFlags, Form, run};
+use crate::forms::{CallFlags, Form, on_own_thread, run};
 use crate::module::Module;
 use crate::reference::{Reference, instance, run_options, transferables};
 
@@ -41,6 +42,13 @@ fn origin(filename: Option<String>, line_offset: Option<i32>, column_offset: Opt
     filename.map(|filename| {
         ScriptOrigin::new(filename).line_offset(line_offset.unwrap_or(0)).column_offset(column_offset.unwrap_or(0))
     })
+}
+
+fn compile_options(filename: Option<String>, line_offset: Option<i32>, column_offset: Option<i32>) -> CompileOptions {
+    match origin(filename, line_offset, column_offset) {
+        Some(origin) => CompileOptions::new().origin(origin),
+        None => CompileOptions::new(),
+    }
 }
 
 fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknown> {
@@ -109,19 +117,41 @@ impl Isolate {
         Ok(Isolate { isolate })
     }
 
+    /// `isolate.createContext({ codeGeneration: { strings, wasm } })`:
+    /// node:vm's controls, both allowed unless `false`.
     #[napi(js_name = "_createContext")]
-    pub fn create_context(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
+    pub fn create_context(
+        &self,
+        env: Env,
+        form: u32,
+        strings: Option<bool>,
+        wasm: Option<bool>,
+    ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        run(
+        let options = ContextOptions::new()
+            .code_generation_from_strings(strings.unwrap_or(true))
+            .wasm_code_generation(wasm.unwrap_or(true));
+        let form = Form::from_code(form)?;
+        if options == ContextOptions::new() || form == Form::Sync {
+            return run(
+                &env,
+                form,
+                || isolate.create_context_with(&options),
+                || isolate.create_context_async(),
+                |env, context| instance(env, Context { context }),
+            );
+        }
+        // ivm-core has no async form of `create_context_with`.
+        let isolate = isolate.clone();
+        on_own_thread(
             &env,
-            Form::from_code(form)?,
-            || isolate.create_context(),
-            || isolate.create_context_async(),
+            move || isolate.create_context_with(&options),
             |env, context| instance(env, Context { context }),
         )
     }
 
     #[napi(js_name = "_compileScript")]
+    #[allow(clippy::too_many_arguments, reason = "index.js passes the option objects' fields positionally")]
     pub fn compile_script(
         &self,
         env: Env,
@@ -129,23 +159,27 @@ impl Isolate {
         filename: Option<String>,
         line_offset: Option<i32>,
         column_offset: Option<i32>,
+        cached_data: Option<JsUnknown>,
+        produce_cached_data: Option<bool>,
         form: u32,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let mut options = CompileOptions::new();
-        if let Some(origin) = origin(filename, line_offset, column_offset) {
-            options = options.origin(origin);
-        }
+        let options = compile_options(filename, line_offset, column_offset);
+        let (options, cache) = CacheRequest::apply(&env, options, cached_data, produce_cached_data)?;
         run(
             &env,
             Form::from_code(form)?,
             || isolate.compile_script(&code, &options),
             || isolate.compile_script_async(code.clone(), options.clone()),
-            |env, script| instance(env, Script { script }),
+            move |env, script| {
+                let object = instance(env, Script { script: script.clone() })?;
+                cache.write(env, object, script.cached_data(), script.cached_data_rejected())
+            },
         )
     }
 
     #[napi(js_name = "_compileModule")]
+    #[allow(clippy::too_many_arguments, reason = "index.js passes the option objects' fields positionally")]
     pub fn compile_module(
         &self,
         env: Env,
@@ -153,19 +187,22 @@ impl Isolate {
         filename: Option<String>,
         line_offset: Option<i32>,
         column_offset: Option<i32>,
+        cached_data: Option<JsUnknown>,
+        produce_cached_data: Option<bool>,
         form: u32,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let mut options = CompileOptions::new();
-        if let Some(origin) = origin(filename, line_offset, column_offset) {
-            options = options.origin(origin);
-        }
+        let options = compile_options(filename, line_offset, column_offset);
+        let (options, cache) = CacheRequest::apply(&env, options, cached_data, produce_cached_data)?;
         run(
             &env,
             Form::from_code(form)?,
             || isolate.compile_module(&code, &options),
             || isolate.compile_module_async(code.clone(), options.clone()),
-            |env, module| instance(env, Module { module }),
+            move |env, module| {
+                let object = instance(env, Module { module: module.clone() })?;
+                cache.write(env, object, module.cached_data(), module.cached_data_rejected())
+            },
         )
     }
 

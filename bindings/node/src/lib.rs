@@ -16,6 +16,7 @@
 // class under a `js_name` from its struct and under the Rust name from its
 // `impl` blocks, whichever runs first at load, so the two must not differ.
 
+mod code_cache;
 mod convert;
 mod env_state;
 mod errors;
