@@ -86,49 +86,12 @@ pub(crate) fn settled_promise<T: Send + 'static>(
     hold: SharedHold,
     finish: impl FnOnce(&Env, ivm_core::Result<T>) -> napi::Result<JsUnknown> + Send + 'static,
 ) -> napi::Result<JsUnknown> {
-    let (promise, settle) = deferred_promise(env, hold, finish)?;
-    pending.on_ready(settle);
-    Ok(promise)
-}
-
-/// The async form of an operation that ivm-core has in a synchronous form
-/// only (`create_context_with`): the synchronous call runs on a thread of
-/// its own, where it waits for the isolate's turn, so that Node's thread
-/// neither blocks on the isolate nor deadlocks with a call of it that is
-/// waiting on a Node function. Unlike a queued call it takes its place in
-/// the isolate's order when the thread starts, not when it is called.
-pub(crate) fn on_own_thread<T: Send + 'static>(
-    env: &Env,
-    call: impl FnOnce() -> ivm_core::Result<T> + Send + 'static,
-    convert: impl FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send + 'static,
-) -> napi::Result<JsUnknown> {
-    let main = Arc::clone(&crate::env_state::state(env)?.main);
-    let hold: SharedHold = Arc::new(Mutex::new(Some(main.hold(env))));
-    let (promise, settle) = deferred_promise(env, hold, move |env, result| match result {
-        Ok(value) => convert(env, value),
-        Err(error) => Err(to_napi(env, error)),
-    })?;
-    std::thread::Builder::new()
-        .name("ivm-call".into())
-        .spawn(move || settle(call()))
-        .map_err(|error| napi::Error::from_reason(format!("Could not start a thread: {error}")))?;
-    Ok(promise)
-}
-
-/// A Promise, and the function that settles it from any thread: `finish`
-/// turns the outcome into its value on Node's thread, after `hold` (if it
-/// still holds the event loop then) is let go of.
-fn deferred_promise<T: Send + 'static>(
-    env: &Env,
-    hold: SharedHold,
-    finish: impl FnOnce(&Env, ivm_core::Result<T>) -> napi::Result<JsUnknown> + Send + 'static,
-) -> napi::Result<(JsUnknown, impl FnOnce(ivm_core::Result<T>) + Send + 'static)> {
     let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
     // SAFETY: on the environment's thread.
     napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
     let main = Arc::clone(&crate::env_state::state(env)?.main);
     let deferred = Deferred(deferred);
-    let settle = move |result| {
+    pending.on_ready(move |result| {
         let poster = Arc::clone(&main);
         // If the environment is gone the job is dropped unrun: there is no
         // promise left to settle.
@@ -150,9 +113,9 @@ fn deferred_promise<T: Send + 'static>(
                 };
             }
         }));
-    };
+    });
     // SAFETY: a live value of `env`.
-    Ok((unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), promise) }, settle))
+    Ok(unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), promise) })
 }
 
 /// Runs one operation in the form asked for: `sync` runs it here, `queue`

@@ -13,7 +13,7 @@ use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{to_napi, type_error};
-use crate::forms::{CallFlags, Form, on_own_thread, run};
+use crate::forms::{CallFlags, Form, run};
 use crate::module::Module;
 use crate::reference::{Reference, instance, run_options, transferables};
 
@@ -131,21 +131,11 @@ impl Isolate {
         let options = ContextOptions::new()
             .code_generation_from_strings(strings.unwrap_or(true))
             .wasm_code_generation(wasm.unwrap_or(true));
-        let form = Form::from_code(form)?;
-        if options == ContextOptions::new() || form == Form::Sync {
-            return run(
-                &env,
-                form,
-                || isolate.create_context_with(&options),
-                || isolate.create_context_async(),
-                |env, context| instance(env, Context { context }),
-            );
-        }
-        // ivm-core has no async form of `create_context_with`.
-        let isolate = isolate.clone();
-        on_own_thread(
+        run(
             &env,
-            move || isolate.create_context_with(&options),
+            Form::from_code(form)?,
+            || isolate.create_context_with(&options),
+            || isolate.create_context_with_async(options.clone()),
             |env, context| instance(env, Context { context }),
         )
     }
