@@ -7,10 +7,10 @@
 //   `Reference`, `ExternalCopy#copyInto()`, `Reference#derefInto()`,
 //   `Callback` and Node functions (wrapped in a `Callback`). `Module`
 //   handles cannot be passed into an isolate.
-// - Snapshots (`Isolate.createSnapshot`, the `snapshot` option), the
-//   inspector (`inspector` options) and cached data (`cachedData`,
-//   `produceCachedData`) are declared so that isolated-vm code type-checks,
-//   but throw (or reject with) `UnsupportedError` for now.
+// - Snapshots (`Isolate.createSnapshot`, the `snapshot` option) and the
+//   inspector (`inspector` options) are declared so that isolated-vm code
+//   type-checks, but throw (or reject with) `UnsupportedError` for now.
+// - `createContext` also takes node:vm's `codeGeneration` option.
 // - isolated-vm's `createInspectorSession`, `startCpuProfiler`,
 //   `stopCpuProfiler` and `NativeModule` do not exist in ivm and are not
 //   declared.
@@ -121,8 +121,10 @@ export declare class Isolate {
    * context of this isolate. The promise rejects with the `SyntaxError` of
    * code that does not compile.
    *
-   * `cachedData` and `produceCachedData` are **not supported yet**: passing
-   * either rejects with `UnsupportedError`.
+   * With `produceCachedData` the Script has `cachedData`, V8's code cache;
+   * given `cachedData`, it has `cachedDataRejected` (see
+   * `CachedDataOptions`). A `cachedData` that is not an `ExternalCopy` of an
+   * ArrayBuffer rejects with a `TypeError`.
    */
   compileScript(code: string, scriptInfo?: ScriptInfo): Promise<Script>;
 
@@ -130,8 +132,8 @@ export declare class Isolate {
    * Synchronous form of `compileScript`: compiles a script in this isolate,
    * blocking until it is done.
    *
-   * @throws {UnsupportedError} if `cachedData` or `produceCachedData` is
-   * given (not supported yet).
+   * @throws {TypeError} if `cachedData` is not an `ExternalCopy` of an
+   * ArrayBuffer, or `produceCachedData` not a boolean.
    */
   compileScriptSync(code: string, scriptInfo?: ScriptInfo): Script;
 
@@ -140,24 +142,25 @@ export declare class Isolate {
    * instantiated in one context of this isolate. The promise rejects with
    * the `SyntaxError` of code that does not compile.
    *
-   * `cachedData` and `produceCachedData` are **not supported yet**: passing
-   * either rejects with `UnsupportedError`. `meta` can only be given from
-   * inside the isolate, as in isolated-vm: from Node it rejects with
-   * `UsageError`.
+   * `cachedData` and `produceCachedData` work as for `compileScript`, the
+   * Module getting `cachedData` and `cachedDataRejected`. `meta` can only be
+   * given from inside the isolate, as in isolated-vm: from Node it rejects
+   * with `UsageError`.
    */
   compileModule(code: string, options?: CompileModuleOptions): Promise<Module>;
 
   /**
    * Synchronous form of `compileModule`.
    *
-   * @throws {UnsupportedError} if `cachedData` or `produceCachedData` is
-   * given (not supported yet).
+   * @throws {TypeError} if `cachedData` is not an `ExternalCopy` of an
+   * ArrayBuffer, or `produceCachedData` not a boolean.
    */
   compileModuleSync(code: string, options?: CompileModuleOptions): Module;
 
   /**
    * Creates a new context (its own global object and built-ins) in this
-   * isolate.
+   * isolate. `codeGeneration` (node:vm's option) can forbid code generation
+   * from strings and WebAssembly in it.
    *
    * `inspector: true` is **not supported yet** and rejects with
    * `UnsupportedError`.
@@ -168,6 +171,7 @@ export declare class Isolate {
    * Synchronous form of `createContext`.
    *
    * @throws {UnsupportedError} if `options.inspector` is true.
+   * @throws {TypeError} if `codeGeneration` is not an object of booleans.
    */
   createContextSync(options?: ContextOptions): Context;
 
@@ -250,6 +254,26 @@ export type ContextOptions = {
    * `UnsupportedError`.
    */
   inspector?: boolean;
+
+  /**
+   * node:vm's code generation controls (an ivm addition to isolated-vm's
+   * options). Code compiled from Node (`eval`, `compileScript`, ...) always
+   * runs; these only govern what the context's own code may compile.
+   */
+  codeGeneration?: {
+    /**
+     * If set to false any calls to `eval` or function constructors
+     * (`Function`, `GeneratorFunction`, etc) will throw an `EvalError`.
+     * Default: true.
+     */
+    strings?: boolean;
+
+    /**
+     * If set to false any attempt to compile a WebAssembly module will
+     * throw a `WebAssembly.CompileError`. Default: true.
+     */
+    wasm?: boolean;
+  };
 };
 
 /**
@@ -395,16 +419,21 @@ export declare class Context {
 /**
  * Options of `context.eval(code, options)` and its forms.
  *
- * `cachedData` and `produceCachedData` (isolated-vm accepts them here too)
- * are **not supported by ivm yet** and throw `UnsupportedError`.
+ * `cachedData` and `produceCachedData` are taken, as isolated-vm takes them
+ * here, and checked (a `cachedData` that is not an `ExternalCopy` of an
+ * ArrayBuffer throws a `TypeError`), but no cache is consumed or made:
+ * the result is the value alone, with nowhere to report one, in
+ * isolated-vm as in ivm. Use `compileScript` for code caches.
  */
-export type ContextEvalOptions = RunOptions & ScriptOrigin & TransferOptions;
+export type ContextEvalOptions = CachedDataOptions & RunOptions & ScriptOrigin & TransferOptions;
 
 /**
  * Options of `context.evalClosure(code, arguments, options)` and its forms.
  * (ivm takes `filename` from the `ScriptOrigin`, not the offsets.)
+ * `cachedData` and `produceCachedData` are checked and unused, as for
+ * `eval`.
  */
-export type ContextEvalClosureOptions = RunOptions & ScriptOrigin & TransferOptionsBidirectional;
+export type ContextEvalClosureOptions = CachedDataOptions & RunOptions & ScriptOrigin & TransferOptionsBidirectional;
 
 /**
  * A script is a compiled chunk of JavaScript which can be executed in any
@@ -414,6 +443,20 @@ export type ContextEvalClosureOptions = RunOptions & ScriptOrigin & TransferOpti
 export declare class Script {
   private __ivm_script: undefined;
   private constructor();
+
+  /**
+   * V8's code cache of the script, when it was compiled with
+   * `produceCachedData: true` (and, if `cachedData` was given too, that was
+   * rejected). Absent otherwise.
+   */
+  cachedData?: ExternalCopy<ArrayBuffer>;
+
+  /**
+   * Whether V8 rejected the `cachedData` the script was compiled with (made
+   * by another V8 version, or for other source). Absent when no
+   * `cachedData` was given.
+   */
+  cachedDataRejected?: boolean;
 
   /**
    * Releases the reference to this script, allowing the script data to be
@@ -459,6 +502,19 @@ export type ScriptRunOptions = RunOptions & ReleaseOptions & TransferOptions;
 export declare class Module {
   private __ivm_module: undefined;
   private constructor();
+
+  /**
+   * V8's code cache of the module, when it was compiled with
+   * `produceCachedData: true` (and, if `cachedData` was given too, that was
+   * rejected). Absent otherwise.
+   */
+  cachedData?: ExternalCopy<ArrayBuffer>;
+
+  /**
+   * Whether V8 rejected the `cachedData` the module was compiled with.
+   * Absent when no `cachedData` was given.
+   */
+  cachedDataRejected?: boolean;
 
   /**
    * A read-only array of all dependency specifiers the module has.
@@ -870,32 +926,42 @@ export type CallbackOptions = {
 });
 
 /**
- * Most functions which compile or run code can produce and consume cached
- * data in isolated-vm.
- *
- * **Not supported by ivm yet**: passing `cachedData` or
- * `produceCachedData: true` throws (or rejects with) `UnsupportedError`.
+ * V8's code cache, produced and consumed by `compileScript` and
+ * `compileModule`. You can produce cached data and use the data in later
+ * compilations of the same source to speed up parsing, in any isolate of
+ * the same V8 version; you can even save this data to disk and use it in a
+ * different process. You can set both `cachedData` and `produceCachedData`,
+ * in which case new cached data will only be produced if the data supplied
+ * was rejected. (`eval` and `evalClosure` take these options but neither
+ * consume nor produce a cache, as in isolated-vm.)
  */
 export type CachedDataOptions = {
   /**
-   * Cached compilation data from a previous compilation. **Not supported
-   * yet.**
+   * Cached compilation data from a previous compilation of the same
+   * source: an `ExternalCopy` of an ArrayBuffer (anything else throws a
+   * `TypeError`). The compiled Script or Module has `cachedDataRejected`,
+   * true if V8 rejected the data (the code is compiled anyway).
    */
   cachedData?: ExternalCopy<ArrayBuffer>;
   /**
-   * Produce V8 cache data. **Not supported yet.**
+   * Produce V8 cache data: the compiled Script or Module gets `cachedData`
+   * set to an ExternalCopy of an ArrayBuffer. Unlike node:vm's option of
+   * the same name, `cachedDataProduced` is never set.
    */
   produceCachedData?: boolean;
 };
 
 /**
- * What isolated-vm adds to a compiled script when cached data was asked
- * for. ivm never produces it yet.
+ * What a Script or Module compiled with `CachedDataOptions` carries.
  */
 export type CachedDataResult = {
   /** The cached data produced. */
   cachedData?: ExternalCopy<ArrayBuffer>;
-  /** Whether cached data was produced. */
+  /** Whether the `cachedData` given was rejected. */
+  cachedDataRejected?: boolean;
+  /**
+   * Declared by isolated-vm, which never sets it; neither does ivm.
+   */
   producedCacheData?: boolean;
 };
 

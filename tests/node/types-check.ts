@@ -87,6 +87,20 @@ async function isolates(): Promise<void> {
   expectType<ivm.Module>(isolate.compileModuleSync('export default 1'));
   expectType<Context>(isolate.createContextSync({ inspector: false }));
   expectType<Promise<Context>>(isolate.createContext());
+  // Code caches (CachedDataOptions) and node:vm's codeGeneration.
+  const cached = isolate.compileScriptSync('1', { produceCachedData: true });
+  const cache: ExternalCopy<ArrayBuffer> | undefined = cached.cachedData;
+  const reused = isolate.compileScriptSync('1', { cachedData: cache, produceCachedData: true });
+  expectType<boolean | undefined>(reused.cachedDataRejected);
+  const cachedModule = isolate.compileModuleSync('export default 1', { cachedData: cache });
+  expectType<boolean | undefined>(cachedModule.cachedDataRejected);
+  expectType<ExternalCopy<ArrayBuffer> | undefined>(cachedModule.cachedData);
+  expectType<number>(isolate.createContextSync({ codeGeneration: { strings: false, wasm: false } }).evalSync('1', { cachedData: cache }));
+  expectType<Promise<Context>>(isolate.createContext({ codeGeneration: { wasm: false } }));
+  // @ts-expect-error cachedData is an ExternalCopy, not bytes
+  isolate.compileScriptSync('1', { cachedData: new ArrayBuffer(1) });
+  // @ts-expect-error codeGeneration's switches are booleans
+  isolate.createContextSync({ codeGeneration: { strings: 'no' } });
   const snapshot: ExternalCopy<ArrayBuffer> = ivm.Isolate.createSnapshot([{ code: 'var a = 1', filename: 'x.js' }], 'a');
   new ivm.Isolate({ snapshot, inspector: false });
   script.release();

@@ -88,7 +88,9 @@ test('index.d.ts and types-check.ts type-check', async (t) => {
   }
 });
 
-// The declarations, read back: each exported class and its members.
+// The declarations, read back: each exported class and its members. An
+// optional property (`name?: T`) is one that some instances have as their
+// own (a Script's `cachedData`), not a member of the prototype.
 function declaredClasses() {
   const text = fs.readFileSync(declarations, 'utf8');
   const classes = new Map();
@@ -96,7 +98,7 @@ function declaredClasses() {
   for (const line of text.split('\n')) {
     const opening = /^export declare class (\w+)/.exec(line);
     if (opening) {
-      current = { statics: new Set(), members: new Set() };
+      current = { statics: new Set(), members: new Set(), optional: new Set() };
       classes.set(opening[1], current);
       continue;
     }
@@ -104,9 +106,10 @@ function declaredClasses() {
       current = null;
       continue;
     }
-    const member = current && /^ {2}(static )?(?:readonly )?(\w+)\s*[<(:?]/.exec(line);
+    const member = current && /^ {2}(static )?(?:readonly )?(\w+)\s*(\?:|[<(:?])/.exec(line);
     if (member && member[2] !== 'constructor') {
-      (member[1] ? current.statics : current.members).add(member[2]);
+      const kind = member[3] === '?:' ? current.optional : member[1] ? current.statics : current.members;
+      kind.add(member[2]);
     }
   }
   return classes;
@@ -122,10 +125,11 @@ test('index.d.ts declares every value index.js exports, and nothing else', () =>
 });
 
 test('the members index.d.ts declares exist at run time', () => {
-  for (const [name, { statics, members }] of declaredClasses()) {
+  for (const [name, { statics, members, optional }] of declaredClasses()) {
     const cls = ivm[name];
     assert.strictEqual(typeof cls, 'function', name);
     for (const member of statics) assert.ok(member in cls, `${name}.${member}`);
+    for (const member of optional) assert.ok(!(member in cls.prototype), `${name}#${member} is per instance`);
     for (const member of members) {
       if (member === 'code') {
         assert.strictEqual(typeof cls.prototype.code, 'string', `${name}#code`);
