@@ -365,7 +365,7 @@ fn released_handles_refuse_further_use() {
 fn invalid_options_are_refused() {
     assert!(matches!(Isolate::new(IsolateOptions::new().memory_limit(7)), Err(Error::InvalidArgument(_))));
     assert!(matches!(Isolate::new(IsolateOptions::new().memory_limit(usize::MAX)), Err(Error::InvalidArgument(_))));
-    assert!(matches!(Isolate::new(IsolateOptions::new().snapshot(vec![1, 2, 3])), Err(Error::Unsupported(_))));
+    assert!(matches!(Isolate::new(IsolateOptions::new().snapshot(vec![1, 2, 3])), Err(Error::InvalidArgument(_))));
     assert!(Isolate::new(IsolateOptions::new().memory_limit(8)).is_ok());
 }
 

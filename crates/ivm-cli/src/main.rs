@@ -16,11 +16,18 @@ usage:
   ivm run FILE.js [--memory-limit MB] [--timeout MS]
       Runs FILE.js in a fresh isolate and prints its completion value.
   ivm demo
-      Parallel isolates, a memory limit and a timeout, in a few seconds.";
+      Parallel isolates, a memory limit and a timeout, in a few seconds.
+  ivm snapshot-worker
+      Serves one snapshot request on stdin (what ivm::create_snapshot starts).";
 
 fn main() -> ExitCode {
-    ivm::initialize();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // First, before anything else runs V8: a snapshot worker must be a
+    // process of its own.
+    if args.first().map(String::as_str) == Some("snapshot-worker") {
+        return ExitCode::from(u8::try_from(ivm::serve_snapshot_worker()).unwrap_or(2));
+    }
+    ivm::initialize();
     let result = match args.first().map(String::as_str) {
         Some("run") => parse_run(&args[1..]).and_then(|run| run.execute()),
         Some("demo") if args.len() == 1 => demo::run(),

@@ -65,7 +65,8 @@ impl IsolateOptions {
         self
     }
 
-    /// A startup snapshot to boot the isolate from.
+    /// A startup snapshot to boot the isolate from (made by
+    /// [`create_snapshot`](crate::create_snapshot)).
     pub fn snapshot(mut self, bytes: impl Into<Vec<u8>>) -> Self {
         self.snapshot = Some(bytes.into());
         self
@@ -303,16 +304,17 @@ impl Isolate {
                 options.memory_limit_mb
             )));
         }
-        if options.snapshot.is_some() {
-            return Err(Error::Unsupported("booting an isolate from a snapshot"));
-        }
+        let snapshot = options.snapshot.as_deref().map(crate::snapshot::open).transpose()?;
         let limit_bytes = options
             .memory_limit_mb
             .checked_mul(1 << 20)
             .ok_or_else(|| Error::InvalidArgument("memory_limit is too large".into()))?;
         let memory = MemoryBudget::new(limit_bytes);
-        let params =
+        let mut params =
             v8::Isolate::create_params().heap_limits(0, limit_bytes).array_buffer_allocator(memory::allocator(&memory));
+        if let Some(snapshot) = snapshot {
+            params = params.snapshot_blob(snapshot);
+        }
         let mut isolate = v8::Isolate::new(params);
         isolate.add_near_heap_limit_callback(memory::near_heap_limit, Arc::as_ptr(&memory).cast_mut().cast::<c_void>());
         isolate.set_oom_error_handler(fatal::on_fatal_oom);

@@ -30,6 +30,7 @@ mod platform;
 mod reference;
 mod remote;
 mod script;
+mod snapshot;
 mod transfer;
 
 pub use callback::{Callback, CallbackResult, Resolver};
@@ -56,6 +57,7 @@ pub use platform::initialize;
 pub use reference::Reference;
 pub use remote::{Peers, Remote, RemoteClass, RemoteOp};
 pub use script::Script;
+pub use snapshot::{SnapshotOptions, SnapshotScript, SnapshotWorker, create_snapshot, serve_snapshot_worker};
 pub use transfer::Transferable;
 /// The V8 bindings ivm is built on, for code that works with V8 values
 /// directly ([`Context::enter`], [`Reference::deref`]).
