@@ -120,10 +120,8 @@ def test_memory_limit_is_keyword_only() -> None:
         ivm.Isolate(64)  # type: ignore[misc]
 
 
-def test_snapshot_is_unsupported() -> None:
-    with pytest.raises(ivm.UnsupportedError):
-        ivm.Isolate(snapshot=b"not a snapshot")
-    with pytest.raises(NotImplementedError):
+def test_bytes_that_are_not_a_snapshot_are_refused() -> None:
+    with pytest.raises(ivm.UsageError, match="not a usable snapshot"):
         ivm.Isolate(snapshot=b"not a snapshot")
 
 

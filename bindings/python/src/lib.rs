@@ -18,6 +18,7 @@ mod isolate;
 mod module;
 mod options;
 mod reference;
+mod snapshot;
 
 use pyo3::prelude::*;
 
@@ -40,6 +41,8 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<callback::Callback>()?;
     module.add_function(wrap_pyfunction!(total_external_size, module)?)?;
     module.add_function(wrap_pyfunction!(interpreter::shutdown, module)?)?;
+    module.add_function(wrap_pyfunction!(snapshot::create_snapshot, module)?)?;
+    module.add_function(wrap_pyfunction!(snapshot::_snapshot_worker, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

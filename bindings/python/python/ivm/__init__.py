@@ -28,6 +28,7 @@ from ._ivm import (
     Script,
     SharedArrayBuffer,
     __version__,
+    create_snapshot,
     total_external_size,
 )
 from .errors import (
@@ -58,6 +59,7 @@ __all__ = [
     "Script",
     "SharedArrayBuffer",
     "__version__",
+    "create_snapshot",
     "total_external_size",
     "CanceledError",
     "CpuLimitError",

@@ -33,6 +33,8 @@ __all__ = [
     "SharedArrayBuffer",
     "total_external_size",
     "shutdown",
+    "create_snapshot",
+    "_snapshot_worker",
     "__version__",
 ]
 
@@ -263,6 +265,19 @@ class SharedArrayBuffer:
     def byte_length(self) -> int: ...
     def __len__(self) -> int: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
+
+def create_snapshot(
+    scripts: Iterable[str | tuple[str, str]],
+    warmup: str | None = None,
+    *,
+    memory_limit: int = 128,
+    timeout: float = 10.0,
+) -> bytes:
+    """A snapshot of a fresh context after running ``scripts`` (each a str or
+    a ``(code, filename)`` tuple), for ``Isolate(snapshot=...)``."""
+
+def _snapshot_worker() -> int:
+    """The body of a snapshot worker process (what create_snapshot starts)."""
 
 def shutdown() -> None:
     """Stops ivm's threads from entering Python (registered with atexit)."""
