@@ -141,3 +141,43 @@ fn a_missing_or_failing_worker_is_an_error() {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+#[test]
+fn a_pool_hands_out_fresh_isolates_booted_from_a_snapshot() {
+    use ivm::IsolatePool;
+    let snapshot =
+        create_snapshot(&[script("var seed = 7; function work(n) { return n * seed; }")], None, &options()).unwrap();
+    let pool = IsolatePool::new(IsolateOptions::new().snapshot(snapshot).memory_limit(32), 2).unwrap();
+    assert_eq!(pool.size(), 2);
+    {
+        let first = pool.checkout().unwrap();
+        assert_eq!(first.context().eval("work(6)", &EvalOptions::new()).unwrap(), Value::Number(42.0));
+        // What a request leaves behind does not reach the next one.
+        first.context().eval("seed = 1000", &EvalOptions::new()).unwrap();
+    }
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    let pooled = pool.checkout().unwrap();
+                    assert_eq!(pooled.context().eval("work(6)", &EvalOptions::new()).unwrap(), Value::Number(42.0));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    // The pool refills itself behind the checkouts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.ready() < 2 {
+        assert!(Instant::now() < deadline, "the pool did not refill");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(matches!(IsolatePool::new(IsolateOptions::new(), 0), Err(Error::InvalidArgument(_))));
+    assert!(matches!(
+        IsolatePool::new(IsolateOptions::new().snapshot(vec![0u8; 4]), 1),
+        Err(Error::InvalidArgument(_))
+    ));
+}
