@@ -8,7 +8,9 @@
 const path = require('node:path');
 const v8 = require('node:v8');
 
-const native = require(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
+// The addon file, by its absolute path: snapshot workers load this one.
+const addonPath = require.resolve(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
+const native = require(addonPath);
 const { Isolate, Context, Script, Module, Reference, ExternalCopy, Callback, ExternalCopyInto, Library } = native;
 
 // The three forms of every operation, as the native methods take them.
@@ -204,9 +206,44 @@ Object.defineProperties(Isolate.prototype, {
   getHeapStatisticsSync: { value() { return this._heapStatistics(SYNC); } },
   getHeapStatistics: { value() { return rejectCall(() => this._heapStatistics(ASYNC)); } },
 });
-Isolate.createSnapshot = function createSnapshot() {
-  throw unsupported('Isolate.createSnapshot');
+// Isolate.createSnapshot(scripts, warmupScript): the scripts run in a
+// snapshot worker, a Node process started from this Node's binary that
+// loads this addon file and serves the request (bindings/node/src/snapshot.rs).
+// ivm adds a third argument isolated-vm ignores, `{ memoryLimit, timeout }`,
+// the worker's limits (ivm-core's defaults: 128 MB and 10 s).
+Isolate.createSnapshot = function createSnapshot(scripts, warmupScript, opts) {
+  if (!Array.isArray(scripts)) throw new TypeError('`scripts` must be an array');
+  const checked = scripts.map(snapshotScript);
+  if (warmupScript !== undefined && typeof warmupScript !== 'string') {
+    throw new TypeError('`warmupScript` must be a string');
+  }
+  const o = options(opts);
+  const memoryLimit = o.memoryLimit;
+  if (memoryLimit !== undefined && !(typeof memoryLimit === 'number' && memoryLimit > 0 && memoryLimit < Infinity)) {
+    throw new TypeError('`memoryLimit` must be a positive number');
+  }
+  return native._createSnapshot(checked, warmupScript, memoryLimit, timeoutOf(o), snapshotWorker, snapshotWorkerEnv);
 };
+
+function snapshotScript(script) {
+  if (script === null || typeof script !== 'object') throw new TypeError('Each script must be an object');
+  const { filename, lineOffset, columnOffset } = script;
+  if (filename !== undefined && typeof filename !== 'string') throw new TypeError('`filename` must be a string');
+  for (const [name, value] of [['lineOffset', lineOffset], ['columnOffset', columnOffset]]) {
+    if (value !== undefined && !((value | 0) === value)) throw new TypeError(`\`${name}\` must be an integer`);
+  }
+  return { code: code(script.code), filename, lineOffset, columnOffset };
+}
+
+// The snapshot worker's command: this Node, with no flags of the parent's
+// (NODE_OPTIONS emptied: a preloaded module or an inspector there would
+// get in the way), loading this addon file.
+const snapshotWorker = [
+  process.execPath,
+  '-e',
+  `process.exitCode = require(${JSON.stringify(addonPath)})._snapshotWorker();`,
+];
+const snapshotWorkerEnv = ['NODE_OPTIONS', '', 'ELECTRON_RUN_AS_NODE', '1'];
 
 function optionalBoolean(value, name) {
   if (value === undefined || value === null) return undefined;

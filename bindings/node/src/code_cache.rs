@@ -19,19 +19,31 @@ const NOT_AN_ARRAY_BUFFER_COPY: &str = "`cachedData` must be an ExternalCopy to 
 /// (a TypeError otherwise, as in isolated-vm: not a typed array, nor a
 /// Buffer itself).
 pub(crate) fn cached_data_bytes(env: &Env, value: &JsUnknown) -> napi::Result<Arc<[u8]>> {
+    array_buffer_copy_bytes(env, value, NOT_AN_ARRAY_BUFFER_COPY, |bytes| Arc::from(bytes))
+}
+
+/// `read` applied to the bytes of `value`, an `ExternalCopy` of an
+/// ArrayBuffer (`cachedData`, a `snapshot`); a TypeError with `message` if
+/// it is anything else.
+pub(crate) fn array_buffer_copy_bytes<R>(
+    env: &Env,
+    value: &JsUnknown,
+    message: &str,
+    read: impl FnOnce(&[u8]) -> R,
+) -> napi::Result<R> {
     if value.get_type()? != napi::ValueType::Object || !ExternalCopy::instance_of(*env, value)? {
-        return Err(type_error(env, NOT_AN_ARRAY_BUFFER_COPY));
+        return Err(type_error(env, message));
     }
     // SAFETY: checked to be an instance of the class just above; an object
     // that only inherits its prototype fails to unwrap, cleanly.
-    let copy = unsafe { unwrap::<ExternalCopy>(env, value) }.map_err(|_| type_error(env, NOT_AN_ARRAY_BUFFER_COPY))?;
+    let copy = unsafe { unwrap::<ExternalCopy>(env, value) }.map_err(|_| type_error(env, message))?;
     let copied = copy.core().copy(&CopyOptions::new()).map_err(|e| to_napi(env, e))?;
     match copied.root() {
         Value::Object(id) => match copied.object(*id) {
-            Some(Object::ArrayBuffer(bytes)) => Ok(Arc::from(bytes.as_slice())),
-            _ => Err(type_error(env, NOT_AN_ARRAY_BUFFER_COPY)),
+            Some(Object::ArrayBuffer(bytes)) => Ok(read(bytes.as_slice())),
+            _ => Err(type_error(env, message)),
         },
-        _ => Err(type_error(env, NOT_AN_ARRAY_BUFFER_COPY)),
+        _ => Err(type_error(env, message)),
     }
 }
 
@@ -93,7 +105,7 @@ impl CacheRequest {
 }
 
 /// A new `ExternalCopy` of an ArrayBuffer holding `bytes`.
-fn array_buffer_copy(env: &Env, bytes: &[u8]) -> napi::Result<JsUnknown> {
+pub(crate) fn array_buffer_copy(env: &Env, bytes: &[u8]) -> napi::Result<JsUnknown> {
     let graph = Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(Buffer::copy_from(bytes))])
         .map_err(|e| to_napi(env, e.into()))?;
     ExternalCopy::from_copy(ivm_core::ExternalCopy::new(graph)).into_js(env)

@@ -96,8 +96,8 @@ impl Isolate {
         {
             return Err(to_napi(&env, ivm_core::Error::Unsupported("The inspector")));
         }
-        if option::<JsUnknown>(&options, "snapshot")?.is_some() {
-            return Err(to_napi(&env, ivm_core::Error::Unsupported("Booting an isolate from a snapshot")));
+        if let Some(snapshot) = option::<JsUnknown>(&options, "snapshot")? {
+            isolate_options = isolate_options.snapshot(crate::snapshot::snapshot_bytes(&env, &snapshot)?);
         }
         if let Some(handler) = option::<JsFunction>(&options, "onCatastrophicError")? {
             let main = std::sync::Arc::clone(&state(&env)?.main);

@@ -27,6 +27,7 @@ mod isolate;
 mod main_thread;
 mod module;
 mod reference;
+mod snapshot;
 
 use napi::{Env, JsFunction, JsObject};
 use napi_derive::napi;
