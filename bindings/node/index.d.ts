@@ -7,9 +7,11 @@
 //   `Reference`, `ExternalCopy#copyInto()`, `Reference#derefInto()`,
 //   `Callback` and Node functions (wrapped in a `Callback`). `Module`
 //   handles cannot be passed into an isolate.
-// - Snapshots (`Isolate.createSnapshot`, the `snapshot` option) and the
-//   inspector (`inspector` options) are declared so that isolated-vm code
-//   type-checks, but throw (or reject with) `UnsupportedError` for now.
+// - `Isolate.createSnapshot` runs its scripts in a separate Node process
+//   under a memory limit and a timeout (ivm's third argument sets them), so
+//   a failing, runaway or memory-hungry script is an error, not a crash.
+// - The inspector (`inspector` options) is declared so that isolated-vm
+//   code type-checks, but throws (or rejects with) `UnsupportedError`.
 // - `createContext` also takes node:vm's `codeGeneration` option.
 // - isolated-vm's `createInspectorSession`, `startCpuProfiler`,
 //   `stopCpuProfiler` and `NativeModule` do not exist in ivm and are not
@@ -63,8 +65,11 @@ export declare class Isolate {
   /**
    * Creates a new isolate.
    *
-   * @throws {UnsupportedError} if `options.inspector` is true or
-   * `options.snapshot` is given.
+   * @throws {UnsupportedError} if `options.inspector` is true.
+   * @throws {TypeError} if `options.snapshot` is not an `ExternalCopy` of
+   * an ArrayBuffer.
+   * @throws {UsageError} if `options.snapshot`'s bytes are not a snapshot
+   * this ivm made ("not a usable snapshot: ...").
    */
   constructor(options?: IsolateOptions);
 
@@ -106,15 +111,28 @@ export declare class Isolate {
   readonly referenceCount: number;
 
   /**
-   * isolated-vm's isolate snapshots.
+   * Makes a snapshot of a heap after running `scripts` in order, for
+   * `new Isolate({ snapshot })`: every context of such an isolate starts
+   * with the scripts' globals, without running them again. Synchronous: it
+   * blocks while a separate Node process (the same Node binary and addon
+   * file) runs the scripts.
    *
-   * **Not supported by ivm yet**: always throws `UnsupportedError`.
-   *
+   * @param scripts - The scripts, each with its `code` and optional origin
    * @param warmup_script - Optional script to "warmup" the snapshot by
-   * triggering code compilation
-   * @throws {UnsupportedError} always, for now.
+   * triggering code compilation; its side effects are not kept
+   * @param options - ivm only (isolated-vm ignores a third argument): the
+   * limits the scripts run under
+   * @throws the error a script threw (a `TypeError` stays a `TypeError`)
+   * @throws {TimeoutError} if the scripts ran past `options.timeout`
+   * @throws {MemoryLimitError} if they used more than `options.memoryLimit`
+   * @throws {UsageError} if the snapshot process could not be started or
+   * failed
    */
-  static createSnapshot(scripts: SnapshotScriptInfo[], warmup_script?: string): ExternalCopy<ArrayBuffer>;
+  static createSnapshot(
+    scripts: SnapshotScriptInfo[],
+    warmup_script?: string,
+    options?: SnapshotOptions,
+  ): ExternalCopy<ArrayBuffer>;
 
   /**
    * Compiles a script in this isolate; the `Script` can then run in any
@@ -228,8 +246,6 @@ export type IsolateOptions = {
   /**
    * A snapshot created from `createSnapshot` with which to initialize the
    * heap of this isolate.
-   *
-   * **Not supported by ivm yet**: passing one throws `UnsupportedError`.
    */
   snapshot?: ExternalCopy<ArrayBuffer>;
 
@@ -1013,13 +1029,30 @@ export type ScriptOrigin = {
 };
 
 /**
- * One script of `Isolate.createSnapshot(scripts)` (not supported yet).
+ * One script of `Isolate.createSnapshot(scripts)`.
  */
 export type SnapshotScriptInfo = ScriptOrigin & {
   /**
    * Source code to set up this snapshot
    */
   code: string;
+};
+
+/**
+ * ivm's limits for `Isolate.createSnapshot` (isolated-vm has none, and
+ * ignores this argument).
+ */
+export type SnapshotOptions = {
+  /**
+   * Memory the scripts may use, in MB (default 128).
+   */
+  memoryLimit?: number;
+
+  /**
+   * Time all the scripts together, warm-up included, may run, in
+   * milliseconds (default 10000; 0 means the default).
+   */
+  timeout?: number;
 };
 
 /**
@@ -1170,8 +1203,8 @@ export declare class CanceledError extends IvmError {
 }
 
 /**
- * A feature of isolated-vm's that ivm does not support yet (snapshots, the
- * inspector, cached data).
+ * A feature of isolated-vm's that ivm does not support yet (the
+ * inspector).
  */
 export declare class UnsupportedError extends IvmError {
   /** Always "ERR_IVM_UNSUPPORTED". */

@@ -103,6 +103,11 @@ async function isolates(): Promise<void> {
   isolate.createContextSync({ codeGeneration: { strings: 'no' } });
   const snapshot: ExternalCopy<ArrayBuffer> = ivm.Isolate.createSnapshot([{ code: 'var a = 1', filename: 'x.js' }], 'a');
   new ivm.Isolate({ snapshot, inspector: false });
+  expectType<ExternalCopy<ArrayBuffer>>(ivm.Isolate.createSnapshot([], undefined, { memoryLimit: 32, timeout: 500 }));
+  // @ts-expect-error a snapshot is an ExternalCopy, not bytes
+  new ivm.Isolate({ snapshot: new ArrayBuffer(8) });
+  // @ts-expect-error each script has its code
+  ivm.Isolate.createSnapshot([{ filename: 'x.js' }]);
   script.release();
   isolate.dispose();
   // @ts-expect-error cpuTime is read-only
@@ -298,7 +303,8 @@ const optionTypes: [
   ivm.CallbackOptions,
   ivm.CompileModuleOptions,
   ivm.SnapshotScriptInfo,
+  ivm.SnapshotOptions,
   ivm.Transferable,
-] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, { accessors: true }, {}, {}, {}, {}, { code: '' }, 1n];
+] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, { accessors: true }, {}, {}, {}, {}, { code: '' }, { timeout: 1 }, 1n];
 
 export { logSandbox, parallelSum, isolates, contexts, references, modules, copies, errors, optionTypes };
