@@ -1,9 +1,12 @@
 //! The core operations' costs: eval of `1+2`, a two-argument call through a
 //! Reference (synchronous, and an async round trip through the worker
 //! pool), a fresh isolate's create + context + eval + dispose, and
-//! isolated-vm's parallel sum on one isolate and on one per worker.
+//! isolated-vm's parallel sum on one isolate and on one per worker, and
+//! issue 7's startup costs: an isolate booted from a snapshot against a
+//! plain one, a checkout from a warm pool, and compiling with and without
+//! V8's code cache.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use futures_executor::block_on;
 use ivm::{CompileOptions, Context, EvalOptions, Executor, Isolate, IsolateOptions, Reference, RunOptions, Value};
 
@@ -94,5 +97,101 @@ fn parallel_sum(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, core, parallel_sum);
-criterion_main!(benches);
+/// Startup costs: a plain isolate against one booted from a snapshot of a
+/// library, a warm pool's checkout, and compiling a sizeable script with
+/// and without its code cache.
+fn startup(c: &mut Criterion) {
+    use ivm::{IsolatePool, ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker};
+    // A library worth snapshotting: some hundreds of functions and a table
+    // built at load, as a bundle sets up its state.
+    let functions: String =
+        (1..400u32).map(|i| format!("function f{i}(x) {{ return x * {i} + f{}(x); }}\n", i - 1)).collect();
+    let library = functions
+        + "function f0(x) { return x; }\n"
+        + "var table = Array.from({ length: 20000 }, (_, i) => ({ id: i, name: 'item' + i, tags: [i % 7, i % 11] }));";
+    let worker = SnapshotWorker::new(std::env::current_exe().expect("the bench's own path")).arg(SNAPSHOT_WORKER);
+    let snapshot = ivm::create_snapshot(
+        &[SnapshotScript::new(library.clone(), ScriptOrigin::new("library.js"))],
+        None,
+        &SnapshotOptions::new().worker(worker),
+    )
+    .expect("snapshot");
+    let options = EvalOptions::new();
+    let mut group = c.benchmark_group("startup");
+    group.bench_function("isolate+context+library from source", |b| {
+        b.iter(|| {
+            let isolate = Isolate::new(IsolateOptions::new()).expect("isolate");
+            let context = isolate.create_context().expect("context");
+            context.eval(&library, &options).expect("library");
+            assert_eq!(context.eval("f3(1) + table.length", &options).expect("call"), Value::Number(20007.0));
+        });
+    });
+    group.bench_function("isolate+context+library from a snapshot", |b| {
+        b.iter(|| {
+            let isolate = Isolate::new(IsolateOptions::new().snapshot(snapshot.clone())).expect("isolate");
+            let context = isolate.create_context().expect("context");
+            assert_eq!(context.eval("f3(1) + table.length", &options).expect("call"), Value::Number(20007.0));
+        });
+    });
+    let pool = IsolatePool::new(IsolateOptions::new().snapshot(snapshot.clone()), 4).expect("pool");
+    // The latency of a checkout from a full pool (the pool's refill between
+    // checkouts is not timed: it is off the request's path).
+    group.bench_function("pool checkout", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iterations {
+                while pool.ready() < pool.size() {
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+                let started = std::time::Instant::now();
+                let pooled = pool.checkout().expect("checkout");
+                total += started.elapsed();
+                std::hint::black_box(pooled.context());
+            }
+            total
+        });
+    });
+    let isolate = Isolate::new(IsolateOptions::new()).expect("isolate");
+    let cache = isolate
+        .compile_script(&library, &CompileOptions::new().produce_cached_data(true))
+        .expect("compile")
+        .cached_data()
+        .expect("a code cache")
+        .to_vec();
+    let mut round = 0u64;
+    group.bench_function("compile without a code cache", |b| {
+        b.iter(|| {
+            // New source each time: V8 would otherwise answer from its own
+            // in-memory cache.
+            round += 1;
+            isolate.compile_script(&format!("{library}//{round}"), &CompileOptions::new()).expect("compile");
+        });
+    });
+    group.bench_function("compile with a code cache", |b| {
+        b.iter_batched(
+            || Isolate::new(IsolateOptions::new()).expect("isolate"),
+            |isolate| {
+                let script = isolate
+                    .compile_script(&library, &CompileOptions::new().cached_data(cache.clone()))
+                    .expect("compile");
+                assert_eq!(script.cached_data_rejected(), Some(false));
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+/// The argument that makes this bench binary a snapshot worker (what
+/// `create_snapshot` starts) instead of running benchmarks.
+const SNAPSHOT_WORKER: &str = "--ivm-snapshot-worker";
+
+criterion_group!(benches, core, parallel_sum, startup);
+
+fn main() {
+    if std::env::args().any(|arg| arg == SNAPSHOT_WORKER) {
+        std::process::exit(ivm::serve_snapshot_worker());
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

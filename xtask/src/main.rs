@@ -282,12 +282,17 @@ impl Tally {
     fn add_pytest_line(&mut self, line: &str) {
         let line = line.trim_matches(|c: char| c == '=' || c.is_whitespace());
         let Some((counts, duration)) = line.rsplit_once(" in ") else { return };
-        if !duration.split_whitespace().next().is_some_and(|d| d.ends_with('s') && d[..d.len() - 1].parse::<f64>().is_ok()) {
+        if !duration
+            .split_whitespace()
+            .next()
+            .is_some_and(|d| d.ends_with('s') && d[..d.len() - 1].parse::<f64>().is_ok())
+        {
             return;
         }
         for part in counts.split(", ") {
             let mut words = part.split_whitespace();
-            let (Some(count), Some(kind), None) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next(), words.next())
+            let (Some(count), Some(kind), None) =
+                (words.next().and_then(|n| n.parse::<u64>().ok()), words.next(), words.next())
             else {
                 return;
             };
@@ -408,9 +413,44 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
             format_ns(Some(memcpy)),
         );
     }
+    startup_report(&env.root);
     compare_in_node(env);
     compare_in_python(env);
     Ok(())
+}
+
+/// The startup benchmarks against their goals: booting from a snapshot at
+/// most half the time of building the same state from source, a warm
+/// pool's checkout under 50 µs, and what a code cache saves.
+fn startup_report(root: &Path) {
+    let time = |id: &str| criterion_mean_ns(root, &format!("startup/{id}"));
+    let source = time("isolate+context+library from source");
+    let snapshot = time("isolate+context+library from a snapshot");
+    let checkout = time("pool checkout");
+    let (cold, cached) = (time("compile without a code cache"), time("compile with a code cache"));
+    println!("\n| startup | time | goal |");
+    println!("|---|---|---|");
+    if let (Some(source), Some(snapshot)) = (source, snapshot) {
+        let ratio = snapshot / source;
+        let met = if ratio <= 0.5 { "met" } else { "not met" };
+        println!(
+            "| isolate + context + library: from source {} , from a snapshot {} | {ratio:.2}x | <= 0.5x: {met} |",
+            format_ns(Some(source)),
+            format_ns(Some(snapshot))
+        );
+    }
+    if let Some(checkout) = checkout {
+        let met = if checkout < 50_000.0 { "met" } else { "not met" };
+        println!("| pool checkout | {} | < 50 µs: {met} |", format_ns(Some(checkout)));
+    }
+    if let (Some(cold), Some(cached)) = (cold, cached) {
+        println!(
+            "| compile: without a code cache {} , with one {} | {:.2}x | - |",
+            format_ns(Some(cold)),
+            format_ns(Some(cached)),
+            cached / cold
+        );
+    }
 }
 
 /// Runs `benches/python/compare.py`, which times ivm's Python package (a
