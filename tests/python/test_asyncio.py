@@ -147,23 +147,28 @@ def test_many_concurrent_calls_across_isolates() -> None:
     asyncio.run(main())
 
 
-def test_concurrent_heavy_calls_across_isolates_overlap() -> None:
-    code = "{ const end = Date.now() + 150; while (Date.now() < end) {} 'done' }"
+def test_async_calls_on_two_isolates_run_at_the_same_time() -> None:
+    # Each call counts itself in shared memory and spins until the other has
+    # (see test_threads.RENDEZVOUS): both see 2 only if they run at once.
+    code = """
+    const seen = new Int32Array($0);
+    Atomics.add(seen, 0, 1);
+    const end = Date.now() + 5000;
+    while (Atomics.load(seen, 0) < 2 && Date.now() < end) {}
+    return Atomics.load(seen, 0);
+    """
+    shared = ivm.SharedArrayBuffer(4)
 
-    async def main() -> float:
+    async def main() -> list[object]:
         isolates = [ivm.Isolate() for _ in range(2)]
         try:
             contexts = [isolate.create_context() for isolate in isolates]
-            started = time.monotonic()
-            results = await asyncio.gather(*(context.eval_async(code) for context in contexts))
-            assert results == ["done", "done"]
-            return time.monotonic() - started
+            return list(await asyncio.gather(*(context.eval_closure_async(code, shared) for context in contexts)))
         finally:
             for isolate in isolates:
                 isolate.dispose()
 
-    # Two isolates run at once on ivm's workers (one after the other would take 0.3 s).
-    assert asyncio.run(main()) < 0.28
+    assert asyncio.run(main()) == [2, 2]
 
 
 def test_event_loop_stays_responsive(context: ivm.Context) -> None:
