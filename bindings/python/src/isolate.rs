@@ -20,6 +20,12 @@ pub(crate) struct Isolate {
     inner: ivm_core::Isolate,
 }
 
+impl From<ivm_core::Isolate> for Isolate {
+    fn from(inner: ivm_core::Isolate) -> Isolate {
+        Isolate { inner }
+    }
+}
+
 #[pymethods]
 impl Isolate {
     #[new]

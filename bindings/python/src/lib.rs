@@ -17,6 +17,7 @@ mod interpreter;
 mod isolate;
 mod module;
 mod options;
+mod pool;
 mod reference;
 mod snapshot;
 
@@ -39,6 +40,8 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<external_copy::CopyInto>()?;
     module.add_class::<external_copy::SharedMemory>()?;
     module.add_class::<callback::Callback>()?;
+    module.add_class::<pool::IsolatePool>()?;
+    module.add_class::<pool::PooledIsolate>()?;
     module.add_function(wrap_pyfunction!(total_external_size, module)?)?;
     module.add_function(wrap_pyfunction!(interpreter::shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(snapshot::create_snapshot, module)?)?;

@@ -27,7 +27,9 @@ __all__ = [
     "CopyInto",
     "ExternalCopy",
     "Isolate",
+    "IsolatePool",
     "Module",
+    "PooledIsolate",
     "Reference",
     "Script",
     "SharedArrayBuffer",
@@ -134,6 +136,37 @@ class Isolate:
     def reference_count(self) -> int: ...
     def heap_statistics(self) -> _HeapStatistics: ...
     def heap_statistics_async(self) -> Future[_HeapStatistics]: ...
+
+@final
+class IsolatePool:
+    """``size`` isolates booted ahead of time (from ``snapshot``, typically);
+    a checked-out isolate is disposed and replaced when handed back."""
+
+    def __new__(cls, size: int, *, memory_limit: int | None = None, snapshot: bytes | None = None) -> Self: ...
+    def checkout(self) -> PooledIsolate:
+        """An isolate and its context for one request."""
+    @property
+    def ready(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+
+@final
+class PooledIsolate:
+    """An isolate checked out of an IsolatePool; a context manager that
+    hands it back on exit."""
+
+    @property
+    def isolate(self) -> Isolate: ...
+    @property
+    def context(self) -> Context: ...
+    def release(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 @final
 class Context:
