@@ -54,10 +54,39 @@ impl CallFlags {
 }
 
 /// A promise's deferred, which only Node's thread touches.
-struct Deferred(napi::sys::napi_deferred);
+pub(crate) struct Deferred(napi::sys::napi_deferred);
 
 // SAFETY: moved to Node's thread (in a job) before it is used.
 unsafe impl Send for Deferred {}
+
+impl Deferred {
+    /// A new Promise and the deferred that settles it; on Node's thread.
+    pub(crate) fn new(env: &Env) -> napi::Result<(Deferred, JsUnknown)> {
+        let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
+        // SAFETY: on the environment's thread.
+        napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+        // SAFETY: a live value of `env`.
+        Ok((Deferred(deferred), unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), promise) }))
+    }
+
+    /// Resolves the promise with `outcome`'s value, or rejects it with its
+    /// error (the pending exception, if that is what the error says); on
+    /// Node's thread.
+    pub(crate) fn settle(self, env: &Env, outcome: napi::Result<JsUnknown>) {
+        let Deferred(deferred) = self;
+        // SAFETY: on the environment's thread; each deferred is settled once
+        // (this consumes it).
+        unsafe {
+            match outcome {
+                Ok(value) => napi::sys::napi_resolve_deferred(env.raw(), deferred, crate::convert::raw(&value)),
+                Err(error) => {
+                    let reason = rejection(env, error);
+                    napi::sys::napi_reject_deferred(env.raw(), deferred, crate::convert::raw(&reason))
+                }
+            };
+        }
+    }
+}
 
 /// A Promise of `pending`'s result, converted by `convert` on Node's thread.
 /// Until it settles it keeps Node's event loop alive. Settling goes through
@@ -86,11 +115,8 @@ pub(crate) fn settled_promise<T: Send + 'static>(
     hold: SharedHold,
     finish: impl FnOnce(&Env, ivm_core::Result<T>) -> napi::Result<JsUnknown> + Send + 'static,
 ) -> napi::Result<JsUnknown> {
-    let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
-    // SAFETY: on the environment's thread.
-    napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
+    let (deferred, promise) = Deferred::new(env)?;
     let main = Arc::clone(&crate::env_state::state(env)?.main);
-    let deferred = Deferred(deferred);
     pending.on_ready(move |result| {
         let poster = Arc::clone(&main);
         // If the environment is gone the job is dropped unrun: there is no
@@ -100,22 +126,11 @@ pub(crate) fn settled_promise<T: Send + 'static>(
             if let Some(hold) = take(&hold) {
                 hold.release_on(&env);
             }
-            let Deferred(deferred) = { deferred };
             let outcome = finish(&env, result);
-            // SAFETY: on the environment's thread; each deferred is settled once.
-            unsafe {
-                match outcome {
-                    Ok(value) => napi::sys::napi_resolve_deferred(env.raw(), deferred, crate::convert::raw(&value)),
-                    Err(error) => {
-                        let reason = rejection(&env, error);
-                        napi::sys::napi_reject_deferred(env.raw(), deferred, crate::convert::raw(&reason))
-                    }
-                };
-            }
+            deferred.settle(&env, outcome);
         }));
     });
-    // SAFETY: a live value of `env`.
-    Ok(unsafe { napi::NapiValue::from_raw_unchecked(env.raw(), promise) })
+    Ok(promise)
 }
 
 /// Runs one operation in the form asked for: `sync` runs it here, `queue`

@@ -24,7 +24,7 @@ pub struct Isolate {
 }
 
 /// Reads an optional property of an options object.
-fn option<T: napi::NapiValue>(options: &Option<JsObject>, name: &str) -> napi::Result<Option<T>> {
+pub(crate) fn option<T: napi::NapiValue>(options: &Option<JsObject>, name: &str) -> napi::Result<Option<T>> {
     let Some(options) = options else { return Ok(None) };
     let value: JsUnknown = options.get_named_property(name)?;
     match value.get_type()? {
@@ -76,43 +76,50 @@ fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknow
     Ok(object.into_unknown())
 }
 
+/// `IsolateOptions` from the options object of `new ivm.Isolate(options)`
+/// (and of `new ivm.IsolatePool(options)`, which takes the same ones):
+/// `memoryLimit`, `inspector`, `snapshot`, `onCatastrophicError`.
+pub(crate) fn isolate_options(env: &Env, options: &Option<JsObject>) -> napi::Result<IsolateOptions> {
+    let env = *env;
+    let mut isolate_options = IsolateOptions::new();
+    if let Some(limit) = option::<napi::JsNumber>(options, "memoryLimit")? {
+        let limit = limit.get_double()?;
+        if !(limit.is_finite() && limit > 0.0) {
+            return Err(type_error(&env, "`memoryLimit` must be a positive number"));
+        }
+        isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
+    }
+    if option::<JsUnknown>(options, "inspector")?.map(|v| v.coerce_to_bool().and_then(|b| b.get_value())).transpose()?
+        == Some(true)
+    {
+        return Err(to_napi(&env, ivm_core::Error::Unsupported("The inspector")));
+    }
+    if let Some(snapshot) = option::<JsUnknown>(options, "snapshot")? {
+        isolate_options = isolate_options.snapshot(crate::snapshot::snapshot_bytes(&env, &snapshot)?);
+    }
+    if let Some(handler) = option::<JsFunction>(options, "onCatastrophicError")? {
+        let main = std::sync::Arc::clone(&state(&env)?.main);
+        let handler = std::sync::Arc::new(JsHandle::new(env, &main, &handler)?);
+        isolate_options = isolate_options.on_catastrophic_error(move |message: &str| {
+            let (handler, message) = (std::sync::Arc::clone(&handler), message.to_owned());
+            let _ = main.post(Box::new(move |env| {
+                if let Some(env) = env {
+                    if let (Ok(function), Ok(message)) = (handler.function(&env), env.create_string(&message)) {
+                        let _ = crate::host::call_function(&env, &function, None, &[message.into_unknown()]);
+                    }
+                }
+            }));
+        });
+    }
+    Ok(isolate_options)
+}
+
 #[napi]
 impl Isolate {
     /// `new ivm.Isolate({ memoryLimit, inspector, snapshot, onCatastrophicError })`.
     #[napi(constructor)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
-        let mut isolate_options = IsolateOptions::new();
-        if let Some(limit) = option::<napi::JsNumber>(&options, "memoryLimit")? {
-            let limit = limit.get_double()?;
-            if !(limit.is_finite() && limit > 0.0) {
-                return Err(type_error(&env, "`memoryLimit` must be a positive number"));
-            }
-            isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
-        }
-        if option::<JsUnknown>(&options, "inspector")?
-            .map(|v| v.coerce_to_bool().and_then(|b| b.get_value()))
-            .transpose()?
-            == Some(true)
-        {
-            return Err(to_napi(&env, ivm_core::Error::Unsupported("The inspector")));
-        }
-        if let Some(snapshot) = option::<JsUnknown>(&options, "snapshot")? {
-            isolate_options = isolate_options.snapshot(crate::snapshot::snapshot_bytes(&env, &snapshot)?);
-        }
-        if let Some(handler) = option::<JsFunction>(&options, "onCatastrophicError")? {
-            let main = std::sync::Arc::clone(&state(&env)?.main);
-            let handler = std::sync::Arc::new(JsHandle::new(env, &main, &handler)?);
-            isolate_options = isolate_options.on_catastrophic_error(move |message: &str| {
-                let (handler, message) = (std::sync::Arc::clone(&handler), message.to_owned());
-                let _ = main.post(Box::new(move |env| {
-                    if let Some(env) = env {
-                        if let (Ok(function), Ok(message)) = (handler.function(&env), env.create_string(&message)) {
-                            let _ = crate::host::call_function(&env, &function, None, &[message.into_unknown()]);
-                        }
-                    }
-                }));
-            });
-        }
+        let isolate_options = isolate_options(&env, &options)?;
         let isolate = ivm_core::Isolate::new(isolate_options).map_err(|e| to_napi(&env, e))?;
         Ok(Isolate { isolate })
     }
