@@ -942,6 +942,98 @@ export type CallbackOptions = {
 });
 
 /**
+ * ivm's own (isolated-vm has no pool): a warm pool of isolates, each with a
+ * context, booted ahead of time (from a `snapshot`, typically) on a thread
+ * of the pool's, so that a request takes a ready isolate instead of paying
+ * for booting one. A checkout is never reused: releasing it hands it back
+ * to be disposed and replaced on the pool's thread, so nothing one request
+ * leaves in an isolate reaches the next.
+ *
+ * ```js
+ * const pool = new ivm.IsolatePool({ size: 4, memoryLimit: 32, snapshot });
+ * const checkout = await pool.checkout();
+ * try {
+ *   return await checkout.context.eval('handle()');
+ * } finally {
+ *   checkout.release();
+ * }
+ * ```
+ */
+export declare class IsolatePool {
+  private __ivm_isolate_pool: undefined;
+
+  /**
+   * Boots `options.size` isolates, each with a context, before it returns
+   * (so bad options throw here); afterwards the pool's thread keeps `size`
+   * of them ready.
+   *
+   * @throws {TypeError} if `options.size` is not a positive integer, or as
+   * `new Isolate(options)` throws for the other options
+   * @throws {UsageError} if `options.snapshot`'s bytes are not a snapshot
+   * this ivm made ("not a usable snapshot: ...").
+   */
+  constructor(options: IsolatePoolOptions);
+
+  /** How many isolates the pool keeps ready. */
+  readonly size: number;
+
+  /** How many isolates are ready now. */
+  readonly ready: number;
+
+  /**
+   * A ready isolate and its context, at once when one is ready (`ready >
+   * 0`); when all are out, it blocks Node's thread until the pool's thread
+   * has booted the next one (milliseconds). `checkout()` never blocks.
+   */
+  checkoutSync(): PooledIsolate;
+
+  /**
+   * A ready isolate and its context; when all are out, the Promise settles
+   * once the pool's thread has booted the next one, without blocking
+   * Node's thread. Waiting checkouts are served in the order they were
+   * made.
+   */
+  checkout(): Promise<PooledIsolate>;
+}
+
+/**
+ * Options of `new IsolatePool(options)`: `size`, and those of `new
+ * Isolate(options)`, which every isolate of the pool is made with.
+ */
+export type IsolatePoolOptions = IsolateOptions & {
+  /** How many isolates to keep ready: a positive integer. */
+  size: number;
+};
+
+/**
+ * One checkout of an `IsolatePool`: an isolate and a context in it, ready
+ * for one request. Call `release()` when done: it hands the isolate back,
+ * to be disposed (soon after, on the pool's thread; calls into it then
+ * throw `DisposedError`) and replaced. A checkout that is never released
+ * is handed back once it, its `isolate` and its `context` are all garbage
+ * collected.
+ */
+export declare class PooledIsolate {
+  private __ivm_pooled_isolate: undefined;
+
+  /** The isolate, an ordinary `Isolate` (more contexts can be made in it). */
+  readonly isolate: Isolate;
+
+  /** A context of `isolate`, made when the isolate was booted. */
+  readonly context: Context;
+
+  /** Whether `release()` has been called. */
+  readonly isReleased: boolean;
+
+  /**
+   * Hands the isolate back to the pool, which disposes it and boots a
+   * replacement; `isolate` and `context` must not be used afterwards.
+   * Calling it again does nothing.
+   */
+  release(): void;
+}
+
+/**
  * V8's code cache, produced and consumed by `compileScript` and
  * `compileModule`. You can produce cached data and use the data in later
  * compilations of the same source to speed up parsing, in any isolate of

@@ -108,6 +108,18 @@ async function isolates(): Promise<void> {
   new ivm.Isolate({ snapshot: new ArrayBuffer(8) });
   // @ts-expect-error each script has its code
   ivm.Isolate.createSnapshot([{ filename: 'x.js' }]);
+  const pool = new ivm.IsolatePool({ size: 2, snapshot, memoryLimit: 32 });
+  expectType<number>(pool.size + pool.ready);
+  const checkout: ivm.PooledIsolate = pool.checkoutSync();
+  expectType<Isolate>(checkout.isolate);
+  expectType<number>(checkout.context.evalSync('1'));
+  expectType<Promise<ivm.PooledIsolate>>(pool.checkout());
+  expectType<boolean>(checkout.isReleased);
+  checkout.release();
+  // @ts-expect-error a pool needs its size
+  new ivm.IsolatePool({ memoryLimit: 32 });
+  // @ts-expect-error size is read-only
+  pool.size = 3;
   script.release();
   isolate.dispose();
   // @ts-expect-error cpuTime is read-only

@@ -1,0 +1,150 @@
+//! `ivm.IsolatePool` and `ivm.PooledIsolate`: ivm-core's warm pool of
+//! isolates (ivm's own addition; isolated-vm has none). A pool boots its
+//! isolates, each with a context, ahead of time on a thread of its own; a
+//! checkout takes a ready one, and a released one is disposed and replaced
+//! on that thread, never reused. `index.js` adds `checkoutSync`,
+//! `checkout` (a Promise) and the `isolate` and `context` of a checkout.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use napi::{Env, JsObject, JsUnknown};
+use napi_derive::napi;
+
+use crate::env_state::state;
+use crate::errors::{to_napi, type_error};
+use crate::forms::Deferred;
+use crate::isolate::{Context, Isolate, isolate_options, option};
+use crate::reference::instance;
+
+#[napi]
+pub struct IsolatePool {
+    pool: ivm_core::IsolatePool,
+}
+
+impl std::fmt::Debug for IsolatePool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.pool.fmt(f)
+    }
+}
+
+#[napi]
+impl IsolatePool {
+    /// `new ivm.IsolatePool({ size, memoryLimit, snapshot, onCatastrophicError })`:
+    /// boots `size` isolates here, before it returns, so that bad options
+    /// (a snapshot that is not one, say) throw at once.
+    #[napi(constructor)]
+    pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
+        let size = match option::<JsUnknown>(&options, "size")? {
+            Some(size) if size.get_type()? == napi::ValueType::Number => Some(size.coerce_to_number()?.get_double()?),
+            _ => None,
+        };
+        let size = match size {
+            Some(size) if size >= 1.0 && size <= f64::from(u32::MAX) && size.fract() == 0.0 => size as usize,
+            _ => return Err(type_error(&env, "`size` must be a positive integer")),
+        };
+        let options = isolate_options(&env, &options)?;
+        let pool = ivm_core::IsolatePool::new(options, size).map_err(|e| to_napi(&env, e))?;
+        Ok(IsolatePool { pool })
+    }
+
+    /// How many isolates the pool keeps ready.
+    #[napi(getter)]
+    pub fn size(&self) -> u32 {
+        u32::try_from(self.pool.size()).unwrap_or(u32::MAX)
+    }
+
+    /// How many isolates are ready now.
+    #[napi(getter)]
+    pub fn ready(&self) -> u32 {
+        u32::try_from(self.pool.ready()).unwrap_or(u32::MAX)
+    }
+
+    /// A ready isolate; blocks until one is booted if none is.
+    #[napi(js_name = "_checkout")]
+    pub fn checkout(&self, env: Env) -> napi::Result<PooledIsolate> {
+        let pooled = self.pool.checkout().map_err(|e| to_napi(&env, e))?;
+        Ok(PooledIsolate::new(pooled))
+    }
+
+    /// A Promise of a checkout, waited for on a thread of its own (`index.js`
+    /// has at most one of these waiting per pool). Keeps Node's event loop
+    /// alive until it settles.
+    #[napi(js_name = "_checkoutAsync")]
+    pub fn checkout_async(&self, env: Env) -> napi::Result<JsUnknown> {
+        let main = Arc::clone(&state(&env)?.main);
+        let (deferred, promise) = Deferred::new(&env)?;
+        let hold = main.hold(&env);
+        let pool = self.pool.clone();
+        let waiter = move || {
+            let result = pool.checkout();
+            let poster = Arc::clone(&main);
+            // If the environment is gone the job is dropped unrun, and with
+            // it the checkout, which goes back to the pool.
+            let _ = poster.post(Box::new(move |env| {
+                let Some(env) = env else { return };
+                hold.release_on(&env);
+                let outcome =
+                    result.map_err(|e| to_napi(&env, e)).and_then(|pooled| instance(&env, PooledIsolate::new(pooled)));
+                deferred.settle(&env, outcome);
+            }));
+        };
+        std::thread::Builder::new()
+            .name("ivm-pool-checkout".into())
+            .spawn(waiter)
+            .map_err(|e| to_napi(&env, ivm_core::Error::InvalidArgument(format!("cannot wait for a checkout: {e}"))))?;
+        Ok(promise)
+    }
+}
+
+/// One checkout of an `IsolatePool`. Releasing it (or its being garbage
+/// collected) hands the isolate back, to be disposed and replaced.
+#[napi]
+pub struct PooledIsolate {
+    pooled: Mutex<Option<ivm_core::PooledIsolate>>,
+}
+
+impl std::fmt::Debug for PooledIsolate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledIsolate").field("pooled", &self.pooled).finish()
+    }
+}
+
+impl PooledIsolate {
+    fn new(pooled: ivm_core::PooledIsolate) -> PooledIsolate {
+        PooledIsolate { pooled: Mutex::new(Some(pooled)) }
+    }
+
+    fn with<T>(&self, env: &Env, f: impl FnOnce(&ivm_core::PooledIsolate) -> T) -> napi::Result<T> {
+        match &*self.pooled.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(pooled) => Ok(f(pooled)),
+            None => Err(to_napi(env, ivm_core::Error::Released("The pooled isolate"))),
+        }
+    }
+}
+
+#[napi]
+impl PooledIsolate {
+    /// The checkout's isolate, as an `ivm.Isolate` (`index.js` keeps one).
+    #[napi(js_name = "_isolate")]
+    pub fn isolate(&self, env: Env) -> napi::Result<Isolate> {
+        self.with(&env, |pooled| Isolate { isolate: pooled.isolate().clone() })
+    }
+
+    /// The checkout's context, as an `ivm.Context` (`index.js` keeps one).
+    #[napi(js_name = "_context")]
+    pub fn context(&self, env: Env) -> napi::Result<Context> {
+        self.with(&env, |pooled| Context { context: pooled.context().clone() })
+    }
+
+    /// Hands the isolate back to its pool; a second call does nothing.
+    #[napi]
+    pub fn release(&self) {
+        let pooled = self.pooled.lock().unwrap_or_else(PoisonError::into_inner).take();
+        drop(pooled);
+    }
+
+    #[napi(getter)]
+    pub fn is_released(&self) -> bool {
+        self.pooled.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+    }
+}
