@@ -102,13 +102,22 @@ fn parallel_sum(c: &mut Criterion) {
 /// and without its code cache.
 fn startup(c: &mut Criterion) {
     use ivm::{IsolatePool, ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker};
-    // A library worth snapshotting: some hundreds of functions and a table
-    // built at load, as a bundle sets up its state.
-    let functions: String =
-        (1..400u32).map(|i| format!("function f{i}(x) {{ return x * {i} + f{}(x); }}\n", i - 1)).collect();
+    // A library worth snapshotting, as bundles are: thousands of functions
+    // to parse and compile, and some state built at load.
+    let functions: String = (1..3000u32)
+        .map(|i| {
+            format!(
+                "function f{i}(x) {{ const parts = [x, {i}, 'f{i}']; let total = 0; \
+                 for (const part of parts) total += typeof part === 'number' ? part : part.length; \
+                 return total > 0 ? x * {i} + f{}(x) - total + total : f{}(x); }}\n",
+                i - 1,
+                i - 1
+            )
+        })
+        .collect();
     let library = functions
         + "function f0(x) { return x; }\n"
-        + "var table = Array.from({ length: 20000 }, (_, i) => ({ id: i, name: 'item' + i, tags: [i % 7, i % 11] }));";
+        + "var table = Array.from({ length: 1000 }, (_, i) => ({ id: i, name: 'item' + i }));";
     let worker = SnapshotWorker::new(std::env::current_exe().expect("the bench's own path")).arg(SNAPSHOT_WORKER);
     let snapshot = ivm::create_snapshot(
         &[SnapshotScript::new(library.clone(), ScriptOrigin::new("library.js"))],
@@ -123,14 +132,14 @@ fn startup(c: &mut Criterion) {
             let isolate = Isolate::new(IsolateOptions::new()).expect("isolate");
             let context = isolate.create_context().expect("context");
             context.eval(&library, &options).expect("library");
-            assert_eq!(context.eval("f3(1) + table.length", &options).expect("call"), Value::Number(20007.0));
+            assert_eq!(context.eval("f3(1) + table.length", &options).expect("call"), Value::Number(1007.0));
         });
     });
     group.bench_function("isolate+context+library from a snapshot", |b| {
         b.iter(|| {
             let isolate = Isolate::new(IsolateOptions::new().snapshot(snapshot.clone())).expect("isolate");
             let context = isolate.create_context().expect("context");
-            assert_eq!(context.eval("f3(1) + table.length", &options).expect("call"), Value::Number(20007.0));
+            assert_eq!(context.eval("f3(1) + table.length", &options).expect("call"), Value::Number(1007.0));
         });
     });
     let pool = IsolatePool::new(IsolateOptions::new().snapshot(snapshot.clone()), 4).expect("pool");
