@@ -181,3 +181,22 @@ fn a_pool_hands_out_fresh_isolates_booted_from_a_snapshot() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_failing_snapshot_script_says_where_it_threw() {
+    let thrown = create_snapshot(
+        &[SnapshotScript::new(
+            "var ok = 1;\nfunction f() { throw new TypeError('x'); }\nf();",
+            ScriptOrigin::new("setup.js"),
+        )],
+        None,
+        &options(),
+    );
+    match thrown {
+        Err(Error::Js(error)) => {
+            let stack = error.stack.expect("a stack");
+            assert!(stack.starts_with("TypeError: x") && stack.contains("setup.js:2"), "{stack}");
+        }
+        other => panic!("expected the script's error, got {other:?}"),
+    }
+}

@@ -42,7 +42,11 @@ pub(crate) fn thrown<'s>(
         };
         let name = read(scope, "name").unwrap_or_else(|| "Error".to_owned());
         let message = read(scope, "message").unwrap_or_default();
-        let mut stack = read(scope, "stack");
+        // An error without a stack (V8 records none in an isolate making a
+        // snapshot) still says where it was thrown.
+        let mut stack = read(scope, "stack").or_else(|| {
+            location.as_ref().map(|_| if message.is_empty() { name.clone() } else { format!("{name}: {message}") })
+        });
         // Compile errors carry no frames; say where the bad code is.
         if let (Some(stack), Some(location)) = (&mut stack, &location)
             && !stack.contains("\n    at ")
