@@ -93,3 +93,32 @@ test('a sync call queued behind an async call that calls into Node does not dead
   });
   assert.deepEqual(JSON.parse(output), { after: 'after', value: 42, calls: [21] });
 });
+
+test('a sync call from a Callback into the isolate whose async call waits for it fails instead of hanging', async () => {
+  // In a child process, so that a deadlock fails the test instead of
+  // hanging the suite.
+  const { execFile } = require('node:child_process');
+  const script = `
+    const ivm = require(${JSON.stringify(require.resolve('../../bindings/node'))});
+    const context = new ivm.Isolate().createContextSync();
+    const seen = [];
+    context.global.setSync('inner', new ivm.Callback(() => {
+      try { return context.evalSync('1 + 1'); } catch (error) { seen.push(error.constructor.name + ': ' + error.message); return -1; }
+    }));
+    const host = new ivm.Reference({ get value() { try { return context.evalSync('2'); } catch (error) { seen.push('reference'); return -2; } } });
+    context.global.setSync('host', host);
+    Promise.all([context.eval('inner()'), context.eval('host.getSync("value", { accessors: true })')]).then(
+      (values) => console.log(JSON.stringify({ values, seen })),
+      (error) => console.log(JSON.stringify({ error: error.message })),
+    );
+  `;
+  const output = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+  const { values, seen } = JSON.parse(output);
+  assert.deepEqual(values, [-1, -2]);
+  assert.match(seen[0], /^UsageError: A synchronous call into an isolate cannot be made/);
+  assert.equal(seen[1], 'reference');
+});

@@ -67,9 +67,18 @@ impl HostFunction {
             return in_scope(&env, |env| self.call(env, &args).and_then(|result| result_in(env, result)));
         }
         let (sender, receiver) = mpsc::sync_channel(1);
-        self.post_call(args, move |env, result| {
-            let _ = sender.send(result.and_then(|value| result_in(env, value)));
-        });
+        // The isolate's call waits here for Node's thread: a synchronous
+        // call into that isolate from the callback must fail, not hang.
+        let waiting = ivm_core::Isolate::calling_host();
+        let host = Arc::clone(self);
+        let _ = self.main.post(Box::new(move |env| {
+            if let Some(env) = env {
+                let _serving = waiting.as_ref().map(ivm_core::Isolate::serve_host_call);
+                in_scope(&env, |env| {
+                    let _ = sender.send(host.call(env, &args).and_then(|value| result_in(env, value)));
+                });
+            }
+        }));
         receiver.recv().unwrap_or_else(|_| Err("The Node environment shut down before the callback ran".into()))
     }
 
@@ -369,8 +378,13 @@ impl Remote for NodeValue {
         let (sender, receiver) = mpsc::sync_channel(1);
         let op = Arc::new(op);
         let (work_op, then_op) = (Arc::clone(&op), op);
+        // As for a callback: the isolate's call waits for Node's thread.
+        let waiting = ivm_core::Isolate::calling_host();
         this.on_node(
-            move |env, value| perform(env, value, &work_op),
+            move |env, value| {
+                let _serving = waiting.as_ref().map(ivm_core::Isolate::serve_host_call);
+                perform(env, value, &work_op)
+            },
             move |env, outcome| {
                 let _ = sender.send(outcome.and_then(|value| result_out(env, value, &then_op)));
             },

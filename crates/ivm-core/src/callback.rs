@@ -330,6 +330,50 @@ impl Drop for Calling {
     }
 }
 
+impl Isolate {
+    /// The isolate whose synchronous host callback is running on this
+    /// thread (the innermost), for a binding that hands the callback's work
+    /// to another thread and must say there which isolate waits for it (see
+    /// [`Isolate::serve_host_call`]).
+    pub fn calling_host() -> Option<Isolate> {
+        CALLING.with(|calling| calling.borrow().last().cloned())
+    }
+
+    /// Marks this thread as doing a host callback's work for this isolate's
+    /// call, which holds the isolate's turn on another thread until the
+    /// work is done. A synchronous call into this isolate from here could
+    /// only wait forever; while the returned guard lives it fails at once
+    /// with [`Error::NestedCall`] instead.
+    ///
+    /// [`Error::NestedCall`]: crate::Error::NestedCall
+    pub fn serve_host_call(&self) -> ServingHostCall {
+        SERVING.with(|serving| serving.borrow_mut().push(self.clone()));
+        ServingHostCall(std::marker::PhantomData)
+    }
+
+    /// Whether this thread is doing host-callback work for this isolate's
+    /// waiting call.
+    pub(crate) fn served_here(&self) -> bool {
+        SERVING.with(|serving| serving.borrow().contains(self))
+    }
+}
+
+thread_local! {
+    /// The isolates whose waiting calls this thread is doing host work for.
+    static SERVING: std::cell::RefCell<Vec<Isolate>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// While it lives, this thread does host work for an isolate's waiting call
+/// ([`Isolate::serve_host_call`]). Not `Send`: it marks one thread.
+#[derive(Debug)]
+pub struct ServingHostCall(std::marker::PhantomData<*const ()>);
+
+impl Drop for ServingHostCall {
+    fn drop(&mut self) {
+        SERVING.with(|serving| serving.borrow_mut().pop());
+    }
+}
+
 /// Whether the call of the isolate whose synchronous callback is running
 /// on this thread was interrupted (by its timeout, say).
 pub(crate) fn caller_interrupted() -> bool {

@@ -493,6 +493,11 @@ impl Isolate {
         if self.is_disposed() {
             return Err(Error::Disposed);
         }
+        // This thread works for a call of this isolate that waits for it:
+        // waiting for that call's turn would never end.
+        if self.served_here() {
+            return Err(Error::NestedCall);
+        }
         // Synchronous calls wait for the async and fire-and-forget calls
         // queued before them; from a task of this isolate they run at once.
         self.inner.strand.enter(|| self.with_locker_now(f)).map_err(|_| Error::NestedCall)?

@@ -34,7 +34,7 @@ mod script;
 mod snapshot;
 mod transfer;
 
-pub use callback::{Callback, CallbackResult, Resolver};
+pub use callback::{Callback, CallbackResult, Resolver, ServingHostCall};
 pub use cancel::Canceler;
 pub use context::Context;
 pub use error::{Error, JsError, Result};
