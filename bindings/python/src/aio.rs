@@ -7,6 +7,8 @@
 //! Sync calls release the interpreter for as long as JavaScript runs or the
 //! caller waits for its turn on the isolate ([`detached`]).
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use ivm_core::Pending;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -75,6 +77,58 @@ fn settle_function(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
     SETTLE
         .get_or_try_init(py, || Ok(wrap_pyfunction!(settle, py)?.into_any().unbind()))
         .map(|function| function.bind(py))
+}
+
+/// What Python code JavaScript waits on answered (an async callback's
+/// call, a module resolver's): `then` gets it at once for a plain value, or,
+/// for a coroutine, once it has run on `event_loop` (the loop is told from
+/// whatever thread this is).
+pub(crate) fn when_ready(
+    py: Python<'_>,
+    answered: PyResult<Bound<'_, PyAny>>,
+    event_loop: Option<&Py<PyAny>>,
+    then: impl FnOnce(Python<'_>, PyResult<Bound<'_, PyAny>>) + Send + 'static,
+) {
+    let coroutine = match answered {
+        Ok(value) => {
+            let is_coroutine = py.import("inspect").and_then(|inspect| inspect.call_method1("iscoroutine", (&value,)));
+            match is_coroutine.and_then(|answer| answer.is_truthy()) {
+                Ok(true) => value,
+                Ok(false) => return then(py, Ok(value)),
+                Err(error) => return then(py, Err(error)),
+            }
+        }
+        Err(error) => return then(py, Err(error)),
+    };
+    let then = Arc::new(Mutex::new(Some(then)));
+    let later = Arc::clone(&then);
+    let scheduled = (|| -> PyResult<()> {
+        let Some(event_loop) = event_loop else {
+            // Nothing will run it: close it rather than leave it unawaited.
+            coroutine.call_method0("close")?;
+            return Err(crate::errors::usage_error(
+                py,
+                "a coroutine needs the asyncio event loop that was running when it was made",
+            ));
+        };
+        let running = asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop.bind(py)))?;
+        let on_done = PyCFunction::new_closure(py, None, None, move |args, _| -> PyResult<()> {
+            let done = args.get_item(0)?;
+            // A cancelled coroutine's `result()` raises CancelledError.
+            let outcome = done.call_method0("result");
+            if let Some(then) = later.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                then(done.py(), outcome);
+            }
+            Ok(())
+        })?;
+        running.call_method1("add_done_callback", (on_done,))?;
+        Ok(())
+    })();
+    if let Err(error) = scheduled {
+        if let Some(then) = then.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            then(py, Err(error));
+        }
+    }
 }
 
 pub(crate) fn asyncio(py: Python<'_>) -> PyResult<&Bound<'_, PyModule>> {

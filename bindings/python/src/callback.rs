@@ -8,14 +8,11 @@
 //! returns a promise at once: the coroutine runs on the asyncio loop that was
 //! running when the callback was made, and settles the promise when done.
 
-use std::sync::Mutex;
-
-use ivm_core::Resolver;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::aio::asyncio;
+use crate::aio::{asyncio, when_ready};
 use crate::convert::{from_structured, to_transferable};
 use crate::errors::{message_of, raise_into_javascript};
 
@@ -67,28 +64,16 @@ impl Callback {
             inner: ivm_core::Callback::new_async(move |arguments, resolver| {
                 // Shutting down: the resolver is dropped, which rejects the call.
                 crate::interpreter::attach(|py| {
-                    let settle = Settle { resolver: Mutex::new(Some(resolver)) };
-                    let started = (|| -> PyResult<Bound<'_, PyAny>> {
-                        let Some(event_loop) = &event_loop else {
-                            return Err(crate::errors::usage_error(
-                                py,
-                                "an async callback must be made while an asyncio event loop runs",
-                            ));
-                        };
-                        let arguments = arguments.into_iter().map(|argument| from_structured(py, argument));
-                        let coroutine =
-                            function.bind(py).call1(PyTuple::new(py, arguments.collect::<PyResult<Vec<_>>>()?)?)?;
-                        asyncio(py)?.call_method1("run_coroutine_threadsafe", (coroutine, event_loop.bind(py)))
-                    })();
-                    let result = started.and_then(|running| {
-                        running.call_method1(
-                            "add_done_callback",
-                            (Bound::new(py, Settle { resolver: Mutex::new(settle.take()) })?,),
-                        )
+                    let arguments = arguments.into_iter().map(|argument| from_structured(py, argument));
+                    let called = arguments
+                        .collect::<PyResult<Vec<_>>>()
+                        .and_then(|arguments| function.bind(py).call1(PyTuple::new(py, arguments)?));
+                    when_ready(py, called, event_loop.as_ref(), move |py, outcome| {
+                        match outcome.and_then(|value| to_transferable(&value)) {
+                            Ok(value) => resolver.resolve(value),
+                            Err(error) => resolver.reject(message_of(py, &error)),
+                        }
                     });
-                    if let Err(error) = result {
-                        settle.settle(Err(message_of(py, &error)));
-                    }
                 });
             }),
         })
@@ -104,41 +89,5 @@ impl Callback {
 
     fn __repr__(&self) -> &'static str {
         "<ivm.Callback>"
-    }
-}
-
-/// Settles an async callback's promise when its coroutine is done (a done
-/// callback of the `concurrent.futures.Future` running it).
-#[pyclass(frozen)]
-struct Settle {
-    resolver: Mutex<Option<Resolver>>,
-}
-
-impl Settle {
-    fn take(&self) -> Option<Resolver> {
-        self.resolver.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-    }
-
-    fn settle(&self, result: Result<ivm_core::Transferable, String>) {
-        if let Some(resolver) = self.take() {
-            match result {
-                Ok(value) => resolver.resolve(value),
-                Err(message) => resolver.reject(message),
-            }
-        }
-    }
-}
-
-#[pymethods]
-impl Settle {
-    fn __call__(&self, py: Python<'_>, done: &Bound<'_, PyAny>) {
-        let result = if done.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
-            Err("the callback's coroutine was cancelled".to_owned())
-        } else {
-            done.call_method0("result")
-                .and_then(|value| to_transferable(&value))
-                .map_err(|error| message_of(py, &error))
-        };
-        self.settle(result);
     }
 }

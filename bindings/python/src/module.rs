@@ -3,14 +3,11 @@
 //! may be a coroutine function, whose coroutines run on the asyncio loop
 //! that called `instantiate_async`.
 
-use std::sync::Mutex;
-
-use ivm_core::ModuleResolver;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::aio::{asyncio, detached, future};
+use crate::aio::{asyncio, detached, future, when_ready};
 use crate::convert::{from_transferable, to_structured};
 use crate::errors::message_of;
 use crate::isolate::Context;
@@ -86,28 +83,13 @@ impl Module {
         let pending = self.inner.instantiate_async(&context.get().inner, move |specifier, referrer, settle| {
             // Shutting down: `settle` is dropped, which fails the instantiation.
             crate::interpreter::attach(|py| {
-                let settle = SettleModule { resolver: Mutex::new(Some(settle)) };
-                let asked = (|| -> PyResult<Option<Bound<'_, PyAny>>> {
-                    let value = resolver.bind(py).call1((specifier, Module::from(referrer)))?;
-                    if py.import("inspect")?.call_method1("iscoroutine", (&value,))?.is_truthy()? {
-                        let running =
-                            asyncio(py)?.call_method1("run_coroutine_threadsafe", (value, event_loop.bind(py)))?;
-                        return Ok(Some(running));
+                let asked = resolver.bind(py).call1((specifier, Module::from(referrer)));
+                when_ready(py, asked, Some(&event_loop), move |py, outcome| {
+                    match outcome.and_then(|value| answer(&value)) {
+                        Ok(module) => settle.resolve(module),
+                        Err(error) => settle.reject(message_of(py, &error)),
                     }
-                    settle.settle(Ok(answer(&value)?));
-                    Ok(None)
-                })();
-                match asked {
-                    Ok(Some(running)) => {
-                        let later = Bound::new(py, SettleModule { resolver: Mutex::new(settle.take()) });
-                        if let Err(error) = later.and_then(|later| running.call_method1("add_done_callback", (later,)))
-                        {
-                            settle.settle(Err(message_of(py, &error)));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(error) => settle.settle(Err(message_of(py, &error))),
-                }
+                });
             });
         });
         future(py, pending, |py, ()| Ok(py.None().into_bound(py)))
@@ -164,36 +146,5 @@ impl Module {
 
     fn __repr__(&self) -> String {
         format!("<ivm.Module importing {:?}>", self.inner.dependency_specifiers())
-    }
-}
-
-/// Answers one question of an async instantiation.
-#[pyclass(frozen)]
-struct SettleModule {
-    resolver: Mutex<Option<ModuleResolver>>,
-}
-
-impl SettleModule {
-    fn take(&self) -> Option<ModuleResolver> {
-        self.resolver.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-    }
-
-    fn settle(&self, answer: Result<ivm_core::Module, String>) {
-        if let Some(resolver) = self.take() {
-            match answer {
-                Ok(module) => resolver.resolve(module),
-                Err(message) => resolver.reject(message),
-            }
-        }
-    }
-}
-
-#[pymethods]
-impl SettleModule {
-    /// The done callback of the resolver's coroutine.
-    fn __call__(&self, py: Python<'_>, done: &Bound<'_, PyAny>) {
-        let answer =
-            done.call_method0("result").and_then(|value| answer(&value)).map_err(|error| message_of(py, &error));
-        self.settle(answer);
     }
 }
