@@ -79,11 +79,17 @@ pub(crate) fn to_structured(value: &Bound<'_, PyAny>) -> PyResult<Structured> {
 
 /// A primitive, or an error for anything else (a property key, say).
 pub(crate) fn to_primitive(value: &Bound<'_, PyAny>) -> PyResult<Value> {
-    let structured = to_structured(value)?;
-    match structured.as_primitive() {
-        Some(primitive) => Ok(primitive.clone()),
-        None => Err(PyTypeError::new_err("expected a str, int, float, bool or None")),
+    // Checked by type first: an object is refused without being copied.
+    let primitive = value.is_none()
+        || value.is_instance_of::<PyBool>()
+        || value.is_instance_of::<PyInt>()
+        || value.is_instance_of::<PyFloat>()
+        || value.is_instance_of::<PyString>();
+    if !primitive {
+        return Err(PyTypeError::new_err("expected a str, int, float, bool or None"));
     }
+    let mut writer = Writer { objects: Vec::new(), seen: HashMap::new(), depth: 0 };
+    writer.value(value)
 }
 
 struct Writer {
@@ -182,7 +188,7 @@ impl Writer {
     }
 
     fn dict(&mut self, dict: &Bound<'_, PyDict>) -> PyResult<Object> {
-        if dict.keys().iter().all(|key| key.is_instance_of::<PyString>()) {
+        if dict.iter().all(|(key, _)| key.is_instance_of::<PyString>()) {
             let mut properties = Vec::with_capacity(dict.len());
             for (key, value) in dict.iter() {
                 properties.push((js_string(key.cast::<PyString>()?)?, self.value(&value)?));

@@ -36,22 +36,7 @@ impl Isolate {
         snapshot: Option<Vec<u8>>,
         on_catastrophic_error: Option<Py<PyAny>>,
     ) -> PyResult<Isolate> {
-        let mut options = IsolateOptions::new();
-        if let Some(megabytes) = memory_limit {
-            options = options.memory_limit(megabytes);
-        }
-        if let Some(snapshot) = snapshot {
-            options = options.snapshot(snapshot);
-        }
-        if let Some(handler) = on_catastrophic_error {
-            options = options.on_catastrophic_error(move |message| {
-                crate::interpreter::attach(|py| {
-                    if let Err(error) = handler.call1(py, (message,)) {
-                        error.write_unraisable(py, None);
-                    }
-                });
-            });
-        }
+        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error);
         Ok(Isolate { inner: detached(py, || ivm_core::Isolate::new(options))? })
     }
 
@@ -195,6 +180,31 @@ impl Isolate {
         let state = if self.inner.is_disposed() { " disposed" } else { "" };
         format!("<ivm.Isolate{state}>")
     }
+}
+
+/// The options `Isolate(…)` takes (and `IsolatePool(…)`, for its isolates).
+pub(crate) fn isolate_options(
+    memory_limit: Option<usize>,
+    snapshot: Option<Vec<u8>>,
+    on_catastrophic_error: Option<Py<PyAny>>,
+) -> IsolateOptions {
+    let mut options = IsolateOptions::new();
+    if let Some(megabytes) = memory_limit {
+        options = options.memory_limit(megabytes);
+    }
+    if let Some(snapshot) = snapshot {
+        options = options.snapshot(snapshot);
+    }
+    if let Some(handler) = on_catastrophic_error {
+        options = options.on_catastrophic_error(move |message| {
+            crate::interpreter::attach(|py| {
+                if let Err(error) = handler.call1(py, (message,)) {
+                    error.write_unraisable(py, None);
+                }
+            });
+        });
+    }
+    options
 }
 
 fn context_options(

@@ -4,15 +4,15 @@
 
 use std::sync::Mutex;
 
-use ivm_core::IsolateOptions;
 use pyo3::prelude::*;
 
 use crate::aio::detached;
 use crate::errors::usage_error;
-use crate::isolate::{Context, Isolate};
+use crate::isolate::{Context, Isolate, isolate_options};
 
 /// A pool of `size` isolates booted ahead of time (from `snapshot`,
-/// typically), so a request takes a ready isolate instead of booting one.
+/// typically; the other options are `Isolate`'s), so a request takes a
+/// ready isolate instead of booting one.
 /// An isolate handed back is disposed and replaced, never reused.
 #[pyclass(module = "ivm", frozen)]
 pub(crate) struct IsolatePool {
@@ -22,20 +22,15 @@ pub(crate) struct IsolatePool {
 #[pymethods]
 impl IsolatePool {
     #[new]
-    #[pyo3(signature = (size, *, memory_limit = None, snapshot = None))]
+    #[pyo3(signature = (size, *, memory_limit = None, snapshot = None, on_catastrophic_error = None))]
     fn new(
         py: Python<'_>,
         size: usize,
         memory_limit: Option<usize>,
         snapshot: Option<Vec<u8>>,
+        on_catastrophic_error: Option<Py<PyAny>>,
     ) -> PyResult<IsolatePool> {
-        let mut options = IsolateOptions::new();
-        if let Some(megabytes) = memory_limit {
-            options = options.memory_limit(megabytes);
-        }
-        if let Some(snapshot) = snapshot {
-            options = options.snapshot(snapshot);
-        }
+        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error);
         Ok(IsolatePool { inner: detached(py, || ivm_core::IsolatePool::new(options, size))? })
     }
 

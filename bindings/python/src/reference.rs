@@ -121,7 +121,7 @@ impl Reference {
                 let key = to_primitive(key)?;
                 from_transferable(py, detached(py, || reference.get(key, &options))?)
             }
-            Target::Host(host) => from_transferable(py, host.leave(host.get(key)?, options.result)?),
+            Target::Host(host) => from_transferable(py, leave(host.get(key)?, options.result)?),
         }
     }
 
@@ -169,7 +169,7 @@ impl Reference {
         let options = options::run("set_async", RUN, options)?;
         let reference = self.isolate_only(py, "set_async")?;
         let pending = reference.set_async(to_primitive(key)?, to_transferable(value)?, options);
-        future(py, pending, |py, set| Ok(pyo3::types::PyBool::new(py, set).to_owned().into_any()))
+        future(py, pending, bool_to_py)
     }
 
     /// `set`, queued; its result and errors are dropped.
@@ -209,9 +209,7 @@ impl Reference {
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("delete_async", RUN, options)?;
         let reference = self.isolate_only(py, "delete_async")?;
-        future(py, reference.delete_async(to_primitive(key)?, options), |py, deleted| {
-            Ok(pyo3::types::PyBool::new(py, deleted).to_owned().into_any())
-        })
+        future(py, reference.delete_async(to_primitive(key)?, options), bool_to_py)
     }
 
     /// `delete`, queued; its result and errors are dropped.
@@ -249,7 +247,7 @@ impl Reference {
                     None => PyTuple::empty(py),
                 };
                 let result = host.value.bind(py).call1(arguments)?;
-                from_transferable(py, host.leave(result, options.result)?)
+                from_transferable(py, leave(result, options.result)?)
             }
         }
     }
@@ -369,24 +367,10 @@ impl HostValue {
         if by_item(value, key)? { value.del_item(key) } else { value.delattr(&key.str()?) }
     }
 
-    /// How a result leaves Python for an isolate: `mode` as a call's
-    /// options say, data copied and objects by reference by default.
-    fn leave(&self, value: Bound<'_, PyAny>, mode: TransferMode) -> PyResult<Transferable> {
-        Ok(match mode {
-            TransferMode::Copy => Transferable::Copy(to_structured(&value)?),
-            TransferMode::ExternalCopy => Transferable::from(ivm_core::ExternalCopy::new(to_structured(&value)?)),
-            TransferMode::Reference => Transferable::Remote(Arc::new(HostValue { value: value.unbind() })),
-            _ => match to_primitive(&value) {
-                Ok(primitive) => Transferable::from(primitive),
-                Err(_) => Transferable::Remote(Arc::new(HostValue { value: value.unbind() })),
-            },
-        })
-    }
-
     fn perform(&self, py: Python<'_>, op: RemoteOp) -> PyResult<Transferable> {
         match op {
             RemoteOp::Copy => Ok(Transferable::Copy(to_structured(self.value.bind(py))?)),
-            RemoteOp::Get { key, result, .. } => self.leave(self.get(&primitive_to_py(py, &key)?)?, result),
+            RemoteOp::Get { key, result, .. } => leave(self.get(&primitive_to_py(py, &key)?)?, result),
             RemoteOp::Set { key, value, .. } => {
                 self.set(&primitive_to_py(py, &key)?, &from_structured(py, value)?)?;
                 Ok(Transferable::from(Value::Bool(true)))
@@ -401,11 +385,29 @@ impl HostValue {
                     .map(|argument| from_structured(py, argument))
                     .collect::<PyResult<Vec<_>>>()?;
                 let returned = self.value.bind(py).call1(PyTuple::new(py, arguments)?)?;
-                self.leave(returned, result)
+                leave(returned, result)
             }
             _ => Err(usage_error(py, "a Python object does not have this method")),
         }
     }
+}
+
+fn bool_to_py(py: Python<'_>, flag: bool) -> PyResult<Bound<'_, PyAny>> {
+    Ok(pyo3::types::PyBool::new(py, flag).to_owned().into_any())
+}
+
+/// How a Python result leaves for an isolate: `mode` as a call's options
+/// say, data copied and objects by reference by default.
+fn leave(value: Bound<'_, PyAny>, mode: TransferMode) -> PyResult<Transferable> {
+    Ok(match mode {
+        TransferMode::Copy => Transferable::Copy(to_structured(&value)?),
+        TransferMode::ExternalCopy => Transferable::from(ivm_core::ExternalCopy::new(to_structured(&value)?)),
+        TransferMode::Reference => Transferable::Remote(Arc::new(HostValue { value: value.unbind() })),
+        _ => match to_primitive(&value) {
+            Ok(primitive) => Transferable::from(primitive),
+            Err(_) => Transferable::Remote(Arc::new(HostValue { value: value.unbind() })),
+        },
+    })
 }
 
 /// Whether `key` names an item of `value` (a mapping's key, a sequence's

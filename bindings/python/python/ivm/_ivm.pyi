@@ -142,7 +142,14 @@ class IsolatePool:
     """``size`` isolates booted ahead of time (from ``snapshot``, typically);
     a checked-out isolate is disposed and replaced when handed back."""
 
-    def __new__(cls, size: int, *, memory_limit: int | None = None, snapshot: bytes | None = None) -> Self: ...
+    def __new__(
+        cls,
+        size: int,
+        *,
+        memory_limit: int | None = None,
+        snapshot: bytes | None = None,
+        on_catastrophic_error: Callable[[str], object] | None = None,
+    ) -> Self: ...
     def checkout(self) -> PooledIsolate:
         """An isolate and its context for one request."""
     @property
