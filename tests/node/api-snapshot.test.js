@@ -9,8 +9,8 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Worker } = require('node:worker_threads');
 const ivm = require('../../bindings/node');
+const { runWorker } = require('./support/helpers');
 
 const library = path.join(__dirname, '../../bindings/node');
 
@@ -154,22 +154,6 @@ test('bytes that are not a snapshot are refused, without a crash', () => {
   plain.dispose();
 });
 
-// A worker thread running `code`, resolved with the first message it posts.
-function runWorker(code, workerData) {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(code, { eval: true, workerData });
-    let message;
-    worker.once('message', (m) => {
-      message = m;
-    });
-    worker.once('error', reject);
-    worker.once('exit', (exitCode) => {
-      if (message === undefined) reject(new Error(`worker exited with ${exitCode} without a message`));
-      else if (message.error) reject(new Error(`in the worker: ${message.error}`));
-      else resolve(message);
-    });
-  });
-}
 
 // Makes a snapshot defining `n`, boots isolates from it and posts what they
 // saw and the snapshot's bytes.
@@ -197,7 +181,8 @@ test('snapshots are made from worker threads, concurrently, while isolates run',
   const spinning = busyContext.eval(
     'let s = 0; const end = Date.now() + 400; while (Date.now() < end) s++; s > 0 ? "spun" : "no"',
   );
-  const [first, second] = await Promise.all([runWorker(snapshotInWorker, { n: 10 }), runWorker(snapshotInWorker, { n: 20 })]);
+  const runs = await Promise.all([runWorker(snapshotInWorker, { n: 10 }), runWorker(snapshotInWorker, { n: 20 })]);
+  const [first, second] = runs.map((run) => run.message);
   // Made while the other isolate ran; each context starts from the snapshot.
   assert.deepEqual(first.seen, [11, 11, 11, 11, 11]);
   assert.deepEqual(second.seen, [21, 21, 21, 21, 21]);

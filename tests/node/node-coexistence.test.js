@@ -10,11 +10,11 @@ const { execFile, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { Worker } = require('node:worker_threads');
 const v8 = require('node:v8');
 const vm = require('node:vm');
 
 const ivm = require('../../bindings/node');
+const { runWorker } = require('./support/helpers');
 
 const addon = path.resolve(__dirname, '../../bindings/node');
 const addonFile = path.join(addon, 'ivm.node');
@@ -33,23 +33,6 @@ function squaresBelow(n) {
   return Number((((big - 1n) * big * (2n * big - 1n)) / 6n) % 1000003n);
 }
 
-// A worker thread running `code` (CommonJS, `require` available), resolved
-// with the first message it posts.
-function runWorker(code, workerData) {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(code, { eval: true, workerData });
-    let message;
-    worker.once('message', (m) => {
-      message = m;
-    });
-    worker.once('error', reject);
-    worker.once('exit', (exitCode) => {
-      if (message === undefined) reject(new Error(`worker exited with ${exitCode} without a message`));
-      else if (message && message.error) reject(new Error(`in the worker: ${message.error}`));
-      else resolve({ message, exitCode });
-    });
-  });
-}
 
 // Node's side of the concurrency: big JSON, Buffers, gc, and a worker thread.
 function bigObject() {

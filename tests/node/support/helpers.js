@@ -1,5 +1,6 @@
 'use strict';
 // Helpers shared by the Node suite's files (not a test file itself).
+const { Worker } = require('node:worker_threads');
 const ivm = require('../../../bindings/node');
 
 // Resolves once `check` holds (work posted to Node's event loop runs on a
@@ -17,4 +18,22 @@ function fresh() {
   return { isolate, context: isolate.createContextSync() };
 }
 
-module.exports = { eventually, fresh };
+// A worker thread running `code` (CommonJS, `require` available), resolved
+// with the first message it posts.
+function runWorker(code, workerData) {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(code, { eval: true, workerData });
+    let message;
+    worker.once('message', (m) => {
+      message = m;
+    });
+    worker.once('error', reject);
+    worker.once('exit', (exitCode) => {
+      if (message === undefined) reject(new Error(`worker exited with ${exitCode} without a message`));
+      else if (message && message.error) reject(new Error(`in the worker: ${message.error}`));
+      else resolve({ message, exitCode });
+    });
+  });
+}
+
+module.exports = { eventually, fresh, runWorker };
