@@ -518,13 +518,11 @@ function instantiate(module, context, resolve, form) {
 // IsolatePool (ivm's own; isolated-vm has none): isolates booted ahead of
 // time, each with a context. `checkoutSync()` takes a ready one at once, or
 // blocks Node's thread until one is booted when all are out; `checkout()`
-// never blocks: it waits for a boot on a thread of the addon's. Waiting
-// checkouts are served in order, with one such thread per pool at a time.
+// never blocks: ivm-core serves waiting checkouts in order as it boots.
 // A checkout's `isolate` and `context` keep it from being garbage
 // collected (which hands it back, as `release()` does).
 const checkouts = new WeakMap(); // PooledIsolate -> { isolate, context }
 const checkoutOf = new WeakMap(); // its Isolate and Context -> PooledIsolate
-const waiting = new WeakMap(); // IsolatePool -> { queue, busy }
 
 function checkedOut(pooled) {
   const parts = { isolate: pooled._isolate(), context: pooled._context() };
@@ -534,61 +532,9 @@ function checkedOut(pooled) {
   return pooled;
 }
 
-function waitersOf(pool) {
-  let state = waiting.get(pool);
-  if (state === undefined) {
-    state = { queue: [], busy: false };
-    waiting.set(pool, state);
-  }
-  return state;
-}
-
-// Serves waiting checkouts: at once while isolates are ready, else by
-// waiting for the next one on a thread.
-function serveWaiters(pool, state) {
-  if (state.busy) return;
-  while (state.queue.length > 0 && pool.ready > 0) {
-    const waiter = state.queue.shift();
-    try {
-      waiter.resolve(checkedOut(pool._checkout()));
-    } catch (error) {
-      waiter.reject(error);
-    }
-  }
-  if (state.queue.length === 0) return;
-  state.busy = true;
-  let next;
-  try {
-    next = pool._checkoutAsync();
-  } catch (error) {
-    next = Promise.reject(error);
-  }
-  next.then(
-    (pooled) => {
-      state.busy = false;
-      state.queue.shift().resolve(checkedOut(pooled));
-      serveWaiters(pool, state);
-    },
-    (error) => {
-      state.busy = false;
-      state.queue.shift().reject(error);
-      serveWaiters(pool, state);
-    },
-  );
-}
-
 Object.defineProperties(IsolatePool.prototype, {
   checkoutSync: { value() { return checkedOut(this._checkout()); } },
-  checkout: {
-    value() {
-      const state = waitersOf(this);
-      if (state.queue.length === 0 && this.ready > 0) return rejectCall(() => Promise.resolve(this.checkoutSync()));
-      return new Promise((resolve, reject) => {
-        state.queue.push({ resolve, reject });
-        serveWaiters(this, state);
-      });
-    },
-  },
+  checkout: { value() { return rejectCall(() => this._checkoutAsync()).then(checkedOut); } },
 });
 
 Object.defineProperties(PooledIsolate.prototype, {

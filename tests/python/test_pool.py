@@ -55,3 +55,23 @@ def test_bad_options_are_refused() -> None:
         ivm.IsolatePool(0)
     with pytest.raises(ivm.UsageError):
         ivm.IsolatePool(1, snapshot=b"not a snapshot")
+
+
+def test_async_checkouts_wait_for_boots_in_turn() -> None:
+    import asyncio
+
+    pool = ivm.IsolatePool(1)
+
+    async def main() -> list[object]:
+        held = await pool.checkout_async()
+        try:
+            waiting = [pool.checkout_async() for _ in range(3)]
+            results = []
+            for pending in waiting:
+                with await pending as pooled:
+                    results.append(pooled.context.eval("6 * 7"))
+            return results
+        finally:
+            held.release()
+
+    assert asyncio.run(main()) == [42, 42, 42]

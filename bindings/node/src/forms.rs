@@ -54,14 +54,14 @@ impl CallFlags {
 }
 
 /// A promise's deferred, which only Node's thread touches.
-pub(crate) struct Deferred(napi::sys::napi_deferred);
+struct Deferred(napi::sys::napi_deferred);
 
 // SAFETY: moved to Node's thread (in a job) before it is used.
 unsafe impl Send for Deferred {}
 
 impl Deferred {
     /// A new Promise and the deferred that settles it; on Node's thread.
-    pub(crate) fn new(env: &Env) -> napi::Result<(Deferred, JsUnknown)> {
+    fn new(env: &Env) -> napi::Result<(Deferred, JsUnknown)> {
         let (mut deferred, mut promise) = (ptr::null_mut(), ptr::null_mut());
         // SAFETY: on the environment's thread.
         napi::check_status!(unsafe { napi::sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) })?;
@@ -72,7 +72,7 @@ impl Deferred {
     /// Resolves the promise with `outcome`'s value, or rejects it with its
     /// error (the pending exception, if that is what the error says); on
     /// Node's thread.
-    pub(crate) fn settle(self, env: &Env, outcome: napi::Result<JsUnknown>) {
+    fn settle(self, env: &Env, outcome: napi::Result<JsUnknown>) {
         let Deferred(deferred) = self;
         // SAFETY: on the environment's thread; each deferred is settled once
         // (this consumes it).

@@ -2,17 +2,17 @@
 //! isolates (ivm's own addition; isolated-vm has none). A pool boots its
 //! isolates, each with a context, ahead of time on a thread of its own; a
 //! checkout takes a ready one, and a released one is disposed and replaced
-//! on that thread, never reused. `index.js` adds `checkoutSync`,
-//! `checkout` (a Promise) and the `isolate` and `context` of a checkout.
+//! on that thread, never reused. `index.js` names `checkoutSync` and
+//! `checkout` (a Promise), and adds the `isolate` and `context` of a
+//! checkout.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use napi::{Env, JsObject, JsUnknown};
 use napi_derive::napi;
 
-use crate::env_state::state;
 use crate::errors::{to_napi, type_error};
-use crate::forms::Deferred;
+use crate::forms::promise;
 use crate::isolate::{Context, Isolate, isolate_options, option};
 use crate::reference::instance;
 
@@ -66,33 +66,11 @@ impl IsolatePool {
         Ok(PooledIsolate::new(pooled))
     }
 
-    /// A Promise of a checkout, waited for on a thread of its own (`index.js`
-    /// has at most one of these waiting per pool). Keeps Node's event loop
-    /// alive until it settles.
+    /// A Promise of a checkout: at once when one is ready, else when the
+    /// pool has booted one (ivm-core serves waiting checkouts in order).
     #[napi(js_name = "_checkoutAsync")]
     pub fn checkout_async(&self, env: Env) -> napi::Result<JsUnknown> {
-        let main = Arc::clone(&state(&env)?.main);
-        let (deferred, promise) = Deferred::new(&env)?;
-        let hold = main.hold(&env);
-        let pool = self.pool.clone();
-        let waiter = move || {
-            let result = pool.checkout();
-            let poster = Arc::clone(&main);
-            // If the environment is gone the job is dropped unrun, and with
-            // it the checkout, which goes back to the pool.
-            let _ = poster.post(Box::new(move |env| {
-                let Some(env) = env else { return };
-                hold.release_on(&env);
-                let outcome =
-                    result.map_err(|e| to_napi(&env, e)).and_then(|pooled| instance(&env, PooledIsolate::new(pooled)));
-                deferred.settle(&env, outcome);
-            }));
-        };
-        std::thread::Builder::new()
-            .name("ivm-pool-checkout".into())
-            .spawn(waiter)
-            .map_err(|e| to_napi(&env, ivm_core::Error::InvalidArgument(format!("cannot wait for a checkout: {e}"))))?;
-        Ok(promise)
+        promise(&env, self.pool.checkout_async(), |env, pooled| instance(env, PooledIsolate::new(pooled)))
     }
 }
 

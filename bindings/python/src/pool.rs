@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use pyo3::prelude::*;
 
-use crate::aio::detached;
+use crate::aio::{detached, future};
 use crate::errors::usage_error;
 use crate::isolate::{Context, Isolate, isolate_options};
 
@@ -38,11 +38,14 @@ impl IsolatePool {
     /// ready if all are out; use it as a context manager, or call
     /// ``release()`` when done.
     fn checkout(&self, py: Python<'_>) -> PyResult<PooledIsolate> {
-        let pooled = detached(py, || self.inner.checkout())?;
-        Ok(PooledIsolate {
-            isolate: Py::new(py, Isolate::from(pooled.isolate().clone()))?,
-            context: Py::new(py, Context { inner: pooled.context().clone() })?,
-            pooled: Mutex::new(Some(pooled)),
+        PooledIsolate::new(py, detached(py, || self.inner.checkout())?)
+    }
+
+    /// `checkout`, awaitable: waiting checkouts are served in the order they
+    /// came, as the pool boots isolates.
+    fn checkout_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        future(py, self.inner.checkout_async(), |py, pooled| {
+            Ok(Bound::new(py, PooledIsolate::new(py, pooled)?)?.into_any())
         })
     }
 
@@ -104,6 +107,14 @@ impl PooledIsolate {
 }
 
 impl PooledIsolate {
+    fn new(py: Python<'_>, pooled: ivm_core::PooledIsolate) -> PyResult<PooledIsolate> {
+        Ok(PooledIsolate {
+            isolate: Py::new(py, Isolate::from(pooled.isolate().clone()))?,
+            context: Py::new(py, Context { inner: pooled.context().clone() })?,
+            pooled: Mutex::new(Some(pooled)),
+        })
+    }
+
     fn check(&self, py: Python<'_>) -> PyResult<()> {
         let released = self.pooled.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_none();
         if released { Err(usage_error(py, "this pooled isolate has been handed back")) } else { Ok(()) }

@@ -200,3 +200,26 @@ fn a_failing_snapshot_script_says_where_it_threw() {
         other => panic!("expected the script's error, got {other:?}"),
     }
 }
+
+#[test]
+fn async_checkouts_wait_their_turn_for_a_boot() {
+    use ivm::IsolatePool;
+    let pool = IsolatePool::new(IsolateOptions::new(), 1).unwrap();
+    let held = pool.checkout().unwrap();
+    // None is ready: these wait for the pool's thread to boot more.
+    let waiting: Vec<_> = (0..3).map(|_| pool.checkout_async()).collect();
+    for (i, pending) in waiting.into_iter().enumerate() {
+        let pooled = futures_executor::block_on(pending).unwrap();
+        let code = format!("{i} * 2");
+        assert_eq!(pooled.context().eval(&code, &EvalOptions::new()).unwrap(), Value::Number(f64::from(i as u32 * 2)));
+    }
+    drop(held);
+    // A ready one is handed over at once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.ready() < 1 {
+        assert!(Instant::now() < deadline, "the pool did not refill");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let quick = futures_executor::block_on(pool.checkout_async()).unwrap();
+    assert_eq!(quick.context().eval("1", &EvalOptions::new()).unwrap(), Value::Number(1.0));
+}

@@ -64,8 +64,18 @@ struct State {
 
 impl CallState {
     pub(crate) fn new(isolate: &Arc<IsolateInner>) -> Arc<CallState> {
+        CallState::with_isolate(Arc::downgrade(isolate))
+    }
+
+    /// The state of work that runs no isolate's JavaScript (a pool's
+    /// checkout): cancelling it only drops its result.
+    pub(crate) fn unbound() -> Arc<CallState> {
+        CallState::with_isolate(Weak::new())
+    }
+
+    fn with_isolate(isolate: Weak<IsolateInner>) -> Arc<CallState> {
         let state = State { canceled: false, running: false, on_cancel: None, waiting: false, on_waiting: None };
-        Arc::new(CallState { state: Mutex::new(state), isolate: Arc::downgrade(isolate) })
+        Arc::new(CallState { state: Mutex::new(state), isolate })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

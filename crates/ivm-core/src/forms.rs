@@ -58,6 +58,11 @@ impl<T> Pending<T> {
         Pending { receiver, call: CallState::new(&isolate.inner) }
     }
 
+    /// A pending result of work bound to no isolate.
+    pub(crate) fn unbound(receiver: Receiver<Result<T>>) -> Pending<T> {
+        Pending { receiver, call: CallState::unbound() }
+    }
+
     /// A handle that cancels the call: skipped if it has not started, its
     /// JavaScript terminated if it is running, its wait ended if it waits
     /// for its promise. A cancelled call's result is [`Error::Canceled`].

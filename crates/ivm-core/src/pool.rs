@@ -4,13 +4,16 @@
 //! queue instead of for booting an isolate. A returned isolate is never
 //! reused: what one request left in it must not reach the next, so it is
 //! disposed and a fresh one is booted in its place, on the pool's own
-//! thread, off the request's path.
+//! thread, off the request's path. A checkout that finds none ready waits
+//! (blocking, or as a [`Pending`] served in the order checkouts came).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
-use crate::{Context, Error, Isolate, IsolateOptions, Result};
+use ivm_runtime::{Sender, oneshot};
+
+use crate::{Context, Error, Isolate, IsolateOptions, Pending, Result};
 
 /// A pool of ready isolates. Cheap to clone; clones are the same pool. The
 /// pool stops refilling when its last handle is dropped.
@@ -32,6 +35,9 @@ struct Shared {
 #[derive(Default)]
 struct State {
     ready: VecDeque<(Isolate, Context)>,
+    /// Async checkouts waiting for a boot, in the order they came; served
+    /// before isolates go to `ready` (so `ready` is empty while any wait).
+    waiters: VecDeque<Sender<Result<PooledIsolate>>>,
     /// Isolates handed back, to dispose.
     returned: Vec<Isolate>,
     /// Why the last boot failed, if it did (reported to checkouts).
@@ -48,6 +54,10 @@ impl fmt::Debug for IsolatePool {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn hand_out(self: &Arc<Self>, (isolate, context): (Isolate, Context)) -> PooledIsolate {
+        PooledIsolate { isolate, context, pool: Arc::downgrade(self) }
     }
 }
 
@@ -79,16 +89,36 @@ impl IsolatePool {
     pub fn checkout(&self) -> Result<PooledIsolate> {
         let mut state = self.shared.lock();
         loop {
-            if let Some((isolate, context)) = state.ready.pop_front() {
+            if let Some(ready) = state.ready.pop_front() {
                 drop(state);
                 self.shared.work.notify_one();
-                return Ok(PooledIsolate { isolate, context, pool: Arc::downgrade(&self.shared) });
+                return Ok(self.shared.hand_out(ready));
             }
             if let Some(error) = state.failure.clone() {
                 return Err(error);
             }
             state = self.shared.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+
+    /// [`checkout`](IsolatePool::checkout) without blocking: at once when
+    /// an isolate is ready, else when the pool's thread has booted one (the
+    /// waiting checkouts served in the order they came).
+    pub fn checkout_async(&self) -> Pending<PooledIsolate> {
+        let (sender, receiver) = oneshot();
+        let mut state = self.shared.lock();
+        if let Some(ready) = state.ready.pop_front() {
+            drop(state);
+            self.shared.work.notify_one();
+            sender.send(Ok(self.shared.hand_out(ready)));
+        } else if let Some(error) = state.failure.clone() {
+            sender.send(Err(error));
+        } else {
+            state.waiters.push_back(sender);
+            drop(state);
+            self.shared.work.notify_one();
+        }
+        Pending::unbound(receiver)
     }
 
     /// How many isolates are ready now.
@@ -114,7 +144,7 @@ fn refill(pool: &Weak<Shared>) {
     loop {
         let Some(shared) = pool.upgrade() else { return };
         let mut state = shared.lock();
-        while state.returned.is_empty() && state.ready.len() >= shared.size {
+        while state.returned.is_empty() && state.ready.len() >= shared.size && state.waiters.is_empty() {
             // Wake now and then to notice a dropped pool.
             let (next, _) = shared
                 .work
@@ -134,14 +164,28 @@ fn refill(pool: &Weak<Shared>) {
         for _ in 0..missing {
             let booted = boot(&shared.options);
             let mut state = shared.lock();
-            match booted {
+            // Waiters are answered once the lock is let go: a waiter that
+            // gave up drops its checkout, whose return takes the lock.
+            let answers: Vec<_> = match booted {
                 Ok(ready) => {
-                    state.ready.push_back(ready);
                     state.failure = None;
+                    match state.waiters.pop_front() {
+                        Some(waiter) => vec![(waiter, Ok(shared.hand_out(ready)))],
+                        None => {
+                            state.ready.push_back(ready);
+                            Vec::new()
+                        }
+                    }
                 }
-                Err(error) => state.failure = Some(error),
-            }
+                Err(error) => {
+                    state.failure = Some(error.clone());
+                    state.waiters.drain(..).map(|waiter| (waiter, Err(error.clone()))).collect()
+                }
+            };
             drop(state);
+            for (waiter, answer) in answers {
+                waiter.send(answer);
+            }
             shared.ready.notify_all();
         }
     }
