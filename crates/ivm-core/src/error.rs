@@ -52,6 +52,10 @@ pub enum Error {
     /// was lost to a catastrophic error, say).
     #[error("The operation was canceled before it completed")]
     Canceled,
+    /// The operating system refused something the call needed (a port for
+    /// the inspector's server, say).
+    #[error("{0}")]
+    Io(String),
     /// The feature exists in the API but this build cannot provide it yet.
     #[error("{0} is not supported yet")]
     Unsupported(&'static str),
@@ -74,6 +78,7 @@ impl Error {
             Error::WrongIsolate(_) | Error::NestedCall | Error::InvalidArgument(_) => "UsageError",
             Error::Marshal(_) | Error::Wire(_) => "TransferError",
             Error::Canceled => "CanceledError",
+            Error::Io(_) => "IoError",
             Error::Unsupported(_) => "UnsupportedError",
         }
     }

@@ -29,6 +29,7 @@ pub struct IsolateOptions {
     snapshot: Option<Vec<u8>>,
     on_catastrophic_error: Option<CatastrophicErrorHandler>,
     executor: Option<Executor>,
+    inspector: bool,
 }
 
 impl Default for IsolateOptions {
@@ -38,6 +39,7 @@ impl Default for IsolateOptions {
             snapshot: None,
             on_catastrophic_error: None,
             executor: None,
+            inspector: false,
         }
     }
 }
@@ -49,6 +51,7 @@ impl fmt::Debug for IsolateOptions {
             .field("snapshot", &self.snapshot.as_ref().map(Vec::len))
             .field("on_catastrophic_error", &self.on_catastrophic_error.is_some())
             .field("executor", &self.executor)
+            .field("inspector", &self.inspector)
             .finish()
     }
 }
@@ -85,6 +88,15 @@ impl IsolateOptions {
     /// calls; by default the process-wide one, with a worker per core.
     pub fn executor(mut self, executor: Executor) -> Self {
         self.executor = Some(executor);
+        self
+    }
+
+    /// Attaches V8's inspector (Chrome DevTools), for
+    /// [`Isolate::create_inspector_session`] and
+    /// [`InspectorServer`](crate::InspectorServer). Off by default: a
+    /// session can read and change everything in the isolate.
+    pub fn inspector(mut self, enabled: bool) -> Self {
+        self.inspector = enabled;
         self
     }
 }
@@ -126,7 +138,7 @@ pub(crate) struct IsolateInner {
     /// `None` once disposed. Calls hold the read lock while they run, so
     /// disposal (the write lock) waits for running calls to unwind.
     v8: RwLock<Option<v8::SharedIsolate>>,
-    terminator: v8::IsolateHandle,
+    pub(crate) terminator: v8::IsolateHandle,
     pub(crate) memory: Arc<MemoryBudget>,
     tag: IsolateTag,
     disposed: AtomicBool,
@@ -165,6 +177,9 @@ pub(crate) struct IsolateInner {
     pub(crate) remotes: Arc<Mutex<crate::remote::RemoteTable>>,
     /// The host functions those `Reference` objects call, made on first use.
     pub(crate) remote_dispatch: OnceLock<crate::remote::Dispatch>,
+    /// Where inspector sessions' messages wait, when the isolate has an
+    /// inspector.
+    pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
 }
 
 /// V8 asks before compiling WebAssembly: refused in the contexts made
@@ -321,6 +336,7 @@ impl Isolate {
         isolate.set_host_import_module_dynamically_callback(crate::module::import_dynamically);
         isolate.set_host_initialize_import_meta_object_callback(crate::module::initialize_meta);
         isolate.set_allow_wasm_code_generation_callback(allow_wasm_code_generation);
+        let inspector = options.inspector.then(|| crate::inspector::attach(&mut isolate));
         let terminator = isolate.thread_safe_handle();
         memory.attach(terminator.clone());
         let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
@@ -331,7 +347,8 @@ impl Isolate {
         // hold a plain integer and a `Weak` to the `IsolateInner` (which is
         // `Send + Sync`), the allocator and near-heap-limit data are a
         // `MemoryBudget` of atomics, and the OOM handler and module
-        // callbacks are plain functions.
+        // callbacks are plain functions; the inspector's slot is used only
+        // under the isolate's lock (see `inspector::AgentSlot`).
         // `memory` (the callback's data) is kept alive by the `IsolateInner`
         // that owns the isolate.
         let shared = unsafe { isolate.try_into_shared() }.map_err(|e| {
@@ -362,6 +379,7 @@ impl Isolate {
             wasm_blocked: Mutex::new(Vec::new()),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
+            inspector,
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -450,6 +468,12 @@ impl Isolate {
             v8::scope!(let scope, isolate);
             let context = v8::Context::new(scope, Default::default());
             let global = context.global(scope);
+            if options.inspector {
+                let name = options.name.clone().unwrap_or_else(|| {
+                    format!("ivm context {}", NEXT_CONTEXT_NAME.fetch_add(1, Ordering::Relaxed))
+                });
+                crate::inspector::context_created(scope, context, &name, true);
+            }
             if !options.code_generation_from_strings {
                 context.set_allow_generation_from_strings(false);
             }
@@ -680,6 +704,9 @@ impl Isolate {
         let created = self.with_locker(|isolate| {
             v8::scope!(let scope, isolate);
             let context = v8::Context::new(scope, Default::default());
+            // The inspector reports (and sets breakpoints in) the scripts of
+            // the contexts it knows, and scripts are compiled here.
+            crate::inspector::context_created(scope, context, "ivm compilation", false);
             Ok(Arc::new(v8::Global::new(scope, context)))
         })?;
         Ok(Arc::clone(slot().get_or_insert(created)))
@@ -706,6 +733,12 @@ impl Isolate {
     /// The isolate a scope belongs to, if it is one of ivm's and still alive.
     pub(crate) fn current(scope: &v8::PinScope<'_, '_>) -> Option<Isolate> {
         let backlink = scope.get_slot::<Backlink>()?;
+        backlink.0.get()?.upgrade().map(|inner| Isolate { inner })
+    }
+
+    /// The ivm isolate a V8 isolate belongs to, if it is still alive.
+    pub(crate) fn of(isolate: &v8::Isolate) -> Option<Isolate> {
+        let backlink = isolate.get_slot::<Backlink>()?;
         backlink.0.get()?.upgrade().map(|inner| Isolate { inner })
     }
 
@@ -744,6 +777,10 @@ impl Drop for IsolateInner {
         }
     }
 }
+
+/// Numbers inspected contexts made without a name, as node:vm's
+/// "VM Context 1", "VM Context 2", ….
+static NEXT_CONTEXT_NAME: AtomicU64 = AtomicU64::new(1);
 
 /// A call at least this long makes the next ones read the CPU clock.
 const LONG_CALL: Duration = Duration::from_millis(1);

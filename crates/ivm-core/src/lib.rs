@@ -21,6 +21,7 @@ mod fatal;
 mod follow;
 mod forms;
 mod held;
+mod inspector;
 mod isolate;
 mod memory;
 mod module;
@@ -41,6 +42,7 @@ pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;
+pub use inspector::{InspectorMessage, InspectorServer, InspectorSession};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// Values to and from another V8 in the process (Node's, for the Node addon).
 pub use ivm_marshal::foreign;

@@ -179,11 +179,22 @@ pub struct ContextOptions {
     /// A plain object whose own properties become globals of the context
     /// (node:vm's contextified object, as a copy).
     pub globals: Option<crate::Structured>,
+    /// Whether the isolate's inspector shows the context (isolated-vm's
+    /// `inspector` context option); the isolate needs an inspector.
+    pub inspector: bool,
+    /// The context's name in the inspector (node:vm's `name`).
+    pub name: Option<String>,
 }
 
 impl Default for ContextOptions {
     fn default() -> Self {
-        ContextOptions { code_generation_from_strings: true, wasm_code_generation: true, globals: None }
+        ContextOptions {
+            code_generation_from_strings: true,
+            wasm_code_generation: true,
+            globals: None,
+            inspector: false,
+            name: None,
+        }
     }
 }
 
@@ -204,6 +215,16 @@ impl ContextOptions {
 
     pub fn globals(mut self, globals: crate::Structured) -> Self {
         self.globals = Some(globals);
+        self
+    }
+
+    pub fn inspector(mut self, inspected: bool) -> Self {
+        self.inspector = inspected;
+        self
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 }

@@ -1,6 +1,8 @@
 //! Process-wide V8 initialisation.
 
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
+
+static PLATFORM: OnceLock<v8::SharedRef<v8::Platform>> = OnceLock::new();
 
 /// Initialises V8 for this process; later calls do nothing.
 ///
@@ -21,9 +23,17 @@ pub fn initialize() {
         // neither a timeout nor the memory limit can terminate the loop. A
         // sandbox needs every loop to stay interruptible.
         v8::V8::set_flags_from_string("--no-turboshaft-loop-unrolling");
-        let platform = v8::new_default_platform(0, false).make_shared();
-        v8::V8::initialize_platform(platform);
+        let platform = PLATFORM.get_or_init(|| v8::new_default_platform(0, false).make_shared());
+        v8::V8::initialize_platform(platform.clone());
         v8::V8::initialize();
         crate::fatal::install_fatal_error_handlers();
     });
+}
+
+/// Runs the tasks V8 posted to `isolate`'s own thread (the inspector's heap
+/// snapshots are one), on the thread that holds its lock.
+pub(crate) fn run_posted_tasks(isolate: &v8::Isolate) {
+    if let Some(platform) = PLATFORM.get() {
+        while v8::Platform::pump_message_loop(platform, isolate, false) {}
+    }
 }
