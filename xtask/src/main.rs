@@ -120,8 +120,8 @@ fn test(env: &BuildEnv) -> Result<(), String> {
 }
 
 /// What the Python suite needs besides ivm, installed into the virtual
-/// environment from PyPI.
-const PYTHON_TEST_TOOLS: [&str; 3] = ["pytest", "pytest-timeout", "mypy"];
+/// environment from PyPI (websockets: a real client for the inspector).
+const PYTHON_TEST_TOOLS: [&str; 4] = ["pytest", "pytest-timeout", "mypy", "websockets"];
 
 /// The virtual environment the Python package is installed into and tested
 /// in (`target/py-venv`), made with the machine's `python3` on first use.

@@ -8,6 +8,7 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::aio::{detached, future};
 use crate::convert::{from_transferable, to_structured, to_transferables};
+use crate::inspector::{InspectorServer, InspectorSession};
 use crate::module::Module;
 use crate::options::{self, COMPILE, EVAL, RUN};
 use crate::reference::Reference;
@@ -29,14 +30,15 @@ impl From<ivm_core::Isolate> for Isolate {
 #[pymethods]
 impl Isolate {
     #[new]
-    #[pyo3(signature = (*, memory_limit = None, snapshot = None, on_catastrophic_error = None))]
+    #[pyo3(signature = (*, memory_limit = None, snapshot = None, on_catastrophic_error = None, inspector = false))]
     fn new(
         py: Python<'_>,
         memory_limit: Option<usize>,
         snapshot: Option<Vec<u8>>,
         on_catastrophic_error: Option<Py<PyAny>>,
+        inspector: bool,
     ) -> PyResult<Isolate> {
-        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error);
+        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error).inspector(inspector);
         Ok(Isolate { inner: detached(py, || ivm_core::Isolate::new(options))? })
     }
 
@@ -61,29 +63,40 @@ impl Isolate {
     /// node:vm's controls: ``code_generation_from_strings=False`` makes
     /// ``eval`` and ``new Function`` throw an ``EvalError``,
     /// ``wasm_code_generation=False`` refuses WebAssembly, and `globals` (a
-    /// dict) is copied in as global variables.
-    #[pyo3(signature = (*, code_generation_from_strings = true, wasm_code_generation = true, globals = None))]
+    /// dict) is copied in as global variables. ``inspector=True`` shows the
+    /// context to the isolate's inspector, under `name`.
+    #[pyo3(signature = (
+        *, code_generation_from_strings = true, wasm_code_generation = true, globals = None, inspector = false,
+        name = None
+    ))]
     fn create_context(
         &self,
         py: Python<'_>,
         code_generation_from_strings: bool,
         wasm_code_generation: bool,
         globals: Option<&Bound<'_, PyDict>>,
+        inspector: bool,
+        name: Option<String>,
     ) -> PyResult<Context> {
-        let options = context_options(code_generation_from_strings, wasm_code_generation, globals)?;
+        let options = context_options(code_generation_from_strings, wasm_code_generation, globals, inspector, name)?;
         Ok(Context { inner: detached(py, || self.inner.create_context_with(&options))? })
     }
 
     /// `create_context`, awaitable.
-    #[pyo3(signature = (*, code_generation_from_strings = true, wasm_code_generation = true, globals = None))]
+    #[pyo3(signature = (
+        *, code_generation_from_strings = true, wasm_code_generation = true, globals = None, inspector = false,
+        name = None
+    ))]
     fn create_context_async<'py>(
         &self,
         py: Python<'py>,
         code_generation_from_strings: bool,
         wasm_code_generation: bool,
         globals: Option<&Bound<'_, PyDict>>,
+        inspector: bool,
+        name: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = context_options(code_generation_from_strings, wasm_code_generation, globals)?;
+        let options = context_options(code_generation_from_strings, wasm_code_generation, globals, inspector, name)?;
         future(py, self.inner.create_context_with_async(options), |py, context| {
             Ok(Bound::new(py, Context { inner: context })?.into_any())
         })
@@ -134,6 +147,20 @@ impl Isolate {
     /// Disposes the isolate: a running call is stopped, and every later use
     /// of it (or of its contexts, scripts and references) raises
     /// `DisposedError`.
+    /// Opens a DevTools protocol session with the isolate's inspector (the
+    /// isolate needs ``inspector=True``): `on_message` is called with each
+    /// response and event, a JSON string, on the isolate's thread.
+    fn create_inspector_session(&self, py: Python<'_>, on_message: Py<PyAny>) -> PyResult<InspectorSession> {
+        InspectorSession::open(py, &self.inner, on_message)
+    }
+
+    /// Serves the isolate's inspector to DevTools over a WebSocket on
+    /// ``127.0.0.1:port`` (0 takes a free port; see the server's ``port``).
+    #[pyo3(signature = (port = 0))]
+    fn start_inspector_server(&self, py: Python<'_>, port: u16) -> PyResult<InspectorServer> {
+        InspectorServer::start(py, &self.inner, port)
+    }
+
     fn dispose(&self, py: Python<'_>) -> PyResult<()> {
         detached(py, || self.inner.dispose())
     }
@@ -211,10 +238,16 @@ fn context_options(
     code_generation_from_strings: bool,
     wasm_code_generation: bool,
     globals: Option<&Bound<'_, PyDict>>,
+    inspector: bool,
+    name: Option<String>,
 ) -> PyResult<ContextOptions> {
     let mut options = ContextOptions::new()
         .code_generation_from_strings(code_generation_from_strings)
-        .wasm_code_generation(wasm_code_generation);
+        .wasm_code_generation(wasm_code_generation)
+        .inspector(inspector);
+    if let Some(name) = name {
+        options = options.name(name);
+    }
     if let Some(globals) = globals {
         options = options.globals(to_structured(globals.as_any())?);
     }

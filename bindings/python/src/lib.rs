@@ -13,6 +13,7 @@ mod callback;
 mod convert;
 mod errors;
 mod external_copy;
+mod inspector;
 mod interpreter;
 mod isolate;
 mod module;
@@ -40,6 +41,8 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<external_copy::CopyInto>()?;
     module.add_class::<external_copy::SharedMemory>()?;
     module.add_class::<callback::Callback>()?;
+    module.add_class::<inspector::InspectorSession>()?;
+    module.add_class::<inspector::InspectorServer>()?;
     module.add_class::<pool::IsolatePool>()?;
     module.add_class::<pool::PooledIsolate>()?;
     module.add_function(wrap_pyfunction!(total_external_size, module)?)?;

@@ -26,6 +26,8 @@ __all__ = [
     "Context",
     "CopyInto",
     "ExternalCopy",
+    "InspectorServer",
+    "InspectorSession",
     "Isolate",
     "IsolatePool",
     "Module",
@@ -82,6 +84,44 @@ class _HeapStatistics(TypedDict):
     externally_allocated_size: int
 
 @final
+class InspectorSession:
+    """A DevTools protocol session with an isolate's inspector."""
+
+    def dispatch(self, message: str) -> None:
+        """Sends a protocol request (a JSON string)."""
+    def close(self) -> None:
+        """Ends the session, resuming JavaScript it paused."""
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+@final
+class InspectorServer:
+    """An isolate's inspector served over a WebSocket on 127.0.0.1."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def websocket_url(self) -> str: ...
+    @property
+    def devtools_url(self) -> str: ...
+    def close(self) -> None:
+        """Stops the server and ends its sessions."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+@final
 class Isolate:
     """A V8 isolate: a heap of its own with a memory limit (MiB) that
     JavaScript cannot break. ``with Isolate() as isolate:`` disposes it on
@@ -93,6 +133,7 @@ class Isolate:
         memory_limit: int | None = None,
         snapshot: bytes | None = None,
         on_catastrophic_error: Callable[[str], object] | None = None,
+        inspector: bool = False,
     ) -> Self: ...
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -107,6 +148,8 @@ class Isolate:
         code_generation_from_strings: bool = True,
         wasm_code_generation: bool = True,
         globals: dict[str, Any] | None = None,
+        inspector: bool = False,
+        name: str | None = None,
     ) -> Context:
         """A new context (a global object with JavaScript's built-ins)."""
     def create_context_async(
@@ -115,7 +158,16 @@ class Isolate:
         code_generation_from_strings: bool = True,
         wasm_code_generation: bool = True,
         globals: dict[str, Any] | None = None,
+        inspector: bool = False,
+        name: str | None = None,
     ) -> Future[Context]: ...
+    def create_inspector_session(self, on_message: Callable[[str], object]) -> InspectorSession:
+        """Opens a DevTools protocol session with the isolate's inspector
+        (the isolate needs ``inspector=True``); ``on_message`` gets each
+        response and event as a JSON string, on the isolate's thread."""
+    def start_inspector_server(self, port: int = 0) -> InspectorServer:
+        """Serves the isolate's inspector to DevTools over a WebSocket on
+        ``127.0.0.1:port`` (0 takes a free port)."""
     def compile_module(self, code: str, **options: Unpack[_CompileOptions]) -> Module:
         """Compiles ``code`` as an ES module."""
     def compile_module_async(self, code: str, **options: Unpack[_CompileOptions]) -> Future[Module]: ...

@@ -19,6 +19,7 @@ __all__ = [
     "UsageError",
     "TransferError",
     "CanceledError",
+    "IoError",
     "UnsupportedError",
 ]
 
@@ -90,6 +91,11 @@ class TransferError(IvmError, TypeError):
 
 class CanceledError(IvmError):
     """A queued call was dropped before it ran to completion."""
+
+
+class IoError(IvmError, OSError):
+    """The operating system refused something the call needed (the port
+    for an inspector server, say)."""
 
 
 class UnsupportedError(IvmError, NotImplementedError):
