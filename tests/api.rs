@@ -476,6 +476,14 @@ fn code_caches_are_produced_consumed_and_rejected_when_stale() {
     let reused =
         isolate.compile_module("export const x = 1;", &CompileOptions::new().cached_data(module_cache)).unwrap();
     assert_eq!(reused.cached_data_rejected(), Some(false));
+
+    // eval compiles with a script's cache too, in an isolate that has not
+    // compiled the source yet; a stale one only costs the compile.
+    let (_fresh_isolate, fresh_context) = isolate_and_context();
+    let cached = fresh_context.eval(code, &EvalOptions::new().cached_data(cache)).unwrap();
+    assert_eq!(cached, Value::Number(6765.0));
+    let stale = fresh_context.eval("'other source'", &EvalOptions::new().cached_data(vec![1u8, 2, 3])).unwrap();
+    assert_eq!(stale, Value::from("other source"));
 }
 
 #[test]

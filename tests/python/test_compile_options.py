@@ -1,4 +1,4 @@
-"""V8's code cache on compile_script and compile_module, and node:vm's
+"""V8's code cache on compile_script, compile_module and eval, and node:vm's
 context controls on create_context."""
 
 from __future__ import annotations
@@ -42,9 +42,19 @@ def test_modules_have_code_caches_too(isolate: ivm.Isolate) -> None:
     assert reused.cached_data_rejected is False
 
 
-def test_code_cache_options_are_for_compiling_only(context: ivm.Context) -> None:
+def test_eval_compiles_with_a_scripts_cache(isolate: ivm.Isolate) -> None:
+    cache = isolate.compile_script(FIB, produce_cached_data=True).cached_data
+    with ivm.Isolate() as fresh:
+        context = fresh.create_context()
+        assert context.eval(FIB, cached_data=cache) == 6765
+        assert context.eval("'other source'", cached_data=b"\x01\x02\x03") == "other source"
+
+
+def test_code_caches_are_made_by_compiling_only(context: ivm.Context) -> None:
     with pytest.raises(TypeError):
         context.eval("1", produce_cached_data=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        context.eval_closure("return 1", cached_data=b"")  # type: ignore[call-arg]
 
 
 WASM = "new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))"

@@ -10,7 +10,7 @@ use crate::aio::{detached, future};
 use crate::convert::{from_transferable, to_structured, to_transferables};
 use crate::inspector::{InspectorServer, InspectorSession};
 use crate::module::Module;
-use crate::options::{self, COMPILE, EVAL, RUN};
+use crate::options::{self, COMPILE, EVAL, EVAL_CLOSURE, RUN};
 use crate::reference::Reference;
 
 /// An isolate: a V8 heap of its own, shared with nothing else, with its own
@@ -347,7 +347,7 @@ impl Context {
         arguments: &Bound<'_, PyTuple>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = options::parse("eval_closure", EVAL, options)?;
+        let options = options::parse("eval_closure", EVAL_CLOSURE, options)?;
         let arguments = to_transferables(arguments.as_any())?;
         let result = detached(py, || self.inner.eval_closure(code, &arguments, &options))?;
         from_transferable(py, result)
@@ -362,7 +362,7 @@ impl Context {
         arguments: &Bound<'_, PyTuple>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = options::parse("eval_closure_async", EVAL, options)?;
+        let options = options::parse("eval_closure_async", EVAL_CLOSURE, options)?;
         let arguments = to_transferables(arguments.as_any())?;
         future(py, self.inner.eval_closure_async(code, arguments, options), from_transferable)
     }
@@ -375,7 +375,7 @@ impl Context {
         arguments: &Bound<'_, PyTuple>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let options = options::parse("eval_closure_ignored", EVAL, options)?;
+        let options = options::parse("eval_closure_ignored", EVAL_CLOSURE, options)?;
         self.inner.eval_closure_ignored(code, to_transferables(arguments.as_any())?, options);
         Ok(())
     }

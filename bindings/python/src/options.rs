@@ -9,8 +9,8 @@
 //! - `accessors` (`get` only): read through getters and the prototype chain;
 //! - `filename`, `line_offset`, `column_offset` (code only): the origin shown
 //!   in stack traces;
-//! - `cached_data` (bytes), `produce_cached_data` (compiling only): V8's code
-//!   cache, consumed and made.
+//! - `cached_data` (bytes; compiling and `eval`), `produce_cached_data`
+//!   (compiling only): V8's code cache, consumed and made.
 
 use std::time::Duration;
 
@@ -23,15 +23,24 @@ use pyo3::types::PyDict;
 #[derive(Clone, Copy)]
 pub(crate) struct Accepts {
     pub(crate) compile: bool,
-    pub(crate) cache: bool,
+    /// `cached_data`, a code cache to compile with.
+    pub(crate) cached_data: bool,
+    /// `produce_cached_data`, for compiled scripts and modules only.
+    pub(crate) produce_cached_data: bool,
     pub(crate) run: bool,
     pub(crate) accessors: bool,
 }
 
-pub(crate) const EVAL: Accepts = Accepts { compile: true, cache: false, run: true, accessors: false };
-pub(crate) const COMPILE: Accepts = Accepts { compile: true, cache: true, run: false, accessors: false };
-pub(crate) const RUN: Accepts = Accepts { compile: false, cache: false, run: true, accessors: false };
-pub(crate) const GET: Accepts = Accepts { compile: false, cache: false, run: true, accessors: true };
+pub(crate) const EVAL: Accepts =
+    Accepts { compile: true, cached_data: true, produce_cached_data: false, run: true, accessors: false };
+pub(crate) const EVAL_CLOSURE: Accepts =
+    Accepts { compile: true, cached_data: false, produce_cached_data: false, run: true, accessors: false };
+pub(crate) const COMPILE: Accepts =
+    Accepts { compile: true, cached_data: true, produce_cached_data: true, run: false, accessors: false };
+pub(crate) const RUN: Accepts =
+    Accepts { compile: false, cached_data: false, produce_cached_data: false, run: true, accessors: false };
+pub(crate) const GET: Accepts =
+    Accepts { compile: false, cached_data: false, produce_cached_data: false, run: true, accessors: true };
 
 /// Reads `options` (a method's `**options`), refusing keywords the method
 /// does not take.
@@ -45,7 +54,8 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
         let key: String = key.extract()?;
         let accepted = match key.as_str() {
             "filename" | "line_offset" | "column_offset" => accepts.compile,
-            "cached_data" | "produce_cached_data" => accepts.cache,
+            "cached_data" => accepts.cached_data,
+            "produce_cached_data" => accepts.produce_cached_data,
             "accessors" => accepts.accessors,
             _ => accepts.run,
         };

@@ -266,4 +266,11 @@ impl EvalOptions {
         self.run.cpu_limit = Some(limit);
         self
     }
+
+    /// A script's code cache for [`Context::eval`](crate::Context::eval)
+    /// to compile with.
+    pub fn cached_data(mut self, cached_data: impl Into<std::sync::Arc<[u8]>>) -> Self {
+        self.compile.cached_data = Some(cached_data.into());
+        self
+    }
 }
