@@ -10,12 +10,13 @@
 // - `Isolate.createSnapshot` runs its scripts in a separate Node process
 //   under a memory limit and a timeout (ivm's third argument sets them), so
 //   a failing, runaway or memory-hungry script is an error, not a crash.
-// - The inspector (`inspector` options) is declared so that isolated-vm
-//   code type-checks, but throws (or rejects with) `UnsupportedError`.
-// - `createContext` also takes node:vm's `codeGeneration` option.
-// - isolated-vm's `createInspectorSession`, `startCpuProfiler`,
-//   `stopCpuProfiler` and `NativeModule` do not exist in ivm and are not
-//   declared.
+// - `createContext` also takes node:vm's `codeGeneration` and `name`
+//   options.
+// - The inspector's session is an exported class, `InspectorSession`, and
+//   ivm adds a DevTools server of its own (`isolate.startInspectorServer()`,
+//   `InspectorServer`).
+// - isolated-vm's `startCpuProfiler`, `stopCpuProfiler` and `NativeModule`
+//   do not exist in ivm and are not declared.
 // - Every failure of ivm's own (timeouts, memory limits, disposed isolates,
 //   released handles...) is an instance of a class of its own below, all
 //   subclasses of `IvmError`; their `name` stays "Error", as isolated-vm's
@@ -65,7 +66,6 @@ export declare class Isolate {
   /**
    * Creates a new isolate.
    *
-   * @throws {UnsupportedError} if `options.inspector` is true.
    * @throws {TypeError} if `options.snapshot` is not an `ExternalCopy` of
    * an ArrayBuffer.
    * @throws {UsageError} if `options.snapshot`'s bytes are not a snapshot
@@ -178,20 +178,60 @@ export declare class Isolate {
   /**
    * Creates a new context (its own global object and built-ins) in this
    * isolate. `codeGeneration` (node:vm's option) can forbid code generation
-   * from strings and WebAssembly in it.
-   *
-   * `inspector: true` is **not supported yet** and rejects with
-   * `UnsupportedError`.
+   * from strings and WebAssembly in it; `inspector: true` shows it to the
+   * isolate's inspector, under `name`.
    */
   createContext(options?: ContextOptions): Promise<Context>;
 
   /**
    * Synchronous form of `createContext`.
    *
-   * @throws {UnsupportedError} if `options.inspector` is true.
-   * @throws {TypeError} if `codeGeneration` is not an object of booleans.
+   * @throws {TypeError} if `codeGeneration` is not an object of booleans,
+   * or `name` not a string.
    */
   createContextSync(options?: ContextOptions): Context;
+
+  /**
+   * Opens a Chrome DevTools protocol session with this isolate's inspector
+   * (the isolate must have been made with `inspector: true`; its contexts
+   * are seen by the inspector when made with `inspector: true`). Send the
+   * protocol's requests with `dispatchProtocolMessage`, and receive its
+   * answers by assigning `onResponse` and `onNotification`; `dispose()` the
+   * session when done. An open session does not keep Node's event loop
+   * alive.
+   *
+   * ```js
+   * let channel = isolate.createInspectorSession();
+   * ws.on('message', m => channel.dispatchProtocolMessage(String(m)));
+   * channel.onResponse = (callId, message) => ws.send(message);
+   * channel.onNotification = (message) => ws.send(message);
+   * ```
+   *
+   * @throws {UsageError} if the isolate was made without `inspector: true`.
+   * @throws {DisposedError} if the isolate is disposed.
+   */
+  createInspectorSession(): InspectorSession;
+
+  /**
+   * Serves this isolate's inspector to Chrome DevTools (an ivm addition to
+   * isolated-vm's API): a WebSocket server on `127.0.0.1:port` (`0`, the
+   * default, takes a free port) whose every connection is a session. Open
+   * `devtoolsUrl` in Chrome, connect any protocol client to
+   * `webSocketUrl`, or add `127.0.0.1:port` to `chrome://inspect`, which
+   * finds the isolate through the server's `/json/list`. The server runs
+   * on a thread of its own and does not keep Node's event loop alive;
+   * `close()` it when done.
+   *
+   * Only clients on this machine can connect, but any of them can do
+   * anything in the isolate: serve the inspector only where that is safe.
+   *
+   * @param port - An integer from 0 to 65535; 0 by default.
+   * @throws {TypeError} if `port` is not an integer from 0 to 65535.
+   * @throws {IoError} if the port cannot be listened on (it is in use).
+   * @throws {UsageError} if the isolate was made without `inspector: true`.
+   * @throws {DisposedError} if the isolate is disposed.
+   */
+  startInspectorServer(port?: number): InspectorServer;
 
   /**
    * Destroys this isolate and invalidates all references obtained from it.
@@ -237,9 +277,8 @@ export type IsolateOptions = {
   memoryLimit?: number;
 
   /**
-   * Enable v8 inspector support in this isolate.
-   *
-   * **Not supported by ivm yet**: `true` throws `UnsupportedError`.
+   * Enable v8 inspector support in this isolate, for
+   * `createInspectorSession()` and `startInspectorServer()`.
    */
   inspector?: boolean;
 
@@ -264,12 +303,17 @@ export type IsolateOptions = {
  */
 export type ContextOptions = {
   /**
-   * Enable the v8 inspector for this context.
-   *
-   * **Not supported by ivm yet**: `true` throws (or rejects with)
-   * `UnsupportedError`.
+   * Enable the v8 inspector for this context: the isolate's inspector
+   * sessions see it (and its scripts). Without the isolate's inspector
+   * (`new Isolate({ inspector: true })`) nothing sees it.
    */
   inspector?: boolean;
+
+  /**
+   * The context's name in the inspector (node:vm's option); "ivm context
+   * N" by default.
+   */
+  name?: string;
 
   /**
    * node:vm's code generation controls (an ivm addition to isolated-vm's
@@ -1034,6 +1078,85 @@ export declare class PooledIsolate {
 }
 
 /**
+ * A Chrome DevTools protocol session with an isolate's inspector, made by
+ * `isolate.createInspectorSession()`. Requests go in as JSON text with
+ * `dispatchProtocolMessage`; the inspector's answers come out through
+ * `onResponse` and `onNotification`, which are called on Node's thread
+ * (the session's own properties, read when each message arrives, so they
+ * can be assigned at any time; by default they do nothing). An exception
+ * thrown by one of them is an uncaught exception, as from any event
+ * handler.
+ *
+ * Messages are taken by the isolate while its JavaScript runs (between
+ * statements), while it is idle, and while it is paused at a breakpoint.
+ * Node's thread runs a `…Sync` call itself, so the messages such a call
+ * makes reach the handlers only once it has returned: a `…Sync` call
+ * paused at a breakpoint can be resumed only from elsewhere (an
+ * `InspectorServer`'s client in another process) or by its `timeout`. Use
+ * the async forms while a session debugs.
+ */
+export declare class InspectorSession {
+  private constructor();
+
+  /**
+   * Sends a protocol request, such as
+   * `'{"id":1,"method":"Debugger.enable"}'`, to the inspector. Requests are
+   * taken in the order they were sent.
+   *
+   * @throws {TypeError} if `message` is not a string.
+   * @throws {ReleasedError} if the session was disposed.
+   * @throws {DisposedError} if its isolate was disposed.
+   */
+  dispatchProtocolMessage(message: string): void;
+
+  /**
+   * Ends the session: JavaScript it paused resumes, and its handlers are
+   * not called again. Calling it again does nothing.
+   */
+  dispose(): void;
+
+  /**
+   * Called with each of the inspector's responses: `callId` is the `id` of
+   * the request it answers, and `message` the whole response as JSON.
+   */
+  onResponse: (callId: number, message: string) => void;
+
+  /**
+   * Called with each of the inspector's events (`Debugger.paused`,
+   * `Runtime.consoleAPICalled`...), as JSON.
+   */
+  onNotification: (message: string) => void;
+}
+
+/**
+ * A WebSocket server for Chrome DevTools serving one isolate's inspector
+ * on 127.0.0.1, made by `isolate.startInspectorServer()` (ivm's own;
+ * isolated-vm has none). Its clients are protocol sessions; it also
+ * answers DevTools' discovery requests (`/json/list`, `/json/version`).
+ */
+export declare class InspectorServer {
+  private constructor();
+
+  /** The port it listens on (the one picked when 0 was asked for). */
+  readonly port: number;
+
+  /**
+   * Where a protocol client connects: `ws://127.0.0.1:PORT/ID`, where ID
+   * is random and the server takes no other path.
+   */
+  readonly webSocketUrl: string;
+
+  /** The address to open in Chrome to debug the isolate with DevTools. */
+  readonly devtoolsUrl: string;
+
+  /**
+   * Stops the server and closes its connections, which resumes JavaScript
+   * their sessions paused. Calling it again does nothing.
+   */
+  close(): void;
+}
+
+/**
  * V8's code cache, produced and consumed by `compileScript` and
  * `compileModule`. You can produce cached data and use the data in later
  * compilations of the same source to speed up parsing, in any isolate of
@@ -1295,12 +1418,20 @@ export declare class CanceledError extends IvmError {
 }
 
 /**
- * A feature of isolated-vm's that ivm does not support yet (the
- * inspector).
+ * A feature of isolated-vm's that ivm does not support.
  */
 export declare class UnsupportedError extends IvmError {
   /** Always "ERR_IVM_UNSUPPORTED". */
   readonly code: 'ERR_IVM_UNSUPPORTED';
+}
+
+/**
+ * An operating system failure, such as a port that
+ * `isolate.startInspectorServer()` cannot listen on.
+ */
+export declare class IoError extends IvmError {
+  /** Always "ERR_IVM_IO". */
+  readonly code: 'ERR_IVM_IO';
 }
 
 /**

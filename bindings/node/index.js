@@ -12,7 +12,7 @@ const v8 = require('node:v8');
 const addonPath = require.resolve(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
 const native = require(addonPath);
 const { Isolate, Context, Script, Module, Reference, ExternalCopy, Callback, ExternalCopyInto, Library } = native;
-const { IsolatePool, PooledIsolate } = native;
+const { IsolatePool, PooledIsolate, InspectorSession, InspectorServer } = native;
 
 // The three forms of every operation, as the native methods take them.
 const SYNC = 0;
@@ -50,6 +50,7 @@ for (const [name, code] of [
   ['TransferError', 'ERR_IVM_TRANSFER'],
   ['CanceledError', 'ERR_IVM_CANCELED'],
   ['UnsupportedError', 'ERR_IVM_UNSUPPORTED'],
+  ['IoError', 'ERR_IVM_IO'],
 ]) {
   const cls = { [name]: class extends IvmError {} }[name];
   Object.defineProperty(cls.prototype, 'code', { value: code });
@@ -172,10 +173,6 @@ function code(value) {
   return value;
 }
 
-function unsupported(what) {
-  return new errorClasses.UnsupportedError(`${what} is not supported yet`);
-}
-
 // Makes a call in the form asked for. A synchronous call with
 // `promise: true` gives a Promise, as isolated-vm's does (ivm settles the
 // promise in the same call when it can).
@@ -206,6 +203,8 @@ Object.defineProperties(Isolate.prototype, {
   compileModule: { value(source, opts) { return rejectCall(() => compileModule(this, source, opts, ASYNC)); } },
   getHeapStatisticsSync: { value() { return this._heapStatistics(SYNC); } },
   getHeapStatistics: { value() { return rejectCall(() => this._heapStatistics(ASYNC)); } },
+  createInspectorSession: { value() { return createInspectorSession(this); } },
+  startInspectorServer: { value(port) { return this._startInspectorServer(inspectorPort(port)); } },
 });
 // Isolate.createSnapshot(scripts, warmupScript): the scripts run in a
 // snapshot worker, a Node process started from this Node's binary that
@@ -252,19 +251,22 @@ function optionalBoolean(value, name) {
   return value;
 }
 
-// createContext's options: isolated-vm's `inspector`, and node:vm's
-// `codeGeneration: { strings, wasm }` (both allowed unless false), as
-// `_createContext`'s arguments after the form.
+// createContext's options: node:vm's `codeGeneration: { strings, wasm }`
+// (both allowed unless false), isolated-vm's `inspector` (read as isolated-vm
+// reads it, truthy or not) and node:vm's `name` (the context's name in the
+// inspector), as `_createContext`'s arguments after the form.
 function contextOptions(opts) {
   const o = options(opts);
-  if (o.inspector) throw unsupported('The inspector');
-  const generation = o.codeGeneration;
-  if (generation === undefined || generation === null) return [];
-  if (typeof generation !== 'object') throw new TypeError('`codeGeneration` must be an object');
-  return [
-    optionalBoolean(generation.strings, 'codeGeneration.strings'),
-    optionalBoolean(generation.wasm, 'codeGeneration.wasm'),
-  ];
+  const { codeGeneration: generation, name } = o;
+  if (name !== undefined && typeof name !== 'string') throw new TypeError('`name` must be a string');
+  let strings;
+  let wasm;
+  if (generation !== undefined && generation !== null) {
+    if (typeof generation !== 'object') throw new TypeError('`codeGeneration` must be an object');
+    strings = optionalBoolean(generation.strings, 'codeGeneration.strings');
+    wasm = optionalBoolean(generation.wasm, 'codeGeneration.wasm');
+  }
+  return [strings, wasm, Boolean(o.inspector), name];
 }
 
 // CachedDataOptions, as the compile methods' arguments: `cachedData` (an
@@ -515,6 +517,48 @@ function instantiate(module, context, resolve, form) {
   return module._instantiate(context, resolve, form);
 }
 
+// InspectorSession, as isolated-vm's: the addon calls `deliver` on Node's
+// thread with each message of the inspector, which goes to the session's
+// `onResponse(callId, message)` or `onNotification(message)`, read at that
+// moment so that they can be assigned any time. Their defaults do nothing.
+function createInspectorSession(isolate) {
+  const session = isolate._createInspectorSession((message, callId) => {
+    const handler = callId === undefined ? session.onNotification : session.onResponse;
+    if (typeof handler !== 'function') return;
+    try {
+      if (callId === undefined) handler.call(session, message);
+      else handler.call(session, callId, message);
+    } catch (error) {
+      // As from any event handler: an uncaught exception, thrown outside
+      // the addon's call (which may be inside a synchronous call of ivm's).
+      process.nextTick(() => {
+        throw error;
+      });
+    }
+  });
+  return session;
+}
+
+Object.defineProperties(InspectorSession.prototype, {
+  dispatchProtocolMessage: {
+    value(message) {
+      if (typeof message !== 'string') throw new TypeError('`message` must be a string');
+      this._dispatch(message);
+    },
+  },
+  onResponse: { value() {}, writable: true },
+  onNotification: { value() {}, writable: true },
+});
+
+// startInspectorServer's port: 0 (the default) takes a free one.
+function inspectorPort(port) {
+  if (port === undefined || port === null) return 0;
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new TypeError('`port` must be an integer from 0 to 65535');
+  }
+  return port;
+}
+
 // IsolatePool (ivm's own; isolated-vm has none): isolates booted ahead of
 // time, each with a context. `checkoutSync()` takes a ready one at once, or
 // blocks Node's thread until one is booted when all are out; `checkout()`
@@ -552,6 +596,8 @@ module.exports = {
   Callback,
   IsolatePool,
   PooledIsolate,
+  InspectorSession,
+  InspectorServer,
   ...errorClasses,
 };
 module.exports.default = module.exports;

@@ -259,7 +259,7 @@ test('codeGeneration.wasm false: compiling WebAssembly throws a WebAssembly.Comp
 });
 
 test('codeGeneration is checked: an object of booleans', async () => {
-  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  const isolate = new ivm.Isolate({ memoryLimit: 32, inspector: true });
   const cases = [
     [{ codeGeneration: 'none' }, '`codeGeneration` must be an object'],
     [{ codeGeneration: false }, '`codeGeneration` must be an object'],
@@ -270,8 +270,9 @@ test('codeGeneration is checked: an object of booleans', async () => {
     assert.throws(() => isolate.createContextSync(options), { name: 'TypeError', message });
     await assert.rejects(isolate.createContext(options), { name: 'TypeError', message });
   }
-  assert.throws(() => isolate.createContextSync({ inspector: true, codeGeneration: { strings: false } }), ivm.UnsupportedError);
-  await assert.rejects(isolate.createContext({ inspector: true }), ivm.UnsupportedError);
+  // The inspector's options combine with it (api-inspector.test.js).
+  const inspected = isolate.createContextSync({ inspector: true, name: 'x', codeGeneration: { strings: false } });
+  assert.throws(() => inspected.evalSync('eval("1")'), EvalError);
   isolate.dispose();
   assert.throws(() => isolate.createContextSync({ codeGeneration: { strings: false } }), ivm.DisposedError);
   await assert.rejects(isolate.createContext({ codeGeneration: { wasm: false } }), ivm.DisposedError);

@@ -110,7 +110,6 @@ test('bad options throw', () => {
   }
   assert.throws(() => new ivm.IsolatePool({ size: '2' }), TypeError);
   assert.throws(() => new ivm.IsolatePool({ size: 1, memoryLimit: -1 }), TypeError);
-  assert.throws(() => new ivm.IsolatePool({ size: 1, inspector: true }), ivm.UnsupportedError);
   // The snapshot option is read as `new ivm.Isolate({ snapshot })` reads it.
   assert.throws(() => new ivm.IsolatePool({ size: 1, snapshot: new ArrayBuffer(8) }), TypeError);
   assert.throws(() => new ivm.IsolatePool({ size: 1, snapshot: new ivm.ExternalCopy('no') }), TypeError);

@@ -146,6 +146,25 @@ test('the process exits by itself after worker threads used ivm', async () => {
   assert.match(run.stdout, /^42,42$/m);
 });
 
+test('the process exits by itself with an inspector session and server still open', async () => {
+  const run = await runChild(`
+    const isolate = new ivm.Isolate({ inspector: true });
+    const context = isolate.createContextSync({ inspector: true });
+    const session = isolate.createInspectorSession();
+    session.onNotification = (message) => {
+      if (JSON.parse(message).method === 'Runtime.consoleAPICalled') console.log('notified');
+    };
+    session.dispatchProtocolMessage('{"id":1,"method":"Runtime.enable"}');
+    const server = isolate.startInspectorServer(0);
+    context.eval('console.log(1)').then(() => setTimeout(() => {
+      console.log('listening ' + (server.port > 0));
+      console.log('done');
+    }, 100));
+  `);
+  assertExitsSoonAfterDone(run);
+  assert.match(run.stdout, /^notified\nlistening true$/m, show(run));
+});
+
 test('the process stays alive for an async Callback awaited with promise: true', async () => {
   // Nothing but ivm keeps the process alive between the eval's start and
   // the Callback's call, and between the Callback's result and the eval's.

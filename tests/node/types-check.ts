@@ -128,8 +128,33 @@ async function isolates(): Promise<void> {
   new ivm.Isolate({ memoryLimit: '128' });
   // @ts-expect-error isolated-vm's profiler is not part of ivm
   isolate.startCpuProfiler('x');
-  // @ts-expect-error nor is the inspector session
-  isolate.createInspectorSession();
+}
+
+// The inspector: isolated-vm's inspector-example.js (its WebSocket, from the
+// `ws` package, declared here), and ivm's own server.
+function inspector(ws: { on(event: 'message', listener: (m: unknown) => void): void; send(m: string): void }): void {
+  const isolate = new ivm.Isolate({ inspector: true });
+  const context: Context = isolate.createContextSync({ inspector: true, name: 'main' });
+  expectType<Promise<Context>>(isolate.createContext({ inspector: true }));
+  const channel: ivm.InspectorSession = isolate.createInspectorSession();
+  ws.on('message', (m) => channel.dispatchProtocolMessage(String(m)));
+  channel.onResponse = (callId, message) => ws.send(message + expectType<number>(callId));
+  channel.onNotification = (message) => ws.send(message);
+  channel.dispose();
+  const server: ivm.InspectorServer = isolate.startInspectorServer();
+  expectType<number>(isolate.startInspectorServer(9229).port);
+  expectType<string>(server.webSocketUrl + server.devtoolsUrl);
+  server.close();
+  expectType<string>(new ivm.IoError('x').code);
+  context.release();
+  // @ts-expect-error a protocol message is a string
+  channel.dispatchProtocolMessage({ id: 1, method: 'Runtime.enable' });
+  // @ts-expect-error a context's name is a string
+  isolate.createContextSync({ name: 1 });
+  // @ts-expect-error the port is read-only
+  server.port = 1;
+  // @ts-expect-error sessions are made by createInspectorSession
+  new ivm.InspectorSession();
 }
 
 // Context and Script, with TransferOptions shaping the result types.

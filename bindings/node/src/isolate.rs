@@ -89,10 +89,8 @@ pub(crate) fn isolate_options(env: &Env, options: &Option<JsObject>) -> napi::Re
         }
         isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
     }
-    if option::<JsUnknown>(options, "inspector")?.map(|v| v.coerce_to_bool().and_then(|b| b.get_value())).transpose()?
-        == Some(true)
-    {
-        return Err(to_napi(&env, ivm_core::Error::Unsupported("The inspector")));
+    if let Some(inspector) = option::<JsUnknown>(options, "inspector")? {
+        isolate_options = isolate_options.inspector(inspector.coerce_to_bool()?.get_value()?);
     }
     if let Some(snapshot) = option::<JsUnknown>(options, "snapshot")? {
         isolate_options = isolate_options.snapshot(crate::snapshot::snapshot_bytes(&env, &snapshot)?);
@@ -124,8 +122,10 @@ impl Isolate {
         Ok(Isolate { isolate })
     }
 
-    /// `isolate.createContext({ codeGeneration: { strings, wasm } })`:
-    /// node:vm's controls, both allowed unless `false`.
+    /// `isolate.createContext({ inspector, name, codeGeneration: { strings, wasm } })`:
+    /// isolated-vm's `inspector` shows the context to the isolate's
+    /// inspector, under node:vm's `name` if given; node:vm's code generation
+    /// controls are both allowed unless `false`.
     #[napi(js_name = "_createContext")]
     pub fn create_context(
         &self,
@@ -133,11 +133,17 @@ impl Isolate {
         form: u32,
         strings: Option<bool>,
         wasm: Option<bool>,
+        inspector: bool,
+        name: Option<String>,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let options = ContextOptions::new()
+        let mut options = ContextOptions::new()
             .code_generation_from_strings(strings.unwrap_or(true))
-            .wasm_code_generation(wasm.unwrap_or(true));
+            .wasm_code_generation(wasm.unwrap_or(true))
+            .inspector(inspector);
+        if let Some(name) = name {
+            options = options.name(name);
+        }
         run(
             &env,
             Form::from_code(form)?,

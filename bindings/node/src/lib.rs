@@ -1,9 +1,9 @@
 //! ivm-node: the Node.js addon, a drop-in for isolated-vm. It defines
 //! isolated-vm's classes (`Isolate`, `Context`, `Script`, `Reference`,
-//! `ExternalCopy`, `Callback`, `Module`), and ivm's own `IsolatePool`, as
-//! napi-rs classes over ivm-core, and `index.js` completes them: option
-//! objects, the `…Sync`/`…Ignored` names, and Node's side of copying values
-//! (its `v8.Serializer`).
+//! `ExternalCopy`, `Callback`, `Module`, `InspectorSession`), and ivm's own
+//! `IsolatePool` and `InspectorServer`, as napi-rs classes over ivm-core,
+//! and `index.js` completes them: option objects, the `…Sync`/`…Ignored`
+//! names, and Node's side of copying values (its `v8.Serializer`).
 //!
 //! It holds no isolate logic, only type conversion and Node's idioms. Node's
 //! V8 is not ivm's: no Node handle ever reaches an ivm isolate. Values cross
@@ -24,6 +24,7 @@ mod errors;
 mod external_copy;
 mod forms;
 mod host;
+mod inspector;
 mod isolate;
 mod main_thread;
 mod module;
