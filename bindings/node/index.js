@@ -294,7 +294,8 @@ function compileModule(isolate, source, opts, form) {
 
 // isolated-vm's eval and evalClosure take CachedDataOptions too, check
 // them, and then neither consume nor produce a cache (the result is the
-// value alone); ivm checks them the same way and has no cache there either.
+// value alone). ivm's eval compiles with a script's `cachedData` given to
+// it; evalClosure checks it the same way and has no cache to use it with.
 function checkEvalCachedData(o) {
   const [data] = cachedData(o);
   if (data !== undefined) native._checkCachedData(data);
@@ -325,10 +326,10 @@ function evaluate(context, source, opts, form) {
   if (typeof source !== 'string') throw new TypeError('`code` must be a string');
   if (opts === undefined) return context._eval(source, flags(RESULT_TRANSFERABLE, false, form, false));
   const o = options(opts);
-  checkEvalCachedData(o);
+  const [data] = cachedData(o);
   const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
   const timeout = timeoutOf(o);
-  const call = () => context._eval(source, bits, timeout, o.filename, o.lineOffset, o.columnOffset);
+  const call = () => context._eval(source, bits, timeout, o.filename, o.lineOffset, o.columnOffset, data);
   return finish(form, o.promise, call);
 }
 

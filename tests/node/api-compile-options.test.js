@@ -174,7 +174,7 @@ test('cachedData must be an ExternalCopy of an ArrayBuffer, produceCachedData a 
   isolate.dispose();
 });
 
-test('eval and evalClosure take CachedDataOptions, as isolated-vm does, and make no cache', async () => {
+test('eval compiles with a script\'s cachedData, evalClosure takes CachedDataOptions as isolated-vm does, and neither makes a cache', async () => {
   const { isolate, context } = fresh();
   const cache = producedCache(SOURCE);
   assert.equal(context.evalSync(SOURCE, { cachedData: cache, produceCachedData: true }), 58);

@@ -111,8 +111,8 @@ pub(crate) fn array_buffer_copy(env: &Env, bytes: &[u8]) -> napi::Result<JsUnkno
     ExternalCopy::from_copy(ivm_core::ExternalCopy::new(graph)).into_js(env)
 }
 
-/// `index.js`'s check of `cachedData` given to `eval` and `evalClosure`,
-/// which take it (as isolated-vm's do) but have no cache to use it with.
+/// `index.js`'s check of `cachedData` given to `evalClosure`, which takes
+/// it (as isolated-vm's does) but has no cache to use it with.
 #[napi_derive::napi(js_name = "_checkCachedData")]
 #[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn check_cached_data(env: Env, value: JsUnknown) -> napi::Result<()> {

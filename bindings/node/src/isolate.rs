@@ -266,7 +266,7 @@ impl Context {
     }
 
     #[napi(js_name = "_eval")]
-    #[allow(clippy::too_many_arguments, reason = "index.js passes ScriptOrigin's fields positionally")]
+    #[allow(clippy::too_many_arguments, reason = "index.js passes ScriptOrigin's and CachedDataOptions' fields positionally")]
     pub fn eval(
         &self,
         env: Env,
@@ -276,10 +276,14 @@ impl Context {
         filename: Option<String>,
         line_offset: Option<i32>,
         column_offset: Option<i32>,
+        cached_data: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let context = &self.context;
         let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let options = eval_options(timeout, mode, promise, origin(filename, line_offset, column_offset))?;
+        let mut options = eval_options(timeout, mode, promise, origin(filename, line_offset, column_offset))?;
+        if let Some(cached_data) = cached_data {
+            options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached_data)?);
+        }
         run(
             &env,
             form,
