@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ivm::{
     BigInt, Buffer, Callback, Error, EvalOptions, Isolate, IsolateOptions, JsString, Object, ObjectId, RunOptions,
-    Structured, Transferable, TransferMode, Value, ViewKind,
+    Structured, TransferMode, Transferable, Value, ViewKind,
 };
 use ivm_tests::repo_root;
 use serde_json::{Map, Value as Json, json};
@@ -95,15 +95,15 @@ fn check_error(error: &Error, throws: &Json) -> Result<(), String> {
         Error::Js(js) => (Some(js.name.as_str()), js.message.clone()),
         other => (None, other.to_string()),
     };
-    if let Some(expected) = throws["name"].as_str() {
-        if name != Some(expected) {
-            return Err(format!("expected a {expected}, got {error:?}"));
-        }
+    if let Some(expected) = throws["name"].as_str()
+        && name != Some(expected)
+    {
+        return Err(format!("expected a {expected}, got {error:?}"));
     }
-    if let Some(expected) = throws["message"].as_str() {
-        if message != expected {
-            return Err(format!("expected the message {expected:?}, got {message:?}"));
-        }
+    if let Some(expected) = throws["message"].as_str()
+        && message != expected
+    {
+        return Err(format!("expected the message {expected:?}, got {message:?}"));
     }
     Ok(())
 }

@@ -156,10 +156,8 @@ fn a_breakpoint_pauses_a_script_whose_variables_can_be_read_and_stepped_through(
     let frame = &paused["callFrames"][0];
     assert_eq!(frame["functionName"], "calc");
     assert_eq!(frame["location"]["lineNumber"], 2);
-    let read = client.call(
-        "Debugger.evaluateOnCallFrame",
-        json!({ "callFrameId": frame["callFrameId"], "expression": "doubled" }),
-    );
+    let read = client
+        .call("Debugger.evaluateOnCallFrame", json!({ "callFrameId": frame["callFrameId"], "expression": "doubled" }));
     assert_eq!(read["result"]["value"], 40);
 
     client.call("Debugger.stepOver", json!({}));
@@ -199,7 +197,9 @@ fn devtools_connects_over_a_websocket_and_debugs() {
     let (isolate, context) = inspected();
     let server = InspectorServer::start(&isolate, 0).unwrap();
     assert!(server.websocket_url().starts_with(&format!("ws://127.0.0.1:{}/", server.port())));
-    assert!(server.devtools_url().starts_with("devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws="));
+    assert!(
+        server.devtools_url().starts_with("devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws=")
+    );
 
     let (status, body) = http_get(server.port(), "/json/list", "localhost");
     assert_eq!(status, 200);

@@ -266,7 +266,10 @@ impl Context {
     }
 
     #[napi(js_name = "_eval")]
-    #[allow(clippy::too_many_arguments, reason = "index.js passes ScriptOrigin's and CachedDataOptions' fields positionally")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "index.js passes ScriptOrigin's and CachedDataOptions' fields positionally"
+    )]
     pub fn eval(
         &self,
         env: Env,

@@ -28,12 +28,12 @@ impl InspectorSession {
     ) -> PyResult<InspectorSession> {
         let inner = isolate
             .create_inspector_session(move |message| {
-            crate::interpreter::attach(|py| {
-                if let Err(error) = on_message.call1(py, (message.message(),)) {
-                    error.write_unraisable(py, None);
-                }
-            });
-        })
+                crate::interpreter::attach(|py| {
+                    if let Err(error) = on_message.call1(py, (message.message(),)) {
+                        error.write_unraisable(py, None);
+                    }
+                });
+            })
             .or_raise(py)?;
         Ok(InspectorSession { inner })
     }

@@ -26,11 +26,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
+use v8::UniquePtr;
 use v8::inspector::{
     Channel, ChannelImpl, StringBuffer, StringView, V8Inspector, V8InspectorClient, V8InspectorClientImpl,
     V8InspectorClientTrustLevel, V8InspectorSession,
 };
-use v8::UniquePtr;
 
 pub use server::InspectorServer;
 
@@ -186,8 +186,12 @@ impl Agent {
             Command::Connect { session, sink } => {
                 let Some(inspector) = self.inspector.get() else { return };
                 let channel = Channel::new(Box::new(SessionChannel(sink)));
-                let connected =
-                    inspector.connect(CONTEXT_GROUP, channel, StringView::empty(), V8InspectorClientTrustLevel::FullyTrusted);
+                let connected = inspector.connect(
+                    CONTEXT_GROUP,
+                    channel,
+                    StringView::empty(),
+                    V8InspectorClientTrustLevel::FullyTrusted,
+                );
                 self.sessions.borrow_mut().insert(session, Rc::new(connected));
             }
             Command::Dispatch { session, message } => {

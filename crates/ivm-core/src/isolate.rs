@@ -469,9 +469,10 @@ impl Isolate {
             let context = v8::Context::new(scope, Default::default());
             let global = context.global(scope);
             if options.inspector {
-                let name = options.name.clone().unwrap_or_else(|| {
-                    format!("ivm context {}", NEXT_CONTEXT_NAME.fetch_add(1, Ordering::Relaxed))
-                });
+                let name = options
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("ivm context {}", NEXT_CONTEXT_NAME.fetch_add(1, Ordering::Relaxed)));
                 crate::inspector::context_created(scope, context, &name, true);
             }
             if !options.code_generation_from_strings {

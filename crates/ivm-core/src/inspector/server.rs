@@ -134,10 +134,20 @@ fn serve(stream: TcpStream, target: &Target) -> io::Result<()> {
         return respond(stream, head.len(), "400 Bad Request", "text/plain", "bad request\n");
     }
     let header = |name: &str| {
-        request.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| std::str::from_utf8(h.value).ok())
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
     };
     if !header("host").is_some_and(host_allowed) {
-        return respond(stream, head.len(), "403 Forbidden", "text/plain", "the Host header must be localhost or an IP address\n");
+        return respond(
+            stream,
+            head.len(),
+            "403 Forbidden",
+            "text/plain",
+            "the Host header must be localhost or an IP address\n",
+        );
     }
     let upgrade = header("upgrade").is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
     let path = request.path.unwrap_or("/");
@@ -183,7 +193,9 @@ fn peek_head(stream: &TcpStream) -> io::Result<Vec<u8>> {
 /// `localhost` is what a local client sends.
 fn host_allowed(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
-        Some(bracketed) => return bracketed.split(']').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+        Some(bracketed) => {
+            return bracketed.split(']').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok());
+        }
         None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
     };
     name.eq_ignore_ascii_case("localhost") || name.parse::<Ipv4Addr>().is_ok()
@@ -236,7 +248,8 @@ fn converse(stream: TcpStream, target: &Target) -> io::Result<()> {
                 return Ok(());
             }
             Ok(_) => {}
-            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
             Err(e) => return Err(io::Error::other(e)),
         }
         let mut wrote = false;

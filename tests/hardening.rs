@@ -1,0 +1,300 @@
+//! Hostile load and injected faults: queues flooded with calls, callback
+//! storms, contexts and external copies without end, disposal in the middle
+//! of every kind of call, futures dropped mid-flight, create/use/dispose
+//! cycles and a soak, with the process's memory watched.
+//!
+//! The short forms run with the suite. `IVM_HARDENING_SCALE` multiplies
+//! the load (`cargo xtask soak` sets it to 10, for the 10,000-cycle form)
+//! and `IVM_SOAK_SECONDS` sets the soak's length (3 s by default).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use futures_executor::block_on;
+use ivm::{
+    Buffer, Callback, CompileOptions, Context, Error, EvalOptions, ExternalCopy, Isolate, IsolateOptions, Object,
+    ObjectId, Pending, Resolver, RunOptions, Structured, Transferable, Value, total_external_size,
+};
+
+fn scale() -> usize {
+    std::env::var("IVM_HARDENING_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+}
+
+/// The process's resident memory, in MiB.
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: f64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
+    pages * page / f64::from(1 << 20)
+}
+
+fn fresh() -> (Isolate, Context) {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = isolate.create_context().unwrap();
+    (isolate, context)
+}
+
+/// Waits for `pending` on another thread, failing instead of hanging.
+fn settle<T: Send + 'static>(pending: Pending<T>) -> ivm::Result<T> {
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = sender.send(block_on(pending));
+    });
+    receiver.recv_timeout(Duration::from_secs(20)).expect("the call never settled")
+}
+
+#[test]
+fn a_flood_of_ignored_calls_drains_in_order_while_other_isolates_answer() {
+    let calls = 200_000 * scale();
+    let (isolate, context) = fresh();
+    context.eval("globalThis.n = 0", &EvalOptions::new()).unwrap();
+    for _ in 0..calls {
+        context.eval_ignored("n++", EvalOptions::new());
+    }
+    // Another isolate is not held up by this one's queue.
+    let (_other, other_context) = fresh();
+    assert_eq!(other_context.eval("'responsive'", &EvalOptions::new()).unwrap(), Value::from("responsive"));
+    // A synchronous call takes its turn after every call queued before it.
+    assert_eq!(context.eval("n", &EvalOptions::new()).unwrap(), Value::Number(calls as f64));
+    isolate.dispose().unwrap();
+}
+
+#[test]
+fn a_callback_storm_is_served_and_counted() {
+    let calls = 200_000 * scale();
+    let (isolate, context) = fresh();
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&served);
+    let host = Callback::new(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(Transferable::from(1))
+    });
+    context.global().unwrap().set("host", host, &RunOptions::new()).unwrap();
+    let sum =
+        context.eval(&format!("let s = 0; for (let i = 0; i < {calls}; i++) s += host(i); s"), &EvalOptions::new());
+    assert_eq!(sum.unwrap(), Value::Number(calls as f64));
+    assert_eq!(served.load(Ordering::Relaxed), calls);
+    isolate.dispose().unwrap();
+}
+
+#[test]
+fn contexts_made_without_end_stop_at_the_memory_limit() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(16)).unwrap();
+    let mut contexts = Vec::new();
+    let error = loop {
+        match isolate.create_context() {
+            Ok(context) => {
+                context.eval("globalThis.ballast = new Array(20000).fill(1.5)", &EvalOptions::new()).ok();
+                contexts.push(context);
+            }
+            Err(error) => break error,
+        }
+        assert!(contexts.len() < 100_000, "the limit never held");
+    };
+    assert!(matches!(error, Error::MemoryLimit | Error::Disposed), "{error:?}");
+    assert!(isolate.is_disposed());
+    // The host is fine, and so is a new isolate.
+    let (_fresh, context) = fresh();
+    assert_eq!(context.eval("1 + 1", &EvalOptions::new()).unwrap(), Value::Number(2.0));
+}
+
+#[test]
+fn external_copies_are_freed_back_to_the_baseline() {
+    let before = total_external_size();
+    let copies: Vec<ExternalCopy> = (0..64)
+        .map(|_| {
+            let graph = Structured::new(
+                Value::Object(ObjectId(0)),
+                vec![Object::ArrayBuffer(Buffer::from(vec![7u8; 1 << 20]))],
+            );
+            ExternalCopy::new(graph.unwrap())
+        })
+        .collect();
+    assert!(total_external_size() >= before + (64 << 20));
+    drop(copies);
+    assert!(total_external_size() <= before + (1 << 20), "{} bytes still held", total_external_size() - before);
+}
+
+/// One way to start a call that is still running when the isolate is
+/// disposed.
+type Start = fn(&Isolate, &Context, &Arc<Mutex<Vec<Resolver>>>) -> Pending<Transferable>;
+
+#[test]
+fn disposing_ends_every_kind_of_running_call() {
+    let kinds: [(&str, Start); 9] = [
+        ("eval", |_, context, _| context.eval_async("for (;;) {}", EvalOptions::new())),
+        ("eval_closure", |_, context, _| context.eval_closure_async("for (;;) {}", vec![], EvalOptions::new())),
+        ("script run", |isolate, context, _| {
+            let script = isolate.compile_script("for (;;) {}", &CompileOptions::new()).unwrap();
+            script.run_async(context, RunOptions::new())
+        }),
+        ("reference apply", |_, context, _| {
+            let spin = context.eval("() => { for (;;) {} }", &EvalOptions::new()).unwrap().into_reference().unwrap();
+            spin.apply_async(Value::Undefined, vec![], RunOptions::new())
+        }),
+        ("getter through get", |_, context, _| {
+            let object = context
+                .eval("({ get spin() { for (;;) {} } })", &EvalOptions::new())
+                .unwrap()
+                .into_reference()
+                .unwrap();
+            object.get_async("spin", RunOptions::new().accessors(true))
+        }),
+        ("followed promise", |_, context, _| {
+            context.eval_async("new Promise(() => {})", EvalOptions::new().promise(true))
+        }),
+        ("async callback never settled", |_, context, parked| {
+            let parked = Arc::clone(parked);
+            let never = Callback::new_async(move |_, resolver| parked.lock().unwrap().push(resolver));
+            context.global().unwrap().set("never", never, &RunOptions::new()).unwrap();
+            context.eval_async("never()", EvalOptions::new().promise(true))
+        }),
+        ("blocking callback never settled", |_, context, parked| {
+            let parked = Arc::clone(parked);
+            let blocked = Callback::new_blocking(move |_, resolver| parked.lock().unwrap().push(resolver));
+            context.global().unwrap().set("blocked", blocked, &RunOptions::new()).unwrap();
+            context.eval_async("blocked()", EvalOptions::new())
+        }),
+        ("module evaluation", |isolate, context, _| {
+            let module = isolate.compile_module("for (;;) {}", &CompileOptions::new()).unwrap();
+            module.instantiate(context, |_, _| Err(Error::InvalidArgument("no imports".into()))).unwrap();
+            module.evaluate_async(RunOptions::new())
+        }),
+    ];
+    for (kind, start) in kinds {
+        let (isolate, context) = fresh();
+        let parked = Arc::new(Mutex::new(Vec::new()));
+        let running = start(&isolate, &context, &parked);
+        thread::sleep(Duration::from_millis(30));
+        isolate.dispose().unwrap();
+        let outcome = settle(running);
+        assert!(
+            matches!(outcome, Err(Error::DisposedDuringExecution | Error::Disposed | Error::Canceled)),
+            "{kind}: {outcome:?}"
+        );
+        // Resolvers settled after the isolate is gone are harmless.
+        for resolver in parked.lock().unwrap().drain(..) {
+            resolver.resolve(1);
+        }
+        assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Disposed)), "{kind}");
+    }
+}
+
+#[test]
+fn dropped_futures_do_not_stall_the_isolate() {
+    let (isolate, context) = fresh();
+    // A runaway call whose future is dropped still ends at its timeout.
+    drop(context.eval_async("for (;;) {}", EvalOptions::new().timeout(Duration::from_millis(100))));
+    // Followed promises that never settle, dropped.
+    for _ in 0..100 {
+        drop(
+            context.eval_async(
+                "new Promise(() => {})",
+                EvalOptions::new().promise(true).timeout(Duration::from_millis(50)),
+            ),
+        );
+    }
+    // Calls dropped before they start.
+    for i in 0..1000 {
+        drop(context.eval_async(format!("globalThis.last = {i}"), EvalOptions::new()));
+    }
+    assert_eq!(context.eval("globalThis.last", &EvalOptions::new()).unwrap(), Value::Number(999.0));
+    isolate.dispose().unwrap();
+}
+
+#[test]
+fn a_panicking_host_thread_leaves_the_isolate_usable() {
+    let (isolate, context) = fresh();
+    let waiting = context.clone();
+    // The thread dies with its call's result unread.
+    let died = thread::spawn(move || {
+        let _ = waiting.eval("for (let i = 0; i < 1e6; i++) {} 'done'", &EvalOptions::new());
+        panic!("the host thread dies after its call");
+    })
+    .join();
+    assert!(died.is_err());
+    let panicking = Callback::new(|_| panic!("a host callback panics"));
+    context.global().unwrap().set("panics", panicking, &RunOptions::new()).unwrap();
+    let thrown =
+        context.eval("try { panics(); 'no' } catch (e) { e instanceof Error ? 'caught' : 'odd' }", &EvalOptions::new());
+    assert_eq!(thrown.unwrap(), Value::from("caught"));
+    assert_eq!(context.eval("6 * 7", &EvalOptions::new()).unwrap(), Value::Number(42.0));
+    isolate.dispose().unwrap();
+}
+
+/// One isolate's whole life, using a bit of everything.
+fn cycle(round: usize) {
+    let (isolate, context) = fresh();
+    let host = Callback::new(|arguments| Ok(Transferable::from(arguments.len() as f64)));
+    context.global().unwrap().set("host", host, &RunOptions::new()).unwrap();
+    let result = context
+        .eval(&format!("const kept = new Array(50000).fill({round}); host(1, 2) + kept.length"), &EvalOptions::new())
+        .unwrap();
+    assert_eq!(result, Value::Number(50002.0));
+    let object = context.eval("({ list: [1, 2, 3] })", &EvalOptions::new()).unwrap().into_reference().unwrap();
+    let copy = ExternalCopy::from_reference(&object, &Default::default()).unwrap();
+    assert_eq!(block_on(context.eval_async("1", EvalOptions::new())).unwrap(), Value::Number(1.0));
+    drop(copy);
+    isolate.dispose().unwrap();
+}
+
+#[test]
+fn create_use_dispose_cycles_keep_memory_flat() {
+    let cycles = 1_000 * scale();
+    let warmup = cycles / 5;
+    for round in 0..warmup {
+        cycle(round);
+    }
+    let start = rss_mib();
+    for round in warmup..cycles {
+        cycle(round);
+    }
+    let end = rss_mib();
+    println!("cycles: {cycles} create/use/dispose cycles, RSS {start:.1} MiB after {warmup}, {end:.1} MiB at the end");
+    assert!(end < start + 48.0, "RSS grew from {start:.1} MiB to {end:.1} MiB over {} cycles", cycles - warmup);
+}
+
+#[test]
+fn a_soak_of_mixed_work_keeps_memory_flat() {
+    let seconds: u64 = std::env::var("IVM_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..2)
+        .map(|worker| {
+            thread::spawn(move || {
+                let mut rounds = 0;
+                let mut samples = Vec::new();
+                let mut last_sample = Instant::now();
+                while Instant::now() < deadline {
+                    cycle(worker * 1_000_000 + rounds);
+                    let (isolate, context) = fresh();
+                    let hog =
+                        context.eval("const a = []; for (;;) a.push(new Array(1e4).fill(1))", &EvalOptions::new());
+                    assert!(matches!(hog, Err(Error::MemoryLimit)), "{hog:?}");
+                    assert!(isolate.is_disposed());
+                    rounds += 1;
+                    if last_sample.elapsed() >= Duration::from_millis(250) {
+                        samples.push(rss_mib());
+                        last_sample = Instant::now();
+                    }
+                }
+                (rounds, samples)
+            })
+        })
+        .collect();
+    let mut rounds = 0;
+    let mut samples = Vec::new();
+    for worker in workers {
+        let (worker_rounds, worker_samples) = worker.join().unwrap();
+        rounds += worker_rounds;
+        samples.extend(worker_samples);
+    }
+    let quarter = (samples.len() / 4).max(1);
+    let mean = |part: &[f64]| part.iter().sum::<f64>() / part.len().max(1) as f64;
+    let (early, late) =
+        (mean(&samples[..quarter.min(samples.len())]), mean(&samples[samples.len() - quarter.min(samples.len())..]));
+    println!("soak: {seconds} s, {rounds} rounds, RSS {early:.1} MiB early, {late:.1} MiB late");
+    assert!(late < early + 64.0, "RSS grew from {early:.1} MiB to {late:.1} MiB during the soak");
+}
