@@ -20,6 +20,7 @@
 //   --time         milliseconds of measurement per operation and library
 //                  (default 1000), split over rounds that alternate which
 //                  library goes first
+// IVM_BENCH_RESULTS names a file the rows are appended to, for xtask.
 // IVM_NODE_ADDON, which bindings/node/index.js reads, picks the addon file
 // (default: ivm.node beside it); `cargo xtask bench` points it at a release
 // build of its own.
@@ -303,6 +304,15 @@ function describe(error) {
     console.log(`| ${row.name} | ${cell(0)} | ${cell(1)} | ${ratio} | ${goal} |`);
   }
   console.log(`\n(${(Number(now() - started) / 1e9).toFixed(1)} s)`);
+  // For `cargo xtask bench`'s report (docs/BENCHMARKS.md): one
+  // tab-separated line per row, with times in nanoseconds.
+  if (process.env.IVM_BENCH_RESULTS) {
+    const section = `Node ${process.version}: ivm vs ${peerName}`;
+    const lines = results
+      .filter(({ perOp }) => perOp[0] !== undefined && perOp[1] !== undefined)
+      .map(({ row, perOp }) => [section, row.name, perOp[0], perOp[1], GOAL].join('\t') + '\n');
+    require('node:fs').appendFileSync(process.env.IVM_BENCH_RESULTS, lines.join(''));
+  }
   process.exitCode = failures > 0 ? 1 : 0;
 })().catch((error) => {
   console.error(error);

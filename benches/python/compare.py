@@ -44,6 +44,7 @@ import argparse
 import gc
 import importlib.metadata
 import mmap
+import os
 import platform
 import sys
 import time
@@ -273,6 +274,15 @@ def main() -> int:
             f"| {row.name} | {format_time(ivm_time)} | {format_time(racer_time)} "
             f"| {format_ratio(ratio)} | {row.goal_text()} | {verdict} |"
         )
+    # For `cargo xtask bench`'s report (docs/BENCHMARKS.md): one
+    # tab-separated line per row, times in nanoseconds, the goal as the most
+    # ivm's time may be of mini-racer's.
+    results_file = os.environ.get("IVM_BENCH_RESULTS")
+    if results_file:
+        section = f"Python {platform.python_version()}: ivm vs mini-racer {libraries[1].version}"
+        with open(results_file, "a", encoding="utf-8") as out:
+            for row, (ivm_time, racer_time) in zip(ROWS, results, strict=True):
+                out.write(f"{section}\t{row.name}\t{ivm_time * 1e9}\t{racer_time * 1e9}\t{1 / row.goal}\n")
     return 0
 
 

@@ -5,6 +5,8 @@
 //! It must stay free of dependencies and of ivm's own crates, so that it
 //! builds in seconds on a fresh machine.
 
+mod report;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -22,7 +24,12 @@ cargo xtask <command>
           run the benchmarks and print ratios against isolated-vm (from npm),
           then compare the Node addon with isolated-vm in Node 24 and in the
           machine's Node (benches/node/compare.js), and the Python package
-          with mini-racer from PyPI (benches/python/compare.py)
+          with mini-racer from PyPI (benches/python/compare.py), and write
+          docs/BENCHMARKS.md and docs/benchmarks.svg from the run
+  soak [SECONDS]
+          run the hardening suite's long forms in release mode (10,000
+          create/use/dispose cycles, ten times the floods, and a soak of
+          SECONDS, default 3600) and record the results in docs/HARDENING.md
   fuzz [SECONDS]
           fuzz the wire decoder with cargo-fuzz (installed if missing) for
           SECONDS (default 600); see docs/FUZZING.md
@@ -39,6 +46,7 @@ fn main() -> ExitCode {
         Some("test") => test(&env),
         Some("bench") => bench(&env, &args[1..]),
         Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
+        Some("soak") => soak(&env, args.get(1).map(String::as_str)),
         Some("help" | "--help" | "-h") | None => {
             println!("{HELP}");
             Ok(())
@@ -234,6 +242,45 @@ fn node_suite(env: &BuildEnv, node: &str, tally: &mut Tally) -> Result<(), Strin
 /// Runs the wire decoder's cargo-fuzz target for `seconds`. cargo-fuzz needs
 /// nightly compiler flags; `RUSTC_BOOTSTRAP` lets the stable toolchain accept
 /// them, so no second toolchain is needed.
+/// The long forms of `tests/hardening.rs`; their summary lines (RSS over
+/// the cycles and the soak) go to docs/HARDENING.md.
+fn soak(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
+    let seconds = seconds.unwrap_or("3600");
+    seconds.parse::<u64>().map_err(|_| format!("SECONDS must be a whole number, not {seconds:?}"))?;
+    let started = std::time::Instant::now();
+    let mut command = env.command("cargo");
+    command.args(["test", "--release", "--package", "ivm-tests", "--test", "hardening", "--", "--nocapture"]);
+    command.env("IVM_HARDENING_SCALE", "10").env("IVM_SOAK_SECONDS", seconds);
+    let mut summary = Vec::new();
+    let mut outcome = String::new();
+    let ran = run_counting(command, |line| {
+        if line.starts_with("cycles:") || line.starts_with("soak:") {
+            summary.push(line.to_owned());
+        } else if line.starts_with("test result:") {
+            outcome = line.to_owned();
+        }
+    });
+    let mut markdown = String::from("# Hardening: the long forms
+
+");
+    markdown.push_str(&format!(
+        "Written by `cargo xtask soak {seconds}` from its last run ({}, {:.0} minutes); do not edit by hand. \
+         The short forms of the same tests run in CI (`tests/hardening.rs`, \
+         and the conformance cases' escapes and resource attacks in all three \
+         front-ends).\n\n## Machine\n\n{}\n\n## Results\n\n",
+        report::shell(&["date", "-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default(),
+        started.elapsed().as_secs_f64() / 60.0,
+        report::machine()
+    ));
+    for line in &summary {
+        markdown.push_str(&format!("- {line}\n"));
+    }
+    markdown.push_str(&format!("- {}\n", if ran.is_ok() { outcome.as_str() } else { "the run FAILED" }));
+    std::fs::write(env.root.join("docs/HARDENING.md"), markdown).map_err(|e| format!("writing docs/HARDENING.md: {e}"))?;
+    println!("xtask: wrote docs/HARDENING.md");
+    ran
+}
+
 fn fuzz(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
     let seconds: u64 = seconds.unwrap_or("600").parse().map_err(|_| format!("not a number of seconds: {seconds:?}"))?;
     let installed = env.command("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
@@ -374,6 +421,8 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
         args.extend(extra.iter().map(String::as_str));
     }
     cargo(env, &args)?;
+    let mut comparisons = Vec::new();
+    let mut notes = Vec::new();
     let ours: Vec<Option<f64>> = BENCHMARKS.iter().map(|id| criterion_mean_ns(&env.root, id)).collect();
     let peer = match isolated_vm_results(env) {
         Ok(peer) => Some(peer),
@@ -387,7 +436,19 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
     for (id, ours) in BENCHMARKS.iter().zip(ours) {
         let theirs = peer.as_ref().and_then(|p| json_number_after(&p.json, &format!("\"{id}\":")));
         let ratio = match (ours, theirs) {
-            (Some(ours), Some(theirs)) if ours > 0.0 => format!("{:.2}x", theirs / ours),
+            (Some(ours), Some(theirs)) if ours > 0.0 => {
+                comparisons.push(report::Comparison {
+                    section: format!(
+                        "Rust: ivm's core vs {} in Node 24",
+                        peer.as_ref().map_or("isolated-vm", |p| p.name.as_str())
+                    ),
+                    operation: (*id).to_owned(),
+                    ivm_ns: ours,
+                    peer_ns: theirs,
+                    goal: None,
+                });
+                format!("{:.2}x", theirs / ours)
+            }
             _ => "-".to_owned(),
         };
         println!("| {id} | {} | {} | {ratio} |", format_ns(ours), format_ns(theirs));
@@ -396,67 +457,88 @@ fn bench(env: &BuildEnv, extra: &[String]) -> Result<(), String> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let many = criterion_mean_ns(&env.root, &format!("runtime/parallel sum on {workers} isolates"));
     if let (Some(one), Some(many)) = (one, many) {
-        println!(
-            "\nParallel sum of 0..2^27: {} on one isolate, {} on {workers} (one per worker): {:.2}x speedup on {workers} cores.",
+        let note = format!(
+            "Parallel sum of 0..2^27: {} on one isolate, {} on {workers} (one per worker): {:.2}x speedup on {workers} cores.",
             format_ns(Some(one)),
             format_ns(Some(many)),
             one / many,
         );
+        println!("\n{note}");
+        notes.push(note);
     }
     let memcpy = criterion_mean_ns(&env.root, "marshal/memcpy 64MiB");
     let external_copy = criterion_mean_ns(&env.root, "marshal/ExternalCopy 64MiB ArrayBuffer");
     if let (Some(memcpy), Some(external_copy)) = (memcpy, external_copy) {
-        println!(
-            "\nExternalCopy of 64 MiB runs at {:.0}% of this machine's memcpy bandwidth ({} vs {}).",
+        let note = format!(
+            "ExternalCopy of 64 MiB runs at {:.0}% of this machine's memcpy bandwidth ({} vs {}).",
             100.0 * memcpy / external_copy,
             format_ns(Some(external_copy)),
             format_ns(Some(memcpy)),
         );
+        println!("\n{note}");
+        notes.push(note);
     }
-    startup_report(&env.root);
-    compare_in_node(env);
-    compare_in_python(env);
-    Ok(())
+    let targets = startup_report(&env.root);
+    // The comparison scripts append their rows here (IVM_BENCH_RESULTS).
+    let results = env.root.join("target/bench-results.tsv");
+    let _ = std::fs::remove_file(&results);
+    compare_in_node(env, &results);
+    compare_in_python(env, &results);
+    comparisons.extend(report::read_comparisons(&results));
+    report::write(&env.root, &comparisons, &targets, &notes)
 }
 
 /// The startup benchmarks against their goals: booting from a snapshot at
 /// most half the time of building the same state from source, a warm
 /// pool's checkout under 50 µs, and what a code cache saves.
-fn startup_report(root: &Path) {
+fn startup_report(root: &Path) -> Vec<report::Target> {
     let time = |id: &str| criterion_mean_ns(root, &format!("startup/{id}"));
     let source = time("isolate+context+library from source");
     let snapshot = time("isolate+context+library from a snapshot");
     let checkout = time("pool checkout");
     let (cold, cached) = (time("compile without a code cache"), time("compile with a code cache"));
-    println!("\n| startup | time | goal |");
-    println!("|---|---|---|");
+    let mut targets = Vec::new();
     if let (Some(source), Some(snapshot)) = (source, snapshot) {
-        let ratio = snapshot / source;
-        let met = if ratio <= 0.5 { "met" } else { "not met" };
-        println!(
-            "| isolate + context + library: from source {} , from a snapshot {} | {ratio:.2}x | <= 0.5x: {met} |",
-            format_ns(Some(source)),
-            format_ns(Some(snapshot))
-        );
+        targets.push(report::Target {
+            what: "isolate + context + a library, from a snapshot ÷ from source".into(),
+            result: format!("{} ÷ {} = {:.2}x", format_ns(Some(snapshot)), format_ns(Some(source)), snapshot / source),
+            goal: "≤ 0.5x".into(),
+            met: Some(snapshot / source <= 0.5),
+        });
     }
     if let Some(checkout) = checkout {
-        let met = if checkout < 50_000.0 { "met" } else { "not met" };
-        println!("| pool checkout | {} | < 50 µs: {met} |", format_ns(Some(checkout)));
+        targets.push(report::Target {
+            what: "pool checkout".into(),
+            result: format_ns(Some(checkout)),
+            goal: "< 50 µs".into(),
+            met: Some(checkout < 50_000.0),
+        });
     }
     if let (Some(cold), Some(cached)) = (cold, cached) {
-        println!(
-            "| compile: without a code cache {} , with one {} | {:.2}x | - |",
-            format_ns(Some(cold)),
-            format_ns(Some(cached)),
-            cached / cold
-        );
+        targets.push(report::Target {
+            what: "compile with a code cache ÷ without".into(),
+            result: format!("{} ÷ {} = {:.2}x", format_ns(Some(cached)), format_ns(Some(cold)), cached / cold),
+            goal: "-".into(),
+            met: None,
+        });
     }
+    println!("\n| startup | result | goal |");
+    println!("|---|---|---|");
+    for target in &targets {
+        let met = match target.met {
+            Some(true) => ": met",
+            Some(false) => ": not met",
+            None => "",
+        };
+        println!("| {} | {} | {}{met} |", target.what, target.result, target.goal);
+    }
+    targets
 }
 
 /// Runs `benches/python/compare.py`, which times ivm's Python package (a
 /// release build) and mini-racer (from PyPI) side by side in one
 /// interpreter. Skipped, with why, when either cannot be installed.
-fn compare_in_python(env: &BuildEnv) {
+fn compare_in_python(env: &BuildEnv, results: &Path) {
     let python = install_python_package(env, true).and_then(|_| python_venv(env, &["mini-racer"]));
     let python = match python {
         Ok(python) => python,
@@ -466,7 +548,7 @@ fn compare_in_python(env: &BuildEnv) {
         }
     };
     let mut command = env.command(&python.display().to_string());
-    command.arg("benches/python/compare.py");
+    command.arg("benches/python/compare.py").env("IVM_BENCH_RESULTS", results);
     if let Err(why) = run(command) {
         eprintln!("xtask: the comparison with mini-racer failed (its output above says why): {why}");
     }
@@ -479,7 +561,7 @@ fn compare_in_python(env: &BuildEnv) {
 /// above time ivm's core without Node; these are what a user of the addon
 /// sees. Each part that cannot run is reported and skipped: the Rust
 /// benchmarks above stand on their own.
-fn compare_in_node(env: &BuildEnv) {
+fn compare_in_node(env: &BuildEnv, results: &Path) {
     // The release build gets a copy of its own for these runs, named to
     // bindings/node/index.js by IVM_NODE_ADDON: `cargo xtask test` puts a
     // debug build at bindings/node/ivm.node, and one run beside the bench
@@ -495,13 +577,13 @@ fn compare_in_node(env: &BuildEnv) {
         eprintln!("xtask: ivm's Node addon did not build, so it is not compared with isolated-vm: {why}");
         return;
     }
-    compare_on(env, &addon, "Node 24", node24_peers(env));
-    compare_on(env, &addon, "the machine's Node", machine_node_peers(env));
+    compare_on(env, &addon, results, "Node 24", node24_peers(env));
+    compare_on(env, &addon, results, "the machine's Node", machine_node_peers(env));
 }
 
 /// Runs compare.js with `addon` and with `peer`'s Node and isolated-vm (or
 /// says why not).
-fn compare_on(env: &BuildEnv, addon: &Path, which: &str, peer: Result<(String, PathBuf), String>) {
+fn compare_on(env: &BuildEnv, addon: &Path, results: &Path, which: &str, peer: Result<(String, PathBuf), String>) {
     let (node, dir) = match peer {
         Ok(found) => found,
         Err(why) => {
@@ -516,7 +598,7 @@ fn compare_on(env: &BuildEnv, addon: &Path, which: &str, peer: Result<(String, P
     command.args(["--no-node-snapshot", "--expose-gc", "benches/node/compare.js"]);
     command.arg(format!("--ivm={}", env.root.join("bindings/node").display()));
     command.arg(format!("--isolated-vm={}", dir.display()));
-    command.env("IVM_NODE_ADDON", addon);
+    command.env("IVM_NODE_ADDON", addon).env("IVM_BENCH_RESULTS", results);
     if let Err(why) = run(command) {
         eprintln!("xtask: the comparison on {which} failed (its output above says why): {why}");
     }
@@ -641,10 +723,5 @@ fn json_number_after(text: &str, key: &str) -> Option<f64> {
 }
 
 fn format_ns(ns: Option<f64>) -> String {
-    match ns {
-        None => "-".to_owned(),
-        Some(ns) if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
-        Some(ns) if ns >= 1e3 => format!("{:.2} µs", ns / 1e3),
-        Some(ns) => format!("{ns:.0} ns"),
-    }
+    ns.map_or_else(|| "-".to_owned(), report::format_ns)
 }
