@@ -215,3 +215,27 @@ fn host_buffers_count_against_the_memory_limit_and_one_too_large_is_refused() {
     assert!(!isolate.is_disposed(), "the host's oversized value is not the isolate's fault");
     assert_eq!(eval(&context, "new Uint8Array(kept)[0]"), Value::Number(7.0));
 }
+
+/// V8's compilation cache keeps every distinct source it compiled until a
+/// last-resort collection, which the memory limit must give before it
+/// calls the heap full.
+#[test]
+fn compiling_many_scripts_in_one_isolate_stays_within_its_limit() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(16)).unwrap();
+    let library: String = (0..300).map(|i| format!("function f{i}(x) {{ return x * {i} + {i}; }}\n")).collect();
+    for round in 0..1000 {
+        let script = isolate.compile_script(&format!("{library}//{round}"), &ivm::CompileOptions::new());
+        assert!(script.is_ok(), "round {round}: {script:?}");
+    }
+}
+
+#[test]
+fn evaluating_many_scripts_in_one_isolate_stays_within_its_limit() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(16)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let library: String = (0..300).map(|i| format!("function f{i}(x) {{ return x * {i} + {i}; }}\n")).collect();
+    for round in 0..1000 {
+        let result = context.eval(&format!("{library}//{round}\n1"), &EvalOptions::new());
+        assert!(result.is_ok(), "round {round}: {result:?}");
+    }
+}

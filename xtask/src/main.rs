@@ -260,9 +260,11 @@ fn soak(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
             outcome = line.to_owned();
         }
     });
-    let mut markdown = String::from("# Hardening: the long forms
+    let mut markdown = String::from(
+        "# Hardening: the long forms
 
-");
+",
+    );
     markdown.push_str(&format!(
         "Written by `cargo xtask soak {seconds}` from its last run ({}, {:.0} minutes); do not edit by hand. \
          The short forms of the same tests run in CI (`tests/hardening.rs`, \
@@ -276,7 +278,8 @@ fn soak(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
         markdown.push_str(&format!("- {line}\n"));
     }
     markdown.push_str(&format!("- {}\n", if ran.is_ok() { outcome.as_str() } else { "the run FAILED" }));
-    std::fs::write(env.root.join("docs/HARDENING.md"), markdown).map_err(|e| format!("writing docs/HARDENING.md: {e}"))?;
+    std::fs::write(env.root.join("docs/HARDENING.md"), markdown)
+        .map_err(|e| format!("writing docs/HARDENING.md: {e}"))?;
     println!("xtask: wrote docs/HARDENING.md");
     ran
 }

@@ -60,7 +60,12 @@ pub(crate) fn read_comparisons(path: &Path) -> Vec<Comparison> {
 }
 
 /// Writes the Markdown report and the chart under `docs/`.
-pub(crate) fn write(root: &Path, comparisons: &[Comparison], targets: &[Target], notes: &[String]) -> Result<(), String> {
+pub(crate) fn write(
+    root: &Path,
+    comparisons: &[Comparison],
+    targets: &[Target],
+    notes: &[String],
+) -> Result<(), String> {
     let mut markdown = String::new();
     let _ = writeln!(markdown, "# Benchmarks\n");
     let _ = writeln!(
@@ -171,7 +176,8 @@ fn chart(comparisons: &[Comparison]) -> String {
             _ => "#f0ad4e",
         };
         let label = format!("{} · {}", short_section(&c.section), c.operation);
-        let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LABEL - 8.0, y + 15.0, escape(&label));
+        let _ =
+            writeln!(svg, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LABEL - 8.0, y + 15.0, escape(&label));
         let _ = writeln!(
             svg,
             r#"<rect x="{from}" y="{}" width="{}" height="{}" fill="{color}"><title>{:.3}</title></rect>"#,
@@ -182,7 +188,12 @@ fn chart(comparisons: &[Comparison]) -> String {
         );
         if let Some(goal) = c.goal {
             let at = x(goal);
-            let _ = writeln!(svg, r#"<line x1="{at}" y1="{}" x2="{at}" y2="{}" stroke="black" stroke-width="2"/>"#, y + 2.0, y + ROW - 2.0);
+            let _ = writeln!(
+                svg,
+                r#"<line x1="{at}" y1="{}" x2="{at}" y2="{}" stroke="black" stroke-width="2"/>"#,
+                y + 2.0,
+                y + ROW - 2.0
+            );
         }
     }
     let _ = writeln!(svg, r#"<line x1="{parity}" y1="{TOP}" x2="{parity}" y2="{axis_y}" stroke="black"/>"#);

@@ -598,6 +598,12 @@ impl Isolate {
                 let result = f(scope);
                 (result, scope.has_terminated())
             };
+            if !nested {
+                // A collection asked for near the heap limit that no
+                // interrupt check reached (the call ran no JavaScript after
+                // it: a compile, say) runs now, before the limit is judged.
+                memory::collect_if_pending(isolate, &inner.memory);
+            }
             let timer_fired = deadline.is_some_and(Deadline::cancel);
             let wall = started.elapsed();
             let cpu_used = match cpu_started {

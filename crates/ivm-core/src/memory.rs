@@ -3,10 +3,17 @@
 //!
 //! Three layers, because each covers a hole in the others:
 //! 1. V8's heap limit (resource constraints) bounds the JavaScript heap.
-//! 2. Near that limit V8 calls [`near_heap_limit`], which records the breach,
-//!    asks V8 to terminate the running script and raises the limit so the
-//!    allocation in flight can finish instead of reaching V8's fatal
-//!    out-of-memory path. The isolate is disposed when the call unwinds.
+//! 2. Near that limit V8 calls [`near_heap_limit`]. The first time, the heap
+//!    may be mostly what only a last-resort collection frees (V8's
+//!    compilation cache keeps every distinct script source compiled until
+//!    one), so it asks for that collection at the next interrupt check, or
+//!    at the end of the call if none comes first ([`collect_if_pending`]):
+//!    the limit is restored if the heap fits again, else the limit is
+//!    breached. Near the limit again before that, it is breached at once. A
+//!    breach asks V8 to terminate the running script. Either way the limit
+//!    is raised so the allocation in flight can finish instead of reaching
+//!    V8's fatal out-of-memory path; the isolate is disposed when the call
+//!    unwinds.
 //! 3. Memory outside the heap (ArrayBuffer contents) goes through
 //!    [`allocator`], which refuses allocations that would pass the limit and
 //!    records the breach the same way.
@@ -24,6 +31,11 @@ pub(crate) struct MemoryBudget {
     external_bytes: AtomicUsize,
     limit_hit: AtomicBool,
     terminator: OnceLock<v8::IsolateHandle>,
+    /// The heap came near its limit and is being given a last-resort
+    /// collection: the next time near it is a breach.
+    collecting: AtomicBool,
+    /// That collection was asked for and has not run yet.
+    collection_pending: AtomicBool,
 }
 
 impl MemoryBudget {
@@ -33,6 +45,8 @@ impl MemoryBudget {
             external_bytes: AtomicUsize::new(0),
             limit_hit: AtomicBool::new(false),
             terminator: OnceLock::new(),
+            collecting: AtomicBool::new(false),
+            collection_pending: AtomicBool::new(false),
         })
     }
 
@@ -93,8 +107,9 @@ const TERMINATION_HEADROOM: usize = 1280 << 20;
 /// to a catastrophic error (see `crate::fatal`) instead.
 const MAX_OVERSHOOT: usize = 2560 << 20;
 
-/// V8's near-heap-limit callback: record the breach, ask V8 to terminate,
-/// and grant bounded headroom for the termination to take effect.
+/// V8's near-heap-limit callback: the first time, ask for a last-resort
+/// collection; after that, record the breach and ask V8 to terminate. Both
+/// grant bounded headroom, for the collection or the termination to come.
 ///
 /// # Safety
 /// `data` must be the pointer registered in `Isolate::new`: a `MemoryBudget`
@@ -102,9 +117,45 @@ const MAX_OVERSHOOT: usize = 2560 << 20;
 pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usize, initial: usize) -> usize {
     // SAFETY: see the function's contract; the budget outlives the isolate.
     let budget = unsafe { &*data.cast::<MemoryBudget>() };
-    budget.breach();
+    if !budget.collecting.swap(true, Ordering::SeqCst) {
+        budget.collection_pending.store(true, Ordering::SeqCst);
+        if let Some(handle) = budget.terminator.get() {
+            handle.request_interrupt(collect_on_interrupt, data);
+        }
+    } else {
+        budget.breach();
+    }
     let cap = initial.saturating_add(MAX_OVERSHOOT);
     current.saturating_add(TERMINATION_HEADROOM).min(cap).max(current)
+}
+
+/// Runs the collection [`near_heap_limit`] asked for, between statements
+/// of the JavaScript that came near the limit.
+unsafe extern "C" fn collect_on_interrupt(isolate: v8::UnsafeRawIsolatePtr, data: *mut c_void) {
+    // SAFETY: V8 runs interrupts on the thread that holds the isolate's
+    // lock, while the isolate (and so the budget, see `near_heap_limit`)
+    // lives.
+    let (mut isolate, budget) = unsafe { (v8::Isolate::from_raw_isolate_ptr(isolate), &*data.cast::<MemoryBudget>()) };
+    collect_if_pending(&mut isolate, budget);
+}
+
+/// The last-resort collection, if one was asked for and has not run: V8
+/// frees all it can (its compilation cache too). If the heap then fits
+/// under the limit, the limit V8 was given is restored and the next time
+/// near it gets a collection again; if not, the limit is breached.
+pub(crate) fn collect_if_pending(isolate: &mut v8::Isolate, budget: &MemoryBudget) {
+    if !budget.collection_pending.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    isolate.low_memory_notification();
+    if isolate.get_heap_statistics().used_heap_size() >= budget.limit_bytes {
+        budget.breach();
+        return;
+    }
+    // Removing the callback with a limit restores that limit.
+    isolate.remove_near_heap_limit_callback(near_heap_limit, budget.limit_bytes);
+    isolate.add_near_heap_limit_callback(near_heap_limit, std::ptr::from_ref(budget).cast_mut().cast());
+    budget.collecting.store(false, Ordering::SeqCst);
 }
 
 /// An ArrayBuffer allocator that charges every buffer to the isolate's budget.
