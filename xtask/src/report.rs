@@ -130,8 +130,11 @@ pub(crate) fn write(
 /// axis (ivm is 100x faster than mini-racer and near isolated-vm's speed,
 /// so a linear one would show only one of the two).
 fn chart(comparisons: &[Comparison]) -> String {
-    const LABEL: f64 = 430.0;
     const PLOT: f64 = 420.0;
+    let label = |c: &Comparison| format!("{} · {}", short_section(&c.section), c.operation);
+    // Room for the longest label, at about 6.6 px a character of 12 px text.
+    let longest = comparisons.iter().map(|c| label(c).chars().count()).max().unwrap_or(0);
+    let label_width = longest as f64 * 6.6 + 20.0;
     const ROW: f64 = 22.0;
     const TOP: f64 = 40.0;
     let (low, high) = comparisons
@@ -139,13 +142,13 @@ fn chart(comparisons: &[Comparison]) -> String {
         .map(Comparison::ratio)
         .fold((0.1_f64, 2.0_f64), |(low, high), ratio| (low.min(ratio / 1.5), high.max(ratio * 1.5)));
     let (log_low, log_high) = (low.log10().floor(), high.log10().ceil());
-    let x = |ratio: f64| LABEL + (ratio.log10() - log_low) / (log_high - log_low) * PLOT;
+    let x = |ratio: f64| label_width + (ratio.log10() - log_low) / (log_high - log_low) * PLOT;
     let height = TOP + ROW * comparisons.len() as f64 + 40.0;
     let mut svg = String::new();
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        LABEL + PLOT + 20.0
+        label_width + PLOT + 20.0
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
@@ -175,9 +178,13 @@ fn chart(comparisons: &[Comparison]) -> String {
             _ if ratio <= 1.0 => "#5cb85c",
             _ => "#f0ad4e",
         };
-        let label = format!("{} · {}", short_section(&c.section), c.operation);
-        let _ =
-            writeln!(svg, r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#, LABEL - 8.0, y + 15.0, escape(&label));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+            label_width - 8.0,
+            y + 15.0,
+            escape(&label(c))
+        );
         let _ = writeln!(
             svg,
             r#"<rect x="{from}" y="{}" width="{}" height="{}" fill="{color}"><title>{:.3}</title></rect>"#,
