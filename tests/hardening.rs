@@ -225,6 +225,30 @@ fn a_panicking_host_thread_leaves_the_isolate_usable() {
     isolate.dispose().unwrap();
 }
 
+#[test]
+fn a_host_thread_that_must_stop_gets_back_from_a_runaway_sync_call() {
+    use std::sync::atomic::AtomicBool;
+    let (isolate, context) = fresh();
+    let stop = Arc::new(AtomicBool::new(false));
+    let asked = Arc::clone(&stop);
+    let waiting = context.clone();
+    let runner = thread::spawn(move || {
+        ivm::set_host_exit_check(Some(std::rc::Rc::new(move || asked.load(Ordering::SeqCst))));
+        let result = waiting.eval("for (;;) {}", &EvalOptions::new());
+        ivm::set_host_exit_check(None);
+        result
+    });
+    thread::sleep(Duration::from_millis(150));
+    assert!(!runner.is_finished(), "the check answered no: the call runs on");
+    stop.store(true, Ordering::SeqCst);
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || sender.send(runner.join().unwrap()));
+    let result = receiver.recv_timeout(Duration::from_secs(10)).expect("the thread got its call back");
+    assert!(matches!(result, Err(Error::Canceled)), "{result:?}");
+    assert_eq!(context.eval("6 * 7", &EvalOptions::new()).unwrap(), Value::Number(42.0));
+    isolate.dispose().unwrap();
+}
+
 /// One isolate's whole life, using a bit of everything.
 fn cycle(round: usize) {
     let (isolate, context) = fresh();

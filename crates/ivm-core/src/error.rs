@@ -49,7 +49,8 @@ pub enum Error {
     #[error(transparent)]
     Wire(#[from] ivm_marshal::wire::WireError),
     /// A queued call was dropped before it ran to completion (its worker
-    /// was lost to a catastrophic error, say).
+    /// was lost to a catastrophic error, say), or was stopped because its
+    /// host thread had to stop ([`set_host_exit_check`](crate::set_host_exit_check)).
     #[error("The operation was canceled before it completed")]
     Canceled,
     /// The operating system refused something the call needed (a port for

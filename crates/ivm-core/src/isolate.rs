@@ -180,6 +180,13 @@ pub(crate) struct IsolateInner {
     /// Where inspector sessions' messages wait, when the isolate has an
     /// inspector.
     pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
+    /// Whether `host_exit`'s ticker visits this isolate.
+    pub(crate) host_watched: AtomicBool,
+    /// A call on a thread with a host-exit check is running.
+    pub(crate) host_checked_run: AtomicBool,
+    /// That check said the host wants its thread back: the running call
+    /// was stopped for it.
+    pub(crate) host_exit: AtomicBool,
 }
 
 /// V8 asks before compiling WebAssembly: refused in the contexts made
@@ -307,6 +314,8 @@ enum Interruption {
     Disposed,
     Timeout,
     CpuLimit,
+    /// The host wants the thread back (see `host_exit`).
+    HostExit,
 }
 
 impl Isolate {
@@ -380,6 +389,9 @@ impl Isolate {
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
             inspector,
+            host_watched: AtomicBool::new(false),
+            host_checked_run: AtomicBool::new(false),
+            host_exit: AtomicBool::new(false),
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -587,6 +599,13 @@ impl Isolate {
             if !nested {
                 inner.interrupted.store(false, Ordering::SeqCst);
             }
+            // A host that may want this thread back while the call runs
+            // gets asked (see `host_exit`).
+            let host_checked = !nested && crate::host_exit::checked_here();
+            if host_checked {
+                crate::host_exit::watch(inner);
+                inner.host_checked_run.store(true, Ordering::SeqCst);
+            }
             let deadline = limits.timeout.map(|timeout| self.arm_timeout(started + timeout));
             let cpu_limit = limits.cpu.as_ref().map(|budget| (self.arm_cpu_limit(budget), Arc::clone(budget)));
             let _current_budget = limits.cpu.as_ref().map(|budget| CurrentBudget::set(inner, Some(Arc::clone(budget))));
@@ -598,6 +617,9 @@ impl Isolate {
                 let result = f(scope);
                 (result, scope.has_terminated())
             };
+            if host_checked {
+                inner.host_checked_run.store(false, Ordering::SeqCst);
+            }
             if !nested {
                 // A collection asked for near the heap limit that no
                 // interrupt check reached (the call ran no JavaScript after
@@ -637,6 +659,9 @@ impl Isolate {
                 Some(Interruption::MemoryLimit)
             } else if self.is_disposed() {
                 Some(Interruption::Disposed)
+            } else if !nested && inner.host_exit.swap(false, Ordering::SeqCst) {
+                isolate.cancel_terminate_execution();
+                Some(Interruption::HostExit)
             } else if nested && terminated && !timer_fired && !cpu_exceeded {
                 // The termination is an outer run's: let it reach that run.
                 Some(Interruption::Timeout)
@@ -666,6 +691,7 @@ impl Isolate {
             }
             (_, Some(Interruption::Timeout), _) => Err(Error::Timeout),
             (_, Some(Interruption::CpuLimit), _) => Err(Error::CpuLimit),
+            (_, Some(Interruption::HostExit), _) => Err(Error::Canceled),
         }
     }
 

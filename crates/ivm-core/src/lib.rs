@@ -21,6 +21,7 @@ mod fatal;
 mod follow;
 mod forms;
 mod held;
+mod host_exit;
 mod inspector;
 mod isolate;
 mod memory;
@@ -42,6 +43,7 @@ pub use error::{Error, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;
+pub use host_exit::set_host_exit_check;
 pub use inspector::{InspectorMessage, InspectorServer, InspectorSession};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// Values to and from another V8 in the process (Node's, for the Node addon).
