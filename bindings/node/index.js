@@ -95,7 +95,10 @@ function readerVersion() {
   }
 }
 
-native._init({ serialize, deserialize, settle, errors: errorClasses }, readerVersion());
+// `noop` is called now and then while a synchronous call runs: a Node
+// that is terminating this thread (worker.terminate()) refuses to run it,
+// and the call stops so the thread can go.
+native._init({ serialize, deserialize, settle, errors: errorClasses, noop() {} }, readerVersion());
 
 function isPrimitive(value) {
   return value === null || (typeof value !== 'object' && typeof value !== 'function');

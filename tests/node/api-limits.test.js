@@ -75,3 +75,44 @@ test('a memory-hungry isolate does not stop another one', async () => {
   await assert.rejects(hog, ivm.MemoryLimitError);
   assert.equal(await steady, (1e6 * (1e6 - 1)) / 2);
 });
+
+test('a worker stuck in a synchronous call can still be terminated, and Node can exit', async () => {
+  const { Worker } = require('node:worker_threads');
+  const addon = require.resolve('../../bindings/node');
+  const stuck = () => {
+    const worker = new Worker(
+      `const ivm = require(${JSON.stringify(addon)});
+       const context = new ivm.Isolate().createContextSync();
+       require('node:worker_threads').parentPort.postMessage('running');
+       context.evalSync('for (;;) {}');`,
+      { eval: true },
+    );
+    return new Promise((resolve) => worker.once('message', () => resolve(worker)));
+  };
+  // worker.terminate() waits for the worker's thread, which runs the loop.
+  const worker = await stuck();
+  const started = Date.now();
+  assert.equal(await worker.terminate(), 1);
+  assert.ok(Date.now() - started < 5000, 'terminate() returned promptly');
+  // A long synchronous call on a thread Node does not stop runs to its end.
+  const context = new ivm.Isolate().createContextSync();
+  assert.equal(context.evalSync('let s = 0; for (let i = 0; i < 3e7; i++) s += 1; s'), 3e7);
+  // process.exit() stops workers too: a child process with a stuck worker exits.
+  const { spawnSync } = require('node:child_process');
+  const child = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `const { Worker } = require('node:worker_threads');
+       const w = new Worker(${JSON.stringify(
+         `const ivm = require(${JSON.stringify(addon)});
+          const context = new ivm.Isolate().createContextSync();
+          require('node:worker_threads').parentPort.postMessage('running');
+          context.evalSync('for (;;) {}');`,
+       )}, { eval: true });
+       w.once('message', () => process.exit(7));`,
+    ],
+    { timeout: 20000 },
+  );
+  assert.equal(child.status, 7, String(child.stderr));
+});

@@ -23,6 +23,9 @@ pub(crate) struct EnvState {
     pub(crate) settle: JsHandle,
     /// Error classes by ivm error kind (see `errors.rs`).
     pub(crate) errors: JsHandle,
+    /// A JavaScript function that does nothing, which a terminating Node
+    /// refuses to run (see `lib.rs`'s host-exit check).
+    pub(crate) noop: JsHandle,
 }
 
 /// Stores `state` as the environment's instance data.

@@ -60,7 +60,32 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
         deserialize: function("deserialize")?,
         settle: function("settle")?,
         errors: handle("errors")?,
+        noop: function("noop")?,
         main,
     };
-    env_state::install(env, state)
+    env_state::install(env, state)?;
+    let raw = env.raw();
+    ivm_core::set_host_exit_check(Some(std::rc::Rc::new(move || {
+        // SAFETY: the check runs on this thread only (it is thread-local),
+        // inside a synchronous call Node made, while the environment lives.
+        node_is_stopping(&unsafe { Env::from_raw(raw) })
+    })));
+    Ok(())
+}
+
+/// Whether Node is terminating this thread (`worker.terminate()`, or
+/// `process.exit()` stopping workers): then V8 refuses to run even a
+/// function that does nothing.
+fn node_is_stopping(env: &Env) -> bool {
+    host::in_scope(env, |env| {
+        let Ok(noop) = env_state::state(env).and_then(|state| state.noop.function(env)) else { return false };
+        let mut pending = false;
+        // SAFETY: on the environment's thread, inside a Node call.
+        unsafe { napi::sys::napi_is_exception_pending(env.raw(), &mut pending) };
+        if pending {
+            // An exception of the caller's own is waiting: not ours to judge.
+            return false;
+        }
+        noop.call_without_args(None).is_err()
+    })
 }
