@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from subprocess import CompletedProcess
@@ -206,3 +209,14 @@ def test_interpreter_survives_repeated_memory_exhaustion(
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "alive"
+
+
+def test_ctrl_c_stops_a_runaway_synchronous_call(context: ivm.Context) -> None:
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            context.eval("for (;;) {}")
+    finally:
+        timer.cancel()
+    assert context.eval("6 * 7") == 42

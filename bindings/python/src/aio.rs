@@ -19,9 +19,18 @@ use crate::errors::{OrRaise, to_py};
 /// Runs `call` (a synchronous ivm-core call) with the interpreter released,
 /// so that other Python threads run meanwhile, other isolates' JavaScript
 /// included.
+/// On the main thread, Ctrl-C stops the call's JavaScript and the call
+/// raises `KeyboardInterrupt` (see `signals`).
 pub(crate) fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> ivm_core::Result<T> + Send) -> PyResult<T> {
     crate::errors::forget_callback_exception();
-    py.detach(call).or_raise(py)
+    crate::signals::watch(py);
+    let result = py.detach(call);
+    if let Err(ivm_core::Error::Canceled) = &result
+        && let Some(raised) = crate::signals::take_raised()
+    {
+        return Err(raised);
+    }
+    result.or_raise(py)
 }
 
 /// An asyncio future settled with `pending`'s result, converted by `convert`

@@ -20,6 +20,7 @@ mod module;
 mod options;
 mod pool;
 mod reference;
+mod signals;
 mod snapshot;
 
 use pyo3::prelude::*;
