@@ -307,3 +307,15 @@ fn http_get(port: u16, path: &str, host: &str) -> (u16, String) {
     let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+#[test]
+fn an_inspected_pools_contexts_show_up_in_the_inspector() {
+    let pool = ivm::IsolatePool::new(IsolateOptions::new().inspector(true), 1).unwrap();
+    let pooled = pool.checkout().unwrap();
+    let mut client = Client::new(Direct::open(pooled.isolate()));
+    client.call("Runtime.enable", json!({}));
+    let created = client.event("Runtime.executionContextCreated");
+    assert_eq!(created["context"]["auxData"]["isDefault"], true, "{created}");
+    pooled.context().eval("console.log('from the pool')", &EvalOptions::new()).unwrap();
+    assert_eq!(client.event("Runtime.consoleAPICalled")["args"][0]["value"], "from the pool");
+}

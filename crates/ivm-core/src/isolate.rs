@@ -99,6 +99,10 @@ impl IsolateOptions {
         self.inspector = enabled;
         self
     }
+
+    pub(crate) fn inspector_enabled(&self) -> bool {
+        self.inspector
+    }
 }
 
 /// V8's heap statistics for one isolate, plus the off-heap memory it holds.

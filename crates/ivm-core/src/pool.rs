@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use ivm_runtime::{Sender, oneshot};
 
-use crate::{Context, Error, Isolate, IsolateOptions, Pending, Result};
+use crate::{Context, ContextOptions, Error, Isolate, IsolateOptions, Pending, Result};
 
 /// A pool of ready isolates. Cheap to clone; clones are the same pool. The
 /// pool stops refilling when its last handle is dropped.
@@ -134,7 +134,8 @@ impl IsolatePool {
 
 fn boot(options: &IsolateOptions) -> Result<(Isolate, Context)> {
     let isolate = Isolate::new(options.clone())?;
-    let context = isolate.create_context()?;
+    // An inspected pool's contexts show up in the inspector.
+    let context = isolate.create_context_with(&ContextOptions::new().inspector(options.inspector_enabled()))?;
     Ok((isolate, context))
 }
 
