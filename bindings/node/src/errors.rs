@@ -13,11 +13,26 @@ use crate::env_state::state;
 /// Throws the JavaScript error for `error` and returns the napi-rs error
 /// that says an exception is pending (which napi-rs then leaves alone).
 pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
+    let mut pending = false;
+    // SAFETY: on the environment's thread, inside a Node call.
+    unsafe { napi::sys::napi_is_exception_pending(env.raw(), &mut pending) };
+    if pending {
+        // Node is terminating this thread (the call stopped for it, see
+        // `lib.rs`): its exception must propagate, and throwing another
+        // would fail.
+        return napi::Error::new(napi::Status::PendingException, String::new());
+    }
     match js_error(env, &error) {
         Ok(value) => throw(env, &value),
         // Creating the error failed (the environment is shutting down, say):
-        // fall back on a plain message.
-        Err(_) => napi::Error::from_reason(error.to_string()),
+        // fall back on a plain message. If Node refuses even that, it is
+        // terminating this thread, and nothing is left to throw.
+        Err(_) => {
+            let message = std::ffi::CString::new(error.to_string().replace('\0', " ")).unwrap_or_default();
+            // SAFETY: on the environment's thread; both strings outlive the call.
+            unsafe { napi::sys::napi_throw_error(env.raw(), std::ptr::null(), message.as_ptr()) };
+            napi::Error::new(napi::Status::PendingException, String::new())
+        }
     }
 }
 
