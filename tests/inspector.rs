@@ -250,7 +250,7 @@ fn closing_the_session_resumes_paused_javascript() {
 #[test]
 fn closing_the_server_resumes_paused_javascript() {
     let (isolate, context) = inspected();
-    let mut server = InspectorServer::start(&isolate, 0).unwrap();
+    let server = InspectorServer::start(&isolate, 0).unwrap();
     let mut client = Client::new(Socket::connect(&server.websocket_url()));
     client.call("Debugger.enable", json!({}));
     let running = context.eval_async("debugger; 'finished'", EvalOptions::new());

@@ -128,7 +128,7 @@ impl InspectorServer {
     /// Stops the server and ends its sessions (resuming JavaScript they
     /// paused); a second call does nothing.
     #[napi]
-    pub fn close(&mut self) {
+    pub fn close(&self) {
         self.server.close();
     }
 }

@@ -3,8 +3,6 @@
 //! protocol over a WebSocket on a loopback port, for Chrome DevTools or any
 //! WebSocket client).
 
-use std::sync::Mutex;
-
 use pyo3::prelude::*;
 
 use crate::aio::detached;
@@ -84,21 +82,12 @@ impl InspectorSession {
 /// stops it and ends its sessions.
 #[pyclass(module = "ivm", frozen)]
 pub(crate) struct InspectorServer {
-    inner: Mutex<ivm_core::InspectorServer>,
-    port: u16,
-    websocket_url: String,
-    devtools_url: String,
+    inner: ivm_core::InspectorServer,
 }
 
 impl InspectorServer {
     pub(crate) fn start(py: Python<'_>, isolate: &ivm_core::Isolate, port: u16) -> PyResult<InspectorServer> {
-        let inner = detached(py, || ivm_core::InspectorServer::start(isolate, port))?;
-        Ok(InspectorServer {
-            port: inner.port(),
-            websocket_url: inner.websocket_url(),
-            devtools_url: inner.devtools_url(),
-            inner: Mutex::new(inner),
-        })
+        Ok(InspectorServer { inner: detached(py, || ivm_core::InspectorServer::start(isolate, port))? })
     }
 }
 
@@ -107,24 +96,24 @@ impl InspectorServer {
     /// The port it listens on.
     #[getter]
     fn port(&self) -> u16 {
-        self.port
+        self.inner.port()
     }
 
     /// Where a protocol client connects: ``ws://127.0.0.1:<port>/<id>``.
     #[getter]
-    fn websocket_url(&self) -> &str {
-        &self.websocket_url
+    fn websocket_url(&self) -> String {
+        self.inner.websocket_url()
     }
 
     /// The address to open in Chrome to debug the isolate with DevTools.
     #[getter]
-    fn devtools_url(&self) -> &str {
-        &self.devtools_url
+    fn devtools_url(&self) -> String {
+        self.inner.devtools_url()
     }
 
     /// Stops the server and ends its sessions; closing twice is harmless.
     fn close(&self, py: Python<'_>) {
-        py.detach(|| self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner).close());
+        py.detach(|| self.inner.close());
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -142,6 +131,6 @@ impl InspectorServer {
     }
 
     fn __repr__(&self) -> String {
-        format!("<ivm.InspectorServer {}>", self.websocket_url)
+        format!("<ivm.InspectorServer {}>", self.inner.websocket_url())
     }
 }

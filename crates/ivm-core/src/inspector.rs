@@ -326,16 +326,22 @@ impl Isolate {
         &self,
         on_message: impl Fn(InspectorMessage) + Send + Sync + 'static,
     ) -> Result<InspectorSession> {
-        if self.is_disposed() {
-            return Err(Error::Disposed);
-        }
-        let inbox = self.inner.inspector.clone().ok_or_else(|| {
-            Error::InvalidArgument("Inspector is not enabled for this isolate (create it with `inspector`)".into())
-        })?;
+        let inbox = self.inspector_inbox()?;
         let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
         inbox.push(Command::Connect { session: id, sink: Arc::new(on_message) });
         self.wake_inspector();
         Ok(InspectorSession { isolate: self.clone(), inbox, id, closed: AtomicBool::new(false) })
+    }
+
+    /// Where the isolate's inspector takes its sessions' messages: an
+    /// error if it is disposed or was made without an inspector.
+    pub(crate) fn inspector_inbox(&self) -> Result<Arc<Inbox>> {
+        if self.is_disposed() {
+            return Err(Error::Disposed);
+        }
+        self.inner.inspector.clone().ok_or_else(|| {
+            Error::InvalidArgument("Inspector is not enabled for this isolate (create it with `inspector`)".into())
+        })
     }
 
     /// Gets the isolate's thread to the inbox: an interrupt reaches running

@@ -12,9 +12,9 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,9 @@ const POLL: Duration = Duration::from_millis(5);
 #[derive(Debug)]
 pub struct InspectorServer {
     target: Arc<Target>,
-    acceptor: Option<JoinHandle<()>>,
+    /// `None` once closed. Behind a lock so that `close` takes `&self`, as
+    /// a binding's shared handle calls it.
+    acceptor: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -55,14 +57,7 @@ impl InspectorServer {
     /// takes a free one (see [`port`](Self::port)). The isolate must have
     /// been made with [`IsolateOptions::inspector`](crate::IsolateOptions::inspector).
     pub fn start(isolate: &Isolate, port: u16) -> Result<InspectorServer> {
-        if isolate.is_disposed() {
-            return Err(Error::Disposed);
-        }
-        if isolate.inner.inspector.is_none() {
-            return Err(Error::InvalidArgument(
-                "Inspector is not enabled for this isolate (create it with `inspector`)".into(),
-            ));
-        }
+        isolate.inspector_inbox()?;
         let io_error = |e: io::Error| Error::Io(format!("cannot serve the inspector on 127.0.0.1:{port}: {e}"));
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).map_err(io_error)?;
         let address = listener.local_addr().map_err(io_error)?;
@@ -73,7 +68,7 @@ impl InspectorServer {
             .name("ivm-inspector".into())
             .spawn(move || accept(&listener, &accepting))
             .map_err(io_error)?;
-        Ok(InspectorServer { target, acceptor: Some(acceptor) })
+        Ok(InspectorServer { target, acceptor: Mutex::new(Some(acceptor)) })
     }
 
     pub fn port(&self) -> u16 {
@@ -92,8 +87,8 @@ impl InspectorServer {
 
     /// Stops the server: no new connections, and open ones close (which
     /// resumes JavaScript their sessions paused). Closing twice is harmless.
-    pub fn close(&mut self) {
-        let Some(acceptor) = self.acceptor.take() else { return };
+    pub fn close(&self) {
+        let Some(acceptor) = self.acceptor.lock().unwrap_or_else(PoisonError::into_inner).take() else { return };
         self.target.stopping.store(true, Ordering::SeqCst);
         // Wakes the acceptor from `accept`, to see that it must stop.
         let _ = TcpStream::connect(self.target.address);
