@@ -49,7 +49,8 @@ static WATCHED: Mutex<Vec<Weak<IsolateInner>>> = Mutex::new(Vec::new());
 /// Makes the ticker visit `inner` (once per isolate), starting the ticker
 /// on first use.
 pub(crate) fn watch(inner: &Arc<IsolateInner>) {
-    if inner.host_watched.swap(true, Ordering::Relaxed) {
+    // Read before the swap: this runs at every call on such a thread.
+    if inner.host_watched.load(Ordering::Relaxed) || inner.host_watched.swap(true, Ordering::Relaxed) {
         return;
     }
     WATCHED.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(inner));
@@ -61,7 +62,7 @@ pub(crate) fn watch(inner: &Arc<IsolateInner>) {
             let mut watched = WATCHED.lock().unwrap_or_else(PoisonError::into_inner);
             watched.retain(|inner| inner.strong_count() > 0);
             for inner in watched.iter().filter_map(Weak::upgrade) {
-                if inner.host_checked_run.load(Ordering::SeqCst) {
+                if inner.host_checked_run.load(Ordering::Relaxed) {
                     inner.terminator.request_interrupt(on_interrupt, std::ptr::null_mut());
                 }
             }

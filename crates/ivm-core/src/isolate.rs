@@ -608,7 +608,7 @@ impl Isolate {
             let host_checked = !nested && crate::host_exit::checked_here();
             if host_checked {
                 crate::host_exit::watch(inner);
-                inner.host_checked_run.store(true, Ordering::SeqCst);
+                inner.host_checked_run.store(true, Ordering::Relaxed);
             }
             let deadline = limits.timeout.map(|timeout| self.arm_timeout(started + timeout));
             let cpu_limit = limits.cpu.as_ref().map(|budget| (self.arm_cpu_limit(budget), Arc::clone(budget)));
@@ -622,7 +622,7 @@ impl Isolate {
                 (result, scope.has_terminated())
             };
             if host_checked {
-                inner.host_checked_run.store(false, Ordering::SeqCst);
+                inner.host_checked_run.store(false, Ordering::Relaxed);
             }
             if !nested {
                 // A collection asked for near the heap limit that no
@@ -663,7 +663,10 @@ impl Isolate {
                 Some(Interruption::MemoryLimit)
             } else if self.is_disposed() {
                 Some(Interruption::Disposed)
-            } else if !nested && inner.host_exit.swap(false, Ordering::SeqCst) {
+            } else if !nested
+                && inner.host_exit.load(Ordering::Relaxed)
+                && inner.host_exit.swap(false, Ordering::SeqCst)
+            {
                 isolate.cancel_terminate_execution();
                 Some(Interruption::HostExit)
             } else if nested && terminated && !timer_fired && !cpu_exceeded {

@@ -144,7 +144,8 @@ unsafe extern "C" fn collect_on_interrupt(isolate: v8::UnsafeRawIsolatePtr, data
 /// under the limit, the limit V8 was given is restored and the next time
 /// near it gets a collection again; if not, the limit is breached.
 pub(crate) fn collect_if_pending(isolate: &mut v8::Isolate, budget: &MemoryBudget) {
-    if !budget.collection_pending.swap(false, Ordering::SeqCst) {
+    // Read before the swap: this runs after every call, and is rarely due.
+    if !budget.collection_pending.load(Ordering::Relaxed) || !budget.collection_pending.swap(false, Ordering::SeqCst) {
         return;
     }
     isolate.low_memory_notification();
