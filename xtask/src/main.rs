@@ -525,15 +525,10 @@ fn startup_report(root: &Path) -> Vec<report::Target> {
             met: None,
         });
     }
-    println!("\n| startup | result | goal |");
-    println!("|---|---|---|");
+    println!("\n| startup | result | goal | |");
+    println!("|---|---|---|---|");
     for target in &targets {
-        let met = match target.met {
-            Some(true) => ": met",
-            Some(false) => ": not met",
-            None => "",
-        };
-        println!("| {} | {} | {}{met} |", target.what, target.result, target.goal);
+        println!("| {} | {} | {} | {} |", target.what, target.result, target.goal, target.verdict());
     }
     targets
 }

@@ -40,6 +40,16 @@ pub(crate) struct Target {
     pub(crate) met: Option<bool>,
 }
 
+impl Target {
+    pub(crate) fn verdict(&self) -> &'static str {
+        match self.met {
+            Some(true) => "met",
+            Some(false) => "not met",
+            None => "-",
+        }
+    }
+}
+
 /// Reads the rows the comparison scripts appended to `path` (tab-separated:
 /// section, operation, ivm's ns, the peer's ns, the goal).
 pub(crate) fn read_comparisons(path: &Path) -> Vec<Comparison> {
@@ -103,12 +113,7 @@ pub(crate) fn write(
         let _ = writeln!(markdown, "| measurement | result | goal | |");
         let _ = writeln!(markdown, "|---|---|---|---|");
         for t in targets {
-            let met = match t.met {
-                Some(true) => "met",
-                Some(false) => "not met",
-                None => "-",
-            };
-            let _ = writeln!(markdown, "| {} | {} | {} | {met} |", t.what, t.result, t.goal);
+            let _ = writeln!(markdown, "| {} | {} | {} | {} |", t.what, t.result, t.goal, t.verdict());
         }
         let _ = writeln!(markdown);
     }
