@@ -573,7 +573,7 @@ unsafe impl Send for OwnedBytes {}
 
 impl OwnedBytes {
     fn fresh(data: &[u8]) -> OwnedBytes {
-        let copy = crate::large_copy::copy_to_bytes(data);
+        let copy = crate::large_copy::copy_to_owned(data);
         let ptr = copy.as_ptr().cast_mut();
         // The copy is fresh memory that no other handle reaches.
         OwnedBytes { ptr, len: copy.len(), _owner: Box::new(copy) }
