@@ -802,7 +802,13 @@ impl Isolate {
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();
-        drop(shared);
+        if let Some(shared) = shared {
+            // The heap is unmapped off this thread. What V8 may still reach
+            // while it tears the isolate down (the allocator's budget, the
+            // host functions' entries) lives in `IsolateInner`, kept until
+            // the teardown ends; a tuple drops its fields in order.
+            crate::teardown::hand_over(Box::new((shared, Arc::clone(&self.inner))));
+        }
     }
 }
 

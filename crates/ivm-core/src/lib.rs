@@ -34,6 +34,7 @@ mod reference;
 mod remote;
 mod script;
 mod snapshot;
+mod teardown;
 mod transfer;
 
 pub use callback::{Callback, CallbackResult, Resolver, ServingHostCall};
