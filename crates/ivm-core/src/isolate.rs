@@ -312,6 +312,14 @@ impl Drop for LockedHere {
     }
 }
 
+/// Where a disposed isolate's heap is unmapped (see `teardown`).
+#[derive(Clone, Copy)]
+enum Teardown {
+    /// On the teardown thread, so that the disposing thread goes on.
+    Elsewhere,
+    Here,
+}
+
 /// What ended a call early, in the order in which causes take precedence.
 enum Interruption {
     MemoryLimit,
@@ -405,6 +413,18 @@ impl Isolate {
     /// [`Error::DisposedDuringExecution`], and every later operation on it or
     /// on its contexts, scripts and references returns [`Error::Disposed`].
     pub fn dispose(&self) -> Result<()> {
+        self.dispose_with(Teardown::Elsewhere)
+    }
+
+    /// [`dispose`](Isolate::dispose) with the heap torn down on this thread,
+    /// for a thread that exists to do such work off the host's way (an
+    /// `IsolatePool`'s): handing it to yet another thread would only have
+    /// the two compete for the cores with the host.
+    pub(crate) fn dispose_here(&self) -> Result<()> {
+        self.dispose_with(Teardown::Here)
+    }
+
+    fn dispose_with(&self, teardown: Teardown) -> Result<()> {
         if self.inner.disposed.swap(true, Ordering::SeqCst) || self.inner.catastrophe.happened() {
             return Err(Error::Disposed);
         }
@@ -414,7 +434,7 @@ impl Isolate {
             // the lock is ours, so the call tears the isolate down as it ends.
             return Ok(());
         }
-        self.drop_v8();
+        self.drop_v8(teardown);
         Ok(())
     }
 
@@ -689,11 +709,11 @@ impl Isolate {
             (_, Some(Interruption::MemoryLimit), true) => Err(Error::MemoryLimit),
             (_, Some(Interruption::Disposed), true) => Err(Error::DisposedDuringExecution),
             (_, Some(Interruption::MemoryLimit), false) => {
-                self.drop_v8();
+                self.drop_v8(Teardown::Elsewhere);
                 Err(Error::MemoryLimit)
             }
             (_, Some(Interruption::Disposed), false) => {
-                self.drop_v8();
+                self.drop_v8(Teardown::Elsewhere);
                 Err(Error::DisposedDuringExecution)
             }
             (_, Some(Interruption::Timeout), _) => Err(Error::Timeout),
@@ -796,18 +816,21 @@ impl Isolate {
     }
 
     /// Tears the V8 isolate down once no call is running on it.
-    fn drop_v8(&self) {
+    fn drop_v8(&self, teardown: Teardown) {
         follow::abandon(&self.inner.followers);
         let shared = self.inner.v8.write().unwrap_or_else(PoisonError::into_inner).take();
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(shared) = shared {
-            // The heap is unmapped off this thread. What V8 may still reach
-            // while it tears the isolate down (the allocator's budget, the
-            // host functions' entries) lives in `IsolateInner`, kept until
-            // the teardown ends; a tuple drops its fields in order.
-            crate::teardown::hand_over(Box::new((shared, Arc::clone(&self.inner))));
+        match (shared, teardown) {
+            (Some(shared), Teardown::Elsewhere) => {
+                // What V8 may still reach while it tears the isolate down
+                // (the allocator's budget, the host functions' entries) lives
+                // in `IsolateInner`, kept until the teardown ends; a tuple
+                // drops its fields in order.
+                crate::teardown::hand_over(Box::new((shared, Arc::clone(&self.inner))));
+            }
+            (shared, _) => drop(shared),
         }
     }
 }

@@ -160,7 +160,7 @@ fn refill(pool: &Weak<Shared>) {
         let missing = shared.size.saturating_sub(state.ready.len());
         drop(state);
         for isolate in returned {
-            let _ = isolate.dispose();
+            let _ = isolate.dispose_here();
         }
         for _ in 0..missing {
             let booted = boot(&shared.options);
