@@ -19,11 +19,17 @@ test('a Reference into one isolate, used from a second one', async () => {
   assert.deepEqual(await user.eval('remote.get("data").then((d) => d.copy())', { promise: true, copy: true }), { n: 20 });
   await user.eval('remote.set("fromUser", "hello")', { promise: true });
   assert.equal(owner.evalSync('fromUser'), 'hello');
-  // From Node's thread a synchronous operation waits for the other isolate;
-  // from a pool worker (an async call) it is refused.
+  // A synchronous operation waits for the other isolate, from Node's thread
+  // and from a pool worker (an async call) alike.
   assert.equal(user.evalSync('remote.getSync("data").getSync("n")'), 20);
   assert.equal(user.evalSync('remote.getSync("add").applySync(undefined, [40, 2])'), 42);
-  await assert.rejects(user.eval('remote.getSync("data")'), /synchronous call into an isolate/);
+  assert.equal(await user.eval('remote.getSync("data").getSync("n")'), 20);
+  const many = Array.from({ length: 8 }, (_, i) => {
+    const caller = new ivm.Isolate().createContextSync();
+    caller.global.setSync('remote', owner.global);
+    return caller.eval(`remote.getSync("add").applySync(undefined, [${i}, 1])`);
+  });
+  assert.deepEqual(await Promise.all(many), [1, 2, 3, 4, 5, 6, 7, 8]);
   assert.throws(() => user.evalSync('remote.deref()'), /Cannot dereference/);
   assert.throws(() => user.evalSync('new (Object.getPrototypeOf(remote).constructor)()'), TypeError);
 });

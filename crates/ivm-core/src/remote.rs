@@ -328,23 +328,21 @@ fn maker<'s>(scope: &mut JsScope<'_, '_, 's, '_>, isolate: &Isolate) -> Result<v
 }
 
 /// A [`Reference`] held by another isolate: its operations are the
-/// Reference's own. Synchronous ones from inside another isolate's call are
-/// refused ([`Error::NestedCall`](crate::Error::NestedCall)); the async
-/// forms run in turn on the referenced isolate.
+/// Reference's own, run in turn on the referenced isolate.
 impl Remote for Reference {
     fn type_of(&self) -> String {
         Reference::type_of(self).unwrap_or("undefined").to_owned()
     }
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
-        // Inside another isolate's call on a host thread (not a pool worker,
-        // which must never wait for queued work): the operation runs as the
-        // referenced isolate's queued call, and this thread waits, serving
-        // its host meanwhile and giving up if the calling isolate's call is
-        // interrupted. Anywhere else it runs here (or is refused, on a
-        // worker, with `NestedCall`).
-        if self.isolate().locked_by_another_here() && !ivm_runtime::on_worker_thread() {
-            return self.call_waiting(op);
+        // Inside another isolate's call, whose lock this thread holds (and
+        // V8 cannot take a second isolate's lock on it): the operation runs
+        // as the referenced isolate's queued call, and this thread waits,
+        // serving its host meanwhile and giving up if the calling isolate's
+        // call is interrupted. A pool worker waits with a stand-in doing its
+        // work, so the call it waits for cannot be queued behind it.
+        if self.isolate().locked_by_another_here() {
+            return ivm_runtime::block_in_place(|| self.call_waiting(op));
         }
         self.call_here(op).map(remote_result).map_err(|e| e.to_string())
     }

@@ -19,7 +19,7 @@ mod watchdog;
 
 pub use oneshot::{Canceled, Receiver, Sender, oneshot};
 #[cfg(not(loom))]
-pub use pool::{Executor, on_worker_thread};
+pub use pool::{Executor, block_in_place, on_worker_thread};
 pub use strand::{Busy, Schedule, Strand, Task};
 #[cfg(not(loom))]
 pub use strand::{run_wait_hook, set_wait_hook};

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -46,9 +46,13 @@ struct Sleep {
 
 static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
 
+/// The pool a worker thread belongs to, and its deque (a stand-in has none:
+/// see `block_in_place`).
+type Membership = (Arc<Pool>, Option<Worker<Strand>>);
+
 thread_local! {
-    /// The pool and deque of the worker this thread is, if it is one.
-    static CURRENT: RefCell<Option<(usize, Worker<Strand>)>> = const { RefCell::new(None) };
+    /// This thread's pool and deque, if it is a worker.
+    static CURRENT: RefCell<Option<Membership>> = const { RefCell::new(None) };
 }
 
 impl fmt::Debug for Executor {
@@ -111,9 +115,42 @@ impl Executor {
 }
 
 /// Whether this thread is a worker of an ivm pool. A worker must never
-/// wait for queued work: the work may be queued behind it.
+/// wait for queued work (the work may be queued behind it) except through
+/// [`block_in_place`].
 pub fn on_worker_thread() -> bool {
     CURRENT.with(|current| current.borrow().is_some())
+}
+
+/// Runs `wait`, which blocks until work queued on an ivm pool is done
+/// (another isolate's call, say). On a pool worker, a stand-in worker runs
+/// the pool's strands until `wait` returns, so the pool keeps its strength
+/// and the work waited for is never stuck behind the blocked worker, however
+/// many workers block at once. Elsewhere it only runs `wait`.
+///
+/// The stand-in has no deque of its own (what it schedules goes to the
+/// injector, where every worker looks), and nobody waits for it to end: it
+/// finishes the strand it is running, which may itself wait on this
+/// worker's, and then stops.
+pub fn block_in_place<R>(wait: impl FnOnce() -> R) -> R {
+    let Some(pool) = CURRENT.with(|current| current.borrow().as_ref().map(|(pool, _)| Arc::clone(pool))) else {
+        return wait();
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let stand_in = {
+        let (pool, done) = (Arc::clone(&pool), Arc::clone(&done));
+        std::thread::Builder::new().name("ivm-stand-in".into()).spawn(move || pool.stand_in(&done))
+    };
+    let result = wait();
+    done.store(true, Ordering::SeqCst);
+    if stand_in.is_ok() {
+        // Woken to see that it is done (the pool's condvar is shared, so
+        // every sleeper is woken; the others go back to sleep). The lock is
+        // taken first, so that the wake-up cannot fall between its look at
+        // `done` and its wait.
+        drop(lock(&pool.sleep));
+        pool.wake.notify_all();
+    }
+    result
 }
 
 impl Schedule for Executor {
@@ -124,7 +161,7 @@ impl Schedule for Executor {
             return;
         }
         let local = CURRENT.with(|current| match &*current.borrow() {
-            Some((id, deque)) if *id == self.pool.id => {
+            Some((pool, Some(deque))) if pool.id == self.pool.id => {
                 deque.push(strand.clone());
                 true
             }
@@ -158,13 +195,26 @@ impl Pool {
     }
 
     fn work(self: Arc<Pool>, deque: Worker<Strand>) {
-        CURRENT.with(|current| *current.borrow_mut() = Some((self.id, deque)));
+        CURRENT.with(|current| *current.borrow_mut() = Some((Arc::clone(&self), Some(deque))));
         loop {
             match self.find().or_else(|| self.linger()) {
                 Some(strand) => strand.run(),
                 None => self.sleep(),
             }
         }
+    }
+
+    /// A stand-in for a worker blocked in [`block_in_place`]: works like
+    /// one until `done`, then passes on a wake-up it may have taken.
+    fn stand_in(self: Arc<Pool>, done: &AtomicBool) {
+        CURRENT.with(|current| *current.borrow_mut() = Some((Arc::clone(&self), None)));
+        while !done.load(Ordering::SeqCst) {
+            match self.find().or_else(|| self.linger()) {
+                Some(strand) => strand.run(),
+                None => self.sleep_unless(done),
+            }
+        }
+        self.notify();
     }
 
     /// Keeps looking for work a little while before sleeping. A host that
@@ -189,15 +239,18 @@ impl Pool {
         CURRENT.with(|current| {
             let current = current.borrow();
             let (_, local) = current.as_ref()?;
-            local.pop().or_else(|| {
-                std::iter::repeat_with(|| {
-                    self.injector
-                        .steal_batch_and_pop(local)
-                        .or_else(|| self.stealers.iter().map(Stealer::steal).collect())
-                })
-                .find(|steal| !steal.is_retry())
-                .and_then(|steal| steal.success())
+            if let Some(strand) = local.as_ref().and_then(Worker::pop) {
+                return Some(strand);
+            }
+            std::iter::repeat_with(|| {
+                let from_injector = match local {
+                    Some(local) => self.injector.steal_batch_and_pop(local),
+                    None => self.injector.steal(),
+                };
+                from_injector.or_else(|| self.stealers.iter().map(Stealer::steal).collect())
             })
+            .find(|steal| !steal.is_retry())
+            .and_then(|steal| steal.success())
         })
     }
 
@@ -206,12 +259,22 @@ impl Pool {
     }
 
     fn sleep(&self) {
+        self.sleep_unless(&AtomicBool::new(false));
+    }
+
+    /// Sleeps until notified of work, or until `done` is set (checked when
+    /// the condvar wakes this thread).
+    fn sleep_unless(&self, done: &AtomicBool) {
         let mut sleep = lock(&self.sleep);
-        if self.has_work() {
+        if self.has_work() || done.load(Ordering::SeqCst) {
             return;
         }
         sleep.sleeping += 1;
         while sleep.notified == 0 {
+            if done.load(Ordering::SeqCst) {
+                sleep.sleeping -= 1;
+                return;
+            }
             sleep = self.wake.wait(sleep).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         sleep.notified -= 1;

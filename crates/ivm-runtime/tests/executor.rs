@@ -175,3 +175,43 @@ fn a_waiting_caller_runs_its_wait_hook_until_its_turn() {
     ivm_runtime::set_wait_hook(None);
     assert_eq!(served.load(Ordering::SeqCst), 1, "the hook served the task ahead");
 }
+
+#[test]
+fn a_worker_waiting_in_place_for_queued_work_has_a_stand_in_run_it() {
+    // One worker: its strand's task waits for a task of a second strand,
+    // which waits in turn for a third's. Without stand-ins the one worker
+    // would wait for work only it could run.
+    let executor = Executor::new(1);
+    let (first, second, third) = (executor.strand(), executor.strand(), executor.strand());
+    let (done, finished) = std::sync::mpsc::channel();
+    first.spawn(move || {
+        let on_worker = ivm_runtime::on_worker_thread();
+        let value = ivm_runtime::block_in_place(|| {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            second.spawn(move || {
+                let inner = ivm_runtime::block_in_place(|| {
+                    let (sender, receiver) = std::sync::mpsc::channel();
+                    third.spawn(move || sender.send(40).unwrap());
+                    receiver.recv().unwrap()
+                });
+                sender.send(inner + 2).unwrap();
+            });
+            receiver.recv().unwrap()
+        });
+        done.send((on_worker, value)).unwrap();
+    });
+    let (on_worker, value) = finished.recv_timeout(Duration::from_secs(20)).expect("the waits ended");
+    assert!(on_worker);
+    assert_eq!(value, 42);
+    // The pool works on as before once the stand-ins are gone.
+    let strand = executor.strand();
+    let (sender, receiver) = oneshot();
+    strand.spawn(move || sender.send(ivm_runtime::on_worker_thread()));
+    assert!(block_on(receiver).unwrap());
+}
+
+#[test]
+fn waiting_in_place_off_the_pool_only_waits() {
+    assert!(!ivm_runtime::on_worker_thread());
+    assert_eq!(ivm_runtime::block_in_place(|| 7), 7);
+}
