@@ -155,7 +155,7 @@ fn settled<'s, const FULFILLED: bool>(
     _: v8::ReturnValue<'s, v8::Value>,
 ) {
     let Some(id) = arguments.data().number_value(scope).map(|n| n as u64) else { return };
-    let Some(isolate) = Isolate::current(scope) else { return };
+    let Some(isolate) = Isolate::of(scope) else { return };
     let follower = isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     let Some(follower) = follower else { return };
     let value = arguments.get(0);

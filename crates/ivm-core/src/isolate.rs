@@ -201,7 +201,7 @@ unsafe extern "C" fn allow_wasm_code_generation(
 ) -> bool {
     // SAFETY: V8 calls this while JavaScript runs in `context`.
     v8::callback_scope!(unsafe scope, context);
-    let Some(isolate) = Isolate::current(scope) else { return false };
+    let Some(isolate) = Isolate::of(scope) else { return false };
     let blocked = isolate.inner.wasm_blocked.lock().unwrap_or_else(PoisonError::into_inner);
     !blocked.iter().filter_map(Weak::upgrade).any(|handle| v8::Local::new(scope, &*handle) == context)
 }
@@ -790,13 +790,8 @@ impl Isolate {
         self.inner.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// The isolate a scope belongs to, if it is one of ivm's and still alive.
-    pub(crate) fn current(scope: &v8::PinScope<'_, '_>) -> Option<Isolate> {
-        let backlink = scope.get_slot::<Backlink>()?;
-        backlink.0.get()?.upgrade().map(|inner| Isolate { inner })
-    }
-
-    /// The ivm isolate a V8 isolate belongs to, if it is still alive.
+    /// The ivm isolate a V8 isolate (or a scope of one) belongs to, if it
+    /// is one of ivm's and still alive.
     pub(crate) fn of(isolate: &v8::Isolate) -> Option<Isolate> {
         let backlink = isolate.get_slot::<Backlink>()?;
         backlink.0.get()?.upgrade().map(|inner| Isolate { inner })

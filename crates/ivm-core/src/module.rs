@@ -510,7 +510,7 @@ pub(crate) fn import_dynamically<'s>(
     let resolver = v8::PromiseResolver::new(scope)?;
     let promise = resolver.get_promise(scope);
     let specifier = specifier.to_rust_string_lossy(scope);
-    let isolate = Isolate::current(scope)?;
+    let isolate = Isolate::of(scope)?;
     let referrer = module_with_options(scope, &isolate, host_defined_options);
     let found =
         referrer.and_then(|referrer| Some((referrer.dynamic_resolver()?, referrer.instantiated_in()?, referrer)));
@@ -602,7 +602,7 @@ pub(crate) unsafe extern "C" fn initialize_meta(
 ) {
     // SAFETY: V8 calls this while running the module's code, in `context`.
     v8::callback_scope!(unsafe scope, context);
-    let Some(isolate) = Isolate::current(scope) else { return };
+    let Some(isolate) = Isolate::of(scope) else { return };
     let found = {
         let registry = isolate.inner.modules.lock().unwrap_or_else(PoisonError::into_inner);
         let mut modules = registry.values().filter_map(Weak::upgrade);
