@@ -13,10 +13,7 @@ use crate::env_state::state;
 /// Throws the JavaScript error for `error` and returns the napi-rs error
 /// that says an exception is pending (which napi-rs then leaves alone).
 pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
-    let mut pending = false;
-    // SAFETY: on the environment's thread, inside a Node call.
-    unsafe { napi::sys::napi_is_exception_pending(env.raw(), &mut pending) };
-    if pending {
+    if exception_pending(env) {
         // Node is terminating this thread (the call stopped for it, see
         // `lib.rs`): its exception must propagate, and throwing another
         // would fail.
@@ -34,6 +31,15 @@ pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
             napi::Error::new(napi::Status::PendingException, String::new())
         }
     }
+}
+
+/// Whether an exception is waiting to reach JavaScript (on the
+/// environment's thread, inside a Node call).
+pub(crate) fn exception_pending(env: &Env) -> bool {
+    let mut pending = false;
+    // SAFETY: `env` is live on this thread (the caller's contract).
+    unsafe { napi::sys::napi_is_exception_pending(env.raw(), &mut pending) };
+    pending
 }
 
 /// Throws `value` (an error or any thrown primitive).

@@ -79,10 +79,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
 fn node_is_stopping(env: &Env) -> bool {
     host::in_scope(env, |env| {
         let Ok(noop) = env_state::state(env).and_then(|state| state.noop.function(env)) else { return false };
-        let mut pending = false;
-        // SAFETY: on the environment's thread, inside a Node call.
-        unsafe { napi::sys::napi_is_exception_pending(env.raw(), &mut pending) };
-        if pending {
+        if errors::exception_pending(env) {
             // An exception of the caller's own is waiting: not ours to judge.
             return false;
         }

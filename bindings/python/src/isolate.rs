@@ -144,9 +144,6 @@ impl Isolate {
         })
     }
 
-    /// Disposes the isolate: a running call is stopped, and every later use
-    /// of it (or of its contexts, scripts and references) raises
-    /// `DisposedError`.
     /// Opens a DevTools protocol session with the isolate's inspector (the
     /// isolate needs ``inspector=True``): `on_message` is called with each
     /// response and event, a JSON string, on the isolate's thread.
@@ -161,6 +158,9 @@ impl Isolate {
         InspectorServer::start(py, &self.inner, port)
     }
 
+    /// Disposes the isolate: a running call is stopped, and every later use
+    /// of it (or of its contexts, scripts and references) raises
+    /// `DisposedError`.
     fn dispose(&self, py: Python<'_>) -> PyResult<()> {
         detached(py, || self.inner.dispose())
     }
