@@ -239,9 +239,6 @@ fn node_suite(env: &BuildEnv, node: &str, tally: &mut Tally) -> Result<(), Strin
     run_counting(command, |line| tally.add_tap_line(line))
 }
 
-/// Runs the wire decoder's cargo-fuzz target for `seconds`. cargo-fuzz needs
-/// nightly compiler flags; `RUSTC_BOOTSTRAP` lets the stable toolchain accept
-/// them, so no second toolchain is needed.
 /// The long forms of `tests/hardening.rs`; their summary lines (RSS over
 /// the cycles and the soak) go to docs/HARDENING.md.
 fn soak(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
@@ -260,11 +257,7 @@ fn soak(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
             outcome = line.to_owned();
         }
     });
-    let mut markdown = String::from(
-        "# Hardening: the long forms
-
-",
-    );
+    let mut markdown = String::from("# Hardening: the long forms\n\n");
     markdown.push_str(&format!(
         "Written by `cargo xtask soak {seconds}` from its last run ({}, {:.0} minutes); do not edit by hand. \
          The short forms of the same tests run in CI (`tests/hardening.rs`, \
@@ -284,6 +277,9 @@ fn soak(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
     ran
 }
 
+/// Runs the wire decoder's cargo-fuzz target for `seconds`. cargo-fuzz needs
+/// nightly compiler flags; `RUSTC_BOOTSTRAP` lets the stable toolchain accept
+/// them, so no second toolchain is needed.
 fn fuzz(env: &BuildEnv, seconds: Option<&str>) -> Result<(), String> {
     let seconds: u64 = seconds.unwrap_or("600").parse().map_err(|_| format!("not a number of seconds: {seconds:?}"))?;
     let installed = env.command("cargo").args(["fuzz", "--version"]).output().is_ok_and(|o| o.status.success());
