@@ -77,7 +77,7 @@ impl InspectorServer {
 
     /// Where a protocol client connects: `ws://127.0.0.1:<port>/<id>`.
     pub fn websocket_url(&self) -> String {
-        format!("ws://{}/{}", self.target.address, self.target.id)
+        format!("ws://{}", self.target.endpoint())
     }
 
     /// The address to open in Chrome to debug the isolate with DevTools.
@@ -102,8 +102,15 @@ impl Drop for InspectorServer {
     }
 }
 
+impl Target {
+    /// `<address>/<id>`: where its WebSocket is, without the scheme.
+    fn endpoint(&self) -> String {
+        format!("{}/{}", self.address, self.id)
+    }
+}
+
 fn devtools_url(target: &Target) -> String {
-    format!("devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws={}/{}", target.address, target.id)
+    format!("devtools://devtools/bundled/js_app.html?experiments=true&v8only=true&ws={}", target.endpoint())
 }
 
 fn accept(listener: &TcpListener, target: &Arc<Target>) {
@@ -209,11 +216,11 @@ fn respond(mut stream: TcpStream, head_len: usize, status: &str, content_type: &
 }
 
 fn list(target: &Target) -> String {
-    let websocket = format!("{}/{}", target.address, target.id);
     format!(
-        r#"[{{"description":"ivm isolate","devtoolsFrontendUrl":"{}","id":"{}","title":"ivm","type":"node","url":"file://","webSocketDebuggerUrl":"ws://{websocket}"}}]"#,
+        r#"[{{"description":"ivm isolate","devtoolsFrontendUrl":"{}","id":"{}","title":"ivm","type":"node","url":"file://","webSocketDebuggerUrl":"ws://{}"}}]"#,
         devtools_url(target),
-        target.id
+        target.id,
+        target.endpoint()
     )
 }
 
