@@ -128,11 +128,15 @@ fn timeouts_cover_every_way_to_run_code() {
 fn finished_calls_are_never_hit_by_their_timeout_later() {
     let isolate = Isolate::new(IsolateOptions::new()).unwrap();
     let context = isolate.create_context().unwrap();
-    let options = EvalOptions::new().timeout(Duration::from_millis(5));
+    // Timeouts far longer than the calls take, even in a debug build on a
+    // busy machine (the other tests here run hostile isolates beside this
+    // one), and a sleep past them: a timer that was not cancelled fires
+    // during the sleep, and its termination would hit the next call.
+    let options = EvalOptions::new().timeout(Duration::from_millis(50));
     for i in 0..200 {
         assert_eq!(context.eval(&format!("{i} + 1"), &options).unwrap(), Value::Number(f64::from(i + 1)));
     }
-    std::thread::sleep(Duration::from_millis(20));
+    std::thread::sleep(Duration::from_millis(100));
     // Nothing armed by the calls above may terminate this one.
     let slow = eval(&context, "let n = 0; const end = Date.now() + 50; while (Date.now() < end) n++; 'done'");
     assert_eq!(slow, Value::from("done"));
