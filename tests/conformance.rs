@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ivm::host::{self, Access, Grant, HostObjects, Key, Kind, Property};
 use ivm::{
-    BigInt, Buffer, Callback, Error, EvalOptions, Isolate, IsolateOptions, JsString, Object, ObjectId, RunOptions,
-    Structured, TransferMode, Transferable, Value, ViewKind,
+    BigInt, Buffer, Callback, CallbackResult, Error, EvalOptions, Isolate, IsolateOptions, JsString, Object, ObjectId,
+    Remote, RemoteOp, Resolver, RunOptions, Structured, TransferMode, Transferable, Value, ViewKind,
 };
 use ivm_tests::repo_root;
 use serde_json::{Map, Value as Json, json};
@@ -38,6 +41,10 @@ fn run_case(case: &Json) -> Result<(), String> {
     let host_throws = Callback::new(|_| Err("from host".into()));
     global.set("host", host, &RunOptions::new()).map_err(|e| e.to_string())?;
     global.set("hostThrows", host_throws, &RunOptions::new()).map_err(|e| e.to_string())?;
+    for (name, thing) in [("hostLog", Thing::Function("log")), ("hostObject", host_object())] {
+        let remote: Arc<dyn Remote> = Arc::new(RustValue { thing, grant: Grant::new() });
+        global.set(name, Transferable::Remote(remote), &RunOptions::new()).map_err(|e| e.to_string())?;
+    }
 
     let mut eval_options = EvalOptions::new();
     if options["copy"] == true {
@@ -217,6 +224,177 @@ fn build(json: &Json, objects: &mut Vec<Object>) -> Value {
             }
             let properties = map.iter().map(|(k, v)| (JsString::from(k.as_str()), build(v, objects))).collect();
             add(objects, Object::Plain(properties))
+        }
+    }
+}
+
+/// The Rust host's own objects, which the cases reach through `hostLog`
+/// and `hostObject` (tests/conformance/README.md): fields that are data or
+/// getters, and a parent to inherit from. Rust has no objects of its own
+/// to reflect on, so this is the smallest model ivm-core's host rule can be
+/// applied to, as a Rust program exposing its values would.
+#[derive(Clone, Debug)]
+enum Thing {
+    Primitive(Value),
+    /// A function by name: `log` counts its arguments, others return their
+    /// name.
+    Function(&'static str),
+    Object(Arc<Mutex<Fields>>),
+}
+
+#[derive(Debug, Default)]
+struct Fields {
+    own: Vec<(String, Slot)>,
+    parent: Option<Thing>,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Data(Thing),
+    Getter(Thing),
+}
+
+fn object(own: Vec<(&str, Slot)>, parent: Option<Thing>) -> Thing {
+    let own = own.into_iter().map(|(name, slot)| (name.to_owned(), slot)).collect();
+    Thing::Object(Arc::new(Mutex::new(Fields { own, parent })))
+}
+
+fn data(value: impl Into<Value>) -> Slot {
+    Slot::Data(Thing::Primitive(value.into()))
+}
+
+fn host_object() -> Thing {
+    let prototype = object(
+        vec![("inherited", data("inherited")), ("constructor", Slot::Data(Thing::Function("Object")))],
+        None,
+    );
+    let generator_prototype = object(vec![("next", Slot::Data(Thing::Function("next")))], None);
+    object(
+        vec![
+            ("name", data("box")),
+            ("data", Slot::Data(object(vec![("n", data(1.0))], Some(prototype.clone())))),
+            ("list", Slot::Data(object(vec![("0", data(1.0)), ("1", data(2.0))], Some(prototype.clone())))),
+            ("method", Slot::Data(Thing::Function("method"))),
+            ("generator", Slot::Data(object(vec![], Some(generator_prototype)))),
+            ("secret", Slot::Getter(Thing::Primitive(Value::from("secret")))),
+        ],
+        Some(prototype),
+    )
+}
+
+fn fields(thing: &Thing) -> Result<std::sync::MutexGuard<'_, Fields>, String> {
+    match thing {
+        Thing::Object(fields) => Ok(fields.lock().unwrap_or_else(PoisonError::into_inner)),
+        _ => Err("not an object".into()),
+    }
+}
+
+struct Things;
+
+impl HostObjects for Things {
+    type Value = Thing;
+    type Error = String;
+
+    fn kind(&mut self, value: &Thing) -> Result<Kind, String> {
+        Ok(match value {
+            Thing::Primitive(primitive) => Kind::Primitive(primitive.clone()),
+            Thing::Function(_) => Kind::Function,
+            Thing::Object(_) => Kind::Object,
+        })
+    }
+
+    fn is_proxy(&mut self, _object: &Thing) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    fn is_namespace(&mut self, _object: &Thing) -> Result<bool, String> {
+        Ok(false)
+    }
+
+    fn own_property(&mut self, object: &Thing, key: &Key) -> Result<Property<Thing>, String> {
+        let fields = fields(object)?;
+        Ok(match fields.own.iter().find(|(name, _)| *name == key.to_name()) {
+            None => Property::Absent,
+            Some((_, Slot::Data(value))) => Property::Data(value.clone()),
+            Some((_, Slot::Getter(_))) => Property::Accessor,
+        })
+    }
+
+    fn parent(&mut self, object: &Thing) -> Result<Option<Thing>, String> {
+        Ok(fields(object)?.parent.clone())
+    }
+
+    fn read(&mut self, object: &Thing, key: &Key) -> Result<Thing, String> {
+        let fields = fields(object)?;
+        match fields.own.iter().find(|(name, _)| *name == key.to_name()) {
+            Some((_, Slot::Data(value) | Slot::Getter(value))) => Ok(value.clone()),
+            None => Ok(Thing::Primitive(Value::Undefined)),
+        }
+    }
+
+    fn define(&mut self, object: &Thing, key: &Key, value: Thing) -> Result<bool, String> {
+        let mut fields = fields(object)?;
+        fields.own.retain(|(name, _)| *name != key.to_name());
+        fields.own.push((key.to_name().into_owned(), Slot::Data(value)));
+        Ok(true)
+    }
+
+    fn remove(&mut self, object: &Thing, key: &Key) -> Result<bool, String> {
+        fields(object)?.own.retain(|(name, _)| *name != key.to_name());
+        Ok(true)
+    }
+
+    fn call(&mut self, function: &Thing, _receiver: Thing, arguments: Vec<Thing>) -> Result<Thing, String> {
+        match function {
+            Thing::Function("log") => Ok(Thing::Primitive(Value::Number(arguments.len() as f64))),
+            Thing::Function(name) => Ok(Thing::Primitive(Value::from(*name))),
+            _ => Err("not a function".into()),
+        }
+    }
+
+    fn copy(&mut self, value: &Thing) -> Result<Structured, String> {
+        match value {
+            Thing::Primitive(primitive) => Ok(Structured::from(primitive.clone())),
+            _ => Err("only primitives are copied".into()),
+        }
+    }
+
+    fn materialise(&mut self, copy: Structured) -> Result<Thing, String> {
+        copy.as_primitive().cloned().map(Thing::Primitive).ok_or_else(|| "only primitives come in".to_owned())
+    }
+
+    fn reference(&mut self, thing: Thing, grant: Grant) -> Result<Arc<dyn Remote>, String> {
+        Ok(Arc::new(RustValue { thing, grant }))
+    }
+}
+
+/// A [`Thing`] held by an isolate through a `Reference`.
+#[derive(Debug)]
+struct RustValue {
+    thing: Thing,
+    grant: Grant,
+}
+
+impl Remote for RustValue {
+    fn type_of(&self) -> String {
+        match &self.thing {
+            Thing::Primitive(value) => value.type_of().to_owned(),
+            Thing::Function(_) => "function".to_owned(),
+            Thing::Object(_) => "object".to_owned(),
+        }
+    }
+
+    fn call(&self, op: RemoteOp) -> CallbackResult {
+        host::perform(&mut Things, &self.thing, self.grant, op).map_err(|access| match access {
+            Access::Refused(refusal) => refusal.to_string(),
+            Access::Host(message) => message,
+        })
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        match self.call(op) {
+            Ok(value) => resolver.resolve(value),
+            Err(message) => resolver.reject(message),
         }
     }
 }

@@ -659,12 +659,17 @@ export declare class Reference<T = any> {
 
   /**
    * A reference to `value`, a Node value, which may be passed into
-   * isolates (where it arrives as a Reference too).
+   * isolates (where it arrives as a Reference too). It grants calling the
+   * value (if it is a function) and reading and writing its own data
+   * properties, nothing else: inherited properties and getters read as
+   * `undefined` or throw, a function's properties are unreachable, and a
+   * Proxy is refused. Everything reached through it carries its grant.
    *
-   * @param options `unsafeInherit` is accepted for isolated-vm's sake;
-   * ivm ignores it.
+   * @param options `unsafeInherit` (isolated-vm's) also lets reads find
+   * inherited properties; `accessors` (ivm's) lets reads run getters. Both
+   * default to `false`; code in an isolate cannot widen them.
    */
-  constructor(value: T, options?: { unsafeInherit?: boolean });
+  constructor(value: T, options?: { unsafeInherit?: boolean; accessors?: boolean });
 
   /**
    * This is the typeof the referenced value, and is available at any time

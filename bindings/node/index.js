@@ -95,10 +95,32 @@ function readerVersion() {
   }
 }
 
+// What ivm-core's rule for References to Node values asks of Node objects
+// (bindings/node/src/host.rs), none of which runs the object's own code.
+// Taken now, so that a program changing the built-ins later cannot change
+// what a Reference grants.
+const { isProxy } = require('node:util').types;
+const { getOwnPropertyDescriptor, getPrototypeOf, defineProperty, deleteProperty } = Reflect;
+const hostObjects = {
+  isProxy,
+  // 0: no such own property; 1: an accessor; [value]: a data property.
+  ownProperty(object, key) {
+    const descriptor = getOwnPropertyDescriptor(object, key);
+    if (descriptor === undefined) return 0;
+    return 'value' in descriptor ? [descriptor.value] : 1;
+  },
+  prototypeOf: (object) => getPrototypeOf(object),
+  // isolated-vm's set: delete, then create a data property (no setter runs).
+  define(object, key, value) {
+    deleteProperty(object, key);
+    return defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+  },
+};
+
 // `noop` is called now and then while a synchronous call runs: a Node
 // that is terminating this thread (worker.terminate()) refuses to run it,
 // and the call stops so the thread can go.
-native._init({ serialize, deserialize, settle, errors: errorClasses, noop() {} }, readerVersion());
+native._init({ serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {} }, readerVersion());
 
 function isPrimitive(value) {
   return value === null || (typeof value !== 'object' && typeof value !== 'function');
@@ -367,8 +389,9 @@ function runScript(script, context, opts, form) {
   }
 }
 
-// Reference. One to a Node value (`new ivm.Reference(value)`) is served
-// here in Node; one into an isolate by the addon.
+// Reference. One to a Node value (`new ivm.Reference(value, options)`) is
+// served by the addon's `_host…` methods, under ivm-core's rule of what it
+// grants; one into an isolate by the other methods.
 const hostness = new WeakMap();
 function isHost(reference) {
   let host = hostness.get(reference);
@@ -379,35 +402,19 @@ function isHost(reference) {
   return host;
 }
 
-function hostCall(reference, form, call) {
-  if (form === SYNC) return call(reference._hostValue());
+function hostCall(form, call) {
+  if (form === SYNC) return call();
   if (form === IGNORED) {
-    Promise.resolve().then(() => call(reference._hostValue())).catch(() => {});
+    Promise.resolve().then(call).catch(() => {});
     return undefined;
   }
-  return Promise.resolve().then(() => call(reference._hostValue()));
-}
-
-function hostResult(value, transfer) {
-  const mode = transferMode(transfer, RESULT_OR_REFERENCE);
-  if (mode === RESULT_COPY) return structuredClone(value);
-  if (mode === RESULT_EXTERNAL_COPY) return new ExternalCopy(value);
-  if (mode === RESULT_REFERENCE || !isTransferable(value)) return new Reference(value);
-  return value;
-}
-
-function propertyKey(key) {
-  if (typeof key !== 'string' && typeof key !== 'number') {
-    throw new TypeError('Invalid `key` (property keys are strings and numbers)');
-  }
-  return key;
+  return Promise.resolve().then(call);
 }
 
 function get(reference, key, opts, form) {
   const o = options(opts);
-  propertyKey(key);
-  if (isHost(reference)) return hostCall(reference, form, (value) => hostResult(value[key], o));
   const bits = flags(transferMode(o, RESULT_OR_REFERENCE), o.promise, form, o.accessors);
+  if (isHost(reference)) return hostCall(form, () => reference._hostGet(key, bits));
   const timeout = timeoutOf(o);
   const call = () => reference._get(key, bits, timeout);
   return finish(form, o.promise, call);
@@ -415,16 +422,12 @@ function get(reference, key, opts, form) {
 
 function set(reference, key, value, opts, form) {
   const o = options(opts);
-  propertyKey(key);
-  if (isHost(reference)) {
-    return hostCall(reference, form, (target) => Reflect.set(target, key, value));
-  }
+  if (isHost(reference)) return hostCall(form, () => reference._hostSet(key, value));
   return reference._set(key, transferIn(value, o), timeoutOf(o), form);
 }
 
 function del(reference, key, form) {
-  propertyKey(key);
-  if (isHost(reference)) return hostCall(reference, form, (target) => Reflect.deleteProperty(target, key));
+  if (isHost(reference)) return hostCall(form, () => reference._hostDelete(key));
   return reference._delete(key, form);
 }
 
@@ -435,12 +438,12 @@ function apply(reference, receiver, args, opts, form) {
   }
   const o = options(opts);
   const result = o.result || {};
+  const bits = flags(transferMode(result, RESULT_OR_REFERENCE), result.promise, form, false);
   if (isHost(reference)) {
     if (args !== undefined && !Array.isArray(args)) throw new TypeError('`arguments` must be an array');
-    return hostCall(reference, form, (fn) => hostResult(Reflect.apply(fn, receiver, args || []), result));
+    return hostCall(form, () => reference._hostApply(receiver, args || [], bits));
   }
   const transferred = transferArguments(args, o.arguments);
-  const bits = flags(transferMode(result, RESULT_OR_REFERENCE), result.promise, form, false);
   const target = transferIn(receiver, undefined);
   const timeout = timeoutOf(o);
   const call = () => reference._apply(target, transferred, bits, timeout);
@@ -448,7 +451,7 @@ function apply(reference, receiver, args, opts, form) {
 }
 
 function copy(reference, form) {
-  if (isHost(reference)) return hostCall(reference, form, (value) => structuredClone(value));
+  if (isHost(reference)) return hostCall(form, () => structuredClone(reference._hostValue()));
   return reference._copy(form);
 }
 

@@ -105,9 +105,12 @@ test('a sync call from a Callback into the isolate whose async call waits for it
     context.global.setSync('inner', new ivm.Callback(() => {
       try { return context.evalSync('1 + 1'); } catch (error) { seen.push(error.constructor.name + ': ' + error.message); return -1; }
     }));
-    const host = new ivm.Reference({ get value() { try { return context.evalSync('2'); } catch (error) { seen.push('reference'); return -2; } } });
+    const host = new ivm.Reference(
+      { get value() { try { return context.evalSync('2'); } catch (error) { seen.push('reference'); return -2; } } },
+      { accessors: true },
+    );
     context.global.setSync('host', host);
-    Promise.all([context.eval('inner()'), context.eval('host.getSync("value", { accessors: true })')]).then(
+    Promise.all([context.eval('inner()'), context.eval('host.getSync("value")')]).then(
       (values) => console.log(JSON.stringify({ values, seen })),
       (error) => console.log(JSON.stringify({ error: error.message })),
     );

@@ -61,6 +61,20 @@ function checkError(error, throws) {
   if (throws.message !== undefined) assert.equal(error.message, throws.message);
 }
 
+// The object the cases reach through `hostObject` (tests/conformance/README.md).
+function hostObject() {
+  const object = Object.create({ inherited: 'inherited' });
+  Object.assign(object, {
+    name: 'box',
+    data: { n: 1 },
+    list: [1, 2],
+    method() { return 'method'; },
+    generator: (function* generate() { yield 1; })(),
+  });
+  Object.defineProperty(object, 'secret', { get: () => 'secret', enumerable: true });
+  return object;
+}
+
 for (const spec of cases) {
   test(`${spec.suite}: ${spec.name}`, async () => {
     const options = spec.options ?? {};
@@ -69,6 +83,8 @@ for (const spec of cases) {
       const context = isolate.createContextSync();
       context.global.setSync('host', new ivm.Callback((...args) => `host:${args.length}`));
       context.global.setSync('hostThrows', new ivm.Callback(() => { throw new Error('from host'); }));
+      context.global.setSync('hostLog', new ivm.Reference(function log(...args) { return args.length; }));
+      context.global.setSync('hostObject', new ivm.Reference(hostObject()));
       const transfer = { copy: Boolean(options.copy), promise: Boolean(options.promise) };
       const timeout = options.timeout_ms;
       const run = () => 'input' in spec

@@ -87,6 +87,26 @@ def error_class(name: str) -> type[ivm.IvmError]:
     return cls
 
 
+class HostObject:
+    """What the cases reach through ``hostObject`` (tests/conformance/README.md)."""
+
+    inherited = "inherited"
+
+    def __init__(self) -> None:
+        self.name = "box"
+        self.data = {"n": 1}
+        self.list = [1, 2]
+        self.method = lambda: "method"
+        self.generator = (item for item in [1])
+
+    @property
+    def secret(self) -> str:
+        return "secret"
+
+    def helper(self) -> str:
+        return "helper"
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case["name"] for case in CASES])
 def test_conformance_case(case: dict[str, Any]) -> None:
     options = case.get("options", {})
@@ -99,6 +119,8 @@ def test_conformance_case(case: dict[str, Any]) -> None:
             raise Exception("from host")
 
         context.global_.set("hostThrows", host_throws)
+        context.global_.set("hostLog", ivm.Reference(lambda *arguments: len(arguments)))
+        context.global_.set("hostObject", ivm.Reference(HostObject()))
         keywords: dict[str, Any] = {"copy": bool(options.get("copy")), "promise": bool(options.get("promise"))}
         if "timeout_ms" in options:
             keywords["timeout"] = options["timeout_ms"] / 1000

@@ -396,8 +396,11 @@ def test_host_reference_attributes(context: ivm.Context) -> None:
     assert context.eval_closure("return $0.getSync('value')", reference) == 3
     context.eval_closure("$0.setSync('value', 10)", reference)
     assert box.value == 10
-    assert context.eval_closure("return $0.getSync('method').applySync(undefined, [5])", reference) == 15
+    # A method is the class's, not the instance's own data.
+    assert context.eval_closure("return $0.getSync('method')", reference) is None
     assert context.eval_closure("return $0.getSync('nope')", reference) is None
+    granted = ivm.Reference(box, unsafe_inherit=True, accessors=True)
+    assert context.eval_closure("return $0.getSync('method').applySync(undefined, [5])", granted) == 15
 
 
 def test_host_reference_sequence_items(context: ivm.Context) -> None:

@@ -40,6 +40,17 @@ impl ResultMode {
         })
     }
 
+    /// The transfer mode exactly as TransferOptions ask (a result that
+    /// stays in Node: the host rule's `leave`).
+    pub(crate) fn as_asked(self) -> ivm_core::TransferMode {
+        match self {
+            ResultMode::Transferable | ResultMode::OrReference => ivm_core::TransferMode::Auto,
+            ResultMode::Copy => ivm_core::TransferMode::Copy,
+            ResultMode::ExternalCopy => ivm_core::TransferMode::ExternalCopy,
+            ResultMode::Reference => ivm_core::TransferMode::Reference,
+        }
+    }
+
     /// The core's transfer mode that gets this result.
     pub(crate) fn transfer_mode(self) -> ivm_core::TransferMode {
         match self {

@@ -21,6 +21,9 @@ pub(crate) struct EnvState {
     pub(crate) serialize: JsHandle,
     pub(crate) deserialize: JsHandle,
     pub(crate) settle: JsHandle,
+    /// The primitives ivm-core's host rule needs of Node objects
+    /// (`isProxy`, `ownProperty`, `prototypeOf`, `define`; see `host.rs`).
+    pub(crate) host_objects: JsHandle,
     /// Error classes by ivm error kind (see `errors.rs`).
     pub(crate) errors: JsHandle,
     /// A JavaScript function that does nothing, which a terminating Node

@@ -8,7 +8,8 @@
 use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
-use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value};
+use ivm_core::host::{self, Access, Grant, HostObjects, Key, Kind, Property};
+use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, Structured, Transferable, Value};
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
 use crate::convert::{js_to_structured, js_to_transferable, raw, structured_to_js};
@@ -222,10 +223,15 @@ fn settle(env: &Env, value: JsUnknown, resolver: Resolver) {
 
 /// Settles `resolver` with `value` converted by `convert`, once it settles
 /// if it is a promise.
-fn settle_with(env: &Env, value: JsUnknown, resolver: Resolver, convert: fn(&Env, JsUnknown) -> CallbackResult) {
-    let resolver = Mutex::new(Some(resolver));
+fn settle_with(
+    env: &Env,
+    value: JsUnknown,
+    resolver: Resolver,
+    convert: impl FnOnce(&Env, JsUnknown) -> CallbackResult + 'static,
+) {
+    let pending = Mutex::new(Some((resolver, convert)));
     let done = env.create_function_from_closure("done", move |ctx| {
-        let Some(resolver) = resolver.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+        let Some((resolver, convert)) = pending.lock().unwrap_or_else(PoisonError::into_inner).take() else {
             return ctx.env.get_undefined();
         };
         let failed: bool = ctx.get::<napi::JsBoolean>(0)?.get_value()?;
@@ -261,19 +267,22 @@ pub(crate) fn function_from(env: &Env, value: JsUnknown) -> napi::Result<JsFunct
 }
 
 /// A Node value that isolates hold through a `Reference` (made with
-/// `new ivm.Reference(value)` or passed with `{ reference: true }`). Its
-/// operations run on Node's thread.
+/// `new ivm.Reference(value)` or passed with `{ reference: true }`), with
+/// what the Reference grants (ivm-core's `host` rule). Its operations run on
+/// Node's thread.
 #[derive(Debug)]
 pub(crate) struct NodeValue {
     value: Arc<JsHandle>,
     main: Arc<MainThread>,
     type_of: String,
+    pub(crate) grant: Grant,
 }
 
 impl NodeValue {
-    pub(crate) fn new(env: Env, value: &JsUnknown, type_of: String) -> napi::Result<Arc<NodeValue>> {
+    pub(crate) fn new(env: Env, value: &JsUnknown, grant: Grant) -> napi::Result<Arc<NodeValue>> {
         let main = Arc::clone(&state(&env)?.main);
-        Ok(Arc::new(NodeValue { value: Arc::new(JsHandle::new(env, &main, value)?), main, type_of }))
+        let type_of = crate::reference::type_of(value)?.to_owned();
+        Ok(Arc::new(NodeValue { value: Arc::new(JsHandle::new(env, &main, value)?), main, type_of, grant }))
     }
 
     /// The value, on Node's thread.
@@ -282,18 +291,14 @@ impl NodeValue {
     }
 
     /// Runs `work` on Node's thread with the value, here if this is that
-    /// thread, else posted there; `then` gets the outcome on Node's thread.
-    fn on_node(
-        &self,
-        work: impl FnOnce(&Env, JsUnknown) -> Result<JsUnknown, String> + Send + 'static,
-        then: impl FnOnce(&Env, Result<JsUnknown, String>) + Send + 'static,
-    ) {
+    /// thread, else posted there.
+    fn on_node(&self, work: impl FnOnce(&Env, JsUnknown) + Send + 'static) {
         let target = Arc::clone(&self.value);
         let job = move |env: Option<Env>| {
             if let Some(env) = env {
-                in_scope(&env, |env| {
-                    let outcome = target.unknown(env).map_err(|e| failure(env, e)).and_then(|value| work(env, value));
-                    then(env, outcome);
+                in_scope(&env, |env| match target.unknown(env) {
+                    Ok(value) => work(env, value),
+                    Err(error) => drop(failure(env, error)),
                 });
             }
         };
@@ -307,65 +312,133 @@ impl NodeValue {
     }
 }
 
-/// Carries out `op` on `value` in Node.
-fn perform(env: &Env, value: JsUnknown, op: &RemoteOp) -> Result<JsUnknown, String> {
-    let napi_error = |e: napi::Error| failure(env, e);
-    let object = |value: JsUnknown| -> Result<JsObject, String> { value.coerce_to_object().map_err(napi_error) };
-    let key = |key: &Value| crate::convert::value_to_js(env, key).map_err(napi_error);
-    match op {
-        RemoteOp::Copy => Ok(value),
-        RemoteOp::Get { key: name, .. } => object(value)?.get_property(key(name)?).map_err(napi_error),
-        RemoteOp::Set { key: name, value: new, .. } => {
-            let new = structured_to_js(env, new).map_err(napi_error)?;
-            object(value)?.set_property(key(name)?, new).map_err(napi_error)?;
-            env.get_boolean(true).map(|b| b.into_unknown()).map_err(napi_error)
-        }
-        RemoteOp::Delete { key: name } => {
-            let deleted = object(value)?.delete_property(key(name)?).map_err(napi_error)?;
-            env.get_boolean(deleted).map(|b| b.into_unknown()).map_err(napi_error)
-        }
-        RemoteOp::Apply { receiver, arguments, .. } => {
-            if value.get_type().map_err(napi_error)? != napi::ValueType::Function {
-                return Err("Reference is not a function".into());
-            }
-            // SAFETY: checked to be a function.
-            let function: JsFunction = unsafe { value.cast() };
-            let receiver = structured_to_js(env, receiver).map_err(napi_error)?;
-            let arguments = arguments
-                .iter()
-                .map(|arg| structured_to_js(env, arg))
-                .collect::<napi::Result<Vec<_>>>()
-                .map_err(napi_error)?;
-            call_function(env, &function, Some(&receiver), &arguments)
-        }
-        _ => Err("This operation is not supported on a Node value".into()),
+/// A Node value in the handle scope of the call at hand: napi's handle, a
+/// pointer that may be copied freely while the scope is open.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handle(sys::napi_value);
+
+impl Handle {
+    pub(crate) fn of(value: &JsUnknown) -> Handle {
+        Handle(raw(value))
     }
 }
 
-/// What an operation's result becomes, as its TransferOptions say.
-fn result_out(env: &Env, value: JsUnknown, op: &RemoteOp) -> CallbackResult {
-    let mode = match op {
-        RemoteOp::Copy => TransferMode::Copy,
-        RemoteOp::Get { result, .. } | RemoteOp::Apply { result, .. } => *result,
-        _ => TransferMode::Auto,
-    };
-    let primitive = crate::convert::js_to_value(env, &value).map_err(|e| failure(env, e))?;
-    match (mode, primitive) {
-        (TransferMode::Reference, _) | (TransferMode::Auto, None) => node_reference(env, value),
-        (_, Some(primitive)) => Ok(Transferable::from(primitive)),
-        _ => js_to_structured(env, value).map(Transferable::Copy).map_err(|e| failure(env, e)),
+/// Node's values as ivm-core's host rule sees them. Everything runs on
+/// Node's thread, within one handle scope; the helpers are `index.js`'s
+/// `hostObjects`, taken from `Reflect` and `util.types` when it loaded.
+pub(crate) struct NodeObjects<'e> {
+    env: &'e Env,
+}
+
+impl<'e> NodeObjects<'e> {
+    pub(crate) fn new(env: &'e Env) -> NodeObjects<'e> {
+        NodeObjects { env }
+    }
+
+    pub(crate) fn js(&self, handle: Handle) -> JsUnknown {
+        // SAFETY: every handle the rule holds was made in this environment's
+        // current handle scope (`Handle::of` or this type's results).
+        unsafe { JsUnknown::from_raw_unchecked(self.env.raw(), handle.0) }
+    }
+
+    fn object(&self, handle: Handle) -> napi::Result<JsObject> {
+        self.js(handle).coerce_to_object()
+    }
+
+    fn helper(&self, name: &str, args: &[JsUnknown]) -> napi::Result<JsUnknown> {
+        let helpers = state(self.env)?.host_objects.object(self.env)?;
+        let function: JsFunction = helpers.get_named_property(name)?;
+        function.call(None, args)
+    }
+
+    fn key(&self, key: &Key) -> napi::Result<JsUnknown> {
+        match key {
+            Key::Name(name) => crate::convert::value_to_js(self.env, &Value::String(name.clone())),
+            Key::Index(index) => Ok(self.env.create_uint32(*index)?.into_unknown()),
+        }
     }
 }
 
-/// A `Reference` to a Node value, for an isolate.
-fn node_reference(env: &Env, value: JsUnknown) -> CallbackResult {
-    let type_of = crate::reference::type_of(&value).map_err(|e| failure(env, e))?;
-    let remote: Arc<dyn Remote> = NodeValue::new(*env, &value, type_of.to_owned()).map_err(|e| failure(env, e))?;
-    Ok(Transferable::Remote(remote))
+impl HostObjects for NodeObjects<'_> {
+    type Value = Handle;
+    type Error = napi::Error;
+
+    fn kind(&mut self, value: &Handle) -> napi::Result<Kind> {
+        let value = self.js(*value);
+        Ok(match value.get_type()? {
+            napi::ValueType::Function => Kind::Function,
+            _ => match crate::convert::js_to_value(self.env, &value)? {
+                Some(primitive) => Kind::Primitive(primitive),
+                None => Kind::Object,
+            },
+        })
+    }
+
+    fn is_proxy(&mut self, object: &Handle) -> napi::Result<bool> {
+        self.helper("isProxy", &[self.js(*object)])?.coerce_to_bool()?.get_value()
+    }
+
+    fn is_namespace(&mut self, _object: &Handle) -> napi::Result<bool> {
+        Ok(false)
+    }
+
+    fn own_property(&mut self, object: &Handle, key: &Key) -> napi::Result<Property<Handle>> {
+        // `ownProperty` answers 0 (absent), 1 (an accessor) or `[value]`.
+        let found = self.helper("ownProperty", &[self.js(*object), self.key(key)?])?;
+        if found.get_type()? == napi::ValueType::Object {
+            // SAFETY: checked to be an object.
+            let data: JsObject = unsafe { found.cast() };
+            return Ok(Property::Data(Handle::of(&data.get_element::<JsUnknown>(0)?)));
+        }
+        Ok(if found.coerce_to_number()?.get_uint32()? == 1 { Property::Accessor } else { Property::Absent })
+    }
+
+    fn parent(&mut self, object: &Handle) -> napi::Result<Option<Handle>> {
+        let parent = self.helper("prototypeOf", &[self.js(*object)])?;
+        Ok(if parent.get_type()? == napi::ValueType::Null { None } else { Some(Handle::of(&parent)) })
+    }
+
+    fn read(&mut self, object: &Handle, key: &Key) -> napi::Result<Handle> {
+        Ok(Handle::of(&self.object(*object)?.get_property::<JsUnknown, JsUnknown>(self.key(key)?)?))
+    }
+
+    fn define(&mut self, object: &Handle, key: &Key, value: Handle) -> napi::Result<bool> {
+        let args = [self.js(*object), self.key(key)?, self.js(value)];
+        self.helper("define", &args)?.coerce_to_bool()?.get_value()
+    }
+
+    fn remove(&mut self, object: &Handle, key: &Key) -> napi::Result<bool> {
+        self.object(*object)?.delete_property(self.key(key)?)
+    }
+
+    fn call(&mut self, function: &Handle, receiver: Handle, arguments: Vec<Handle>) -> napi::Result<Handle> {
+        // SAFETY: the rule calls only what `kind` called a function.
+        let function: JsFunction = unsafe { self.js(*function).cast() };
+        let arguments: Vec<JsUnknown> = arguments.into_iter().map(|argument| self.js(argument)).collect();
+        let returned = call_function(self.env, &function, Some(&self.js(receiver)), &arguments);
+        returned.map(|value| Handle::of(&value)).map_err(napi::Error::from_reason)
+    }
+
+    fn copy(&mut self, value: &Handle) -> napi::Result<Structured> {
+        js_to_structured(self.env, self.js(*value))
+    }
+
+    fn materialise(&mut self, copy: Structured) -> napi::Result<Handle> {
+        Ok(Handle::of(&structured_to_js(self.env, &copy)?))
+    }
+
+    fn reference(&mut self, value: Handle, grant: Grant) -> napi::Result<Arc<dyn Remote>> {
+        Ok(NodeValue::new(*self.env, &self.js(value), grant)?)
+    }
 }
 
-fn settles(op: &RemoteOp) -> bool {
-    matches!(op, RemoteOp::Apply { promise: true, .. })
+/// An isolate's operation on a Node value failed: its message, for the
+/// isolate.
+fn denied(env: &Env, access: Access<napi::Error>) -> String {
+    match access {
+        Access::Refused(refusal) => refusal.to_string(),
+        Access::Host(error) => failure(env, error),
+    }
 }
 
 impl Remote for NodeValue {
@@ -374,48 +447,45 @@ impl Remote for NodeValue {
     }
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
-        let this = self;
         let (sender, receiver) = mpsc::sync_channel(1);
-        let op = Arc::new(op);
-        let (work_op, then_op) = (Arc::clone(&op), op);
+        let grant = self.grant;
         // As for a callback: the isolate's call waits for Node's thread.
         let waiting = ivm_core::Isolate::calling_host();
-        this.on_node(
-            move |env, value| {
-                let _serving = waiting.as_ref().map(ivm_core::Isolate::serve_host_call);
-                perform(env, value, &work_op)
-            },
-            move |env, outcome| {
-                let _ = sender.send(outcome.and_then(|value| result_out(env, value, &then_op)));
-            },
-        );
+        self.on_node(move |env, value| {
+            let _serving = waiting.as_ref().map(ivm_core::Isolate::serve_host_call);
+            let outcome = host::perform(&mut NodeObjects::new(env), &Handle::of(&value), grant, op);
+            let _ = sender.send(outcome.map_err(|access| denied(env, access)));
+        });
         receiver.recv().unwrap_or_else(|_| Err("The Node environment shut down before the call ran".into()))
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-        let this = self;
-        let op = Arc::new(op);
-        let (work_op, then_op) = (Arc::clone(&op), op);
-        this.on_node(
-            move |env, value| perform(env, value, &work_op),
-            move |env, outcome| match outcome {
-                Ok(value) if settles(&then_op) => settle_with(
-                    env,
-                    value,
-                    resolver,
-                    match then_op.as_ref() {
-                        RemoteOp::Apply { result: TransferMode::Copy, .. } => copy_in,
-                        RemoteOp::Apply { result: TransferMode::Reference, .. } => reference_in,
-                        _ => auto_in,
-                    },
-                ),
-                Ok(value) => match result_out(env, value, &then_op) {
+        let grant = self.grant;
+        self.on_node(move |env, value| {
+            let objects = &mut NodeObjects::new(env);
+            match op {
+                // A promise it returns is waited for, on Node's event loop.
+                RemoteOp::Apply { receiver, arguments, result, promise: true, .. } => {
+                    let called = (|| {
+                        let receiver = objects.materialise(receiver).map_err(Access::Host)?;
+                        let arguments = arguments.into_iter().map(|argument| objects.materialise(argument));
+                        let arguments = arguments.collect::<napi::Result<Vec<_>>>().map_err(Access::Host)?;
+                        host::apply(objects, &Handle::of(&value), receiver, arguments)
+                    })();
+                    match called {
+                        Ok(returned) => settle_with(env, objects.js(returned), resolver, move |env, value| {
+                            host::leave(&mut NodeObjects::new(env), Handle::of(&value), result, grant)
+                                .map_err(|access| denied(env, access))
+                        }),
+                        Err(access) => resolver.reject(denied(env, access)),
+                    }
+                }
+                op => match host::perform(objects, &Handle::of(&value), grant, op) {
                     Ok(value) => resolver.resolve(value),
-                    Err(message) => resolver.reject(message),
+                    Err(access) => resolver.reject(denied(env, access)),
                 },
-                Err(message) => resolver.reject(message),
-            },
-        );
+            }
+        });
     }
 
     fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
@@ -430,20 +500,5 @@ impl Remote for NodeValue {
             other => other,
         };
         self.call_async(op, resolver);
-    }
-}
-
-fn copy_in(env: &Env, value: JsUnknown) -> CallbackResult {
-    result_out(env, value, &RemoteOp::Copy)
-}
-
-fn reference_in(env: &Env, value: JsUnknown) -> CallbackResult {
-    node_reference(env, value)
-}
-
-fn auto_in(env: &Env, value: JsUnknown) -> CallbackResult {
-    match crate::convert::js_to_value(env, &value).map_err(|e| failure(env, e))? {
-        Some(primitive) => Ok(Transferable::from(primitive)),
-        None => node_reference(env, value),
     }
 }

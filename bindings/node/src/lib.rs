@@ -59,6 +59,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
         serialize: function("serialize")?,
         deserialize: function("deserialize")?,
         settle: function("settle")?,
+        host_objects: handle("hostObjects")?,
         errors: handle("errors")?,
         noop: function("noop")?,
         main,

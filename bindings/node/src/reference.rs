@@ -1,12 +1,13 @@
 //! `ivm.Reference` and `ivm.Callback`. A Reference points either at a value
 //! in an ivm isolate (made by `context.global`, `get`, `apply`, …) or, made
-//! with `new ivm.Reference(value)` in Node, at a Node value. `index.js`
-//! handles References to Node values on Node's side; this class holds them
-//! so they can cross into isolates.
+//! with `new ivm.Reference(value, { unsafeInherit, accessors })` in Node, at
+//! a Node value, whose operations follow ivm-core's host rule (`_host…`
+//! here, on Node's thread; `index.js` gives them their forms).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ivm_core::host::{self, Access, Grant};
 use ivm_core::{RunOptions, Transferable, Value};
 use napi::bindgen_prelude::{FromNapiRef, ToNapiValue};
 use napi::{Env, JsObject, JsUnknown, NapiValue};
@@ -17,7 +18,7 @@ use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_
 
 use crate::errors::{internal, to_napi, type_error};
 use crate::forms::{CallFlags, Form, run, undefined};
-use crate::host::{CallbackKind, HostFunction, NodeValue, function_from};
+use crate::host::{CallbackKind, Handle, HostFunction, NodeObjects, NodeValue, function_from};
 
 /// Unwraps an instance of one of the addon's classes.
 ///
@@ -113,7 +114,14 @@ impl Reference {
     fn in_isolate(&self) -> napi::Result<&ivm_core::Reference> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference),
-            Target::Host(_) => Err(internal("This operation is done by index.js for References to Node values")),
+            Target::Host(_) => Err(internal("This operation is done by `_host…` for References to Node values")),
+        }
+    }
+
+    fn in_node(&self) -> napi::Result<&Arc<NodeValue>> {
+        match &self.target {
+            Target::Host(value) => Ok(value),
+            Target::Isolate(_) => Err(internal("`_host…` is for References to Node values")),
         }
     }
 
@@ -128,17 +136,49 @@ impl Reference {
     }
 }
 
+/// The grant `new ivm.Reference(value, options)` asks for: `unsafeInherit`
+/// and `accessors`, booleans when given (isolated-vm's checks and messages).
+fn grant_of(env: &Env, options: Option<JsUnknown>) -> napi::Result<Grant> {
+    let options = match options {
+        Some(options) if options.get_type()? == napi::ValueType::Object => options.coerce_to_object()?,
+        Some(options) if !matches!(options.get_type()?, napi::ValueType::Undefined | napi::ValueType::Null) => {
+            return Err(type_error(env, "`Reference` requires parameter 2 to be an object"));
+        }
+        _ => return Ok(Grant::new()),
+    };
+    let flag = |name: &str| -> napi::Result<bool> {
+        let value: JsUnknown = options.get_named_property(name)?;
+        match value.get_type()? {
+            napi::ValueType::Undefined => Ok(false),
+            napi::ValueType::Boolean => value.coerce_to_bool()?.get_value(),
+            _ => Err(type_error(env, format!("`{name}` must be a boolean"))),
+        }
+    };
+    Ok(Grant::new().unsafe_inherit(flag("unsafeInherit")?).accessors(flag("accessors")?))
+}
+
+/// A refused or failed operation on a Node value, thrown in Node: a
+/// refusal as isolated-vm's TypeError, a Node exception as itself.
+fn host_error(env: &Env, access: Access<napi::Error>) -> napi::Error {
+    match access {
+        Access::Refused(refusal) => type_error(env, refusal.to_string()),
+        Access::Host(error) => error,
+    }
+}
+
 fn key_value(env: &Env, key: &JsUnknown) -> napi::Result<Value> {
-    js_to_value(env, key)?.ok_or_else(|| type_error(env, "Invalid `key` (property keys are strings and numbers)"))
+    js_to_value(env, key)?.ok_or_else(|| type_error(env, ivm_core::host::Refusal::InvalidKey.to_string()))
 }
 
 #[napi]
 impl Reference {
-    /// `new ivm.Reference(value)`: a Reference to a Node value.
+    /// `new ivm.Reference(value, options)`: a Reference to a Node value.
+    /// `unsafeInherit` (isolated-vm's) lets it read what the value inherits,
+    /// `accessors` (ivm's) lets it run getters; both are off by default.
     #[napi(constructor)]
-    pub fn new(env: Env, value: JsUnknown) -> napi::Result<Self> {
-        let type_of = type_of(&value)?;
-        Ok(Reference { target: Target::Host(NodeValue::new(env, &value, type_of.to_owned())?), deref_into: false })
+    pub fn new(env: Env, value: JsUnknown, options: Option<JsUnknown>) -> napi::Result<Self> {
+        let grant = grant_of(&env, options)?;
+        Ok(Reference { target: Target::Host(NodeValue::new(env, &value, grant)?), deref_into: false })
     }
 
     #[napi(getter, js_name = "typeof")]
@@ -162,6 +202,56 @@ impl Reference {
     #[napi(getter, js_name = "_isHost")]
     pub fn is_host(&self) -> bool {
         matches!(self.target, Target::Host(_))
+    }
+
+    /// `get` on a Node value, from Node, under the Reference's grant (or
+    /// with `accessors`, which Node may ask for itself, as in isolated-vm).
+    #[napi(js_name = "_hostGet")]
+    pub fn host_get(&self, env: Env, key: JsUnknown, flags: u32) -> napi::Result<JsUnknown> {
+        let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
+        let CallFlags { mode, accessors, .. } = CallFlags::decode(flags)?;
+        let grant = if accessors { node.grant.accessors(true) } else { node.grant };
+        let key = key_value(&env, &key)?;
+        let target = Handle::of(&node.get(&env)?);
+        let Some(value) = host::get(objects, &target, &key, grant).map_err(|access| host_error(&env, access))? else {
+            return undefined(&env);
+        };
+        let left = host::leave(objects, value, mode.as_asked(), node.grant).map_err(|access| host_error(&env, access))?;
+        transferable_to_js(&env, left, mode)
+    }
+
+    /// `set` on a Node value, from Node.
+    #[napi(js_name = "_hostSet")]
+    pub fn host_set(&self, env: Env, key: JsUnknown, value: JsUnknown) -> napi::Result<bool> {
+        let node = self.in_node()?;
+        let key = key_value(&env, &key)?;
+        let target = Handle::of(&node.get(&env)?);
+        host::set(&mut NodeObjects::new(&env), &target, &key, Handle::of(&value), node.grant)
+            .map_err(|access| host_error(&env, access))?;
+        Ok(true)
+    }
+
+    /// `delete` on a Node value, from Node.
+    #[napi(js_name = "_hostDelete")]
+    pub fn host_delete(&self, env: Env, key: JsUnknown) -> napi::Result<bool> {
+        let node = self.in_node()?;
+        let key = key_value(&env, &key)?;
+        let target = Handle::of(&node.get(&env)?);
+        host::delete(&mut NodeObjects::new(&env), &target, &key, node.grant).map_err(|access| host_error(&env, access))?;
+        Ok(true)
+    }
+
+    /// `apply` on a Node value, from Node.
+    #[napi(js_name = "_hostApply")]
+    pub fn host_apply(&self, env: Env, receiver: JsUnknown, arguments: JsObject, flags: u32) -> napi::Result<JsUnknown> {
+        let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
+        let CallFlags { mode, .. } = CallFlags::decode(flags)?;
+        let target = Handle::of(&node.get(&env)?);
+        let arguments = array_items(&arguments)?.iter().map(Handle::of).collect();
+        let returned = host::apply(objects, &target, Handle::of(&receiver), arguments)
+            .map_err(|access| host_error(&env, access))?;
+        let left = host::leave(objects, returned, mode.as_asked(), node.grant).map_err(|access| host_error(&env, access))?;
+        transferable_to_js(&env, left, mode)
     }
 
     /// What `derefInto()` returns: a handle of its own, so that releasing

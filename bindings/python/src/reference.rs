@@ -8,15 +8,16 @@
 
 use std::sync::Arc;
 
-use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, TransferMode, Transferable, Value};
-use pyo3::exceptions::PyKeyError;
+use std::ptr;
+
+use ivm_core::host::{self, Access, Grant, HostObjects, Key, Kind, Property};
+use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, Structured, TransferMode, Transferable, Value};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyModule, PyString, PyTuple, PyType};
 
 use crate::aio::{detached, future};
-use crate::convert::{
-    from_structured, from_transferable, primitive_to_py, to_primitive, to_structured, to_transferable, to_transferables,
-};
+use crate::convert::{from_structured, from_transferable, to_primitive, to_structured, to_transferable, to_transferables};
 use crate::errors::{message_of, usage_error};
 use crate::options::{self, GET, RUN};
 
@@ -67,9 +68,17 @@ impl Reference {
 
 #[pymethods]
 impl Reference {
+    /// A Reference to `value`, for JavaScript: it may call the value (if
+    /// callable) and read and write its own data (a dict's items, a
+    /// sequence's elements, an instance's public `__dict__` attributes).
+    /// ``unsafe_inherit=True`` also lets it read class and module
+    /// attributes, ``accessors=True`` run properties and descriptors (bound
+    /// methods among them). Names beginning with ``_`` are never reachable.
     #[new]
-    fn new(value: Py<PyAny>) -> Reference {
-        Reference { target: Target::Host(Arc::new(HostValue { value })) }
+    #[pyo3(signature = (value, *, unsafe_inherit = false, accessors = false))]
+    fn new(value: Py<PyAny>, unsafe_inherit: bool, accessors: bool) -> Reference {
+        let grant = Grant::new().unsafe_inherit(unsafe_inherit).accessors(accessors);
+        Reference { target: Target::Host(Arc::new(HostValue { value, grant })) }
     }
 
     /// JavaScript's ``typeof`` of the value (``"null"`` for null).
@@ -107,12 +116,13 @@ impl Reference {
     }
 
     /// ``value[key]``: by default an own data property only (no getters, no
-    /// prototype chain); ``accessors=True`` reads as JavaScript does.
+    /// prototype chain); ``accessors=True`` reads as JavaScript does. On a
+    /// Python object, what the Reference grants (see ``Reference``).
     #[pyo3(signature = (key, **options))]
     fn get<'py>(
         &self,
         py: Python<'py>,
-        key: &Bound<'_, PyAny>,
+        key: &Bound<'py, PyAny>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("get", GET, options)?;
@@ -121,7 +131,7 @@ impl Reference {
                 let key = to_primitive(key)?;
                 from_transferable(py, detached(py, || reference.get(key, &options))?)
             }
-            Target::Host(host) => from_transferable(py, leave(host.get(key)?, options.result)?),
+            Target::Host(host) => host.get(key, &options),
         }
     }
 
@@ -232,7 +242,7 @@ impl Reference {
         &self,
         py: Python<'py>,
         receiver: Option<&Bound<'_, PyAny>>,
-        arguments: Option<&Bound<'_, PyAny>>,
+        arguments: Option<&Bound<'py, PyAny>>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("apply", RUN, options)?;
@@ -243,11 +253,10 @@ impl Reference {
             }
             Target::Host(host) => {
                 let arguments = match arguments {
-                    Some(arguments) => PyTuple::new(py, arguments.try_iter()?.collect::<PyResult<Vec<_>>>()?)?,
-                    None => PyTuple::empty(py),
+                    Some(arguments) => arguments.try_iter()?.collect::<PyResult<Vec<_>>>()?,
+                    None => Vec::new(),
                 };
-                let result = host.value.bind(py).call1(arguments)?;
-                from_transferable(py, leave(result, options.result)?)
+                host.apply(py, arguments, options.result)
             }
         }
     }
@@ -323,100 +332,297 @@ fn call_parts(
     Ok((receiver, arguments))
 }
 
-/// A Python object that JavaScript holds by reference.
+/// A Python object that JavaScript holds by reference, with what the
+/// Reference grants (ivm-core's `host` rule).
 pub(crate) struct HostValue {
     value: Py<PyAny>,
+    grant: Grant,
 }
 
 impl std::fmt::Debug for HostValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HostValue")
+        f.debug_struct("HostValue").field("grant", &self.grant).finish()
+    }
+}
+
+/// Python's objects as ivm-core's host rule sees them. An object's own data
+/// is a dict's items, a list's or tuple's elements, and the attributes in an
+/// instance's `__dict__`; a module's or class's attributes are what others
+/// inherit. Names beginning with `_` are never data, so no dunder (and no
+/// `__globals__`, `__class__`, `gi_frame`'s way back to them) is reachable.
+/// Nothing here runs an object's own code: dicts are read through the C
+/// API, instances through their `__dict__`, classes statically.
+struct PyObjects<'py> {
+    py: Python<'py>,
+}
+
+/// How Python names an attribute, if `key` may name one at all.
+fn attribute(key: &Key) -> Option<String> {
+    let name = key.to_name();
+    (!name.starts_with('_')).then(|| name.into_owned())
+}
+
+/// What a list or tuple index `key` names, if it is one.
+fn index(key: &Key) -> Option<usize> {
+    match key {
+        Key::Index(index) => Some(*index as usize),
+        Key::Name(name) => name.as_str().and_then(|name| name.parse::<u32>().ok()).map(|index| index as usize),
+    }
+}
+
+impl<'py> PyObjects<'py> {
+    /// A dict's keys for `key`: an index is looked up as an int, then as a
+    /// string (JavaScript does not tell `1` from `"1"`).
+    fn dict_keys(&self, key: &Key) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let name = PyString::new(self.py, &key.to_name()).into_any();
+        Ok(match key {
+            Key::Index(index) => vec![index.into_pyobject(self.py)?.into_any(), name],
+            Key::Name(_) => vec![name],
+        })
+    }
+
+    /// The instance `__dict__` of `object`, if it has one, read without
+    /// running its class's `__getattribute__`.
+    fn instance_dict(&self, object: &Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>> {
+        // SAFETY: `object` is a live object and the GIL is held;
+        // PyObject_GenericGetDict returns a new reference or NULL with an
+        // exception set, which `from_owned_ptr_or_err` takes.
+        let dict = unsafe {
+            Bound::from_owned_ptr_or_err(self.py, pyo3::ffi::PyObject_GenericGetDict(object.as_ptr(), ptr::null_mut()))
+        };
+        dict.ok().and_then(|dict| dict.cast_into::<PyDict>().ok())
+    }
+
+    /// The class attribute `name` of `class`, found through its MRO without
+    /// running any descriptor.
+    fn class_attribute(&self, class: &Bound<'py, PyType>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        for base in class.mro().iter() {
+            let namespace = base.getattr(intern!(self.py, "__dict__"))?;
+            if let Some(found) = namespace.get_item(name).ok() {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    fn is_data_descriptor(&self, attribute: &Bound<'py, PyAny>) -> PyResult<bool> {
+        let class = attribute.get_type();
+        Ok(class.hasattr(intern!(self.py, "__set__"))? || class.hasattr(intern!(self.py, "__delete__"))?)
+    }
+}
+
+impl<'py> HostObjects for PyObjects<'py> {
+    type Value = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn kind(&mut self, value: &Bound<'py, PyAny>) -> PyResult<Kind> {
+        Ok(match to_primitive(value) {
+            Ok(primitive) => Kind::Primitive(primitive),
+            Err(_) if value.is_callable() => Kind::Function,
+            Err(_) => Kind::Object,
+        })
+    }
+
+    fn is_proxy(&mut self, _object: &Bound<'py, PyAny>) -> PyResult<bool> {
+        Ok(false)
+    }
+
+    fn is_namespace(&mut self, object: &Bound<'py, PyAny>) -> PyResult<bool> {
+        Ok(object.is_instance_of::<PyModule>() || object.is_instance_of::<PyType>())
+    }
+
+    fn own_property(&mut self, object: &Bound<'py, PyAny>, key: &Key) -> PyResult<Property<Bound<'py, PyAny>>> {
+        if let Ok(dict) = object.cast::<PyDict>() {
+            for candidate in self.dict_keys(key)? {
+                if let Some(item) = dict.get_item(candidate)? {
+                    return Ok(Property::Data(item));
+                }
+            }
+            return Ok(Property::Absent);
+        }
+        if let Ok(list) = object.cast::<PyList>() {
+            return Ok(index(key).and_then(|i| list.get_item(i).ok()).map_or(Property::Absent, Property::Data));
+        }
+        if let Ok(tuple) = object.cast::<PyTuple>() {
+            return Ok(index(key).and_then(|i| tuple.get_item(i).ok()).map_or(Property::Absent, Property::Data));
+        }
+        let Some(name) = attribute(key) else { return Ok(Property::Absent) };
+        if let Ok(class) = object.cast::<PyType>() {
+            return Ok(match self.class_attribute(class, &name)? {
+                // Functions, properties, class and static methods: run only
+                // with `accessors`, where `read` binds them.
+                Some(found) if found.get_type().hasattr(intern!(self.py, "__get__"))? => Property::Accessor,
+                Some(found) => Property::Data(found),
+                None => Property::Absent,
+            });
+        }
+        if object.is_instance_of::<PyModule>() {
+            let namespace = self.instance_dict(object);
+            let found = namespace.map(|namespace| namespace.get_item(&name)).transpose()?.flatten();
+            return Ok(found.map_or(Property::Absent, Property::Data));
+        }
+        // An instance: its class's data descriptors (properties, slots) come
+        // before its `__dict__`, as in Python's own lookup.
+        if let Some(found) = self.class_attribute(&object.get_type(), &name)? {
+            if self.is_data_descriptor(&found)? {
+                return Ok(Property::Accessor);
+            }
+        }
+        let found = self.instance_dict(object).map(|namespace| namespace.get_item(&name)).transpose()?.flatten();
+        Ok(found.map_or(Property::Absent, Property::Data))
+    }
+
+    fn parent(&mut self, object: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(if self.is_namespace(object)? { None } else { Some(object.get_type().into_any()) })
+    }
+
+    fn read(&mut self, object: &Bound<'py, PyAny>, key: &Key) -> PyResult<Bound<'py, PyAny>> {
+        match attribute(key) {
+            Some(name) => object.getattr(name),
+            None => Ok(self.py.None().into_bound(self.py)),
+        }
+    }
+
+    fn define(&mut self, object: &Bound<'py, PyAny>, key: &Key, value: Bound<'py, PyAny>) -> PyResult<bool> {
+        if let Ok(dict) = object.cast::<PyDict>() {
+            let key = self.dict_keys(key)?.swap_remove(0);
+            dict.set_item(key, value)?;
+            return Ok(true);
+        }
+        if let Ok(list) = object.cast::<PyList>() {
+            return Ok(match index(key).filter(|i| *i < list.len()) {
+                Some(i) => list.set_item(i, value).map(|()| true)?,
+                None => false,
+            });
+        }
+        if object.is_instance_of::<PyTuple>() {
+            return Ok(false);
+        }
+        let Some(name) = attribute(key) else { return Ok(false) };
+        if self.is_namespace(object)? {
+            object.setattr(name, value)?;
+            return Ok(true);
+        }
+        if let Some(found) = self.class_attribute(&object.get_type(), &name)? {
+            if self.is_data_descriptor(&found)? {
+                return Ok(false);
+            }
+        }
+        match self.instance_dict(object) {
+            Some(namespace) => namespace.set_item(name, value).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    fn remove(&mut self, object: &Bound<'py, PyAny>, key: &Key) -> PyResult<bool> {
+        if let Ok(dict) = object.cast::<PyDict>() {
+            for candidate in self.dict_keys(key)? {
+                if dict.contains(&candidate)? {
+                    dict.del_item(candidate)?;
+                }
+            }
+            return Ok(true);
+        }
+        if object.is_instance_of::<PyList>() || object.is_instance_of::<PyTuple>() {
+            return Ok(false);
+        }
+        let Some(name) = attribute(key) else { return Ok(false) };
+        if self.is_namespace(object)? {
+            if object.hasattr(&name)? {
+                object.delattr(name)?;
+            }
+            return Ok(true);
+        }
+        if let Some(found) = self.class_attribute(&object.get_type(), &name)? {
+            if self.is_data_descriptor(&found)? {
+                return Ok(false);
+            }
+        }
+        match self.instance_dict(object) {
+            Some(namespace) => {
+                if namespace.contains(&name)? {
+                    namespace.del_item(name)?;
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn call(
+        &mut self,
+        function: &Bound<'py, PyAny>,
+        _receiver: Bound<'py, PyAny>,
+        arguments: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        function.call1(PyTuple::new(self.py, arguments)?)
+    }
+
+    fn copy(&mut self, value: &Bound<'py, PyAny>) -> PyResult<Structured> {
+        to_structured(value)
+    }
+
+    fn materialise(&mut self, copy: Structured) -> PyResult<Bound<'py, PyAny>> {
+        from_structured(self.py, copy)
+    }
+
+    fn reference(&mut self, value: Bound<'py, PyAny>, grant: Grant) -> PyResult<Arc<dyn Remote>> {
+        Ok(Arc::new(HostValue { value: value.unbind(), grant }))
+    }
+}
+
+/// A refused or failed operation on a Python object, raised in Python: a
+/// refusal as `UsageError`, a Python exception as itself.
+fn host_error(py: Python<'_>, access: Access<PyErr>) -> PyErr {
+    match access {
+        Access::Refused(refusal) => usage_error(py, refusal.to_string()),
+        Access::Host(error) => error,
     }
 }
 
 impl HostValue {
-    /// ``value[key]`` for mappings and sequences (with an int key), else
-    /// the attribute `key`; what is missing is `None` (JavaScript's
-    /// `undefined`).
-    fn get<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    /// The operation, carried out under the Reference's grant (widened by
+    /// `accessors` when Python itself asks).
+    fn get<'py>(&self, key: &Bound<'py, PyAny>, options: &ivm_core::RunOptions) -> PyResult<Bound<'py, PyAny>> {
         let py = key.py();
-        let value = self.value.bind(py);
-        if by_item(value, key)? {
-            return match value.get_item(key) {
-                Ok(item) => Ok(item),
-                Err(error)
-                    if error.is_instance_of::<PyKeyError>(py)
-                        || error.is_instance_of::<pyo3::exceptions::PyIndexError>(py) =>
-                {
-                    Ok(py.None().into_bound(py))
-                }
-                Err(error) => Err(error),
-            };
-        }
-        let name = key.str()?;
-        Ok(value.getattr(&name).unwrap_or_else(|_| py.None().into_bound(py)))
+        let grant = if options.accessors { self.grant.accessors(true) } else { self.grant };
+        let objects = &mut PyObjects { py };
+        let target = self.value.bind(py);
+        let found = host::get(objects, target, &to_primitive(key)?, grant).map_err(|access| host_error(py, access))?;
+        let Some(value) = found else { return Ok(py.None().into_bound(py)) };
+        let left = host::leave(objects, value, options.result, self.grant).map_err(|access| host_error(py, access))?;
+        from_transferable(py, left)
     }
 
-    fn set(&self, key: &Bound<'_, PyAny>, new: &Bound<'_, PyAny>) -> PyResult<()> {
-        let value = self.value.bind(key.py());
-        if by_item(value, key)? { value.set_item(key, new) } else { value.setattr(&key.str()?, new) }
+    fn set(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = key.py();
+        let (objects, target) = (&mut PyObjects { py }, self.value.bind(py));
+        host::set(objects, target, &to_primitive(key)?, value.clone(), self.grant).map_err(|access| host_error(py, access))
     }
 
     fn delete(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let value = self.value.bind(key.py());
-        if by_item(value, key)? { value.del_item(key) } else { value.delattr(&key.str()?) }
+        let py = key.py();
+        let (objects, target) = (&mut PyObjects { py }, self.value.bind(py));
+        host::delete(objects, target, &to_primitive(key)?, self.grant).map_err(|access| host_error(py, access))
     }
 
-    fn perform(&self, py: Python<'_>, op: RemoteOp) -> PyResult<Transferable> {
-        match op {
-            RemoteOp::Copy => Ok(Transferable::Copy(to_structured(self.value.bind(py))?)),
-            RemoteOp::Get { key, result, .. } => leave(self.get(&primitive_to_py(py, &key)?)?, result),
-            RemoteOp::Set { key, value, .. } => {
-                self.set(&primitive_to_py(py, &key)?, &from_structured(py, value)?)?;
-                Ok(Transferable::from(Value::Bool(true)))
-            }
-            RemoteOp::Delete { key } => {
-                self.delete(&primitive_to_py(py, &key)?)?;
-                Ok(Transferable::from(Value::Bool(true)))
-            }
-            RemoteOp::Apply { arguments, result, .. } => {
-                let arguments = arguments
-                    .into_iter()
-                    .map(|argument| from_structured(py, argument))
-                    .collect::<PyResult<Vec<_>>>()?;
-                let returned = self.value.bind(py).call1(PyTuple::new(py, arguments)?)?;
-                leave(returned, result)
-            }
-            _ => Err(usage_error(py, "a Python object does not have this method")),
-        }
+    fn apply<'py>(
+        &self,
+        py: Python<'py>,
+        arguments: Vec<Bound<'py, PyAny>>,
+        mode: TransferMode,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let objects = &mut PyObjects { py };
+        let receiver = py.None().into_bound(py);
+        let target = self.value.bind(py);
+        let returned = host::apply(objects, target, receiver, arguments).map_err(|access| host_error(py, access))?;
+        let left = host::leave(objects, returned, mode, self.grant).map_err(|access| host_error(py, access))?;
+        from_transferable(py, left)
     }
 }
 
 fn bool_to_py(py: Python<'_>, flag: bool) -> PyResult<Bound<'_, PyAny>> {
     Ok(pyo3::types::PyBool::new(py, flag).to_owned().into_any())
-}
-
-/// How a Python result leaves for an isolate: `mode` as a call's options
-/// say, data copied and objects by reference by default.
-fn leave(value: Bound<'_, PyAny>, mode: TransferMode) -> PyResult<Transferable> {
-    Ok(match mode {
-        TransferMode::Copy => Transferable::Copy(to_structured(&value)?),
-        TransferMode::ExternalCopy => Transferable::from(ivm_core::ExternalCopy::new(to_structured(&value)?)),
-        TransferMode::Reference => Transferable::Remote(Arc::new(HostValue { value: value.unbind() })),
-        _ => match to_primitive(&value) {
-            Ok(primitive) => Transferable::from(primitive),
-            Err(_) => Transferable::Remote(Arc::new(HostValue { value: value.unbind() })),
-        },
-    })
-}
-
-/// Whether `key` names an item of `value` (a mapping's key, a sequence's
-/// index) rather than an attribute.
-fn by_item(value: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-    Ok(value.is_instance_of::<PyDict>()
-        || (value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>())
-            && key.is_instance_of::<pyo3::types::PyInt>()
-        || value.hasattr("keys")? && value.hasattr("__getitem__")?)
 }
 
 impl Remote for HostValue {
@@ -426,8 +632,14 @@ impl Remote for HostValue {
     }
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
-        crate::interpreter::attach(|py| self.perform(py, op).map_err(|error| message_of(py, &error)))
-            .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.to_owned()))
+        crate::interpreter::attach(|py| {
+            let performed = host::perform(&mut PyObjects { py }, self.value.bind(py), self.grant, op);
+            performed.map_err(|access| match access {
+                Access::Refused(refusal) => refusal.to_string(),
+                Access::Host(error) => message_of(py, &error),
+            })
+        })
+        .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.to_owned()))
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {

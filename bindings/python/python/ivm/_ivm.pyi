@@ -299,9 +299,17 @@ class Module:
 @final
 class Reference:
     """A value that stays where it lives: in an isolate, or a Python object
-    handed to JavaScript by reference (``Reference(obj)``)."""
+    handed to JavaScript by reference (``Reference(obj)``).
 
-    def __new__(cls, value: object) -> Self: ...
+    A Reference to a Python object lets JavaScript call it (if callable)
+    and read and write its own data: a dict's items, a list's or tuple's
+    elements, an instance's ``__dict__`` attributes. Names beginning with
+    ``_`` are never reachable. ``unsafe_inherit=True`` also grants class and
+    module attributes, ``accessors=True`` properties and descriptors (bound
+    methods among them); everything reached through the Reference carries
+    the same grant."""
+
+    def __new__(cls, value: object, *, unsafe_inherit: bool = False, accessors: bool = False) -> Self: ...
     @property
     def typeof(self) -> str:
         """JavaScript's ``typeof`` of the value (``"null"`` for null)."""
