@@ -168,8 +168,6 @@ pub(crate) struct IsolateInner {
     /// promises in the isolate yet. A followed call waits on nothing but
     /// the outside world only while this is zero (see `follow`).
     pub(crate) host_calls: AtomicUsize,
-    /// The contexts that may not compile WebAssembly.
-    wasm_blocked: Mutex<Vec<Weak<v8::Global<v8::Context>>>>,
     /// Its ES modules, by id, for V8's module callbacks.
     pub(crate) modules: Mutex<crate::module::Registry>,
     /// The CPU budget of the call running now, if it has one.
@@ -193,6 +191,37 @@ pub(crate) struct IsolateInner {
     pub(crate) host_exit: AtomicBool,
 }
 
+/// What a context may compile at run time, as `ContextOptions` said: kept
+/// under a private key of its global object, where V8's callbacks below
+/// read it. A context without it (one ivm made for compiling) allows both.
+#[derive(Debug, Clone, Copy)]
+struct CodeGeneration {
+    strings: bool,
+    wasm: bool,
+}
+
+impl CodeGeneration {
+    fn key<'s>(scope: &v8::PinScope<'s, '_>) -> Option<v8::Local<'s, v8::Private>> {
+        let name = v8::String::new(scope, "ivm.codeGeneration")?;
+        Some(v8::Private::for_api(scope, Some(name)))
+    }
+
+    fn store(self, scope: &v8::PinScope<'_, '_>, context: v8::Local<'_, v8::Context>) -> Option<()> {
+        let bits = i32::from(self.strings) | i32::from(self.wasm) << 1;
+        let value = v8::Integer::new(scope, bits);
+        context.global(scope).set_private(scope, Self::key(scope)?, value.into()).map(drop)
+    }
+
+    fn of(scope: &v8::PinScope<'_, '_>, context: v8::Local<'_, v8::Context>) -> CodeGeneration {
+        let bits = Self::key(scope)
+            .and_then(|key| context.global(scope).get_private(scope, key))
+            .filter(|value| value.is_int32())
+            .and_then(|value| value.int32_value(scope))
+            .unwrap_or(3);
+        CodeGeneration { strings: bits & 1 != 0, wasm: bits & 2 != 0 }
+    }
+}
+
 /// V8 asks before compiling WebAssembly: refused in the contexts made
 /// without `ContextOptions::wasm_code_generation`.
 unsafe extern "C" fn allow_wasm_code_generation(
@@ -201,9 +230,31 @@ unsafe extern "C" fn allow_wasm_code_generation(
 ) -> bool {
     // SAFETY: V8 calls this while JavaScript runs in `context`.
     v8::callback_scope!(unsafe scope, context);
-    let Some(isolate) = Isolate::of(scope) else { return false };
-    let blocked = isolate.inner.wasm_blocked.lock().unwrap_or_else(PoisonError::into_inner);
-    !blocked.iter().filter_map(Weak::upgrade).any(|handle| v8::Local::new(scope, &*handle) == context)
+    CodeGeneration::of(scope, context).wasm
+}
+
+/// V8 asks before compiling a string (`eval`, `new Function`), in every
+/// context ivm makes (each refuses strings, so that V8 asks): refused where
+/// the context was made without `code_generation_from_strings`, and for a
+/// source longer, in characters, than an eighth of the memory limit in
+/// bytes (isolated-vm's cap). V8's parser never checks for termination, so
+/// a huge source would hold the thread past any timeout; the cap bounds the
+/// parse. A source that is not a string is not compiled at all (`eval`
+/// returns it), so it is let through.
+fn code_generation_from_strings<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    source: v8::Local<'s, v8::Value>,
+    _is_code_like: bool,
+) -> v8::ModifyCodeGenerationFromStringsResult<'s> {
+    let allowed = match v8::Local::<v8::String>::try_from(source) {
+        Err(_) => true,
+        Ok(source) => {
+            let context = scope.get_current_context();
+            let cap = Isolate::of(scope).map_or(0, |isolate| isolate.inner.memory.limit_bytes() / 8);
+            CodeGeneration::of(scope, context).strings && source.length() <= cap
+        }
+    };
+    v8::ModifyCodeGenerationFromStringsResult { codegen_allowed: allowed, modified_source: None }
 }
 
 impl IsolateInner {
@@ -357,6 +408,7 @@ impl Isolate {
         isolate.set_host_import_module_dynamically_callback(crate::module::import_dynamically);
         isolate.set_host_initialize_import_meta_object_callback(crate::module::initialize_meta);
         isolate.set_allow_wasm_code_generation_callback(allow_wasm_code_generation);
+        isolate.set_modify_code_generation_from_strings_callback(code_generation_from_strings);
         let inspector = options.inspector.then(|| crate::inspector::attach(&mut isolate));
         let terminator = isolate.thread_safe_handle();
         memory.attach(terminator.clone());
@@ -397,7 +449,6 @@ impl Isolate {
             followers: Mutex::new(HashMap::new()),
             host_calls: AtomicUsize::new(0),
             modules: Mutex::new(HashMap::new()),
-            wasm_blocked: Mutex::new(Vec::new()),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
             inspector,
@@ -434,7 +485,23 @@ impl Isolate {
             // the lock is ours, so the call tears the isolate down as it ends.
             return Ok(());
         }
-        self.drop_v8(teardown);
+        // A call running now on another thread tears the isolate down as it
+        // ends (`with_locker_now`). Waiting for it here could wait forever:
+        // that call may be waiting on this very thread (a callback posted to
+        // the host's event loop that disposes), or on an isolate whose call
+        // disposes this one meanwhile.
+        match self.inner.v8.try_write() {
+            Ok(mut slot) => {
+                let shared = slot.take();
+                drop(slot);
+                self.tear_down(shared, teardown);
+            }
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                let shared = poisoned.into_inner().take();
+                self.tear_down(shared, teardown);
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
         Ok(())
     }
 
@@ -511,12 +578,13 @@ impl Isolate {
                     .unwrap_or_else(|| format!("ivm context {}", NEXT_CONTEXT_NAME.fetch_add(1, Ordering::Relaxed)));
                 crate::inspector::context_created(scope, context, &name, true);
             }
-            if !options.code_generation_from_strings {
-                context.set_allow_generation_from_strings(false);
-            }
+            context.set_allow_generation_from_strings(false);
+            let scope = &mut v8::ContextScope::new(scope, context);
+            v8::tc_scope!(let scope, scope);
+            let allowed =
+                CodeGeneration { strings: options.code_generation_from_strings, wasm: options.wasm_code_generation };
+            allowed.store(scope, context).ok_or_else(|| caught(scope))?;
             if let Some(globals) = &options.globals {
-                let scope = &mut v8::ContextScope::new(scope, context);
-                v8::tc_scope!(let scope, scope);
                 let globals =
                     ivm_marshal::to_v8(scope, globals).map_err(|e| crate::transfer::marshal_error(scope, e))?;
                 let globals = v8::Local::<v8::Object>::try_from(globals)
@@ -533,16 +601,7 @@ impl Isolate {
             let global_object = v8::Global::new(scope, global_object);
             Ok((v8::Global::new(scope, context), global_object))
         })
-        .and_then(|(context, global_object)| {
-            let context = Context::from_global(self.clone(), context, global_object);
-            if !options.wasm_code_generation {
-                let handle = Arc::downgrade(&context.global_handle()?);
-                let mut blocked = self.inner.wasm_blocked.lock().unwrap_or_else(PoisonError::into_inner);
-                blocked.retain(|context| context.strong_count() > 0);
-                blocked.push(handle);
-            }
-            Ok(context)
-        })
+        .map(|(context, global_object)| Context::from_global(self.clone(), context, global_object))
     }
 
     /// Locks the isolate on this thread and hands `f` the entered isolate.
@@ -585,14 +644,37 @@ impl Isolate {
                 _ => Err(Error::NestedCall),
             };
         }
-        let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
-        let shared = guard.as_ref().ok_or(Error::Disposed)?;
-        let mut locker = shared.lock();
-        let _held = LockedHere::mark(self.inner.tag);
-        if self.is_disposed() {
-            return Err(Error::Disposed);
+        let outcome = {
+            let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
+            let shared = guard.as_ref().ok_or(Error::Disposed)?;
+            let mut locker = shared.lock();
+            let _held = LockedHere::mark(self.inner.tag);
+            if self.is_disposed() {
+                return Err(Error::Disposed);
+            }
+            let result = f(&mut locker);
+            // Every entry is judged against the memory limit, not only runs
+            // of JavaScript: making a context, compiling or copying a value
+            // in allocates on the heap too. A collection asked for near the
+            // limit that no interrupt check reached runs first.
+            memory::collect_if_pending(&mut locker, &self.inner.memory);
+            if self.inner.memory.limit_hit() {
+                // Marked under the lock, so that calls queued behind this
+                // one see a disposed isolate rather than run on a heap that
+                // is over its limit.
+                self.inner.disposed.store(true, Ordering::SeqCst);
+                Err(Error::MemoryLimit)
+            } else {
+                result
+            }
+        };
+        // Disposed during the call, by another thread that could not wait
+        // for it (see `dispose_with`), or over its limit: the isolate is torn
+        // down now that the call has let go of it.
+        if self.inner.disposed.load(Ordering::SeqCst) {
+            self.drop_v8(Teardown::Elsewhere);
         }
-        f(&mut locker)
+        outcome
     }
 
     /// Runs JavaScript in `context`: `f` gets a scope with the context entered
@@ -644,12 +726,6 @@ impl Isolate {
             if host_checked {
                 inner.host_checked_run.store(false, Ordering::Relaxed);
             }
-            if !nested {
-                // A collection asked for near the heap limit that no
-                // interrupt check reached (the call ran no JavaScript after
-                // it: a compile, say) runs now, before the limit is judged.
-                memory::collect_if_pending(isolate, &inner.memory);
-            }
             let timer_fired = deadline.is_some_and(Deadline::cancel);
             let wall = started.elapsed();
             let cpu_used = match cpu_started {
@@ -675,11 +751,9 @@ impl Isolate {
                 inner.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
             }
 
-            let interruption = if inner.memory.limit_hit() {
-                // Mark it now, under the lock, so that calls queued behind
-                // this one see a disposed isolate rather than run on a heap
-                // that is over its limit.
-                inner.disposed.store(true, Ordering::SeqCst);
+            // An outermost run that breached the memory limit is judged by
+            // `with_locker` as it lets go of the isolate.
+            let interruption = if nested && inner.memory.limit_hit() {
                 Some(Interruption::MemoryLimit)
             } else if self.is_disposed() {
                 Some(Interruption::Disposed)
@@ -705,17 +779,10 @@ impl Isolate {
         })?;
         match outcome {
             (result, None, _) => result,
-            // The outer run tears the isolate down, once this one unwinds.
-            (_, Some(Interruption::MemoryLimit), true) => Err(Error::MemoryLimit),
-            (_, Some(Interruption::Disposed), true) => Err(Error::DisposedDuringExecution),
-            (_, Some(Interruption::MemoryLimit), false) => {
-                self.drop_v8(Teardown::Elsewhere);
-                Err(Error::MemoryLimit)
-            }
-            (_, Some(Interruption::Disposed), false) => {
-                self.drop_v8(Teardown::Elsewhere);
-                Err(Error::DisposedDuringExecution)
-            }
+            // `with_locker` tears the isolate down as the outermost call
+            // lets go of it.
+            (_, Some(Interruption::MemoryLimit), _) => Err(Error::MemoryLimit),
+            (_, Some(Interruption::Disposed), _) => Err(Error::DisposedDuringExecution),
             (_, Some(Interruption::Timeout), _) => Err(Error::Timeout),
             (_, Some(Interruption::CpuLimit), _) => Err(Error::CpuLimit),
             (_, Some(Interruption::HostExit), _) => Err(Error::Canceled),
@@ -777,6 +844,10 @@ impl Isolate {
     /// call waits on, which V8's termination cannot reach.
     /// Whether this thread holds another isolate's lock, so that a
     /// synchronous call into this one cannot run on it.
+    pub(crate) fn locked_here(&self) -> bool {
+        LOCKED_HERE.get() == Some(self.inner.tag)
+    }
+
     pub(crate) fn locked_by_another_here(&self) -> bool {
         LOCKED_HERE.get().is_some_and(|tag| tag != self.inner.tag)
     }
@@ -812,8 +883,14 @@ impl Isolate {
 
     /// Tears the V8 isolate down once no call is running on it.
     fn drop_v8(&self, teardown: Teardown) {
-        follow::abandon(&self.inner.followers);
         let shared = self.inner.v8.write().unwrap_or_else(PoisonError::into_inner).take();
+        self.tear_down(shared, teardown);
+    }
+
+    /// Tears down `shared`, the V8 isolate taken out of its slot (if it was
+    /// still there), and what hangs on it.
+    fn tear_down(&self, shared: Option<v8::SharedIsolate>, teardown: Teardown) {
+        follow::abandon(&self.inner.followers);
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();

@@ -55,6 +55,10 @@ impl MemoryBudget {
         let _ = self.terminator.set(handle);
     }
 
+    pub(crate) fn limit_bytes(&self) -> usize {
+        self.limit_bytes
+    }
+
     pub(crate) fn limit_hit(&self) -> bool {
         self.limit_hit.load(Ordering::SeqCst)
     }

@@ -114,20 +114,38 @@ enum Outcome {
     /// Done at once: getters, `release`, `dispose`.
     Now(CallbackResult),
     /// Started on demand as the nested isolate's queued call, settling the
-    /// resolver when done. Only the async and blocking forms start it.
-    Queued(Box<dyn FnOnce(Resolver) + Send>),
+    /// resolver when done; only the async and blocking forms start it.
+    /// With `at_once`, the same call is made synchronously instead: a
+    /// `…Sync` method called from inside the very isolate it targets, whose
+    /// queue the calling code holds, so that the queued call would never
+    /// run. It runs nested, as a callback calling back into its isolate
+    /// does (isolated-vm allows it).
+    Queued { target: Option<Isolate>, run: Box<dyn FnOnce(Resolver, bool) + Send> },
 }
 
 fn now(result: Result<Transferable, String>) -> Outcome {
     Outcome::Now(result)
 }
 
-/// Queues `start` (which makes the call) and settles with its result.
+/// A call on a nested isolate, made at once or queued.
+enum Call<T> {
+    Now(Result<T>),
+    Later(Pending<T>),
+}
+
+/// The call on `target` that `make` makes (at once when given `true`, else
+/// queued), settled with its result as `map` turns it.
 fn queued<T: Send + 'static>(
-    start: impl FnOnce() -> Pending<T> + Send + 'static,
+    target: &Isolate,
+    make: impl FnOnce(bool) -> Call<T> + Send + 'static,
     map: impl FnOnce(T) -> Transferable + Send + 'static,
 ) -> Outcome {
-    Outcome::Queued(Box::new(move |resolver| settle_when(start(), resolver, map)))
+    let run = move |resolver: Resolver, at_once: bool| match make(at_once) {
+        Call::Later(pending) => settle_when(pending, resolver, map),
+        Call::Now(Ok(value)) => resolver.resolve(map(value)),
+        Call::Now(Err(error)) => resolver.reject(error.to_string()),
+    };
+    Outcome::Queued { target: Some(target.clone()), run: Box::new(run) }
 }
 
 /// The methods of the library object, `Isolate`, `Context` and `Script`.
@@ -159,26 +177,35 @@ macro_rules! api_object {
             fn call(&self, op: RemoteOp) -> CallbackResult {
                 match outcome(self, op) {
                     Outcome::Now(result) => result,
-                    Outcome::Queued(_) => Err("this method runs as the isolate's queued call".into()),
+                    Outcome::Queued { .. } => Err("this method runs as the isolate's queued call".into()),
                 }
             }
 
             fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-                match outcome(self, op) {
-                    Outcome::Now(Ok(value)) => resolver.resolve(value),
-                    Outcome::Now(Err(message)) => resolver.reject(message),
-                    Outcome::Queued(start) => start(resolver),
-                }
+                settle(outcome(self, op), resolver, false);
             }
 
             fn call_blocking(&self, op: RemoteOp, resolver: Resolver) {
-                self.call_async(op, resolver);
+                settle(outcome(self, op), resolver, true);
             }
         }
     )*};
 }
 
 api_object!(Library => Library, Isolate => Isolate, Context => Context, Script => Script);
+
+/// Settles `resolver` with what `outcome` gives; a caller that `blocks`
+/// inside the targeted isolate itself gets the call made at once.
+fn settle(outcome: Outcome, resolver: Resolver, blocks: bool) {
+    match outcome {
+        Outcome::Now(Ok(value)) => resolver.resolve(value),
+        Outcome::Now(Err(message)) => resolver.reject(message),
+        Outcome::Queued { target, run } => {
+            let at_once = blocks && target.is_some_and(|isolate| isolate.locked_here());
+            run(resolver, at_once);
+        }
+    }
+}
 
 impl ApiObject for Library {
     fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
@@ -190,12 +217,13 @@ impl ApiObject for Library {
                 }
                 // A new isolate is made on a thread of its own: this one
                 // holds the calling isolate's lock.
-                Outcome::Queued(Box::new(move |resolver| {
+                let run = move |resolver: Resolver, _| {
                     std::thread::spawn(move || match Isolate::new(options) {
                         Ok(isolate) => resolver.resolve(remote(isolate)),
                         Err(error) => resolver.reject(error.to_string()),
                     });
-                }))
+                };
+                Outcome::Queued { target: None, run: Box::new(run) }
             }
             "newExternalCopy" => match arguments.into_iter().next() {
                 Some(value) => now(Ok(remote(crate::ExternalCopy::new(value)))),
@@ -216,14 +244,25 @@ impl ApiObject for Isolate {
             "wallTime" => now(Ok(nanos(self.wall_time()))),
             "referenceCount" => now(Ok(Value::Number(self.reference_count() as f64).into())),
             "dispose" => now(self.dispose().map(|()| Value::Undefined.into()).map_err(|e| e.to_string())),
-            "createContext" => queued(move || isolate.create_context_async(), remote),
+            "createContext" => queued(
+                self,
+                move |at_once| match at_once {
+                    true => Call::Now(isolate.create_context()),
+                    false => Call::Later(isolate.create_context_async()),
+                },
+                remote,
+            ),
             "compileScript" => {
                 let Some(code) = text(arguments.first()) else { return now(Err("`code` must be a string".into())) };
                 let mut options = CompileOptions::new();
                 if let Some(filename) = text(arguments.get(1)) {
                     options = options.origin(ScriptOrigin::new(filename));
                 }
-                queued(move || isolate.compile_script_async(code, options), remote)
+                let make = move |at_once| match at_once {
+                    true => Call::Now(isolate.compile_script(&code, &options)),
+                    false => Call::Later(isolate.compile_script_async(code, options)),
+                };
+                queued(self, make, remote)
             }
             other => now(Err(unsupported(other))),
         }
@@ -244,13 +283,15 @@ impl ApiObject for Context {
                 let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
                 let options = eval_options(run);
                 let context = self.clone();
-                let start: Box<dyn FnOnce() -> Pending<Transferable> + Send> = if name == "eval" {
-                    Box::new(move || context.eval_async(code, options))
-                } else {
-                    let values = arguments.into_iter().skip(4).map(Transferable::Copy).collect();
-                    Box::new(move || context.eval_closure_async(code, values, options))
+                let values: Vec<Transferable> = arguments.into_iter().skip(4).map(Transferable::Copy).collect();
+                let closure = name == "evalClosure";
+                let make = move |at_once| match (closure, at_once) {
+                    (false, true) => Call::Now(context.eval(&code, &options)),
+                    (false, false) => Call::Later(context.eval_async(code, options)),
+                    (true, true) => Call::Now(context.eval_closure(&code, &values, &options)),
+                    (true, false) => Call::Later(context.eval_closure_async(code, values, options)),
                 };
-                queued(start, move |value| eval_result(value, undefined))
+                queued(self.isolate(), make, move |value| eval_result(value, undefined))
             }
             other => now(Err(unsupported(other))),
         }
@@ -272,7 +313,11 @@ impl ApiObject for Script {
                 };
                 let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
                 let script = self.clone();
-                queued(move || script.run_async(&context, run), move |value| eval_result(value, undefined))
+                let make = move |at_once| match at_once {
+                    true => Call::Now(script.run(&context, &run)),
+                    false => Call::Later(script.run_async(&context, run)),
+                };
+                queued(self.isolate(), make, move |value| eval_result(value, undefined))
             }
             other => now(Err(unsupported(other))),
         }
