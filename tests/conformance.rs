@@ -264,10 +264,8 @@ fn data(value: impl Into<Value>) -> Slot {
 }
 
 fn host_object() -> Thing {
-    let prototype = object(
-        vec![("inherited", data("inherited")), ("constructor", Slot::Data(Thing::Function("Object")))],
-        None,
-    );
+    let prototype =
+        object(vec![("inherited", data("inherited")), ("constructor", Slot::Data(Thing::Function("Object")))], None);
     let generator_prototype = object(vec![("next", Slot::Data(Thing::Function("next")))], None);
     object(
         vec![

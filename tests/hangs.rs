@@ -11,9 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use ivm::{
-    Callback, Error, EvalOptions, Isolate, IsolateOptions, Library, Remote, RunOptions, Transferable, Value,
-};
+use ivm::{Callback, Error, EvalOptions, Isolate, IsolateOptions, Library, Remote, RunOptions, Transferable, Value};
 use ivm_tests::eval;
 
 /// Runs `body` on a thread of its own; panics if it takes longer than
@@ -77,7 +75,8 @@ fn contexts_made_from_inside_past_the_memory_limit_end_in_the_memory_limit_error
         let context = isolate.create_context().unwrap();
         let global = context.global().unwrap();
         global.set("isolate", remote(isolate.clone()), &RunOptions::new()).unwrap();
-        let made = context.eval("const kept = []; for (;;) kept.push(isolate.createContextSync());", &EvalOptions::new());
+        let made =
+            context.eval("const kept = []; for (;;) kept.push(isolate.createContextSync());", &EvalOptions::new());
         assert!(matches!(made, Err(Error::MemoryLimit)), "{made:?}");
         assert!(isolate.is_disposed());
     });
@@ -180,7 +179,8 @@ fn a_huge_source_is_refused_to_eval_and_new_function() {
         assert_eq!(eval(&context, "eval(' '.repeat(3 << 20) + '1')"), Value::Number(1.0));
         assert_eq!(eval(&context, "new Function('return 2')()"), Value::Number(2.0));
         // The context's own refusal still holds for short sources.
-        let closed = isolate.create_context_with(&ivm::ContextOptions::new().code_generation_from_strings(false)).unwrap();
+        let closed =
+            isolate.create_context_with(&ivm::ContextOptions::new().code_generation_from_strings(false)).unwrap();
         assert!(matches!(closed.eval("eval('1')", &EvalOptions::new()), Err(Error::Js(_))));
     });
 }

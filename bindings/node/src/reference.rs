@@ -216,7 +216,8 @@ impl Reference {
         let Some(value) = host::get(objects, &target, &key, grant).map_err(|access| host_error(&env, access))? else {
             return undefined(&env);
         };
-        let left = host::leave(objects, value, mode.as_asked(), node.grant).map_err(|access| host_error(&env, access))?;
+        let left =
+            host::leave(objects, value, mode.as_asked(), node.grant).map_err(|access| host_error(&env, access))?;
         transferable_to_js(&env, left, mode)
     }
 
@@ -237,20 +238,28 @@ impl Reference {
         let node = self.in_node()?;
         let key = key_value(&env, &key)?;
         let target = Handle::of(&node.get(&env)?);
-        host::delete(&mut NodeObjects::new(&env), &target, &key, node.grant).map_err(|access| host_error(&env, access))?;
+        host::delete(&mut NodeObjects::new(&env), &target, &key, node.grant)
+            .map_err(|access| host_error(&env, access))?;
         Ok(true)
     }
 
     /// `apply` on a Node value, from Node.
     #[napi(js_name = "_hostApply")]
-    pub fn host_apply(&self, env: Env, receiver: JsUnknown, arguments: JsObject, flags: u32) -> napi::Result<JsUnknown> {
+    pub fn host_apply(
+        &self,
+        env: Env,
+        receiver: JsUnknown,
+        arguments: JsObject,
+        flags: u32,
+    ) -> napi::Result<JsUnknown> {
         let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
         let CallFlags { mode, .. } = CallFlags::decode(flags)?;
         let target = Handle::of(&node.get(&env)?);
         let arguments = array_items(&arguments)?.iter().map(Handle::of).collect();
         let returned = host::apply(objects, &target, Handle::of(&receiver), arguments)
             .map_err(|access| host_error(&env, access))?;
-        let left = host::leave(objects, returned, mode.as_asked(), node.grant).map_err(|access| host_error(&env, access))?;
+        let left =
+            host::leave(objects, returned, mode.as_asked(), node.grant).map_err(|access| host_error(&env, access))?;
         transferable_to_js(&env, left, mode)
     }
 

@@ -17,7 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule, PyString, PyTuple, PyType};
 
 use crate::aio::{detached, future};
-use crate::convert::{from_structured, from_transferable, to_primitive, to_structured, to_transferable, to_transferables};
+use crate::convert::{
+    from_structured, from_transferable, to_primitive, to_structured, to_transferable, to_transferables,
+};
 use crate::errors::{message_of, usage_error};
 use crate::options::{self, GET, RUN};
 
@@ -398,7 +400,7 @@ impl<'py> PyObjects<'py> {
     fn class_attribute(&self, class: &Bound<'py, PyType>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
         for base in class.mro().iter() {
             let namespace = base.getattr(intern!(self.py, "__dict__"))?;
-            if let Some(found) = namespace.get_item(name).ok() {
+            if let Ok(found) = namespace.get_item(name) {
                 return Ok(Some(found));
             }
         }
@@ -597,7 +599,8 @@ impl HostValue {
     fn set(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = key.py();
         let (objects, target) = (&mut PyObjects { py }, self.value.bind(py));
-        host::set(objects, target, &to_primitive(key)?, value.clone(), self.grant).map_err(|access| host_error(py, access))
+        host::set(objects, target, &to_primitive(key)?, value.clone(), self.grant)
+            .map_err(|access| host_error(py, access))
     }
 
     fn delete(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {

@@ -223,7 +223,9 @@ pub fn get<H: HostObjects>(host: &mut H, target: &H::Value, key: &Value, grant: 
         if grant.inherit || !inherited {
             match host.own_property(&object, &key).map_err(Access::Host)? {
                 Property::Data(value) => return Ok(Some(value)),
-                Property::Accessor if grant.accessors => return host.read(target, &key).map(Some).map_err(Access::Host),
+                Property::Accessor if grant.accessors => {
+                    return host.read(target, &key).map(Some).map_err(Access::Host);
+                }
                 Property::Accessor => return Err(Refusal::Getter.into()),
                 Property::Absent => {}
             }
@@ -277,7 +279,12 @@ pub fn apply<H: HostObjects>(
 /// How a value reached through a Reference leaves for an isolate, as the
 /// operation's `result` option says: a primitive as itself and anything
 /// else by Reference, under the same grant, by default.
-pub fn leave<H: HostObjects>(host: &mut H, value: H::Value, mode: TransferMode, grant: Grant) -> Outcome<H, Transferable> {
+pub fn leave<H: HostObjects>(
+    host: &mut H,
+    value: H::Value,
+    mode: TransferMode,
+    grant: Grant,
+) -> Outcome<H, Transferable> {
     let kind = host.kind(&value).map_err(Access::Host)?;
     Ok(match (mode, kind) {
         (TransferMode::Copy, _) => Transferable::Copy(host.copy(&value).map_err(Access::Host)?),
@@ -638,7 +645,12 @@ mod tests {
         // The toy has no references: that an object goes by Reference shows
         // as the toy's refusal to make one.
         assert!(matches!(leave(&mut world, object.clone(), TransferMode::Auto, Grant::new()), Err(Access::Host(_))));
-        assert!(matches!(leave(&mut world, Toy::Function("f"), TransferMode::Auto, Grant::new()), Err(Access::Host(_))));
-        assert!(matches!(leave(&mut world, object, TransferMode::Copy, Grant::new()), Err(Access::Host(m)) if m == "uncopyable"));
+        assert!(matches!(
+            leave(&mut world, Toy::Function("f"), TransferMode::Auto, Grant::new()),
+            Err(Access::Host(_))
+        ));
+        assert!(
+            matches!(leave(&mut world, object, TransferMode::Copy, Grant::new()), Err(Access::Host(m)) if m == "uncopyable")
+        );
     }
 }
