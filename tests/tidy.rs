@@ -178,3 +178,40 @@ fn ci_runs_the_readme_test_command() {
     assert!(ci.contains("cargo xtask test"), ".ci/run runs the README's test command");
     assert!(workflow.contains("cargo xtask test"), "the GitHub workflow runs the same command");
 }
+
+/// A panic must never unwind through Node-API (it would abort Node): every
+/// function the addon exports is wrapped in napi-rs' `catch_unwind`, which
+/// turns it into a thrown Error. (pyo3 catches panics on its own, raising
+/// `PanicException`.)
+#[test]
+fn every_node_export_catches_panics() {
+    let dir = repo_root().join("bindings/node/src");
+    let mut exports = 0;
+    for path in fs::read_dir(&dir).unwrap().flatten().map(|entry| entry.path()) {
+        let text = read(&path);
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let attribute = line.trim();
+            if !(attribute.starts_with("#[napi") || attribute.starts_with("#[napi_derive::napi")) {
+                continue;
+            }
+            // The item the attribute is on, past other attributes and their
+            // continuation lines.
+            let item = lines[i + 1..]
+                .iter()
+                .map(|line| line.trim())
+                .find(|line| line.starts_with("pub ") || line.starts_with("fn ") || line.starts_with("impl"))
+                .unwrap_or_default();
+            if item.contains("fn ") {
+                exports += 1;
+                assert!(
+                    attribute.contains("catch_unwind"),
+                    "{}:{}: `{attribute}` exports a function without `catch_unwind`",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+    assert!(exports > 50, "found only {exports} exported functions");
+}

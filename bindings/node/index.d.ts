@@ -272,7 +272,9 @@ export type IsolateOptions = {
    * of a guideline instead of a strict limit. A determined attacker could
    * use 2-3 times this limit before their script is terminated. Against
    * non-hostile code this limit should be pretty close. The default is
-   * 128MB and the minimum is 8MB (smaller limits are raised to 8MB).
+   * 128MB; a whole number from 8 to 8589934591 (2^53 − 1 bytes' worth).
+   * Anything else throws: a TypeError if it is not a number, a RangeError
+   * if it is out of range.
    */
   memoryLimit?: number;
 
@@ -1219,7 +1221,9 @@ export type RunOptions = {
   /**
    * Maximum amount of time in milliseconds this script is allowed to run
    * before execution is canceled (with a `TimeoutError`; the isolate stays
-   * usable). Default is no timeout.
+   * usable). Default is no timeout, as is 0. From 0 to 2^53 − 1
+   * (`Number.MAX_SAFE_INTEGER`), fractions allowed; anything else throws a
+   * TypeError (not a number) or a RangeError (out of range).
    */
   timeout?: number;
 };

@@ -186,11 +186,17 @@ function transferArguments(args, transfer) {
   return args.map((arg) => transferIn(arg, transfer));
 }
 
+// A numeric option: a number or nothing (undefined or null), else a
+// TypeError naming it. Its range is checked by the addon, with ivm-core's
+// rules (a RangeError naming it).
+function numberOption(value, name) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'number') throw new TypeError(`\`${name}\` must be a number`);
+  return value;
+}
+
 function timeoutOf(opts) {
-  const { timeout } = opts;
-  if (timeout === undefined) return undefined;
-  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError('`timeout` must be a non-negative number');
-  return timeout;
+  return numberOption(opts.timeout, 'timeout');
 }
 
 function code(value) {
@@ -243,20 +249,16 @@ Isolate.createSnapshot = function createSnapshot(scripts, warmupScript, opts) {
     throw new TypeError('`warmupScript` must be a string');
   }
   const o = options(opts);
-  const memoryLimit = o.memoryLimit;
-  if (memoryLimit !== undefined && !(typeof memoryLimit === 'number' && memoryLimit > 0 && memoryLimit < Infinity)) {
-    throw new TypeError('`memoryLimit` must be a positive number');
-  }
+  const memoryLimit = numberOption(o.memoryLimit, 'memoryLimit');
   return native._createSnapshot(checked, warmupScript, memoryLimit, timeoutOf(o), snapshotWorker, snapshotWorkerEnv);
 };
 
 function snapshotScript(script) {
   if (script === null || typeof script !== 'object') throw new TypeError('Each script must be an object');
-  const { filename, lineOffset, columnOffset } = script;
+  const { filename } = script;
   if (filename !== undefined && typeof filename !== 'string') throw new TypeError('`filename` must be a string');
-  for (const [name, value] of [['lineOffset', lineOffset], ['columnOffset', columnOffset]]) {
-    if (value !== undefined && !((value | 0) === value)) throw new TypeError(`\`${name}\` must be an integer`);
-  }
+  const lineOffset = numberOption(script.lineOffset, 'lineOffset');
+  const columnOffset = numberOption(script.columnOffset, 'columnOffset');
   return { code: code(script.code), filename, lineOffset, columnOffset };
 }
 
@@ -302,10 +304,15 @@ function cachedData(o) {
   return [data, optionalBoolean(o.produceCachedData, 'produceCachedData')];
 }
 
+// ScriptOrigin's numbers, as the compile methods take them.
+function offsets(o) {
+  return [numberOption(o.lineOffset, 'lineOffset'), numberOption(o.columnOffset, 'columnOffset')];
+}
+
 function compileScript(isolate, source, opts, form) {
   const o = options(opts);
   const [data, produce] = cachedData(o);
-  return isolate._compileScript(code(source), o.filename, o.lineOffset, o.columnOffset, data, produce, form);
+  return isolate._compileScript(code(source), o.filename, ...offsets(o), data, produce, form);
 }
 
 function compileModule(isolate, source, opts, form) {
@@ -314,7 +321,7 @@ function compileModule(isolate, source, opts, form) {
   // be given by code in that isolate, never from Node.
   if (o.meta !== undefined) throw new errorClasses.UsageError('`meta` callback must belong to entered isolate');
   const [data, produce] = cachedData(o);
-  return isolate._compileModule(code(source), o.filename, o.lineOffset, o.columnOffset, data, produce, form);
+  return isolate._compileModule(code(source), o.filename, ...offsets(o), data, produce, form);
 }
 
 // isolated-vm's eval and evalClosure take CachedDataOptions too, check
@@ -354,7 +361,8 @@ function evaluate(context, source, opts, form) {
   const [data] = cachedData(o);
   const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
   const timeout = timeoutOf(o);
-  const call = () => context._eval(source, bits, timeout, o.filename, o.lineOffset, o.columnOffset, data);
+  const [lineOffset, columnOffset] = offsets(o);
+  const call = () => context._eval(source, bits, timeout, o.filename, lineOffset, columnOffset, data);
   return finish(form, o.promise, call);
 }
 
@@ -559,11 +567,7 @@ Object.defineProperties(InspectorSession.prototype, {
 
 // startInspectorServer's port: 0 (the default) takes a free one.
 function inspectorPort(port) {
-  if (port === undefined || port === null) return 0;
-  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    throw new TypeError('`port` must be an integer from 0 to 65535');
-  }
-  return port;
+  return numberOption(port, 'port') ?? 0;
 }
 
 // IsolatePool (ivm's own; isolated-vm has none): isolates booted ahead of

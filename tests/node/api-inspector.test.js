@@ -231,12 +231,13 @@ test('the server takes the port asked for, and a port in use is an IoError', () 
       message: new RegExp(`127\\.0\\.0\\.1:${server.port}`),
     });
     assert.ok(new ivm.IoError('x') instanceof ivm.IvmError);
-    for (const port of [-1, 65536, 1.5, '9229', NaN]) {
+    for (const port of [-1, 65536, 1.5, NaN]) {
       assert.throws(() => isolate.startInspectorServer(port), {
-        name: 'TypeError',
-        message: '`port` must be an integer from 0 to 65535',
+        name: 'RangeError',
+        message: `\`port\` must be a whole number from 0 to 65535, not ${port}`,
       });
     }
+    assert.throws(() => isolate.startInspectorServer('9229'), { name: 'TypeError', message: '`port` must be a number' });
     server.close();
     // Its port is free again once it is closed; reading it still works.
     const again = isolate.startInspectorServer(server.port);

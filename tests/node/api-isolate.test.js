@@ -20,8 +20,8 @@ test('the isolate takes no options at all, and rejects bad ones', () => {
   const isolate = new ivm.Isolate();
   assert.equal(isolate.createContextSync().evalSync('6 * 7'), 42);
   isolate.dispose();
-  assert.throws(() => new ivm.Isolate({ memoryLimit: -1 }), TypeError);
-  assert.throws(() => new ivm.Isolate({ memoryLimit: 'a lot' }));
+  assert.throws(() => new ivm.Isolate({ memoryLimit: -1 }), RangeError);
+  assert.throws(() => new ivm.Isolate({ memoryLimit: 'a lot' }), TypeError);
 });
 
 test('a snapshot option that is not a snapshot fails clearly', () => {

@@ -191,7 +191,8 @@ test('evaluate honours timeout', async () => {
   const spinLater = isolate.compileModuleSync('for (;;) {}');
   spinLater.instantiateSync(context, () => {});
   await assert.rejects(spinLater.evaluate({ timeout: 30 }), ivm.TimeoutError);
-  assert.throws(() => spin.evaluateSync({ timeout: -1 }), TypeError);
+  assert.throws(() => spin.evaluateSync({ timeout: -1 }), RangeError);
+  assert.throws(() => spin.evaluateSync({ timeout: '30' }), TypeError);
   assert.equal(context.evalSync('1 + 1'), 2, 'the isolate stays usable');
   isolate.dispose();
 });

@@ -122,10 +122,11 @@ test('createSnapshot checks its arguments as isolated-vm does', () => {
   assert.throws(() => ivm.Isolate.createSnapshot([{}]), TypeError);
   assert.throws(() => ivm.Isolate.createSnapshot([{ code: 1 }]), TypeError);
   assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1', filename: 2 }]), TypeError);
-  assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1', lineOffset: 1.5 }]), TypeError);
+  assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1', lineOffset: 1.5 }]), RangeError);
   assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1', columnOffset: '2' }]), TypeError);
   assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1' }], 42), TypeError);
-  assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1' }], undefined, { timeout: -1 }), TypeError);
+  assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1' }], undefined, { timeout: -1 }), RangeError);
+  assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1' }], undefined, { timeout: '1' }), TypeError);
   assert.throws(() => ivm.Isolate.createSnapshot([{ code: '1' }], undefined, { memoryLimit: 'lots' }), TypeError);
 });
 

@@ -113,7 +113,7 @@ pub(crate) fn array_buffer_copy(env: &Env, bytes: &[u8]) -> napi::Result<JsUnkno
 
 /// `index.js`'s check of `cachedData` given to `evalClosure`, which takes
 /// it (as isolated-vm's does) but has no cache to use it with.
-#[napi_derive::napi(js_name = "_checkCachedData")]
+#[napi_derive::napi(js_name = "_checkCachedData", catch_unwind)]
 #[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn check_cached_data(env: Env, value: JsUnknown) -> napi::Result<()> {
     cached_data_bytes(&env, &value).map(drop)

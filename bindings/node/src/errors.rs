@@ -96,6 +96,25 @@ pub(crate) fn type_error(env: &Env, message: impl Into<String>) -> napi::Error {
     }
 }
 
+/// Throws a RangeError for a numeric option out of its range (ivm-core's
+/// `numeric` checks name the option in the message).
+pub(crate) fn range_error(env: &Env, error: ivm_core::numeric::RangeError) -> napi::Error {
+    let message = error.to_string();
+    match env.throw_range_error(&message, None) {
+        Ok(()) => napi::Error::new(napi::Status::PendingException, message),
+        Err(error) => error,
+    }
+}
+
+/// The number an option holds, or a TypeError naming it.
+pub(crate) fn number(env: &Env, name: &str, value: &JsUnknown) -> napi::Result<f64> {
+    if value.get_type()? != napi::ValueType::Number {
+        return Err(type_error(env, format!("`{name}` must be a number")));
+    }
+    // SAFETY: checked to be a number just above.
+    unsafe { value.cast::<napi::JsNumber>() }.get_double()
+}
+
 /// An error in how `index.js` called the addon (a bug, not a user's).
 pub(crate) fn internal(message: impl Into<String>) -> napi::Error {
     napi::Error::new(napi::Status::InvalidArg, message.into())

@@ -140,7 +140,7 @@ fn copy_options(options: &Option<JsObject>) -> napi::Result<CopyOptions> {
 #[napi]
 impl ExternalCopy {
     /// `new ivm.ExternalCopy(value, { transferList, transferOut })`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, value: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
         let (graph, buffer) = copy_of(&env, value)?;
         if flag(&options, "transferOut")? {
@@ -167,7 +167,7 @@ impl ExternalCopy {
     }
 
     /// `externalCopy.copy({ release, transferIn })`: the value, in Node.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn copy(&self, env: Env, options: Option<JsObject>) -> napi::Result<JsUnknown> {
         let copy = self.copy.copy_serialized(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
         serialized_to_js(&env, &copy)
@@ -175,12 +175,12 @@ impl ExternalCopy {
 
     /// `externalCopy.copyInto({ release, transferIn })`: an object that,
     /// passed into an isolate, arrives there as the value.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn copy_into(&self, options: Option<JsObject>) -> napi::Result<ExternalCopyInto> {
         Ok(ExternalCopyInto { copy: self.copy.clone(), options: copy_options(&options)? })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         self.copy.release();
     }
@@ -201,7 +201,7 @@ impl ExternalCopyInto {
 }
 
 /// `ExternalCopy.totalExternalSize`: bytes held by every ExternalCopy.
-#[napi]
+#[napi(catch_unwind)]
 #[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn total_external_size() -> f64 {
     ivm_core::total_external_size() as f64

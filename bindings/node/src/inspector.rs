@@ -17,7 +17,7 @@ use napi::{Env, JsFunction};
 use napi_derive::napi;
 
 use crate::env_state::{JsHandle, state};
-use crate::errors::{internal, to_napi};
+use crate::errors::to_napi;
 use crate::host::{call_function, in_scope};
 use crate::isolate::Isolate;
 
@@ -26,7 +26,7 @@ impl Isolate {
     /// `isolate.createInspectorSession()`: `deliver(message, callId)` is
     /// called on Node's thread with each response, and `deliver(message)`
     /// with each notification, until the session is disposed.
-    #[napi(js_name = "_createInspectorSession")]
+    #[napi(js_name = "_createInspectorSession", catch_unwind)]
     pub fn create_inspector_session(&self, env: Env, deliver: JsFunction) -> napi::Result<InspectorSession> {
         let main = Arc::clone(&state(&env)?.main);
         let deliver = Arc::new(JsHandle::new(env, &main, &deliver)?);
@@ -48,10 +48,13 @@ impl Isolate {
         Ok(InspectorSession { session, disposed })
     }
 
-    /// `isolate.startInspectorServer(port)` (`index.js` checks the port).
-    #[napi(js_name = "_startInspectorServer")]
-    pub fn start_inspector_server(&self, env: Env, port: u32) -> napi::Result<InspectorServer> {
-        let port = u16::try_from(port).map_err(|_| internal(format!("port {port} is out of range")))?;
+    /// `isolate.startInspectorServer(port)` (`index.js` checks it is a
+    /// number).
+    #[napi(js_name = "_startInspectorServer", catch_unwind)]
+    pub fn start_inspector_server(&self, env: Env, port: f64) -> napi::Result<InspectorServer> {
+        let port = ivm_core::numeric::integer("port", port, 0, u16::MAX.into())
+            .map_err(|e| crate::errors::range_error(&env, e))?;
+        let port = u16::try_from(port).unwrap_or_default();
         let server = ivm_core::InspectorServer::start(&self.isolate, port).map_err(|e| to_napi(&env, e))?;
         Ok(InspectorServer { server })
     }
@@ -84,14 +87,14 @@ pub struct InspectorSession {
 impl InspectorSession {
     /// Sends a protocol message (`index.js` checks that it is a string);
     /// the inspector takes it on the isolate's thread.
-    #[napi(js_name = "_dispatch")]
+    #[napi(js_name = "_dispatch", catch_unwind)]
     pub fn dispatch(&self, env: Env, message: String) -> napi::Result<()> {
         self.session.dispatch(message).map_err(|e| to_napi(&env, e))
     }
 
     /// Ends the session, resuming JavaScript it paused; a second call does
     /// nothing.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dispose(&self) {
         self.disposed.store(true, Ordering::Relaxed);
         self.session.close();
@@ -108,26 +111,26 @@ pub struct InspectorServer {
 
 #[napi]
 impl InspectorServer {
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn port(&self) -> u32 {
         u32::from(self.server.port())
     }
 
     /// Where a protocol client connects: `ws://127.0.0.1:PORT/ID`.
-    #[napi(getter, js_name = "webSocketUrl")]
+    #[napi(getter, js_name = "webSocketUrl", catch_unwind)]
     pub fn websocket_url(&self) -> String {
         self.server.websocket_url()
     }
 
     /// The URL to open in Chrome to debug the isolate.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn devtools_url(&self) -> String {
         self.server.devtools_url()
     }
 
     /// Stops the server and ends its sessions (resuming JavaScript they
     /// paused); a second call does nothing.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.server.close();
     }

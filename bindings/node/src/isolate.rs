@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use ivm_core::{CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin};
+use ivm_core::{CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, numeric};
 use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
 use napi_derive::napi;
 
 use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
-use crate::errors::{to_napi, type_error};
+use crate::errors::{range_error, to_napi};
 use crate::forms::{CallFlags, Form, run};
 use crate::module::Module;
 use crate::reference::{Reference, instance, run_options, transferables};
@@ -38,17 +38,33 @@ fn bigint_nanos(env: &Env, time: Duration) -> napi::Result<JsBigInt> {
     env.create_bigint_from_u64(u64::try_from(time.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn origin(filename: Option<String>, line_offset: Option<i32>, column_offset: Option<i32>) -> Option<ScriptOrigin> {
-    filename.map(|filename| {
-        ScriptOrigin::new(filename).line_offset(line_offset.unwrap_or(0)).column_offset(column_offset.unwrap_or(0))
-    })
+/// A line or column offset (`index.js` checked it is a number).
+pub(crate) fn offset(env: &Env, name: &str, value: Option<f64>) -> napi::Result<i32> {
+    let Some(value) = value else { return Ok(0) };
+    let offset = numeric::integer(name, value, i32::MIN.into(), i32::MAX.into()).map_err(|e| range_error(env, e))?;
+    Ok(i32::try_from(offset).unwrap_or_default())
 }
 
-fn compile_options(filename: Option<String>, line_offset: Option<i32>, column_offset: Option<i32>) -> CompileOptions {
-    match origin(filename, line_offset, column_offset) {
+fn origin(
+    env: &Env,
+    filename: Option<String>,
+    line_offset: Option<f64>,
+    column_offset: Option<f64>,
+) -> napi::Result<Option<ScriptOrigin>> {
+    let (line, column) = (offset(env, "lineOffset", line_offset)?, offset(env, "columnOffset", column_offset)?);
+    Ok(filename.map(|filename| ScriptOrigin::new(filename).line_offset(line).column_offset(column)))
+}
+
+fn compile_options(
+    env: &Env,
+    filename: Option<String>,
+    line_offset: Option<f64>,
+    column_offset: Option<f64>,
+) -> napi::Result<CompileOptions> {
+    Ok(match origin(env, filename, line_offset, column_offset)? {
         Some(origin) => CompileOptions::new().origin(origin),
         None => CompileOptions::new(),
-    }
+    })
 }
 
 fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknown> {
@@ -82,12 +98,10 @@ fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknow
 pub(crate) fn isolate_options(env: &Env, options: &Option<JsObject>) -> napi::Result<IsolateOptions> {
     let env = *env;
     let mut isolate_options = IsolateOptions::new();
-    if let Some(limit) = option::<napi::JsNumber>(options, "memoryLimit")? {
-        let limit = limit.get_double()?;
-        if !(limit.is_finite() && limit > 0.0) {
-            return Err(type_error(&env, "`memoryLimit` must be a positive number"));
-        }
-        isolate_options = isolate_options.memory_limit(limit.max(ivm_core::MIN_MEMORY_LIMIT_MB as f64) as usize);
+    if let Some(limit) = option::<JsUnknown>(options, "memoryLimit")? {
+        let limit = crate::errors::number(&env, "memoryLimit", &limit)?;
+        let limit = numeric::memory_limit("memoryLimit", limit).map_err(|e| range_error(&env, e))?;
+        isolate_options = isolate_options.memory_limit(limit);
     }
     if let Some(inspector) = option::<JsUnknown>(options, "inspector")? {
         isolate_options = isolate_options.inspector(inspector.coerce_to_bool()?.get_value()?);
@@ -115,7 +129,7 @@ pub(crate) fn isolate_options(env: &Env, options: &Option<JsObject>) -> napi::Re
 #[napi]
 impl Isolate {
     /// `new ivm.Isolate({ memoryLimit, inspector, snapshot, onCatastrophicError })`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
         let isolate_options = isolate_options(&env, &options)?;
         let isolate = ivm_core::Isolate::new(isolate_options).map_err(|e| to_napi(&env, e))?;
@@ -126,7 +140,7 @@ impl Isolate {
     /// isolated-vm's `inspector` shows the context to the isolate's
     /// inspector, under node:vm's `name` if given; node:vm's code generation
     /// controls are both allowed unless `false`.
-    #[napi(js_name = "_createContext")]
+    #[napi(js_name = "_createContext", catch_unwind)]
     pub fn create_context(
         &self,
         env: Env,
@@ -153,21 +167,21 @@ impl Isolate {
         )
     }
 
-    #[napi(js_name = "_compileScript")]
+    #[napi(js_name = "_compileScript", catch_unwind)]
     #[allow(clippy::too_many_arguments, reason = "index.js passes the option objects' fields positionally")]
     pub fn compile_script(
         &self,
         env: Env,
         code: String,
         filename: Option<String>,
-        line_offset: Option<i32>,
-        column_offset: Option<i32>,
+        line_offset: Option<f64>,
+        column_offset: Option<f64>,
         cached_data: Option<JsUnknown>,
         produce_cached_data: Option<bool>,
         form: u32,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let options = compile_options(filename, line_offset, column_offset);
+        let options = compile_options(&env, filename, line_offset, column_offset)?;
         let (options, cache) = CacheRequest::apply(&env, options, cached_data, produce_cached_data)?;
         run(
             &env,
@@ -181,21 +195,21 @@ impl Isolate {
         )
     }
 
-    #[napi(js_name = "_compileModule")]
+    #[napi(js_name = "_compileModule", catch_unwind)]
     #[allow(clippy::too_many_arguments, reason = "index.js passes the option objects' fields positionally")]
     pub fn compile_module(
         &self,
         env: Env,
         code: String,
         filename: Option<String>,
-        line_offset: Option<i32>,
-        column_offset: Option<i32>,
+        line_offset: Option<f64>,
+        column_offset: Option<f64>,
         cached_data: Option<JsUnknown>,
         produce_cached_data: Option<bool>,
         form: u32,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let options = compile_options(filename, line_offset, column_offset);
+        let options = compile_options(&env, filename, line_offset, column_offset)?;
         let (options, cache) = CacheRequest::apply(&env, options, cached_data, produce_cached_data)?;
         run(
             &env,
@@ -209,7 +223,7 @@ impl Isolate {
         )
     }
 
-    #[napi(js_name = "_heapStatistics")]
+    #[napi(js_name = "_heapStatistics", catch_unwind)]
     pub fn heap_statistics(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
         run(
@@ -222,29 +236,29 @@ impl Isolate {
     }
 
     /// Disposes the isolate; its calls in progress end with an error.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn dispose(&self, env: Env) -> napi::Result<()> {
         self.isolate.dispose().map_err(|e| to_napi(&env, e))
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn is_disposed(&self) -> bool {
         self.isolate.is_disposed()
     }
 
     /// CPU time spent in the isolate, in nanoseconds.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn cpu_time(&self, env: Env) -> napi::Result<JsBigInt> {
         bigint_nanos(&env, self.isolate.cpu_time())
     }
 
     /// Wall time the isolate has been running, in nanoseconds.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn wall_time(&self, env: Env) -> napi::Result<JsBigInt> {
         bigint_nanos(&env, self.isolate.wall_time())
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn reference_count(&self) -> u32 {
         u32::try_from(self.isolate.reference_count()).unwrap_or(u32::MAX)
     }
@@ -260,12 +274,12 @@ pub struct Context {
 impl Context {
     /// A Reference to the context's global object (`index.js` makes it
     /// the `global` property).
-    #[napi(js_name = "_global")]
+    #[napi(js_name = "_global", catch_unwind)]
     pub fn global(&self, env: Env) -> napi::Result<Reference> {
         self.context.global().map(Reference::isolate).map_err(|e| to_napi(&env, e))
     }
 
-    #[napi(js_name = "_eval")]
+    #[napi(js_name = "_eval", catch_unwind)]
     #[allow(
         clippy::too_many_arguments,
         reason = "index.js passes ScriptOrigin's and CachedDataOptions' fields positionally"
@@ -277,13 +291,14 @@ impl Context {
         flags: u32,
         timeout: Option<f64>,
         filename: Option<String>,
-        line_offset: Option<i32>,
-        column_offset: Option<i32>,
+        line_offset: Option<f64>,
+        column_offset: Option<f64>,
         cached_data: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let context = &self.context;
         let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let mut options = eval_options(timeout, mode, promise, origin(filename, line_offset, column_offset))?;
+        let mut options =
+            eval_options(&env, timeout, mode, promise, origin(&env, filename, line_offset, column_offset)?)?;
         if let Some(cached_data) = cached_data {
             options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached_data)?);
         }
@@ -296,7 +311,7 @@ impl Context {
         )
     }
 
-    #[napi(js_name = "_evalClosure")]
+    #[napi(js_name = "_evalClosure", catch_unwind)]
     pub fn eval_closure(
         &self,
         env: Env,
@@ -309,7 +324,7 @@ impl Context {
         let context = &self.context;
         let arguments = transferables(&env, &arguments)?;
         let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let options = eval_options(timeout, mode, promise, origin(filename, None, None))?;
+        let options = eval_options(&env, timeout, mode, promise, origin(&env, filename, None, None)?)?;
         run(
             &env,
             form,
@@ -319,19 +334,20 @@ impl Context {
         )
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         self.context.release();
     }
 }
 
 fn eval_options(
+    env: &Env,
     timeout: Option<f64>,
     mode: ResultMode,
     promise: bool,
     origin: Option<ScriptOrigin>,
 ) -> napi::Result<EvalOptions> {
-    let run = run_options(timeout, mode, promise)?;
+    let run = run_options(env, timeout, mode, promise)?;
     let mut options = EvalOptions::new().result(run.result).promise(run.promise);
     if let Some(timeout) = run.timeout {
         options = options.timeout(timeout);
@@ -350,11 +366,11 @@ pub struct Script {
 
 #[napi]
 impl Script {
-    #[napi(js_name = "_run")]
+    #[napi(js_name = "_run", catch_unwind)]
     pub fn run(&self, env: Env, context: &Context, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
         let (script, context) = (&self.script, &context.context);
         let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let options = run_options(timeout, mode, promise)?;
+        let options = run_options(&env, timeout, mode, promise)?;
         run(
             &env,
             form,
@@ -364,7 +380,7 @@ impl Script {
         )
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         self.script.release();
     }
@@ -379,7 +395,7 @@ pub struct Library {}
 
 #[napi]
 impl Library {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new() -> Self {
         Library {}
     }

@@ -40,7 +40,7 @@ use crate::main_thread::MainThread;
 
 /// Called once per Node environment by `index.js`, with its helpers and
 /// the serialization format version Node's deserializer reads.
-#[napi(js_name = "_init")]
+#[napi(js_name = "_init", catch_unwind)]
 pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()> {
     let min = ivm_core::foreign::OLDEST_VERSION;
     let version = format_version.clamp(min, ivm_core::foreign::LATEST_VERSION);
@@ -72,6 +72,15 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
         node_is_stopping(&unsafe { Env::from_raw(raw) })
     })));
     Ok(())
+}
+
+/// Panics, in debug builds only: the test that a panic in the addon becomes
+/// a thrown Error (`catch_unwind`, which every export has) and never aborts
+/// Node.
+#[cfg(debug_assertions)]
+#[napi(js_name = "_panicForTesting", catch_unwind)]
+pub fn panic_for_testing() {
+    panic!("a panic in the addon, on purpose");
 }
 
 /// Whether Node is terminating this thread (`worker.terminate()`, or

@@ -35,7 +35,7 @@ pub struct Module {
 impl Module {
     /// The specifiers the module imports statically, in source order, each
     /// once (a new array each time, as in isolated-vm).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn dependency_specifiers(&self) -> Vec<String> {
         self.module.dependency_specifiers().to_vec()
     }
@@ -43,7 +43,7 @@ impl Module {
     /// Links the module and its imports into `context`, asking `resolve`
     /// (specifier, referrer) for each import: it must return a Module, and
     /// for the async form may return a promise of one.
-    #[napi(js_name = "_instantiate")]
+    #[napi(js_name = "_instantiate", catch_unwind)]
     pub fn instantiate(
         &self,
         env: Env,
@@ -86,10 +86,10 @@ impl Module {
 
     /// Runs the module; the value is its evaluation's (`undefined` once
     /// its top-level await is done).
-    #[napi(js_name = "_evaluate")]
+    #[napi(js_name = "_evaluate", catch_unwind)]
     pub fn evaluate(&self, env: Env, timeout: Option<f64>, form: u32) -> napi::Result<JsUnknown> {
         let module = &self.module;
-        let options = run_options(timeout, ResultMode::Transferable, true)?;
+        let options = run_options(&env, timeout, ResultMode::Transferable, true)?;
         run(
             &env,
             Form::from_code(form)?,
@@ -101,7 +101,7 @@ impl Module {
 
     /// A Reference to the module's namespace object, once it is
     /// instantiated (`index.js` makes it the `namespace` property).
-    #[napi(js_name = "_namespace")]
+    #[napi(js_name = "_namespace", catch_unwind)]
     pub fn namespace(&self, env: Env) -> napi::Result<Reference> {
         self.module.namespace().map(Reference::isolate).map_err(|error| {
             let error = match error {
@@ -114,7 +114,7 @@ impl Module {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         self.module.release();
     }

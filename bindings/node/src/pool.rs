@@ -32,35 +32,34 @@ impl IsolatePool {
     /// `new ivm.IsolatePool({ size, memoryLimit, snapshot, onCatastrophicError })`:
     /// boots `size` isolates here, before it returns, so that bad options
     /// (a snapshot that is not one, say) throw at once.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
         let size = match option::<JsUnknown>(&options, "size")? {
-            Some(size) if size.get_type()? == napi::ValueType::Number => Some(size.coerce_to_number()?.get_double()?),
-            _ => None,
+            Some(size) => crate::errors::number(&env, "size", &size)?,
+            None => return Err(type_error(&env, "`size` must be a number")),
         };
-        let size = match size {
-            Some(size) if size >= 1.0 && size <= f64::from(u32::MAX) && size.fract() == 0.0 => size as usize,
-            _ => return Err(type_error(&env, "`size` must be a positive integer")),
-        };
+        let size = ivm_core::numeric::integer("size", size, 1, u32::MAX.into())
+            .map_err(|e| crate::errors::range_error(&env, e))?;
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
         let options = isolate_options(&env, &options)?;
         let pool = ivm_core::IsolatePool::new(options, size).map_err(|e| to_napi(&env, e))?;
         Ok(IsolatePool { pool })
     }
 
     /// How many isolates the pool keeps ready.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn size(&self) -> u32 {
         u32::try_from(self.pool.size()).unwrap_or(u32::MAX)
     }
 
     /// How many isolates are ready now.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn ready(&self) -> u32 {
         u32::try_from(self.pool.ready()).unwrap_or(u32::MAX)
     }
 
     /// A ready isolate; blocks until one is booted if none is.
-    #[napi(js_name = "_checkout")]
+    #[napi(js_name = "_checkout", catch_unwind)]
     pub fn checkout(&self, env: Env) -> napi::Result<PooledIsolate> {
         let pooled = self.pool.checkout().map_err(|e| to_napi(&env, e))?;
         Ok(PooledIsolate::new(pooled))
@@ -68,7 +67,7 @@ impl IsolatePool {
 
     /// A Promise of a checkout: at once when one is ready, else when the
     /// pool has booted one (ivm-core serves waiting checkouts in order).
-    #[napi(js_name = "_checkoutAsync")]
+    #[napi(js_name = "_checkoutAsync", catch_unwind)]
     pub fn checkout_async(&self, env: Env) -> napi::Result<JsUnknown> {
         promise(&env, self.pool.checkout_async(), |env, pooled| instance(env, PooledIsolate::new(pooled)))
     }
@@ -103,25 +102,25 @@ impl PooledIsolate {
 #[napi]
 impl PooledIsolate {
     /// The checkout's isolate, as an `ivm.Isolate` (`index.js` keeps one).
-    #[napi(js_name = "_isolate")]
+    #[napi(js_name = "_isolate", catch_unwind)]
     pub fn isolate(&self, env: Env) -> napi::Result<Isolate> {
         self.with(&env, |pooled| Isolate { isolate: pooled.isolate().clone() })
     }
 
     /// The checkout's context, as an `ivm.Context` (`index.js` keeps one).
-    #[napi(js_name = "_context")]
+    #[napi(js_name = "_context", catch_unwind)]
     pub fn context(&self, env: Env) -> napi::Result<Context> {
         self.with(&env, |pooled| Context { context: pooled.context().clone() })
     }
 
     /// Hands the isolate back to its pool; a second call does nothing.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         let pooled = self.pooled.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(pooled);
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn is_released(&self) -> bool {
         self.pooled.lock().unwrap_or_else(PoisonError::into_inner).is_none()
     }

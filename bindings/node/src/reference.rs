@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ivm_core::host::{self, Access, Grant};
-use ivm_core::{RunOptions, Transferable, Value};
+use ivm_core::{RunOptions, Transferable, Value, numeric};
 use napi::bindgen_prelude::{FromNapiRef, ToNapiValue};
 use napi::{Env, JsObject, JsUnknown, NapiValue};
 use napi_derive::napi;
@@ -16,7 +16,7 @@ use napi_derive::napi;
 use crate::convert::raw;
 use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
 
-use crate::errors::{internal, to_napi, type_error};
+use crate::errors::{internal, range_error, to_napi, type_error};
 use crate::forms::{CallFlags, Form, run, undefined};
 use crate::host::{CallbackKind, Handle, HostFunction, NodeObjects, NodeValue, function_from};
 
@@ -36,15 +36,27 @@ pub(crate) fn instance<T: ToNapiValue>(env: &Env, value: T) -> napi::Result<JsUn
     unsafe { Ok(JsUnknown::from_raw_unchecked(env.raw(), T::to_napi_value(env.raw(), value)?)) }
 }
 
-/// `RunOptions` from `index.js`'s positional arguments. A timeout of 0 (or
-/// none) means no timeout, as in isolated-vm.
-pub(crate) fn run_options(timeout_ms: Option<f64>, mode: ResultMode, promise: bool) -> napi::Result<RunOptions> {
-    let mut options = RunOptions::new().result(mode.transfer_mode()).promise(promise);
-    if let Some(ms) = timeout_ms.filter(|ms| *ms > 0.0) {
-        let timeout = Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| internal("`timeout` is out of range"))?;
-        options = options.timeout(timeout);
-    }
-    Ok(options)
+/// `RunOptions` from `index.js`'s positional arguments (`timeout` checked
+/// to be a number there).
+pub(crate) fn run_options(
+    env: &Env,
+    timeout_ms: Option<f64>,
+    mode: ResultMode,
+    promise: bool,
+) -> napi::Result<RunOptions> {
+    let options = RunOptions::new().result(mode.transfer_mode()).promise(promise);
+    Ok(match timeout(env, timeout_ms)? {
+        Some(timeout) => options.timeout(timeout),
+        None => options,
+    })
+}
+
+/// A `timeout` in milliseconds, from 0 to 2^53 − 1; 0 (or none) means no
+/// timeout, as in isolated-vm.
+pub(crate) fn timeout(env: &Env, timeout_ms: Option<f64>) -> napi::Result<Option<Duration>> {
+    let Some(ms) = timeout_ms else { return Ok(None) };
+    let timeout = numeric::duration("timeout", ms, numeric::Unit::Milliseconds).map_err(|e| range_error(env, e))?;
+    Ok(Some(timeout).filter(|timeout| !timeout.is_zero()))
 }
 
 /// The elements of an array `index.js` passed.
@@ -175,13 +187,13 @@ impl Reference {
     /// `new ivm.Reference(value, options)`: a Reference to a Node value.
     /// `unsafeInherit` (isolated-vm's) lets it read what the value inherits,
     /// `accessors` (ivm's) lets it run getters; both are off by default.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, value: JsUnknown, options: Option<JsUnknown>) -> napi::Result<Self> {
         let grant = grant_of(&env, options)?;
         Ok(Reference { target: Target::Host(NodeValue::new(env, &value, grant)?), deref_into: false })
     }
 
-    #[napi(getter, js_name = "typeof")]
+    #[napi(getter, js_name = "typeof", catch_unwind)]
     pub fn type_of(&self, env: Env) -> napi::Result<String> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference.type_of().map_err(|e| to_napi(&env, e))?.to_owned()),
@@ -191,7 +203,7 @@ impl Reference {
 
     /// The Node value of a Reference made in Node, or `undefined` with
     /// `has` false for one into an isolate.
-    #[napi(js_name = "_hostValue")]
+    #[napi(js_name = "_hostValue", catch_unwind)]
     pub fn host_value(&self, env: Env) -> napi::Result<JsUnknown> {
         match &self.target {
             Target::Host(value) => value.get(&env),
@@ -199,14 +211,14 @@ impl Reference {
         }
     }
 
-    #[napi(getter, js_name = "_isHost")]
+    #[napi(getter, js_name = "_isHost", catch_unwind)]
     pub fn is_host(&self) -> bool {
         matches!(self.target, Target::Host(_))
     }
 
     /// `get` on a Node value, from Node, under the Reference's grant (or
     /// with `accessors`, which Node may ask for itself, as in isolated-vm).
-    #[napi(js_name = "_hostGet")]
+    #[napi(js_name = "_hostGet", catch_unwind)]
     pub fn host_get(&self, env: Env, key: JsUnknown, flags: u32) -> napi::Result<JsUnknown> {
         let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
         let CallFlags { mode, accessors, .. } = CallFlags::decode(flags)?;
@@ -222,7 +234,7 @@ impl Reference {
     }
 
     /// `set` on a Node value, from Node.
-    #[napi(js_name = "_hostSet")]
+    #[napi(js_name = "_hostSet", catch_unwind)]
     pub fn host_set(&self, env: Env, key: JsUnknown, value: JsUnknown) -> napi::Result<bool> {
         let node = self.in_node()?;
         let key = key_value(&env, &key)?;
@@ -233,7 +245,7 @@ impl Reference {
     }
 
     /// `delete` on a Node value, from Node.
-    #[napi(js_name = "_hostDelete")]
+    #[napi(js_name = "_hostDelete", catch_unwind)]
     pub fn host_delete(&self, env: Env, key: JsUnknown) -> napi::Result<bool> {
         let node = self.in_node()?;
         let key = key_value(&env, &key)?;
@@ -244,7 +256,7 @@ impl Reference {
     }
 
     /// `apply` on a Node value, from Node.
-    #[napi(js_name = "_hostApply")]
+    #[napi(js_name = "_hostApply", catch_unwind)]
     pub fn host_apply(
         &self,
         env: Env,
@@ -265,18 +277,18 @@ impl Reference {
 
     /// What `derefInto()` returns: a handle of its own, so that releasing
     /// this Reference does not release it.
-    #[napi(js_name = "_derefInto")]
+    #[napi(js_name = "_derefInto", catch_unwind)]
     pub fn deref_into(&self, env: Env) -> napi::Result<Reference> {
         let reference = self.in_isolate()?.duplicate().map_err(|e| to_napi(&env, e))?;
         Ok(Reference { target: Target::Isolate(reference), deref_into: true })
     }
 
-    #[napi(js_name = "_get")]
+    #[napi(js_name = "_get", catch_unwind)]
     pub fn get(&self, env: Env, key: JsUnknown, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
         let CallFlags { mode, promise, form, accessors } = CallFlags::decode(flags)?;
         let key = key_value(&env, &key)?;
-        let options = run_options(timeout, mode, promise)?.accessors(accessors);
+        let options = run_options(&env, timeout, mode, promise)?.accessors(accessors);
         run(
             &env,
             form,
@@ -286,7 +298,7 @@ impl Reference {
         )
     }
 
-    #[napi(js_name = "_set")]
+    #[napi(js_name = "_set", catch_unwind)]
     pub fn set(
         &self,
         env: Env,
@@ -298,7 +310,7 @@ impl Reference {
         let reference = self.in_isolate()?;
         let key = key_value(&env, &key)?;
         let value = js_to_transferable(&env, value)?;
-        let options = run_options(timeout, ResultMode::Transferable, false)?;
+        let options = run_options(&env, timeout, ResultMode::Transferable, false)?;
         run(
             &env,
             Form::from_code(form)?,
@@ -308,7 +320,7 @@ impl Reference {
         )
     }
 
-    #[napi(js_name = "_delete")]
+    #[napi(js_name = "_delete", catch_unwind)]
     pub fn delete(&self, env: Env, key: JsUnknown, form: u32) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
         let key = key_value(&env, &key)?;
@@ -321,7 +333,7 @@ impl Reference {
         )
     }
 
-    #[napi(js_name = "_apply")]
+    #[napi(js_name = "_apply", catch_unwind)]
     pub fn apply(
         &self,
         env: Env,
@@ -334,7 +346,7 @@ impl Reference {
         let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
         let receiver = js_to_transferable(&env, receiver)?;
         let arguments = transferables(&env, &arguments)?;
-        let options = run_options(timeout, mode, promise)?;
+        let options = run_options(&env, timeout, mode, promise)?;
         run(
             &env,
             form,
@@ -344,7 +356,7 @@ impl Reference {
         )
     }
 
-    #[napi(js_name = "_copy")]
+    #[napi(js_name = "_copy", catch_unwind)]
     pub fn copy(&self, env: Env, form: u32) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
         run(
@@ -357,7 +369,7 @@ impl Reference {
     }
 
     /// Lets go of the value; later uses fail.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         if let Target::Isolate(reference) = &self.target {
             reference.release();
@@ -375,7 +387,7 @@ pub struct Callback {
 
 #[napi]
 impl Callback {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, function: JsUnknown, options: Option<JsObject>) -> napi::Result<Self> {
         let function = function_from(&env, function)?;
         let flag = |name: &str| -> napi::Result<bool> {

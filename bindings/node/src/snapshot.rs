@@ -8,14 +8,14 @@
 //! here). In Node that process is Node itself, started by `index.js`'s
 //! command line to load this very addon file and call `_snapshotWorker`.
 
-use std::time::Duration;
-
-use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker};
+use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker, numeric};
 use napi::{Env, JsUnknown};
 use napi_derive::napi;
 
 use crate::code_cache::{array_buffer_copy, array_buffer_copy_bytes};
-use crate::errors::{internal, to_napi};
+use crate::errors::{internal, range_error, to_napi};
+use crate::isolate::offset;
+use crate::reference::timeout;
 
 /// One of `createSnapshot`'s scripts, as `index.js` checked it.
 #[napi(object)]
@@ -23,8 +23,8 @@ use crate::errors::{internal, to_napi};
 pub struct SnapshotScriptInfo {
     pub code: String,
     pub filename: Option<String>,
-    pub line_offset: Option<i32>,
-    pub column_offset: Option<i32>,
+    pub line_offset: Option<f64>,
+    pub column_offset: Option<f64>,
 }
 
 /// `Isolate.createSnapshot(scripts, warmupScript, { memoryLimit, timeout })`:
@@ -32,7 +32,7 @@ pub struct SnapshotScriptInfo {
 /// arguments) with `worker_env` (names and values, alternating) added to
 /// its environment, and returns the snapshot as an `ExternalCopy` of an
 /// ArrayBuffer. Blocks until the worker is done, as isolated-vm's does.
-#[napi(js_name = "_createSnapshot")]
+#[napi(js_name = "_createSnapshot", catch_unwind)]
 #[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn create_snapshot(
     env: Env,
@@ -43,21 +43,23 @@ pub fn create_snapshot(
     worker: Vec<String>,
     worker_env: Vec<String>,
 ) -> napi::Result<JsUnknown> {
-    let scripts: Vec<SnapshotScript> = scripts
+    let scripts = scripts
         .into_iter()
         .map(|script| {
             let origin = script.filename.map_or_else(ScriptOrigin::default, ScriptOrigin::new);
-            let origin =
-                origin.line_offset(script.line_offset.unwrap_or(0)).column_offset(script.column_offset.unwrap_or(0));
-            SnapshotScript::new(script.code, origin)
+            let origin = origin.line_offset(offset(&env, "lineOffset", script.line_offset)?).column_offset(offset(
+                &env,
+                "columnOffset",
+                script.column_offset,
+            )?);
+            Ok(SnapshotScript::new(script.code, origin))
         })
-        .collect();
+        .collect::<napi::Result<Vec<_>>>()?;
     let mut options = SnapshotOptions::new().worker(worker_command(worker, worker_env)?);
     if let Some(mb) = memory_limit_mb {
-        options = options.memory_limit((mb as usize).max(ivm_core::MIN_MEMORY_LIMIT_MB));
+        options = options.memory_limit(numeric::memory_limit("memoryLimit", mb).map_err(|e| range_error(&env, e))?);
     }
-    if let Some(ms) = timeout_ms.filter(|ms| *ms > 0.0) {
-        let timeout = Duration::try_from_secs_f64(ms / 1000.0).map_err(|_| internal("`timeout` is out of range"))?;
+    if let Some(timeout) = timeout(&env, timeout_ms)? {
         options = options.timeout(timeout);
     }
     let bytes = ivm_core::create_snapshot(&scripts, warmup.as_deref(), &options).map_err(|e| to_napi(&env, e))?;
@@ -78,7 +80,7 @@ fn worker_command(worker: Vec<String>, worker_env: Vec<String>) -> napi::Result<
 /// The body of a snapshot worker process (a Node that `createSnapshot`
 /// started): serves the request on stdin and returns the exit code, which
 /// the worker's command line makes the process's.
-#[napi(js_name = "_snapshotWorker")]
+#[napi(js_name = "_snapshotWorker", catch_unwind)]
 #[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn snapshot_worker() -> i32 {
     ivm_core::serve_snapshot_worker()

@@ -6,11 +6,13 @@
 use std::ffi::c_int;
 
 use ivm_core::{CopyOptions, ExternalCopyOptions, SharedBuffer, Transferable};
+use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
 
 use crate::aio::detached;
 use crate::convert::{fill_buffer, from_structured, to_structured};
 use crate::errors::usage_error;
+use crate::options::{number, whole};
 use crate::reference::Reference;
 
 /// A copy of a value held outside any isolate: copied in once, then into
@@ -134,8 +136,12 @@ impl SharedMemory {
 #[pymethods]
 impl SharedMemory {
     #[new]
-    fn new(byte_length: usize) -> SharedMemory {
-        SharedMemory { buffer: SharedBuffer::new(byte_length) }
+    fn new(byte_length: &Bound<'_, PyAny>) -> PyResult<SharedMemory> {
+        let byte_length = number("byte_length", byte_length)?;
+        let byte_length = whole("byte_length", byte_length, 0, ivm_core::numeric::MAX_BYTE_LENGTH as i64)?;
+        let buffer = SharedBuffer::new(byte_length as usize)
+            .map_err(|error| PyMemoryError::new_err(format!("{error} ({byte_length} bytes)")))?;
+        Ok(SharedMemory { buffer })
     }
 
     /// The size of the shared memory, in bytes.

@@ -2,7 +2,7 @@
 //! keyword options, context managers and the three forms of each call
 //! (`eval`, `eval_async`, `eval_ignored`).
 
-use ivm_core::{ContextOptions, HeapStatistics, IsolateOptions};
+use ivm_core::{ContextOptions, HeapStatistics, IsolateOptions, numeric};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -10,7 +10,7 @@ use crate::aio::{detached, future};
 use crate::convert::{from_transferable, to_structured, to_transferables};
 use crate::inspector::{InspectorServer, InspectorSession};
 use crate::module::Module;
-use crate::options::{self, COMPILE, EVAL, EVAL_CLOSURE, RUN};
+use crate::options::{self, COMPILE, EVAL, EVAL_CLOSURE, RUN, number, out_of_range, whole};
 use crate::reference::Reference;
 
 /// An isolate: a V8 heap of its own, shared with nothing else, with its own
@@ -33,12 +33,12 @@ impl Isolate {
     #[pyo3(signature = (*, memory_limit = None, snapshot = None, on_catastrophic_error = None, inspector = false))]
     fn new(
         py: Python<'_>,
-        memory_limit: Option<usize>,
+        memory_limit: Option<&Bound<'_, PyAny>>,
         snapshot: Option<Vec<u8>>,
         on_catastrophic_error: Option<Py<PyAny>>,
         inspector: bool,
     ) -> PyResult<Isolate> {
-        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error).inspector(inspector);
+        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error)?.inspector(inspector);
         Ok(Isolate { inner: detached(py, || ivm_core::Isolate::new(options))? })
     }
 
@@ -153,9 +153,13 @@ impl Isolate {
 
     /// Serves the isolate's inspector to DevTools over a WebSocket on
     /// ``127.0.0.1:port`` (0 takes a free port; see the server's ``port``).
-    #[pyo3(signature = (port = 0))]
-    fn start_inspector_server(&self, py: Python<'_>, port: u16) -> PyResult<InspectorServer> {
-        InspectorServer::start(py, &self.inner, port)
+    #[pyo3(signature = (port = None), text_signature = "($self, port=0)")]
+    fn start_inspector_server(&self, py: Python<'_>, port: Option<&Bound<'_, PyAny>>) -> PyResult<InspectorServer> {
+        let port = match port {
+            Some(port) => whole("port", number("port", port)?, 0, u16::MAX.into())?,
+            None => 0,
+        };
+        InspectorServer::start(py, &self.inner, u16::try_from(port).unwrap_or_default())
     }
 
     /// Disposes the isolate: a running call is stopped, and every later use
@@ -211,13 +215,14 @@ impl Isolate {
 
 /// The options `Isolate(…)` takes (and `IsolatePool(…)`, for its isolates).
 pub(crate) fn isolate_options(
-    memory_limit: Option<usize>,
+    memory_limit: Option<&Bound<'_, PyAny>>,
     snapshot: Option<Vec<u8>>,
     on_catastrophic_error: Option<Py<PyAny>>,
-) -> IsolateOptions {
+) -> PyResult<IsolateOptions> {
     let mut options = IsolateOptions::new();
-    if let Some(megabytes) = memory_limit {
-        options = options.memory_limit(megabytes);
+    if let Some(megabytes) = memory_limit.filter(|limit| !limit.is_none()) {
+        let megabytes = number("memory_limit", megabytes)?;
+        options = options.memory_limit(numeric::memory_limit("memory_limit", megabytes).map_err(out_of_range)?);
     }
     if let Some(snapshot) = snapshot {
         options = options.snapshot(snapshot);
@@ -231,7 +236,7 @@ pub(crate) fn isolate_options(
             });
         });
     }
-    options
+    Ok(options)
 }
 
 fn context_options(

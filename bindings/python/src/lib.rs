@@ -31,6 +31,14 @@ fn total_external_size() -> usize {
     ivm_core::total_external_size()
 }
 
+/// Panics, in debug builds only: the test that a panic in the package is
+/// raised (pyo3's `PanicException`) and never aborts the interpreter.
+#[cfg(debug_assertions)]
+#[pyfunction]
+fn _panic_for_testing() {
+    panic!("a panic in the package, on purpose");
+}
+
 #[pymodule]
 fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<isolate::Isolate>()?;
@@ -50,6 +58,9 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(interpreter::shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(snapshot::create_snapshot, module)?)?;
     module.add_function(wrap_pyfunction!(snapshot::_snapshot_worker, module)?)?;
+    // Not in `__all__`: it is no part of the API.
+    #[cfg(debug_assertions)]
+    module.setattr("_panic_for_testing", wrap_pyfunction!(_panic_for_testing, module)?)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

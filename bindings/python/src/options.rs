@@ -1,7 +1,8 @@
 //! Keyword options, as ivm-core's option structs. Every method that runs
 //! JavaScript takes the same keywords, so they are read here once:
 //!
-//! - `timeout`, `cpu_limit`: seconds (`float`), or `None` for no limit;
+//! - `timeout`, `cpu_limit`: seconds (`int` or `float`, from 0 to
+//!   2^53 − 1 milliseconds' worth), or `None` for no limit;
 //! - `copy`, `reference`, `external_copy`: how the result leaves the isolate
 //!   (at most one; by default primitives are copied and anything else comes
 //!   back as a `Reference`, as isolated-vm does);
@@ -14,10 +15,10 @@
 
 use std::time::Duration;
 
-use ivm_core::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
+use ivm_core::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode, numeric};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
 
 /// Which keywords a method takes.
 #[derive(Clone, Copy)]
@@ -64,8 +65,8 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
         }
         match key.as_str() {
             "filename" => origin.filename = value.extract()?,
-            "line_offset" => origin.line_offset = value.extract()?,
-            "column_offset" => origin.column_offset = value.extract()?,
+            "line_offset" => origin.line_offset = offset(&key, &value)?,
+            "column_offset" => origin.column_offset = offset(&key, &value)?,
             "cached_data" => {
                 if !value.is_none() {
                     cached_data = Some(std::sync::Arc::from(value.extract::<Vec<u8>>()?));
@@ -104,12 +105,48 @@ pub(crate) fn run(method: &str, accepts: Accepts, options: Option<&Bound<'_, PyD
     Ok(parse(method, accepts, options)?.run)
 }
 
+/// A numeric option out of its range, as Python raises it: `UsageError`,
+/// a `ValueError`.
+pub(crate) fn out_of_range(error: numeric::RangeError) -> PyErr {
+    Python::attach(|py| crate::errors::usage_error(py, error.to_string()))
+}
+
+/// A numeric argument or option: an `int` or a `float`, never a `bool`,
+/// else a TypeError naming it. Its range is ivm-core's to check
+/// (`numeric`), raised as `UsageError` (a `ValueError`). An int too large
+/// for a float is out of every range, and becomes an infinity.
+pub(crate) fn number(key: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if value.is_instance_of::<PyBool>() || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>()) {
+        let type_name = value.get_type().name()?;
+        return Err(PyTypeError::new_err(format!("`{key}` must be an int or a float, not {type_name}")));
+    }
+    match value.extract::<f64>() {
+        Ok(number) => Ok(number),
+        // Only an int can be too large for a float.
+        Err(_) => Ok(if value.lt(0)? { f64::NEG_INFINITY } else { f64::INFINITY }),
+    }
+}
+
+/// A duration in seconds (`None` for none).
 fn seconds(key: &str, value: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
     if value.is_none() {
         return Ok(None);
     }
-    let seconds: f64 = value.extract()?;
-    Duration::try_from_secs_f64(seconds)
-        .map(Some)
-        .map_err(|_| PyValueError::new_err(format!("{key} must be a non-negative number of seconds, not {seconds}")))
+    seconds_of(key, number(key, value)?).map(Some)
+}
+
+/// `value` seconds, checked.
+pub(crate) fn seconds_of(key: &str, value: f64) -> PyResult<Duration> {
+    numeric::duration(key, value, numeric::Unit::Seconds).map_err(out_of_range)
+}
+
+/// A whole number from `min` to `max`, checked.
+pub(crate) fn whole(key: &str, value: f64, min: i64, max: i64) -> PyResult<i64> {
+    numeric::integer(key, value, min, max).map_err(out_of_range)
+}
+
+/// A line or column offset.
+fn offset(key: &str, value: &Bound<'_, PyAny>) -> PyResult<i32> {
+    let offset = whole(key, number(key, value)?, i32::MIN.into(), i32::MAX.into())?;
+    Ok(i32::try_from(offset).unwrap_or_default())
 }

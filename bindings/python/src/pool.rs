@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use crate::aio::{detached, future};
 use crate::errors::usage_error;
 use crate::isolate::{Context, Isolate, isolate_options};
+use crate::options::{number, whole};
 
 /// A pool of `size` isolates booted ahead of time (from `snapshot`,
 /// typically; the other options are `Isolate`'s), so a request takes a
@@ -25,12 +26,13 @@ impl IsolatePool {
     #[pyo3(signature = (size, *, memory_limit = None, snapshot = None, on_catastrophic_error = None))]
     fn new(
         py: Python<'_>,
-        size: usize,
-        memory_limit: Option<usize>,
+        size: &Bound<'_, PyAny>,
+        memory_limit: Option<&Bound<'_, PyAny>>,
         snapshot: Option<Vec<u8>>,
         on_catastrophic_error: Option<Py<PyAny>>,
     ) -> PyResult<IsolatePool> {
-        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error);
+        let size = whole("size", number("size", size)?, 1, u32::MAX.into())? as usize;
+        let options = isolate_options(memory_limit, snapshot, on_catastrophic_error)?;
         Ok(IsolatePool { inner: detached(py, || ivm_core::IsolatePool::new(options, size))? })
     }
 

@@ -2,14 +2,13 @@
 //! worker (a Python of its own running `_snapshot_worker`, see ivm-core's
 //! snapshot module) and returns bytes that `Isolate(snapshot=…)` boots from.
 
-use std::time::Duration;
-
-use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker, numeric};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::aio::detached;
+use crate::options::{number, out_of_range, seconds_of};
 
 /// The snapshot of a fresh context after running `scripts` (each a str, or
 /// a ``(code, filename)`` tuple), in order: an isolate made with
@@ -19,14 +18,21 @@ use crate::aio::detached;
 /// and `timeout` (seconds): what they throw is raised here, and a crash or a
 /// runaway loop there is an error here.
 #[pyfunction]
-#[pyo3(signature = (scripts, warmup = None, *, memory_limit = 128, timeout = 10.0))]
+#[pyo3(
+    signature = (scripts, warmup = None, *, memory_limit = None, timeout = None),
+    text_signature = "(scripts, warmup=None, *, memory_limit=128, timeout=10.0)"
+)]
 pub(crate) fn create_snapshot<'py>(
     py: Python<'py>,
     scripts: &Bound<'_, PyAny>,
     warmup: Option<String>,
-    memory_limit: usize,
-    timeout: f64,
+    memory_limit: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let memory_limit = memory_limit.map(|limit| number("memory_limit", limit)).transpose()?.unwrap_or(128.0);
+    let memory_limit = numeric::memory_limit("memory_limit", memory_limit).map_err(out_of_range)?;
+    let timeout =
+        seconds_of("timeout", timeout.map(|timeout| number("timeout", timeout)).transpose()?.unwrap_or(10.0))?;
     let mut parsed = Vec::new();
     for (index, script) in scripts.try_iter()?.enumerate() {
         let script = script?;
@@ -39,8 +45,6 @@ pub(crate) fn create_snapshot<'py>(
             return Err(PyTypeError::new_err("each snapshot script is a str or a (code, filename) tuple"));
         });
     }
-    let timeout = Duration::try_from_secs_f64(timeout)
-        .map_err(|_| PyValueError::new_err("timeout must be a non-negative number of seconds"))?;
     let executable: String = py.import("sys")?.getattr("executable")?.extract()?;
     let worker =
         SnapshotWorker::new(executable).arg("-c").arg("import sys, ivm._ivm as ivm; sys.exit(ivm._snapshot_worker())");

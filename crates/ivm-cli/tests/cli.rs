@@ -69,7 +69,7 @@ fn bad_usage_exits_with_2() {
     let too_small = script("one.js", "1");
     let out = ivm(&["run", too_small.to_str().unwrap(), "--memory-limit", "4"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("at least 8 MB"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("`memory_limit` must be a whole number of MiB from 8"), "{}", text(&out.stderr));
 }
 
 #[test]

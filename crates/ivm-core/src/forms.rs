@@ -152,7 +152,8 @@ impl Isolate {
         state.on_cancel(move || crate::follow::deliver(&canceled_outlet, Err(Error::Canceled)));
         let call_state = Arc::clone(&state);
         self.inner.strand.spawn(move || {
-            let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+            // A timeout too long for a deadline is refused by the call itself.
+            let deadline = timeout.and_then(|timeout| std::time::Instant::now().checked_add(timeout));
             crate::follow::run_following(&outlet, deadline, &call_state, || call_state.run(call));
         });
         Pending { receiver, call: state }

@@ -385,12 +385,7 @@ impl Isolate {
     /// Creates an isolate with its own heap and the given limits.
     pub fn new(options: IsolateOptions) -> Result<Isolate> {
         platform::initialize();
-        if options.memory_limit_mb < MIN_MEMORY_LIMIT_MB {
-            return Err(Error::InvalidArgument(format!(
-                "memory_limit must be at least {MIN_MEMORY_LIMIT_MB} MB, got {}",
-                options.memory_limit_mb
-            )));
-        }
+        crate::numeric::check_memory_limit(options.memory_limit_mb)?;
         let snapshot = options.snapshot.as_deref().map(crate::snapshot::open).transpose()?;
         let limit_bytes = options
             .memory_limit_mb
@@ -689,6 +684,8 @@ impl Isolate {
         f: impl FnOnce(&mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>) -> Result<R>,
     ) -> Result<R> {
         let inner = &self.inner;
+        crate::numeric::check_duration("timeout", limits.timeout)?;
+        crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
         let outcome = self.with_locker(|isolate| {
             let _fatal_errors = fatal::running(&inner.catastrophe);
             let _depth = RunDepth::enter();
@@ -712,7 +709,9 @@ impl Isolate {
                 crate::host_exit::watch(inner);
                 inner.host_checked_run.store(true, Ordering::Relaxed);
             }
-            let deadline = limits.timeout.map(|timeout| self.arm_timeout(started + timeout));
+            // Checked above to fit; a deadline past the clock's end is none.
+            let deadline =
+                limits.timeout.and_then(|timeout| started.checked_add(timeout)).map(|at| self.arm_timeout(at));
             let cpu_limit = limits.cpu.as_ref().map(|budget| (self.arm_cpu_limit(budget), Arc::clone(budget)));
             let _current_budget = limits.cpu.as_ref().map(|budget| CurrentBudget::set(inner, Some(Arc::clone(budget))));
             let (result, terminated) = {

@@ -28,6 +28,7 @@ mod isolate;
 mod memory;
 mod module;
 mod nested;
+pub mod numeric;
 mod options;
 mod platform;
 mod pool;

@@ -117,6 +117,8 @@ impl SnapshotScript {
 /// throwaway context, so its side effects are not kept), as isolated-vm's
 /// `warmupScript`.
 pub fn create_snapshot(scripts: &[SnapshotScript], warmup: Option<&str>, options: &SnapshotOptions) -> Result<Vec<u8>> {
+    crate::numeric::check_duration("timeout", Some(options.timeout))?;
+    crate::numeric::check_memory_limit(options.memory_limit_mb)?;
     let worker = options.worker.as_ref().ok_or_else(|| {
         Error::InvalidArgument(
             "create_snapshot needs SnapshotOptions::worker, a process that runs ivm's serve_snapshot_worker".into(),
@@ -152,12 +154,12 @@ pub fn create_snapshot(scripts: &[SnapshotScript], warmup: Option<&str>, options
     });
     // The worker stops the scripts at the timeout itself; this is for a
     // worker that does not (stuck outside JavaScript, or not a worker).
-    let deadline = Instant::now() + options.timeout + WORKER_GRACE;
+    let deadline = Instant::now().checked_add(options.timeout.saturating_add(WORKER_GRACE));
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| Error::InvalidArgument(e.to_string()))? {
             break status;
         }
-        if Instant::now() >= deadline {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Error::Timeout);
@@ -213,7 +215,10 @@ fn create_here(request: &Request) -> Result<Vec<u8>> {
         .memory_limit_mb
         .checked_mul(1 << 20)
         .ok_or_else(|| Error::InvalidArgument("memory_limit is too large".into()))?;
-    let deadline = Instant::now() + request.timeout;
+    crate::numeric::check_duration("timeout", Some(request.timeout))?;
+    let deadline = Instant::now()
+        .checked_add(request.timeout)
+        .ok_or_else(|| Error::InvalidArgument("`timeout` is too long for this clock".into()))?;
     // V8 shares one read-only heap among a process's live isolates. A
     // snapshot creator alone in its process builds that heap from scratch,
     // unlike the one V8's default snapshot holds, and isolates booted from

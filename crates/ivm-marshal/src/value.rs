@@ -426,9 +426,26 @@ unsafe impl Sync for SharedStore {}
 impl SharedBuffer {
     /// New shared memory of `byte_length` zero bytes, made outside any
     /// isolate (a host creating a SharedArrayBuffer to share with isolates).
-    pub fn new(byte_length: usize) -> SharedBuffer {
-        let store = v8::SharedArrayBuffer::new_backing_store_from_vec(vec![0; byte_length]).make_shared();
-        SharedBuffer { store: Arc::new(SharedStore(store)) }
+    /// Memory the system will not give is an error, not an abort.
+    pub fn new(byte_length: usize) -> Result<SharedBuffer, Error> {
+        let too_large = Error::TooLarge { what: "SharedArrayBuffer" };
+        let bytes = if byte_length == 0 {
+            Vec::new()
+        } else {
+            let layout = std::alloc::Layout::array::<u8>(byte_length).map_err(|_| too_large.clone())?;
+            // SAFETY: the layout has a non-zero size (checked above).
+            let start = unsafe { std::alloc::alloc_zeroed(layout) };
+            if start.is_null() {
+                return Err(too_large);
+            }
+            // SAFETY: `start` was just allocated by the global allocator with
+            // this layout (a `u8` array of `byte_length`, so capacity and
+            // length are both `byte_length`), and every byte is initialised
+            // (zeroed).
+            unsafe { Vec::from_raw_parts(start, byte_length, byte_length) }
+        };
+        let store = v8::SharedArrayBuffer::new_backing_store_from_vec(bytes).make_shared();
+        Ok(SharedBuffer { store: Arc::new(SharedStore(store)) })
     }
 
     pub fn byte_length(&self) -> usize {

@@ -2,7 +2,8 @@
 
 Options every method that runs JavaScript takes, as keywords:
 
-- ``timeout``, ``cpu_limit``: seconds, or ``None`` for no limit; on expiry the
+- ``timeout``, ``cpu_limit``: seconds (an int or a float from 0 to
+  2**53 − 1 milliseconds' worth), or ``None`` for no limit; on expiry the
   call raises ``ivm.TimeoutError`` / ``ivm.CpuLimitError`` and the isolate
   stays usable;
 - ``copy``, ``reference``, ``external_copy``: how the result leaves the
@@ -10,7 +11,14 @@ Options every method that runs JavaScript takes, as keywords:
   comes back as a :class:`Reference`;
 - ``promise``: if the result is a promise, wait for it and give its value;
 - ``filename``, ``line_offset``, ``column_offset`` (methods that take code):
-  where the code comes from, as shown in stack traces;
+  where the code comes from, as shown in stack traces (offsets are whole
+  numbers that fit 32 bits).
+
+Every numeric argument and option takes an int or a float (not a bool),
+else raises ``TypeError``; a number out of its range (NaN, an infinity, a
+negative timeout, a fraction where a whole number is due, 1e22) raises
+``ivm.UsageError``, a ``ValueError``, naming the option. The ranges are
+ivm-core's, the same in Rust, Node and Python.
 - ``accessors`` (``Reference.get`` only): read through getters, Proxies and
   the prototype chain.
 """
