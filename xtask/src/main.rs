@@ -17,9 +17,11 @@ cargo xtask <command>
           build the Node addon into bindings/node/ivm.node
   python [--release]
           build the Python package and pip-install it into target/py-venv
-  test    run every test suite (Rust workspace tests with tidy checks, loom
-          models, the Node suite on the machine's Node and on Node 24, the
-          Python suite with pytest)
+  lint    check formatting (cargo fmt --check) and run clippy over every
+          target with warnings denied
+  test    run `lint`, then every test suite (Rust workspace tests with tidy
+          checks, loom models, the Node suite on the machine's Node and on
+          Node 24, the Python suite with pytest)
   bench [CRITERION ARGS]
           run the benchmarks and print ratios against isolated-vm (from npm),
           then compare the Node addon with isolated-vm in Node 24 and in the
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Some("demo") => cargo(&env, &["run", "--release", "--package", "ivm-cli", "--bin", "ivm", "--", "demo"]),
         Some("node") => build_node_addon(&env, args.get(1).is_some_and(|a| a == "--release")).map(drop),
         Some("python") => install_python_package(&env, args.get(1).is_some_and(|a| a == "--release")).map(drop),
+        Some("lint") => lint(&env),
         Some("test") => test(&env),
         Some("bench") => bench(&env, &args[1..]),
         Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
@@ -108,8 +111,19 @@ fn cargo(env: &BuildEnv, args: &[&str]) -> Result<(), String> {
     run(command)
 }
 
+/// The checks rusty_v8's CI runs on every change: rustfmt, and clippy with
+/// warnings denied, so that the lints the workspace declares are real.
+fn lint(env: &BuildEnv) -> Result<(), String> {
+    let format = cargo(env, &["fmt", "--all", "--check"]);
+    let clippy = cargo(env, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    format.and(clippy)
+}
+
 fn test(env: &BuildEnv) -> Result<(), String> {
+    let lint = lint(env);
     let mut tally = Tally::default();
+    // A failed check counts as a failed test in the closing line.
+    tally.failed += u64::from(lint.is_err());
     let rust = cargo_test(env, &["--workspace", "--exclude", "xtask", "--exclude", "ivm-benches"], None, &mut tally);
     // ivm-runtime's strands under loom, in a target directory of their own
     // so that `--cfg loom` does not invalidate the main build. A preemption
@@ -124,7 +138,7 @@ fn test(env: &BuildEnv) -> Result<(), String> {
     let python = install_python_package(env, false).and_then(|python| python_tests(env, &python, &mut tally));
     // One closing line for every suite together, in the form CI reads.
     println!("tests: {} passed, {} failed, {} skipped", tally.passed, tally.failed, tally.ignored);
-    rust.and(loom).and(node).and(python)
+    lint.and(rust).and(loom).and(node).and(python)
 }
 
 /// What the Python suite needs besides ivm, installed into the virtual
