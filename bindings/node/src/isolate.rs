@@ -69,23 +69,7 @@ fn compile_options(
 
 fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknown> {
     let mut object = env.create_object()?;
-    let fields = [
-        ("total_heap_size", stats.total_heap_size),
-        ("total_heap_size_executable", stats.total_heap_size_executable),
-        ("total_physical_size", stats.total_physical_size),
-        ("total_available_size", stats.total_available_size),
-        ("used_heap_size", stats.used_heap_size),
-        ("heap_size_limit", stats.heap_size_limit),
-        ("malloced_memory", stats.malloced_memory),
-        ("peak_malloced_memory", stats.peak_malloced_memory),
-        ("number_of_native_contexts", stats.number_of_native_contexts),
-        ("number_of_detached_contexts", stats.number_of_detached_contexts),
-        ("total_global_handles_size", stats.total_global_handles_size),
-        ("used_global_handles_size", stats.used_global_handles_size),
-        ("external_memory", stats.external_memory),
-        ("externally_allocated_size", stats.externally_allocated_size),
-    ];
-    for (name, value) in fields {
+    for (name, value) in stats.sizes() {
         object.set_named_property(name, env.create_double(value as f64)?)?;
     }
     object.set_named_property("does_zap_garbage", env.create_double(f64::from(u8::from(stats.does_zap_garbage)))?)?;

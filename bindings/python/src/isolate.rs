@@ -261,23 +261,7 @@ fn context_options(
 
 fn heap_statistics_dict<'py>(py: Python<'py>, statistics: &HeapStatistics) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    let sizes = [
-        ("total_heap_size", statistics.total_heap_size),
-        ("total_heap_size_executable", statistics.total_heap_size_executable),
-        ("total_physical_size", statistics.total_physical_size),
-        ("total_available_size", statistics.total_available_size),
-        ("used_heap_size", statistics.used_heap_size),
-        ("heap_size_limit", statistics.heap_size_limit),
-        ("malloced_memory", statistics.malloced_memory),
-        ("peak_malloced_memory", statistics.peak_malloced_memory),
-        ("number_of_native_contexts", statistics.number_of_native_contexts),
-        ("number_of_detached_contexts", statistics.number_of_detached_contexts),
-        ("total_global_handles_size", statistics.total_global_handles_size),
-        ("used_global_handles_size", statistics.used_global_handles_size),
-        ("external_memory", statistics.external_memory),
-        ("externally_allocated_size", statistics.externally_allocated_size),
-    ];
-    for (name, size) in sizes {
+    for (name, size) in statistics.sizes() {
         dict.set_item(name, size)?;
     }
     dict.set_item("does_zap_garbage", statistics.does_zap_garbage)?;

@@ -128,6 +128,30 @@ pub struct HeapStatistics {
     pub externally_allocated_size: usize,
 }
 
+impl HeapStatistics {
+    /// The sizes by isolated-vm's field names (`does_zap_garbage`, a flag,
+    /// is the one field not among them), for front-ends that hand the
+    /// statistics over as an object or a dict.
+    pub fn sizes(&self) -> [(&'static str, usize); 14] {
+        [
+            ("total_heap_size", self.total_heap_size),
+            ("total_heap_size_executable", self.total_heap_size_executable),
+            ("total_physical_size", self.total_physical_size),
+            ("total_available_size", self.total_available_size),
+            ("used_heap_size", self.used_heap_size),
+            ("heap_size_limit", self.heap_size_limit),
+            ("malloced_memory", self.malloced_memory),
+            ("peak_malloced_memory", self.peak_malloced_memory),
+            ("number_of_native_contexts", self.number_of_native_contexts),
+            ("number_of_detached_contexts", self.number_of_detached_contexts),
+            ("total_global_handles_size", self.total_global_handles_size),
+            ("used_global_handles_size", self.used_global_handles_size),
+            ("external_memory", self.external_memory),
+            ("externally_allocated_size", self.externally_allocated_size),
+        ]
+    }
+}
+
 /// A V8 isolate: a heap of its own, shared with nothing else.
 ///
 /// `Isolate` is a cheap, `Send + Sync` handle; clones refer to the same
