@@ -35,6 +35,7 @@ use crate::isolate::IsolateInner;
 use crate::isolate::{CpuBudget, Limits, Reentry};
 use crate::transfer::{JsScope, transfer_in};
 use crate::{Isolate, Result, Transferable};
+use crate::this_thread::{CALLING, SERVING};
 
 /// What a host function gives back: a value, or an error message that
 /// JavaScript receives as a thrown `Error`.
@@ -308,12 +309,6 @@ fn trampoline<'s>(
     }
 }
 
-thread_local! {
-    /// The isolates whose synchronous callbacks are running on this thread,
-    /// innermost last.
-    static CALLING: std::cell::RefCell<Vec<Isolate>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Marks a synchronous callback of an isolate as running on this thread.
 struct Calling;
 
@@ -356,11 +351,6 @@ impl Isolate {
     pub(crate) fn served_here(&self) -> bool {
         SERVING.with(|serving| serving.borrow().contains(self))
     }
-}
-
-thread_local! {
-    /// The isolates whose waiting calls this thread is doing host work for.
-    static SERVING: std::cell::RefCell<Vec<Isolate>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// While it lives, this thread does host work for an isolate's waiting call

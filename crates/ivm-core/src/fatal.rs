@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ivm_runtime::Strand;
+use crate::this_thread::RUNNING_CATASTROPHE;
 
 /// A handler for errors V8 cannot recover from (see
 /// [`IsolateOptions::on_catastrophic_error`]).
@@ -44,22 +45,16 @@ impl Catastrophe {
     }
 }
 
-thread_local! {
-    /// The catastrophe record of the isolate this thread is running; V8's
-    /// fatal callbacks carry no isolate-specific data.
-    static RUNNING: Cell<*const Catastrophe> = const { Cell::new(std::ptr::null()) };
-}
-
 /// Marks `catastrophe` as the record of the isolate this thread runs until
 /// the returned guard is dropped.
 pub(crate) fn running(catastrophe: &Catastrophe) -> impl Drop + use<> {
     struct Restore(*const Catastrophe);
     impl Drop for Restore {
         fn drop(&mut self) {
-            RUNNING.with(|cell| cell.set(self.0));
+            RUNNING_CATASTROPHE.with(|cell| cell.set(self.0));
         }
     }
-    Restore(RUNNING.with(|cell| cell.replace(std::ptr::from_ref(catastrophe))))
+    Restore(RUNNING_CATASTROPHE.with(|cell| cell.replace(std::ptr::from_ref(catastrophe))))
 }
 
 unsafe extern "C" {
@@ -112,7 +107,7 @@ unsafe fn c_text(ptr: *const c_char) -> Option<String> {
 }
 
 fn report_and_park(message: String) -> ! {
-    let running = RUNNING.with(Cell::get);
+    let running = RUNNING_CATASTROPHE.with(Cell::get);
     // SAFETY: a non-null pointer was set by `running` from a reference that
     // outlives its guard, and the guard is alive: this callback runs inside
     // the call it guards, on the same thread.

@@ -9,7 +9,6 @@
 //! isolate's work that continues the awaiting code (a host callback's
 //! settling) runs under what is left of that deadline.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,6 +19,7 @@ use ivm_runtime::{Deadline, Sender, Watchdog};
 use crate::cancel::CallState;
 use crate::transfer::{JsScope, transfer_out};
 use crate::{Error, Isolate, Result, RunOptions, Transferable};
+use crate::this_thread::FOLLOWING;
 
 /// Where a followed call's result goes: taken once, by whichever comes
 /// first of the promise settling, the deadline and the isolate's disposal.
@@ -34,7 +34,7 @@ pub(crate) fn deliver(outlet: &Outlet, result: Result<Transferable>) {
 
 /// The followed call running on a thread: where its result goes, its
 /// deadline, and its state.
-type Following = (Outlet, Option<Instant>, Arc<CallState>);
+pub(crate) type Following = (Outlet, Option<Instant>, Arc<CallState>);
 
 /// A call waiting for its promise, registered with its isolate.
 pub(crate) struct Follower {
@@ -48,12 +48,6 @@ pub(crate) struct Follower {
 }
 
 static NEXT_FOLLOWER: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    /// Set while an async call with `promise: true` runs on this thread: a
-    /// promise still pending at its end is followed instead of refused.
-    static FOLLOWING: RefCell<Option<Following>> = const { RefCell::new(None) };
-}
 
 /// Runs `call` (the synchronous form of an async call with `promise: true`)
 /// so that a pending promise it ends with is followed.

@@ -9,7 +9,6 @@
 //! synchronous call on a thread with a check runs, the isolate is asked to
 //! run the check between statements every [`CHECK_EVERY`].
 
-use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -20,13 +19,10 @@ use ivm_runtime::Watchdog;
 
 use crate::Isolate;
 use crate::isolate::IsolateInner;
+use crate::this_thread::HOST_EXIT_CHECK;
 
 /// How often a synchronous call on a thread with a check asks it.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
-
-thread_local! {
-    static CHECK: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
-}
 
 /// Sets how to tell that the host wants this thread back (`None` removes
 /// it). While a synchronous call made on this thread runs JavaScript,
@@ -34,12 +30,12 @@ thread_local! {
 /// once it answers `true` the call's JavaScript is stopped and the call
 /// fails with [`Error::Canceled`](crate::Error::Canceled).
 pub fn set_host_exit_check(check: Option<Rc<dyn Fn() -> bool>>) {
-    CHECK.with(|slot| *slot.borrow_mut() = check);
+    HOST_EXIT_CHECK.with(|slot| *slot.borrow_mut() = check);
 }
 
 /// Whether this thread has a check.
 pub(crate) fn checked_here() -> bool {
-    CHECK.with(|slot| slot.borrow().is_some())
+    HOST_EXIT_CHECK.with(|slot| slot.borrow().is_some())
 }
 
 /// The isolates that ran calls on threads with a check, which the ticker
@@ -73,7 +69,7 @@ pub(crate) fn watch(inner: &Arc<IsolateInner>) {
 
 /// Asks the running call's thread for its check, between statements.
 unsafe extern "C" fn on_interrupt(isolate: v8::UnsafeRawIsolatePtr, _data: *mut std::ffi::c_void) {
-    let check = CHECK.with(|slot| slot.borrow().clone());
+    let check = HOST_EXIT_CHECK.with(|slot| slot.borrow().clone());
     let Some(check) = check else { return };
     // A panicking check must not unwind into V8; it counts as "no".
     if !catch_unwind(AssertUnwindSafe(|| check())).unwrap_or(false) {

@@ -1,6 +1,5 @@
 //! The isolate: one V8 heap with its limits, its clocks and its lifecycle.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::fmt;
@@ -16,6 +15,7 @@ use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
 use crate::{Context, ContextOptions, Error, Result, platform};
+use crate::this_thread::{HOST_WAITS, LOCKED_HERE, REENTRY, RUN_DEPTH};
 
 /// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
 pub const MIN_MEMORY_LIMIT_MB: usize = 8;
@@ -303,7 +303,7 @@ struct Backlink(Arc<OnceLock<Weak<IsolateInner>>>);
 /// Tags the V8 isolate with its owner so that handles can check that a
 /// scope they are given belongs to their isolate.
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct IsolateTag(u64);
+pub(crate) struct IsolateTag(u64);
 
 static NEXT_ISOLATE_TAG: AtomicU64 = AtomicU64::new(1);
 
@@ -320,19 +320,6 @@ impl PartialEq for Isolate {
 }
 
 impl Eq for Isolate {}
-
-thread_local! {
-    /// The isolate whose lock this thread holds, if any.
-    static LOCKED_HERE: Cell<Option<IsolateTag>> = const { Cell::new(None) };
-    /// While a host callback runs: the isolate that called it, which calls
-    /// made from the callback may enter again.
-    static REENTRY: Cell<Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>> = const { Cell::new(None) };
-    /// How many runs of JavaScript are in progress on this thread: more than
-    /// one when a callback called back into its isolate.
-    static RUN_DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// Time this thread has spent waiting on host code inside calls.
-    static HOST_WAITS: Cell<Duration> = const { Cell::new(Duration::ZERO) };
-}
 
 /// Lets calls made from a host callback enter the isolate that called it,
 /// until dropped.

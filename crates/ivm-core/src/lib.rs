@@ -37,6 +37,7 @@ mod remote;
 mod script;
 mod snapshot;
 mod teardown;
+mod this_thread;
 mod transfer;
 
 pub use callback::{Callback, CallbackResult, Resolver, ServingHostCall};

@@ -16,7 +16,6 @@
 //! isolate's turn. `import.meta` holds `url` (the module's filename) and
 //! whatever the host set with [`Module::set_import_meta`].
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,6 +28,7 @@ use crate::exception::caught;
 use crate::held::Held;
 use crate::isolate::Limits;
 use crate::transfer::transfer_out;
+use crate::this_thread::LINKS;
 use crate::{
     CompileOptions, Context, Error, Isolate, Pending, Reference, Result, RunOptions, Structured, Transferable,
 };
@@ -142,7 +142,7 @@ impl Isolate {
 type Link = (Module, String, Module);
 
 /// A link as V8's handles, for the resolve callback.
-type LinkHandles = (Arc<v8::Global<v8::Module>>, String, Arc<v8::Global<v8::Module>>);
+pub(crate) type LinkHandles = (Arc<v8::Global<v8::Module>>, String, Arc<v8::Global<v8::Module>>);
 
 impl Module {
     pub fn isolate(&self) -> &Isolate {
@@ -371,12 +371,6 @@ impl Graph {
         }
         Ok(())
     }
-}
-
-thread_local! {
-    /// The answers V8's resolve callback reads during a link on this thread:
-    /// (referrer, specifier, module).
-    static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
 }
 
 fn resolve_link<'s>(

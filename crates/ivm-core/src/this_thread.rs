@@ -1,0 +1,59 @@
+//! Everything ivm-core keeps per thread, in one place. Each is set for the
+//! span of something this thread is doing (holding an isolate's lock,
+//! running a callback, linking a module) by a guard in the module that owns
+//! the doing, and read only on this thread; none outlives the span that set
+//! it.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::Isolate;
+use crate::fatal::Catastrophe;
+use crate::follow::Following;
+use crate::isolate::IsolateTag;
+use crate::module::LinkHandles;
+
+thread_local! {
+    /// The isolate whose lock this thread holds, if any (`isolate.rs`,
+    /// `LockedHere`).
+    pub(crate) static LOCKED_HERE: Cell<Option<IsolateTag>> = const { Cell::new(None) };
+
+    /// While a host callback runs: the isolate that called it, which calls
+    /// made from the callback may enter again (`isolate.rs`, `Reentry`).
+    pub(crate) static REENTRY: Cell<Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>> = const { Cell::new(None) };
+
+    /// How many runs of JavaScript are in progress on this thread: more than
+    /// one when a callback called back into its isolate, a reentrant run
+    /// (`run.rs`, `RunDepth`).
+    pub(crate) static RUN_DEPTH: Cell<u32> = const { Cell::new(0) };
+
+    /// Time this thread has spent waiting on host code inside calls, which
+    /// a call's CPU time must not count (`run.rs`, `note_host_wait`).
+    pub(crate) static HOST_WAITS: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+
+    /// The catastrophe record of the isolate this thread is running; V8's
+    /// fatal callbacks carry no isolate-specific data (`fatal.rs`).
+    pub(crate) static RUNNING_CATASTROPHE: Cell<*const Catastrophe> = const { Cell::new(std::ptr::null()) };
+
+    /// Set while an async call with `promise: true` runs on this thread: a
+    /// promise still pending at its end is followed instead of refused
+    /// (`follow.rs`).
+    pub(crate) static FOLLOWING: RefCell<Option<Following>> = const { RefCell::new(None) };
+
+    /// The isolates whose synchronous callbacks are running on this thread,
+    /// innermost last (`callback.rs`, `Calling`).
+    pub(crate) static CALLING: RefCell<Vec<Isolate>> = const { RefCell::new(Vec::new()) };
+
+    /// The isolates whose waiting calls this thread is doing host work for
+    /// (`callback.rs`, `ServingHostCall`).
+    pub(crate) static SERVING: RefCell<Vec<Isolate>> = const { RefCell::new(Vec::new()) };
+
+    /// How to tell that the host wants this thread back, set by the host
+    /// (`host_exit.rs`).
+    pub(crate) static HOST_EXIT_CHECK: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
+
+    /// The answers V8's resolve callback reads during a link on this thread:
+    /// (referrer, specifier, module) (`module.rs`).
+    pub(crate) static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
+}
