@@ -371,7 +371,7 @@ impl Script {
 }
 
 /// What `index.js` passes for the library object itself (`ivm`): inside an
-/// isolate it is isolated-vm's module, whose `Isolate` makes nested
+/// isolate it is isolated-vm's module, whose `Isolate` makes child
 /// isolates.
 #[napi]
 #[derive(Debug)]

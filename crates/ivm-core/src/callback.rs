@@ -16,7 +16,7 @@
 //!
 //! A callback runs on the isolate's thread while the isolate's call is in
 //! progress. Synchronous calls it makes into that same isolate run at once,
-//! nested in the call (re-entrancy, as in isolated-vm); a synchronous call
+//! reentrantly, inside the call (as in isolated-vm); a synchronous call
 //! into another isolate is refused with [`Error::NestedCall`], since it could
 //! wait on a thread that waits on this one. Async calls it queues run after
 //! the current call: a callback must not block waiting for them.
@@ -32,10 +32,11 @@ use ivm_marshal::Structured;
 
 use crate::exception::caught;
 use crate::isolate::IsolateInner;
-use crate::isolate::{CpuBudget, Limits, Reentry};
+use crate::isolate::Reentry;
+use crate::run::{CpuBudget, Limits};
+use crate::this_thread::{CALLING, SERVING};
 use crate::transfer::{JsScope, transfer_in};
 use crate::{Isolate, Result, Transferable};
-use crate::this_thread::{CALLING, SERVING};
 
 /// What a host function gives back: a value, or an error message that
 /// JavaScript receives as a thrown `Error`.
@@ -236,7 +237,7 @@ fn trampoline<'s>(
             Err(error) => return throw(scope, &format!("argument {i}: {error}")),
         }
     }
-    // Calls the host function makes into this same isolate run nested.
+    // Calls the host function makes into this same isolate run reentrantly.
     let _reentry = Reentry::allow(scope);
     let outcome = match &*entry.callback.inner {
         CallbackInner::Sync(f) => {
@@ -383,7 +384,7 @@ struct CountWait(Instant);
 
 impl Drop for CountWait {
     fn drop(&mut self) {
-        crate::isolate::note_host_wait(self.0.elapsed());
+        crate::run::note_host_wait(self.0.elapsed());
     }
 }
 

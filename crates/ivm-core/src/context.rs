@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::exception::caught;
 use crate::held::Held;
-use crate::isolate::Limits;
+use crate::run::Limits;
 use crate::script::source_with_cache;
 use crate::transfer::{transfer_in, transfer_out};
 use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transferable};

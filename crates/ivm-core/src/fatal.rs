@@ -15,8 +15,8 @@ use std::ffi::{CStr, c_char};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ivm_runtime::Strand;
 use crate::this_thread::RUNNING_CATASTROPHE;
+use ivm_runtime::Strand;
 
 /// A handler for errors V8 cannot recover from (see
 /// [`IsolateOptions::on_catastrophic_error`]).
@@ -47,14 +47,17 @@ impl Catastrophe {
 
 /// Marks `catastrophe` as the record of the isolate this thread runs until
 /// the returned guard is dropped.
-pub(crate) fn running(catastrophe: &Catastrophe) -> impl Drop + use<> {
-    struct Restore(*const Catastrophe);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            RUNNING_CATASTROPHE.with(|cell| cell.set(self.0));
-        }
+pub(crate) fn running(catastrophe: &Catastrophe) -> Running {
+    Running(RUNNING_CATASTROPHE.with(|cell| cell.replace(std::ptr::from_ref(catastrophe))))
+}
+
+/// Restores the record this thread ran before, when dropped.
+pub(crate) struct Running(*const Catastrophe);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING_CATASTROPHE.with(|cell| cell.set(self.0));
     }
-    Restore(RUNNING_CATASTROPHE.with(|cell| cell.replace(std::ptr::from_ref(catastrophe))))
 }
 
 unsafe extern "C" {

@@ -17,9 +17,9 @@ use std::time::Instant;
 use ivm_runtime::{Deadline, Sender, Watchdog};
 
 use crate::cancel::CallState;
+use crate::this_thread::FOLLOWING;
 use crate::transfer::{JsScope, transfer_out};
 use crate::{Error, Isolate, Result, RunOptions, Transferable};
-use crate::this_thread::FOLLOWING;
 
 /// Where a followed call's result goes: taken once, by whichever comes
 /// first of the promise settling, the deadline and the isolate's disposal.

@@ -11,7 +11,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -38,15 +38,50 @@ pub(crate) fn checked_here() -> bool {
     HOST_EXIT_CHECK.with(|slot| slot.borrow().is_some())
 }
 
+/// An isolate's part in the checks.
+#[derive(Debug, Default)]
+pub(crate) struct Watch {
+    /// Whether the ticker visits this isolate.
+    watched: AtomicBool,
+    /// A call on a thread with a check is running.
+    checked_run: AtomicBool,
+    /// The check said the host wants its thread back: the running call was
+    /// stopped for it.
+    requested: AtomicBool,
+}
+
+impl Watch {
+    /// A call on a thread with a check starts running in `inner`.
+    pub(crate) fn run_started(&self, inner: &Arc<IsolateInner>) {
+        watch(inner);
+        self.checked_run.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn run_ended(&self) {
+        self.checked_run.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the host asked for its thread back during the call.
+    pub(crate) fn exit_requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    /// The request was answered (the call ended with `Error::Canceled`).
+    pub(crate) fn exit_handled(&self) {
+        self.requested.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The isolates that ran calls on threads with a check, which the ticker
 /// visits.
 static WATCHED: Mutex<Vec<Weak<IsolateInner>>> = Mutex::new(Vec::new());
 
 /// Makes the ticker visit `inner` (once per isolate), starting the ticker
 /// on first use.
-pub(crate) fn watch(inner: &Arc<IsolateInner>) {
+fn watch(inner: &Arc<IsolateInner>) {
     // Read before the swap: this runs at every call on such a thread.
-    if inner.host_watched.load(Ordering::Relaxed) || inner.host_watched.swap(true, Ordering::Relaxed) {
+    let watched = &inner.host_exit.watched;
+    if watched.load(Ordering::Relaxed) || watched.swap(true, Ordering::Relaxed) {
         return;
     }
     WATCHED.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::downgrade(inner));
@@ -58,7 +93,7 @@ pub(crate) fn watch(inner: &Arc<IsolateInner>) {
             let mut watched = WATCHED.lock().unwrap_or_else(PoisonError::into_inner);
             watched.retain(|inner| inner.strong_count() > 0);
             for inner in watched.iter().filter_map(Weak::upgrade) {
-                if inner.host_checked_run.load(Ordering::Relaxed) {
+                if inner.host_exit.checked_run.load(Ordering::Relaxed) {
                     inner.terminator.request_interrupt(on_interrupt, std::ptr::null_mut());
                 }
             }
@@ -79,7 +114,7 @@ unsafe extern "C" fn on_interrupt(isolate: v8::UnsafeRawIsolatePtr, _data: *mut 
     // lock, with the isolate entered.
     let isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
     if let Some(owner) = Isolate::of(&isolate) {
-        owner.inner.host_exit.store(true, Ordering::SeqCst);
+        owner.inner.host_exit.requested.store(true, Ordering::SeqCst);
         owner.inner.interrupt();
     }
 }

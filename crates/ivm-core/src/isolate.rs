@@ -5,17 +5,18 @@ use std::ffi::c_void;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ivm_runtime::{Deadline, Executor, Strand, Watchdog};
+use ivm_runtime::{Executor, Strand};
 
 use crate::callback::Registered;
 use crate::exception::caught;
 use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
+use crate::run::{CpuBudget, RunState};
+use crate::this_thread::{LOCKED_HERE, REENTRY};
 use crate::{Context, ContextOptions, Error, Result, platform};
-use crate::this_thread::{HOST_WAITS, LOCKED_HERE, REENTRY, RUN_DEPTH};
 
 /// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
 pub const MIN_MEMORY_LIMIT_MB: usize = 8;
@@ -170,18 +171,18 @@ pub(crate) struct IsolateInner {
     pub(crate) memory: Arc<MemoryBudget>,
     tag: IsolateTag,
     disposed: AtomicBool,
-    cpu_time_ns: AtomicU64,
-    wall_time_ns: AtomicU64,
     live_handles: AtomicUsize,
     /// A context for compiling scripts that are not yet bound to one; V8
     /// needs a context to create the exceptions compilation may throw.
     compile_context: Mutex<Option<Arc<v8::Global<v8::Context>>>>,
-    catastrophe: Catastrophe,
+    pub(crate) catastrophe: Catastrophe,
     /// Every call into the isolate, of any form, takes its turn here.
     pub(crate) strand: Strand,
-    /// Set when the running call's deadline passes: host code the call is
-    /// waiting on (a blocking callback) sees it before V8 does.
-    interrupted: AtomicBool,
+    /// What the calls that ran in it left: its clocks, the running call's
+    /// interruption and CPU budget.
+    pub(crate) run: RunState,
+    /// Its part in the host's exit checks.
+    pub(crate) host_exit: crate::host_exit::Watch,
     /// The host functions passed into the isolate, which its JavaScript
     /// functions point to; they live as long as the isolate.
     #[expect(clippy::vec_box, reason = "the functions hold their entries' addresses, which must not move")]
@@ -194,11 +195,6 @@ pub(crate) struct IsolateInner {
     pub(crate) host_calls: AtomicUsize,
     /// Its ES modules, by id, for V8's module callbacks.
     pub(crate) modules: Mutex<crate::module::Registry>,
-    /// The CPU budget of the call running now, if it has one.
-    pub(crate) cpu_budget: Mutex<Option<Arc<CpuBudget>>>,
-    /// Whether calls read the CPU clock: they do after a long call, until
-    /// calls turn short again (see `cpu_time`).
-    precise_cpu: AtomicBool,
     /// Values outside the isolate that its `Reference` objects stand for.
     pub(crate) remotes: Arc<Mutex<crate::remote::RemoteTable>>,
     /// The host functions those `Reference` objects call, made on first use.
@@ -206,13 +202,6 @@ pub(crate) struct IsolateInner {
     /// Where inspector sessions' messages wait, when the isolate has an
     /// inspector.
     pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
-    /// Whether `host_exit`'s ticker visits this isolate.
-    pub(crate) host_watched: AtomicBool,
-    /// A call on a thread with a host-exit check is running.
-    pub(crate) host_checked_run: AtomicBool,
-    /// That check said the host wants its thread back: the running call
-    /// was stopped for it.
-    pub(crate) host_exit: AtomicBool,
 }
 
 /// What a context may compile at run time, as `ContextOptions` said: kept
@@ -284,7 +273,7 @@ fn code_generation_from_strings<'s>(
 impl IsolateInner {
     /// Stops the running call's JavaScript, as a deadline does.
     pub(crate) fn interrupt(&self) {
-        self.interrupted.store(true, Ordering::SeqCst);
+        self.run.mark_interrupted();
         self.terminator.terminate_execution();
     }
 
@@ -342,22 +331,6 @@ impl Drop for Reentry {
     }
 }
 
-/// Counts a run of JavaScript on this thread for its lifetime.
-struct RunDepth;
-
-impl RunDepth {
-    fn enter() -> RunDepth {
-        RUN_DEPTH.set(RUN_DEPTH.get() + 1);
-        RunDepth
-    }
-}
-
-impl Drop for RunDepth {
-    fn drop(&mut self) {
-        RUN_DEPTH.set(RUN_DEPTH.get().saturating_sub(1));
-    }
-}
-
 /// Records, for the lifetime of a lock, which isolate this thread holds.
 struct LockedHere;
 
@@ -380,16 +353,6 @@ enum Teardown {
     /// On the teardown thread, so that the disposing thread goes on.
     Elsewhere,
     Here,
-}
-
-/// What ended a call early, in the order in which causes take precedence.
-enum Interruption {
-    MemoryLimit,
-    Disposed,
-    Timeout,
-    CpuLimit,
-    /// The host wants the thread back (see `host_exit`).
-    HostExit,
 }
 
 impl Isolate {
@@ -442,25 +405,19 @@ impl Isolate {
             memory,
             tag,
             disposed: AtomicBool::new(false),
-            cpu_time_ns: AtomicU64::new(0),
-            wall_time_ns: AtomicU64::new(0),
             live_handles: AtomicUsize::new(0),
             compile_context: Mutex::new(None),
             catastrophe: Catastrophe::new(options.on_catastrophic_error, strand.clone()),
             strand,
-            interrupted: AtomicBool::new(false),
+            run: RunState::new(),
+            host_exit: crate::host_exit::Watch::default(),
             callbacks: Mutex::new(Vec::new()),
             remotes: Arc::default(),
             remote_dispatch: OnceLock::new(),
             followers: Mutex::new(HashMap::new()),
             host_calls: AtomicUsize::new(0),
             modules: Mutex::new(HashMap::new()),
-            cpu_budget: Mutex::new(None),
-            precise_cpu: AtomicBool::new(false),
             inspector,
-            host_watched: AtomicBool::new(false),
-            host_checked_run: AtomicBool::new(false),
-            host_exit: AtomicBool::new(false),
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -527,12 +484,12 @@ impl Isolate {
     /// long call the clock is read again, until calls turn short. Calls with
     /// a `cpu_limit` always read it.
     pub fn cpu_time(&self) -> Duration {
-        Duration::from_nanos(self.inner.cpu_time_ns.load(Ordering::Relaxed))
+        self.inner.run.cpu_time()
     }
 
     /// Total wall-clock time spent in this isolate's calls.
     pub fn wall_time(&self) -> Duration {
-        Duration::from_nanos(self.inner.wall_time_ns.load(Ordering::Relaxed))
+        self.inner.run.wall_time()
     }
 
     /// How many contexts, scripts and references to this isolate are alive.
@@ -683,154 +640,6 @@ impl Isolate {
         outcome
     }
 
-    /// Runs JavaScript in `context`: `f` gets a scope with the context entered
-    /// and a TryCatch around it. This is where limits are enforced: the
-    /// timeout, the memory limit (the isolate is disposed if it was breached)
-    /// and disposal during the call all turn into their errors here, and the
-    /// call's time is added to the isolate's clocks.
-    pub(crate) fn run_in<R>(
-        &self,
-        context: &v8::Global<v8::Context>,
-        limits: Limits,
-        f: impl FnOnce(&mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>) -> Result<R>,
-    ) -> Result<R> {
-        let inner = &self.inner;
-        crate::numeric::check_duration("timeout", limits.timeout)?;
-        crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
-        let outcome = self.with_locker(|isolate| {
-            let _fatal_errors = fatal::running(&inner.catastrophe);
-            let _depth = RunDepth::enter();
-            // A run inside a callback's call back into the isolate: the outer
-            // run owns the isolate's clocks, interruptions and disposal.
-            let nested = RUN_DEPTH.get() > 1;
-            let started = Instant::now();
-            // Reading a thread's CPU clock is a system call (about 0.6 us
-            // here, more than a short call itself): see `cpu_time` for when
-            // it is read.
-            let precise = limits.cpu.is_some() || inner.precise_cpu.load(Ordering::Relaxed);
-            let cpu_started = precise.then(thread_cpu_time);
-            let waits_started = HOST_WAITS.get();
-            if !nested {
-                inner.interrupted.store(false, Ordering::SeqCst);
-            }
-            // A host that may want this thread back while the call runs
-            // gets asked (see `host_exit`).
-            let host_checked = !nested && crate::host_exit::checked_here();
-            if host_checked {
-                crate::host_exit::watch(inner);
-                inner.host_checked_run.store(true, Ordering::Relaxed);
-            }
-            // Checked above to fit; a deadline past the clock's end is none.
-            let deadline =
-                limits.timeout.and_then(|timeout| started.checked_add(timeout)).map(|at| self.arm_timeout(at));
-            let cpu_limit = limits.cpu.as_ref().map(|budget| (self.arm_cpu_limit(budget), Arc::clone(budget)));
-            let _current_budget = limits.cpu.as_ref().map(|budget| CurrentBudget::set(inner, Some(Arc::clone(budget))));
-            let (result, terminated) = {
-                v8::scope!(let scope, isolate);
-                let context = v8::Local::new(scope, context);
-                let scope = &mut v8::ContextScope::new(scope, context);
-                v8::tc_scope!(let scope, scope);
-                let result = f(scope);
-                (result, scope.has_terminated())
-            };
-            if host_checked {
-                inner.host_checked_run.store(false, Ordering::Relaxed);
-            }
-            let timer_fired = deadline.is_some_and(Deadline::cancel);
-            let wall = started.elapsed();
-            let cpu_used = match cpu_started {
-                Some(cpu_started) => thread_cpu_time().saturating_sub(cpu_started),
-                None => wall.saturating_sub(HOST_WAITS.get().saturating_sub(waits_started)),
-            };
-            if !nested {
-                let precise_next = if wall >= LONG_CALL {
-                    true
-                } else if wall < SHORT_CALL {
-                    false
-                } else {
-                    precise
-                };
-                inner.precise_cpu.store(precise_next, Ordering::Relaxed);
-            }
-            let cpu_exceeded = cpu_limit.is_some_and(|(check, budget)| {
-                drop(check);
-                budget.spend(cpu_used)
-            });
-            if !nested {
-                inner.wall_time_ns.fetch_add(duration_ns(wall), Ordering::Relaxed);
-                inner.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
-            }
-
-            // An outermost run that breached the memory limit is judged by
-            // `with_locker` as it lets go of the isolate.
-            let interruption = if nested && inner.memory.limit_hit() {
-                Some(Interruption::MemoryLimit)
-            } else if self.is_disposed() {
-                Some(Interruption::Disposed)
-            } else if !nested
-                && inner.host_exit.load(Ordering::Relaxed)
-                && inner.host_exit.swap(false, Ordering::SeqCst)
-            {
-                isolate.cancel_terminate_execution();
-                Some(Interruption::HostExit)
-            } else if nested && terminated && !timer_fired && !cpu_exceeded {
-                // The termination is an outer run's: let it reach that run.
-                Some(Interruption::Timeout)
-            } else if terminated || timer_fired || cpu_exceeded {
-                // The termination may still be pending if the timer fired
-                // just as the script finished; it must not hit the next call.
-                isolate.cancel_terminate_execution();
-                let interruption = if cpu_exceeded { Interruption::CpuLimit } else { Interruption::Timeout };
-                (terminated || result.is_err()).then_some(interruption)
-            } else {
-                None
-            };
-            Ok((result, interruption, nested))
-        })?;
-        match outcome {
-            (result, None, _) => result,
-            // `with_locker` tears the isolate down as the outermost call
-            // lets go of it.
-            (_, Some(Interruption::MemoryLimit), _) => Err(Error::MemoryLimit),
-            (_, Some(Interruption::Disposed), _) => Err(Error::DisposedDuringExecution),
-            (_, Some(Interruption::Timeout), _) => Err(Error::Timeout),
-            (_, Some(Interruption::CpuLimit), _) => Err(Error::CpuLimit),
-            (_, Some(Interruption::HostExit), _) => Err(Error::Canceled),
-        }
-    }
-
-    /// Checks, every few milliseconds, the CPU time this thread has spent
-    /// against `budget`, and terminates the running code once it is spent.
-    /// Dropping the returned deadline stops the checks.
-    fn arm_cpu_limit(&self, budget: &Arc<CpuBudget>) -> Deadline {
-        let clock = thread_cpu_clock();
-        let started = cpu_clock_time(clock);
-        let left = budget.left();
-        let inner = Arc::downgrade(&self.inner);
-        let budget = Arc::clone(budget);
-        Watchdog::global().schedule_every(Instant::now() + left.min(CPU_CHECK), CPU_CHECK, move || {
-            if cpu_clock_time(clock).saturating_sub(started) < left {
-                return true;
-            }
-            budget.exhausted.store(true, Ordering::SeqCst);
-            if let Some(inner) = inner.upgrade() {
-                inner.interrupted.store(true, Ordering::SeqCst);
-                inner.terminator.terminate_execution();
-            }
-            false
-        })
-    }
-
-    fn arm_timeout(&self, at: Instant) -> Deadline {
-        let inner = Arc::downgrade(&self.inner);
-        Watchdog::global().schedule(at, move || {
-            if let Some(inner) = inner.upgrade() {
-                inner.interrupted.store(true, Ordering::SeqCst);
-                inner.terminator.terminate_execution();
-            }
-        })
-    }
-
     /// The context scripts are compiled in before they are bound to one,
     /// created on first use so that isolates that never compile pay nothing.
     pub(crate) fn compile_context(&self) -> Result<Arc<v8::Global<v8::Context>>> {
@@ -863,12 +672,12 @@ impl Isolate {
     }
 
     pub(crate) fn is_interrupted(&self) -> bool {
-        self.inner.interrupted.load(Ordering::SeqCst) || self.is_disposed() || self.inner.memory.limit_hit()
+        self.inner.run.was_interrupted() || self.is_disposed() || self.inner.memory.limit_hit()
     }
 
     /// The CPU budget of the call running now, if it has one.
     pub(crate) fn current_cpu_budget(&self) -> Option<Arc<CpuBudget>> {
-        self.inner.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner.run.current_cpu_budget()
     }
 
     /// The ivm isolate a V8 isolate (or a scope of one) belongs to, if it
@@ -932,140 +741,3 @@ impl Drop for IsolateInner {
 /// Numbers inspected contexts made without a name, as node:vm's
 /// "VM Context 1", "VM Context 2", ….
 static NEXT_CONTEXT_NAME: AtomicU64 = AtomicU64::new(1);
-
-/// A call at least this long makes the next ones read the CPU clock.
-const LONG_CALL: Duration = Duration::from_millis(1);
-
-/// A call shorter than this makes the next ones count wall time.
-const SHORT_CALL: Duration = Duration::from_micros(100);
-
-/// Records time this thread spent waiting on host code in the middle of a
-/// call (a blocking callback), which a call's CPU time must not include.
-pub(crate) fn note_host_wait(waited: Duration) {
-    HOST_WAITS.set(HOST_WAITS.get().saturating_add(waited));
-}
-
-/// How often a call's CPU time is checked against its budget: the most a
-/// call can overrun it by.
-const CPU_CHECK: Duration = Duration::from_millis(5);
-
-/// The limits of one call.
-#[derive(Debug, Default)]
-pub(crate) struct Limits {
-    pub(crate) timeout: Option<Duration>,
-    /// Shared with the later pieces of work of the same call (the settling
-    /// of promises it awaits), which spend from it too.
-    pub(crate) cpu: Option<Arc<CpuBudget>>,
-}
-
-impl From<&crate::RunOptions> for Limits {
-    fn from(options: &crate::RunOptions) -> Limits {
-        Limits { timeout: options.timeout, cpu: options.cpu_limit.map(CpuBudget::new) }
-    }
-}
-
-/// CPU time a call may still spend.
-pub(crate) struct CpuBudget {
-    left_ns: AtomicU64,
-    exhausted: AtomicBool,
-    /// Told once the budget is spent, by whichever piece of the call's work
-    /// spent it (a followed call's result waits on this).
-    on_exhausted: Mutex<Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl fmt::Debug for CpuBudget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CpuBudget").field("left", &self.left()).finish()
-    }
-}
-
-impl CpuBudget {
-    fn new(limit: Duration) -> Arc<CpuBudget> {
-        Arc::new(CpuBudget {
-            left_ns: AtomicU64::new(duration_ns(limit)),
-            exhausted: AtomicBool::new(false),
-            on_exhausted: Mutex::new(None),
-        })
-    }
-
-    /// Calls `f` once the budget is spent (at once if it is already).
-    pub(crate) fn when_exhausted(&self, f: impl FnOnce() + Send + 'static) {
-        if self.exhausted.load(Ordering::SeqCst) {
-            return f();
-        }
-        *self.on_exhausted.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
-    }
-
-    fn left(&self) -> Duration {
-        Duration::from_nanos(self.left_ns.load(Ordering::SeqCst))
-    }
-
-    /// Takes `used` from the budget; whether it is exhausted.
-    fn spend(&self, used: Duration) -> bool {
-        let used = duration_ns(used);
-        let before =
-            self.left_ns.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| Some(left.saturating_sub(used)));
-        let exhausted = self.exhausted.load(Ordering::SeqCst) || before.unwrap_or(0) <= used;
-        if exhausted {
-            self.exhausted.store(true, Ordering::SeqCst);
-            let tell = self.on_exhausted.lock().unwrap_or_else(PoisonError::into_inner).take();
-            if let Some(tell) = tell {
-                tell();
-            }
-        }
-        exhausted
-    }
-}
-
-/// The CPU budget of the call running in an isolate, for host code that
-/// the call sets work in motion for (an async callback's settling).
-struct CurrentBudget<'a>(&'a IsolateInner, Option<Arc<CpuBudget>>);
-
-impl<'a> CurrentBudget<'a> {
-    fn set(inner: &'a IsolateInner, budget: Option<Arc<CpuBudget>>) -> CurrentBudget<'a> {
-        let previous = std::mem::replace(&mut *inner.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner), budget);
-        CurrentBudget(inner, previous)
-    }
-}
-
-impl Drop for CurrentBudget<'_> {
-    fn drop(&mut self) {
-        *self.0.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner) = self.1.take();
-    }
-}
-
-fn duration_ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// The CPU-time clock of the calling thread, readable from other threads.
-fn thread_cpu_clock() -> libc::clockid_t {
-    let mut clock: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
-    // SAFETY: `pthread_self` is always valid for the calling thread and
-    // `clock` is a valid place to write a clock id; on failure it keeps the
-    // calling-thread clock, which the checks then read (on the watchdog
-    // thread: its own time, so the budget is never falsely exhausted).
-    unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
-    clock
-}
-
-/// The time of a CPU-time clock (zero if it cannot be read).
-fn cpu_clock_time(clock: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only
-    // makes the call fail, leaving `ts` zero.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
-}
-
-/// CPU time consumed by the calling thread.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec and the clock id is a
-    // constant supported on every platform ivm builds for.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
-}

@@ -25,15 +25,16 @@ pub mod host;
 mod host_exit;
 mod inspector;
 mod isolate;
+mod library;
 mod memory;
 mod module;
-mod nested;
 pub mod numeric;
 mod options;
 mod platform;
 mod pool;
 mod reference;
 mod remote;
+mod run;
 mod script;
 mod snapshot;
 mod teardown;
@@ -59,8 +60,8 @@ pub use ivm_marshal::{
     Structured, Value, ViewKind,
 };
 pub use ivm_runtime::{Executor, set_wait_hook};
+pub use library::Library;
 pub use module::{Module, ModuleResolver};
-pub use nested::Library;
 pub use options::{CompileOptions, ContextOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
 pub use platform::initialize;
 pub use pool::{IsolatePool, PooledIsolate};

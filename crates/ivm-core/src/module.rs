@@ -26,9 +26,9 @@ use ivm_runtime::oneshot;
 use crate::context::new_string;
 use crate::exception::caught;
 use crate::held::Held;
-use crate::isolate::Limits;
-use crate::transfer::transfer_out;
+use crate::run::Limits;
 use crate::this_thread::LINKS;
+use crate::transfer::transfer_out;
 use crate::{
     CompileOptions, Context, Error, Isolate, Pending, Reference, Result, RunOptions, Structured, Transferable,
 };

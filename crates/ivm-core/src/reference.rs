@@ -7,7 +7,7 @@ use ivm_marshal::{Structured, Value};
 
 use crate::exception::caught;
 use crate::held::Held;
-use crate::isolate::Limits;
+use crate::run::Limits;
 use crate::transfer::{JsScope, copy_out, marshal_error, transfer_in, transfer_out};
 use crate::{Error, Isolate, Result, RunOptions, Transferable};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::context::{new_string, script_origin};
 use crate::exception::caught;
 use crate::held::Held;
-use crate::isolate::Limits;
+use crate::run::Limits;
 use crate::transfer::transfer_out;
 use crate::{CompileOptions, Context, Error, Isolate, Result, RunOptions, Transferable};
 

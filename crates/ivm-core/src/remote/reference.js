@@ -111,8 +111,8 @@
   freeze(ExternalCopy.prototype);
   freeze(ExternalCopy);
 
-  // isolated-vm's API for isolates of this isolate's own (nested.rs). Every
-  // operation runs as the nested isolate's queued call: the `…Sync` forms
+  // isolated-vm's API for isolates of this isolate's own (library.rs). Every
+  // operation runs as the child isolate's queued call: the `…Sync` forms
   // wait for it as applySyncPromise does.
   let libraryId;
   const BigIntValue = BigInt;

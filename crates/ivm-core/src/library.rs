@@ -3,9 +3,10 @@
 //! that JavaScript can make and drive isolates of its own.
 //!
 //! An isolate's lock cannot be taken on a thread that holds another's, so
-//! every operation on a nested isolate runs as that isolate's async call;
+//! every operation on a child isolate (one made from inside an isolate) runs
+//! as that isolate's async call;
 //! the `…Sync` methods wait for it the way `applySyncPromise` waits (the
-//! calling isolate's timeout still ends the wait). Nested isolates run on a
+//! calling isolate's timeout still ends the wait). Child isolates run on a
 //! pool of their own: a pool worker blocked in a parent's synchronous call
 //! must not be the worker its child's call waits for.
 
@@ -28,9 +29,9 @@ use crate::{
 pub struct Library;
 
 /// The worker pool of isolates made inside isolates.
-fn nested_executor() -> crate::Executor {
-    static NESTED: std::sync::OnceLock<crate::Executor> = std::sync::OnceLock::new();
-    NESTED
+fn child_executor() -> crate::Executor {
+    static CHILDREN: std::sync::OnceLock<crate::Executor> = std::sync::OnceLock::new();
+    CHILDREN
         .get_or_init(|| crate::Executor::new(std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)))
         .clone()
 }
@@ -113,12 +114,12 @@ fn peer<T: Clone + Send + Sync + 'static>(peers: &Peers, id: Option<&Structured>
 enum Outcome {
     /// Done at once: getters, `release`, `dispose`.
     Now(CallbackResult),
-    /// Started on demand as the nested isolate's queued call, settling the
+    /// Started on demand as the target isolate's queued call, settling the
     /// resolver when done; only the async and blocking forms start it.
     /// With `at_once`, the same call is made synchronously instead: a
     /// `…Sync` method called from inside the very isolate it targets, whose
     /// queue the calling code holds, so that the queued call would never
-    /// run. It runs nested, as a callback calling back into its isolate
+    /// run. It runs reentrantly, as a callback calling back into its isolate
     /// does (isolated-vm allows it).
     Queued { target: Option<Isolate>, run: Box<dyn FnOnce(Resolver, bool) + Send> },
 }
@@ -127,7 +128,7 @@ fn now(result: Result<Transferable, String>) -> Outcome {
     Outcome::Now(result)
 }
 
-/// A call on a nested isolate, made at once or queued.
+/// A call on an isolate of the library's API, made at once or queued.
 enum Call<T> {
     Now(Result<T>),
     Later(Pending<T>),
@@ -211,7 +212,7 @@ impl ApiObject for Library {
     fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
         match name {
             "newIsolate" => {
-                let mut options = IsolateOptions::new().executor(nested_executor());
+                let mut options = IsolateOptions::new().executor(child_executor());
                 if let Some(limit) = number(arguments.first()).filter(|mb| mb.is_finite() && *mb > 0.0) {
                     options = options.memory_limit(limit as usize);
                 }

@@ -1,0 +1,594 @@
+//! Running JavaScript in an isolate under its limits: [`Isolate::run_in`],
+//! the one place a call's JavaScript runs, in four steps:
+//!
+//! 1. **arm**: the timeout and the CPU budget go to the watchdog, the host's
+//!    exit check is watched, the CPU clock is read if the call needs it;
+//! 2. **run**: the call's code, in its context, under a TryCatch;
+//! 3. **settle**: the deadlines are disarmed, the time spent is added to the
+//!    isolate's clocks and the call's budget, and what may have ended the
+//!    call is read;
+//! 4. **classify**: how the call ended, by a fixed precedence ([`classify`],
+//!    a pure function).
+//!
+//! The memory limit is judged after every entry into the isolate, not only
+//! runs of JavaScript, by `Isolate::with_locker`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ivm_runtime::{Deadline, Watchdog};
+
+use crate::isolate::IsolateInner;
+use crate::this_thread::{HOST_WAITS, RUN_DEPTH};
+use crate::{Error, Isolate, Result, fatal};
+
+/// What an isolate keeps of the calls that run in it.
+pub(crate) struct RunState {
+    /// Set when the running call's deadline passes or its CPU budget is
+    /// spent (or the host wants its thread back): host code the call waits
+    /// on (a blocking callback) sees it before V8 does.
+    interrupted: AtomicBool,
+    /// The CPU budget of the call running now, if it has one.
+    cpu_budget: Mutex<Option<Arc<CpuBudget>>>,
+    /// Whether calls read the CPU clock: they do after a long call, until
+    /// calls turn short again (see `Isolate::cpu_time`).
+    precise_cpu: AtomicBool,
+    cpu_time_ns: AtomicU64,
+    wall_time_ns: AtomicU64,
+}
+
+impl RunState {
+    pub(crate) fn new() -> RunState {
+        RunState {
+            interrupted: AtomicBool::new(false),
+            cpu_budget: Mutex::new(None),
+            precise_cpu: AtomicBool::new(false),
+            cpu_time_ns: AtomicU64::new(0),
+            wall_time_ns: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn mark_interrupted(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn was_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn cpu_time(&self) -> Duration {
+        Duration::from_nanos(self.cpu_time_ns.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn wall_time(&self) -> Duration {
+        Duration::from_nanos(self.wall_time_ns.load(Ordering::Relaxed))
+    }
+
+    /// The CPU budget of the call running now, if it has one.
+    pub(crate) fn current_cpu_budget(&self) -> Option<Arc<CpuBudget>> {
+        self.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// A call at least this long makes the next ones read the CPU clock.
+const LONG_CALL: Duration = Duration::from_millis(1);
+
+/// A call shorter than this makes the next ones count wall time.
+const SHORT_CALL: Duration = Duration::from_micros(100);
+
+/// How often a call's CPU time is checked against its budget: the most a
+/// call can overrun it by.
+const CPU_CHECK: Duration = Duration::from_millis(5);
+
+/// Records time this thread spent waiting on host code in the middle of a
+/// call (a blocking callback), which a call's CPU time must not include.
+pub(crate) fn note_host_wait(waited: Duration) {
+    HOST_WAITS.set(HOST_WAITS.get().saturating_add(waited));
+}
+
+/// The limits of one call.
+#[derive(Debug, Default)]
+pub(crate) struct Limits {
+    pub(crate) timeout: Option<Duration>,
+    /// Shared with the later pieces of work of the same call (the settling
+    /// of promises it awaits), which spend from it too.
+    pub(crate) cpu: Option<Arc<CpuBudget>>,
+}
+
+impl From<&crate::RunOptions> for Limits {
+    fn from(options: &crate::RunOptions) -> Limits {
+        Limits { timeout: options.timeout, cpu: options.cpu_limit.map(CpuBudget::new) }
+    }
+}
+
+/// CPU time a call may still spend.
+pub(crate) struct CpuBudget {
+    left_ns: AtomicU64,
+    exhausted: AtomicBool,
+    /// Told once the budget is spent, by whichever piece of the call's work
+    /// spent it (a followed call's result waits on this).
+    on_exhausted: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl fmt::Debug for CpuBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CpuBudget").field("left", &self.left()).finish()
+    }
+}
+
+impl CpuBudget {
+    fn new(limit: Duration) -> Arc<CpuBudget> {
+        Arc::new(CpuBudget {
+            left_ns: AtomicU64::new(duration_ns(limit)),
+            exhausted: AtomicBool::new(false),
+            on_exhausted: Mutex::new(None),
+        })
+    }
+
+    /// Calls `f` once the budget is spent (at once if it is already).
+    pub(crate) fn when_exhausted(&self, f: impl FnOnce() + Send + 'static) {
+        if self.exhausted.load(Ordering::SeqCst) {
+            return f();
+        }
+        *self.on_exhausted.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
+    }
+
+    fn left(&self) -> Duration {
+        Duration::from_nanos(self.left_ns.load(Ordering::SeqCst))
+    }
+
+    /// Takes `used` from the budget; whether it is exhausted.
+    fn spend(&self, used: Duration) -> bool {
+        let used = duration_ns(used);
+        let before =
+            self.left_ns.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| Some(left.saturating_sub(used)));
+        let exhausted = self.exhausted.load(Ordering::SeqCst) || before.unwrap_or(0) <= used;
+        if exhausted {
+            self.exhausted.store(true, Ordering::SeqCst);
+            let tell = self.on_exhausted.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(tell) = tell {
+                tell();
+            }
+        }
+        exhausted
+    }
+}
+
+/// What ended a call early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    MemoryLimit,
+    Disposed,
+    /// The host wants the thread back (see `host_exit`).
+    HostExit,
+    Timeout,
+    CpuLimit,
+}
+
+impl Interruption {
+    fn error(self) -> Error {
+        match self {
+            Interruption::MemoryLimit => Error::MemoryLimit,
+            Interruption::Disposed => Error::DisposedDuringExecution,
+            Interruption::HostExit => Error::Canceled,
+            Interruption::Timeout => Error::Timeout,
+            Interruption::CpuLimit => Error::CpuLimit,
+        }
+    }
+}
+
+/// What is known of a run once it has ended, for [`classify`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct RunEnd {
+    /// A run inside a callback's call back into its isolate: the outermost
+    /// run owns the isolate's clocks, interruptions and teardown.
+    reentrant: bool,
+    /// The isolate went over its memory limit.
+    memory_breached: bool,
+    disposed: bool,
+    /// The host's exit check said it wants the thread back.
+    host_exit: bool,
+    /// V8 says the run's JavaScript was terminated.
+    terminated: bool,
+    /// The run's own timeout fired.
+    timer_fired: bool,
+    /// The run spent its CPU budget.
+    cpu_exceeded: bool,
+    /// The run's code ended in an error of its own.
+    failed: bool,
+}
+
+/// How a run ended: what interrupted it, if anything, and whether a
+/// termination V8 may still have pending must be cancelled so that it
+/// cannot hit the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ending {
+    interruption: Option<Interruption>,
+    cancel_termination: bool,
+}
+
+/// The precedence of how a run ended:
+/// 1. a reentrant run in an isolate over its memory limit ends with it (an
+///    outermost run's breach is judged as its entry lets go, by
+///    `with_locker`);
+/// 2. disposal;
+/// 3. the host wanting its thread back (outermost runs only);
+/// 4. a reentrant run terminated by nothing of its own: the termination is
+///    an outer run's, and unwinds to it as a timeout;
+/// 5. the run's own CPU limit, then its timeout, if the run was cut short by
+///    it (terminated, or its code failed); a timer that fired just as the
+///    code finished is no interruption, but its termination is cancelled.
+fn classify(end: RunEnd) -> Ending {
+    let ending = |interruption, cancel_termination| Ending { interruption, cancel_termination };
+    if end.reentrant && end.memory_breached {
+        ending(Some(Interruption::MemoryLimit), false)
+    } else if end.disposed {
+        ending(Some(Interruption::Disposed), false)
+    } else if !end.reentrant && end.host_exit {
+        ending(Some(Interruption::HostExit), true)
+    } else if end.reentrant && end.terminated && !end.timer_fired && !end.cpu_exceeded {
+        ending(Some(Interruption::Timeout), false)
+    } else if end.terminated || end.timer_fired || end.cpu_exceeded {
+        let own = if end.cpu_exceeded { Interruption::CpuLimit } else { Interruption::Timeout };
+        ending((end.terminated || end.failed).then_some(own), true)
+    } else {
+        ending(None, false)
+    }
+}
+
+/// A run armed with its limits, until it settles.
+struct Armed<'a> {
+    isolate: &'a Isolate,
+    reentrant: bool,
+    started: Instant,
+    /// Whether this run reads the CPU clock, and what it read at the start.
+    precise: bool,
+    cpu_started: Option<Duration>,
+    waits_started: Duration,
+    host_checked: bool,
+    deadline: Option<Deadline>,
+    cpu_limit: Option<(Deadline, Arc<CpuBudget>)>,
+    _current_budget: Option<CurrentBudget<'a>>,
+    _depth: RunDepth,
+    _fatal_errors: fatal::Running,
+}
+
+impl<'a> Armed<'a> {
+    fn arm(isolate: &'a Isolate, limits: &Limits) -> Armed<'a> {
+        let inner = &isolate.inner;
+        let _fatal_errors = fatal::running(&inner.catastrophe);
+        let _depth = RunDepth::enter();
+        let reentrant = RUN_DEPTH.get() > 1;
+        let started = Instant::now();
+        // Reading a thread's CPU clock is a system call (about 0.6 us here,
+        // more than a short call itself): see `Isolate::cpu_time` for when
+        // it is read.
+        let precise = limits.cpu.is_some() || inner.run.precise_cpu.load(Ordering::Relaxed);
+        let cpu_started = precise.then(thread_cpu_time);
+        if !reentrant {
+            inner.run.interrupted.store(false, Ordering::SeqCst);
+        }
+        // A host that may want this thread back while the call runs gets
+        // asked (see `host_exit`).
+        let host_checked = !reentrant && crate::host_exit::checked_here();
+        if host_checked {
+            inner.host_exit.run_started(inner);
+        }
+        // Checked to fit by `run_in`; a deadline past the clock's end is none.
+        let deadline = limits.timeout.and_then(|timeout| started.checked_add(timeout)).map(|at| arm_timeout(inner, at));
+        let cpu_limit = limits.cpu.as_ref().map(|budget| (arm_cpu_limit(inner, budget), Arc::clone(budget)));
+        let _current_budget = limits.cpu.as_ref().map(|budget| CurrentBudget::set(inner, Some(Arc::clone(budget))));
+        Armed {
+            isolate,
+            reentrant,
+            started,
+            precise,
+            cpu_started,
+            waits_started: HOST_WAITS.get(),
+            host_checked,
+            deadline,
+            cpu_limit,
+            _current_budget,
+            _depth,
+            _fatal_errors,
+        }
+    }
+
+    /// Disarms the run and accounts its time; what may have ended it.
+    fn settle(self, terminated: bool, failed: bool) -> RunEnd {
+        let inner = &self.isolate.inner;
+        if self.host_checked {
+            inner.host_exit.run_ended();
+        }
+        let timer_fired = self.deadline.is_some_and(Deadline::cancel);
+        let wall = self.started.elapsed();
+        let cpu_used = match self.cpu_started {
+            Some(cpu_started) => thread_cpu_time().saturating_sub(cpu_started),
+            None => wall.saturating_sub(HOST_WAITS.get().saturating_sub(self.waits_started)),
+        };
+        let cpu_exceeded = self.cpu_limit.is_some_and(|(check, budget)| {
+            drop(check);
+            budget.spend(cpu_used)
+        });
+        if !self.reentrant {
+            let precise_next = if wall >= LONG_CALL {
+                true
+            } else if wall < SHORT_CALL {
+                false
+            } else {
+                self.precise
+            };
+            inner.run.precise_cpu.store(precise_next, Ordering::Relaxed);
+            inner.run.wall_time_ns.fetch_add(duration_ns(wall), Ordering::Relaxed);
+            inner.run.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
+        }
+        RunEnd {
+            reentrant: self.reentrant,
+            memory_breached: inner.memory.limit_hit(),
+            disposed: self.isolate.is_disposed(),
+            host_exit: inner.host_exit.exit_requested(),
+            terminated,
+            timer_fired,
+            cpu_exceeded,
+            failed,
+        }
+    }
+}
+
+impl Isolate {
+    /// Runs JavaScript in `context`: `f` gets a scope with the context
+    /// entered and a TryCatch around it. This is where limits are enforced:
+    /// the timeout, the CPU limit, disposal and the host's exit check during
+    /// the call all turn into their errors here (the memory limit in
+    /// `with_locker`, around every entry), and the call's time is added to
+    /// the isolate's clocks.
+    pub(crate) fn run_in<R>(
+        &self,
+        context: &v8::Global<v8::Context>,
+        limits: Limits,
+        f: impl FnOnce(&mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>) -> Result<R>,
+    ) -> Result<R> {
+        crate::numeric::check_duration("timeout", limits.timeout)?;
+        crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
+        let (result, interruption) = self.with_locker(|isolate| {
+            let armed = Armed::arm(self, &limits);
+            let (result, terminated) = {
+                v8::scope!(let scope, isolate);
+                let context = v8::Local::new(scope, context);
+                let scope = &mut v8::ContextScope::new(scope, context);
+                v8::tc_scope!(let scope, scope);
+                let result = f(scope);
+                (result, scope.has_terminated())
+            };
+            let ending = classify(armed.settle(terminated, result.is_err()));
+            if ending.cancel_termination {
+                isolate.cancel_terminate_execution();
+            }
+            if ending.interruption == Some(Interruption::HostExit) {
+                self.inner.host_exit.exit_handled();
+            }
+            Ok((result, ending.interruption))
+        })?;
+        match interruption {
+            None => result,
+            Some(interruption) => Err(interruption.error()),
+        }
+    }
+}
+
+/// Terminates the isolate's running code at `at`, unless the returned
+/// deadline is cancelled first.
+fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant) -> Deadline {
+    let inner = Arc::downgrade(inner);
+    Watchdog::global().schedule(at, move || {
+        if let Some(inner) = inner.upgrade() {
+            inner.interrupt();
+        }
+    })
+}
+
+/// Checks, every few milliseconds, the CPU time this thread has spent
+/// against `budget`, and terminates the running code once it is spent.
+/// Dropping the returned deadline stops the checks.
+fn arm_cpu_limit(inner: &Arc<IsolateInner>, budget: &Arc<CpuBudget>) -> Deadline {
+    let clock = thread_cpu_clock();
+    let started = cpu_clock_time(clock);
+    let left = budget.left();
+    let inner = Arc::downgrade(inner);
+    let budget = Arc::clone(budget);
+    Watchdog::global().schedule_every(Instant::now() + left.min(CPU_CHECK), CPU_CHECK, move || {
+        if cpu_clock_time(clock).saturating_sub(started) < left {
+            return true;
+        }
+        budget.exhausted.store(true, Ordering::SeqCst);
+        if let Some(inner) = inner.upgrade() {
+            inner.interrupt();
+        }
+        false
+    })
+}
+
+/// Counts a run of JavaScript on this thread for its lifetime.
+struct RunDepth;
+
+impl RunDepth {
+    fn enter() -> RunDepth {
+        RUN_DEPTH.set(RUN_DEPTH.get() + 1);
+        RunDepth
+    }
+}
+
+impl Drop for RunDepth {
+    fn drop(&mut self) {
+        RUN_DEPTH.set(RUN_DEPTH.get().saturating_sub(1));
+    }
+}
+
+/// The CPU budget of the call running in an isolate, for host code that
+/// the call sets work in motion for (an async callback's settling).
+struct CurrentBudget<'a>(&'a IsolateInner, Option<Arc<CpuBudget>>);
+
+impl<'a> CurrentBudget<'a> {
+    fn set(inner: &'a IsolateInner, budget: Option<Arc<CpuBudget>>) -> CurrentBudget<'a> {
+        let slot = &mut *inner.run.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner);
+        CurrentBudget(inner, std::mem::replace(slot, budget))
+    }
+}
+
+impl Drop for CurrentBudget<'_> {
+    fn drop(&mut self) {
+        *self.0.run.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner) = self.1.take();
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The CPU-time clock of the calling thread, readable from other threads.
+fn thread_cpu_clock() -> libc::clockid_t {
+    let mut clock: libc::clockid_t = libc::CLOCK_THREAD_CPUTIME_ID;
+    // SAFETY: `pthread_self` is always valid for the calling thread and
+    // `clock` is a valid place to write a clock id; on failure it keeps the
+    // calling-thread clock, which the checks then read (on the watchdog
+    // thread: its own time, so the budget is never falsely exhausted).
+    unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+    clock
+}
+
+/// The time of a CPU-time clock (zero if it cannot be read).
+fn cpu_clock_time(clock: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only
+    // makes the call fail, leaving `ts` zero.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// CPU time consumed by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec and the clock id is a
+    // constant supported on every platform ivm builds for.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(change: impl FnOnce(&mut RunEnd)) -> Ending {
+        let mut end = RunEnd::default();
+        change(&mut end);
+        classify(end)
+    }
+
+    fn interrupted(interruption: Interruption, cancel_termination: bool) -> Ending {
+        Ending { interruption: Some(interruption), cancel_termination }
+    }
+
+    #[test]
+    fn a_run_that_nothing_stopped_keeps_its_result() {
+        assert_eq!(ended(|_| {}), Ending { interruption: None, cancel_termination: false });
+        assert_eq!(ended(|end| end.failed = true), Ending { interruption: None, cancel_termination: false });
+    }
+
+    #[test]
+    fn the_memory_limit_ends_a_reentrant_run_first_and_an_outermost_run_is_judged_by_its_entry() {
+        let everything = |end: &mut RunEnd| {
+            *end = RunEnd {
+                reentrant: true,
+                memory_breached: true,
+                disposed: true,
+                host_exit: true,
+                terminated: true,
+                timer_fired: true,
+                cpu_exceeded: true,
+                failed: true,
+            }
+        };
+        assert_eq!(ended(everything), interrupted(Interruption::MemoryLimit, false));
+        // Outermost: `with_locker` reports the breach; here disposal wins.
+        assert_eq!(
+            ended(|end| {
+                everything(end);
+                end.reentrant = false;
+            }),
+            interrupted(Interruption::Disposed, false)
+        );
+    }
+
+    #[test]
+    fn disposal_comes_before_the_host_and_the_limits() {
+        let end = |end: &mut RunEnd| {
+            end.disposed = true;
+            end.host_exit = true;
+            end.terminated = true;
+            end.timer_fired = true;
+            end.cpu_exceeded = true;
+        };
+        assert_eq!(ended(end), interrupted(Interruption::Disposed, false));
+    }
+
+    #[test]
+    fn the_host_wanting_its_thread_back_comes_before_the_limits_in_an_outermost_run() {
+        let end = |end: &mut RunEnd| {
+            end.host_exit = true;
+            end.terminated = true;
+            end.timer_fired = true;
+        };
+        assert_eq!(ended(end), interrupted(Interruption::HostExit, true));
+        // A reentrant run leaves the host's request to the outermost one.
+        assert_eq!(
+            ended(|e| {
+                end(e);
+                e.reentrant = true;
+            }),
+            interrupted(Interruption::Timeout, true)
+        );
+    }
+
+    #[test]
+    fn a_reentrant_run_terminated_by_an_outer_run_unwinds_as_a_timeout() {
+        let end = |end: &mut RunEnd| {
+            end.reentrant = true;
+            end.terminated = true;
+        };
+        assert_eq!(ended(end), interrupted(Interruption::Timeout, false));
+    }
+
+    #[test]
+    fn the_cpu_limit_comes_before_the_timeout() {
+        let end = |end: &mut RunEnd| {
+            end.terminated = true;
+            end.timer_fired = true;
+            end.cpu_exceeded = true;
+        };
+        assert_eq!(ended(end), interrupted(Interruption::CpuLimit, true));
+        assert_eq!(
+            ended(|e| {
+                e.terminated = true;
+                e.timer_fired = true;
+            }),
+            interrupted(Interruption::Timeout, true)
+        );
+    }
+
+    #[test]
+    fn a_timer_that_fired_as_the_code_finished_is_no_interruption_but_is_cancelled() {
+        assert_eq!(ended(|end| end.timer_fired = true), Ending { interruption: None, cancel_termination: true });
+        assert_eq!(
+            ended(|end| {
+                end.timer_fired = true;
+                end.failed = true;
+            }),
+            interrupted(Interruption::Timeout, true)
+        );
+    }
+}
