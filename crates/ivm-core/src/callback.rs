@@ -193,7 +193,7 @@ pub(crate) fn function<'s>(
     callback: &Callback,
 ) -> Result<v8::Local<'s, v8::Value>> {
     let data = {
-        let mut registry = isolate.inner.callbacks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut registry = isolate.inner.host.callbacks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let known = registry.iter().find(|entry| Arc::ptr_eq(&entry.callback.inner, &callback.inner));
         let entry: *const Registered = match known {
             Some(entry) => &**entry,
@@ -250,7 +250,7 @@ fn trampoline<'s>(
             let context = scope.get_current_context();
             // Until the settling below has run (the resolver always settles:
             // dropping it rejects the call).
-            isolate.inner.host_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            isolate.inner.host.pending_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let resolver = Resolver {
                 target: Some(Target::Promise {
                     isolate: isolate.clone(),

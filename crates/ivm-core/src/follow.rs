@@ -118,8 +118,8 @@ pub(crate) fn follow<'s>(
         context: Arc::clone(context),
         _deadline: expiry,
     };
-    isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner).insert(id, follower);
-    if isolate.inner.host_calls.load(Ordering::SeqCst) == 0 {
+    isolate.inner.host.followers.lock().unwrap_or_else(PoisonError::into_inner).insert(id, follower);
+    if isolate.inner.host.pending_calls.load(Ordering::SeqCst) == 0 {
         state.waiting();
     }
     Ok(true)
@@ -131,10 +131,10 @@ pub(crate) fn follow<'s>(
 /// `follow` run in the isolate's turn, so the count cannot change under
 /// them.)
 pub(crate) fn host_call_settled(isolate: &Isolate) {
-    if isolate.inner.host_calls.fetch_sub(1, Ordering::SeqCst) != 1 {
+    if isolate.inner.host.pending_calls.fetch_sub(1, Ordering::SeqCst) != 1 {
         return;
     }
-    let followers = isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner);
+    let followers = isolate.inner.host.followers.lock().unwrap_or_else(PoisonError::into_inner);
     let waiting: Vec<Arc<CallState>> = followers.values().map(|follower| Arc::clone(&follower.state)).collect();
     drop(followers);
     for state in waiting {
@@ -150,7 +150,7 @@ fn settled<'s, const FULFILLED: bool>(
 ) {
     let Some(id) = arguments.data().number_value(scope).map(|n| n as u64) else { return };
     let Some(isolate) = Isolate::of(scope) else { return };
-    let follower = isolate.inner.followers.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+    let follower = isolate.inner.host.followers.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
     let Some(follower) = follower else { return };
     let value = arguments.get(0);
     v8::tc_scope!(let tc, scope);

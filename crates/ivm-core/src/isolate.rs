@@ -183,25 +183,32 @@ pub(crate) struct IsolateInner {
     pub(crate) run: RunState,
     /// Its part in the host's exit checks.
     pub(crate) host_exit: crate::host_exit::Watch,
+    /// What the isolate holds of its host's.
+    pub(crate) host: HostLinks,
+    /// Its ES modules, by id, for V8's module callbacks.
+    pub(crate) modules: Mutex<crate::module::Registry>,
+    /// Where inspector sessions' messages wait, when the isolate has an
+    /// inspector.
+    pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
+}
+
+/// What an isolate holds of its host's: the functions passed in, the values
+/// its `Reference` objects stand for, and the calls that wait on the host.
+pub(crate) struct HostLinks {
     /// The host functions passed into the isolate, which its JavaScript
     /// functions point to; they live as long as the isolate.
     #[expect(clippy::vec_box, reason = "the functions hold their entries' addresses, which must not move")]
     pub(crate) callbacks: Mutex<Vec<Box<Registered>>>,
-    /// Async calls waiting for the promise they returned, by id.
-    pub(crate) followers: Mutex<HashMap<u64, Follower>>,
     /// Calls of async host functions whose results have not settled their
     /// promises in the isolate yet. A followed call waits on nothing but
     /// the outside world only while this is zero (see `follow`).
-    pub(crate) host_calls: AtomicUsize,
-    /// Its ES modules, by id, for V8's module callbacks.
-    pub(crate) modules: Mutex<crate::module::Registry>,
+    pub(crate) pending_calls: AtomicUsize,
+    /// Async calls waiting for the promise they returned, by id.
+    pub(crate) followers: Mutex<HashMap<u64, Follower>>,
     /// Values outside the isolate that its `Reference` objects stand for.
     pub(crate) remotes: Arc<Mutex<crate::remote::RemoteTable>>,
     /// The host functions those `Reference` objects call, made on first use.
     pub(crate) remote_dispatch: OnceLock<crate::remote::Dispatch>,
-    /// Where inspector sessions' messages wait, when the isolate has an
-    /// inspector.
-    pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
 }
 
 /// What a context may compile at run time, as `ContextOptions` said: kept
@@ -411,11 +418,13 @@ impl Isolate {
             strand,
             run: RunState::new(),
             host_exit: crate::host_exit::Watch::default(),
-            callbacks: Mutex::new(Vec::new()),
-            remotes: Arc::default(),
-            remote_dispatch: OnceLock::new(),
-            followers: Mutex::new(HashMap::new()),
-            host_calls: AtomicUsize::new(0),
+            host: HostLinks {
+                callbacks: Mutex::new(Vec::new()),
+                pending_calls: AtomicUsize::new(0),
+                followers: Mutex::new(HashMap::new()),
+                remotes: Arc::default(),
+                remote_dispatch: OnceLock::new(),
+            },
             modules: Mutex::new(HashMap::new()),
             inspector,
         });
@@ -709,7 +718,7 @@ impl Isolate {
     /// Tears down `shared`, the V8 isolate taken out of its slot (if it was
     /// still there), and what hangs on it.
     fn tear_down(&self, shared: Option<v8::SharedIsolate>, teardown: Teardown) {
-        follow::abandon(&self.inner.followers);
+        follow::abandon(&self.inner.host.followers);
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();

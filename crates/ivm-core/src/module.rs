@@ -517,7 +517,7 @@ pub(crate) fn import_dynamically<'s>(
     };
     // Until the import settles, the call that made it is not waiting on
     // the host alone (see `follow`).
-    isolate.inner.host_calls.fetch_add(1, Ordering::SeqCst);
+    isolate.inner.host.pending_calls.fetch_add(1, Ordering::SeqCst);
     let import =
         Arc::new(DynamicImport { isolate: isolate.clone(), context, promise: v8::Global::new(scope, resolver) });
     isolate.spawn(move || {

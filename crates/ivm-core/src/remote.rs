@@ -166,7 +166,7 @@ pub(crate) struct Dispatch {
 impl Dispatch {
     pub(crate) fn new(isolate: &Arc<IsolateInner>) -> Dispatch {
         let weak = Arc::downgrade(isolate);
-        let table = move || weak.upgrade().map(|inner| Arc::clone(&inner.remotes));
+        let table = move || weak.upgrade().map(|inner| Arc::clone(&inner.host.remotes));
         let (sync_table, async_table, blocking_table) = (table.clone(), table.clone(), table);
         Dispatch {
             sync: Callback::new(move |args| {
@@ -256,7 +256,7 @@ pub(crate) fn materialise<'s>(
 ) -> Result<v8::Local<'s, v8::Value>> {
     let make = maker(scope, isolate)?;
     let type_of = remote.type_of();
-    let id = isolate.inner.remotes.lock().unwrap_or_else(PoisonError::into_inner).insert(Arc::clone(remote));
+    let id = isolate.inner.host.remotes.lock().unwrap_or_else(PoisonError::into_inner).insert(Arc::clone(remote));
     let id: v8::Local<'s, v8::Value> = v8::Number::new(scope, f64::from(id)).into();
     let type_of = v8::String::new(scope, &type_of).ok_or_else(|| caught(scope))?.into();
     let class = match remote.class() {
@@ -297,7 +297,7 @@ pub(crate) fn remote_of(
     if !(id >= 0.0 && id.fract() == 0.0) {
         return Ok(None);
     }
-    Ok(isolate.inner.remotes.lock().unwrap_or_else(PoisonError::into_inner).get(id as u32))
+    Ok(isolate.inner.host.remotes.lock().unwrap_or_else(PoisonError::into_inner).get(id as u32))
 }
 
 /// The context's `make` function, created the first time a remote value
@@ -314,7 +314,7 @@ fn maker<'s>(scope: &mut JsScope<'_, '_, 's, '_>, isolate: &Isolate) -> Result<v
     let script = v8::Script::compile(scope, source, None).ok_or_else(|| caught(scope))?;
     let install = script.run(scope).ok_or_else(|| caught(scope))?;
     let install = v8::Local::<v8::Function>::try_from(install).map_err(|_| crate::Error::Unsupported("remote.js"))?;
-    let dispatch = isolate.inner.remote_dispatch.get_or_init(|| Dispatch::new(&isolate.inner));
+    let dispatch = isolate.inner.host.remote_dispatch.get_or_init(|| Dispatch::new(&isolate.inner));
     let functions = [
         crate::callback::function(scope, isolate, &dispatch.sync)?,
         crate::callback::function(scope, isolate, &dispatch.promise)?,
