@@ -67,7 +67,7 @@ fn a_host_function_may_call_back_into_its_isolate_but_not_into_another() {
     let inner = context.clone();
     let reenter = Callback::new(move |arguments| {
         let n = number(&arguments[0]);
-        inner.eval(&format!("base + {n}"), &EvalOptions::new()).map_err(|e| e.to_string())
+        inner.eval(&format!("base + {n}"), &EvalOptions::new()).map_err(|e| e.to_string().into())
     });
     let result = context.eval_closure("base = 41; return $0(1) + $0(2)", &[reenter.into()], &EvalOptions::new());
     assert_eq!(result.unwrap(), Value::Number(85.0), "the nested calls see the outer call's state");
@@ -75,7 +75,7 @@ fn a_host_function_may_call_back_into_its_isolate_but_not_into_another() {
     let elsewhere = other_context.clone();
     let cross = Callback::new(move |_| match elsewhere.eval("1", &EvalOptions::new()) {
         Err(Error::NestedCall) => Ok(Value::from("refused").into()),
-        other => Err(format!("{other:?}")),
+        other => Err(format!("{other:?}").into()),
     });
     let refused = context.eval_closure("return $0()", &[cross.into()], &EvalOptions::new());
     assert_eq!(refused.unwrap(), Value::from("refused"), "waiting on another isolate could deadlock");
@@ -85,7 +85,7 @@ fn a_host_function_may_call_back_into_its_isolate_but_not_into_another() {
     let spin = Callback::new(move |_| {
         match inner.eval("for (;;) {}", &EvalOptions::new().timeout(Duration::from_millis(20))) {
             Err(Error::Timeout) => Ok(Value::from("inner timed out").into()),
-            other => Err(format!("{other:?}")),
+            other => Err(format!("{other:?}").into()),
         }
     });
     let result = context.eval_closure("return $0() + ', outer went on'", &[spin.into()], &EvalOptions::new());
@@ -93,7 +93,8 @@ fn a_host_function_may_call_back_into_its_isolate_but_not_into_another() {
 
     // The outer call's timeout still ends the outer call through nested ones.
     let inner = context.clone();
-    let nested_spin = Callback::new(move |_| inner.eval("for (;;) {}", &EvalOptions::new()).map_err(|e| e.to_string()));
+    let nested_spin =
+        Callback::new(move |_| inner.eval("for (;;) {}", &EvalOptions::new()).map_err(|e| e.to_string().into()));
     let outer = context.eval_closure(
         "$0(); return 'unreachable'",
         &[nested_spin.into()],

@@ -384,8 +384,8 @@ impl Remote for RustValue {
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
         host::perform(&mut Things, &self.thing, self.grant, op).map_err(|access| match access {
-            Access::Refused(refusal) => refusal.to_string(),
-            Access::Host(message) => message,
+            Access::Refused(refusal) => refusal.into(),
+            Access::Host(message) => message.into(),
         })
     }
 

@@ -228,7 +228,7 @@ fn code_inside_an_isolate_makes_and_drives_isolates_of_its_own() {
 }
 
 #[test]
-fn a_nested_isolate_keeps_its_limits_and_its_async_forms_work() {
+fn a_child_isolate_keeps_its_limits_and_its_async_forms_work() {
     let (_isolate, context) = isolate_and_context();
     context.global().unwrap().set("ivm", Transferable::Remote(Arc::new(ivm::Library)), &Default::default()).unwrap();
     let hog = context.eval(
@@ -247,4 +247,41 @@ fn a_nested_isolate_keeps_its_limits_and_its_async_forms_work() {
         EvalOptions::new().promise(true),
     );
     assert_eq!(block_on(promised).unwrap(), Value::Number(42.0));
+}
+
+#[test]
+fn errors_from_child_isolates_and_host_functions_keep_their_class() {
+    let (_isolate, context) = isolate_and_context();
+    context.global().unwrap().set("ivm", Transferable::Remote(Arc::new(ivm::Library)), &Default::default()).unwrap();
+    // A child isolate's timeout, uncaught by the parent's code, is a timeout
+    // for the host too, with isolated-vm's message.
+    let spin = context
+        .eval("new ivm.Isolate().createContextSync().evalSync('for (;;) {}', { timeout: 20 })", &EvalOptions::new());
+    match spin {
+        Err(error @ Error::Js(_)) => {
+            assert_eq!(error.class_name(), "TimeoutError");
+            assert!(matches!(&error, Error::Js(js) if js.message == "Script execution timed out."), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Inside, it is an ordinary Error that code may catch and inspect.
+    let caught = eval(
+        &context,
+        "try { new ivm.Isolate().createContextSync().evalSync('for (;;) {}', { timeout: 20 }) } \
+         catch (e) { [e instanceof Error, e.name, e.message].join() }",
+    );
+    assert_eq!(caught, Value::from("true,Error,Script execution timed out."));
+    // A child's own JavaScript exception stays that exception.
+    let thrown = context.eval("new ivm.Isolate().createContextSync().evalSync('null.x')", &EvalOptions::new());
+    assert!(matches!(&thrown, Err(Error::Js(js)) if js.name == "TypeError" && js.ivm_class.is_none()), "{thrown:?}");
+    // A host function's own ivm error keeps its class on the way out, and a
+    // refusal is a TypeError, as isolated-vm throws them.
+    let cpu = ivm::Callback::new(|_| Err(Error::CpuLimit.into()));
+    context.global().unwrap().set("spent", cpu, &Default::default()).unwrap();
+    let spent = context.eval("spent()", &EvalOptions::new()).unwrap_err();
+    assert_eq!(spent.class_name(), "CpuLimitError");
+    let refuses = ivm::Callback::new(|_| Err(ivm::host::Refusal::NotAFunction.into()));
+    context.global().unwrap().set("refuses", refuses, &Default::default()).unwrap();
+    let refused = eval(&context, "try { refuses() } catch (e) { e.name + ': ' + e.message }");
+    assert_eq!(refused, Value::from("TypeError: Reference is not a function"));
 }

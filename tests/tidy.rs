@@ -215,3 +215,28 @@ fn every_node_export_catches_panics() {
     }
     assert!(exports > 50, "found only {exports} exported functions");
 }
+
+/// ivm-core's error classes (`ErrorClass`) are the one table the front-ends
+/// raise: Node builds its classes from it at load, and the hand-written
+/// declarations of both packages (TypeScript's, Python's classes with their
+/// builtin bases) must name every one of them, with Node's codes.
+#[test]
+fn every_error_class_is_declared_by_both_packages() {
+    let typings = read(&repo_root().join("bindings/node/index.d.ts"));
+    let python = read(&repo_root().join("bindings/python/python/ivm/errors.py"));
+    for class in ivm::ErrorClass::ALL {
+        let name = class.name();
+        if class == ivm::ErrorClass::Js {
+            // JavaScript's own exceptions: the language's own classes in
+            // Node, `JSError` in Python.
+            assert!(python.contains("class JSError(IvmError)"), "errors.py must define JSError");
+            continue;
+        }
+        let declaration = format!("export declare class {name} extends IvmError {{");
+        let at = typings.find(&declaration).unwrap_or_else(|| panic!("index.d.ts must declare {name}"));
+        let body = &typings[at..typings[at..].find("\n}").map_or(typings.len(), |end| at + end)];
+        assert!(body.contains(&format!("'{}'", class.code())), "index.d.ts: {name}'s code must be {}", class.code());
+        assert!(python.contains(&format!("class {name}(IvmError")), "errors.py must define {name}");
+        assert!(python.contains(&format!("\"{name}\",")), "errors.py must list {name} in __all__");
+    }
+}

@@ -38,20 +38,11 @@ function flags(mode, promise, form, accessors) {
 // Errors: each kind of failure has its own class. Their `name` stays
 // "Error", as isolated-vm's errors are plain Errors, so messages and stack
 // traces read the same; `code` and `instanceof` tell them apart.
+// The classes and their codes are ivm-core's (`ErrorClass`), the same in
+// every front-end.
 class IvmError extends Error {}
 const errorClasses = { IvmError };
-for (const [name, code] of [
-  ['TimeoutError', 'ERR_IVM_TIMEOUT'],
-  ['CpuLimitError', 'ERR_IVM_CPU_LIMIT'],
-  ['MemoryLimitError', 'ERR_IVM_MEMORY_LIMIT'],
-  ['DisposedError', 'ERR_IVM_DISPOSED'],
-  ['ReleasedError', 'ERR_IVM_RELEASED'],
-  ['UsageError', 'ERR_IVM_USAGE'],
-  ['TransferError', 'ERR_IVM_TRANSFER'],
-  ['CanceledError', 'ERR_IVM_CANCELED'],
-  ['UnsupportedError', 'ERR_IVM_UNSUPPORTED'],
-  ['IoError', 'ERR_IVM_IO'],
-]) {
+for (const [name, code] of native._errorClasses()) {
   const cls = { [name]: class extends IvmError {} }[name];
   Object.defineProperty(cls.prototype, 'code', { value: code });
   errorClasses[name] = cls;

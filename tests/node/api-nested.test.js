@@ -112,3 +112,29 @@ test("a caller's timeout ends its wait for another isolate's synchronous operati
   assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
   assert.equal(caller.evalSync('"still usable"'), 'still usable');
 });
+
+test('errors from child isolates and Node functions keep their class on the way out', async () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  const context = isolate.createContextSync();
+  context.global.setSync('ivm', ivm);
+  // A child isolate's timeout that the parent's code lets through is an
+  // ivm.TimeoutError in Node, with isolated-vm's message.
+  assert.throws(() => context.evalSync("new ivm.Isolate().createContextSync().evalSync('for (;;) {}', { timeout: 20 })"), (error) => {
+    assert.ok(error instanceof ivm.TimeoutError, String(error));
+    assert.equal(error.message, 'Script execution timed out.');
+    return true;
+  });
+  // So is a timeout a Node function let through.
+  const other = new ivm.Isolate().createContextSync();
+  context.global.setSync('spin', new ivm.Callback(() => other.eval('for (;;) {}', { timeout: 20 }), { async: true }));
+  await assert.rejects(context.eval('spin()', { promise: true }), ivm.TimeoutError);
+  // A JavaScript exception of the child stays a JavaScript exception.
+  assert.throws(() => context.evalSync("new ivm.Isolate().createContextSync().evalSync('null.x')"), (error) => {
+    assert.ok(error instanceof TypeError && !(error instanceof ivm.IvmError), String(error));
+    return true;
+  });
+  // Refusals of a Reference to a Node value are TypeErrors, as isolated-vm's.
+  context.global.setSync('log', new ivm.Reference(function log() {}));
+  assert.equal(context.evalSync("try { log.getSync('constructor') } catch (e) { e.name + ': ' + e.message }"),
+    'TypeError: Reference is not an object');
+});

@@ -316,3 +316,18 @@ def test_caught_callback_exception_is_not_cause_of_later_error(context: ivm.Cont
     with pytest.raises(ivm.JSError) as raised:
         context.eval("throw new Error('same message')")
     assert raised.value.__cause__ is None
+
+
+def test_ivm_errors_a_callback_lets_through_keep_their_class(context: ivm.Context) -> None:
+    def spent() -> None:
+        raise ivm.TimeoutError("Script execution timed out.")
+
+    context.global_.set("spent", spent)
+    with pytest.raises(ivm.TimeoutError, match="Script execution timed out."):
+        context.eval("spent()")
+    # Inside, it is an ordinary Error that code may catch.
+    assert context.eval("try { spent() } catch (e) { e instanceof Error && e.message }") == "Script execution timed out."
+    # A refusal of a Reference to a Python object is a TypeError, as
+    # isolated-vm's.
+    context.global_.set("log", ivm.Reference(print))
+    assert context.eval("try { log.getSync('__globals__') } catch (e) { e.name }") == "TypeError"

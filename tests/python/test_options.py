@@ -107,8 +107,15 @@ def test_timeouts_and_cpu_limits_of_every_call(isolate: ivm.Isolate, context: iv
     double = context.eval("(x) => x * 2")
     global_ = context.global_
     global_.set("n", 42)
-    module = isolate.compile_module("export default 42")
-    module.instantiate(context, lambda *_: None)
+
+    def evaluate(**options: Any) -> int:
+        # A module of its own each time: one whose evaluation a timeout
+        # ended stays unfinished.
+        module = isolate.compile_module("export default 42")
+        module.instantiate(context, lambda *_: None)
+        module.evaluate(**options)
+        return 42
+
     calls: dict[str, Callable[..., Any]] = {
         "eval": lambda **o: context.eval("6 * 7", **o),
         "eval_closure": lambda **o: context.eval_closure("return $0 * 2", 21, **o),
@@ -116,7 +123,7 @@ def test_timeouts_and_cpu_limits_of_every_call(isolate: ivm.Isolate, context: iv
         "apply": lambda **o: double.apply(None, [21], **o),
         "get": lambda **o: global_.get("n", **o),
         "set": lambda **o: global_.set("n", 42, **o) and 42,
-        "evaluate": lambda **o: (module.evaluate(**o), 42)[1],
+        "evaluate": evaluate,
     }
     for name in ("timeout", "cpu_limit"):
         for call in calls.values():

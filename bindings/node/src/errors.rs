@@ -4,7 +4,7 @@
 //! rethrown in Node as the same kind of error with the same message and
 //! stack, or as the very primitive that was thrown.
 
-use ivm_core::Error;
+use ivm_core::{Error, JsError};
 use napi::{Env, JsFunction, JsObject, JsUnknown};
 
 use crate::convert::value_to_js;
@@ -65,7 +65,9 @@ pub(crate) fn rejection(env: &Env, error: napi::Error) -> JsUnknown {
 }
 
 fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
-    if let Error::Js(js) = error {
+    if let Error::Js(js) = error
+        && js.ivm_class.is_none()
+    {
         if let Some(thrown) = &js.thrown {
             return value_to_js(env, thrown);
         }
@@ -82,9 +84,19 @@ fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
         }
         return Ok(object.into_unknown());
     }
+    // One of ivm's errors, possibly raised in a child isolate or a host
+    // function and passed through JavaScript: its own class again.
     let classes: JsObject = state(env)?.errors.object(env)?;
     let class: JsFunction = classes.get_named_property(error.class_name())?;
-    Ok(class.new_instance(&[env.create_string(&error.to_string())?])?.into_unknown())
+    let message = match error {
+        Error::Js(js) => js.message.clone(),
+        other => other.to_string(),
+    };
+    let mut object = class.new_instance(&[env.create_string(&message)?])?;
+    if let Error::Js(JsError { stack: Some(stack), .. }) = error {
+        object.set_named_property("stack", env.create_string(stack)?)?;
+    }
+    Ok(object.into_unknown())
 }
 
 /// Throws a TypeError with `message`, for a bad argument.

@@ -9,7 +9,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use ivm_core::host::{self, Access, Grant, HostObjects, Key, Kind, Property};
-use ivm_core::{CallbackResult, Remote, RemoteOp, Resolver, Structured, Transferable, Value};
+use ivm_core::{CallbackResult, ErrorClass, HostError, Remote, RemoteOp, Resolver, Structured, Transferable, Value};
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
 use crate::convert::{js_to_structured, js_to_transferable, raw, structured_to_js};
@@ -97,7 +97,7 @@ impl HostFunction {
     fn post_call(
         self: &Arc<Self>,
         args: Vec<Structured>,
-        then: impl FnOnce(&Env, Result<JsUnknown, String>) + Send + 'static,
+        then: impl FnOnce(&Env, Result<JsUnknown, HostError>) + Send + 'static,
     ) {
         let host = Arc::clone(self);
         let _ = self.main.post(Box::new(move |env| {
@@ -111,9 +111,9 @@ impl HostFunction {
         self.function.raw_env()
     }
 
-    /// Calls the function with copies of `args`; a throw becomes its
-    /// message.
-    fn call(&self, env: &Env, args: &[Structured]) -> Result<JsUnknown, String> {
+    /// Calls the function with copies of `args`; a throw becomes what the
+    /// isolate is told of it.
+    fn call(&self, env: &Env, args: &[Structured]) -> Result<JsUnknown, HostError> {
         let function = self.function.function(env).map_err(|e| failure(env, e))?;
         let args = args.iter().map(|arg| structured_to_js(env, arg)).collect::<napi::Result<Vec<_>>>();
         let args = args.map_err(|e| failure(env, e))?;
@@ -133,17 +133,28 @@ pub(crate) fn in_scope<R>(env: &Env, f: impl FnOnce(&Env) -> R) -> R {
     result
 }
 
-/// Calls `function`; a JavaScript exception is caught and becomes its
-/// message, instead of staying pending in Node.
+/// Calls `function`; a JavaScript exception is caught and becomes what the
+/// isolate is told of it, instead of staying pending in Node.
 pub(crate) fn call_function(
     env: &Env,
     function: &JsFunction,
     this: Option<&JsUnknown>,
     args: &[JsUnknown],
-) -> Result<JsUnknown, String> {
+) -> Result<JsUnknown, HostError> {
+    call_keeping_exception(env, function, this, args).map_err(|error| failure(env, error))
+}
+
+/// Calls `function`; a JavaScript exception stays pending in Node (the
+/// error says so), to be rethrown there as it is.
+pub(crate) fn call_keeping_exception(
+    env: &Env,
+    function: &JsFunction,
+    this: Option<&JsUnknown>,
+    args: &[JsUnknown],
+) -> napi::Result<JsUnknown> {
     let this = match this {
         Some(this) => raw(this),
-        None => raw(&env.get_undefined().map_err(|e| failure(env, e))?),
+        None => raw(&env.get_undefined()?),
     };
     let raw_args: Vec<sys::napi_value> = args.iter().map(raw).collect();
     let mut result = ptr::null_mut();
@@ -155,18 +166,17 @@ pub(crate) fn call_function(
         // SAFETY: a live value returned by the call.
         return Ok(unsafe { JsUnknown::from_raw_unchecked(env.raw(), result) });
     }
-    Err(take_exception(env))
+    Err(napi::Error::new(napi::Status::PendingException, String::new()))
 }
 
-/// What went wrong, as the message a host call fails with; an exception
-/// left pending by the failure is cleared and described.
-pub(crate) fn failure(env: &Env, error: napi::Error) -> String {
-    if error.status == napi::Status::PendingException { take_exception(env) } else { error.reason }
+/// What a host call that failed tells the isolate; an exception left
+/// pending by the failure is cleared and described.
+pub(crate) fn failure(env: &Env, error: napi::Error) -> HostError {
+    if error.status == napi::Status::PendingException { take_exception(env) } else { HostError::Message(error.reason) }
 }
 
-/// Clears the pending exception and describes it: its `message`, or the
-/// thrown value as a string.
-fn take_exception(env: &Env) -> String {
+/// Clears the pending exception and says what it was.
+fn take_exception(env: &Env) -> HostError {
     let mut exception = ptr::null_mut();
     // SAFETY: on the environment's thread.
     unsafe { sys::napi_get_and_clear_last_exception(env.raw(), &mut exception) };
@@ -175,7 +185,32 @@ fn take_exception(env: &Env) -> String {
     }
     // SAFETY: a live value of this environment.
     let exception = unsafe { JsUnknown::from_raw_unchecked(env.raw(), exception) };
-    describe(env, exception).unwrap_or_else(|| "The callback threw".into())
+    host_error_of(env, exception, "The callback threw")
+}
+
+/// What the isolate is told of a Node exception (or a promise's rejection
+/// reason): one of ivm's errors (a child isolate's timeout that a function
+/// let through) keeps its class; anything else is its message, or
+/// `otherwise` when it has none.
+pub(crate) fn host_error_of(env: &Env, exception: JsUnknown, otherwise: &str) -> HostError {
+    let class = ivm_class_of(env, &exception);
+    let message = describe(env, exception).unwrap_or_else(|| otherwise.to_owned());
+    match class {
+        Some(class) => HostError::of_class(class, message),
+        None => HostError::Message(message),
+    }
+}
+
+/// The ivm error class `exception` is an instance of, if any.
+fn ivm_class_of(env: &Env, exception: &JsUnknown) -> Option<&'static str> {
+    if exception.get_type().ok()? != napi::ValueType::Object {
+        return None;
+    }
+    let classes = state(env).ok()?.errors.object(env).ok()?;
+    let mut names = ErrorClass::ALL.into_iter().filter(|class| *class != ErrorClass::Js).map(ErrorClass::name);
+    names.find(|name| {
+        classes.get_named_property::<JsFunction>(name).and_then(|class| exception.instanceof(class)).unwrap_or(false)
+    })
 }
 
 pub(crate) fn describe(env: &Env, exception: JsUnknown) -> Option<String> {
@@ -237,7 +272,7 @@ fn settle_with(
         let failed: bool = ctx.get::<napi::JsBoolean>(0)?.get_value()?;
         let value: JsUnknown = ctx.get(1)?;
         if failed {
-            resolver.reject(describe(ctx.env, value).unwrap_or_else(|| "The promise was rejected".into()));
+            resolver.reject(host_error_of(ctx.env, value, "The promise was rejected"));
         } else {
             match convert(ctx.env, value) {
                 Ok(value) => resolver.resolve(value),
@@ -415,8 +450,8 @@ impl HostObjects for NodeObjects<'_> {
         // SAFETY: the rule calls only what `kind` called a function.
         let function: JsFunction = unsafe { self.js(*function).cast() };
         let arguments: Vec<JsUnknown> = arguments.into_iter().map(|argument| self.js(argument)).collect();
-        let returned = call_function(self.env, &function, Some(&self.js(receiver)), &arguments);
-        returned.map(|value| Handle::of(&value)).map_err(napi::Error::from_reason)
+        let returned = call_keeping_exception(self.env, &function, Some(&self.js(receiver)), &arguments)?;
+        Ok(Handle::of(&returned))
     }
 
     fn copy(&mut self, value: &Handle) -> napi::Result<Structured> {
@@ -432,11 +467,11 @@ impl HostObjects for NodeObjects<'_> {
     }
 }
 
-/// An isolate's operation on a Node value failed: its message, for the
-/// isolate.
-fn denied(env: &Env, access: Access<napi::Error>) -> String {
+/// Why an isolate's operation on a Node value failed, for the isolate: a
+/// refusal as isolated-vm's TypeError, a Node exception by its message.
+fn denied(env: &Env, access: Access<napi::Error>) -> HostError {
     match access {
-        Access::Refused(refusal) => refusal.to_string(),
+        Access::Refused(refusal) => refusal.into(),
         Access::Host(error) => failure(env, error),
     }
 }

@@ -83,6 +83,14 @@ pub fn panic_for_testing() {
     panic!("a panic in the addon, on purpose");
 }
 
+/// ivm's error classes as `[name, code]` pairs (ivm-core's `ErrorClass`),
+/// from which `index.js` makes its classes: one table for every binding.
+#[napi(js_name = "_errorClasses", catch_unwind)]
+pub fn error_classes() -> Vec<Vec<&'static str>> {
+    let ivm = ivm_core::ErrorClass::ALL.into_iter().filter(|class| *class != ivm_core::ErrorClass::Js);
+    ivm.map(|class| vec![class.name(), class.code()]).collect()
+}
+
 /// Whether Node is terminating this thread (`worker.terminate()`, or
 /// `process.exit()` stopping workers): then V8 refuses to run even a
 /// function that does nothing.

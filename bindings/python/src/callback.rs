@@ -14,7 +14,7 @@ use pyo3::types::PyTuple;
 
 use crate::aio::{asyncio, when_ready};
 use crate::convert::{from_structured, to_transferable};
-use crate::errors::{message_of, raise_into_javascript};
+use crate::errors::{host_error, raise_into_javascript};
 
 /// A Python function that JavaScript can call. Any callable passed into an
 /// isolate becomes one; make one explicitly to pass it inside a value's
@@ -55,7 +55,7 @@ impl Callback {
                         };
                         call().map_err(|error| raise_into_javascript(py, &error))
                     })
-                    .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.to_owned()))
+                    .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.into()))
                 }),
             });
         }
@@ -71,7 +71,7 @@ impl Callback {
                     when_ready(py, called, event_loop.as_ref(), move |py, outcome| {
                         match outcome.and_then(|value| to_transferable(&value)) {
                             Ok(value) => resolver.resolve(value),
-                            Err(error) => resolver.reject(message_of(py, &error)),
+                            Err(error) => resolver.reject(host_error(py, &error)),
                         }
                     });
                 });

@@ -4,7 +4,7 @@
 //! …); a JavaScript exception raises `JSError` with its name, message, stack
 //! and, for a thrown primitive, the value itself.
 
-use ivm_core::Error;
+use ivm_core::{Error, HostError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -22,7 +22,9 @@ pub(crate) fn to_py(py: Python<'_>, error: Error) -> PyErr {
 
 fn exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
     let module = errors_module(py)?;
-    if let Error::Js(js) = error {
+    if let Error::Js(js) = error
+        && js.ivm_class.is_none()
+    {
         let value = js.thrown.as_ref().map(|thrown| primitive_to_py(py, thrown)).transpose()?;
         let instance =
             module.getattr("JSError")?.call1((js.message.as_str(), js.name.as_str(), js.stack.as_deref(), value))?;
@@ -36,8 +38,14 @@ fn exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
         }
         return Ok(PyErr::from_value(instance));
     }
+    // One of ivm's errors, possibly raised in a child isolate or a host
+    // function and passed through JavaScript: its own class again.
     let class = module.getattr(error.class_name()).or_else(|_| module.getattr("IvmError"))?;
-    Ok(PyErr::from_value(class.call1((error.to_string(),))?))
+    let message = match error {
+        Error::Js(js) => js.message.clone(),
+        other => other.to_string(),
+    };
+    Ok(PyErr::from_value(class.call1((message,))?))
 }
 
 /// A value that could not cross into or out of an isolate.
@@ -76,13 +84,40 @@ thread_local! {
 }
 
 /// What JavaScript is told of an exception a Python callback raised: its
-/// message. The exception is kept, to be the `__cause__` of the `JSError`
-/// it turns into if JavaScript lets it propagate back out.
-pub(crate) fn raise_into_javascript(py: Python<'_>, error: &PyErr) -> String {
-    let message = message_of(py, error);
+/// message, and if it is one of ivm's errors (a child call's
+/// `ivm.TimeoutError` the callback let through) its class, which it has
+/// again when it comes back out. The exception is kept, to be the
+/// `__cause__` of the `JSError` it turns into if JavaScript lets it
+/// propagate back out.
+pub(crate) fn raise_into_javascript(py: Python<'_>, error: &PyErr) -> HostError {
+    let failure = host_error(py, error);
     let original = error.value(py).clone().into_any().unbind();
-    RAISED_IN_CALLBACK.with(|raised| *raised.borrow_mut() = Some((message.clone(), original)));
-    message
+    RAISED_IN_CALLBACK.with(|raised| *raised.borrow_mut() = Some((failure.to_string(), original)));
+    failure
+}
+
+/// What JavaScript is told of a Python exception: its message, with its
+/// class if it is one of ivm's errors.
+pub(crate) fn host_error(py: Python<'_>, error: &PyErr) -> HostError {
+    let message = message_of(py, error);
+    match ivm_class_of(py, error) {
+        Some(class) => HostError::of_class(&class, message),
+        None => HostError::Message(message),
+    }
+}
+
+/// The name of the class of `ivm.errors` that `error` is an instance of
+/// (the nearest, for a subclass of one), unless it is a `JSError`.
+fn ivm_class_of(py: Python<'_>, error: &PyErr) -> Option<String> {
+    let module = errors_module(py).ok()?;
+    if error.is_instance(py, &module.getattr("JSError").ok()?) {
+        return None;
+    }
+    let mro = error.get_type(py).mro();
+    mro.iter().find_map(|class| {
+        let from_ivm = class.getattr("__module__").ok()?.extract::<String>().ok()? == "ivm.errors";
+        from_ivm.then(|| class.getattr("__name__").ok()?.extract::<String>().ok()).flatten()
+    })
 }
 
 /// Forgets the exception a callback raised in an earlier call (which

@@ -638,11 +638,11 @@ impl Remote for HostValue {
         crate::interpreter::attach(|py| {
             let performed = host::perform(&mut PyObjects { py }, self.value.bind(py), self.grant, op);
             performed.map_err(|access| match access {
-                Access::Refused(refusal) => refusal.to_string(),
-                Access::Host(error) => message_of(py, &error),
+                Access::Refused(refusal) => refusal.into(),
+                Access::Host(error) => message_of(py, &error).into(),
             })
         })
-        .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.to_owned()))
+        .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.into()))
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {

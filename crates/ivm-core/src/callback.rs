@@ -36,11 +36,82 @@ use crate::isolate::Reentry;
 use crate::run::{CpuBudget, Limits};
 use crate::this_thread::{CALLING, SERVING};
 use crate::transfer::{JsScope, transfer_in};
-use crate::{Isolate, Result, Transferable};
+use crate::{Error, ErrorClass, Isolate, Result, Transferable};
 
-/// What a host function gives back: a value, or an error message that
-/// JavaScript receives as a thrown `Error`.
-pub type CallbackResult = std::result::Result<Transferable, String>;
+/// What a host function gives back: a value, or why it failed.
+pub type CallbackResult = std::result::Result<Transferable, HostError>;
+
+/// Why a host function (a callback, or an operation on a value held by
+/// reference) failed, as JavaScript receives it: thrown where it was called.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum HostError {
+    /// An exception of the host's language: an `Error` with its message.
+    Message(String),
+    /// A refusal or a wrong argument: a `TypeError` (isolated-vm's class for
+    /// them) with its message.
+    Type(String),
+    /// One of ivm's own errors (a child isolate's timeout, say): an `Error`
+    /// with its message, marked with its class, so that a host catching it
+    /// after it passed through JavaScript gets that class again (a timeout
+    /// is a timeout wherever it is caught). A JavaScript exception from
+    /// another isolate is thrown as the error it was.
+    Ivm(Error),
+    /// An error of one of ivm's classes raised by the host's own code (a
+    /// host function that let a child isolate's timeout through): thrown as
+    /// an `Error` with its message, keeping its class as `Ivm` does.
+    Class { class: ErrorClass, message: String },
+}
+
+impl HostError {
+    /// An error of the ivm class named `class` ([`ErrorClass::name`]), or a
+    /// plain message if no ivm class has that name.
+    pub fn of_class(class: &str, message: impl Into<String>) -> HostError {
+        let message = message.into();
+        match ErrorClass::from_name(class).filter(|class| *class != ErrorClass::Js) {
+            Some(class) => HostError::Class { class, message },
+            None => HostError::Message(message),
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Message(message) | HostError::Type(message) | HostError::Class { message, .. } => {
+                f.write_str(message)
+            }
+            HostError::Ivm(Error::Js(js)) => f.write_str(&js.message),
+            HostError::Ivm(error) => error.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+impl From<String> for HostError {
+    fn from(message: String) -> HostError {
+        HostError::Message(message)
+    }
+}
+
+impl From<&str> for HostError {
+    fn from(message: &str) -> HostError {
+        HostError::Message(message.to_owned())
+    }
+}
+
+impl From<Error> for HostError {
+    fn from(error: Error) -> HostError {
+        HostError::Ivm(error)
+    }
+}
+
+impl From<crate::host::Refusal> for HostError {
+    fn from(refusal: crate::host::Refusal) -> HostError {
+        HostError::Type(refusal.to_string())
+    }
+}
 
 type SyncFn = dyn Fn(Vec<Structured>) -> CallbackResult + Send + Sync;
 type DeferredFn = dyn Fn(Vec<Structured>, Resolver) + Send + Sync;
@@ -123,9 +194,10 @@ impl Resolver {
         self.settle(Ok(value.into()));
     }
 
-    /// Rejects the call with an `Error` carrying `message`.
-    pub fn reject(mut self, message: impl Into<String>) {
-        self.settle(Err(message.into()));
+    /// Rejects the call with `error` (a message, for an `Error` carrying
+    /// it; see [`HostError`]).
+    pub fn reject(mut self, error: impl Into<HostError>) {
+        self.settle(Err(error.into()));
     }
 
     fn settle(&mut self, result: CallbackResult) {
@@ -149,14 +221,14 @@ impl Resolver {
                                 Err(error) => {
                                     let error = match scope.exception() {
                                         Some(exception) => exception,
-                                        None => error_value(scope, &error.to_string()),
+                                        None => error_value(scope, &HostError::Message(error.to_string())),
                                     };
                                     scope.reset();
                                     promise.reject(scope, error);
                                 }
                             },
-                            Err(message) => {
-                                let error = error_value(scope, &message);
+                            Err(failure) => {
+                                let error = error_value(scope, &failure);
                                 promise.reject(scope, error);
                             }
                         }
@@ -234,7 +306,7 @@ fn trampoline<'s>(
             Ok(copy) => copies.push(copy),
             // A getter threw: its exception is already on its way.
             Err(ivm_marshal::Error::Exception) => return,
-            Err(error) => return throw(scope, &format!("argument {i}: {error}")),
+            Err(error) => return throw(scope, format!("argument {i}: {error}")),
         }
     }
     // Calls the host function makes into this same isolate run reentrantly.
@@ -262,7 +334,7 @@ fn trampoline<'s>(
             };
             result.set(promise.get_promise(scope).into());
             if catch_unwind(AssertUnwindSafe(|| f(copies, resolver))).is_err() {
-                let error = error_value(scope, "the host function panicked");
+                let error = error_value(scope, &HostError::Message("the host function panicked".into()));
                 promise.reject(scope, error);
             }
             return;
@@ -300,12 +372,12 @@ fn trampoline<'s>(
                     tc.rethrow();
                 }
                 Err(error) => {
-                    let error = error_value(tc, &error.to_string());
+                    let error = error_value(tc, &HostError::Message(error.to_string()));
                     tc.throw_exception(error);
                 }
             }
         }
-        Ok(Err(message)) => throw(scope, &message),
+        Ok(Err(failure)) => throw(scope, failure),
         Err(_) => throw(scope, "the host function panicked"),
     }
 }
@@ -388,12 +460,27 @@ impl Drop for CountWait {
     }
 }
 
-fn error_value<'s>(scope: &v8::PinScope<'s, '_>, message: &str) -> v8::Local<'s, v8::Value> {
-    let text = v8::String::new(scope, message).unwrap_or_else(|| v8::String::empty(scope));
-    v8::Exception::error(scope, text)
+/// The JavaScript error for `failure`.
+fn error_value<'s>(scope: &v8::PinScope<'s, '_>, failure: &HostError) -> v8::Local<'s, v8::Value> {
+    let text = |message: &str| v8::String::new(scope, message).unwrap_or_else(|| v8::String::empty(scope));
+    match failure {
+        HostError::Message(message) => v8::Exception::error(scope, text(message)),
+        HostError::Type(message) => v8::Exception::type_error(scope, text(message)),
+        HostError::Ivm(Error::Js(js)) => crate::exception::js_error_value(scope, js),
+        HostError::Ivm(error) => {
+            let value = v8::Exception::error(scope, text(&error.to_string()));
+            crate::exception::mark_class(scope, value, error.class());
+            value
+        }
+        HostError::Class { class, message } => {
+            let value = v8::Exception::error(scope, text(message));
+            crate::exception::mark_class(scope, value, *class);
+            value
+        }
+    }
 }
 
-fn throw(scope: &mut v8::PinScope<'_, '_>, message: &str) {
-    let error = error_value(scope, message);
+fn throw(scope: &mut v8::PinScope<'_, '_>, failure: impl Into<HostError>) {
+    let error = error_value(scope, &failure.into());
     scope.throw_exception(error);
 }

@@ -62,26 +62,107 @@ pub enum Error {
     Unsupported(&'static str),
 }
 
-impl Error {
-    /// The name of the error class each binding raises for this error, the
-    /// same in every language: `JsError` for JavaScript's own exceptions,
-    /// else one class per kind of failure (`TimeoutError`,
-    /// `MemoryLimitError`, …). A binding raises `IvmError`, the classes'
-    /// common base, for a name it does not know.
-    pub fn class_name(&self) -> &'static str {
+/// The error classes every front-end raises, one per kind of failure, with
+/// the same names in every language (`TimeoutError`, `MemoryLimitError`,
+/// …) and, in Node, isolated-vm-style codes. The bindings build their
+/// tables of classes from [`ErrorClass::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// JavaScript's own exceptions.
+    Js,
+    Timeout,
+    CpuLimit,
+    MemoryLimit,
+    Disposed,
+    Released,
+    Usage,
+    Transfer,
+    Canceled,
+    Io,
+    Unsupported,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 11] = [
+        ErrorClass::Js,
+        ErrorClass::Timeout,
+        ErrorClass::CpuLimit,
+        ErrorClass::MemoryLimit,
+        ErrorClass::Disposed,
+        ErrorClass::Released,
+        ErrorClass::Usage,
+        ErrorClass::Transfer,
+        ErrorClass::Canceled,
+        ErrorClass::Io,
+        ErrorClass::Unsupported,
+    ];
+
+    /// The class's name in every front-end (`JsError` for JavaScript's
+    /// own exceptions, which the bindings raise as their languages' own).
+    pub const fn name(self) -> &'static str {
         match self {
-            Error::Js(_) => "JsError",
-            Error::Timeout => "TimeoutError",
-            Error::CpuLimit => "CpuLimitError",
-            Error::MemoryLimit => "MemoryLimitError",
-            Error::DisposedDuringExecution | Error::Disposed => "DisposedError",
-            Error::Released(_) => "ReleasedError",
-            Error::WrongIsolate(_) | Error::NestedCall | Error::InvalidArgument(_) => "UsageError",
-            Error::Marshal(_) | Error::Wire(_) => "TransferError",
-            Error::Canceled => "CanceledError",
-            Error::Io(_) => "IoError",
-            Error::Unsupported(_) => "UnsupportedError",
+            ErrorClass::Js => "JsError",
+            ErrorClass::Timeout => "TimeoutError",
+            ErrorClass::CpuLimit => "CpuLimitError",
+            ErrorClass::MemoryLimit => "MemoryLimitError",
+            ErrorClass::Disposed => "DisposedError",
+            ErrorClass::Released => "ReleasedError",
+            ErrorClass::Usage => "UsageError",
+            ErrorClass::Transfer => "TransferError",
+            ErrorClass::Canceled => "CanceledError",
+            ErrorClass::Io => "IoError",
+            ErrorClass::Unsupported => "UnsupportedError",
         }
+    }
+
+    /// The Node error's `code` (`ERR_IVM_TIMEOUT`, …).
+    pub const fn code(self) -> &'static str {
+        match self {
+            ErrorClass::Js => "ERR_IVM_JS",
+            ErrorClass::Timeout => "ERR_IVM_TIMEOUT",
+            ErrorClass::CpuLimit => "ERR_IVM_CPU_LIMIT",
+            ErrorClass::MemoryLimit => "ERR_IVM_MEMORY_LIMIT",
+            ErrorClass::Disposed => "ERR_IVM_DISPOSED",
+            ErrorClass::Released => "ERR_IVM_RELEASED",
+            ErrorClass::Usage => "ERR_IVM_USAGE",
+            ErrorClass::Transfer => "ERR_IVM_TRANSFER",
+            ErrorClass::Canceled => "ERR_IVM_CANCELED",
+            ErrorClass::Io => "ERR_IVM_IO",
+            ErrorClass::Unsupported => "ERR_IVM_UNSUPPORTED",
+        }
+    }
+
+    /// The class named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<ErrorClass> {
+        ErrorClass::ALL.into_iter().find(|class| class.name() == name)
+    }
+}
+
+impl Error {
+    /// The class each binding raises for this error, the same in every
+    /// language. A JavaScript exception that started as one of ivm's errors
+    /// (thrown into JavaScript by a host function) has that error's class.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Js(js) => js.ivm_class.unwrap_or(ErrorClass::Js),
+            Error::Timeout => ErrorClass::Timeout,
+            Error::CpuLimit => ErrorClass::CpuLimit,
+            Error::MemoryLimit => ErrorClass::MemoryLimit,
+            Error::DisposedDuringExecution | Error::Disposed => ErrorClass::Disposed,
+            Error::Released(_) => ErrorClass::Released,
+            Error::WrongIsolate(_) | Error::NestedCall | Error::InvalidArgument(_) => ErrorClass::Usage,
+            Error::Marshal(_) | Error::Wire(_) => ErrorClass::Transfer,
+            Error::Canceled => ErrorClass::Canceled,
+            Error::Io(_) => ErrorClass::Io,
+            Error::Unsupported(_) => ErrorClass::Unsupported,
+        }
+    }
+
+    /// The name of [`class`](Error::class) (`TimeoutError`, …; `JsError`
+    /// for JavaScript's own exceptions).
+    pub fn class_name(&self) -> &'static str {
+        self.class().name()
     }
 }
 
@@ -101,6 +182,18 @@ pub struct JsError {
     /// The thrown value itself when it was a primitive and not an Error
     /// (`throw 42`, `throw "no"`).
     pub thrown: Option<Value>,
+    /// When the exception is one of ivm's errors thrown into JavaScript by
+    /// a host function (a child isolate's timeout, say), its class
+    /// ([`Error::class_name`]): the class it is raised as again, wherever
+    /// it is caught.
+    pub ivm_class: Option<ErrorClass>,
+}
+
+impl JsError {
+    /// A JavaScript error with `name` and `message` (no stack, no class).
+    pub fn new(name: impl Into<String>, message: impl Into<String>) -> JsError {
+        JsError { name: name.into(), message: message.into(), stack: None, thrown: None, ivm_class: None }
+    }
 }
 
 impl fmt::Display for JsError {

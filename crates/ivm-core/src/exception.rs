@@ -1,6 +1,6 @@
 //! Turning a caught JavaScript exception into [`Error::Js`].
 
-use crate::{Error, JsError};
+use crate::{Error, ErrorClass, JsError};
 
 /// The exception `scope` caught, copied out as an [`Error`].
 ///
@@ -54,7 +54,8 @@ pub(crate) fn thrown<'s>(
             stack.push_str("\n    at ");
             stack.push_str(location);
         }
-        JsError { name, message, stack, thrown: None }
+        let ivm_class = marked_class(scope, object);
+        JsError { name, message, stack, thrown: None, ivm_class }
     } else {
         // Only primitives are kept: copying a thrown object could run guest
         // getters and take any amount of memory.
@@ -70,7 +71,7 @@ pub(crate) fn thrown<'s>(
                 .map(|s| s.to_rust_string_lossy(scope))
                 .unwrap_or_else(|| "[object]".to_owned()),
         };
-        JsError { name: String::new(), message, stack: None, thrown }
+        JsError { name: String::new(), message, stack: None, thrown, ivm_class: None }
     };
     Error::Js(error)
 }
@@ -78,10 +79,57 @@ pub(crate) fn thrown<'s>(
 /// Termination carries no exception worth reading; `Isolate::run_in`
 /// replaces this with the termination's cause (timeout, memory, disposal).
 fn terminated() -> Error {
-    Error::Js(JsError {
-        name: "Error".to_owned(),
-        message: "Execution was terminated".to_owned(),
-        stack: None,
-        thrown: None,
-    })
+    Error::Js(JsError::new("Error", "Execution was terminated"))
+}
+
+/// The private key under which an error thrown into JavaScript for one of
+/// ivm's errors keeps that error's class.
+fn class_key<'s>(scope: &v8::PinScope<'s, '_>) -> Option<v8::Local<'s, v8::Private>> {
+    let name = v8::String::new(scope, "ivm.error.class")?;
+    Some(v8::Private::for_api(scope, Some(name)))
+}
+
+/// Marks `error` (a JavaScript error made for one of ivm's errors) with
+/// that error's class, which JavaScript cannot see or change.
+pub(crate) fn mark_class(scope: &v8::PinScope<'_, '_>, error: v8::Local<'_, v8::Value>, class: ErrorClass) {
+    let (Ok(object), Some(key), Some(class)) =
+        (v8::Local::<v8::Object>::try_from(error), class_key(scope), v8::String::new(scope, class.name()))
+    else {
+        return;
+    };
+    object.set_private(scope, key, class.into());
+}
+
+/// The class `object` was marked with, if it is one of ivm's.
+fn marked_class(scope: &v8::PinScope<'_, '_>, object: v8::Local<'_, v8::Object>) -> Option<ErrorClass> {
+    let class = object.get_private(scope, class_key(scope)?)?;
+    let class = class.is_string().then(|| class.to_rust_string_lossy(scope))?;
+    ErrorClass::from_name(&class)
+}
+
+/// A JavaScript error standing for `js` (an exception of another isolate
+/// on its way through this one): the same constructor where it is one of
+/// JavaScript's own, `name` and `message`, and its ivm class, if any.
+pub(crate) fn js_error_value<'s>(scope: &v8::PinScope<'s, '_>, js: &JsError) -> v8::Local<'s, v8::Value> {
+    let message = v8::String::new(scope, &js.message).unwrap_or_else(|| v8::String::empty(scope));
+    let error = match js.name.as_str() {
+        "TypeError" => v8::Exception::type_error(scope, message),
+        "RangeError" => v8::Exception::range_error(scope, message),
+        "SyntaxError" => v8::Exception::syntax_error(scope, message),
+        "ReferenceError" => v8::Exception::reference_error(scope, message),
+        _ => v8::Exception::error(scope, message),
+    };
+    if let (Ok(object), Some(name)) = (v8::Local::<v8::Object>::try_from(error), v8::String::new(scope, &js.name)) {
+        let standard = ["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError"];
+        if !js.name.is_empty() && !standard.contains(&js.name.as_str()) {
+            let key = v8::String::new(scope, "name").map(Into::into);
+            if let Some(key) = key {
+                let _ = object.set(scope, key, name.into());
+            }
+        }
+    }
+    if let Some(class) = js.ivm_class {
+        mark_class(scope, error, class);
+    }
+    error
 }

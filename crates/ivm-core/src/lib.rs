@@ -41,10 +41,10 @@ mod teardown;
 mod this_thread;
 mod transfer;
 
-pub use callback::{Callback, CallbackResult, Resolver, ServingHostCall};
+pub use callback::{Callback, CallbackResult, HostError, Resolver, ServingHostCall};
 pub use cancel::Canceler;
 pub use context::Context;
-pub use error::{Error, JsError, Result};
+pub use error::{Error, ErrorClass, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ivm_marshal::{Structured, Value};
 
-use crate::callback::{CallbackResult, Resolver};
+use crate::callback::{CallbackResult, HostError, Resolver};
 use crate::remote::{Peers, RemoteClass, remote_result, run_options};
 use crate::{
     CompileOptions, Context, EvalOptions, Isolate, IsolateOptions, Pending, Remote, RemoteOp, Result, Script,
@@ -36,8 +36,8 @@ fn child_executor() -> crate::Executor {
         .clone()
 }
 
-fn unsupported(method: &str) -> String {
-    format!("`{method}` is not supported inside an isolate yet")
+fn unsupported(method: &str) -> HostError {
+    HostError::Ivm(crate::Error::InvalidArgument(format!("`{method}` is not supported inside an isolate yet")))
 }
 
 /// Settles `resolver` with `pending`'s result, as `map` turns it.
@@ -48,7 +48,7 @@ fn settle_when<T: Send + 'static>(
 ) {
     pending.on_ready(move |result| match result {
         Ok(value) => resolver.resolve(map(value)),
-        Err(error) => resolver.reject(error.to_string()),
+        Err(error) => resolver.reject(error),
     });
 }
 
@@ -104,10 +104,11 @@ fn eval_options(run: crate::RunOptions) -> EvalOptions {
     options
 }
 
-fn peer<T: Clone + Send + Sync + 'static>(peers: &Peers, id: Option<&Structured>, what: &str) -> Result<T, String> {
-    let value = id.and_then(Structured::as_primitive).ok_or_else(|| format!("{what} expected"))?;
-    let any: Arc<dyn Any + Send + Sync> = peers.get(value).ok_or_else(|| format!("{what} expected"))?;
-    any.downcast::<T>().map(|value| (*value).clone()).map_err(|_| format!("{what} expected"))
+fn peer<T: Clone + Send + Sync + 'static>(peers: &Peers, id: Option<&Structured>, what: &str) -> Result<T, HostError> {
+    let expected = || HostError::Type(format!("{what} expected"));
+    let value = id.and_then(Structured::as_primitive).ok_or_else(expected)?;
+    let any: Arc<dyn Any + Send + Sync> = peers.get(value).ok_or_else(expected)?;
+    any.downcast::<T>().map(|value| (*value).clone()).map_err(|_| expected())
 }
 
 /// What a method of one of the API objects does.
@@ -124,7 +125,7 @@ enum Outcome {
     Queued { target: Option<Isolate>, run: Box<dyn FnOnce(Resolver, bool) + Send> },
 }
 
-fn now(result: Result<Transferable, String>) -> Outcome {
+fn now(result: CallbackResult) -> Outcome {
     Outcome::Now(result)
 }
 
@@ -144,7 +145,7 @@ fn queued<T: Send + 'static>(
     let run = move |resolver: Resolver, at_once: bool| match make(at_once) {
         Call::Later(pending) => settle_when(pending, resolver, map),
         Call::Now(Ok(value)) => resolver.resolve(map(value)),
-        Call::Now(Err(error)) => resolver.reject(error.to_string()),
+        Call::Now(Err(error)) => resolver.reject(error),
     };
     Outcome::Queued { target: Some(target.clone()), run: Box::new(run) }
 }
@@ -221,7 +222,7 @@ impl ApiObject for Library {
                 let run = move |resolver: Resolver, _| {
                     std::thread::spawn(move || match Isolate::new(options) {
                         Ok(isolate) => resolver.resolve(remote(isolate)),
-                        Err(error) => resolver.reject(error.to_string()),
+                        Err(error) => resolver.reject(error),
                     });
                 };
                 Outcome::Queued { target: None, run: Box::new(run) }
@@ -244,7 +245,7 @@ impl ApiObject for Isolate {
             "cpuTime" => now(Ok(nanos(self.cpu_time()))),
             "wallTime" => now(Ok(nanos(self.wall_time()))),
             "referenceCount" => now(Ok(Value::Number(self.reference_count() as f64).into())),
-            "dispose" => now(self.dispose().map(|()| Value::Undefined.into()).map_err(|e| e.to_string())),
+            "dispose" => now(self.dispose().map(|()| Value::Undefined.into()).map_err(HostError::from)),
             "createContext" => queued(
                 self,
                 move |at_once| match at_once {
@@ -254,7 +255,9 @@ impl ApiObject for Isolate {
                 remote,
             ),
             "compileScript" => {
-                let Some(code) = text(arguments.first()) else { return now(Err("`code` must be a string".into())) };
+                let Some(code) = text(arguments.first()) else {
+                    return now(Err(HostError::Type("`code` must be a string".into())));
+                };
                 let mut options = CompileOptions::new();
                 if let Some(filename) = text(arguments.get(1)) {
                     options = options.origin(ScriptOrigin::new(filename));
@@ -273,14 +276,16 @@ impl ApiObject for Isolate {
 impl ApiObject for Context {
     fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
         match name {
-            "global" => now(self.global().map(remote).map_err(|e| e.to_string())),
+            "global" => now(self.global().map(remote).map_err(HostError::from)),
             "release" => {
                 self.release();
                 now(Ok(Value::Undefined.into()))
             }
             // (code, mode, promise, timeout, ...arguments)
             "eval" | "evalClosure" => {
-                let Some(code) = text(arguments.first()) else { return now(Err("`code` must be a string".into())) };
+                let Some(code) = text(arguments.first()) else {
+                    return now(Err(HostError::Type("`code` must be a string".into())));
+                };
                 let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
                 let options = eval_options(run);
                 let context = self.clone();

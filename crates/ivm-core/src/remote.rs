@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use ivm_marshal::{Structured, Value};
 
-use crate::callback::{CallbackResult, Resolver};
+use crate::callback::{CallbackResult, HostError, Resolver};
 use crate::exception::caught;
 use crate::isolate::IsolateInner;
 use crate::transfer::JsScope;
@@ -344,7 +344,7 @@ impl Remote for Reference {
         if self.isolate().locked_by_another_here() {
             return ivm_runtime::block_in_place(|| self.call_waiting(op));
         }
-        self.call_here(op).map(remote_result).map_err(|e| e.to_string())
+        self.call_here(op).map(remote_result).map_err(HostError::from)
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {
@@ -390,7 +390,7 @@ impl Reference {
     fn call_async_inner(&self, op: RemoteOp, resolver: Resolver) {
         let settle = move |result: Result<Transferable>| match result {
             Ok(value) => resolver.resolve(remote_result(value)),
-            Err(error) => resolver.reject(error.to_string()),
+            Err(error) => resolver.reject(error),
         };
         match op {
             RemoteOp::Copy => self.copy_async().on_ready(move |r| settle(r.map(Transferable::Copy))),

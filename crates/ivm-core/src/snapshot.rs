@@ -373,7 +373,7 @@ impl Response {
             1 => {
                 let (name, message, stack) = (input.text()?, input.text()?, input.text()?);
                 let stack = (!stack.is_empty()).then_some(stack);
-                Response::Failed(Error::Js(JsError { name, message, stack, thrown: None }))
+                Response::Failed(Error::Js(JsError { stack, ..JsError::new(name, message) }))
             }
             2 => Response::Failed(Error::Timeout),
             3 => Response::Failed(Error::MemoryLimit),

@@ -268,12 +268,10 @@ fn check_fits(isolate: &Isolate, bytes: usize) -> Result<()> {
     if bytes == 0 || isolate.inner.memory.fits(bytes) {
         return Ok(());
     }
-    Err(Error::Js(crate::JsError {
-        name: "RangeError".to_owned(),
-        message: format!("Array buffer allocation failed: {bytes} bytes do not fit in the isolate's memory limit"),
-        stack: None,
-        thrown: None,
-    }))
+    Err(Error::Js(crate::JsError::new(
+        "RangeError",
+        format!("Array buffer allocation failed: {bytes} bytes do not fit in the isolate's memory limit"),
+    )))
 }
 
 fn is_primitive(value: v8::Local<'_, v8::Value>) -> bool {
