@@ -88,7 +88,6 @@ fn wire_against_value_serializer(
     source: &ivm::Context,
     destination: &ivm::Context,
 ) {
-    use ivm::v8;
     use ivm_marshal::wire;
 
     source
@@ -147,9 +146,9 @@ fn wire_against_value_serializer(
     });
 }
 
-fn global_property<'s>(scope: &mut ivm::v8::PinScope<'s, '_>, name: &str) -> ivm::v8::Local<'s, ivm::v8::Value> {
+fn global_property<'s>(scope: &mut v8::PinScope<'s, '_>, name: &str) -> v8::Local<'s, v8::Value> {
     let global = scope.get_current_context().global(scope);
-    let key = ivm::v8::String::new(scope, name).expect("key");
+    let key = v8::String::new(scope, name).expect("key");
     global.get(scope, key.into()).expect("property")
 }
 
@@ -157,18 +156,14 @@ fn global_property<'s>(scope: &mut ivm::v8::PinScope<'s, '_>, name: &str) -> ivm
 /// nothing from it.
 struct Delegate;
 
-impl ivm::v8::ValueSerializerImpl for Delegate {
-    fn throw_data_clone_error<'s>(
-        &self,
-        scope: &mut ivm::v8::PinScope<'s, '_>,
-        message: ivm::v8::Local<'s, ivm::v8::String>,
-    ) {
-        let error = ivm::v8::Exception::error(scope, message);
+impl v8::ValueSerializerImpl for Delegate {
+    fn throw_data_clone_error<'s>(&self, scope: &mut v8::PinScope<'s, '_>, message: v8::Local<'s, v8::String>) {
+        let error = v8::Exception::error(scope, message);
         scope.throw_exception(error);
     }
 }
 
-impl ivm::v8::ValueDeserializerImpl for Delegate {}
+impl v8::ValueDeserializerImpl for Delegate {}
 
 criterion_group!(benches, marshal);
 criterion_main!(benches);

@@ -202,7 +202,7 @@ fn deref_gives_the_value_in_its_own_isolate_only() {
         .enter(|scope| {
             let value = object.deref(scope).expect("deref in the owning isolate");
             let object = value.to_object(scope).unwrap();
-            let key = ivm::v8::String::new(scope, "tag").unwrap();
+            let key = v8::String::new(scope, "tag").unwrap();
             object.get(scope, key.into()).unwrap().to_rust_string_lossy(scope)
         })
         .unwrap();

@@ -233,9 +233,9 @@ fn a_host_thread_that_must_stop_gets_back_from_a_runaway_sync_call() {
     let asked = Arc::clone(&stop);
     let waiting = context.clone();
     let runner = thread::spawn(move || {
-        ivm::set_host_exit_check(Some(std::rc::Rc::new(move || asked.load(Ordering::SeqCst))));
+        ivm_core::embedding::set_host_exit_check(Some(std::rc::Rc::new(move || asked.load(Ordering::SeqCst))));
         let result = waiting.eval("for (;;) {}", &EvalOptions::new());
-        ivm::set_host_exit_check(None);
+        ivm_core::embedding::set_host_exit_check(None);
         result
     });
     thread::sleep(Duration::from_millis(150));

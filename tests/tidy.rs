@@ -151,8 +151,17 @@ fn dependencies_point_one_way() {
         assert!(!text.contains("napi") && !text.contains("pyo3"), "{krate} must not know a binding");
     }
     let facade = read(&root.join("crates/ivm/src/lib.rs"));
-    let code_lines = facade.lines().filter(|l| !l.trim_start().starts_with("//") && !l.trim().is_empty());
-    assert!(code_lines.into_iter().all(|l| l.starts_with("pub use")), "the ivm facade only re-exports");
+    let code: String = facade.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
+    for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        assert!(statement.starts_with("pub use ivm_core::"), "the ivm facade only re-exports ivm-core: {statement}");
+        for hidden in ["v8", "embedding", "*"] {
+            let names = statement.trim_start_matches("pub use ivm_core::");
+            assert!(
+                !names.split(|c: char| !c.is_alphanumeric() && c != '_' && c != '*').any(|name| name == hidden),
+                "the ivm facade must not re-export `{hidden}`: {statement}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -127,7 +127,7 @@ pub(crate) fn structured_to_js(env: &Env, copy: &Structured) -> napi::Result<JsU
     if let Some(primitive) = copy.as_primitive() {
         return value_to_js(env, primitive);
     }
-    let written = ivm_core::foreign::write(copy, state(env)?.format_version)
+    let written = ivm_core::embedding::foreign::write(copy, state(env)?.format_version)
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))?;
     foreign_to_js(env, written)
 }
@@ -135,13 +135,13 @@ pub(crate) fn structured_to_js(env: &Env, copy: &Structured) -> napi::Result<JsU
 /// A copy held in V8's format (an ExternalCopy's, or a result's) as a Node
 /// value: its bytes go to Node's deserializer as they are.
 pub(crate) fn serialized_to_js(env: &Env, copy: &Serialized) -> napi::Result<JsUnknown> {
-    let written = ivm_core::foreign::write_serialized(copy, state(env)?.format_version)
+    let written = ivm_core::embedding::foreign::write_serialized(copy, state(env)?.format_version)
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))?;
     foreign_to_js(env, written)
 }
 
 /// Bytes and buffers read by Node's deserializer (`index.js`'s helper).
-fn foreign_to_js(env: &Env, written: ivm_core::foreign::ForeignBytes) -> napi::Result<JsUnknown> {
+fn foreign_to_js(env: &Env, written: ivm_core::embedding::foreign::ForeignBytes) -> napi::Result<JsUnknown> {
     let bytes = env.create_buffer_with_data(written.bytes)?.into_raw();
     let mut buffers = env.create_array_with_length(written.array_buffers.len())?;
     for (index, buffer) in written.array_buffers.into_iter().enumerate() {
@@ -215,7 +215,7 @@ fn buffer_to_serialized(env: &Env, bytes: JsUnknown) -> napi::Result<Serialized>
     }
     // SAFETY: checked to be a Buffer just above.
     let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
-    ivm_core::foreign::serialized(Bytes::copy_from_slice(&buffer))
+    ivm_core::embedding::foreign::serialized(Bytes::copy_from_slice(&buffer))
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))
 }
 

@@ -42,8 +42,8 @@ use crate::main_thread::MainThread;
 /// the serialization format version Node's deserializer reads.
 #[napi(js_name = "_init", catch_unwind)]
 pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()> {
-    let min = ivm_core::foreign::OLDEST_VERSION;
-    let version = format_version.clamp(min, ivm_core::foreign::LATEST_VERSION);
+    let min = ivm_core::embedding::foreign::OLDEST_VERSION;
+    let version = format_version.clamp(min, ivm_core::embedding::foreign::LATEST_VERSION);
     let main = MainThread::new(env)?;
     main.serve_while_waiting(env);
     let handle = |name: &str| -> napi::Result<JsHandle> {
@@ -66,7 +66,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
     };
     env_state::install(env, state)?;
     let raw = env.raw();
-    ivm_core::set_host_exit_check(Some(std::rc::Rc::new(move || {
+    ivm_core::embedding::set_host_exit_check(Some(std::rc::Rc::new(move || {
         // SAFETY: the check runs on this thread only (it is thread-local),
         // inside a synchronous call Node made, while the environment lives.
         node_is_stopping(&unsafe { Env::from_raw(raw) })

@@ -174,7 +174,7 @@ impl MainThread {
     pub(crate) fn serve_while_waiting(self: &Arc<Self>, env: Env) {
         let main = Arc::clone(self);
         let raw = env.raw();
-        ivm_core::set_wait_hook(Some(std::rc::Rc::new(move || {
+        ivm_core::embedding::set_wait_hook(Some(std::rc::Rc::new(move || {
             // SAFETY: the hook runs on this thread only (it is thread-local),
             // inside a Node call, while the environment is alive.
             main.run_queued(Some(unsafe { Env::from_raw(raw) }));

@@ -28,7 +28,7 @@ pub(crate) fn watch(py: Python<'_>) {
     if !main.unwrap_or(false) {
         return;
     }
-    ivm_core::set_host_exit_check(Some(Rc::new(|| {
+    ivm_core::embedding::set_host_exit_check(Some(Rc::new(|| {
         crate::interpreter::attach(|py| match py.check_signals() {
             Ok(()) => false,
             Err(raised) => {

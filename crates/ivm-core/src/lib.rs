@@ -41,25 +41,22 @@ mod teardown;
 mod this_thread;
 mod transfer;
 
-pub use callback::{Callback, CallbackResult, HostError, Resolver, ServingHostCall};
+pub use callback::{Callback, CallbackResult, HostError, Resolver};
 pub use cancel::Canceler;
 pub use context::Context;
 pub use error::{Error, ErrorClass, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
 pub use forms::Pending;
-pub use host_exit::set_host_exit_check;
 pub use inspector::{InspectorMessage, InspectorServer, InspectorSession};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
-/// Values to and from another V8 in the process (Node's, for the Node addon).
-pub use ivm_marshal::foreign;
 /// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
 pub use ivm_marshal::wire;
 pub use ivm_marshal::{
     BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, OwnedBytes, Serialized, SharedBuffer,
     Structured, Value, ViewKind,
 };
-pub use ivm_runtime::{Executor, set_wait_hook};
+pub use ivm_runtime::Executor;
 pub use library::Library;
 pub use module::{Module, ModuleResolver};
 pub use options::{CompileOptions, ContextOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode};
@@ -70,6 +67,20 @@ pub use remote::{Peers, Remote, RemoteClass, RemoteOp};
 pub use script::Script;
 pub use snapshot::{SnapshotOptions, SnapshotScript, SnapshotWorker, create_snapshot, serve_snapshot_worker};
 pub use transfer::Transferable;
+
+/// What a front-end that embeds ivm in another language's runtime needs
+/// beyond the API (the Node addon and the Python package use it): how the
+/// host's thread waits and is asked to stop, and values to and from a
+/// second V8 in the process. Programs that use ivm from Rust have no use
+/// for it; the `ivm` crate does not re-export it.
+pub mod embedding {
+    pub use crate::callback::ServingHostCall;
+    pub use crate::host_exit::set_host_exit_check;
+    /// Values to and from another V8 in the process (Node's, for the Node
+    /// addon).
+    pub use ivm_marshal::foreign;
+    pub use ivm_runtime::set_wait_hook;
+}
 /// The V8 bindings ivm is built on, for code that works with V8 values
 /// directly ([`Context::enter`], [`Reference::deref`]).
 pub use v8;
