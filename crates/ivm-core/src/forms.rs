@@ -121,6 +121,80 @@ impl<T: Send + 'static> Wake for Driver<T> {
     }
 }
 
+/// The queued forms of an operation. Each operation is defined once, as
+/// its synchronous form and a queued one generic over `QueuedForm` (as
+/// isolated-vm's `ThreePhaseTask` gives every operation its forms from one
+/// definition); its `_async` and `_ignored` methods name the two forms.
+pub trait QueuedForm: sealed::Sealed {
+    /// What the caller gets: a [`Pending`], or nothing.
+    type Output<T: Send + 'static>;
+
+    /// Queues `call` on `isolate`.
+    #[doc(hidden)]
+    fn queue<T: Send + 'static>(
+        isolate: &Isolate,
+        call: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Self::Output<T>;
+
+    /// Queues `call`, which returns JavaScript's result as `options` say:
+    /// with `options.promise`, a promise still pending at its end is
+    /// followed.
+    #[doc(hidden)]
+    fn queue_returning(
+        isolate: &Isolate,
+        options: &RunOptions,
+        call: impl FnOnce() -> Result<Transferable> + Send + 'static,
+    ) -> Self::Output<Transferable>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Async {}
+    impl Sealed for super::Ignored {}
+}
+
+/// The async form: run on the worker pool, in the isolate's turn, with a
+/// [`Pending`] for the result.
+#[derive(Debug, Clone, Copy)]
+pub struct Async;
+
+/// The fire-and-forget form: run on the worker pool, in the isolate's
+/// turn, with its result and errors dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct Ignored;
+
+impl QueuedForm for Async {
+    type Output<T: Send + 'static> = Pending<T>;
+
+    fn queue<T: Send + 'static>(isolate: &Isolate, call: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
+        isolate.queue(call)
+    }
+
+    fn queue_returning(
+        isolate: &Isolate,
+        options: &RunOptions,
+        call: impl FnOnce() -> Result<Transferable> + Send + 'static,
+    ) -> Pending<Transferable> {
+        if options.promise { isolate.queue_following(options, call) } else { isolate.queue(call) }
+    }
+}
+
+impl QueuedForm for Ignored {
+    type Output<T: Send + 'static> = ();
+
+    fn queue<T: Send + 'static>(isolate: &Isolate, call: impl FnOnce() -> Result<T> + Send + 'static) {
+        isolate.inner.strand.spawn(move || drop(call()));
+    }
+
+    fn queue_returning(
+        isolate: &Isolate,
+        _options: &RunOptions,
+        call: impl FnOnce() -> Result<Transferable> + Send + 'static,
+    ) {
+        Self::queue(isolate, call);
+    }
+}
+
 impl Isolate {
     /// Queues `call` (a synchronous operation on this isolate) to run on the
     /// worker pool after everything queued before it.
@@ -132,18 +206,15 @@ impl Isolate {
         Pending { receiver, call: state }
     }
 
-    /// Queues `call`, a call that returns JavaScript's result as `options`
-    /// say. With `options.promise`, a promise still pending when the call
-    /// ends is followed: the result comes when it settles, and the timeout
-    /// covers the wait (see the `follow` module).
-    pub(crate) fn queue_returning(
+    /// Queues `call`, a call that returns JavaScript's result with
+    /// `options.promise`: a promise still pending when the call ends is
+    /// followed, the result comes when it settles, and the timeout covers
+    /// the wait (see the `follow` module).
+    fn queue_following(
         &self,
         options: &RunOptions,
         call: impl FnOnce() -> Result<Transferable> + Send + 'static,
     ) -> Pending<Transferable> {
-        if !options.promise {
-            return self.queue(call);
-        }
         let (sender, receiver) = oneshot();
         let outlet: crate::follow::Outlet = Arc::new(Mutex::new(Some(sender)));
         let timeout = options.timeout;
@@ -165,11 +236,6 @@ impl Isolate {
         self.inner.strand.spawn(work);
     }
 
-    /// Queues `call` and drops its result.
-    fn queue_ignored<T>(&self, call: impl FnOnce() -> Result<T> + Send + 'static) {
-        self.inner.strand.spawn(move || drop(call()));
-    }
-
     /// [`Isolate::create_context`], run on the worker pool.
     pub fn create_context_async(&self) -> Pending<Context> {
         self.create_context_with_async(ContextOptions::new())
@@ -178,40 +244,55 @@ impl Isolate {
     /// [`Isolate::create_context_with`], run on the worker pool.
     pub fn create_context_with_async(&self, options: ContextOptions) -> Pending<Context> {
         let isolate = self.clone();
-        self.queue(move || isolate.create_context_with(&options))
+        Async::queue(self, move || isolate.create_context_with(&options))
     }
 
     /// [`Isolate::heap_statistics`], taken in turn with the isolate's other
     /// calls.
     pub fn heap_statistics_async(&self) -> Pending<HeapStatistics> {
         let isolate = self.clone();
-        self.queue(move || isolate.heap_statistics())
+        Async::queue(self, move || isolate.heap_statistics())
     }
 
     /// [`Isolate::compile_module`], run on the worker pool.
     pub fn compile_module_async(&self, code: impl Into<String>, options: CompileOptions) -> Pending<crate::Module> {
         let (isolate, code) = (self.clone(), code.into());
-        self.queue(move || isolate.compile_module(&code, &options))
+        Async::queue(self, move || isolate.compile_module(&code, &options))
     }
 
     /// [`Isolate::compile_script`], run on the worker pool.
     pub fn compile_script_async(&self, code: impl Into<String>, options: CompileOptions) -> Pending<Script> {
         let (isolate, code) = (self.clone(), code.into());
-        self.queue(move || isolate.compile_script(&code, &options))
+        Async::queue(self, move || isolate.compile_script(&code, &options))
     }
 }
 
 impl Context {
+    /// [`Context::eval`] in a queued form.
+    pub fn eval_queued<F: QueuedForm>(&self, code: impl Into<String>, options: EvalOptions) -> F::Output<Transferable> {
+        let (context, code, run) = (self.clone(), code.into(), options.run.clone());
+        F::queue_returning(self.isolate(), &run, move || context.eval(&code, &options))
+    }
+
     /// [`Context::eval`], run on the worker pool.
     pub fn eval_async(&self, code: impl Into<String>, options: EvalOptions) -> Pending<Transferable> {
-        let (context, code) = (self.clone(), code.into());
-        self.isolate().queue_returning(&options.run.clone(), move || context.eval(&code, &options))
+        self.eval_queued::<Async>(code, options)
     }
 
     /// [`Context::eval`], queued with its result dropped.
     pub fn eval_ignored(&self, code: impl Into<String>, options: EvalOptions) {
-        let (context, code) = (self.clone(), code.into());
-        self.isolate().queue_ignored(move || context.eval(&code, &options));
+        self.eval_queued::<Ignored>(code, options)
+    }
+
+    /// [`Context::eval_closure`] in a queued form.
+    pub fn eval_closure_queued<F: QueuedForm>(
+        &self,
+        code: impl Into<String>,
+        arguments: Vec<Transferable>,
+        options: EvalOptions,
+    ) -> F::Output<Transferable> {
+        let (context, code, run) = (self.clone(), code.into(), options.run.clone());
+        F::queue_returning(self.isolate(), &run, move || context.eval_closure(&code, &arguments, &options))
     }
 
     /// [`Context::eval_closure`], run on the worker pool.
@@ -221,28 +302,30 @@ impl Context {
         arguments: Vec<Transferable>,
         options: EvalOptions,
     ) -> Pending<Transferable> {
-        let (context, code) = (self.clone(), code.into());
-        self.isolate().queue_returning(&options.run.clone(), move || context.eval_closure(&code, &arguments, &options))
+        self.eval_closure_queued::<Async>(code, arguments, options)
     }
 
     /// [`Context::eval_closure`], queued with its result dropped.
     pub fn eval_closure_ignored(&self, code: impl Into<String>, arguments: Vec<Transferable>, options: EvalOptions) {
-        let (context, code) = (self.clone(), code.into());
-        self.isolate().queue_ignored(move || context.eval_closure(&code, &arguments, &options));
+        self.eval_closure_queued::<Ignored>(code, arguments, options)
     }
 }
 
 impl Script {
+    /// [`Script::run`] in a queued form.
+    pub fn run_queued<F: QueuedForm>(&self, context: &Context, options: RunOptions) -> F::Output<Transferable> {
+        let (script, context) = (self.clone(), context.clone());
+        F::queue_returning(self.isolate(), &options.clone(), move || script.run(&context, &options))
+    }
+
     /// [`Script::run`], run on the worker pool.
     pub fn run_async(&self, context: &Context, options: RunOptions) -> Pending<Transferable> {
-        let (script, context) = (self.clone(), context.clone());
-        self.isolate().queue_returning(&options.clone(), move || script.run(&context, &options))
+        self.run_queued::<Async>(context, options)
     }
 
     /// [`Script::run`], queued with its result dropped.
     pub fn run_ignored(&self, context: &Context, options: RunOptions) {
-        let (script, context) = (self.clone(), context.clone());
-        self.isolate().queue_ignored(move || script.run(&context, &options));
+        self.run_queued::<Ignored>(context, options)
     }
 }
 
@@ -250,7 +333,18 @@ impl Reference {
     /// [`Reference::get`], run on the worker pool.
     pub fn get_async(&self, key: impl Into<Value>, options: RunOptions) -> Pending<Transferable> {
         let (reference, key) = (self.clone(), key.into());
-        self.isolate().queue_returning(&options.clone(), move || reference.get(key, &options))
+        Async::queue_returning(self.isolate(), &options.clone(), move || reference.get(key, &options))
+    }
+
+    /// [`Reference::set`] in a queued form.
+    pub fn set_queued<F: QueuedForm>(
+        &self,
+        key: impl Into<Value>,
+        value: impl Into<Transferable>,
+        options: RunOptions,
+    ) -> F::Output<bool> {
+        let (reference, key, value) = (self.clone(), key.into(), value.into());
+        F::queue(self.isolate(), move || reference.set(key, value, &options))
     }
 
     /// [`Reference::set`], run on the worker pool.
@@ -260,26 +354,39 @@ impl Reference {
         value: impl Into<Transferable>,
         options: RunOptions,
     ) -> Pending<bool> {
-        let (reference, key, value) = (self.clone(), key.into(), value.into());
-        self.isolate().queue(move || reference.set(key, value, &options))
+        self.set_queued::<Async>(key, value, options)
     }
 
     /// [`Reference::set`], queued with its result dropped.
     pub fn set_ignored(&self, key: impl Into<Value>, value: impl Into<Transferable>, options: RunOptions) {
-        let (reference, key, value) = (self.clone(), key.into(), value.into());
-        self.isolate().queue_ignored(move || reference.set(key, value, &options));
+        self.set_queued::<Ignored>(key, value, options)
+    }
+
+    /// [`Reference::delete`] in a queued form.
+    pub fn delete_queued<F: QueuedForm>(&self, key: impl Into<Value>, options: RunOptions) -> F::Output<bool> {
+        let (reference, key) = (self.clone(), key.into());
+        F::queue(self.isolate(), move || reference.delete(key, &options))
     }
 
     /// [`Reference::delete`], run on the worker pool.
     pub fn delete_async(&self, key: impl Into<Value>, options: RunOptions) -> Pending<bool> {
-        let (reference, key) = (self.clone(), key.into());
-        self.isolate().queue(move || reference.delete(key, &options))
+        self.delete_queued::<Async>(key, options)
     }
 
     /// [`Reference::delete`], queued with its result dropped.
     pub fn delete_ignored(&self, key: impl Into<Value>, options: RunOptions) {
-        let (reference, key) = (self.clone(), key.into());
-        self.isolate().queue_ignored(move || reference.delete(key, &options));
+        self.delete_queued::<Ignored>(key, options)
+    }
+
+    /// [`Reference::apply`] in a queued form.
+    pub fn apply_queued<F: QueuedForm>(
+        &self,
+        receiver: impl Into<Transferable>,
+        arguments: Vec<Transferable>,
+        options: RunOptions,
+    ) -> F::Output<Transferable> {
+        let (reference, receiver) = (self.clone(), receiver.into());
+        F::queue_returning(self.isolate(), &options.clone(), move || reference.apply(receiver, &arguments, &options))
     }
 
     /// [`Reference::apply`], run on the worker pool.
@@ -289,19 +396,17 @@ impl Reference {
         arguments: Vec<Transferable>,
         options: RunOptions,
     ) -> Pending<Transferable> {
-        let (reference, receiver) = (self.clone(), receiver.into());
-        self.isolate().queue_returning(&options.clone(), move || reference.apply(receiver, &arguments, &options))
+        self.apply_queued::<Async>(receiver, arguments, options)
     }
 
     /// [`Reference::apply`], queued with its result dropped.
     pub fn apply_ignored(&self, receiver: impl Into<Transferable>, arguments: Vec<Transferable>, options: RunOptions) {
-        let (reference, receiver) = (self.clone(), receiver.into());
-        self.isolate().queue_ignored(move || reference.apply(receiver, &arguments, &options));
+        self.apply_queued::<Ignored>(receiver, arguments, options)
     }
 
     /// [`Reference::copy`], run on the worker pool.
     pub fn copy_async(&self) -> Pending<Structured> {
         let reference = self.clone();
-        self.isolate().queue(move || reference.copy())
+        Async::queue(self.isolate(), move || reference.copy())
     }
 }

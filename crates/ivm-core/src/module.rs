@@ -275,7 +275,8 @@ impl Module {
     pub fn evaluate_async(&self, options: RunOptions) -> Pending<Transferable> {
         let module = self.clone();
         let options = RunOptions { promise: true, ..options };
-        self.isolate().queue_returning(&options.clone(), move || module.evaluate(&options))
+        use crate::forms::{Async, QueuedForm};
+        Async::queue_returning(self.isolate(), &options.clone(), move || module.evaluate(&options))
     }
 }
 
