@@ -19,21 +19,11 @@ const SYNC = 0;
 const ASYNC = 1;
 const IGNORED = 2;
 
-// How results leave an isolate (see bindings/node/src/convert.rs), packed
-// with the form and two switches into one number per call
-// (bindings/node/src/forms.rs: CallFlags).
-const RESULT_TRANSFERABLE = 0; // primitives, else undefined (eval, run)
-const RESULT_OR_REFERENCE = 1; // primitives, else a Reference (apply, get)
-const RESULT_COPY = 2;
-const RESULT_EXTERNAL_COPY = 3;
-const RESULT_REFERENCE = 4;
-
-const FOLLOW_PROMISE = 8;
-const ACCESSORS = 64;
-
-function flags(mode, promise, form, accessors) {
-  return mode | (promise ? FOLLOW_PROMISE : 0) | (form << 4) | (accessors ? ACCESSORS : 0);
-}
+// The methods' option objects go to the addon as they are: it reads each
+// option where it is used (bindings/node/src/options.rs). This file reads
+// only what is Node's side of a call: how Node values are copied into an
+// isolate (TransferOptions of arguments and values), and whether a
+// synchronous call with `promise` gives a Promise.
 
 // Errors: each kind of failure has its own class. Their `name` stays
 // "Error", as isolated-vm's errors are plain Errors, so messages and stack
@@ -123,16 +113,16 @@ function options(value) {
   return value;
 }
 
-// TransferOptions: at most one of copy, externalCopy and reference, with
-// promise combinable.
-function transferMode(transfer, fallback) {
-  if (transfer === undefined) return fallback;
+// How a Node value goes into an isolate, as TransferOptions say: at most
+// one of `copy`, `externalCopy` and `reference`.
+function transferMode(transfer) {
+  if (transfer === undefined || transfer === null) return undefined;
   const set = (transfer.copy ? 1 : 0) + (transfer.externalCopy ? 1 : 0) + (transfer.reference ? 1 : 0);
   if (set > 1) throw new TypeError('Only one of `copy`, `externalCopy` or `reference` may be set');
-  if (transfer.copy) return RESULT_COPY;
-  if (transfer.externalCopy) return RESULT_EXTERNAL_COPY;
-  if (transfer.reference) return RESULT_REFERENCE;
-  return fallback;
+  if (transfer.copy) return 'copy';
+  if (transfer.externalCopy) return 'externalCopy';
+  if (transfer.reference) return 'reference';
+  return undefined;
 }
 
 // The library object itself crosses as this handle (see `transferIn`).
@@ -155,10 +145,10 @@ function isTransferable(value) {
 // A value on its way into an isolate, as TransferOptions `transfer` say.
 function transferIn(value, transfer) {
   if (typeof value === 'symbol') throw new TypeError('A non-transferable value was passed');
-  const mode = transferMode(transfer, undefined);
-  if (mode === RESULT_COPY) return isPrimitive(value) ? value : serialize(value);
-  if (mode === RESULT_EXTERNAL_COPY) return new ExternalCopy(value).copyInto();
-  if (mode === RESULT_REFERENCE) return value instanceof Reference ? value : new Reference(value);
+  const mode = transferMode(transfer);
+  if (mode === 'copy') return isPrimitive(value) ? value : serialize(value);
+  if (mode === 'externalCopy') return new ExternalCopy(value).copyInto();
+  if (mode === 'reference') return value instanceof Reference ? value : new Reference(value);
   if (value === module.exports) return libraryHandle;
   if (isTransferable(value)) return value;
   if (typeof value === 'function') return new Callback(value);
@@ -177,22 +167,15 @@ function transferArguments(args, transfer) {
   return args.map((arg) => transferIn(arg, transfer));
 }
 
-// A numeric option: a number or nothing (undefined or null), else a
-// TypeError naming it. Its range is checked by the addon, with ivm-core's
-// rules (a RangeError naming it).
-function numberOption(value, name) {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'number') throw new TypeError(`\`${name}\` must be a number`);
-  return value;
-}
-
-function timeoutOf(opts) {
-  return numberOption(opts.timeout, 'timeout');
-}
-
 function code(value) {
   if (typeof value !== 'string') throw new TypeError('`code` must be a string');
   return value;
+}
+
+// Whether `value`, a call's options, asks for `promise` (on its own or in
+// its `result`).
+function promised(value) {
+  return value !== null && typeof value === 'object' && Boolean(value.promise);
 }
 
 // Makes a call in the form asked for. A synchronous call with
@@ -217,8 +200,8 @@ function rejectCall(call) {
 
 // Isolate
 Object.defineProperties(Isolate.prototype, {
-  createContextSync: { value(opts) { return this._createContext(SYNC, ...contextOptions(opts)); } },
-  createContext: { value(opts) { return rejectCall(() => this._createContext(ASYNC, ...contextOptions(opts))); } },
+  createContextSync: { value(opts) { return this._createContext(SYNC, opts); } },
+  createContext: { value(opts) { return rejectCall(() => this._createContext(ASYNC, opts)); } },
   compileScriptSync: { value(source, opts) { return compileScript(this, source, opts, SYNC); } },
   compileScript: { value(source, opts) { return rejectCall(() => compileScript(this, source, opts, ASYNC)); } },
   compileModuleSync: { value(source, opts) { return compileModule(this, source, opts, SYNC); } },
@@ -234,24 +217,8 @@ Object.defineProperties(Isolate.prototype, {
 // ivm adds a third argument isolated-vm ignores, `{ memoryLimit, timeout }`,
 // the worker's limits (ivm-core's defaults: 128 MB and 10 s).
 Isolate.createSnapshot = function createSnapshot(scripts, warmupScript, opts) {
-  if (!Array.isArray(scripts)) throw new TypeError('`scripts` must be an array');
-  const checked = scripts.map(snapshotScript);
-  if (warmupScript !== undefined && typeof warmupScript !== 'string') {
-    throw new TypeError('`warmupScript` must be a string');
-  }
-  const o = options(opts);
-  const memoryLimit = numberOption(o.memoryLimit, 'memoryLimit');
-  return native._createSnapshot(checked, warmupScript, memoryLimit, timeoutOf(o), snapshotWorker, snapshotWorkerEnv);
+  return native._createSnapshot(scripts, warmupScript, opts, snapshotWorker, snapshotWorkerEnv);
 };
-
-function snapshotScript(script) {
-  if (script === null || typeof script !== 'object') throw new TypeError('Each script must be an object');
-  const { filename } = script;
-  if (filename !== undefined && typeof filename !== 'string') throw new TypeError('`filename` must be a string');
-  const lineOffset = numberOption(script.lineOffset, 'lineOffset');
-  const columnOffset = numberOption(script.columnOffset, 'columnOffset');
-  return { code: code(script.code), filename, lineOffset, columnOffset };
-}
 
 // The snapshot worker's command: this Node, with no flags of the parent's
 // (NODE_OPTIONS emptied: a preloaded module or an inspector there would
@@ -263,56 +230,15 @@ const snapshotWorker = [
 ];
 const snapshotWorkerEnv = ['NODE_OPTIONS', '', 'ELECTRON_RUN_AS_NODE', '1'];
 
-function optionalBoolean(value, name) {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'boolean') throw new TypeError(`\`${name}\` must be a boolean`);
-  return value;
-}
-
-// createContext's options: node:vm's `codeGeneration: { strings, wasm }`
-// (both allowed unless false), isolated-vm's `inspector` (read as isolated-vm
-// reads it, truthy or not) and node:vm's `name` (the context's name in the
-// inspector), as `_createContext`'s arguments after the form.
-function contextOptions(opts) {
-  const o = options(opts);
-  const { codeGeneration: generation, name } = o;
-  if (name !== undefined && typeof name !== 'string') throw new TypeError('`name` must be a string');
-  let strings;
-  let wasm;
-  if (generation !== undefined && generation !== null) {
-    if (typeof generation !== 'object') throw new TypeError('`codeGeneration` must be an object');
-    strings = optionalBoolean(generation.strings, 'codeGeneration.strings');
-    wasm = optionalBoolean(generation.wasm, 'codeGeneration.wasm');
-  }
-  return [strings, wasm, Boolean(o.inspector), name];
-}
-
-// CachedDataOptions, as the compile methods' arguments: `cachedData` (an
-// ExternalCopy of an ArrayBuffer, checked by the addon) and
-// `produceCachedData`.
-function cachedData(o) {
-  const data = o.cachedData === null ? undefined : o.cachedData;
-  return [data, optionalBoolean(o.produceCachedData, 'produceCachedData')];
-}
-
-// ScriptOrigin's numbers, as the compile methods take them.
-function offsets(o) {
-  return [numberOption(o.lineOffset, 'lineOffset'), numberOption(o.columnOffset, 'columnOffset')];
-}
-
 function compileScript(isolate, source, opts, form) {
-  const o = options(opts);
-  const [data, produce] = cachedData(o);
-  return isolate._compileScript(code(source), o.filename, ...offsets(o), data, produce, form);
+  return isolate._compileScript(code(source), form, opts);
 }
 
 function compileModule(isolate, source, opts, form) {
-  const o = options(opts);
   // isolated-vm's `meta` callback runs inside the isolate, so it can only
   // be given by code in that isolate, never from Node.
-  if (o.meta !== undefined) throw new errorClasses.UsageError('`meta` callback must belong to entered isolate');
-  const [data, produce] = cachedData(o);
-  return isolate._compileModule(code(source), o.filename, ...offsets(o), data, produce, form);
+  if (opts && opts.meta !== undefined) throw new errorClasses.UsageError('`meta` callback must belong to entered isolate');
+  return isolate._compileModule(code(source), form, opts);
 }
 
 // isolated-vm's eval and evalClosure take CachedDataOptions too, check
@@ -320,8 +246,7 @@ function compileModule(isolate, source, opts, form) {
 // value alone). ivm's eval compiles with a script's `cachedData` given to
 // it; evalClosure checks it the same way and has no cache to use it with.
 function checkEvalCachedData(o) {
-  const [data] = cachedData(o);
-  if (data !== undefined) native._checkCachedData(data);
+  if (o.cachedData !== undefined && o.cachedData !== null) native._checkCachedData(o.cachedData);
 }
 
 // Context
@@ -347,25 +272,15 @@ Object.defineProperties(Context.prototype, {
 
 function evaluate(context, source, opts, form) {
   if (typeof source !== 'string') throw new TypeError('`code` must be a string');
-  if (opts === undefined) return context._eval(source, flags(RESULT_TRANSFERABLE, false, form, false));
-  const o = options(opts);
-  const [data] = cachedData(o);
-  const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
-  const timeout = timeoutOf(o);
-  const [lineOffset, columnOffset] = offsets(o);
-  const call = () => context._eval(source, bits, timeout, o.filename, lineOffset, columnOffset, data);
-  return finish(form, o.promise, call);
+  if (opts === undefined) return context._eval(source, form);
+  return finish(form, promised(opts), () => context._eval(source, form, opts));
 }
 
 function evalClosure(context, source, args, opts, form) {
   const o = options(opts);
   checkEvalCachedData(o);
-  const result = o.result || {};
-  const bits = flags(transferMode(result, RESULT_TRANSFERABLE), result.promise, form, false);
   const transferred = transferArguments(args, o.arguments);
-  const timeout = timeoutOf(o);
-  const call = () => context._evalClosure(code(source), transferred, bits, timeout, o.filename);
-  return finish(form, result.promise, call);
+  return finish(form, promised(o.result), () => context._evalClosure(code(source), transferred, form, opts));
 }
 
 // Script
@@ -378,11 +293,8 @@ Object.defineProperties(Script.prototype, {
 function runScript(script, context, opts, form) {
   if (!(context instanceof Context)) throw new TypeError('`context` must be a Context');
   const o = options(opts);
-  const bits = flags(transferMode(o, RESULT_TRANSFERABLE), o.promise, form, false);
-  const timeout = timeoutOf(o);
   try {
-    const call = () => script._run(context, bits, timeout);
-    return finish(form, o.promise, call);
+    return finish(form, o.promise, () => script._run(context, form, opts));
   } finally {
     if (o.release) script.release();
   }
@@ -411,18 +323,14 @@ function hostCall(form, call) {
 }
 
 function get(reference, key, opts, form) {
-  const o = options(opts);
-  const bits = flags(transferMode(o, RESULT_OR_REFERENCE), o.promise, form, o.accessors);
-  if (isHost(reference)) return hostCall(form, () => reference._hostGet(key, bits));
-  const timeout = timeoutOf(o);
-  const call = () => reference._get(key, bits, timeout);
-  return finish(form, o.promise, call);
+  if (isHost(reference)) return hostCall(form, () => reference._hostGet(key, opts));
+  return finish(form, promised(opts), () => reference._get(key, form, opts));
 }
 
 function set(reference, key, value, opts, form) {
   const o = options(opts);
   if (isHost(reference)) return hostCall(form, () => reference._hostSet(key, value));
-  return reference._set(key, transferIn(value, o), timeoutOf(o), form);
+  return reference._set(key, transferIn(value, o), form, opts);
 }
 
 function del(reference, key, form) {
@@ -433,20 +341,16 @@ function del(reference, key, form) {
 function apply(reference, receiver, args, opts, form) {
   if (opts === undefined && !isHost(reference)) {
     const target = receiver === undefined ? undefined : transferIn(receiver, undefined);
-    return reference._apply(target, transferArguments(args, undefined), flags(RESULT_OR_REFERENCE, false, form, false));
+    return reference._apply(target, transferArguments(args, undefined), form);
   }
   const o = options(opts);
-  const result = o.result || {};
-  const bits = flags(transferMode(result, RESULT_OR_REFERENCE), result.promise, form, false);
   if (isHost(reference)) {
     if (args !== undefined && !Array.isArray(args)) throw new TypeError('`arguments` must be an array');
-    return hostCall(form, () => reference._hostApply(receiver, args || [], bits));
+    return hostCall(form, () => reference._hostApply(receiver, args || [], opts));
   }
   const transferred = transferArguments(args, o.arguments);
   const target = transferIn(receiver, undefined);
-  const timeout = timeoutOf(o);
-  const call = () => reference._apply(target, transferred, bits, timeout);
-  return finish(form, result.promise, call);
+  return finish(form, promised(o.result), () => reference._apply(target, transferred, form, opts));
 }
 
 function copy(reference, form) {
@@ -513,8 +417,8 @@ Object.defineProperties(Module.prototype, {
   },
   instantiateSync: { value(context, resolve) { return instantiate(this, context, resolve, SYNC); } },
   instantiate: { value(context, resolve) { return rejectCall(() => instantiate(this, context, resolve, ASYNC)); } },
-  evaluateSync: { value(opts) { return this._evaluate(timeoutOf(options(opts)), SYNC); } },
-  evaluate: { value(opts) { return rejectCall(() => this._evaluate(timeoutOf(options(opts)), ASYNC)); } },
+  evaluateSync: { value(opts) { return this._evaluate(SYNC, opts); } },
+  evaluate: { value(opts) { return rejectCall(() => this._evaluate(ASYNC, opts)); } },
 });
 
 function instantiate(module, context, resolve, form) {
@@ -558,7 +462,9 @@ Object.defineProperties(InspectorSession.prototype, {
 
 // startInspectorServer's port: 0 (the default) takes a free one.
 function inspectorPort(port) {
-  return numberOption(port, 'port') ?? 0;
+  if (port === undefined || port === null) return 0;
+  if (typeof port !== 'number') throw new TypeError('`port` must be a number');
+  return port;
 }
 
 // IsolatePool (ivm's own; isolated-vm has none): isolates booted ahead of

@@ -151,3 +151,22 @@ test('error codes are the ones declared', () => {
   }
   assert.strictEqual(count, 10);
 });
+
+test('every public member index.js gives the classes is declared in index.d.ts', () => {
+  for (const [name, { statics, members, optional }] of declaredClasses()) {
+    const cls = ivm[name];
+    const declared = new Set([...members, ...optional]);
+    // Error classes get their members from Error; their own is `code`.
+    const own = Object.getOwnPropertyNames(cls.prototype).filter((member) => !member.startsWith('_'));
+    for (const member of own) {
+      if (member === 'constructor' || (cls.prototype instanceof Error && member === 'name')) continue;
+      assert.ok(declared.has(member), `${name}#${member} exists at run time but index.d.ts does not declare it`);
+    }
+    const ownStatics = Object.getOwnPropertyNames(cls).filter(
+      (member) => !member.startsWith('_') && !['length', 'name', 'prototype', 'arguments', 'caller'].includes(member),
+    );
+    for (const member of ownStatics) {
+      assert.ok(statics.has(member), `${name}.${member} exists at run time but index.d.ts does not declare it`);
+    }
+  }
+});

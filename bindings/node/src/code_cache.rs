@@ -11,6 +11,7 @@ use napi::{Env, JsObject, JsUnknown};
 
 use crate::errors::{to_napi, type_error};
 use crate::external_copy::ExternalCopy;
+use crate::options::Options;
 use crate::reference::unwrap;
 
 const NOT_AN_ARRAY_BUFFER_COPY: &str = "`cachedData` must be an ExternalCopy to ArrayBuffer";
@@ -60,11 +61,11 @@ impl CacheRequest {
     pub(crate) fn apply(
         env: &Env,
         options: CompileOptions,
-        cached_data: Option<JsUnknown>,
-        produce: Option<bool>,
+        given: &Options<'_>,
     ) -> napi::Result<(CompileOptions, CacheRequest)> {
         let mut options = options;
-        let supplied = match cached_data {
+        let produce = given.boolean("produceCachedData")?;
+        let supplied = match given.value("cachedData")? {
             Some(value) => {
                 options = options.cached_data(cached_data_bytes(env, &value)?);
                 true

@@ -15,8 +15,8 @@ use crate::errors::{internal, to_napi, type_error};
 use crate::external_copy::{ExternalCopy, ExternalCopyInto};
 use crate::reference::{Callback, Reference};
 
-/// How a result leaves the isolate, as `index.js` encodes isolated-vm's
-/// TransferOptions for the native calls.
+/// How a result leaves the isolate, as isolated-vm's TransferOptions say
+/// (read by `options.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResultMode {
     /// Primitives; anything else is `undefined` (eval and run's default).
@@ -29,17 +29,6 @@ pub(crate) enum ResultMode {
 }
 
 impl ResultMode {
-    pub(crate) fn from_code(code: u32) -> napi::Result<ResultMode> {
-        Ok(match code {
-            0 => ResultMode::Transferable,
-            1 => ResultMode::OrReference,
-            2 => ResultMode::Copy,
-            3 => ResultMode::ExternalCopy,
-            4 => ResultMode::Reference,
-            _ => return Err(internal(format!("unknown result mode {code}"))),
-        })
-    }
-
     /// The transfer mode exactly as TransferOptions ask (a result that
     /// stays in Node: the host rule's `leave`).
     pub(crate) fn as_asked(self) -> ivm_core::TransferMode {

@@ -30,29 +30,6 @@ impl Form {
     }
 }
 
-/// What `index.js` packs into one number for a call: how the result
-/// leaves (bits 0-2, see `ResultMode`), whether a promise is followed (bit
-/// 3), the form (bits 4-5) and whether `get` may run accessors (bit 6).
-/// One argument instead of four keeps the call from Node cheap.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallFlags {
-    pub(crate) mode: crate::convert::ResultMode,
-    pub(crate) promise: bool,
-    pub(crate) form: Form,
-    pub(crate) accessors: bool,
-}
-
-impl CallFlags {
-    pub(crate) fn decode(flags: u32) -> napi::Result<CallFlags> {
-        Ok(CallFlags {
-            mode: crate::convert::ResultMode::from_code(flags & 7)?,
-            promise: flags & 8 != 0,
-            form: Form::from_code((flags >> 4) & 3)?,
-            accessors: flags & 64 != 0,
-        })
-    }
-}
-
 /// A promise's deferred, which only Node's thread touches.
 struct Deferred(napi::sys::napi_deferred);
 

@@ -13,9 +13,10 @@ use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{range_error, to_napi};
-use crate::forms::{CallFlags, Form, run};
+use crate::forms::{Form, run};
 use crate::module::Module;
-use crate::reference::{Reference, instance, run_options, transferables};
+use crate::options::Options;
+use crate::reference::{Reference, instance, transferables};
 
 #[derive(Debug)]
 #[napi]
@@ -38,33 +39,14 @@ fn bigint_nanos(env: &Env, time: Duration) -> napi::Result<JsBigInt> {
     env.create_bigint_from_u64(u64::try_from(time.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// A line or column offset (`index.js` checked it is a number).
-pub(crate) fn offset(env: &Env, name: &str, value: Option<f64>) -> napi::Result<i32> {
-    let Some(value) = value else { return Ok(0) };
-    let offset = numeric::integer(name, value, i32::MIN.into(), i32::MAX.into()).map_err(|e| range_error(env, e))?;
-    Ok(i32::try_from(offset).unwrap_or_default())
-}
-
-fn origin(
-    env: &Env,
-    filename: Option<String>,
-    line_offset: Option<f64>,
-    column_offset: Option<f64>,
-) -> napi::Result<Option<ScriptOrigin>> {
-    let (line, column) = (offset(env, "lineOffset", line_offset)?, offset(env, "columnOffset", column_offset)?);
-    Ok(filename.map(|filename| ScriptOrigin::new(filename).line_offset(line).column_offset(column)))
-}
-
-fn compile_options(
-    env: &Env,
-    filename: Option<String>,
-    line_offset: Option<f64>,
-    column_offset: Option<f64>,
-) -> napi::Result<CompileOptions> {
-    Ok(match origin(env, filename, line_offset, column_offset)? {
+/// CompileOptions: ScriptOrigin's fields and CachedDataOptions.
+fn compile_options(env: &Env, options: Option<JsUnknown>) -> napi::Result<(CompileOptions, CacheRequest)> {
+    let given = Options::of(env, options, "options")?;
+    let options = match given.origin()? {
         Some(origin) => CompileOptions::new().origin(origin),
         None => CompileOptions::new(),
-    })
+    };
+    CacheRequest::apply(env, options, &given)
 }
 
 fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknown> {
@@ -121,25 +103,20 @@ impl Isolate {
     }
 
     /// `isolate.createContext({ inspector, name, codeGeneration: { strings, wasm } })`:
-    /// isolated-vm's `inspector` shows the context to the isolate's
-    /// inspector, under node:vm's `name` if given; node:vm's code generation
-    /// controls are both allowed unless `false`.
+    /// isolated-vm's `inspector` (read as isolated-vm reads it, truthy or
+    /// not) shows the context to the isolate's inspector, under node:vm's
+    /// `name` if given; node:vm's code generation controls are both
+    /// allowed unless `false`.
     #[napi(js_name = "_createContext", catch_unwind)]
-    pub fn create_context(
-        &self,
-        env: Env,
-        form: u32,
-        strings: Option<bool>,
-        wasm: Option<bool>,
-        inspector: bool,
-        name: Option<String>,
-    ) -> napi::Result<JsUnknown> {
+    pub fn create_context(&self, env: Env, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
+        let given = Options::of(&env, options, "options")?;
+        let generation = given.options("codeGeneration")?;
         let mut options = ContextOptions::new()
-            .code_generation_from_strings(strings.unwrap_or(true))
-            .wasm_code_generation(wasm.unwrap_or(true))
-            .inspector(inspector);
-        if let Some(name) = name {
+            .code_generation_from_strings(generation.boolean("strings")?.unwrap_or(true))
+            .wasm_code_generation(generation.boolean("wasm")?.unwrap_or(true))
+            .inspector(given.truthy("inspector")?);
+        if let Some(name) = given.string("name")? {
             options = options.name(name);
         }
         run(
@@ -151,22 +128,18 @@ impl Isolate {
         )
     }
 
+    /// `compileScript(code, { filename, lineOffset, columnOffset,
+    /// cachedData, produceCachedData })`.
     #[napi(js_name = "_compileScript", catch_unwind)]
-    #[allow(clippy::too_many_arguments, reason = "index.js passes the option objects' fields positionally")]
     pub fn compile_script(
         &self,
         env: Env,
         code: String,
-        filename: Option<String>,
-        line_offset: Option<f64>,
-        column_offset: Option<f64>,
-        cached_data: Option<JsUnknown>,
-        produce_cached_data: Option<bool>,
         form: u32,
+        options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let options = compile_options(&env, filename, line_offset, column_offset)?;
-        let (options, cache) = CacheRequest::apply(&env, options, cached_data, produce_cached_data)?;
+        let (options, cache) = compile_options(&env, options)?;
         run(
             &env,
             Form::from_code(form)?,
@@ -179,22 +152,17 @@ impl Isolate {
         )
     }
 
+    /// `compileModule(code, options)`, with `compileScript`'s options.
     #[napi(js_name = "_compileModule", catch_unwind)]
-    #[allow(clippy::too_many_arguments, reason = "index.js passes the option objects' fields positionally")]
     pub fn compile_module(
         &self,
         env: Env,
         code: String,
-        filename: Option<String>,
-        line_offset: Option<f64>,
-        column_offset: Option<f64>,
-        cached_data: Option<JsUnknown>,
-        produce_cached_data: Option<bool>,
         form: u32,
+        options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
-        let options = compile_options(&env, filename, line_offset, column_offset)?;
-        let (options, cache) = CacheRequest::apply(&env, options, cached_data, produce_cached_data)?;
+        let (options, cache) = compile_options(&env, options)?;
         run(
             &env,
             Form::from_code(form)?,
@@ -263,55 +231,52 @@ impl Context {
         self.context.global().map(Reference::isolate).map_err(|e| to_napi(&env, e))
     }
 
+    /// `eval(code, { timeout, filename, lineOffset, columnOffset,
+    /// cachedData, promise, …TransferOptions })`.
     #[napi(js_name = "_eval", catch_unwind)]
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "index.js passes ScriptOrigin's and CachedDataOptions' fields positionally"
-    )]
-    pub fn eval(
-        &self,
-        env: Env,
-        code: String,
-        flags: u32,
-        timeout: Option<f64>,
-        filename: Option<String>,
-        line_offset: Option<f64>,
-        column_offset: Option<f64>,
-        cached_data: Option<JsUnknown>,
-    ) -> napi::Result<JsUnknown> {
+    pub fn eval(&self, env: Env, code: String, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let context = &self.context;
-        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let mut options =
-            eval_options(&env, timeout, mode, promise, origin(&env, filename, line_offset, column_offset)?)?;
-        if let Some(cached_data) = cached_data {
+        let given = Options::of(&env, options, "options")?;
+        let (mut options, mode) = eval_options(&given)?;
+        if let Some(cached_data) = given.value("cachedData")? {
             options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached_data)?);
         }
         run(
             &env,
-            form,
+            Form::from_code(form)?,
             || context.eval(&code, &options),
             || context.eval_async(code.clone(), options.clone()),
             move |env, value| transferable_to_js(env, value, mode),
         )
     }
 
+    /// `evalClosure(code, arguments, { timeout, filename, result })`, with
+    /// the arguments as `index.js` prepared them for the isolate.
     #[napi(js_name = "_evalClosure", catch_unwind)]
     pub fn eval_closure(
         &self,
         env: Env,
         code: String,
         arguments: JsObject,
-        flags: u32,
-        timeout: Option<f64>,
-        filename: Option<String>,
+        form: u32,
+        options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let context = &self.context;
         let arguments = transferables(&env, &arguments)?;
-        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let options = eval_options(&env, timeout, mode, promise, origin(&env, filename, None, None)?)?;
+        let given = Options::of(&env, options, "options")?;
+        let result = given.options("result")?;
+        let (run_options, mode) = result.run(ResultMode::Transferable)?;
+        let mut options = EvalOptions::new();
+        options.run = run_options;
+        if let Some(timeout) = given.timeout()? {
+            options = options.timeout(timeout);
+        }
+        if let Some(filename) = given.string("filename")? {
+            options = options.origin(ScriptOrigin::new(filename));
+        }
         run(
             &env,
-            form,
+            Form::from_code(form)?,
             || context.eval_closure(&code, &arguments, &options),
             || context.eval_closure_async(code.clone(), arguments.clone(), options.clone()),
             move |env, value| transferable_to_js(env, value, mode),
@@ -324,22 +289,15 @@ impl Context {
     }
 }
 
-fn eval_options(
-    env: &Env,
-    timeout: Option<f64>,
-    mode: ResultMode,
-    promise: bool,
-    origin: Option<ScriptOrigin>,
-) -> napi::Result<EvalOptions> {
-    let run = run_options(env, timeout, mode, promise)?;
-    let mut options = EvalOptions::new().result(run.result).promise(run.promise);
-    if let Some(timeout) = run.timeout {
-        options = options.timeout(timeout);
-    }
-    if let Some(origin) = origin {
+/// EvalOptions: RunOptions' and ScriptOrigin's fields.
+fn eval_options(given: &Options<'_>) -> napi::Result<(EvalOptions, ResultMode)> {
+    let (run, mode) = given.run(ResultMode::Transferable)?;
+    let mut options = EvalOptions::new();
+    options.run = run;
+    if let Some(origin) = given.origin()? {
         options = options.origin(origin);
     }
-    Ok(options)
+    Ok((options, mode))
 }
 
 #[derive(Debug)]
@@ -350,14 +308,14 @@ pub struct Script {
 
 #[napi]
 impl Script {
+    /// `run(context, { timeout, promise, …TransferOptions })`.
     #[napi(js_name = "_run", catch_unwind)]
-    pub fn run(&self, env: Env, context: &Context, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
+    pub fn run(&self, env: Env, context: &Context, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let (script, context) = (&self.script, &context.context);
-        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
-        let options = run_options(&env, timeout, mode, promise)?;
+        let (options, mode) = Options::of(&env, options, "options")?.run(ResultMode::Transferable)?;
         run(
             &env,
-            form,
+            Form::from_code(form)?,
             || script.run(context, &options),
             || script.run_async(context, options.clone()),
             move |env, value| transferable_to_js(env, value, mode),

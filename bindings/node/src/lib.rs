@@ -28,6 +28,7 @@ mod inspector;
 mod isolate;
 mod main_thread;
 mod module;
+mod options;
 mod pool;
 mod reference;
 mod snapshot;

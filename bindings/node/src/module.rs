@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ivm_core::ModuleResolver;
+use ivm_core::{ModuleResolver, RunOptions};
 use napi::bindgen_prelude::This;
 use napi::{Env, JsBoolean, JsFunction, JsObject, JsUnknown, NapiValue};
 use napi_derive::napi;
@@ -23,7 +23,8 @@ use crate::forms::{Form, SharedHold, run, settled_promise, take, undefined};
 use crate::host::{describe, in_scope};
 use crate::isolate::Context;
 use crate::main_thread::MainThread;
-use crate::reference::{Reference, instance, run_options, unwrap};
+use crate::options::Options;
+use crate::reference::{Reference, instance, unwrap};
 
 #[derive(Debug)]
 #[napi]
@@ -87,9 +88,14 @@ impl Module {
     /// Runs the module; the value is its evaluation's (`undefined` once
     /// its top-level await is done).
     #[napi(js_name = "_evaluate", catch_unwind)]
-    pub fn evaluate(&self, env: Env, timeout: Option<f64>, form: u32) -> napi::Result<JsUnknown> {
+    pub fn evaluate(&self, env: Env, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let module = &self.module;
-        let options = run_options(&env, timeout, ResultMode::Transferable, true)?;
+        // Of the options only `timeout` is read, as in isolated-vm.
+        let timeout = Options::of(&env, options, "options")?.timeout()?;
+        let options = match timeout {
+            Some(timeout) => RunOptions::new().promise(true).timeout(timeout),
+            None => RunOptions::new().promise(true),
+        };
         run(
             &env,
             Form::from_code(form)?,

@@ -5,10 +5,9 @@
 //! here, on Node's thread; `index.js` gives them their forms).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ivm_core::host::{self, Access, Grant};
-use ivm_core::{RunOptions, Transferable, Value, numeric};
+use ivm_core::{RunOptions, Transferable, Value};
 use napi::bindgen_prelude::{FromNapiRef, ToNapiValue};
 use napi::{Env, JsObject, JsUnknown, NapiValue};
 use napi_derive::napi;
@@ -16,9 +15,10 @@ use napi_derive::napi;
 use crate::convert::raw;
 use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
 
-use crate::errors::{internal, range_error, to_napi, type_error};
-use crate::forms::{CallFlags, Form, run, undefined};
+use crate::errors::{internal, to_napi, type_error};
+use crate::forms::{Form, run, undefined};
 use crate::host::{CallbackKind, Handle, HostFunction, NodeObjects, NodeValue, function_from};
+use crate::options::Options;
 
 /// Unwraps an instance of one of the addon's classes.
 ///
@@ -34,29 +34,6 @@ pub(crate) unsafe fn unwrap<T: FromNapiRef + 'static>(env: &Env, value: &JsUnkno
 pub(crate) fn instance<T: ToNapiValue>(env: &Env, value: T) -> napi::Result<JsUnknown> {
     // SAFETY: `to_napi_value` returns a live value of `env`.
     unsafe { Ok(JsUnknown::from_raw_unchecked(env.raw(), T::to_napi_value(env.raw(), value)?)) }
-}
-
-/// `RunOptions` from `index.js`'s positional arguments (`timeout` checked
-/// to be a number there).
-pub(crate) fn run_options(
-    env: &Env,
-    timeout_ms: Option<f64>,
-    mode: ResultMode,
-    promise: bool,
-) -> napi::Result<RunOptions> {
-    let options = RunOptions::new().result(mode.transfer_mode()).promise(promise);
-    Ok(match timeout(env, timeout_ms)? {
-        Some(timeout) => options.timeout(timeout),
-        None => options,
-    })
-}
-
-/// A `timeout` in milliseconds, from 0 to 2^53 − 1; 0 (or none) means no
-/// timeout, as in isolated-vm.
-pub(crate) fn timeout(env: &Env, timeout_ms: Option<f64>) -> napi::Result<Option<Duration>> {
-    let Some(ms) = timeout_ms else { return Ok(None) };
-    let timeout = numeric::duration("timeout", ms, numeric::Unit::Milliseconds).map_err(|e| range_error(env, e))?;
-    Ok(Some(timeout).filter(|timeout| !timeout.is_zero()))
 }
 
 /// The elements of an array `index.js` passed.
@@ -219,10 +196,11 @@ impl Reference {
     /// `get` on a Node value, from Node, under the Reference's grant (or
     /// with `accessors`, which Node may ask for itself, as in isolated-vm).
     #[napi(js_name = "_hostGet", catch_unwind)]
-    pub fn host_get(&self, env: Env, key: JsUnknown, flags: u32) -> napi::Result<JsUnknown> {
+    pub fn host_get(&self, env: Env, key: JsUnknown, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
-        let CallFlags { mode, accessors, .. } = CallFlags::decode(flags)?;
-        let grant = if accessors { node.grant.accessors(true) } else { node.grant };
+        let given = Options::of(&env, options, "options")?;
+        let mode = given.result_mode(ResultMode::OrReference)?;
+        let grant = if given.truthy("accessors")? { node.grant.accessors(true) } else { node.grant };
         let key = key_value(&env, &key)?;
         let target = Handle::of(&node.get(&env)?);
         let Some(value) = host::get(objects, &target, &key, grant).map_err(|access| host_error(&env, access))? else {
@@ -262,10 +240,11 @@ impl Reference {
         env: Env,
         receiver: JsUnknown,
         arguments: JsObject,
-        flags: u32,
+        options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
-        let CallFlags { mode, .. } = CallFlags::decode(flags)?;
+        let result = Options::of(&env, options, "options")?.options("result")?;
+        let mode = result.result_mode(ResultMode::OrReference)?;
         let target = Handle::of(&node.get(&env)?);
         let arguments = array_items(&arguments)?.iter().map(Handle::of).collect();
         let returned = host::apply(objects, &target, Handle::of(&receiver), arguments)
@@ -283,34 +262,41 @@ impl Reference {
         Ok(Reference { target: Target::Isolate(reference), deref_into: true })
     }
 
+    /// `get(key, { timeout, accessors, promise, …TransferOptions })`.
     #[napi(js_name = "_get", catch_unwind)]
-    pub fn get(&self, env: Env, key: JsUnknown, flags: u32, timeout: Option<f64>) -> napi::Result<JsUnknown> {
+    pub fn get(&self, env: Env, key: JsUnknown, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
-        let CallFlags { mode, promise, form, accessors } = CallFlags::decode(flags)?;
         let key = key_value(&env, &key)?;
-        let options = run_options(&env, timeout, mode, promise)?.accessors(accessors);
+        let given = Options::of(&env, options, "options")?;
+        let (options, mode) = given.run(ResultMode::OrReference)?;
+        let options = options.accessors(given.truthy("accessors")?);
         run(
             &env,
-            form,
+            Form::from_code(form)?,
             || reference.get(key.clone(), &options),
             || reference.get_async(key.clone(), options.clone()),
             move |env, value| transferable_to_js(env, value, mode),
         )
     }
 
+    /// `set(key, value, { timeout })`, with the value as `index.js`
+    /// prepared it for the isolate.
     #[napi(js_name = "_set", catch_unwind)]
     pub fn set(
         &self,
         env: Env,
         key: JsUnknown,
         value: JsUnknown,
-        timeout: Option<f64>,
         form: u32,
+        options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
         let key = key_value(&env, &key)?;
         let value = js_to_transferable(&env, value)?;
-        let options = run_options(&env, timeout, ResultMode::Transferable, false)?;
+        let options = match Options::of(&env, options, "options")?.timeout()? {
+            Some(timeout) => RunOptions::new().timeout(timeout),
+            None => RunOptions::new(),
+        };
         run(
             &env,
             Form::from_code(form)?,
@@ -333,23 +319,27 @@ impl Reference {
         )
     }
 
+    /// `apply(receiver, arguments, { timeout, result: { promise,
+    /// …TransferOptions } })`, with the receiver and arguments as `index.js`
+    /// prepared them for the isolate.
     #[napi(js_name = "_apply", catch_unwind)]
     pub fn apply(
         &self,
         env: Env,
         receiver: JsUnknown,
         arguments: JsObject,
-        flags: u32,
-        timeout: Option<f64>,
+        form: u32,
+        options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
         let reference = self.in_isolate()?;
-        let CallFlags { mode, promise, form, .. } = CallFlags::decode(flags)?;
         let receiver = js_to_transferable(&env, receiver)?;
         let arguments = transferables(&env, &arguments)?;
-        let options = run_options(&env, timeout, mode, promise)?;
+        let given = Options::of(&env, options, "options")?;
+        let (mut options, mode) = given.options("result")?.run(ResultMode::OrReference)?;
+        options.timeout = given.timeout()?;
         run(
             &env,
-            form,
+            Form::from_code(form)?,
             || reference.apply(receiver.clone(), &arguments, &options),
             || reference.apply_async(receiver.clone(), arguments.clone(), options.clone()),
             move |env, value| transferable_to_js(env, value, mode),

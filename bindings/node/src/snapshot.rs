@@ -9,57 +9,64 @@
 //! command line to load this very addon file and call `_snapshotWorker`.
 
 use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker, numeric};
-use napi::{Env, JsUnknown};
+use napi::{Env, JsObject, JsUnknown};
 use napi_derive::napi;
 
 use crate::code_cache::{array_buffer_copy, array_buffer_copy_bytes};
-use crate::errors::{internal, range_error, to_napi};
-use crate::isolate::offset;
-use crate::reference::timeout;
-
-/// One of `createSnapshot`'s scripts, as `index.js` checked it.
-#[napi(object)]
-#[derive(Debug)]
-pub struct SnapshotScriptInfo {
-    pub code: String,
-    pub filename: Option<String>,
-    pub line_offset: Option<f64>,
-    pub column_offset: Option<f64>,
-}
+use crate::errors::{internal, range_error, to_napi, type_error};
+use crate::options::Options;
+use crate::reference::array_items;
 
 /// `Isolate.createSnapshot(scripts, warmupScript, { memoryLimit, timeout })`:
-/// runs the scripts in a worker started as `worker` (the program, then its
-/// arguments) with `worker_env` (names and values, alternating) added to
-/// its environment, and returns the snapshot as an `ExternalCopy` of an
-/// ArrayBuffer. Blocks until the worker is done, as isolated-vm's does.
+/// runs the scripts (`{ code, filename, lineOffset, columnOffset }` each) in
+/// a worker started as `worker` (the program, then its arguments) with
+/// `worker_env` (names and values, alternating) added to its environment,
+/// and returns the snapshot as an `ExternalCopy` of an ArrayBuffer. Blocks
+/// until the worker is done, as isolated-vm's does. ivm's third argument
+/// sets the worker's limits (ivm-core's defaults: 128 MB and 10 s).
 #[napi(js_name = "_createSnapshot", catch_unwind)]
 #[allow(dead_code, reason = "called from JavaScript, through napi-rs' registration")]
 pub fn create_snapshot(
     env: Env,
-    scripts: Vec<SnapshotScriptInfo>,
-    warmup: Option<String>,
-    memory_limit_mb: Option<f64>,
-    timeout_ms: Option<f64>,
+    scripts: JsUnknown,
+    warmup: Option<JsUnknown>,
+    options: Option<JsUnknown>,
     worker: Vec<String>,
     worker_env: Vec<String>,
 ) -> napi::Result<JsUnknown> {
-    let scripts = scripts
+    if !scripts.is_array()? {
+        return Err(type_error(&env, "`scripts` must be an array"));
+    }
+    // SAFETY: checked to be an array, an object.
+    let list: JsObject = unsafe { scripts.cast() };
+    let scripts = array_items(&list)?
         .into_iter()
         .map(|script| {
-            let origin = script.filename.map_or_else(ScriptOrigin::default, ScriptOrigin::new);
-            let origin = origin.line_offset(offset(&env, "lineOffset", script.line_offset)?).column_offset(offset(
-                &env,
-                "columnOffset",
-                script.column_offset,
-            )?);
-            Ok(SnapshotScript::new(script.code, origin))
+            if script.get_type()? != napi::ValueType::Object {
+                return Err(type_error(&env, "Each script must be an object"));
+            }
+            let script = Options::of(&env, Some(script), "script")?;
+            let code = script.string("code")?.ok_or_else(|| type_error(&env, "`code` must be a string"))?;
+            let offsets = script.offsets()?;
+            let origin = script.string("filename")?.map_or_else(ScriptOrigin::default, ScriptOrigin::new);
+            Ok(SnapshotScript::new(code, offsets(origin)))
         })
         .collect::<napi::Result<Vec<_>>>()?;
+    let warmup = match warmup {
+        Some(warmup) if warmup.get_type()? == napi::ValueType::String => {
+            Some(warmup.coerce_to_string()?.into_utf8()?.into_owned()?)
+        }
+        Some(warmup) if warmup.get_type()? != napi::ValueType::Undefined => {
+            return Err(type_error(&env, "`warmupScript` must be a string"));
+        }
+        _ => None,
+    };
+    let given = Options::of(&env, options, "options")?;
     let mut options = SnapshotOptions::new().worker(worker_command(worker, worker_env)?);
-    if let Some(mb) = memory_limit_mb {
+    if let Some(mb) = given.number("memoryLimit")? {
         options = options.memory_limit(numeric::memory_limit("memoryLimit", mb).map_err(|e| range_error(&env, e))?);
     }
-    if let Some(timeout) = timeout(&env, timeout_ms)? {
+    if let Some(timeout) = given.timeout()? {
         options = options.timeout(timeout);
     }
     let bytes = ivm_core::create_snapshot(&scripts, warmup.as_deref(), &options).map_err(|e| to_napi(&env, e))?;

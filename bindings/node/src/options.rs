@@ -1,0 +1,156 @@
+//! isolated-vm's option objects, read where they are used: `index.js` hands
+//! the caller's objects over as they are, and each method reads its options
+//! by name, with a TypeError that names an option of the wrong type and
+//! ivm-core's `numeric` ranges for numbers (a RangeError). One reader per
+//! kind of option, so adding an option to a method is a line here or there.
+
+use std::time::Duration;
+
+use ivm_core::{RunOptions, ScriptOrigin, numeric};
+use napi::{Env, JsObject, JsUnknown, ValueType};
+
+use crate::convert::ResultMode;
+use crate::errors::{range_error, type_error};
+
+/// An options argument: an object, or nothing at all.
+pub(crate) struct Options<'e> {
+    env: &'e Env,
+    object: Option<JsObject>,
+    /// Where these options sit in the caller's object (`codeGeneration.`
+    /// for `{ codeGeneration: { … } }`), for the messages that name them.
+    path: String,
+}
+
+impl<'e> Options<'e> {
+    /// `value` as an options object (`undefined` and `null` are none), or a
+    /// TypeError naming it.
+    pub(crate) fn of(env: &'e Env, value: Option<JsUnknown>, name: &str) -> napi::Result<Options<'e>> {
+        let object = match value {
+            None => None,
+            Some(value) => match value.get_type()? {
+                ValueType::Undefined | ValueType::Null => None,
+                ValueType::Object => Some(value.coerce_to_object()?),
+                _ => return Err(type_error(env, format!("`{name}` must be an object"))),
+            },
+        };
+        Ok(Options { env, object, path: String::new() })
+    }
+
+    /// The full name of option `name`, as messages give it.
+    fn name(&self, name: &str) -> String {
+        format!("{}{name}", self.path)
+    }
+
+    /// The option `name`, if it is set (neither `undefined` nor `null`).
+    pub(crate) fn value(&self, name: &str) -> napi::Result<Option<JsUnknown>> {
+        let Some(object) = &self.object else { return Ok(None) };
+        let value: JsUnknown = object.get_named_property(name)?;
+        Ok(match value.get_type()? {
+            ValueType::Undefined | ValueType::Null => None,
+            _ => Some(value),
+        })
+    }
+
+    fn typed(&self, name: &str, kind: ValueType, what: &str) -> napi::Result<Option<JsUnknown>> {
+        match self.value(name)? {
+            Some(value) if value.get_type()? != kind => {
+                Err(type_error(self.env, format!("`{}` must be {what}", self.name(name))))
+            }
+            value => Ok(value),
+        }
+    }
+
+    /// A boolean option.
+    pub(crate) fn boolean(&self, name: &str) -> napi::Result<Option<bool>> {
+        self.typed(name, ValueType::Boolean, "a boolean")?.map(|value| value.coerce_to_bool()?.get_value()).transpose()
+    }
+
+    /// An option read as JavaScript reads a condition, as isolated-vm reads
+    /// its switches (`promise`, `inspector`, `accessors`).
+    pub(crate) fn truthy(&self, name: &str) -> napi::Result<bool> {
+        Ok(match self.value(name)? {
+            Some(value) => value.coerce_to_bool()?.get_value()?,
+            None => false,
+        })
+    }
+
+    pub(crate) fn string(&self, name: &str) -> napi::Result<Option<String>> {
+        let value = self.typed(name, ValueType::String, "a string")?;
+        value.map(|value| value.coerce_to_string()?.into_utf8()?.into_owned()).transpose()
+    }
+
+    pub(crate) fn number(&self, name: &str) -> napi::Result<Option<f64>> {
+        self.typed(name, ValueType::Number, "a number")?.map(|value| value.coerce_to_number()?.get_double()).transpose()
+    }
+
+    /// An options object nested in this one (`result`, `codeGeneration`).
+    pub(crate) fn options(&self, name: &str) -> napi::Result<Options<'e>> {
+        let full = self.name(name);
+        let options = Options::of(self.env, self.value(name)?, &full)?;
+        Ok(Options { path: format!("{full}."), ..options })
+    }
+
+    /// `timeout`, in milliseconds from 0 to 2^53 − 1; 0 (or none) means no
+    /// timeout, as in isolated-vm.
+    pub(crate) fn timeout(&self) -> napi::Result<Option<Duration>> {
+        let Some(ms) = self.number("timeout")? else { return Ok(None) };
+        let timeout = numeric::duration(&self.name("timeout"), ms, numeric::Unit::Milliseconds)
+            .map_err(|e| range_error(self.env, e))?;
+        Ok(Some(timeout).filter(|timeout| !timeout.is_zero()))
+    }
+
+    /// A whole number from `min` to `max`.
+    pub(crate) fn integer(&self, name: &str, min: i64, max: i64) -> napi::Result<Option<i64>> {
+        let Some(value) = self.number(name)? else { return Ok(None) };
+        numeric::integer(&self.name(name), value, min, max).map(Some).map_err(|e| range_error(self.env, e))
+    }
+
+    /// isolated-vm's TransferOptions: at most one of `copy`, `externalCopy`
+    /// and `reference`, else `fallback`.
+    pub(crate) fn result_mode(&self, fallback: ResultMode) -> napi::Result<ResultMode> {
+        let set = [
+            ("copy", ResultMode::Copy),
+            ("externalCopy", ResultMode::ExternalCopy),
+            ("reference", ResultMode::Reference),
+        ];
+        let mut chosen = None;
+        for (name, mode) in set {
+            if self.truthy(name)? {
+                if chosen.is_some() {
+                    return Err(type_error(self.env, "Only one of `copy`, `externalCopy` or `reference` may be set"));
+                }
+                chosen = Some(mode);
+            }
+        }
+        Ok(chosen.unwrap_or(fallback))
+    }
+
+    /// The run options of a call: `timeout`, how its result leaves (these
+    /// options' TransferOptions) and `promise`.
+    pub(crate) fn run(&self, fallback: ResultMode) -> napi::Result<(RunOptions, ResultMode)> {
+        let mode = self.result_mode(fallback)?;
+        let mut run = RunOptions::new().result(mode.transfer_mode()).promise(self.truthy("promise")?);
+        if let Some(timeout) = self.timeout()? {
+            run = run.timeout(timeout);
+        }
+        Ok((run, mode))
+    }
+
+    /// ScriptOrigin's `filename`, `lineOffset` and `columnOffset`; none
+    /// without a filename.
+    pub(crate) fn origin(&self) -> napi::Result<Option<ScriptOrigin>> {
+        let offsets = self.offsets()?;
+        Ok(self.string("filename")?.map(|filename| offsets(ScriptOrigin::new(filename))))
+    }
+
+    /// `lineOffset` and `columnOffset` (whole 32-bit numbers), applied to an
+    /// origin.
+    pub(crate) fn offsets(&self) -> napi::Result<impl Fn(ScriptOrigin) -> ScriptOrigin + use<>> {
+        let offset = |name| -> napi::Result<i32> {
+            let offset = self.integer(name, i32::MIN.into(), i32::MAX.into())?;
+            Ok(offset.map_or(0, |offset| i32::try_from(offset).unwrap_or_default()))
+        };
+        let (line, column) = (offset("lineOffset")?, offset("columnOffset")?);
+        Ok(move |origin: ScriptOrigin| origin.line_offset(line).column_offset(column))
+    }
+}
