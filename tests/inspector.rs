@@ -319,3 +319,22 @@ fn an_inspected_pools_contexts_show_up_in_the_inspector() {
     pooled.context().eval("console.log('from the pool')", &EvalOptions::new()).unwrap();
     assert_eq!(client.event("Runtime.consoleAPICalled")["args"][0]["value"], "from the pool");
 }
+
+#[test]
+fn a_context_shows_its_origin_to_the_inspector() {
+    let isolate = Isolate::new(IsolateOptions::new().inspector(true)).unwrap();
+    let options = ContextOptions::new().inspector(true).name("app").origin("https://example.com");
+    let _context = isolate.create_context_with(&options).unwrap();
+    let _plain = isolate.create_context_with(&ContextOptions::new().inspector(true).name("plain")).unwrap();
+    let mut client = Client::new(Direct::open(&isolate));
+    client.call("Runtime.enable", json!({}));
+    let (first, second) =
+        (client.event("Runtime.executionContextCreated"), client.event("Runtime.executionContextCreated"));
+    let (created, plain) = if first["context"]["name"] == "app" { (first, second) } else { (second, first) };
+    assert_eq!(created["context"]["name"], "app");
+    assert_eq!(created["context"]["origin"], "https://example.com", "{created}");
+    assert_eq!(created["context"]["auxData"]["isDefault"], true, "{created}");
+    assert!(created["context"]["auxData"].get("origin").is_none(), "moved, not copied: {created}");
+    assert_eq!(plain["context"]["name"], "plain");
+    assert_eq!(plain["context"]["origin"], "", "{plain}");
+}

@@ -10,7 +10,7 @@
 // - `Isolate.createSnapshot` runs its scripts in a separate Node process
 //   under a memory limit and a timeout (ivm's third argument sets them), so
 //   a failing, runaway or memory-hungry script is an error, not a crash.
-// - `createContext` also takes node:vm's `codeGeneration` and `name`
+// - `createContext` also takes node:vm's `codeGeneration`, `name` and `origin`
 //   options.
 // - The inspector's session is an exported class, `InspectorSession`, and
 //   ivm adds a DevTools server of its own (`isolate.startInspectorServer()`,
@@ -316,6 +316,12 @@ export type ContextOptions = {
    * N" by default.
    */
   name?: string;
+
+  /**
+   * The context's origin in the inspector, a URL such as
+   * "https://example.com" (node:vm's option, for display).
+   */
+  origin?: string;
 
   /**
    * node:vm's code generation controls (an ivm addition to isolated-vm's

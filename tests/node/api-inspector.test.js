@@ -256,3 +256,19 @@ test('a pool takes the inspector option for its isolates', () => {
   checkout.isolate.createInspectorSession().dispose();
   checkout.release();
 });
+
+test('a context shows its origin (node:vm\'s option) to the inspector', async () => {
+  const isolate = new ivm.Isolate({ inspector: true, memoryLimit: 32 });
+  try {
+    isolate.createContextSync({ inspector: true, name: 'app', origin: 'https://example.com' });
+    const { session, client } = open(isolate);
+    await client.call('Runtime.enable');
+    const created = await client.event('Runtime.executionContextCreated');
+    assert.equal(created.context.name, 'app');
+    assert.equal(created.context.origin, 'https://example.com');
+    session.dispose();
+    assert.throws(() => isolate.createContextSync({ origin: 42 }), { name: 'TypeError', message: '`origin` must be a string' });
+  } finally {
+    isolate.dispose();
+  }
+});

@@ -195,3 +195,14 @@ def test_inspector_errors() -> None:
             with pytest.raises(ivm.IoError) as raised:
                 isolate.start_inspector_server(server.port)
             assert isinstance(raised.value, OSError)
+
+
+def test_a_context_shows_its_origin_to_the_inspector() -> None:
+    with ivm.Isolate(inspector=True) as isolate:
+        isolate.create_context(inspector=True, name="app", origin="https://example.com")
+        session, client = session_client(isolate)
+        with session:
+            client.call("Runtime.enable")
+            created = client.event("Runtime.executionContextCreated")["context"]
+            assert created["name"] == "app"
+            assert created["origin"] == "https://example.com"

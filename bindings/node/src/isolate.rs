@@ -102,11 +102,11 @@ impl Isolate {
         Ok(Isolate { isolate })
     }
 
-    /// `isolate.createContext({ inspector, name, codeGeneration: { strings, wasm } })`:
+    /// `isolate.createContext({ inspector, name, origin, codeGeneration: { strings, wasm } })`:
     /// isolated-vm's `inspector` (read as isolated-vm reads it, truthy or
     /// not) shows the context to the isolate's inspector, under node:vm's
-    /// `name` if given; node:vm's code generation controls are both
-    /// allowed unless `false`.
+    /// `name` and `origin` if given; node:vm's code generation controls are
+    /// both allowed unless `false`.
     #[napi(js_name = "_createContext", catch_unwind)]
     pub fn create_context(&self, env: Env, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
@@ -118,6 +118,9 @@ impl Isolate {
             .inspector(given.truthy("inspector")?);
         if let Some(name) = given.string("name")? {
             options = options.name(name);
+        }
+        if let Some(origin) = given.string("origin")? {
+            options = options.origin(origin);
         }
         run(
             &env,

@@ -2,12 +2,12 @@
 //! keyword options, context managers and the three forms of each call
 //! (`eval`, `eval_async`, `eval_ignored`).
 
-use ivm_core::{ContextOptions, HeapStatistics, IsolateOptions, numeric};
+use ivm_core::{HeapStatistics, IsolateOptions, numeric};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::aio::{detached, future};
-use crate::convert::{from_transferable, to_structured, to_transferables};
+use crate::convert::{from_transferable, to_transferables};
 use crate::inspector::{InspectorServer, InspectorSession};
 use crate::module::Module;
 use crate::options::{self, COMPILE, EVAL, EVAL_CLOSURE, RUN, number, out_of_range, whole};
@@ -64,39 +64,22 @@ impl Isolate {
     /// ``eval`` and ``new Function`` throw an ``EvalError``,
     /// ``wasm_code_generation=False`` refuses WebAssembly, and `globals` (a
     /// dict) is copied in as global variables. ``inspector=True`` shows the
-    /// context to the isolate's inspector, under `name`.
-    #[pyo3(signature = (
-        *, code_generation_from_strings = true, wasm_code_generation = true, globals = None, inspector = false,
-        name = None
-    ))]
-    fn create_context(
-        &self,
-        py: Python<'_>,
-        code_generation_from_strings: bool,
-        wasm_code_generation: bool,
-        globals: Option<&Bound<'_, PyDict>>,
-        inspector: bool,
-        name: Option<String>,
-    ) -> PyResult<Context> {
-        let options = context_options(code_generation_from_strings, wasm_code_generation, globals, inspector, name)?;
+    /// context to the isolate's inspector, under `name`, with `origin` (a
+    /// URL, for display).
+    #[pyo3(signature = (**options))]
+    fn create_context(&self, py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Context> {
+        let options = options::context("create_context", options)?;
         Ok(Context { inner: detached(py, || self.inner.create_context_with(&options))? })
     }
 
     /// `create_context`, awaitable.
-    #[pyo3(signature = (
-        *, code_generation_from_strings = true, wasm_code_generation = true, globals = None, inspector = false,
-        name = None
-    ))]
+    #[pyo3(signature = (**options))]
     fn create_context_async<'py>(
         &self,
         py: Python<'py>,
-        code_generation_from_strings: bool,
-        wasm_code_generation: bool,
-        globals: Option<&Bound<'_, PyDict>>,
-        inspector: bool,
-        name: Option<String>,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = context_options(code_generation_from_strings, wasm_code_generation, globals, inspector, name)?;
+        let options = options::context("create_context_async", options)?;
         future(py, self.inner.create_context_with_async(options), |py, context| {
             Ok(Bound::new(py, Context { inner: context })?.into_any())
         })
@@ -235,26 +218,6 @@ pub(crate) fn isolate_options(
                 }
             });
         });
-    }
-    Ok(options)
-}
-
-fn context_options(
-    code_generation_from_strings: bool,
-    wasm_code_generation: bool,
-    globals: Option<&Bound<'_, PyDict>>,
-    inspector: bool,
-    name: Option<String>,
-) -> PyResult<ContextOptions> {
-    let mut options = ContextOptions::new()
-        .code_generation_from_strings(code_generation_from_strings)
-        .wasm_code_generation(wasm_code_generation)
-        .inspector(inspector);
-    if let Some(name) = name {
-        options = options.name(name);
-    }
-    if let Some(globals) = globals {
-        options = options.globals(to_structured(globals.as_any())?);
     }
     Ok(options)
 }

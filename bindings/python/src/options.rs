@@ -15,10 +15,12 @@
 
 use std::time::Duration;
 
-use ivm_core::{CompileOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode, numeric};
+use ivm_core::{CompileOptions, ContextOptions, EvalOptions, RunOptions, ScriptOrigin, TransferMode, numeric};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt};
+
+use crate::convert::to_structured;
 
 /// Which keywords a method takes.
 #[derive(Clone, Copy)]
@@ -98,6 +100,31 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
     compile.cached_data = cached_data;
     eval.compile = compile;
     Ok(eval)
+}
+
+/// `create_context`'s keywords: node:vm's `code_generation_from_strings`
+/// and `wasm_code_generation` (bools, default `True`), `globals` (a dict
+/// copied in as global variables), and `inspector` (a bool), `name` and
+/// `origin` (strings) for the inspector.
+pub(crate) fn context(method: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<ContextOptions> {
+    let mut context = ContextOptions::new();
+    let Some(options) = options else { return Ok(context) };
+    for (key, value) in options.iter() {
+        let key: String = key.extract()?;
+        context = match key.as_str() {
+            "code_generation_from_strings" => context.code_generation_from_strings(value.extract()?),
+            "wasm_code_generation" => context.wasm_code_generation(value.extract()?),
+            "inspector" => context.inspector(value.extract()?),
+            "name" if value.is_none() => context,
+            "name" => context.name(value.extract::<String>()?),
+            "origin" if value.is_none() => context,
+            "origin" => context.origin(value.extract::<String>()?),
+            "globals" if value.is_none() => context,
+            "globals" => context.globals(to_structured(value.cast::<PyDict>()?.as_any())?),
+            _ => return Err(PyTypeError::new_err(format!("{method}() got an unexpected keyword argument '{key}'"))),
+        };
+    }
+    Ok(context)
 }
 
 /// The run options alone, for methods that take no code.

@@ -145,14 +145,41 @@ fn agent(isolate: &v8::Isolate) -> Option<Rc<Agent>> {
     isolate.get_slot::<AgentSlot>().map(|slot| Rc::clone(&slot.0))
 }
 
-/// Shows `context` to the isolate's inspector under `name`, if the isolate
-/// has one. `default` marks the context DevTools' console evaluates in.
-pub(crate) fn context_created(isolate: &v8::Isolate, context: v8::Local<'_, v8::Context>, name: &str, default: bool) {
+/// Shows `context` to the isolate's inspector under `name`, with `origin`
+/// if it has one, if the isolate has an inspector. `default` marks the
+/// context DevTools' console evaluates in.
+pub(crate) fn context_created(
+    isolate: &v8::Isolate,
+    context: v8::Local<'_, v8::Context>,
+    name: &str,
+    origin: Option<&str>,
+    default: bool,
+) {
     let Some(agent) = agent(isolate) else { return };
     let Some(inspector) = agent.inspector.get() else { return };
     let name = utf16(name);
-    let aux = if default { r#"{"isDefault":true}"# } else { r#"{"isDefault":false}"# };
+    // V8 takes no origin through the v8 crate: it rides in the auxiliary
+    // data, from which `with_origin` moves it into its place.
+    let mut aux = serde_json::json!({ "isDefault": default });
+    if let Some(origin) = origin {
+        aux["origin"] = origin.into();
+    }
+    let aux = aux.to_string();
     inspector.context_created(context, CONTEXT_GROUP, StringView::from(&name[..]), StringView::from(aux.as_bytes()));
+}
+
+/// `message` with a created context's origin where the protocol has it
+/// (`Runtime.executionContextCreated`'s `context.origin`), moved there from
+/// the auxiliary data `context_created` put it in.
+fn with_origin(message: String) -> String {
+    if !message.contains("\"Runtime.executionContextCreated\"") {
+        return message;
+    }
+    let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&message) else { return message };
+    let context = &mut event["params"]["context"];
+    let Some(origin) = context["auxData"].as_object_mut().and_then(|aux| aux.remove("origin")) else { return message };
+    context["origin"] = origin;
+    event.to_string()
 }
 
 /// Runs the commands waiting in the inbox, on the thread that holds the
@@ -270,7 +297,7 @@ impl ChannelImpl for SessionChannel {
     }
 
     fn send_notification(&self, message: UniquePtr<StringBuffer>) {
-        self.send(InspectorMessage::Notification { message: text(&message) });
+        self.send(InspectorMessage::Notification { message: with_origin(text(&message)) });
     }
 
     fn flush_protocol_notifications(&self) {}

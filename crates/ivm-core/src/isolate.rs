@@ -548,7 +548,7 @@ impl Isolate {
                     .name
                     .clone()
                     .unwrap_or_else(|| format!("ivm context {}", NEXT_CONTEXT_NAME.fetch_add(1, Ordering::Relaxed)));
-                crate::inspector::context_created(scope, context, &name, true);
+                crate::inspector::context_created(scope, context, &name, options.origin.as_deref(), true);
             }
             context.set_allow_generation_from_strings(false);
             let scope = &mut v8::ContextScope::new(scope, context);
@@ -661,7 +661,7 @@ impl Isolate {
             let context = v8::Context::new(scope, Default::default());
             // The inspector reports (and sets breakpoints in) the scripts of
             // the contexts it knows, and scripts are compiled here.
-            crate::inspector::context_created(scope, context, "ivm compilation", false);
+            crate::inspector::context_created(scope, context, "ivm compilation", None, false);
             Ok(Arc::new(v8::Global::new(scope, context)))
         })?;
         Ok(Arc::clone(slot().get_or_insert(created)))

@@ -184,6 +184,9 @@ pub struct ContextOptions {
     pub inspector: bool,
     /// The context's name in the inspector (node:vm's `name`).
     pub name: Option<String>,
+    /// The context's origin in the inspector, a URL such as
+    /// `https://example.com` (node:vm's `origin`, for display).
+    pub origin: Option<String>,
 }
 
 impl Default for ContextOptions {
@@ -194,6 +197,7 @@ impl Default for ContextOptions {
             globals: None,
             inspector: false,
             name: None,
+            origin: None,
         }
     }
 }
@@ -225,6 +229,11 @@ impl ContextOptions {
 
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
         self
     }
 }

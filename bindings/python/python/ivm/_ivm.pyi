@@ -161,6 +161,7 @@ class Isolate:
         globals: dict[str, Any] | None = None,
         inspector: bool = False,
         name: str | None = None,
+        origin: str | None = None,
     ) -> Context:
         """A new context (a global object with JavaScript's built-ins)."""
     def create_context_async(
@@ -171,6 +172,7 @@ class Isolate:
         globals: dict[str, Any] | None = None,
         inspector: bool = False,
         name: str | None = None,
+        origin: str | None = None,
     ) -> Future[Context]: ...
     def create_inspector_session(self, on_message: Callable[[str], object]) -> InspectorSession:
         """Opens a DevTools protocol session with the isolate's inspector
