@@ -261,7 +261,61 @@ export declare class Isolate {
    * Synchronous form of `getHeapStatistics`.
    */
   getHeapStatisticsSync(): HeapStatistics;
+
+  /**
+   * Start a CPU profiler in the isolate, for performance profiling. It
+   * only collects cpu profiles when the isolate is active in a thread.
+   * Throws if the isolate is disposed.
+   */
+  startCpuProfiler(title: string): void;
+
+  /**
+   * Stop a CPU profiler previously started using the same title. It
+   * returns an array of profiles, one per time the isolate was entered on
+   * a thread while the title was profiled (none for a title never
+   * started).
+   */
+  stopCpuProfiler(title: string): Promise<ThreadCpuProfile[]>;
 }
+
+/**
+ * A CPU profile of one entry into the isolate, and the thread it ran on.
+ */
+export type ThreadCpuProfile = {
+  /** The thread the isolate ran on (a number per thread of the process). */
+  threadId: number;
+  profile: CpuProfile;
+};
+
+/**
+ * A CPU profile, in the DevTools protocol's `Profiler.Profile` format (as
+ * isolated-vm gives it: `scriptId` is a number and each of `timeDeltas`
+ * counts from `startTime`).
+ */
+export type CpuProfile = {
+  /** When profiling started, in microseconds. */
+  startTime: number;
+  endTime: number;
+  /** The id of the node each sample found running. */
+  samples: number[];
+  /** When each sample was taken, in microseconds after `startTime`. */
+  timeDeltas: number[];
+  nodes: Array<{
+    id: number;
+    hitCount: number;
+    children: number[];
+    callFrame: {
+      functionName: string;
+      /** The `filename` of the script. */
+      url: string;
+      scriptId: number;
+      lineNumber: number;
+      columnNumber: number;
+    };
+    /** Why V8 did not optimize the function, when it did not. */
+    bailoutReason?: string;
+  }>;
+};
 
 /**
  * Options of `new Isolate(options)`.

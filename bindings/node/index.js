@@ -190,6 +190,9 @@ function finish(form, promise, call) {
   }
 }
 
+// The CPU profiles come from the addon as JSON text.
+const parseJson = JSON.parse;
+
 function rejectCall(call) {
   try {
     return call();
@@ -208,6 +211,7 @@ Object.defineProperties(Isolate.prototype, {
   compileModule: { value(source, opts) { return rejectCall(() => compileModule(this, source, opts, ASYNC)); } },
   getHeapStatisticsSync: { value() { return this._heapStatistics(SYNC); } },
   getHeapStatistics: { value() { return rejectCall(() => this._heapStatistics(ASYNC)); } },
+  stopCpuProfiler: { value(title) { return rejectCall(() => this._stopCpuProfiler(title, ASYNC)).then(parseJson); } },
   createInspectorSession: { value() { return createInspectorSession(this); } },
   startInspectorServer: { value(port) { return this._startInspectorServer(inspectorPort(port)); } },
 });

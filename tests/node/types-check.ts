@@ -81,6 +81,7 @@ async function isolates(): Promise<void> {
   const stats: ivm.HeapStatistics = isolate.getHeapStatisticsSync();
   expectType<number>(stats.used_heap_size + stats.externally_allocated_size + stats.number_of_native_contexts);
   expectType<Promise<ivm.HeapStatistics>>(isolate.getHeapStatistics());
+  expectType<Promise<ivm.ThreadCpuProfile[]>>(isolate.stopCpuProfiler('title'));
   const script: ivm.Script = isolate.compileScriptSync('1 + 1', { filename: 'file:///a.js', lineOffset: 1, columnOffset: 2 });
   expectType<Promise<ivm.Script>>(isolate.compileScript('1', { produceCachedData: true }));
   expectType<Promise<ivm.Module>>(isolate.compileModule('export default 1', { meta: () => {} }));
@@ -126,8 +127,9 @@ async function isolates(): Promise<void> {
   isolate.cpuTime = 0n;
   // @ts-expect-error memoryLimit is a number of MB
   new ivm.Isolate({ memoryLimit: '128' });
-  // @ts-expect-error isolated-vm's profiler is not part of ivm
   isolate.startCpuProfiler('x');
+  // @ts-expect-error the profiler is stopped asynchronously only
+  isolate.stopCpuProfilerSync('x');
 }
 
 // The inspector: isolated-vm's inspector-example.js (its WebSocket, from the

@@ -28,6 +28,10 @@ cargo xtask <command>
           machine's Node (benches/node/compare.js), and the Python package
           with mini-racer from PyPI (benches/python/compare.py), and write
           docs/BENCHMARKS.md and docs/benchmarks.svg from the run
+  peer-tests
+          run the Node drop-in tests (tests/node/dropin-*.test.js) against
+          isolated-vm 7.0.1 in Node 24 (from npm) instead of ivm: the peer
+          passing them shows they specify isolated-vm's behaviour
   soak [SECONDS]
           run the hardening suite's long forms in release mode (10,000
           create/use/dispose cycles, ten times the floods, and a soak of
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
         Some("lint") => lint(&env),
         Some("test") => test(&env),
         Some("bench") => bench(&env, &args[1..]),
+        Some("peer-tests") => peer_tests(&env),
         Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
         Some("soak") => soak(&env, args.get(1).map(String::as_str)),
         Some("help" | "--help" | "-h") | None => {
@@ -633,6 +638,37 @@ fn node24_peers(env: &BuildEnv) -> Result<(String, PathBuf), String> {
     } else {
         Err(format!("npm did not install {}", node.display()))
     }
+}
+
+/// Runs the drop-in tests against isolated-vm in Node 24, installed as the
+/// benchmarks install it. `--no-node-snapshot` is what isolated-vm asks of
+/// Node 20 and later.
+fn peer_tests(env: &BuildEnv) -> Result<(), String> {
+    let (node, dir) = node24_peers(env)?;
+    let tests = dropin_tests(&env.root)?;
+    let mut command = env.command(&node);
+    command
+        .current_dir(&env.root)
+        .env("IVM_PEER", dir.join("node_modules/isolated-vm"))
+        .args(["--no-node-snapshot", "--test", "--test-reporter=spec"])
+        .args(tests);
+    run(command)
+}
+
+/// The Node suite's drop-in test files, which use only isolated-vm's API.
+fn dropin_tests(root: &Path) -> Result<Vec<String>, String> {
+    let dir = root.join("tests/node");
+    let mut tests: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("dropin-") && name.ends_with(".test.js"))
+        .map(|name| format!("tests/node/{name}"))
+        .collect();
+    tests.sort();
+    if tests.is_empty() {
+        return Err("no tests/node/dropin-*.test.js".to_owned());
+    }
+    Ok(tests)
 }
 
 /// Installs `benches/peers/node20/package.json` (isolated-vm 5.0.4) into

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use ivm_core::{CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, numeric};
+use ivm_core::{
+    CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, ThreadCpuProfile,
+    numeric,
+};
 use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
 use napi_derive::napi;
 
@@ -187,6 +190,26 @@ impl Isolate {
             || isolate.heap_statistics(),
             || isolate.heap_statistics_async(),
             heap_statistics_js,
+        )
+    }
+
+    /// `startCpuProfiler(title)`: profiles each entry into the isolate from
+    /// now until `stopCpuProfiler(title)`.
+    #[napi(catch_unwind)]
+    pub fn start_cpu_profiler(&self, env: Env, title: String) -> napi::Result<()> {
+        self.isolate.start_cpu_profiler(&title).map_err(|e| to_napi(&env, e))
+    }
+
+    /// The profiles taken under `title`, as JSON that `index.js` parses.
+    #[napi(js_name = "_stopCpuProfiler", catch_unwind)]
+    pub fn stop_cpu_profiler(&self, env: Env, title: String, form: u32) -> napi::Result<JsUnknown> {
+        let isolate = &self.isolate;
+        run(
+            &env,
+            Form::from_code(form)?,
+            || isolate.stop_cpu_profiler(&title),
+            || isolate.stop_cpu_profiler_async(title.clone()),
+            |env, profiles| Ok(env.create_string(&ThreadCpuProfile::json(&profiles))?.into_unknown()),
         )
     }
 

@@ -2,7 +2,7 @@
 //! keyword options, context managers and the three forms of each call
 //! (`eval`, `eval_async`, `eval_ignored`).
 
-use ivm_core::{HeapStatistics, IsolateOptions, numeric};
+use ivm_core::{HeapStatistics, IsolateOptions, ThreadCpuProfile, numeric};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 
@@ -190,6 +190,25 @@ impl Isolate {
         })
     }
 
+    /// Starts profiling the isolate's CPU use under `title`: each time the
+    /// isolate runs, until ``stop_cpu_profiler(title)``.
+    fn start_cpu_profiler(&self, py: Python<'_>, title: &str) -> PyResult<()> {
+        self.inner.start_cpu_profiler(title).map_err(|error| crate::errors::to_py(py, error))
+    }
+
+    /// Stops profiling `title`: a list of ``{"threadId", "profile"}``
+    /// dicts, one per time the isolate ran meanwhile, each profile in the
+    /// DevTools protocol's format (as isolated-vm gives it).
+    fn stop_cpu_profiler<'py>(&self, py: Python<'py>, title: &str) -> PyResult<Bound<'py, PyAny>> {
+        let profiles = detached(py, || self.inner.stop_cpu_profiler(title))?;
+        profiles_list(py, &profiles)
+    }
+
+    /// `stop_cpu_profiler`, awaitable.
+    fn stop_cpu_profiler_async<'py>(&self, py: Python<'py>, title: String) -> PyResult<Bound<'py, PyAny>> {
+        future(py, self.inner.stop_cpu_profiler_async(title), |py, profiles| profiles_list(py, &profiles))
+    }
+
     fn __repr__(&self) -> String {
         let state = if self.inner.is_disposed() { " disposed" } else { "" };
         format!("<ivm.Isolate{state}>")
@@ -220,6 +239,11 @@ pub(crate) fn isolate_options(
         });
     }
     Ok(options)
+}
+
+/// CPU profiles as Python lists and dicts, by way of their JSON.
+fn profiles_list<'py>(py: Python<'py>, profiles: &[ThreadCpuProfile]) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (ThreadCpuProfile::json(profiles),))
 }
 
 fn heap_statistics_dict<'py>(py: Python<'py>, statistics: &HeapStatistics) -> PyResult<Bound<'py, PyDict>> {

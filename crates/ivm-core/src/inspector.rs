@@ -110,6 +110,9 @@ struct Agent {
     paused: Cell<bool>,
     /// How many protocol messages are being dispatched on the stack now.
     dispatching: Cell<usize>,
+    /// ivm's own session, the CPU profiler's (`profiler.rs`). Declared
+    /// before `inspector` too.
+    own: OnceCell<OwnSession>,
     inspector: OnceCell<V8Inspector>,
 }
 
@@ -123,13 +126,17 @@ unsafe impl Send for AgentSlot {}
 
 /// Attaches V8's inspector to a new isolate; its sessions' commands will
 /// arrive in the returned inbox.
-pub(crate) fn attach(isolate: &mut v8::OwnedIsolate) -> Arc<Inbox> {
-    let inbox = Arc::new(Inbox::default());
+pub(crate) fn attach(isolate: &mut v8::Isolate) -> Arc<Inbox> {
+    attach_agent(isolate).inbox.clone()
+}
+
+fn attach_agent(isolate: &mut v8::Isolate) -> Rc<Agent> {
     let agent = Rc::new(Agent {
-        inbox: Arc::clone(&inbox),
+        inbox: Arc::new(Inbox::default()),
         sessions: RefCell::default(),
         paused: Cell::new(false),
         dispatching: Cell::new(0),
+        own: OnceCell::new(),
         inspector: OnceCell::new(),
     });
     // SAFETY: the pointer is used only by the client's pause loop, which V8
@@ -137,8 +144,8 @@ pub(crate) fn attach(isolate: &mut v8::OwnedIsolate) -> Arc<Inbox> {
     let pointer = unsafe { isolate.as_raw_isolate_ptr() };
     let client = V8InspectorClient::new(Box::new(Client { agent: Rc::downgrade(&agent), isolate: pointer }));
     let _ = agent.inspector.set(V8Inspector::create(isolate, client));
-    isolate.set_slot(AgentSlot(agent));
-    inbox
+    isolate.set_slot(AgentSlot(Rc::clone(&agent)));
+    agent
 }
 
 fn agent(isolate: &v8::Isolate) -> Option<Rc<Agent>> {
@@ -279,6 +286,57 @@ impl V8InspectorClientImpl for Client {
             agent.paused.set(false);
         }
     }
+}
+
+/// A session ivm holds with the isolate's inspector for itself, not for a
+/// client: the CPU profiler's, which speaks the protocol's `Profiler`
+/// domain because the v8 crate has no binding of V8's `CpuProfiler`.
+struct OwnSession {
+    session: V8InspectorSession,
+    /// The response to the request being dispatched: V8 answers the
+    /// `Profiler` domain's requests before `dispatch` returns.
+    response: Arc<Mutex<Option<String>>>,
+    next_id: Cell<i32>,
+}
+
+/// Sends `method` with `params` over ivm's own session with the isolate's
+/// inspector (attaching V8's inspector to an isolate made without one,
+/// and connecting the session, on first use) and returns the response's
+/// `result`, or `None` if the inspector answered with an error.
+pub(crate) fn own_call(
+    isolate: &mut v8::Isolate,
+    method: &str,
+    params: serde_json::Value,
+) -> Option<serde_json::Value> {
+    let agent = match agent(isolate) {
+        Some(agent) => agent,
+        None => attach_agent(isolate),
+    };
+    let inspector = agent.inspector.get()?;
+    let own = agent.own.get_or_init(|| {
+        let response: Arc<Mutex<Option<String>>> = Arc::default();
+        let slot = Arc::clone(&response);
+        let sink: Sink = Arc::new(move |message| {
+            if let InspectorMessage::Response { message, .. } = message {
+                *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(message);
+            }
+        });
+        let channel = Channel::new(Box::new(SessionChannel(sink)));
+        let session =
+            inspector.connect(CONTEXT_GROUP, channel, StringView::empty(), V8InspectorClientTrustLevel::FullyTrusted);
+        OwnSession { session, response, next_id: Cell::new(1) }
+    });
+    let id = own.next_id.get();
+    own.next_id.set(id + 1);
+    let request = serde_json::json!({ "id": id, "method": method, "params": params }).to_string();
+    {
+        v8::scope!(let _scope, isolate);
+        let request = utf16(&request);
+        own.session.dispatch_protocol_message(StringView::from(&request[..]));
+    }
+    let response = own.response.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+    let mut response: serde_json::Value = serde_json::from_str(&response).ok()?;
+    response.get_mut("result").map(serde_json::Value::take)
 }
 
 /// Hands a session's messages to its sink.

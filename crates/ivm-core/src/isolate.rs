@@ -190,6 +190,8 @@ pub(crate) struct IsolateInner {
     /// Where inspector sessions' messages wait, when the isolate has an
     /// inspector.
     pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
+    /// The CPU profiles being taken.
+    pub(crate) profiler: crate::profiler::Profiler,
 }
 
 /// What an isolate holds of its host's: the functions passed in, the values
@@ -427,6 +429,7 @@ impl Isolate {
             },
             modules: Mutex::new(HashMap::new()),
             inspector,
+            profiler: crate::profiler::Profiler::default(),
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -624,7 +627,7 @@ impl Isolate {
             if self.is_disposed() {
                 return Err(Error::Disposed);
             }
-            let result = f(&mut locker);
+            let result = crate::profiler::profiled(&mut locker, &self.inner.profiler, f);
             // Every entry is judged against the memory limit, not only runs
             // of JavaScript: making a context, compiling or copying a value
             // in allocates on the heap too. A collection asked for near the
@@ -667,19 +670,20 @@ impl Isolate {
         Ok(Arc::clone(slot().get_or_insert(created)))
     }
 
-    /// Whether the running call should stop: its deadline passed, the
-    /// isolate was disposed or went over its memory limit. For host code a
-    /// call waits on, which V8's termination cannot reach.
-    /// Whether this thread holds another isolate's lock, so that a
-    /// synchronous call into this one cannot run on it.
+    /// Whether this thread holds this isolate's lock.
     pub(crate) fn locked_here(&self) -> bool {
         LOCKED_HERE.get() == Some(self.inner.tag)
     }
 
+    /// Whether this thread holds another isolate's lock, so that a
+    /// synchronous call into this one cannot run on it.
     pub(crate) fn locked_by_another_here(&self) -> bool {
         LOCKED_HERE.get().is_some_and(|tag| tag != self.inner.tag)
     }
 
+    /// Whether the running call should stop: its deadline passed, the
+    /// isolate was disposed or went over its memory limit. For host code a
+    /// call waits on, which V8's termination cannot reach.
     pub(crate) fn is_interrupted(&self) -> bool {
         self.inner.run.was_interrupted() || self.is_disposed() || self.inner.memory.limit_hit()
     }

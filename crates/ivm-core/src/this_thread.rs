@@ -6,6 +6,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::Isolate;
@@ -13,6 +14,8 @@ use crate::fatal::Catastrophe;
 use crate::follow::Following;
 use crate::isolate::IsolateTag;
 use crate::module::LinkHandles;
+
+static NEXT_THREAD_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// The isolate whose lock this thread holds, if any (`isolate.rs`,
@@ -52,6 +55,10 @@ thread_local! {
     /// How to tell that the host wants this thread back, set by the host
     /// (`host_exit.rs`).
     pub(crate) static HOST_EXIT_CHECK: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
+
+    /// This thread's number, from 1 in the order threads first ask for
+    /// theirs: the thread a CPU profile was taken on (`profiler.rs`).
+    pub(crate) static THREAD_NUMBER: u64 = NEXT_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed);
 
     /// The answers V8's resolve callback reads during a link on this thread:
     /// (referrer, specifier, module) (`module.rs`).

@@ -47,6 +47,8 @@ pub use ivm_core::{
     BigInt, Buffer, CopyOptions, ErrorKind, ExternalCopy, ExternalCopyOptions, JsString, MarshalError, Object,
     ObjectId, OwnedBytes, Serialized, SharedBuffer, Structured, Value, ViewKind, total_external_size,
 };
+// CPU profiles (Isolate::start_cpu_profiler).
+pub use ivm_core::{CallFrame, CpuProfile, ProfileNode, ThreadCpuProfile};
 // Pools, snapshots, the inspector, the worker pool.
 pub use ivm_core::{
     Executor, InspectorMessage, InspectorServer, InspectorSession, IsolatePool, PooledIsolate, SnapshotOptions,

@@ -26,7 +26,7 @@ ivm-core's, the same in Rust, Node and Python.
 from asyncio import Future
 from collections.abc import Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import Any, Final, Self, TypedDict, Unpack, final
+from typing import Any, Final, NotRequired, Self, TypedDict, Unpack, final
 
 
 __all__ = [
@@ -93,6 +93,37 @@ class _HeapStatistics(TypedDict):
     used_global_handles_size: int
     external_memory: int
     externally_allocated_size: int
+
+class _CallFrame(TypedDict):
+    functionName: str
+    url: str
+    scriptId: int
+    lineNumber: int
+    columnNumber: int
+
+class _ProfileNode(TypedDict):
+    id: int
+    hitCount: int
+    children: list[int]
+    callFrame: _CallFrame
+    bailoutReason: NotRequired[str]
+
+class _CpuProfile(TypedDict):
+    """A CPU profile in the DevTools protocol's format, as isolated-vm gives
+    it: ``scriptId`` is a number and ``timeDeltas`` count from ``startTime``
+    (microseconds)."""
+
+    startTime: float
+    endTime: float
+    samples: list[int]
+    timeDeltas: list[float]
+    nodes: list[_ProfileNode]
+
+class _ThreadCpuProfile(TypedDict):
+    """The profile of one time the isolate ran, and the thread it ran on."""
+
+    threadId: int
+    profile: _CpuProfile
 
 @final
 class InspectorSession:
@@ -201,6 +232,9 @@ class Isolate:
     def reference_count(self) -> int: ...
     def heap_statistics(self) -> _HeapStatistics: ...
     def heap_statistics_async(self) -> Future[_HeapStatistics]: ...
+    def start_cpu_profiler(self, title: str) -> None: ...
+    def stop_cpu_profiler(self, title: str) -> list[_ThreadCpuProfile]: ...
+    def stop_cpu_profiler_async(self, title: str) -> Future[list[_ThreadCpuProfile]]: ...
 
 @final
 class IsolatePool:
