@@ -101,7 +101,30 @@ const hostObjects = {
 // `noop` is called now and then while a synchronous call runs: a Node
 // that is terminating this thread (worker.terminate()) refuses to run it,
 // and the call stops so the thread can go.
-native._init({ serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {} }, readerVersion());
+// A function of an isolate, as it comes out of the isolate (isolated-vm 4
+// and later): a Node function with its name and length that calls it
+// synchronously through `call` (the addon's), its arguments copied in and
+// its result copied out. An arrow function, so that `this` is not passed
+// and `new` throws, as with isolated-vm's.
+function functionOf(call, name, length) {
+  const fn = { [name]: (...args) => call(args.map(copyArgument)) }[name];
+  defineProperty(fn, 'length', { value: length });
+  return fn;
+}
+
+// An argument of such a call: copied, unless it is one of the library's
+// transferable handles. A function has no copy.
+function copyArgument(value) {
+  if (value === module.exports) return libraryHandle;
+  if (isTransferable(value)) return value;
+  if (typeof value === 'function') throw new TypeError(`${value} could not be cloned.`);
+  return serialize(value);
+}
+
+native._init(
+  { serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {}, functionOf },
+  readerVersion(),
+);
 
 function isPrimitive(value) {
   return value === null || (typeof value !== 'object' && typeof value !== 'function');

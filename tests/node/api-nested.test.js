@@ -106,11 +106,17 @@ test("a caller's timeout ends its wait for another isolate's synchronous operati
   const busy = new ivm.Isolate().createContextSync();
   busy.evalSync('globalThis.slow = () => { const end = Date.now() + 1500; while (Date.now() < end); return 1 }');
   const caller = new ivm.Isolate().createContextSync();
-  caller.global.setSync('slow', busy.global.getSync('slow'));
-  const started = Date.now();
+  caller.global.setSync('slow', busy.global.getSync('slow', { reference: true }));
+  let started = Date.now();
   assert.throws(() => caller.evalSync('slow.applySync(undefined, [])', { timeout: 100 }), ivm.TimeoutError);
   assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
   assert.equal(caller.evalSync('"still usable"'), 'still usable');
+  // The same function as a function (isolated-vm 4+): the caller waits for
+  // the other isolate through Node, and its timeout ends the wait too.
+  caller.global.setSync('slowFunction', busy.global.getSync('slow'));
+  started = Date.now();
+  assert.throws(() => caller.evalSync('slowFunction()', { timeout: 100 }), ivm.TimeoutError);
+  assert.ok(Date.now() - started < 1000, `waited ${Date.now() - started} ms`);
 });
 
 test('errors from child isolates and Node functions keep their class on the way out', async () => {

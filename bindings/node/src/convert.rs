@@ -4,6 +4,7 @@
 //! helpers) on Node's side and by ivm-marshal's `foreign` module on ours.
 //! No Node handle ever reaches an ivm isolate.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use bytes::Bytes;
@@ -309,6 +310,11 @@ fn remote_to_js(env: &Env, remote: std::sync::Arc<dyn ivm_core::Remote>) -> napi
 pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMode) -> napi::Result<JsUnknown> {
     match value {
         Transferable::Copy(copy) => structured_to_js(env, &copy),
+        Transferable::Reference(reference)
+            if matches!(mode, ResultMode::Transferable | ResultMode::OrReference) && reference.callable().is_some() =>
+        {
+            function_to_js(env, reference)
+        }
         Transferable::Reference(reference) if mode == ResultMode::Transferable => {
             reference.release();
             Ok(env.get_undefined()?.into_unknown())
@@ -324,6 +330,28 @@ pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMod
         Transferable::Remote(remote) => remote_to_js(env, remote),
         _ => Err(napi::Error::from_reason("a result this version of the addon does not know")),
     }
+}
+
+/// A function of an isolate as Node gets it (isolated-vm 4 and later):
+/// what `index.js`'s `functionOf` makes of a native function that calls it
+/// with `Reference::call`, on this thread and at once.
+fn function_to_js(env: &Env, reference: ivm_core::Reference) -> napi::Result<JsUnknown> {
+    let (name, length) = reference.callable().map(|(name, length)| (name.to_owned(), length)).unwrap_or_default();
+    let call = env.create_function_from_closure("call", move |context| {
+        let env: &Env = &*context.env;
+        // This closure is an export too: a panic in it must not unwind into
+        // Node.
+        catch_unwind(AssertUnwindSafe(|| {
+            let arguments: napi::JsObject = context.get(0)?;
+            let arguments = crate::reference::transferables(env, &arguments)?;
+            let result = reference.call(&arguments).map_err(|e| to_napi(env, e))?;
+            transferable_to_js(env, result, ResultMode::Transferable)
+        }))
+        .unwrap_or_else(|_| Err(internal("the addon panicked calling a function of an isolate")))
+    })?;
+    let function_of: JsFunction = state(env)?.function_of.function(env)?;
+    let name = env.create_string(&name)?.into_unknown();
+    function_of.call(None, &[call.into_unknown(), name, env.create_uint32(length)?.into_unknown()])
 }
 
 /// The napi handle of `value`.

@@ -26,6 +26,9 @@ pub(crate) struct EnvState {
     pub(crate) host_objects: JsHandle,
     /// Error classes by ivm error kind (see `errors.rs`).
     pub(crate) errors: JsHandle,
+    /// `functionOf(call, name, length)`: the Node function that stands for
+    /// a function of an isolate (see `convert.rs`).
+    pub(crate) function_of: JsHandle,
     /// A JavaScript function that does nothing, which a terminating Node
     /// refuses to run (see `lib.rs`'s host-exit check).
     pub(crate) noop: JsHandle,

@@ -6,7 +6,7 @@
 use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ivm_core::Pending;
+use ivm_core::{Pending, Transferable};
 use napi::{Env, JsUnknown};
 
 use crate::errors::{internal, rejection, to_napi};
@@ -131,6 +131,32 @@ pub(crate) fn run<T: Send + 'static>(
             undefined(env)
         }
     }
+}
+
+/// Runs an operation that returns JavaScript's result (eval, evalClosure,
+/// run, apply) in the form asked for. `queue` makes the queued call, or,
+/// given `SyncFollowing`, runs the synchronous form of a call with
+/// `promise`: isolated-vm's `…Sync` with `promise: true` gives a Promise,
+/// which settles when the isolate's promise does, however late.
+pub(crate) fn run_returning(
+    env: &Env,
+    form: Form,
+    promised: bool,
+    sync: impl FnOnce() -> ivm_core::Result<Transferable>,
+    queue: impl FnOnce(Queue) -> Pending<Transferable>,
+    convert: impl FnOnce(&Env, Transferable) -> napi::Result<JsUnknown> + Send + 'static,
+) -> napi::Result<JsUnknown> {
+    if form == Form::Sync && promised {
+        return promise(env, queue(Queue::SyncFollowing), convert);
+    }
+    run(env, form, sync, || queue(Queue::Async), convert)
+}
+
+/// Which of the core's forms gives an operation's `Pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queue {
+    Async,
+    SyncFollowing,
 }
 
 /// A hold on Node's event loop that whoever finishes first lets go of.

@@ -484,8 +484,11 @@ impl Remote for NodeValue {
     fn call(&self, op: RemoteOp) -> CallbackResult {
         let (sender, receiver) = mpsc::sync_channel(1);
         let grant = self.grant;
-        // As for a callback: the isolate's call waits for Node's thread.
-        let waiting = ivm_core::Isolate::calling_host();
+        // As for a callback: the isolate's call waits for Node's thread,
+        // where a synchronous call back into it could only wait forever.
+        // On Node's own thread (a synchronous call from Node) the isolate is
+        // entered here, and calls back into it run at once, reentrantly.
+        let waiting = if self.main.is_current() { None } else { ivm_core::Isolate::calling_host() };
         self.on_node(move |env, value| {
             let _serving = waiting.as_ref().map(ivm_core::Isolate::serve_host_call);
             let outcome = host::perform(&mut NodeObjects::new(env), &Handle::of(&value), grant, op);

@@ -1,13 +1,13 @@
 //! `ivm.Isolate`, `ivm.Context` and `ivm.Script`: napi-rs classes over
-//! ivm-core's handles. The methods named `_…` take the positional
-//! arguments `index.js` derives from isolated-vm's option objects and a
-//! form code (sync, async, ignored); `index.js` adds the public names.
+//! ivm-core's handles. The methods named `_…` take isolated-vm's arguments
+//! and option objects (read by `options.rs`) and a form code (sync, async,
+//! ignored); `index.js` adds the public names.
 
 use std::time::Duration;
 
 use ivm_core::{
-    CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, ThreadCpuProfile,
-    numeric,
+    Async, CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, SyncFollowing,
+    ThreadCpuProfile, numeric,
 };
 use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
 use napi_derive::napi;
@@ -16,7 +16,7 @@ use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{range_error, to_napi};
-use crate::forms::{Form, run};
+use crate::forms::{Form, Queue, run, run_returning};
 use crate::module::Module;
 use crate::options::Options;
 use crate::reference::{Reference, instance, transferables};
@@ -267,11 +267,15 @@ impl Context {
         if let Some(cached_data) = given.value("cachedData")? {
             options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached_data)?);
         }
-        run(
+        run_returning(
             &env,
             Form::from_code(form)?,
+            options.run.promise,
             || context.eval(&code, &options),
-            || context.eval_async(code.clone(), options.clone()),
+            |queue| match queue {
+                Queue::Async => context.eval_queued::<Async>(code.clone(), options.clone()),
+                Queue::SyncFollowing => context.eval_queued::<SyncFollowing>(code.clone(), options.clone()),
+            },
             move |env, value| transferable_to_js(env, value, mode),
         )
     }
@@ -300,11 +304,17 @@ impl Context {
         if let Some(filename) = given.string("filename")? {
             options = options.origin(ScriptOrigin::new(filename));
         }
-        run(
+        run_returning(
             &env,
             Form::from_code(form)?,
+            options.run.promise,
             || context.eval_closure(&code, &arguments, &options),
-            || context.eval_closure_async(code.clone(), arguments.clone(), options.clone()),
+            |queue| match queue {
+                Queue::Async => context.eval_closure_queued::<Async>(code.clone(), arguments.clone(), options.clone()),
+                Queue::SyncFollowing => {
+                    context.eval_closure_queued::<SyncFollowing>(code.clone(), arguments.clone(), options.clone())
+                }
+            },
             move |env, value| transferable_to_js(env, value, mode),
         )
     }
@@ -339,11 +349,15 @@ impl Script {
     pub fn run(&self, env: Env, context: &Context, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let (script, context) = (&self.script, &context.context);
         let (options, mode) = Options::of(&env, options, "options")?.run(ResultMode::Transferable)?;
-        run(
+        run_returning(
             &env,
             Form::from_code(form)?,
+            options.promise,
             || script.run(context, &options),
-            || script.run_async(context, options.clone()),
+            |queue| match queue {
+                Queue::Async => script.run_queued::<Async>(context, options.clone()),
+                Queue::SyncFollowing => script.run_queued::<SyncFollowing>(context, options.clone()),
+            },
             move |env, value| transferable_to_js(env, value, mode),
         )
     }

@@ -63,6 +63,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
         host_objects: handle("hostObjects")?,
         errors: handle("errors")?,
         noop: function("noop")?,
+        function_of: function("functionOf")?,
         main,
     };
     env_state::install(env, state)?;

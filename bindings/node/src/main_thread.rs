@@ -18,6 +18,8 @@ pub(crate) type Job = Box<dyn FnOnce(Option<Env>) + Send>;
 /// A way to run jobs on one Node environment's thread, from any thread.
 pub(crate) struct MainThread {
     thread: ThreadId,
+    /// The environment, for use on its thread only.
+    env: RawEnv,
     /// `None` once Node has finalized the function (environment teardown);
     /// posting then fails instead of touching freed memory.
     tsfn: Mutex<Option<Tsfn>>,
@@ -49,11 +51,20 @@ impl Hold {
     }
 }
 
+impl Hold {
+    /// Forgets the hold without letting go of it: for an environment
+    /// being torn down, which has no job queue left to let go from.
+    fn abandon(mut self) {
+        self.0 = None;
+    }
+}
+
 impl Drop for Hold {
     fn drop(&mut self) {
         let Some(main) = self.0.take() else { return };
         let poster = Arc::clone(&main);
-        let _ = poster.post(Box::new(move |env| {
+        // Not `post`, which would take a hold of its own for this job.
+        let _ = poster.post_now(Box::new(move |env| {
             if let Some(env) = env {
                 main.unhold(&env);
             }
@@ -63,6 +74,14 @@ impl Drop for Hold {
 
 #[derive(Debug, Clone, Copy)]
 struct Tsfn(sys::napi_threadsafe_function);
+
+#[derive(Debug, Clone, Copy)]
+struct RawEnv(sys::napi_env);
+
+// SAFETY: the env is used only on its own thread (`holding` checks).
+unsafe impl Send for RawEnv {}
+// SAFETY: as above; sharing it only copies the pointer.
+unsafe impl Sync for RawEnv {}
 
 // SAFETY: Node-API thread-safe functions exist to be called from any
 // thread; every call is made under `MainThread::tsfn`'s lock, which
@@ -74,6 +93,7 @@ impl MainThread {
     pub(crate) fn new(env: Env) -> napi::Result<Arc<MainThread>> {
         let main = Arc::new(MainThread {
             thread: thread::current().id(),
+            env: RawEnv(env.raw()),
             tsfn: Mutex::new(None),
             held: AtomicUsize::new(0),
             jobs: Mutex::new(VecDeque::new()),
@@ -142,7 +162,31 @@ impl MainThread {
 
     /// Queues `job` to run on Node's thread; gives it back if the
     /// environment is gone.
-    pub(crate) fn post(&self, job: Job) -> Result<(), Job> {
+    pub(crate) fn post(self: &Arc<Self>, job: Job) -> Result<(), Job> {
+        // Posted from Node's own thread (a synchronous call that settled a
+        // promise Node waits for, say), the job keeps the event loop alive
+        // until it has run: nothing else may be left to keep it running.
+        let job = if self.is_current() { self.holding(job) } else { job };
+        self.post_now(job)
+    }
+
+    /// `job`, holding Node's event loop until it has run; on Node's thread.
+    fn holding(self: &Arc<Self>, job: Job) -> Job {
+        let RawEnv(env) = self.env;
+        // SAFETY: called on the environment's thread (the caller checked),
+        // whose env the queue was made with.
+        let hold = self.hold(&unsafe { Env::from_raw(env) });
+        Box::new(move |env| {
+            job(env);
+            match &env {
+                Some(env) => hold.release_on(env),
+                // The environment is going: there is no loop left to hold.
+                None => hold.abandon(),
+            }
+        })
+    }
+
+    fn post_now(&self, job: Job) -> Result<(), Job> {
         let guard = self.tsfn.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(Tsfn(tsfn)) = *guard else { return Err(job) };
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner).push_back(job);

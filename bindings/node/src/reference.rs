@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use ivm_core::host::{self, Access, Grant};
-use ivm_core::{RunOptions, Transferable, Value};
+use ivm_core::{Async, RunOptions, SyncFollowing, Transferable, Value};
 use napi::bindgen_prelude::{FromNapiRef, ToNapiValue};
 use napi::{Env, JsObject, JsUnknown, NapiValue};
 use napi_derive::napi;
@@ -16,7 +16,7 @@ use crate::convert::raw;
 use crate::convert::{ResultMode, js_to_transferable, js_to_value, structured_to_js, transferable_to_js};
 
 use crate::errors::{internal, to_napi, type_error};
-use crate::forms::{Form, run, undefined};
+use crate::forms::{Form, Queue, run, run_returning, undefined};
 use crate::host::{CallbackKind, Handle, HostFunction, NodeObjects, NodeValue, function_from};
 use crate::options::Options;
 
@@ -337,11 +337,17 @@ impl Reference {
         let given = Options::of(&env, options, "options")?;
         let (mut options, mode) = given.options("result")?.run(ResultMode::OrReference)?;
         options.timeout = given.timeout()?;
-        run(
+        run_returning(
             &env,
             Form::from_code(form)?,
+            options.promise,
             || reference.apply(receiver.clone(), &arguments, &options),
-            || reference.apply_async(receiver.clone(), arguments.clone(), options.clone()),
+            |queue| match queue {
+                Queue::Async => reference.apply_queued::<Async>(receiver.clone(), arguments.clone(), options.clone()),
+                Queue::SyncFollowing => {
+                    reference.apply_queued::<SyncFollowing>(receiver.clone(), arguments.clone(), options.clone())
+                }
+            },
             move |env, value| transferable_to_js(env, value, mode),
         )
     }

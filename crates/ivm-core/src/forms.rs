@@ -151,6 +151,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Async {}
     impl Sealed for super::Ignored {}
+    impl Sealed for super::SyncFollowing {}
 }
 
 /// The async form: run on the worker pool, in the isolate's turn, with a
@@ -162,6 +163,15 @@ pub struct Async;
 /// turn, with its result and errors dropped.
 #[derive(Debug, Clone, Copy)]
 pub struct Ignored;
+
+/// The synchronous form, for a call whose result may be a promise that
+/// settles later (`promise: true`): the call runs at once on this thread,
+/// as the synchronous form does, and its result comes as a [`Pending`],
+/// ready at once unless the promise is still pending at the call's end,
+/// which is then followed as the async form follows it. isolated-vm's
+/// `…Sync` calls with `promise: true` give a promise this way.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncFollowing;
 
 impl QueuedForm for Async {
     type Output<T: Send + 'static> = Pending<T>;
@@ -195,6 +205,30 @@ impl QueuedForm for Ignored {
     }
 }
 
+impl QueuedForm for SyncFollowing {
+    type Output<T: Send + 'static> = Pending<T>;
+
+    fn queue<T: Send + 'static>(isolate: &Isolate, call: impl FnOnce() -> Result<T> + Send + 'static) -> Pending<T> {
+        let (sender, receiver) = oneshot();
+        sender.send(call());
+        Pending::new(receiver, isolate)
+    }
+
+    fn queue_returning(
+        isolate: &Isolate,
+        options: &RunOptions,
+        call: impl FnOnce() -> Result<Transferable> + Send + 'static,
+    ) -> Pending<Transferable> {
+        if !options.promise {
+            return Self::queue(isolate, call);
+        }
+        let (outlet, pending) = isolate.following_outlet();
+        let deadline = options.timeout.and_then(|timeout| std::time::Instant::now().checked_add(timeout));
+        crate::follow::run_following(&outlet, deadline, &pending.call, || pending.call.run(call));
+        pending
+    }
+}
+
 impl Isolate {
     /// Queues `call` (a synchronous operation on this isolate) to run on the
     /// worker pool after everything queued before it.
@@ -215,19 +249,26 @@ impl Isolate {
         options: &RunOptions,
         call: impl FnOnce() -> Result<Transferable> + Send + 'static,
     ) -> Pending<Transferable> {
-        let (sender, receiver) = oneshot();
-        let outlet: crate::follow::Outlet = Arc::new(Mutex::new(Some(sender)));
+        let (outlet, pending) = self.following_outlet();
         let timeout = options.timeout;
-        let state = CallState::new(&self.inner);
-        let canceled_outlet = Arc::clone(&outlet);
-        state.on_cancel(move || crate::follow::deliver(&canceled_outlet, Err(Error::Canceled)));
-        let call_state = Arc::clone(&state);
+        let call_state = Arc::clone(&pending.call);
         self.inner.strand.spawn(move || {
             // A timeout too long for a deadline is refused by the call itself.
             let deadline = timeout.and_then(|timeout| std::time::Instant::now().checked_add(timeout));
             crate::follow::run_following(&outlet, deadline, &call_state, || call_state.run(call));
         });
-        Pending { receiver, call: state }
+        pending
+    }
+
+    /// Where a followed call's result goes, and the `Pending` it arrives
+    /// in; cancelling the call delivers `Canceled` there.
+    fn following_outlet(&self) -> (crate::follow::Outlet, Pending<Transferable>) {
+        let (sender, receiver) = oneshot();
+        let outlet: crate::follow::Outlet = Arc::new(Mutex::new(Some(sender)));
+        let state = CallState::new(&self.inner);
+        let canceled_outlet = Arc::clone(&outlet);
+        state.on_cancel(move || crate::follow::deliver(&canceled_outlet, Err(Error::Canceled)));
+        (outlet, Pending { receiver, call: state })
     }
 
     /// Runs `work` in the isolate's turn, after everything queued before

@@ -48,7 +48,7 @@ pub use context::Context;
 pub use error::{Error, ErrorClass, JsError, Result};
 pub use external_copy::{CopyOptions, ExternalCopy, ExternalCopyOptions, total_external_size};
 pub use fatal::CatastrophicErrorHandler;
-pub use forms::{Async, Ignored, Pending, QueuedForm};
+pub use forms::{Async, Ignored, Pending, QueuedForm, SyncFollowing};
 pub use inspector::{InspectorMessage, InspectorServer, InspectorSession};
 pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptions, MIN_MEMORY_LIMIT_MB};
 /// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).

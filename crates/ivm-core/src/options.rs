@@ -6,11 +6,20 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TransferMode {
-    /// Primitives are copied; anything else comes back as a [`Reference`].
+    /// Primitives are copied; anything else comes back as a [`Reference`],
+    /// a function as one that knows it left as a function
+    /// ([`Reference::callable`]), for hosts that give such functions to
+    /// their code as functions (isolated-vm 4 and later).
     ///
     /// [`Reference`]: crate::Reference
+    /// [`Reference::callable`]: crate::Reference::callable
     #[default]
     Auto,
+    /// The value is copied out, except that a function comes back as
+    /// [`Auto`](Self::Auto) gives it (and a value the isolate holds from
+    /// outside as itself): what a function that left its isolate returns
+    /// when called ([`Reference::call`](crate::Reference::call)).
+    CopyExceptFunctions,
     /// The value is copied out (structured clone); values that cannot be
     /// copied are a [`MarshalError::DataClone`] naming where they were.
     ///

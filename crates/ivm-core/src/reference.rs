@@ -9,7 +9,7 @@ use crate::exception::caught;
 use crate::held::Held;
 use crate::run::Limits;
 use crate::transfer::{JsScope, copy_out, marshal_error, transfer_in, transfer_out};
-use crate::{Error, Isolate, Result, RunOptions, Transferable};
+use crate::{Error, Isolate, Result, RunOptions, TransferMode, Transferable};
 
 /// A handle to a value inside an isolate, usable from any thread.
 ///
@@ -26,6 +26,9 @@ struct ReferenceInner {
     /// there.
     context: Arc<v8::Global<v8::Context>>,
     type_of: &'static str,
+    /// The name and `length` of a function that left its isolate as a
+    /// function (see [`Reference::callable`]).
+    callable: Option<(String, u32)>,
 }
 
 impl fmt::Debug for Reference {
@@ -51,8 +54,36 @@ impl Reference {
                 value: Held::new(isolate.clone(), "Reference", global),
                 context: Arc::clone(context),
                 type_of,
+                callable: None,
             }),
         }
+    }
+
+    /// A function leaving its isolate as a function: a Reference that
+    /// knows the function's name and `length`, for the host's function
+    /// that stands for it ([`callable`](Self::callable)). The length is
+    /// read only as an own data property, so no code of the isolate runs.
+    pub(crate) fn function<'s>(
+        scope: &mut JsScope<'_, '_, 's, '_>,
+        isolate: &Isolate,
+        context: &Arc<v8::Global<v8::Context>>,
+        function: v8::Local<'s, v8::Function>,
+    ) -> Reference {
+        let name = function.get_name(scope).to_rust_string_lossy(scope);
+        let length_key = v8::String::new(scope, "length").map(Into::into);
+        let length = length_key
+            .and_then(|key| own_data_property(scope, function.into(), key).ok())
+            .and_then(|length| length.number_value(scope))
+            .filter(|length| length.is_finite() && *length >= 0.0)
+            .map_or(0, |length| length.min(f64::from(u32::MAX)) as u32);
+        if scope.has_caught() {
+            scope.reset();
+        }
+        let mut reference = Reference::new(scope, isolate, context, function.into());
+        if let Some(inner) = Arc::get_mut(&mut reference.inner) {
+            inner.callable = Some((name, length));
+        }
+        reference
     }
 
     /// A context's global object, held from the context's creation.
@@ -66,6 +97,7 @@ impl Reference {
                 value: Held::part(isolate.clone(), "Reference", global),
                 context: Arc::clone(context),
                 type_of: "object",
+                callable: None,
             }),
         }
     }
@@ -80,6 +112,7 @@ impl Reference {
                 value: Held::new(self.isolate().clone(), "Reference", global),
                 context: Arc::clone(&self.inner.context),
                 type_of: self.inner.type_of,
+                callable: self.inner.callable.clone(),
             }),
         })
     }
@@ -154,6 +187,31 @@ impl Reference {
             let result = function.call(scope, receiver, &arguments).ok_or_else(|| caught(scope))?;
             transfer_out(scope, isolate, context, result, options)
         })
+    }
+
+    /// The name and `length` of the function, if this is a function that
+    /// left its isolate as one ([`TransferMode::Auto`] and
+    /// [`TransferMode::CopyExceptFunctions`] results): the host gives it to
+    /// its code as a function of its own, with that name and length, that
+    /// calls [`call`](Self::call) (isolated-vm 4 and later).
+    pub fn callable(&self) -> Option<(&str, u32)> {
+        self.inner.callable.as_ref().map(|(name, length)| (name.as_str(), *length))
+    }
+
+    /// Calls the function as isolated-vm calls a function that left its
+    /// isolate: `this` is `undefined`, and the result is copied out, a
+    /// function coming out as a function again
+    /// ([`TransferMode::CopyExceptFunctions`]). Called inside another
+    /// isolate's call on this thread (a host function of that isolate
+    /// calling it), it runs as this isolate's queued call while this thread
+    /// waits.
+    pub fn call(&self, arguments: &[Transferable]) -> Result<Transferable> {
+        let options = RunOptions::new().result(TransferMode::CopyExceptFunctions);
+        if self.isolate().locked_by_another_here() {
+            let pending = self.apply_async(Value::Undefined, arguments.to_vec(), options);
+            return ivm_runtime::block_in_place(|| crate::remote::wait_for(pending));
+        }
+        self.apply(Value::Undefined, arguments, &options)
     }
 
     /// A structured clone of the referenced value.

@@ -352,6 +352,27 @@ impl Remote for Reference {
     }
 }
 
+/// The result of `pending`, another isolate's call that this thread waits
+/// for inside a call of its own isolate: serving its host meanwhile, and
+/// giving up if the calling isolate's call is interrupted.
+pub(crate) fn wait_for<T: Send + 'static>(pending: crate::Pending<T>) -> Result<T> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    pending.on_ready(move |result| {
+        let _ = sender.send(result);
+    });
+    loop {
+        ivm_runtime::run_wait_hook();
+        match receiver.recv_timeout(Duration::from_millis(1)) {
+            Ok(result) => return result,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if crate::callback::caller_interrupted() => {
+                return Err(crate::Error::Canceled);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(crate::Error::Canceled),
+        }
+    }
+}
+
 impl Reference {
     fn call_waiting(&self, op: RemoteOp) -> CallbackResult {
         let (resolver, receiver) = crate::callback::waiting_resolver();

@@ -191,19 +191,25 @@ pub(crate) fn transfer_out<'s>(
     } else {
         value
     };
-    if matches!(options.result, TransferMode::Auto | TransferMode::Reference) {
+    if matches!(options.result, TransferMode::Auto | TransferMode::Reference | TransferMode::CopyExceptFunctions) {
         if let Some(remote) = crate::remote::remote_of(scope, isolate, value)? {
             return Ok(Transferable::Remote(remote));
         }
     }
     match options.result {
-        TransferMode::Auto if is_primitive(value) => {
+        TransferMode::Auto | TransferMode::CopyExceptFunctions if is_primitive(value) => {
             Ok(Transferable::Copy(copy_out(scope, value, Default::default())?))
+        }
+        TransferMode::Auto | TransferMode::CopyExceptFunctions if value.is_function() => {
+            let function = value.cast::<v8::Function>();
+            Ok(Transferable::Reference(Reference::function(scope, isolate, context, function)))
         }
         TransferMode::Auto | TransferMode::Reference => {
             Ok(Transferable::Reference(Reference::new(scope, isolate, context, value)))
         }
-        TransferMode::Copy => Ok(Transferable::Copy(copy_out(scope, value, Default::default())?)),
+        TransferMode::Copy | TransferMode::CopyExceptFunctions => {
+            Ok(Transferable::Copy(copy_out(scope, value, Default::default())?))
+        }
         TransferMode::ExternalCopy => Ok(ExternalCopy::held(serialize_out(scope, value, Default::default())?).into()),
     }
 }

@@ -28,8 +28,8 @@ pub use ivm_core::{
 };
 // Running code: options, results, and the three forms of every call.
 pub use ivm_core::{
-    Canceler, CompileOptions, ContextOptions, EvalOptions, Pending, RunOptions, ScriptOrigin, TransferMode,
-    Transferable,
+    Async, Canceler, CompileOptions, ContextOptions, EvalOptions, Ignored, Pending, QueuedForm, RunOptions,
+    ScriptOrigin, SyncFollowing, TransferMode, Transferable,
 };
 // Errors.
 pub use ivm_core::{CatastrophicErrorHandler, Error, ErrorClass, JsError, Result};

@@ -77,7 +77,13 @@
     deleteSync(key) { return callSync(slot(this).id, 'delete', key); }
     delete(key) { return callAsync(slot(this).id, 'delete', key); }
     deleteIgnored(key) { ignore(callAsync(slot(this).id, 'delete', key)); }
-    applySync(receiver, args, options) { return apply(callSync, undefined, applyArgs(this, receiver, args, options)); }
+    // With `result: { promise: true }` the host's result is a promise, and
+    // so is what applySync gives: the host function runs at once all the
+    // same (a synchronous call from the host's thread calls it there).
+    applySync(receiver, args, options) {
+      const list = applyArgs(this, receiver, args, options);
+      return apply(list[4] ? callAsync : callSync, undefined, list);
+    }
     apply(receiver, args, options) { return apply(callAsync, undefined, applyArgs(this, receiver, args, options)); }
     applyIgnored(receiver, args, options) {
       ignore(apply(callAsync, undefined, applyArgs(this, receiver, args, options)));
