@@ -277,6 +277,8 @@ fn syntax_errors_are_js_errors_with_their_location() {
 
 #[test]
 fn thrown_values_keep_their_details() {
+    const NOT_AN_ERROR: &str =
+        "An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.";
     let (_isolate, context) = isolate_and_context();
     let error = js_error(context.eval("throw 42", &EvalOptions::new()));
     assert_eq!(error.thrown, Some(Value::Number(42.0)));
@@ -289,8 +291,15 @@ fn thrown_values_keep_their_details() {
     let error = js_error(context.eval("throw null", &EvalOptions::new()));
     assert_eq!(error.thrown, Some(Value::Null));
 
+    // An object that is not an error is not copied (nor is its toString
+    // run): isolated-vm's message says what it was.
     let error = js_error(context.eval("throw { toString() { return 'custom' } }", &EvalOptions::new()));
-    assert_eq!((error.thrown, error.message.as_str()), (None, "custom"));
+    assert_eq!(error.thrown, None);
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("Error", NOT_AN_ERROR));
+
+    // One with a message (or a stack) stands for the error it describes.
+    let error = js_error(context.eval("throw { message: 'hi', name: 'Named' }", &EvalOptions::new()));
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("Named", "hi"));
 
     let error = js_error(context.eval(
         "class QuotaError extends Error { constructor(m) { super(m); this.name = 'QuotaError'; } }\nthrow new QuotaError('over')",
@@ -347,10 +356,10 @@ fn released_handles_refuse_further_use() {
     assert_eq!(isolate.reference_count(), base + 2, "clones share one handle");
 
     object.release();
-    assert!(matches!(alias.get("x", &RunOptions::new()), Err(Error::Released("Reference"))));
+    assert!(matches!(alias.get("x", &RunOptions::new()), Err(Error::Released("Reference has been released"))));
     assert!(matches!(alias.type_of(), Err(Error::Released(_))));
     script.release();
-    assert!(matches!(script.run(&context, &RunOptions::new()), Err(Error::Released("Script"))));
+    assert!(matches!(script.run(&context, &RunOptions::new()), Err(Error::Released("Script has been released"))));
     assert_eq!(isolate.reference_count(), base);
 
     let extra = isolate.create_context().unwrap();
@@ -358,7 +367,7 @@ fn released_handles_refuse_further_use() {
     drop(extra);
     assert_eq!(isolate.reference_count(), base);
     context.release();
-    assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Released("Context"))));
+    assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Released("Context is released"))));
 }
 
 #[test]

@@ -322,9 +322,9 @@ fn external_copies_are_counted_and_released() {
     let clone = copy.clone();
     copy.release();
     assert!(clone.is_released(), "clones share the copy");
-    assert!(matches!(clone.copy(&CopyOptions::new()), Err(Error::Released("ExternalCopy"))));
+    assert!(matches!(clone.copy(&CopyOptions::new()), Err(Error::Released("Copy has been released"))));
     let passed = context.eval_closure("return $0", &[clone.copy_into(&CopyOptions::new())], &EvalOptions::new());
-    assert!(matches!(passed, Err(Error::Released("ExternalCopy"))), "{passed:?}");
+    assert!(matches!(passed, Err(Error::Released("Copy has been released"))), "{passed:?}");
 
     let host_made = ExternalCopy::new(Structured::from(Value::from("from the host")));
     let inside = context
@@ -422,7 +422,7 @@ fn copies_to_the_host_release_or_hand_over_as_asked() {
     let external = ExternalCopy::from_reference(&value, &ExternalCopyOptions::new()).unwrap();
     assert_eq!(external.copy(&CopyOptions::new().transfer_in(true)).unwrap(), first);
     assert!(external.is_released(), "transfer_in hands the value itself over");
-    assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("ExternalCopy"))));
+    assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("Copy has been released"))));
 }
 
 #[test]
@@ -448,7 +448,7 @@ fn external_copies_encode_to_bytes_and_back() {
     let corrupt = ivm::wire::Encoded { bytes: corrupt.into(), shared: encoded.shared.clone() };
     assert!(matches!(ExternalCopy::decode(&corrupt), Err(Error::Wire(_))));
     external.release();
-    assert!(matches!(external.encode(), Err(Error::Released("ExternalCopy"))));
+    assert!(matches!(external.encode(), Err(Error::Released("Copy has been released"))));
 }
 
 #[test]

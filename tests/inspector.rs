@@ -294,7 +294,7 @@ fn an_isolate_without_the_inspector_refuses_sessions() {
     let (isolate, _context) = inspected();
     let session = isolate.create_inspector_session(|_| {}).unwrap();
     session.close();
-    assert_eq!(session.dispatch("{}"), Err(Error::Released("InspectorSession")));
+    assert_eq!(session.dispatch("{}"), Err(Error::Released("InspectorSession has been released")));
 }
 
 /// A plain HTTP GET, as DevTools' target discovery sends it.

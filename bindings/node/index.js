@@ -141,7 +141,7 @@ function options(value) {
 function transferMode(transfer) {
   if (transfer === undefined || transfer === null) return undefined;
   const set = (transfer.copy ? 1 : 0) + (transfer.externalCopy ? 1 : 0) + (transfer.reference ? 1 : 0);
-  if (set > 1) throw new TypeError('Only one of `copy`, `externalCopy` or `reference` may be set');
+  if (set > 1) throw new TypeError('Only one of `copy`, `externalCopy`, or `reference` may be set');
   if (transfer.copy) return 'copy';
   if (transfer.externalCopy) return 'externalCopy';
   if (transfer.reference) return 'reference';
@@ -234,7 +234,8 @@ Object.defineProperties(Isolate.prototype, {
   compileModule: { value(source, opts) { return rejectCall(() => compileModule(this, source, opts, ASYNC)); } },
   getHeapStatisticsSync: { value() { return this._heapStatistics(SYNC); } },
   getHeapStatistics: { value() { return rejectCall(() => this._heapStatistics(ASYNC)); } },
-  stopCpuProfiler: { value(title) { return rejectCall(() => this._stopCpuProfiler(title, ASYNC)).then(parseJson); } },
+  // isolated-vm's stopCpuProfiler throws at once for a disposed isolate.
+  stopCpuProfiler: { value(title) { return this._stopCpuProfiler(title, ASYNC).then(parseJson); } },
   createInspectorSession: { value() { return createInspectorSession(this); } },
   startInspectorServer: { value(port) { return this._startInspectorServer(inspectorPort(port)); } },
 });

@@ -97,7 +97,7 @@ test('dispose ends the isolate; every later use fails with DisposedError', async
   isolate.dispose();
   assert.equal(isolate.isDisposed, true);
   assert.throws(() => context.evalSync('1'), ivm.DisposedError);
-  assert.throws(() => isolate.createContextSync(), { message: 'Isolate is already disposed' });
+  assert.throws(() => isolate.createContextSync(), { message: 'Isolated is disposed' });
   await assert.rejects(context.eval('1'), ivm.DisposedError);
   assert.throws(() => reference.copySync(), ivm.DisposedError);
   assert.throws(() => isolate.dispose(), ivm.DisposedError);

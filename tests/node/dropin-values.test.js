@@ -13,7 +13,6 @@ const GAPS = new Set([
   '{ copy: true } and { externalCopy: true } on a function throw TypeError "... could not be cloned."',
   'a function inside an object does not make the object transferable',
   'returning a promise, a symbol or an object holding a function throws TypeError',
-  'errors thrown inside reach the caller with their class and message',
   'calling it after the isolate is disposed throws "Isolated is disposed"',
   'an error thrown by a host function reached through applySync arrives in the isolate with its class and message',
   'an error thrown after re-entering the isolate reaches it too, with the re-entrant effects kept',
@@ -38,9 +37,6 @@ const GAPS = new Set([
   'a derefInto() marker is single-use, even when its first use failed',
   'markers returned by host functions the isolate calls arrive as the value they stand for',
   'a derefInto() of a Node value returned by a host function throws in the isolate',
-  'evalClosureSync with a non-transferable result throws TypeError "A non-transferable value was passed"',
-  'evalClosure (async) rejects the same way',
-  'two of copy / externalCopy / reference together throw TypeError',
   'inside an isolate, a host promise that rejects rejects the isolate\'s promise with its class and message'
 ]);
 const it = itWithGaps(GAPS);

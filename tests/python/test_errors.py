@@ -122,10 +122,17 @@ def test_js_error_for_thrown_undefined(context: ivm.Context) -> None:
 
 
 def test_js_error_for_thrown_object(context: ivm.Context) -> None:
+    # An object that is not an error says so, in isolated-vm's words.
     with pytest.raises(ivm.JSError) as raised:
         context.eval("throw {code: 7}")
-    assert raised.value.name == ""
-    assert raised.value.message == "[object Object]"
+    assert raised.value.name == "Error"
+    assert raised.value.message == (
+        "An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`."
+    )
+    # One with a message stands for the error it describes.
+    with pytest.raises(ivm.JSError) as raised:
+        context.eval("throw {message: 'hi', name: 'Named'}")
+    assert (raised.value.name, raised.value.message) == ("Named", "hi")
 
 
 def test_syntax_error_on_compile(isolate: ivm.Isolate, context: ivm.Context) -> None:

@@ -20,8 +20,12 @@ use crate::reference::{Callback, Reference};
 /// (read by `options.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResultMode {
-    /// Primitives; anything else is `undefined` (eval and run's default).
+    /// Primitives and functions; anything else is `undefined` (eval and
+    /// run's default).
     Transferable,
+    /// Primitives and functions; anything else is a TypeError (evalClosure's
+    /// default).
+    TransferableOnly,
     /// Primitives; anything else a Reference (apply and get's default).
     OrReference,
     Copy,
@@ -34,7 +38,9 @@ impl ResultMode {
     /// stays in Node: the host rule's `leave`).
     pub(crate) fn as_asked(self) -> ivm_core::TransferMode {
         match self {
-            ResultMode::Transferable | ResultMode::OrReference => ivm_core::TransferMode::Auto,
+            ResultMode::Transferable | ResultMode::TransferableOnly | ResultMode::OrReference => {
+                ivm_core::TransferMode::Auto
+            }
             ResultMode::Copy => ivm_core::TransferMode::Copy,
             ResultMode::ExternalCopy => ivm_core::TransferMode::ExternalCopy,
             ResultMode::Reference => ivm_core::TransferMode::Reference,
@@ -44,7 +50,9 @@ impl ResultMode {
     /// The core's transfer mode that gets this result.
     pub(crate) fn transfer_mode(self) -> ivm_core::TransferMode {
         match self {
-            ResultMode::Transferable | ResultMode::OrReference => ivm_core::TransferMode::Auto,
+            ResultMode::Transferable | ResultMode::TransferableOnly | ResultMode::OrReference => {
+                ivm_core::TransferMode::Auto
+            }
             // A copy for Node leaves in V8's own format, which Node's
             // deserializer reads without ivm building the value model.
             ResultMode::Copy | ResultMode::ExternalCopy => ivm_core::TransferMode::ExternalCopy,
@@ -310,14 +318,16 @@ fn remote_to_js(env: &Env, remote: std::sync::Arc<dyn ivm_core::Remote>) -> napi
 pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMode) -> napi::Result<JsUnknown> {
     match value {
         Transferable::Copy(copy) => structured_to_js(env, &copy),
-        Transferable::Reference(reference)
-            if matches!(mode, ResultMode::Transferable | ResultMode::OrReference) && reference.callable().is_some() =>
-        {
+        Transferable::Reference(reference) if mode != ResultMode::Reference && reference.callable().is_some() => {
             function_to_js(env, reference)
         }
         Transferable::Reference(reference) if mode == ResultMode::Transferable => {
             reference.release();
             Ok(env.get_undefined()?.into_unknown())
+        }
+        Transferable::Reference(reference) if mode == ResultMode::TransferableOnly => {
+            reference.release();
+            Err(type_error(env, "A non-transferable value was passed"))
         }
         Transferable::Reference(reference) => Reference::isolate(reference).into_js(env),
         // A copy (see `ResultMode::transfer_mode`) comes as V8's bytes.

@@ -13,13 +13,29 @@ use crate::env_state::state;
 /// Throws the JavaScript error for `error` and returns the napi-rs error
 /// that says an exception is pending (which napi-rs then leaves alone).
 pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
+    throw_saying(env, &error, None)
+}
+
+/// `to_napi` for an operation's synchronous form. isolated-vm's synchronous
+/// calls into a disposed isolate say "Isolated is disposed" (sic), its
+/// promises "Isolate is disposed": programs match on those messages.
+pub(crate) fn sync_to_napi(env: &Env, error: Error) -> napi::Error {
+    match error {
+        Error::Disposed => throw_saying(env, &error, Some("Isolated is disposed")),
+        other => to_napi(env, other),
+    }
+}
+
+/// Throws the JavaScript error for `error`, with `message` instead of its
+/// own where given.
+pub(crate) fn throw_saying(env: &Env, error: &Error, message: Option<&str>) -> napi::Error {
     if exception_pending(env) {
         // Node is terminating this thread (the call stopped for it, see
         // `lib.rs`): its exception must propagate, and throwing another
         // would fail.
         return napi::Error::new(napi::Status::PendingException, String::new());
     }
-    match js_error(env, &error) {
+    match js_error(env, error, message) {
         Ok(value) => throw(env, &value),
         // Creating the error failed (the environment is shutting down, say):
         // fall back on a plain message. If Node refuses even that, it is
@@ -64,7 +80,7 @@ pub(crate) fn rejection(env: &Env, error: napi::Error) -> JsUnknown {
     napi::JsError::from(error).into_unknown(*env)
 }
 
-fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
+fn js_error(env: &Env, error: &Error, message: Option<&str>) -> napi::Result<JsUnknown> {
     if let Error::Js(js) = error
         && js.ivm_class.is_none()
     {
@@ -72,7 +88,9 @@ fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
             return value_to_js(env, thrown);
         }
         let global = env.get_global()?;
-        let standard = ["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError", "EvalError", "URIError"];
+        // The classes isolated-vm keeps; any other error arrives as an
+        // Error carrying its name.
+        let standard = ["Error", "TypeError", "RangeError", "SyntaxError", "ReferenceError"];
         let name = if standard.contains(&js.name.as_str()) { js.name.as_str() } else { "Error" };
         let class: JsFunction = global.get_named_property(name)?;
         let mut object = class.new_instance(&[env.create_string(&js.message)?])?;
@@ -88,9 +106,10 @@ fn js_error(env: &Env, error: &Error) -> napi::Result<JsUnknown> {
     // function and passed through JavaScript: its own class again.
     let classes: JsObject = state(env)?.errors.object(env)?;
     let class: JsFunction = classes.get_named_property(error.class_name())?;
-    let message = match error {
-        Error::Js(js) => js.message.clone(),
-        other => other.to_string(),
+    let message = match (message, error) {
+        (Some(message), _) => message.to_owned(),
+        (None, Error::Js(js)) => js.message.clone(),
+        (None, other) => other.to_string(),
     };
     let mut object = class.new_instance(&[env.create_string(&message)?])?;
     if let Error::Js(JsError { stack: Some(stack), .. }) = error {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ivm_core::{Pending, Transferable};
 use napi::{Env, JsUnknown};
 
-use crate::errors::{internal, rejection, to_napi};
+use crate::errors::{internal, rejection, sync_to_napi, to_napi};
 
 /// Which form of an operation `index.js` called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +120,7 @@ pub(crate) fn run<T: Send + 'static>(
     convert: impl FnOnce(&Env, T) -> napi::Result<JsUnknown> + Send + 'static,
 ) -> napi::Result<JsUnknown> {
     match form {
-        Form::Sync => convert(env, sync().map_err(|e| to_napi(env, e))?),
+        Form::Sync => convert(env, sync().map_err(|e| sync_to_napi(env, e))?),
         Form::Async => promise(env, queue(), convert),
         Form::Ignored => {
             // The result is dropped, but Node stays alive until the call ends.

@@ -15,7 +15,7 @@ use napi_derive::napi;
 use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
-use crate::errors::{range_error, to_napi};
+use crate::errors::{range_error, throw_saying, to_napi};
 use crate::forms::{Form, Queue, run, run_returning};
 use crate::module::Module;
 use crate::options::Options;
@@ -204,6 +204,8 @@ impl Isolate {
     #[napi(js_name = "_stopCpuProfiler", catch_unwind)]
     pub fn stop_cpu_profiler(&self, env: Env, title: String, form: u32) -> napi::Result<JsUnknown> {
         let isolate = &self.isolate;
+        // isolated-vm throws at once rather than reject.
+        self.check_live(&env)?;
         run(
             &env,
             Form::from_code(form)?,
@@ -216,7 +218,10 @@ impl Isolate {
     /// Disposes the isolate; its calls in progress end with an error.
     #[napi(catch_unwind)]
     pub fn dispose(&self, env: Env) -> napi::Result<()> {
-        self.isolate.dispose().map_err(|e| to_napi(&env, e))
+        self.isolate.dispose().map_err(|error| match error {
+            ivm_core::Error::Disposed => throw_saying(&env, &error, Some("Isolate is already disposed")),
+            other => to_napi(&env, other),
+        })
     }
 
     #[napi(getter, catch_unwind)]
@@ -227,18 +232,32 @@ impl Isolate {
     /// CPU time spent in the isolate, in nanoseconds.
     #[napi(getter, catch_unwind)]
     pub fn cpu_time(&self, env: Env) -> napi::Result<JsBigInt> {
+        self.check_live(&env)?;
         bigint_nanos(&env, self.isolate.cpu_time())
     }
 
     /// Wall time the isolate has been running, in nanoseconds.
     #[napi(getter, catch_unwind)]
     pub fn wall_time(&self, env: Env) -> napi::Result<JsBigInt> {
+        self.check_live(&env)?;
         bigint_nanos(&env, self.isolate.wall_time())
     }
 
     #[napi(getter, catch_unwind)]
-    pub fn reference_count(&self) -> u32 {
-        u32::try_from(self.isolate.reference_count()).unwrap_or(u32::MAX)
+    pub fn reference_count(&self, env: Env) -> napi::Result<u32> {
+        self.check_live(&env)?;
+        Ok(u32::try_from(self.isolate.reference_count()).unwrap_or(u32::MAX))
+    }
+}
+
+impl Isolate {
+    /// Throws "Isolate is disposed" for a disposed isolate, as isolated-vm's
+    /// getters and profiler methods do.
+    fn check_live(&self, env: &Env) -> napi::Result<()> {
+        if self.isolate.is_disposed() {
+            return Err(to_napi(env, ivm_core::Error::Disposed));
+        }
+        Ok(())
     }
 }
 
@@ -295,7 +314,7 @@ impl Context {
         let arguments = transferables(&env, &arguments)?;
         let given = Options::of(&env, options, "options")?;
         let result = given.options("result")?;
-        let (run_options, mode) = result.run(ResultMode::Transferable)?;
+        let (run_options, mode) = result.run(ResultMode::TransferableOnly)?;
         let mut options = EvalOptions::new();
         options.run = run_options;
         if let Some(timeout) = given.timeout()? {

@@ -117,7 +117,7 @@ impl<'e> Options<'e> {
         for (name, mode) in set {
             if self.truthy(name)? {
                 if chosen.is_some() {
-                    return Err(type_error(self.env, "Only one of `copy`, `externalCopy` or `reference` may be set"));
+                    return Err(type_error(self.env, "Only one of `copy`, `externalCopy`, or `reference` may be set"));
                 }
                 chosen = Some(mode);
             }

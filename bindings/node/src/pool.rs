@@ -94,7 +94,7 @@ impl PooledIsolate {
     fn with<T>(&self, env: &Env, f: impl FnOnce(&ivm_core::PooledIsolate) -> T) -> napi::Result<T> {
         match &*self.pooled.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(pooled) => Ok(f(pooled)),
-            None => Err(to_napi(env, ivm_core::Error::Released("The pooled isolate"))),
+            None => Err(to_napi(env, ivm_core::Error::Released("The pooled isolate has been released"))),
         }
     }
 }

@@ -34,7 +34,7 @@ impl Context {
     ) -> Context {
         let context = Arc::new(context);
         let global = Reference::from_global(&isolate, &context, global_object);
-        Context { held: Arc::new(Held::new(isolate, "Context", context)), global }
+        Context { held: Arc::new(Held::new(isolate, "Context is released", context)), global }
     }
 
     pub fn isolate(&self) -> &Isolate {

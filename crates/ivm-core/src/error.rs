@@ -25,10 +25,12 @@ pub enum Error {
     #[error("Isolate was disposed during execution")]
     DisposedDuringExecution,
     /// The isolate had already been disposed.
-    #[error("Isolate is already disposed")]
+    #[error("Isolate is disposed")]
     Disposed,
-    /// The handle (context, script, reference) had been released.
-    #[error("{0} has been released")]
+    /// The handle (context, script, reference) had been released: the
+    /// message says which, in isolated-vm's words ("Context is released",
+    /// "Reference has been released", "Copy has been released").
+    #[error("{0}")]
     Released(&'static str),
     /// A handle was used with an isolate it does not belong to.
     #[error("{0}")]

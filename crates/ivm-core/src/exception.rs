@@ -56,24 +56,61 @@ pub(crate) fn thrown<'s>(
         }
         let ivm_class = marked_class(scope, object);
         JsError { name, message, stack, thrown: None, ivm_class }
+    } else if let Some(error) = exception.try_cast::<v8::Object>().ok().and_then(|object| error_like(scope, object)) {
+        error
     } else {
-        // Only primitives are kept: copying a thrown object could run guest
-        // getters and take any amount of memory.
+        // Only primitives are kept: copying a thrown object could take any
+        // amount of memory.
         let thrown = if exception.is_object() {
             None
         } else {
             ivm_marshal::from_v8(scope, exception, Default::default()).ok().and_then(|c| c.as_primitive().cloned())
         };
-        let message = match &thrown {
-            Some(ivm_marshal::Value::String(s)) => s.to_string_lossy().into_owned(),
-            _ => exception
-                .to_string(scope)
-                .map(|s| s.to_rust_string_lossy(scope))
-                .unwrap_or_else(|| "[object]".to_owned()),
-        };
-        JsError { name: String::new(), message, stack: None, thrown, ivm_class: None }
+        match thrown {
+            Some(thrown) => {
+                let message = match &thrown {
+                    ivm_marshal::Value::String(s) => s.to_string_lossy().into_owned(),
+                    _ => exception
+                        .to_string(scope)
+                        .map(|s| s.to_rust_string_lossy(scope))
+                        .unwrap_or_else(|| "[object]".to_owned()),
+                };
+                JsError { name: String::new(), message, stack: None, thrown: Some(thrown), ivm_class: None }
+            }
+            // An object that does not look like an error, or a symbol.
+            None => JsError::new("Error", NOT_AN_ERROR),
+        }
     };
     Error::Js(error)
+}
+
+/// What an object thrown by JavaScript that is not an error becomes
+/// outside the isolate (isolated-vm's words).
+pub(crate) const NOT_AN_ERROR: &str =
+    "An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.";
+
+/// A thrown object that is not a native error but looks like one (it has a
+/// `message` or a `stack`, as isolated-vm asks), as the error it stands
+/// for, named by its `name`.
+fn error_like<'s>(
+    scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, 's, v8::HandleScope<'_>>>,
+    object: v8::Local<'s, v8::Object>,
+) -> Option<JsError> {
+    let mut read = |key: &str| {
+        let key = v8::String::new(scope, key)?;
+        let value = object.get(scope, key.into()).filter(|value| !value.is_undefined());
+        let text = value.and_then(|value| value.to_string(scope)).map(|text| text.to_rust_string_lossy(scope));
+        if scope.has_caught() && !scope.has_terminated() {
+            scope.reset();
+        }
+        text
+    };
+    let (message, stack) = (read("message"), read("stack"));
+    if message.is_none() && stack.is_none() {
+        return None;
+    }
+    let name = read("name").unwrap_or_else(|| "Error".to_owned());
+    Some(JsError { name, message: message.unwrap_or_default(), stack, thrown: None, ivm_class: None })
 }
 
 /// Termination carries no exception worth reading; `Isolate::run_in`

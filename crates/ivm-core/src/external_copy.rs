@@ -124,7 +124,7 @@ impl ExternalCopy {
             return self.take();
         }
         let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let value = value.ok_or(Error::Released("ExternalCopy"))?;
+        let value = value.ok_or(Error::Released("Copy has been released"))?;
         if options.release {
             self.release();
         }
@@ -185,7 +185,7 @@ impl ExternalCopy {
     /// as handles to the same memory.
     pub fn encode(&self) -> Result<Encoded> {
         let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let value = value.ok_or(Error::Released("ExternalCopy"))?.into_structured()?;
+        let value = value.ok_or(Error::Released("Copy has been released"))?.into_structured()?;
         Ok(wire::encode(&value))
     }
 
@@ -208,7 +208,7 @@ impl ExternalCopy {
                 TOTAL_EXTERNAL_SIZE.fetch_sub(self.inner.size, Ordering::Relaxed);
                 Ok(value)
             }
-            None => Err(Error::Released("ExternalCopy")),
+            None => Err(Error::Released("Copy has been released")),
         }
     }
 
@@ -224,7 +224,7 @@ impl ExternalCopy {
             ivm_marshal::deserialize_moving(scope, value)
         } else {
             let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
-            let value = guard.as_ref().ok_or(Error::Released("ExternalCopy"))?;
+            let value = guard.as_ref().ok_or(Error::Released("Copy has been released"))?;
             let result = ivm_marshal::deserialize(scope, value);
             drop(guard);
             if options.release {

@@ -7,8 +7,8 @@ use crate::{Error, Isolate, Result};
 
 pub(crate) struct Held<T> {
     isolate: Isolate,
-    /// What this handle is, for error messages ("Reference", "Script", …).
-    kind: &'static str,
+    /// What using it once released says ("Reference has been released").
+    released: &'static str,
     /// `None` once released. The `Arc` lets a running call keep the handle
     /// alive while another thread releases it.
     global: Mutex<Option<Arc<v8::Global<T>>>>,
@@ -18,14 +18,14 @@ pub(crate) struct Held<T> {
 }
 
 impl<T> Held<T> {
-    pub(crate) fn new(isolate: Isolate, kind: &'static str, global: impl Into<Arc<v8::Global<T>>>) -> Held<T> {
+    pub(crate) fn new(isolate: Isolate, released: &'static str, global: impl Into<Arc<v8::Global<T>>>) -> Held<T> {
         isolate.handle_opened();
-        Held { isolate, kind, global: Mutex::new(Some(global.into())), counted: true }
+        Held { isolate, released, global: Mutex::new(Some(global.into())), counted: true }
     }
 
     /// A handle that is part of another one and not counted on its own.
-    pub(crate) fn part(isolate: Isolate, kind: &'static str, global: impl Into<Arc<v8::Global<T>>>) -> Held<T> {
-        Held { isolate, kind, global: Mutex::new(Some(global.into())), counted: false }
+    pub(crate) fn part(isolate: Isolate, released: &'static str, global: impl Into<Arc<v8::Global<T>>>) -> Held<T> {
+        Held { isolate, released, global: Mutex::new(Some(global.into())), counted: false }
     }
 
     pub(crate) fn isolate(&self) -> &Isolate {
@@ -37,7 +37,7 @@ impl<T> Held<T> {
         if self.isolate.is_disposed() {
             return Err(Error::Disposed);
         }
-        self.global.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or(Error::Released(self.kind))
+        self.global.lock().unwrap_or_else(PoisonError::into_inner).clone().ok_or(Error::Released(self.released))
     }
 
     /// Releases the handle; later operations on it fail. Releasing twice is

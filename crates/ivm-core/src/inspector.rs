@@ -450,7 +450,7 @@ impl InspectorSession {
     /// taken in the order they were sent.
     pub fn dispatch(&self, message: impl Into<String>) -> Result<()> {
         if self.is_closed() {
-            return Err(Error::Released("InspectorSession"));
+            return Err(Error::Released("InspectorSession has been released"));
         }
         if self.isolate.is_disposed() {
             return Err(Error::Disposed);

@@ -122,7 +122,7 @@ impl Isolate {
             }
             Ok((v8::Global::new(scope, module), specifiers, cache))
         })?;
-        let held = Held::new(self.clone(), "Module", global);
+        let held = Held::new(self.clone(), "Module has been released", global);
         let inner = Arc::new(ModuleInner {
             held,
             id,

@@ -51,7 +51,7 @@ impl Reference {
         let global = v8::Global::new(scope, value);
         Reference {
             inner: Arc::new(ReferenceInner {
-                value: Held::new(isolate.clone(), "Reference", global),
+                value: Held::new(isolate.clone(), "Reference has been released", global),
                 context: Arc::clone(context),
                 type_of,
                 callable: None,
@@ -94,7 +94,7 @@ impl Reference {
     ) -> Reference {
         Reference {
             inner: Arc::new(ReferenceInner {
-                value: Held::part(isolate.clone(), "Reference", global),
+                value: Held::part(isolate.clone(), "Reference has been released", global),
                 context: Arc::clone(context),
                 type_of: "object",
                 callable: None,
@@ -109,7 +109,7 @@ impl Reference {
         let global = self.inner.value.get()?;
         Ok(Reference {
             inner: Arc::new(ReferenceInner {
-                value: Held::new(self.isolate().clone(), "Reference", global),
+                value: Held::new(self.isolate().clone(), "Reference has been released", global),
                 context: Arc::clone(&self.inner.context),
                 type_of: self.inner.type_of,
                 callable: self.inner.callable.clone(),

@@ -78,7 +78,7 @@ impl Isolate {
                 CodeCache { produced: produced.map(|data| Arc::from(&data[..])), rejected: cache_rejected(&source) };
             Ok((v8::Global::new(scope, script), cache))
         })?;
-        Ok(Script { held: Arc::new(Held::new(self.clone(), "Script", global)), cache })
+        Ok(Script { held: Arc::new(Held::new(self.clone(), "Script has been released", global)), cache })
     }
 }
 
