@@ -382,7 +382,13 @@ function apply(reference, receiver, args, opts, form) {
 }
 
 function copy(reference, form) {
-  if (isHost(reference)) return hostCall(form, () => structuredClone(reference._hostValue()));
+  if (isHost(reference)) {
+    return hostCall(form, () => {
+      const value = reference._hostValue();
+      if (typeof value === 'symbol') throw new TypeError('Unsupported type');
+      return structuredClone(value);
+    });
+  }
   return reference._copy(form);
 }
 
@@ -397,7 +403,6 @@ Object.defineProperties(Reference.prototype, {
   },
   derefInto: {
     value(opts) {
-      if (this._isHost) throw new errorClasses.UsageError('Cannot dereference this into target isolate');
       const into = this._derefInto();
       if (options(opts).release) this.release();
       return into;

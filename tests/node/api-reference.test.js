@@ -117,7 +117,14 @@ test('a Reference to a Node value keeps its identity and works from Node', async
   assert.equal(fn.applySync(undefined, [6, 7]), 42);
   assert.equal(await fn.apply(undefined, [2, 3]), 6);
   assert.deepEqual(new ivm.Reference({ a: [1] }).copySync(), { a: [1] });
-  assert.throws(() => reference.derefInto(), /Cannot dereference this into target isolate/);
+  // derefInto() of a Node value is refused where it is used, as a TypeError.
+  const { isolate, context } = fresh();
+  const marker = reference.derefInto();
+  assert.throws(() => context.global.setSync('x', marker), {
+    name: 'TypeError',
+    message: 'Cannot dereference this into target isolate',
+  });
+  isolate.dispose();
 });
 
 test('a Reference to a Node value passed in is a Reference inside the isolate', async () => {

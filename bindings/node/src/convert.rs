@@ -247,7 +247,7 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
     if ExternalCopyInto::instance_of(*env, &value)? {
         // SAFETY: as above.
         let into = unsafe { crate::reference::unwrap::<ExternalCopyInto>(env, &value) }?;
-        return into.transferable();
+        return into.transferable(env);
     }
     if Callback::instance_of(*env, &value)? {
         // SAFETY: as above.
@@ -354,7 +354,7 @@ fn function_to_js(env: &Env, reference: ivm_core::Reference) -> napi::Result<JsU
         catch_unwind(AssertUnwindSafe(|| {
             let arguments: napi::JsObject = context.get(0)?;
             let arguments = crate::reference::transferables(env, &arguments)?;
-            let result = reference.call(&arguments).map_err(|e| to_napi(env, e))?;
+            let result = reference.call(&arguments).map_err(|e| crate::errors::sync_to_napi(env, e))?;
             transferable_to_js(env, result, ResultMode::Transferable)
         }))
         .unwrap_or_else(|_| Err(internal("the addon panicked calling a function of an isolate")))

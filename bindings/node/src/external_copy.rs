@@ -3,6 +3,7 @@
 //! straight from their memory (one copy) instead of going through Node's
 //! serializer.
 
+use std::cell::Cell;
 use std::ptr;
 
 use ivm_core::{Buffer, CopyOptions, Object, ObjectId, Serialized, Structured, Transferable, Value, ViewKind};
@@ -176,8 +177,19 @@ impl ExternalCopy {
     /// `externalCopy.copyInto({ release, transferIn })`: an object that,
     /// passed into an isolate, arrives there as the value.
     #[napi(catch_unwind)]
-    pub fn copy_into(&self, options: Option<JsObject>) -> napi::Result<ExternalCopyInto> {
-        Ok(ExternalCopyInto { copy: self.copy.clone(), options: copy_options(&options)? })
+    pub fn copy_into(&self, env: Env, options: Option<JsObject>) -> napi::Result<ExternalCopyInto> {
+        let options = copy_options(&options)?;
+        // With `release` this copy is let go of now, and the result holds
+        // the value.
+        let copy = if options.release {
+            self.copy.moved().map_err(|e| to_napi(&env, e))?
+        } else {
+            if self.copy.is_released() {
+                return Err(to_napi(&env, ivm_core::Error::Released("Copy has been released")));
+            }
+            self.copy.clone()
+        };
+        Ok(ExternalCopyInto { copy, options, used: Cell::new(false) })
     }
 
     #[napi(catch_unwind)]
@@ -192,10 +204,16 @@ impl ExternalCopy {
 pub struct ExternalCopyInto {
     copy: ivm_core::ExternalCopy,
     options: CopyOptions,
+    /// It crosses once.
+    used: Cell<bool>,
 }
 
 impl ExternalCopyInto {
-    pub(crate) fn transferable(&self) -> napi::Result<Transferable> {
+    pub(crate) fn transferable(&self, env: &Env) -> napi::Result<Transferable> {
+        if self.used.replace(true) {
+            let once = "The return value of `copyInto()` should only be used once";
+            return Err(to_napi(env, ivm_core::Error::InvalidArgument(once.into())));
+        }
         Ok(Transferable::ExternalCopy(self.copy.clone(), self.options))
     }
 }

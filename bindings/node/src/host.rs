@@ -9,7 +9,9 @@ use std::ptr;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use ivm_core::host::{self, Access, Grant, HostObjects, Key, Kind, Property};
-use ivm_core::{CallbackResult, ErrorClass, HostError, Remote, RemoteOp, Resolver, Structured, Transferable, Value};
+use ivm_core::{
+    CallbackResult, ErrorClass, HostError, JsError, Remote, RemoteOp, Resolver, Structured, Transferable, Value,
+};
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
 use crate::convert::{js_to_structured, js_to_transferable, raw, structured_to_js};
@@ -193,12 +195,33 @@ fn take_exception(env: &Env) -> HostError {
 /// let through) keeps its class; anything else is its message, or
 /// `otherwise` when it has none.
 pub(crate) fn host_error_of(env: &Env, exception: JsUnknown, otherwise: &str) -> HostError {
-    let class = ivm_class_of(env, &exception);
-    let message = describe(env, exception).unwrap_or_else(|| otherwise.to_owned());
-    match class {
-        Some(class) => HostError::of_class(class, message),
-        None => HostError::Message(message),
+    if let Some(class) = ivm_class_of(env, &exception) {
+        return HostError::of_class(class, describe(env, exception).unwrap_or_else(|| otherwise.to_owned()));
     }
+    if exception.get_type().is_ok_and(|kind| kind == napi::ValueType::Object) {
+        // SAFETY: checked to be an object.
+        let object: JsObject = unsafe { exception.cast() };
+        let text = |key: &str| -> Option<String> {
+            let value = object.get_named_property::<JsUnknown>(key).ok()?;
+            if value.get_type().ok()? != napi::ValueType::String {
+                return None;
+            }
+            value.coerce_to_string().ok()?.into_utf8().ok()?.into_owned().ok()
+        };
+        // An error (or what looks like one) keeps its class and message,
+        // as isolated-vm passes errors; any other object says it is not
+        // one.
+        return match (text("message"), text("stack")) {
+            (None, None) => HostError::Message(JsError::NOT_AN_ERROR.to_owned()),
+            (message, stack) => {
+                let mut error =
+                    JsError::new(text("name").unwrap_or_else(|| "Error".to_owned()), message.unwrap_or_default());
+                error.stack = stack;
+                HostError::Ivm(ivm_core::Error::Js(error))
+            }
+        };
+    }
+    HostError::Message(describe(env, exception).unwrap_or_else(|| otherwise.to_owned()))
 }
 
 /// The ivm error class `exception` is an instance of, if any.
@@ -230,15 +253,8 @@ pub(crate) fn describe(env: &Env, exception: JsUnknown) -> Option<String> {
 /// What a Node function returned, as it goes into the isolate: the
 /// addon's handles as themselves, anything else as a copy.
 pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
-    let handle = (|| -> napi::Result<bool> {
-        Ok(Reference::instance_of(*env, &value)?
-            || ExternalCopy::instance_of(*env, &value)?
-            || ExternalCopyInto::instance_of(*env, &value)?
-            || Callback::instance_of(*env, &value)?)
-    })()
-    .map_err(|e| failure(env, e))?;
-    if handle {
-        return js_to_transferable(env, value).map_err(|e| failure(env, e));
+    if let Some(handle) = library_handle(env, &value).map_err(|e| failure(env, e))? {
+        return Ok(handle);
     }
     if value.get_type().map_err(|e| failure(env, e))? == napi::ValueType::Function {
         // SAFETY: checked to be a function.
@@ -248,6 +264,25 @@ pub(crate) fn result_in(env: &Env, value: JsUnknown) -> CallbackResult {
             .map_err(|e| failure(env, e));
     }
     js_to_structured(env, value).map(Transferable::Copy).map_err(|e| failure(env, e))
+}
+
+/// What `value` crosses as if it is one of the library's handles (a
+/// Reference, an ExternalCopy, a Callback, what `copyInto()` and
+/// `derefInto()` return): what it stands for.
+pub(crate) fn library_handle(env: &Env, value: &JsUnknown) -> napi::Result<Option<Transferable>> {
+    if value.get_type()? != napi::ValueType::Object {
+        return Ok(None);
+    }
+    let handle = Reference::instance_of(*env, value)?
+        || ExternalCopy::instance_of(*env, value)?
+        || ExternalCopyInto::instance_of(*env, value)?
+        || Callback::instance_of(*env, value)?;
+    if !handle {
+        return Ok(None);
+    }
+    // SAFETY: the same value, taken again to be passed on by value.
+    let value = unsafe { JsUnknown::from_raw_unchecked(env.raw(), raw(value)) };
+    js_to_transferable(env, value).map(Some)
 }
 
 /// Settles `resolver` with `value` as `result_in` passes it, once it
@@ -307,7 +342,10 @@ pub(crate) fn function_from(env: &Env, value: JsUnknown) -> napi::Result<JsFunct
 /// Node's thread.
 #[derive(Debug)]
 pub(crate) struct NodeValue {
+    /// The value, or for a primitive an object holding it as `value`:
+    /// napi (8) keeps references to objects, functions and symbols only.
     value: Arc<JsHandle>,
+    boxed: bool,
     main: Arc<MainThread>,
     type_of: String,
     pub(crate) grant: Grant,
@@ -317,21 +355,32 @@ impl NodeValue {
     pub(crate) fn new(env: Env, value: &JsUnknown, grant: Grant) -> napi::Result<Arc<NodeValue>> {
         let main = Arc::clone(&state(&env)?.main);
         let type_of = crate::reference::type_of(value)?.to_owned();
-        Ok(Arc::new(NodeValue { value: Arc::new(JsHandle::new(env, &main, value)?), main, type_of, grant }))
+        let boxed = !matches!(
+            value.get_type()?,
+            napi::ValueType::Object | napi::ValueType::Function | napi::ValueType::External | napi::ValueType::Symbol
+        );
+        let handle = if boxed {
+            let mut holder = env.create_object()?;
+            holder.set_named_property("value", value)?;
+            JsHandle::new(env, &main, &holder)?
+        } else {
+            JsHandle::new(env, &main, value)?
+        };
+        Ok(Arc::new(NodeValue { value: Arc::new(handle), boxed, main, type_of, grant }))
     }
 
     /// The value, on Node's thread.
     pub(crate) fn get(&self, env: &Env) -> napi::Result<JsUnknown> {
-        self.value.unknown(env)
+        unboxed(env, &self.value, self.boxed)
     }
 
     /// Runs `work` on Node's thread with the value, here if this is that
     /// thread, else posted there.
     fn on_node(&self, work: impl FnOnce(&Env, JsUnknown) + Send + 'static) {
-        let target = Arc::clone(&self.value);
+        let (target, boxed) = (Arc::clone(&self.value), self.boxed);
         let job = move |env: Option<Env>| {
             if let Some(env) = env {
-                in_scope(&env, |env| match target.unknown(env) {
+                in_scope(&env, |env| match unboxed(env, &target, boxed) {
                     Ok(value) => work(env, value),
                     Err(error) => drop(failure(env, error)),
                 });
@@ -345,6 +394,11 @@ impl NodeValue {
             let _ = self.main.post(Box::new(job));
         }
     }
+}
+
+/// The value `handle` holds, out of its box if it is a boxed primitive.
+fn unboxed(env: &Env, handle: &JsHandle, boxed: bool) -> napi::Result<JsUnknown> {
+    if boxed { handle.object(env)?.get_named_property("value") } else { handle.unknown(env) }
 }
 
 /// A Node value in the handle scope of the call at hand: napi's handle, a
@@ -464,6 +518,10 @@ impl HostObjects for NodeObjects<'_> {
 
     fn reference(&mut self, value: Handle, grant: Grant) -> napi::Result<Arc<dyn Remote>> {
         Ok(NodeValue::new(*self.env, &self.js(value), grant)?)
+    }
+
+    fn handle(&mut self, value: &Handle) -> napi::Result<Option<Transferable>> {
+        library_handle(self.env, &self.js(*value))
     }
 }
 

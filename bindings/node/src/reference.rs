@@ -4,6 +4,7 @@
 //! a Node value, whose operations follow ivm-core's host rule (`_host…`
 //! here, on Node's thread; `index.js` gives them their forms).
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use ivm_core::host::{self, Access, Grant};
@@ -54,19 +55,18 @@ enum Target {
     Host(Arc<NodeValue>),
 }
 
-/// JavaScript's `typeof` of a Node value.
+/// A Reference's `typeof` of a Node value, as isolated-vm gives it:
+/// JavaScript's, except that `null` is "null" and symbols and bigints are
+/// "object".
 pub(crate) fn type_of(value: &JsUnknown) -> napi::Result<&'static str> {
     Ok(match value.get_type()? {
         napi::ValueType::Undefined => "undefined",
-        napi::ValueType::Null => "object",
+        napi::ValueType::Null => "null",
         napi::ValueType::Boolean => "boolean",
         napi::ValueType::Number => "number",
         napi::ValueType::String => "string",
-        napi::ValueType::Symbol => "symbol",
-        napi::ValueType::Object | napi::ValueType::External => "object",
         napi::ValueType::Function => "function",
-        napi::ValueType::BigInt => "bigint",
-        _ => "unknown",
+        _ => "object",
     })
 }
 
@@ -74,13 +74,28 @@ pub(crate) fn type_of(value: &JsUnknown) -> napi::Result<&'static str> {
 #[napi]
 pub struct Reference {
     target: Target,
-    /// Made by `derefInto()`: passed into its own isolate, this is the value.
-    deref_into: bool,
+    /// Made by `derefInto()`: passed into its own isolate, this is the
+    /// value, once.
+    marker: Option<Cell<bool>>,
+    /// `release()` was called (a Reference into an isolate knows it from
+    /// its handle).
+    released: Cell<bool>,
 }
 
+/// What a second use of `derefInto()`'s result says.
+const DEREF_ONCE: &str = "The return value of `derefInto()` should only be used once";
+
 impl Reference {
+    fn of(target: Target) -> Reference {
+        Reference { target, marker: None, released: Cell::new(false) }
+    }
+
+    fn marker(target: Target) -> Reference {
+        Reference { target, marker: Some(Cell::new(false)), released: Cell::new(false) }
+    }
+
     pub(crate) fn isolate(reference: ivm_core::Reference) -> Reference {
-        Reference { target: Target::Isolate(reference), deref_into: false }
+        Reference::of(Target::Isolate(reference))
     }
 
     /// The Reference for a value that left an isolate as the remote value
@@ -93,11 +108,19 @@ impl Reference {
                 Err(_) => return Err(internal("a Reference to a value held by another host cannot reach Node")),
             },
         };
-        Ok(Reference { target, deref_into: false })
+        Ok(Reference::of(target))
     }
 
     pub(crate) fn into_js(self, env: &Env) -> napi::Result<JsUnknown> {
         instance(env, self)
+    }
+
+    /// Throws "Reference has been released" once `release()` was called.
+    fn check_live(&self, env: &Env) -> napi::Result<()> {
+        if self.released.get() {
+            return Err(to_napi(env, ivm_core::Error::Released("Reference has been released")));
+        }
+        Ok(())
     }
 
     fn in_isolate(&self) -> napi::Result<&ivm_core::Reference> {
@@ -107,20 +130,31 @@ impl Reference {
         }
     }
 
-    fn in_node(&self) -> napi::Result<&Arc<NodeValue>> {
+    fn in_node(&self, env: &Env) -> napi::Result<&Arc<NodeValue>> {
+        self.check_live(env)?;
         match &self.target {
             Target::Host(value) => Ok(value),
             Target::Isolate(_) => Err(internal("`_host…` is for References to Node values")),
         }
     }
 
-    /// What passing this Reference into an isolate passes.
-    pub(crate) fn transferable(&self, _env: &Env) -> napi::Result<Transferable> {
-        match (&self.target, self.deref_into) {
-            // Into its own isolate it is the value; elsewhere, a Reference.
-            (Target::Isolate(reference), true) => Ok(Transferable::Reference(reference.clone())),
-            (Target::Isolate(reference), false) => Ok(Transferable::Remote(Arc::new(reference.clone()))),
-            (Target::Host(value), _) => Ok(Transferable::Remote(Arc::clone(value) as Arc<dyn ivm_core::Remote>)),
+    /// What passing this Reference into an isolate passes. `derefInto()`'s
+    /// result is used up by it, even when it fails.
+    pub(crate) fn transferable(&self, env: &Env) -> napi::Result<Transferable> {
+        if let Some(used) = &self.marker {
+            if used.replace(true) {
+                return Err(to_napi(env, ivm_core::Error::InvalidArgument(DEREF_ONCE.into())));
+            }
+            return match &self.target {
+                // Into its own isolate it is the value.
+                Target::Isolate(reference) => Ok(Transferable::Reference(reference.clone())),
+                Target::Host(_) => Err(type_error(env, "Cannot dereference this into target isolate")),
+            };
+        }
+        self.check_live(env)?;
+        match &self.target {
+            Target::Isolate(reference) => Ok(Transferable::Remote(Arc::new(reference.clone()))),
+            Target::Host(value) => Ok(Transferable::Remote(Arc::clone(value) as Arc<dyn ivm_core::Remote>)),
         }
     }
 }
@@ -167,11 +201,12 @@ impl Reference {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, value: JsUnknown, options: Option<JsUnknown>) -> napi::Result<Self> {
         let grant = grant_of(&env, options)?;
-        Ok(Reference { target: Target::Host(NodeValue::new(env, &value, grant)?), deref_into: false })
+        Ok(Reference::of(Target::Host(NodeValue::new(env, &value, grant)?)))
     }
 
     #[napi(getter, js_name = "typeof", catch_unwind)]
     pub fn type_of(&self, env: Env) -> napi::Result<String> {
+        self.check_live(&env)?;
         match &self.target {
             Target::Isolate(reference) => Ok(reference.type_of().map_err(|e| to_napi(&env, e))?.to_owned()),
             Target::Host(value) => Ok(ivm_core::Remote::type_of(value.as_ref())),
@@ -182,6 +217,7 @@ impl Reference {
     /// `has` false for one into an isolate.
     #[napi(js_name = "_hostValue", catch_unwind)]
     pub fn host_value(&self, env: Env) -> napi::Result<JsUnknown> {
+        self.check_live(&env)?;
         match &self.target {
             Target::Host(value) => value.get(&env),
             Target::Isolate(_) => undefined(&env),
@@ -197,7 +233,7 @@ impl Reference {
     /// with `accessors`, which Node may ask for itself, as in isolated-vm).
     #[napi(js_name = "_hostGet", catch_unwind)]
     pub fn host_get(&self, env: Env, key: JsUnknown, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
-        let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
+        let (node, objects) = (self.in_node(&env)?, &mut NodeObjects::new(&env));
         let given = Options::of(&env, options, "options")?;
         let mode = given.result_mode(ResultMode::OrReference)?;
         let grant = if given.truthy("accessors")? { node.grant.accessors(true) } else { node.grant };
@@ -214,7 +250,7 @@ impl Reference {
     /// `set` on a Node value, from Node.
     #[napi(js_name = "_hostSet", catch_unwind)]
     pub fn host_set(&self, env: Env, key: JsUnknown, value: JsUnknown) -> napi::Result<bool> {
-        let node = self.in_node()?;
+        let node = self.in_node(&env)?;
         let key = key_value(&env, &key)?;
         let target = Handle::of(&node.get(&env)?);
         host::set(&mut NodeObjects::new(&env), &target, &key, Handle::of(&value), node.grant)
@@ -225,7 +261,7 @@ impl Reference {
     /// `delete` on a Node value, from Node.
     #[napi(js_name = "_hostDelete", catch_unwind)]
     pub fn host_delete(&self, env: Env, key: JsUnknown) -> napi::Result<bool> {
-        let node = self.in_node()?;
+        let node = self.in_node(&env)?;
         let key = key_value(&env, &key)?;
         let target = Handle::of(&node.get(&env)?);
         host::delete(&mut NodeObjects::new(&env), &target, &key, node.grant)
@@ -242,7 +278,7 @@ impl Reference {
         arguments: JsObject,
         options: Option<JsUnknown>,
     ) -> napi::Result<JsUnknown> {
-        let (node, objects) = (self.in_node()?, &mut NodeObjects::new(&env));
+        let (node, objects) = (self.in_node(&env)?, &mut NodeObjects::new(&env));
         let result = Options::of(&env, options, "options")?.options("result")?;
         let mode = result.result_mode(ResultMode::OrReference)?;
         let target = Handle::of(&node.get(&env)?);
@@ -258,8 +294,15 @@ impl Reference {
     /// this Reference does not release it.
     #[napi(js_name = "_derefInto", catch_unwind)]
     pub fn deref_into(&self, env: Env) -> napi::Result<Reference> {
-        let reference = self.in_isolate()?.duplicate().map_err(|e| to_napi(&env, e))?;
-        Ok(Reference { target: Target::Isolate(reference), deref_into: true })
+        self.check_live(&env)?;
+        match &self.target {
+            Target::Isolate(reference) => {
+                let reference = reference.duplicate().map_err(|e| to_napi(&env, e))?;
+                Ok(Reference::marker(Target::Isolate(reference)))
+            }
+            // Refused where it is used, as isolated-vm refuses it.
+            Target::Host(value) => Ok(Reference::marker(Target::Host(Arc::clone(value)))),
+        }
     }
 
     /// `get(key, { timeout, accessors, promise, …TransferOptions })`.
@@ -364,12 +407,16 @@ impl Reference {
         )
     }
 
-    /// Lets go of the value; later uses fail.
+    /// Lets go of the value; later uses fail, a second release included.
     #[napi(catch_unwind)]
-    pub fn release(&self) {
+    pub fn release(&self, env: Env) -> napi::Result<()> {
+        self.check_live(&env)?;
         if let Target::Isolate(reference) = &self.target {
+            reference.type_of().map_err(|e| to_napi(&env, e))?;
             reference.release();
         }
+        self.released.set(true);
+        Ok(())
     }
 }
 

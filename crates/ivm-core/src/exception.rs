@@ -78,16 +78,11 @@ pub(crate) fn thrown<'s>(
                 JsError { name: String::new(), message, stack: None, thrown: Some(thrown), ivm_class: None }
             }
             // An object that does not look like an error, or a symbol.
-            None => JsError::new("Error", NOT_AN_ERROR),
+            None => JsError::new("Error", JsError::NOT_AN_ERROR),
         }
     };
     Error::Js(error)
 }
-
-/// What an object thrown by JavaScript that is not an error becomes
-/// outside the isolate (isolated-vm's words).
-pub(crate) const NOT_AN_ERROR: &str =
-    "An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.";
 
 /// A thrown object that is not a native error but looks like one (it has a
 /// `message` or a `stack`, as isolated-vm asks), as the error it stands

@@ -196,6 +196,13 @@ impl ExternalCopy {
         Ok(ExternalCopy::new(wire::decode(encoded)?))
     }
 
+    /// A new copy holding this one's value, which this one lets go of: the
+    /// value moves, nothing is copied (isolated-vm's `copyInto({ release:
+    /// true })`, whose result outlives the released copy).
+    pub fn moved(&self) -> Result<ExternalCopy> {
+        Ok(ExternalCopy::held(self.take()?))
+    }
+
     /// Releases the copy; later uses fail. Releasing twice is harmless.
     pub fn release(&self) {
         drop(self.take());

@@ -207,6 +207,15 @@ pub trait HostObjects {
 
     /// `value` held by reference, under `grant`, to cross into an isolate.
     fn reference(&mut self, value: Self::Value, grant: Grant) -> Result<Arc<dyn Remote>, Self::Error>;
+
+    /// What `value` crosses as if it is one of the library's own handles in
+    /// the language (a Reference, an ExternalCopy, what `copyInto()` and
+    /// `derefInto()` return): such values cross as what they stand for,
+    /// whatever the transfer mode asks, as isolated-vm's do. None by
+    /// default.
+    fn handle(&mut self, _value: &Self::Value) -> Result<Option<Transferable>, Self::Error> {
+        Ok(None)
+    }
 }
 
 type Outcome<H, T> = Result<T, Access<<H as HostObjects>::Error>>;
@@ -285,6 +294,11 @@ pub fn leave<H: HostObjects>(
     mode: TransferMode,
     grant: Grant,
 ) -> Outcome<H, Transferable> {
+    if mode != TransferMode::Reference
+        && let Some(handle) = host.handle(&value).map_err(Access::Host)?
+    {
+        return Ok(handle);
+    }
     let kind = host.kind(&value).map_err(Access::Host)?;
     Ok(match (mode, kind) {
         (TransferMode::Copy, _) => Transferable::Copy(host.copy(&value).map_err(Access::Host)?),
