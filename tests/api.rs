@@ -532,3 +532,24 @@ fn contexts_can_refuse_code_generation_and_start_with_globals() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn an_unhandled_rejection_fails_the_call_it_happens_in() {
+    let (_isolate, context) = isolate_and_context();
+    // The code runs on, but the call fails with the rejection's reason.
+    let error =
+        js_error(context.eval("globalThis.y = 0; Promise.reject(new RangeError('x')); y = 5; 1", &EvalOptions::new()));
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "x"));
+    assert_eq!(context.eval("y", &EvalOptions::new()).unwrap().into_value(), Some(Value::Number(5.0)));
+    // A rejection handled before the call ends, or in a later microtask of
+    // it, does not.
+    let handled = context.eval("const p = Promise.reject(1); p.catch(() => {}); 2", &EvalOptions::new());
+    assert_eq!(handled.unwrap().into_value(), Some(Value::Number(2.0)));
+    let later = context
+        .eval("const q = Promise.reject(1); Promise.resolve().then(() => q.catch(() => {})); 3", &EvalOptions::new());
+    assert_eq!(later.unwrap().into_value(), Some(Value::Number(3.0)));
+    // An async function's rejection counts; the next call is unaffected.
+    let error = js_error(context.eval("(async () => { throw new TypeError('late') })(); 4", &EvalOptions::new()));
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("TypeError", "late"));
+    assert_eq!(context.eval("6", &EvalOptions::new()).unwrap().into_value(), Some(Value::Number(6.0)));
+}

@@ -244,3 +244,11 @@ def test_error_messages_are_informative(context: ivm.Context) -> None:
         reference = context.eval("({})")
         reference.release()
         reference.copy()
+
+
+def test_an_unhandled_rejection_fails_the_call(context: ivm.Context) -> None:
+    with pytest.raises(ivm.JSError) as raised:
+        context.eval("globalThis.y = 0; Promise.reject(new RangeError('x')); y = 5; 1")
+    assert (raised.value.name, raised.value.message) == ("RangeError", "x")
+    assert context.eval("y") == 5
+    assert context.eval("const p = Promise.reject(1); p.catch(() => {}); 2") == 2

@@ -387,6 +387,7 @@ impl Isolate {
         isolate.set_host_initialize_import_meta_object_callback(crate::module::initialize_meta);
         isolate.set_allow_wasm_code_generation_callback(allow_wasm_code_generation);
         isolate.set_modify_code_generation_from_strings_callback(code_generation_from_strings);
+        crate::rejections::watch(&mut isolate);
         let inspector = options.inspector.then(|| crate::inspector::attach(&mut isolate));
         let terminator = isolate.thread_safe_handle();
         memory.attach(terminator.clone());

@@ -34,6 +34,7 @@ mod platform;
 mod pool;
 mod profiler;
 mod reference;
+mod rejections;
 mod remote;
 mod run;
 mod script;

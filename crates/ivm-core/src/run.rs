@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use ivm_runtime::{Deadline, Watchdog};
 
+use crate::exception::thrown;
 use crate::isolate::IsolateInner;
 use crate::this_thread::{HOST_WAITS, RUN_DEPTH};
 use crate::{Error, Isolate, Result, fatal};
@@ -354,12 +355,19 @@ impl Isolate {
         crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
         let (result, interruption) = self.with_locker(|isolate| {
             let armed = Armed::arm(self, &limits);
+            let rejections = crate::rejections::start(isolate, RUN_DEPTH.get() == 1);
             let (result, terminated) = {
                 v8::scope!(let scope, isolate);
                 let context = v8::Local::new(scope, context);
                 let scope = &mut v8::ContextScope::new(scope, context);
                 v8::tc_scope!(let scope, scope);
                 let result = f(scope);
+                // A promise the call rejected and nobody handled fails it.
+                let unhandled = crate::rejections::take(scope, rejections);
+                let result = match (result, unhandled) {
+                    (Ok(_), Some(reason)) if !scope.has_terminated() => Err(thrown(scope, reason, None)),
+                    (result, _) => result,
+                };
                 (result, scope.has_terminated())
             };
             let ending = classify(armed.settle(terminated, result.is_err()));

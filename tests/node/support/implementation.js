@@ -12,7 +12,10 @@ const peer = process.env.IVM_PEER;
 // without failing the suite; against isolated-vm it is a test like any.
 function itWithGaps(gaps) {
   const { it } = require('node:test');
-  return (name, options, fn) => it(name, !peer && gaps.has(name) ? { ...options, todo: 'not yet in ivm' } : options, fn);
+  return (name, options, fn) => {
+    if (typeof options === 'function') [options, fn] = [{}, options];
+    return it(name, !peer && gaps.has(name) ? { ...options, todo: 'not yet in ivm' } : options, fn);
+  };
 }
 
 module.exports = {
