@@ -122,7 +122,7 @@ function copyArgument(value) {
 }
 
 native._init(
-  { serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {}, functionOf },
+  { serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {}, functionOf, library: () => module.exports },
   readerVersion(),
 );
 
@@ -395,7 +395,7 @@ function copy(reference, form) {
 Object.defineProperties(Reference.prototype, {
   deref: {
     value(opts) {
-      if (!this._isHost) throw new errorClasses.UsageError('Cannot dereference this from current isolate');
+      if (!this._isHost) throw new TypeError('Cannot dereference this from current isolate');
       const value = this._hostValue();
       if (options(opts).release) this.release();
       return value;

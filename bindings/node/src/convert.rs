@@ -295,6 +295,11 @@ fn api_object(env: &Env, value: &JsUnknown) -> napi::Result<Option<std::sync::Ar
 fn remote_to_js(env: &Env, remote: std::sync::Arc<dyn ivm_core::Remote>) -> napi::Result<JsUnknown> {
     let any: std::sync::Arc<dyn std::any::Any + Send + Sync> = remote;
     use crate::isolate::{Context, Isolate, Script};
+    // The library itself, passed in and back out: Node's.
+    if any.is::<ivm_core::Library>() {
+        let library: JsFunction = state(env)?.library.function(env)?;
+        return library.call_without_args(None);
+    }
     let any = match any.downcast::<ivm_core::ExternalCopy>() {
         Ok(copy) => return ExternalCopy::from_copy((*copy).clone()).into_js(env),
         Err(any) => any,

@@ -26,6 +26,9 @@ pub(crate) struct EnvState {
     pub(crate) host_objects: JsHandle,
     /// Error classes by ivm error kind (see `errors.rs`).
     pub(crate) errors: JsHandle,
+    /// `library()`: the library object (`index.js`'s exports), which the
+    /// library passed into an isolate becomes again when it comes back.
+    pub(crate) library: JsHandle,
     /// `functionOf(call, name, length)`: the Node function that stands for
     /// a function of an isolate (see `convert.rs`).
     pub(crate) function_of: JsHandle,

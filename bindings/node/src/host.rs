@@ -509,7 +509,11 @@ impl HostObjects for NodeObjects<'_> {
     }
 
     fn copy(&mut self, value: &Handle) -> napi::Result<Structured> {
-        js_to_structured(self.env, self.js(*value))
+        let value = self.js(*value);
+        if value.get_type()? == napi::ValueType::Symbol {
+            return Err(crate::errors::type_error(self.env, "Unsupported type"));
+        }
+        js_to_structured(self.env, value)
     }
 
     fn materialise(&mut self, copy: Structured) -> napi::Result<Handle> {

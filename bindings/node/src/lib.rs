@@ -64,6 +64,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()
         errors: handle("errors")?,
         noop: function("noop")?,
         function_of: function("functionOf")?,
+        library: function("library")?,
         main,
     };
     env_state::install(env, state)?;

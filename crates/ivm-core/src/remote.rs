@@ -64,6 +64,9 @@ pub enum RemoteClass {
     /// The library object (isolated-vm's module): its `Isolate` class makes
     /// isolates from inside an isolate.
     Library,
+    /// `Callback`, made inside the isolate by `new ivm.Callback(fn)`: a
+    /// function of the isolate that leaves it as a function.
+    Callback,
     /// `Isolate`, `Context` and `Script`, whose methods are
     /// [`RemoteOp::Call`]s.
     Isolate,
@@ -263,6 +266,7 @@ pub(crate) fn materialise<'s>(
         RemoteClass::Reference => "Reference",
         RemoteClass::ExternalCopy => "ExternalCopy",
         RemoteClass::Library => "Library",
+        RemoteClass::Callback => "Callback",
         RemoteClass::Isolate => "Isolate",
         RemoteClass::Context => "Context",
         RemoteClass::Script => "Script",
@@ -319,12 +323,119 @@ fn maker<'s>(scope: &mut JsScope<'_, '_, 's, '_>, isolate: &Isolate) -> Result<v
         crate::callback::function(scope, isolate, &dispatch.sync)?,
         crate::callback::function(scope, isolate, &dispatch.promise)?,
         crate::callback::function(scope, isolate, &dispatch.blocking)?,
+        v8::Function::new(scope, local).ok_or_else(|| caught(scope))?.into(),
     ];
     let undefined = v8::undefined(scope).into();
     let make = install.call(scope, undefined, &functions).ok_or_else(|| caught(scope))?;
     let make = v8::Local::<v8::Function>::try_from(make).map_err(|_| crate::Error::Unsupported("remote.js"))?;
     global.set_private(scope, key, make.into());
     Ok(make)
+}
+
+/// `local(operation, value)`: what the library does inside an isolate with
+/// values of that isolate, which the host functions above (they get
+/// copies) cannot: `"hold"` is `new ivm.Reference(value)`, `"callback"`
+/// `new ivm.Callback(fn)`, `"deref"` a Reference's `deref()` (the value of
+/// one made in this isolate), `"hrtime"` isolated-vm's `lib.hrtime()`.
+fn local<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    arguments: v8::FunctionCallbackArguments<'s>,
+    mut returned: v8::ReturnValue<'s, v8::Value>,
+) {
+    let Some(isolate) = Isolate::of(scope) else { return };
+    let refusal = {
+        v8::tc_scope!(let scope, scope);
+        let operation = arguments.get(0).to_rust_string_lossy(scope);
+        let value = arguments.get(1);
+        let context = scope.get_current_context();
+        let context = Arc::new(v8::Global::new(scope, context));
+        let outcome = match operation.as_str() {
+            "hold" => {
+                let reference: Arc<dyn Remote> = Arc::new(Reference::new(scope, &isolate, &context, value));
+                materialise(scope, &isolate, &reference)
+            }
+            "callback" => match v8::Local::<v8::Function>::try_from(value) {
+                Ok(function) => {
+                    let function = IsolateCallback(Reference::function(scope, &isolate, &context, function));
+                    materialise(scope, &isolate, &(Arc::new(function) as Arc<dyn Remote>))
+                }
+                Err(_) => Err(crate::Error::InvalidArgument("`Callback` requires parameter 1 to be a function".into())),
+            },
+            "deref" => match remote_of(scope, &isolate, value) {
+                Ok(Some(remote)) => {
+                    let any: Arc<dyn Any + Send + Sync> = remote;
+                    match any.downcast::<Reference>() {
+                        Ok(reference) if reference.isolate() == &isolate => reference.deref(scope),
+                        _ => Err(crate::Error::WrongIsolate("Cannot dereference this from current isolate")),
+                    }
+                }
+                Ok(None) => Err(crate::Error::WrongIsolate("Cannot dereference this from current isolate")),
+                Err(error) => Err(error),
+            },
+            "hrtime" => {
+                let now = crate::run::monotonic();
+                let pair =
+                    [now.as_secs() as f64, f64::from(now.subsec_nanos())].map(|n| v8::Number::new(scope, n).into());
+                Ok(v8::Array::new_with_elements(scope, &pair).into())
+            }
+            _ => Err(crate::Error::InvalidArgument(format!("unknown operation {operation}"))),
+        };
+        match outcome {
+            Ok(value) => {
+                returned.set(value);
+                None
+            }
+            // JavaScript threw (a getter, say): on to the caller.
+            Err(_) if scope.has_caught() => {
+                scope.rethrow();
+                None
+            }
+            Err(error) => Some(error),
+        }
+    };
+    if let Some(error) = refusal {
+        let message = v8::String::new(scope, &error.to_string()).unwrap_or_else(|| v8::String::empty(scope));
+        let exception = match error {
+            crate::Error::WrongIsolate(_) | crate::Error::InvalidArgument(_) => {
+                v8::Exception::type_error(scope, message)
+            }
+            _ => v8::Exception::error(scope, message),
+        };
+        scope.throw_exception(exception);
+    }
+}
+
+/// A function made a `Callback` inside its own isolate: it leaves the
+/// isolate as a function (see [`Reference::callable`]).
+#[derive(Debug)]
+pub(crate) struct IsolateCallback(pub(crate) Reference);
+
+impl Remote for IsolateCallback {
+    fn type_of(&self) -> String {
+        "object".into()
+    }
+
+    fn class(&self) -> RemoteClass {
+        RemoteClass::Callback
+    }
+
+    fn call(&self, op: RemoteOp) -> CallbackResult {
+        Remote::call(&self.0, op)
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        Remote::call_async(&self.0, op, resolver);
+    }
+}
+
+/// What a remote value that leaves its isolate crosses as: a `Callback`
+/// made inside as its function, anything else as itself.
+pub(crate) fn leaving(remote: Arc<dyn Remote>) -> Transferable {
+    let any: Arc<dyn Any + Send + Sync> = remote.clone();
+    match any.downcast::<IsolateCallback>() {
+        Ok(callback) => Transferable::Reference(callback.0.clone()),
+        Err(_) => Transferable::Remote(remote),
+    }
 }
 
 /// A [`Reference`] held by another isolate: its operations are the
@@ -435,10 +546,13 @@ impl Reference {
     }
 }
 
-/// A result from another isolate: a Reference into it stays one.
+/// A result from another isolate: a Reference into it stays one, except a
+/// function, which arrives as a function.
 pub(crate) fn remote_result(value: Transferable) -> Transferable {
     match value {
-        Transferable::Reference(reference) => Transferable::Remote(Arc::new(reference)),
+        Transferable::Reference(reference) if reference.callable().is_none() => {
+            Transferable::Remote(Arc::new(reference))
+        }
         other => other,
     }
 }

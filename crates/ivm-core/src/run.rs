@@ -466,13 +466,18 @@ fn thread_cpu_clock() -> libc::clockid_t {
     clock
 }
 
-/// The time of a CPU-time clock (zero if it cannot be read).
+/// The time of a clock (zero if it cannot be read).
 fn cpu_clock_time(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only
     // makes the call fail, leaving `ts` zero.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// The time of the system's monotonic clock (isolated-vm's `lib.hrtime`).
+pub(crate) fn monotonic() -> Duration {
+    cpu_clock_time(libc::CLOCK_MONOTONIC)
 }
 
 /// CPU time consumed by the calling thread.

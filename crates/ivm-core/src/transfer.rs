@@ -193,7 +193,7 @@ pub(crate) fn transfer_out<'s>(
     };
     if matches!(options.result, TransferMode::Auto | TransferMode::Reference | TransferMode::CopyExceptFunctions) {
         if let Some(remote) = crate::remote::remote_of(scope, isolate, value)? {
-            return Ok(Transferable::Remote(remote));
+            return Ok(crate::remote::leaving(remote));
         }
     }
     match options.result {
@@ -256,6 +256,16 @@ pub(crate) fn transfer_in<'s>(
         }
         Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
         Transferable::Reference(r) if r.isolate() == isolate => return r.deref(scope),
+        // A function of another isolate arrives as a function that calls it
+        // (isolated-vm 4 and later).
+        Transferable::Reference(r) if r.callable().is_some() => {
+            let function = r.clone();
+            let callback = crate::Callback::new(move |arguments| {
+                let arguments: Vec<Transferable> = arguments.into_iter().map(Transferable::Copy).collect();
+                function.call(&arguments).map_err(crate::HostError::from)
+            });
+            return crate::callback::function(scope, isolate, &callback);
+        }
         // Pass `Transferable::Remote(Arc::new(reference))` for a Reference
         // object in another isolate.
         Transferable::Reference(_) => {

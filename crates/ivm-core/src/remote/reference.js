@@ -1,10 +1,13 @@
 // The `Reference` class inside an isolate, for values that live elsewhere:
-// in the host (a Node or Python object) or in another isolate. remote.rs
-// runs this once per context with three host functions that carry out an
-// operation synchronously, as a promise, or blocking (applySyncPromise);
-// each takes the remote value's id, the operation and its arguments, copied.
-// It returns `make(id, typeOf)`, which remote.rs calls for each value.
-(function (callSync, callAsync, callBlocking) {
+// in the host (a Node or Python object) or in another isolate, and the rest
+// of isolated-vm's library there. remote.rs runs this once per context with
+// three host functions that carry out an operation synchronously, as a
+// promise, or blocking (applySyncPromise); each takes the remote value's id,
+// the operation and its arguments, copied. The fourth, `local`, does what
+// needs values of this isolate themselves (`new Reference(value)`,
+// `new Callback(fn)`, `deref()`). It returns `make(id, typeOf)`, which
+// remote.rs calls for each value.
+(function (callSync, callAsync, callBlocking, local) {
   'use strict';
   // Taken now, so that code changing the built-ins later only breaks
   // itself, never another context's references.
@@ -17,10 +20,12 @@
   const catchPromise = Promise.prototype.catch;
   const isArray = Array.isArray;
   const TypeErrorClass = TypeError;
+  const ErrorClass = Error;
+  const SymbolOf = Symbol;
 
   function slot(reference) {
     const found = apply(slotOf, slots, [reference]);
-    if (found === undefined) throw new TypeErrorClass('Reference has been released');
+    if (found === undefined) throw new ErrorClass('Reference has been released');
     return found;
   }
 
@@ -29,7 +34,7 @@
   function resultMode(options) {
     if (options === undefined || options === null) return 1;
     const set = (options.copy ? 1 : 0) + (options.externalCopy ? 1 : 0) + (options.reference ? 1 : 0);
-    if (set > 1) throw new TypeErrorClass('Only one of `copy`, `externalCopy` or `reference` may be set');
+    if (set > 1) throw new TypeErrorClass('Only one of `copy`, `externalCopy`, or `reference` may be set');
     if (options.copy || options.externalCopy) return 2;
     return options.reference ? 4 : 1;
   }
@@ -63,8 +68,10 @@
   }
 
   class Reference {
-    constructor() {
-      throw new TypeErrorClass('A Reference to a value outside this isolate is made by its host');
+    // A Reference made here holds a value of this isolate.
+    constructor(value) {
+      if (arguments.length === 0) throw new TypeErrorClass('`Reference` requires at least 1 parameter');
+      return apply(local, undefined, ['hold', value]);
     }
     get typeof() { return slot(this).typeOf; }
     copySync() { return callSync(slot(this).id, 'copy'); }
@@ -91,7 +98,7 @@
     applySyncPromise(receiver, args, options) {
       return apply(callBlocking, undefined, applyArgs(this, receiver, args, options));
     }
-    deref() { throw new TypeErrorClass('Cannot dereference this from current isolate'); }
+    deref() { return apply(local, undefined, ['deref', this]); }
     derefInto() { throw new TypeErrorClass('Cannot dereference this into target isolate'); }
     release() {
       const found = apply(slotOf, slots, [this]);
@@ -107,8 +114,10 @@
 
   // An ExternalCopy passed in as itself: a copy held outside the isolate.
   class ExternalCopy {
-    constructor() {
-      throw new TypeErrorClass('An ExternalCopy is made by its host');
+    constructor(value) {
+      if (arguments.length === 0) throw new TypeErrorClass('`ExternalCopy` requires at least 1 parameter');
+      if (libraryId === undefined) throw new TypeErrorClass('The isolated-vm library was not passed in');
+      return callSync(libraryId, 'call', 'newExternalCopy', value);
     }
     copy() { return callSync(slot(this).id, 'copy'); }
     copyInto() { throw new TypeErrorClass('copyInto() is not supported inside an isolate yet'); }
@@ -116,6 +125,34 @@
   }
   freeze(ExternalCopy.prototype);
   freeze(ExternalCopy);
+
+  // A function of this isolate that leaves it as a function.
+  class Callback {
+    constructor(fn) {
+      return apply(local, undefined, ['callback', fn]);
+    }
+  }
+  freeze(Callback.prototype);
+  freeze(Callback);
+
+  // isolated-vm's `lib`.
+  const lib = freeze({
+    // [seconds, nanoseconds] of a monotonic clock, or the time since
+    // `previous`, as Node's process.hrtime.
+    hrtime(previous) {
+      const now = apply(local, undefined, ['hrtime']);
+      if (previous === undefined) return now;
+      if (!isArray(previous) || previous.length !== 2) throw new TypeErrorClass('hrtime diff must be 2-length array');
+      let seconds = now[0] - previous[0];
+      let nanoseconds = now[1] - previous[1];
+      if (nanoseconds < 0) {
+        seconds -= 1;
+        nanoseconds += 1e9;
+      }
+      return [seconds, nanoseconds];
+    },
+    privateSymbol(name) { return SymbolOf(name); },
+  });
 
   // isolated-vm's API for isolates of this isolate's own (library.rs). Every
   // operation runs as the child isolate's queued call: the `…Sync` forms
@@ -204,6 +241,7 @@
   const prototypes = {
     Reference: Reference.prototype,
     ExternalCopy: ExternalCopy.prototype,
+    Callback: Callback.prototype,
     Isolate: Isolate.prototype,
     Context: Context.prototype,
     Script: Script.prototype,
@@ -219,6 +257,8 @@
       library.Script = Script;
       library.Reference = Reference;
       library.ExternalCopy = ExternalCopy;
+      library.Callback = Callback;
+      library.lib = lib;
       return freeze(library);
     }
     const object = create(prototypes[className]);
