@@ -527,14 +527,53 @@ Object.defineProperties(PooledIsolate.prototype, {
   context: { get() { return checkouts.get(this).context; } },
 });
 
+// isolated-vm's classes and their prototypes are frozen (the constructors
+// themselves are not: `Isolate.createSnapshot` lives there).
+for (const cls of [Isolate, Context, Script, Module, Reference, ExternalCopy, ExternalCopyInto, Callback]) {
+  Object.freeze(cls.prototype);
+}
+
+// The exported constructors, as isolated-vm's: called without `new` they
+// throw, and they check their arguments before the addon sees them. A
+// Proxy, so that they are the classes themselves in every other way
+// (`instanceof`, their statics, instances the addon makes).
+function constructor(cls, name, check) {
+  const proxy = new Proxy(cls, {
+    apply() {
+      throw new TypeError(`\`${name}\` must be called with \`new\``);
+    },
+    construct(target, args, newTarget) {
+      check(args);
+      return Reflect.construct(target, args, newTarget === proxy ? target : newTarget);
+    },
+  });
+  return proxy;
+}
+
+function atLeastOne(name, args) {
+  if (args.length === 0) throw new TypeError(`\`${name}\` requires at least 1 parameter`);
+}
+
 module.exports = {
-  Isolate,
+  Isolate: constructor(Isolate, 'Isolate', (args) => {
+    const [options] = args;
+    if (options !== undefined && options !== null && typeof options !== 'object') {
+      throw new TypeError('`Isolate` requires parameter 1 to be an object');
+    }
+  }),
   Context,
   Script,
   Module,
-  Reference,
-  ExternalCopy,
-  Callback,
+  Reference: constructor(Reference, 'Reference', (args) => atLeastOne('Reference', args)),
+  ExternalCopy: constructor(ExternalCopy, 'ExternalCopy', (args) => {
+    atLeastOne('ExternalCopy', args);
+    if (typeof args[0] === 'symbol') throw new TypeError('Unsupported type');
+    if (typeof args[0] === 'function') throw new TypeError(`${args[0]} could not be cloned.`);
+  }),
+  Callback: constructor(Callback, 'Callback', (args) => {
+    atLeastOne('Callback', args);
+    if (typeof args[0] !== 'function') throw new TypeError('`Callback` requires parameter 1 to be a function');
+  }),
   IsolatePool,
   PooledIsolate,
   InspectorSession,
@@ -542,3 +581,4 @@ module.exports = {
   ...errorClasses,
 };
 module.exports.default = module.exports;
+Object.freeze(module.exports);
