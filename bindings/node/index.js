@@ -124,6 +124,7 @@ function copyArgument(value) {
 native._init(
   { serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {}, functionOf, library: () => module.exports },
   readerVersion(),
+  process.execArgv,
 );
 
 function isPrimitive(value) {

@@ -11,7 +11,6 @@ const { ivm, isPeer, itWithGaps } = require('./support/implementation');
 
 // Tests of behaviours ivm does not have yet (see itWithGaps).
 const GAPS = new Set([
-  'dispose() lets an already queued createContext() resolve',
   'an error\'s stack continues into the host caller\'s frames',
   'an async eval\'s error stack continues into the awaiting host function',
   'a TypeError from a host function called via applySync keeps its class and message through the isolate',
@@ -27,7 +26,7 @@ const GAPS = new Set([
   'a plain object copy stays usable after copy({transferIn: true})',
   'totalExternalSize counts strings and gives them back on release',
   'an ExternalCopy of a SharedArrayBuffer shares memory with isolates',
-  'V8 flags given to node reach the isolates'
+  'dispose() lets an already queued createContext() resolve'
 ]);
 const it = itWithGaps(GAPS);
 

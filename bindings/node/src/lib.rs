@@ -39,10 +39,14 @@ use napi_derive::napi;
 use crate::env_state::{EnvState, JsHandle};
 use crate::main_thread::MainThread;
 
-/// Called once per Node environment by `index.js`, with its helpers and
-/// the serialization format version Node's deserializer reads.
+/// Called once per Node environment by `index.js`, with its helpers, the
+/// serialization format version Node's deserializer reads and Node's own
+/// flags (`process.execArgv`).
 #[napi(js_name = "_init", catch_unwind)]
-pub fn init(env: Env, helpers: JsObject, format_version: u32) -> napi::Result<()> {
+pub fn init(env: Env, helpers: JsObject, format_version: u32, node_flags: Vec<String>) -> napi::Result<()> {
+    // Node's V8 flags reach isolated-vm's isolates, which run on Node's V8;
+    // ivm's those that stay within the language (ivm-core's choice).
+    ivm_core::embedding::forward_v8_flags(node_flags.iter().map(String::as_str));
     let min = ivm_core::embedding::foreign::OLDEST_VERSION;
     let version = format_version.clamp(min, ivm_core::embedding::foreign::LATEST_VERSION);
     let main = MainThread::new(env)?;

@@ -30,6 +30,56 @@ pub fn initialize() {
     });
 }
 
+/// The V8 flags a host may pass on to ivm's V8 from its own command line
+/// (Node's `--expose-gc`, say): those that change what JavaScript can do
+/// within the language. Flags that would loosen a limit or hand sandboxed
+/// code V8's internals (`--allow-natives-syntax`, heap sizes) are not
+/// passed on.
+const FORWARDED: [&str; 4] = ["--expose-gc", "--expose_gc", "--harmony", "--js-"];
+
+/// Passes on to ivm's V8 the flags among `flags` (a host's command line)
+/// that it forwards, and returns them. Isolates made afterwards see them;
+/// the host calls this before making any (in a Node process, ivm's V8 is
+/// not Node's and does not see Node's flags otherwise, as isolated-vm's
+/// isolates do).
+pub fn forward_v8_flags<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let forwarded = forwarded(flags);
+    for flag in &forwarded {
+        v8::V8::set_flags_from_string(flag);
+    }
+    forwarded
+}
+
+fn forwarded<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    flags
+        .into_iter()
+        .filter(|flag| {
+            let name = match flag.strip_prefix("--no-") {
+                Some(rest) => format!("--{rest}"),
+                None => (*flag).to_owned(),
+            };
+            FORWARDED.iter().any(|allowed| name.starts_with(allowed))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_flags_within_the_language_are_forwarded() {
+        let flags = [
+            "--expose-gc",
+            "--allow-natives-syntax",
+            "--max-old-space-size=100",
+            "--no-harmony-shadow-realm",
+            "--inspect",
+            "--js-float16array",
+            "-e",
+        ];
+        assert_eq!(super::forwarded(flags), ["--expose-gc", "--no-harmony-shadow-realm", "--js-float16array"]);
+    }
+}
+
 /// Runs the tasks V8 posted to `isolate`'s own thread (the inspector's heap
 /// snapshots are one), on the thread that holds its lock.
 pub(crate) fn run_posted_tasks(isolate: &v8::Isolate) {
