@@ -63,6 +63,14 @@ fn forwarded<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
         .collect()
 }
 
+/// Runs the tasks V8 posted to `isolate`'s own thread (the inspector's heap
+/// snapshots are one), on the thread that holds its lock.
+pub(crate) fn run_posted_tasks(isolate: &v8::Isolate) {
+    if let Some(platform) = PLATFORM.get() {
+        while v8::Platform::pump_message_loop(platform, isolate, false) {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -77,13 +85,5 @@ mod tests {
             "-e",
         ];
         assert_eq!(super::forwarded(flags), ["--expose-gc", "--no-harmony-shadow-realm", "--js-float16array"]);
-    }
-}
-
-/// Runs the tasks V8 posted to `isolate`'s own thread (the inspector's heap
-/// snapshots are one), on the thread that holds its lock.
-pub(crate) fn run_posted_tasks(isolate: &v8::Isolate) {
-    if let Some(platform) = PLATFORM.get() {
-        while v8::Platform::pump_message_loop(platform, isolate, false) {}
     }
 }
