@@ -243,3 +243,29 @@ fn evaluating_many_scripts_in_one_isolate_stays_within_its_limit() {
         assert!(result.is_ok(), "round {round}: {result:?}");
     }
 }
+
+#[test]
+fn the_clocks_move_while_a_call_runs_and_count_reentrant_runs() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (probe_isolate, probe_seen) = (isolate.clone(), std::sync::Arc::clone(&seen));
+    let probe = ivm::Callback::new(move |_| {
+        probe_seen.lock().unwrap().push((probe_isolate.cpu_time(), probe_isolate.wall_time()));
+        Ok(Value::Undefined.into())
+    });
+    context.global().unwrap().set("probe", probe, &RunOptions::new()).unwrap();
+    let before = (isolate.cpu_time(), isolate.wall_time());
+    eval(
+        &context,
+        "function spin(ms) { const t = Date.now(); while (Date.now() - t < ms); } spin(20); probe(); spin(20); probe()",
+    );
+    let after = (isolate.cpu_time(), isolate.wall_time());
+    let seen = seen.lock().unwrap();
+    // Read from inside the call, the clocks have moved, and go on moving.
+    assert!(seen[0].1 > before.1 && seen[1].1 > seen[0].1, "{before:?} {seen:?}");
+    assert!(seen[0].0 > before.0 && seen[1].0 > seen[0].0, "{before:?} {seen:?}");
+    assert!(seen[1].1 - seen[0].1 >= Duration::from_millis(15));
+    // They never go back, and the call's end counts it all.
+    assert!(after.0 >= seen[1].0 && after.1 >= seen[1].1);
+}

@@ -112,6 +112,15 @@ function functionOf(call, name, length) {
   return fn;
 }
 
+// The frames of the code calling into the addon, past this file's own: what
+// an error thrown out of a synchronous call continues its stack with.
+function hostStack() {
+  const holder = {};
+  Error.captureStackTrace(holder);
+  const frames = holder.stack.split('\n').slice(1);
+  return frames.filter((frame) => !frame.includes(__filename)).join('\n');
+}
+
 // An argument of such a call: copied, unless it is one of the library's
 // transferable handles. A function has no copy.
 function copyArgument(value) {
@@ -122,7 +131,17 @@ function copyArgument(value) {
 }
 
 native._init(
-  { serialize, deserialize, settle, hostObjects, errors: errorClasses, noop() {}, functionOf, library: () => module.exports },
+  {
+    serialize,
+    deserialize,
+    settle,
+    hostObjects,
+    errors: errorClasses,
+    noop() {},
+    functionOf,
+    library: () => module.exports,
+    hostStack,
+  },
   readerVersion(),
   process.execArgv,
 );

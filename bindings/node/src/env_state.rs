@@ -26,6 +26,9 @@ pub(crate) struct EnvState {
     pub(crate) host_objects: JsHandle,
     /// Error classes by ivm error kind (see `errors.rs`).
     pub(crate) errors: JsHandle,
+    /// `hostStack()`: the stack frames of the Node code calling into the
+    /// addon (see `errors.rs`).
+    pub(crate) host_stack: JsHandle,
     /// `library()`: the library object (`index.js`'s exports), which the
     /// library passed into an isolate becomes again when it comes back.
     pub(crate) library: JsHandle,

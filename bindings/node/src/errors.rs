@@ -22,8 +22,29 @@ pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
 pub(crate) fn sync_to_napi(env: &Env, error: Error) -> napi::Error {
     match error {
         Error::Disposed => throw_saying(env, &error, Some("Isolated is disposed")),
+        // An exception's stack goes on into the Node code that made the
+        // call, past isolated-vm's boundary line.
+        Error::Js(mut js) if js.stack.is_some() => {
+            if let Some(stack) = &mut js.stack {
+                stack.push_str("\n    at (<isolated-vm boundary>)");
+                if let Some(frames) = host_frames(env) {
+                    stack.push('\n');
+                    stack.push_str(&frames);
+                }
+            }
+            to_napi(env, Error::Js(js))
+        }
         other => to_napi(env, other),
     }
+}
+
+/// The frames of the Node code calling into the addon now, without
+/// `index.js`'s own (its `hostStack` helper).
+fn host_frames(env: &Env) -> Option<String> {
+    let helper: JsFunction = state(env).ok()?.host_stack.function(env).ok()?;
+    let frames = helper.call_without_args(None).ok()?;
+    let frames = frames.coerce_to_string().ok()?.into_utf8().ok()?.into_owned().ok()?;
+    (!frames.is_empty()).then_some(frames)
 }
 
 /// Throws the JavaScript error for `error`, with `message` instead of its

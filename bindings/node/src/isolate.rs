@@ -15,7 +15,7 @@ use napi_derive::napi;
 use crate::code_cache::CacheRequest;
 use crate::convert::{ResultMode, transferable_to_js};
 use crate::env_state::{JsHandle, state};
-use crate::errors::{range_error, throw_saying, to_napi};
+use crate::errors::{range_error, sync_to_napi, throw_saying, to_napi};
 use crate::forms::{Form, Queue, run, run_returning};
 use crate::module::Module;
 use crate::options::Options;
@@ -273,7 +273,7 @@ impl Context {
     /// the `global` property).
     #[napi(js_name = "_global", catch_unwind)]
     pub fn global(&self, env: Env) -> napi::Result<Reference> {
-        self.context.global().map(Reference::isolate).map_err(|e| to_napi(&env, e))
+        self.context.global().map(Reference::isolate).map_err(|e| sync_to_napi(&env, e))
     }
 
     /// `eval(code, { timeout, filename, lineOffset, columnOffset,

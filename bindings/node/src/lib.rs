@@ -69,6 +69,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32, node_flags: Vec<St
         noop: function("noop")?,
         function_of: function("functionOf")?,
         library: function("library")?,
+        host_stack: function("hostStack")?,
         main,
     };
     env_state::install(env, state)?;

@@ -41,18 +41,22 @@ pub(crate) fn thrown<'s>(
             Some(value.to_string(scope)?.to_rust_string_lossy(scope))
         };
         let name = read(scope, "name").unwrap_or_else(|| "Error".to_owned());
-        let message = read(scope, "message").unwrap_or_default();
+        let mut message = read(scope, "message").unwrap_or_default();
         // An error without a stack (V8 records none in an isolate making a
         // snapshot) still says where it was thrown.
         let mut stack = read(scope, "stack").or_else(|| {
             location.as_ref().map(|_| if message.is_empty() { name.clone() } else { format!("{name}: {message}") })
         });
-        // Compile errors carry no frames; say where the bad code is.
+        // Compile errors carry no frames; say where the bad code is, in the
+        // stack and (as isolated-vm does) at the end of the message.
         if let (Some(stack), Some(location)) = (&mut stack, &location)
             && !stack.contains("\n    at ")
         {
             stack.push_str("\n    at ");
             stack.push_str(location);
+            if name == "SyntaxError" {
+                message = format!("{message} [{location}]");
+            }
         }
         let ivm_class = marked_class(scope, object);
         JsError { name, message, stack, thrown: None, ivm_class }

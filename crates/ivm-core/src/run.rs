@@ -22,7 +22,7 @@ use ivm_runtime::{Deadline, Watchdog};
 
 use crate::exception::thrown;
 use crate::isolate::IsolateInner;
-use crate::this_thread::{HOST_WAITS, RUN_DEPTH};
+use crate::this_thread::{HOST_WAITS, REENTRANT_RUNS, RUN_DEPTH};
 use crate::{Error, Isolate, Result, fatal};
 
 /// What an isolate keeps of the calls that run in it.
@@ -38,6 +38,20 @@ pub(crate) struct RunState {
     precise_cpu: AtomicBool,
     cpu_time_ns: AtomicU64,
     wall_time_ns: AtomicU64,
+    /// The most `cpu_time` has said: a running call estimated by its wall
+    /// time may end up counting less, and the clock never goes back.
+    cpu_time_seen_ns: AtomicU64,
+    /// The outermost call running now, whose time the clocks count as it
+    /// goes (a watchdog reading them sees them move). Its lock also makes a
+    /// finished call's time pass from here to the totals at once.
+    running: Mutex<Option<Running>>,
+}
+
+/// When the running call started, by the wall clock and, where it reads
+/// it, by its thread's CPU clock.
+struct Running {
+    started: Instant,
+    cpu: Option<(libc::clockid_t, Duration)>,
 }
 
 impl RunState {
@@ -48,6 +62,8 @@ impl RunState {
             precise_cpu: AtomicBool::new(false),
             cpu_time_ns: AtomicU64::new(0),
             wall_time_ns: AtomicU64::new(0),
+            cpu_time_seen_ns: AtomicU64::new(0),
+            running: Mutex::new(None),
         }
     }
 
@@ -59,12 +75,24 @@ impl RunState {
         self.interrupted.load(Ordering::SeqCst)
     }
 
+    /// The CPU time of the calls so far, the running one's included. A
+    /// call that does not read its thread's CPU clock (a short one, see
+    /// `Isolate::cpu_time`) counts its wall time while it runs.
     pub(crate) fn cpu_time(&self) -> Duration {
-        Duration::from_nanos(self.cpu_time_ns.load(Ordering::Relaxed))
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = running.as_ref().map_or(Duration::ZERO, |running| match running.cpu {
+            Some((clock, started)) => cpu_clock_time(clock).saturating_sub(started),
+            None => running.started.elapsed(),
+        });
+        let now = duration_ns(Duration::from_nanos(self.cpu_time_ns.load(Ordering::Relaxed)).saturating_add(live));
+        Duration::from_nanos(self.cpu_time_seen_ns.fetch_max(now, Ordering::Relaxed).max(now))
     }
 
+    /// The wall time of the calls so far, the running one's included.
     pub(crate) fn wall_time(&self) -> Duration {
-        Duration::from_nanos(self.wall_time_ns.load(Ordering::Relaxed))
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = running.as_ref().map_or(Duration::ZERO, |running| running.started.elapsed());
+        Duration::from_nanos(self.wall_time_ns.load(Ordering::Relaxed)).saturating_add(live)
     }
 
     /// The CPU budget of the call running now, if it has one.
@@ -248,6 +276,7 @@ struct Armed<'a> {
     precise: bool,
     cpu_started: Option<Duration>,
     waits_started: Duration,
+    reentrant_started: Duration,
     host_checked: bool,
     deadline: Option<Deadline>,
     cpu_limit: Option<(Deadline, Arc<CpuBudget>)>,
@@ -270,6 +299,8 @@ impl<'a> Armed<'a> {
         let cpu_started = precise.then(thread_cpu_time);
         if !reentrant {
             inner.run.interrupted.store(false, Ordering::SeqCst);
+            let cpu = cpu_started.map(|started| (thread_cpu_clock(), started));
+            *inner.run.running.lock().unwrap_or_else(PoisonError::into_inner) = Some(Running { started, cpu });
         }
         // A host that may want this thread back while the call runs gets
         // asked (see `host_exit`).
@@ -288,6 +319,7 @@ impl<'a> Armed<'a> {
             precise,
             cpu_started,
             waits_started: HOST_WAITS.get(),
+            reentrant_started: REENTRANT_RUNS.get(),
             host_checked,
             deadline,
             cpu_limit,
@@ -307,8 +339,16 @@ impl<'a> Armed<'a> {
         let wall = self.started.elapsed();
         let cpu_used = match self.cpu_started {
             Some(cpu_started) => thread_cpu_time().saturating_sub(cpu_started),
-            None => wall.saturating_sub(HOST_WAITS.get().saturating_sub(self.waits_started)),
+            None => {
+                // Host waits, less the reentrant runs inside them.
+                let waited = HOST_WAITS.get().saturating_sub(self.waits_started);
+                let reentered = REENTRANT_RUNS.get().saturating_sub(self.reentrant_started);
+                wall.saturating_sub(waited.saturating_sub(reentered))
+            }
         };
+        if self.reentrant {
+            REENTRANT_RUNS.set(REENTRANT_RUNS.get().saturating_add(wall));
+        }
         let cpu_exceeded = self.cpu_limit.is_some_and(|(check, budget)| {
             drop(check);
             budget.spend(cpu_used)
@@ -322,8 +362,10 @@ impl<'a> Armed<'a> {
                 self.precise
             };
             inner.run.precise_cpu.store(precise_next, Ordering::Relaxed);
+            let mut running = inner.run.running.lock().unwrap_or_else(PoisonError::into_inner);
             inner.run.wall_time_ns.fetch_add(duration_ns(wall), Ordering::Relaxed);
             inner.run.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
+            *running = None;
         }
         RunEnd {
             reentrant: self.reentrant,

@@ -35,6 +35,10 @@ thread_local! {
     /// a call's CPU time must not count (`run.rs`, `note_host_wait`).
     pub(crate) static HOST_WAITS: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 
+    /// Time this thread has spent in reentrant runs, which happen inside
+    /// host waits and which a call's CPU time counts all the same (`run.rs`).
+    pub(crate) static REENTRANT_RUNS: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+
     /// The catastrophe record of the isolate this thread is running; V8's
     /// fatal callbacks carry no isolate-specific data (`fatal.rs`).
     pub(crate) static RUNNING_CATASTROPHE: Cell<*const Catastrophe> = const { Cell::new(std::ptr::null()) };
