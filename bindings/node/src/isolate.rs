@@ -45,10 +45,7 @@ fn bigint_nanos(env: &Env, time: Duration) -> napi::Result<JsBigInt> {
 /// CompileOptions: ScriptOrigin's fields and CachedDataOptions.
 fn compile_options(env: &Env, options: Option<JsUnknown>) -> napi::Result<(CompileOptions, CacheRequest)> {
     let given = Options::of(env, options, "options")?;
-    let options = match given.origin()? {
-        Some(origin) => CompileOptions::new().origin(origin),
-        None => CompileOptions::new(),
-    };
+    let options = CompileOptions::new().origin(given.origin()?);
     CacheRequest::apply(env, options, &given)
 }
 
@@ -320,9 +317,7 @@ impl Context {
         if let Some(timeout) = given.timeout()? {
             options = options.timeout(timeout);
         }
-        if let Some(filename) = given.string("filename")? {
-            options = options.origin(ScriptOrigin::new(filename));
-        }
+        options = options.origin(ScriptOrigin::new(given.filename()?));
         run_returning(
             &env,
             Form::from_code(form)?,
@@ -349,9 +344,7 @@ fn eval_options(given: &Options<'_>) -> napi::Result<(EvalOptions, ResultMode)> 
     let (run, mode) = given.run(ResultMode::Transferable)?;
     let mut options = EvalOptions::new();
     options.run = run;
-    if let Some(origin) = given.origin()? {
-        options = options.origin(origin);
-    }
+    options = options.origin(given.origin()?);
     Ok((options, mode))
 }
 

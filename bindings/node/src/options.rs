@@ -136,11 +136,15 @@ impl<'e> Options<'e> {
         Ok((run, mode))
     }
 
-    /// ScriptOrigin's `filename`, `lineOffset` and `columnOffset`; none
-    /// without a filename.
-    pub(crate) fn origin(&self) -> napi::Result<Option<ScriptOrigin>> {
+    /// ScriptOrigin's `filename`, `lineOffset` and `columnOffset`.
+    pub(crate) fn origin(&self) -> napi::Result<ScriptOrigin> {
         let offsets = self.offsets()?;
-        Ok(self.string("filename")?.map(|filename| offsets(ScriptOrigin::new(filename))))
+        Ok(offsets(ScriptOrigin::new(self.filename()?)))
+    }
+
+    /// `filename`, or isolated-vm's name for code without one.
+    pub(crate) fn filename(&self) -> napi::Result<String> {
+        Ok(self.string("filename")?.unwrap_or_else(|| "<isolated-vm>".to_owned()))
     }
 
     /// `lineOffset` and `columnOffset` (whole 32-bit numbers), applied to an

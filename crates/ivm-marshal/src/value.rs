@@ -863,11 +863,18 @@ impl Serialized {
         self.repr
     }
 
-    /// Bytes this copy holds: its encoding and its buffers' contents
-    /// (shared memory belongs to no one copy and is not counted).
+    /// Bytes this copy holds: its encoding and its buffers' contents, or a
+    /// string's (shared memory belongs to no one copy and is not counted).
     pub fn size(&self) -> usize {
         match &self.repr {
-            SerializedRepr::Graph(graph) => graph.buffer_bytes() + std::mem::size_of_val(graph.objects()),
+            SerializedRepr::Graph(graph) => {
+                let string = match graph.root() {
+                    Value::String(JsString::Utf8(text)) => text.len(),
+                    Value::String(JsString::Utf16(units)) => 2 * units.len(),
+                    _ => 0,
+                };
+                graph.buffer_bytes() + std::mem::size_of_val(graph.objects()) + string
+            }
             SerializedRepr::V8 { bytes, transferred, .. } => {
                 bytes.len() + transferred.iter().map(Buffer::len).sum::<usize>()
             }
