@@ -249,24 +249,24 @@ impl Reference {
 
     /// `set` on a Node value, from Node.
     #[napi(js_name = "_hostSet", catch_unwind)]
-    pub fn host_set(&self, env: Env, key: JsUnknown, value: JsUnknown) -> napi::Result<bool> {
+    pub fn host_set(&self, env: Env, key: JsUnknown, value: JsUnknown) -> napi::Result<()> {
         let node = self.in_node(&env)?;
         let key = key_value(&env, &key)?;
         let target = Handle::of(&node.get(&env)?);
         host::set(&mut NodeObjects::new(&env), &target, &key, Handle::of(&value), node.grant)
             .map_err(|access| host_error(&env, access))?;
-        Ok(true)
+        Ok(())
     }
 
     /// `delete` on a Node value, from Node.
     #[napi(js_name = "_hostDelete", catch_unwind)]
-    pub fn host_delete(&self, env: Env, key: JsUnknown) -> napi::Result<bool> {
+    pub fn host_delete(&self, env: Env, key: JsUnknown) -> napi::Result<()> {
         let node = self.in_node(&env)?;
         let key = key_value(&env, &key)?;
         let target = Handle::of(&node.get(&env)?);
         host::delete(&mut NodeObjects::new(&env), &target, &key, node.grant)
             .map_err(|access| host_error(&env, access))?;
-        Ok(true)
+        Ok(())
     }
 
     /// `apply` on a Node value, from Node.
@@ -345,7 +345,8 @@ impl Reference {
             Form::from_code(form)?,
             || reference.set(key.clone(), value.clone(), &options),
             || reference.set_async(key.clone(), value.clone(), options.clone()),
-            |env, done| Ok(env.get_boolean(done)?.into_unknown()),
+            // isolated-vm's set and delete give `undefined`.
+            |env, _| undefined(env),
         )
     }
 
@@ -358,7 +359,8 @@ impl Reference {
             Form::from_code(form)?,
             || reference.delete(key.clone(), &RunOptions::new()),
             || reference.delete_async(key.clone(), RunOptions::new()),
-            |env, done| Ok(env.get_boolean(done)?.into_unknown()),
+            // isolated-vm's set and delete give `undefined`.
+            |env, _| undefined(env),
         )
     }
 
