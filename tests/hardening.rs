@@ -322,3 +322,203 @@ fn a_soak_of_mixed_work_keeps_memory_flat() {
     println!("soak: {seconds} s, {rounds} rounds, RSS {early:.1} MiB early, {late:.1} MiB late");
     assert!(late < early + 64.0, "RSS grew from {early:.1} MiB to {late:.1} MiB during the soak");
 }
+
+/// One attack on the memory limit, run in a 32 MiB isolate in a process of
+/// its own (`memory_vector_child`), whose peak growth is what the attack
+/// cost the host.
+struct Vector {
+    name: &'static str,
+    code: &'static str,
+    /// The growth the attack caused when it was filed, before the fixes.
+    filed: &'static str,
+    /// Whether the attack is held to the bound in the short form, which
+    /// runs with the suite; the rest run in the long form only, to report.
+    bounded: bool,
+}
+
+const VECTORS: &[Vector] = &[
+    Vector {
+        name: "split past V8's largest array (fatal invalid size)",
+        code: "'z'.repeat(2 ** 28).split('')",
+        filed: "hang, 1.8 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "replace with more matches than V8's largest array (fatal)",
+        code: "'a'.repeat(2 ** 26).replace(/a/g, '$&$&')",
+        filed: "hang, 1.8 GB",
+        bounded: true,
+    },
+    Vector {
+        name: "dictionary-mode object of 20 million keys",
+        code: "const o = {}; delete o.x; for (let i = 0; i < 2e7; i++) o['k' + i] = i",
+        filed: "1.4 GB",
+        bounded: true,
+    },
+    Vector {
+        name: "resizable ArrayBuffer grown with resize",
+        code: "const b = new ArrayBuffer(8, { maxByteLength: 2 ** 32 }); \
+               for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.resize(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
+        filed: "1 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "growable SharedArrayBuffer grown with grow",
+        code: "const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); \
+               for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
+        filed: "1 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "rope string flattened",
+        code: "let s = 'ab'.repeat(2 ** 10); while (s.length < 2 ** 28) s = s + s; s.indexOf('z')",
+        filed: "1 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "JSON.stringify of a large value",
+        code: "const o = {}; for (let i = 0; i < 1e5; i++) o['k' + i] = 'v'.repeat(20); \
+               JSON.stringify(Array(100).fill(o)).length",
+        filed: "0.5 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "JSON.parse of deeply nested input",
+        code: "JSON.parse('['.repeat(1e7) + ']'.repeat(1e7))",
+        filed: "0.65 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "Intl.DateTimeFormat objects in a loop",
+        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
+        filed: "0.9-1.6 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "Intl.Collator and Intl.Segmenter objects in a loop",
+        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.Collator('en'), new Intl.Segmenter('en'))",
+        filed: "0.9-1.6 GB",
+        bounded: false,
+    },
+    Vector {
+        name: "a flood of Atomics.waitAsync",
+        code: "const a = new Int32Array(new SharedArrayBuffer(16)); const k = []; \
+               for (let i = 0; i < 1e7; i++) k.push(Atomics.waitAsync(a, 0, 0))",
+        filed: "0.14 GB",
+        bounded: false,
+    },
+];
+
+/// The memory limit of the vectors' isolates, and the bound they are held
+/// to: a peak growth of at most twice the limit plus 64 MiB, and back
+/// within 16 MiB of the baseline after dispose.
+const VECTOR_LIMIT_MIB: f64 = 32.0;
+const PEAK_BOUND_MIB: f64 = 2.0 * VECTOR_LIMIT_MIB + 64.0;
+const RETURNED_BOUND_MIB: f64 = 16.0;
+
+/// A line of `/proc/self/status`, in MiB.
+fn status_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with(field)).unwrap();
+    let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024.0
+}
+
+/// The process's resident memory once it is at most `enough` MiB or has
+/// stopped falling (for up to 5 s): isolates are torn down on another
+/// thread, and freed memory the allocator keeps is given back to the
+/// system, as a host would see it.
+fn settled_rss_mib(enough: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = f64::INFINITY;
+    loop {
+        // SAFETY: malloc_trim only releases free memory of the allocator.
+        unsafe { libc::malloc_trim(0) };
+        let now = status_mib("VmRSS:");
+        if now <= enough || (last - now).abs() < 0.5 || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs the vector `IVM_MEMORY_VECTOR` names in this process and prints
+/// `vector-result: OUTCOME PEAK RETURNED` for the parent.
+#[test]
+fn memory_vector_child() {
+    let Ok(name) = std::env::var("IVM_MEMORY_VECTOR") else { return };
+    let vector = VECTORS.iter().find(|vector| vector.name == name).unwrap();
+    // V8's process-wide setup (its worker threads, started by the first
+    // collections, and their allocator arenas) is part of the baseline, not
+    // of the attack.
+    let (warm, warm_context) = fresh();
+    warm_context
+        .eval("const a = []; for (let i = 0; i < 3e5; i++) a.push({ i }); a.length", &EvalOptions::new())
+        .unwrap();
+    let _ = warm.dispose();
+    drop((warm_context, warm));
+    // Its teardown, on the teardown thread, starts within this.
+    thread::sleep(Duration::from_secs(1));
+    let baseline = settled_rss_mib(f64::NEG_INFINITY);
+    // Resets the peak (VmHWM) to what is resident now.
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(VECTOR_LIMIT_MIB as usize)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let outcome = match context.eval(vector.code, &EvalOptions::new().timeout(Duration::from_secs(60))) {
+        Ok(_) => "completed".to_owned(),
+        Err(error) => error.class_name().to_owned(),
+    };
+    let peak = status_mib("VmHWM:");
+    let _ = isolate.dispose();
+    drop((context, isolate));
+    let after = settled_rss_mib(baseline + RETURNED_BOUND_MIB);
+    // Memory of the warm-up that came back only now lowers the baseline, so
+    // that it cannot hide a part of the peak.
+    let (peak, returned) = (peak - baseline.min(after), (after - baseline).max(0.0));
+    println!("vector-result: {outcome} {peak:.0} {returned:.0}");
+}
+
+#[test]
+fn memory_vectors_end_in_an_error_within_twice_the_limit_and_give_their_memory_back() {
+    if std::env::var("IVM_MEMORY_VECTOR").is_ok() {
+        return;
+    }
+    let long_form = scale() > 1;
+    let mut failures = Vec::new();
+    let mut worst: Option<(f64, &str)> = None;
+    for vector in VECTORS.iter().filter(|vector| long_form || vector.bounded) {
+        let started = Instant::now();
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["memory_vector_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("IVM_MEMORY_VECTOR", vector.name)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let result = stdout.lines().find_map(|line| line.split_once("vector-result: ").map(|(_, result)| result));
+        let Some([outcome, peak, returned]) =
+            result.map(|r| r.split(' ').collect::<Vec<_>>()).as_deref().map(|p| <[&str; 3]>::try_from(p).unwrap())
+        else {
+            failures.push(format!("{}: the child gave no result ({})", vector.name, output.status));
+            continue;
+        };
+        let (peak, returned): (f64, f64) = (peak.parse().unwrap(), returned.parse().unwrap());
+        println!(
+            "vector: {} | {} | {peak:.0} MiB | {returned:.0} MiB | {outcome} in {:.1} s",
+            vector.name,
+            vector.filed,
+            started.elapsed().as_secs_f64()
+        );
+        if worst.is_none_or(|(most, _)| peak > most) {
+            worst = Some((peak, vector.name));
+        }
+        let held = outcome != "completed" && peak <= PEAK_BOUND_MIB && returned <= RETURNED_BOUND_MIB;
+        if vector.bounded && !held {
+            failures.push(format!("{}: {outcome}, peak {peak:.0} MiB, {returned:.0} MiB after dispose", vector.name));
+        }
+    }
+    if let Some((peak, name)) = worst {
+        println!("vectors: worst peak growth {peak:.0} MiB ({name}), bound {PEAK_BOUND_MIB:.0} MiB");
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

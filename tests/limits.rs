@@ -159,28 +159,58 @@ fn disposing_from_another_thread_stops_a_running_script() {
     assert!(isolate.is_disposed());
 }
 
-#[test]
-fn a_fatal_v8_error_reaches_the_catastrophic_handler_and_the_process_lives() {
-    // Splitting a 256 MiB string yields more elements than a V8 array can
-    // hold, which V8 answers with a deliberate crash, not an exception.
-    let (report_tx, report_rx) = mpsc::channel::<String>();
-    let report_tx = std::sync::Mutex::new(report_tx);
-    let options = IsolateOptions::new().memory_limit(16).on_catastrophic_error(move |message| {
-        report_tx.lock().unwrap().send(message.to_owned()).unwrap();
-    });
-    let isolate = Isolate::new(options).unwrap();
-    let context = isolate.create_context().unwrap();
-    // The thread that runs the lost isolate never returns, so it is not joined.
-    std::thread::spawn(move || context.eval("'z'.repeat(2 ** 28).split('')", &EvalOptions::new()));
-    let report = report_rx.recv_timeout(Duration::from_secs(60)).expect("the handler is called");
-    assert!(report.contains("V8 fatal error"), "{report}");
-    assert!(isolate.is_disposed());
-    assert!(matches!(isolate.dispose(), Err(Error::Disposed)));
-    assert!(matches!(isolate.heap_statistics(), Err(Error::Disposed)));
-    drop(isolate);
+/// Scripts that V8 answers with a deliberate crash ("invalid size"), not an
+/// exception: more elements than a V8 array can hold.
+const FATAL_SCRIPTS: [&str; 2] = ["'z'.repeat(2 ** 28).split('')", "'a'.repeat(2 ** 26).replace(/a/g, '$&$&')"];
 
+#[test]
+fn a_fatal_v8_error_ends_the_call_with_the_memory_limit_error_and_the_process_lives() {
+    for script in FATAL_SCRIPTS {
+        let (report_tx, report_rx) = mpsc::channel::<String>();
+        let report_tx = std::sync::Mutex::new(report_tx);
+        let options = IsolateOptions::new().memory_limit(32).on_catastrophic_error(move |message| {
+            report_tx.lock().unwrap().send(message.to_owned()).unwrap();
+        });
+        let isolate = Isolate::new(options).unwrap();
+        let context = isolate.create_context().unwrap();
+        // On a thread of its own, so that a regression fails the test
+        // instead of hanging it.
+        let (result_tx, result_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            result_tx
+                .send(context.eval(script, &EvalOptions::new()).map(|_| ()).map_err(|error| error.to_string()))
+                .unwrap()
+        });
+        let result = result_rx.recv_timeout(Duration::from_secs(60)).expect("the call returns");
+        assert_eq!(result, Err(Error::MemoryLimit.to_string()), "{script}");
+        let report = report_rx.recv_timeout(Duration::from_secs(1)).expect("the handler is called");
+        // An "invalid size" crash, or running out of memory on the way to it.
+        assert!(report.contains("V8 fatal error") || report.contains("V8 ran out of memory"), "{report}");
+        assert!(isolate.is_disposed());
+        assert!(matches!(isolate.dispose(), Err(Error::Disposed)));
+        assert!(matches!(isolate.heap_statistics(), Err(Error::Disposed)));
+        assert!(matches!(isolate.create_context(), Err(Error::Disposed)));
+    }
     let fresh = Isolate::new(IsolateOptions::new()).unwrap();
     assert_eq!(eval(&fresh.create_context().unwrap(), "'alive'"), Value::from("alive"));
+}
+
+#[test]
+fn a_fatal_v8_error_in_an_async_call_rejects_it_and_later_calls_fail() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let lost = context.eval_async(FATAL_SCRIPTS[0], EvalOptions::new());
+    let after = context.eval_async("1", EvalOptions::new());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let lost = futures_executor::block_on(lost).map(|_| ()).map_err(|error| error.to_string());
+        let after = futures_executor::block_on(after).map(|_| ()).map_err(|error| error.to_string());
+        tx.send((lost, after)).unwrap();
+    });
+    let (lost, after) = rx.recv_timeout(Duration::from_secs(60)).expect("both calls settle");
+    assert_eq!(lost, Err(Error::MemoryLimit.to_string()));
+    assert!(after.is_err(), "{after:?}");
+    assert!(isolate.is_disposed());
 }
 
 #[test]

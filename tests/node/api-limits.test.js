@@ -27,6 +27,26 @@ test('hostile memory use ends the isolate, not Node', async () => {
   assert.equal(JSON.parse(JSON.stringify({ node: 'fine' })).node, 'fine');
 });
 
+test("V8's fatal errors end the call with the memory-limit error, sync and async, and the handler hears of them", async () => {
+  const fatal = "'z'.repeat(2 ** 28).split('')";
+  const reports = [];
+  const isolate = new ivm.Isolate({ memoryLimit: 32, onCatastrophicError: (message) => reports.push(message) });
+  assert.throws(() => isolate.createContextSync().evalSync(fatal), ivm.MemoryLimitError);
+  assert.equal(isolate.isDisposed, true);
+  const other = new ivm.Isolate({ memoryLimit: 32 });
+  const context = other.createContextSync();
+  const lost = context.eval(fatal);
+  const queued = context.eval('1');
+  await assert.rejects(lost, ivm.MemoryLimitError);
+  await assert.rejects(queued);
+  assert.equal(other.isDisposed, true);
+  // The report reaches the handler on Node's thread, after the call.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(reports.length, 1);
+  assert.match(reports[0], /V8 fatal error|V8 ran out of memory/);
+  assert.equal(new ivm.Isolate().createContextSync().evalSync('6 * 7'), 42);
+});
+
 test('a timeout covers the wait for a followed promise', async () => {
   const context = new ivm.Isolate().createContextSync();
   context.global.setSync('never', new ivm.Callback(() => new Promise(() => {}), { async: true }));

@@ -157,6 +157,34 @@ def test_memory_limit_error_async() -> None:
     asyncio.run(main())
 
 
+FATAL = "'z'.repeat(2 ** 28).split('')"
+
+
+def test_a_fatal_v8_error_ends_the_call_with_the_memory_limit_error() -> None:
+    reports: list[str] = []
+    with ivm.Isolate(memory_limit=32, on_catastrophic_error=reports.append) as isolate:
+        with pytest.raises(ivm.MemoryLimitError):
+            isolate.create_context().eval(FATAL)
+        assert isolate.is_disposed
+    assert len(reports) == 1
+    assert "V8 fatal error" in reports[0] or "V8 ran out of memory" in reports[0]
+
+    async def main() -> None:
+        with ivm.Isolate(memory_limit=32) as isolate:
+            context = isolate.create_context()
+            lost = asyncio.ensure_future(context.eval_async(FATAL))
+            queued = asyncio.ensure_future(context.eval_async("1"))
+            with pytest.raises(ivm.MemoryLimitError):
+                await lost
+            with pytest.raises(ivm.IvmError):
+                await queued
+            assert isolate.is_disposed
+
+    asyncio.run(main())
+    with ivm.Isolate() as fresh:
+        assert fresh.create_context().eval("6 * 7") == 42
+
+
 def test_memory_limit_does_not_affect_other_isolates() -> None:
     with ivm.Isolate(memory_limit=64) as bystander:
         context = bystander.create_context()

@@ -3,19 +3,37 @@
 //! V8 ends the process when it runs out of memory despite the memory limit's
 //! layers, and when it reaches one of its deliberate crashes (a `CHECK`, or
 //! "invalid size" errors that hostile code can provoke, such as splitting a
-//! 256 MiB string into characters). ivm installs handlers for both. They mark
-//! the running isolate as lost, report to the host's catastrophic-error
-//! handler, and park the thread forever: V8 aborts if a handler returns, and
-//! unwinding through V8's frames is not possible. The process and every other
-//! isolate keep running; the thread that was running the lost isolate (for a
-//! synchronous call, the caller's) does not come back.
+//! 256 MiB string into characters). ivm installs handlers for both, which
+//! report to the host's catastrophic-error handler and then, because V8
+//! aborts if a handler returns and its frames (JavaScript's among them) have
+//! no unwind tables, leave in one of two ways:
+//!
+//! - **Escape** (the usual case): every entry into an isolate runs under a
+//!   landing pad ([`escapable`], `native/escape.c`), and the handler jumps
+//!   back to it, over the frames of the failed operation. The entry then
+//!   fails with the memory-limit error, the isolate is disposed, and its
+//!   memory is returned: the caller's thread comes back and the process
+//!   lives. The skipped frames are only the isolate's own (V8's, and ivm's
+//!   code running it), so nothing outside the isolate is left half-done:
+//!   this thread's state is restored from what it was at the pad, and the
+//!   isolate, whose V8 state is past saving, is never run again.
+//! - **Park**: where the frames between the pad and the error include host
+//!   code (a host callback that called back into its isolate) or there is
+//!   no pad (a V8 worker thread), jumping would leave the host's own
+//!   interpreter half-done. The isolate is marked lost and the thread parks
+//!   forever; the process and every other isolate keep running.
+//!
+//! Architecture Invariant: no code of a host (Node, Python) runs between a
+//! landing pad and V8 without `REENTRY` being set, which is what tells the
+//! two cases apart.
 
 use std::cell::Cell;
-use std::ffi::{CStr, c_char};
-use std::sync::Arc;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::this_thread::RUNNING_CATASTROPHE;
+use crate::this_thread::{REENTRY, RUNNING_CATASTROPHE, ThreadState};
 use ivm_runtime::Strand;
 
 /// A handler for errors V8 cannot recover from (see
@@ -28,6 +46,8 @@ pub type CatastrophicErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
 pub(crate) struct Catastrophe {
     handler: Option<CatastrophicErrorHandler>,
     happened: AtomicBool,
+    /// What the fatal error said, when it escaped to a landing pad.
+    escaped: Mutex<Option<String>>,
     /// The isolate's strand, which the parked thread holds: it is passed on
     /// so that the calls queued behind the lost one fail instead of waiting.
     strand: Strand,
@@ -35,32 +55,66 @@ pub(crate) struct Catastrophe {
 
 impl Catastrophe {
     pub(crate) fn new(handler: Option<CatastrophicErrorHandler>, strand: Strand) -> Catastrophe {
-        Catastrophe { handler, happened: AtomicBool::new(false), strand }
+        Catastrophe { handler, happened: AtomicBool::new(false), escaped: Mutex::new(None), strand }
     }
 
-    /// Whether the isolate was lost to a fatal V8 error. Its V8 lock is then
-    /// held forever by a parked thread, so nothing may try to take it.
+    /// Whether the isolate was lost to a fatal V8 error that parked its
+    /// thread. Its V8 lock is then held forever, so nothing may try to take
+    /// it.
     pub(crate) fn happened(&self) -> bool {
         self.happened.load(Ordering::SeqCst)
     }
 }
 
-/// Marks `catastrophe` as the record of the isolate this thread runs until
-/// the returned guard is dropped.
-pub(crate) fn running(catastrophe: &Catastrophe) -> Running {
-    Running(RUNNING_CATASTROPHE.with(|cell| cell.replace(std::ptr::from_ref(catastrophe))))
-}
-
-/// Restores the record this thread ran before, when dropped.
-pub(crate) struct Running(*const Catastrophe);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        RUNNING_CATASTROPHE.with(|cell| cell.set(self.0));
+/// Runs `body`, an entry into the isolate whose record is `catastrophe`,
+/// under a landing pad: `Err` with V8's message if a fatal error escaped
+/// from it. The isolate must then never be run again (its V8 state is that
+/// of the skipped frames); this thread's own state is as it was before.
+pub(crate) fn escapable<R, F: FnOnce() -> R>(catastrophe: &Catastrophe, body: F) -> Result<R, String> {
+    struct Frame<F, R> {
+        body: Option<F>,
+        result: Option<std::thread::Result<R>>,
+    }
+    unsafe extern "C" fn enter<F: FnOnce() -> R, R>(frame: *mut c_void) {
+        // SAFETY: `frame` is the `Frame<F, R>` that `escapable` passed to
+        // `ivm_escapable`, which calls this once, on this thread, while
+        // `escapable`'s frame (and so the `Frame`) is alive.
+        let frame = unsafe { &mut *frame.cast::<Frame<F, R>>() };
+        if let Some(body) = frame.body.take() {
+            // A panic may not unwind through the C frame: it is carried
+            // over it and resumed on this side.
+            frame.result = Some(catch_unwind(AssertUnwindSafe(body)));
+        }
+    }
+    let state = ThreadState::save();
+    let previous = RUNNING_CATASTROPHE.replace(std::ptr::from_ref(catastrophe));
+    let mut frame = Frame { body: Some(body), result: None };
+    // SAFETY: `enter::<F, R>` is given the frame it expects. If a fatal error
+    // escapes, `ivm_escapable` returns 1 after skipping the frames above it
+    // (see the module's comment for why skipping them is sound): what they
+    // owned is leaked, never dropped, and `frame.result` stays `None`.
+    let escaped = unsafe { ivm_escapable(enter::<F, R>, (&raw mut frame).cast()) } != 0;
+    RUNNING_CATASTROPHE.set(previous);
+    match frame.result {
+        Some(Ok(result)) if !escaped => Ok(result),
+        Some(Err(panic)) if !escaped => resume_unwind(panic),
+        _ => {
+            state.restore();
+            let message = catastrophe.escaped.lock().unwrap_or_else(PoisonError::into_inner).take();
+            Err(message.unwrap_or_else(|| "V8 fatal error".to_owned()))
+        }
     }
 }
 
 unsafe extern "C" {
+    /// Runs `body(data)` under a landing pad: 0 when it returned, 1 when
+    /// `ivm_escape` left it (`native/escape.c`).
+    fn ivm_escapable(body: unsafe extern "C" fn(*mut c_void), data: *mut c_void) -> c_int;
+    /// Whether this thread is inside `ivm_escapable`.
+    fn ivm_can_escape() -> c_int;
+    /// Jumps to this thread's innermost landing pad.
+    fn ivm_escape() -> !;
+
     /// `v8::base::SetPrintStackTrace`: V8 calls this hook after printing a
     /// fatal error and before aborting, on every fatal path, including
     /// `FatalNoSecurityImpact` (the "invalid size" errors), which skips the
@@ -83,18 +137,18 @@ pub(crate) fn install_fatal_error_handlers() {
 }
 
 unsafe extern "C" fn on_fatal_without_callback() {
-    report_and_park("V8 fatal error (V8 printed the details to stderr)".to_owned());
+    report_and_leave("V8 fatal error (V8 printed the details to stderr)".to_owned());
 }
 
 fn on_fatal_error(file: &str, line: i32, message: &str) {
-    report_and_park(format!("V8 fatal error: {message} ({file}:{line})"));
+    report_and_leave(format!("V8 fatal error: {message} ({file}:{line})"));
 }
 
 /// V8's fatal out-of-memory callback, registered on every isolate.
 pub(crate) unsafe extern "C" fn on_fatal_oom(location: *const c_char, details: &v8::OomDetails) {
     // SAFETY: V8 passes null or NUL-terminated strings valid for this call.
     let (location, detail) = unsafe { (c_text(location), c_text(details.detail.cast())) };
-    report_and_park(format!(
+    report_and_leave(format!(
         "V8 ran out of memory{} at {}{}",
         if details.is_heap_oom { " (heap)" } else { "" },
         location.unwrap_or_default(),
@@ -109,18 +163,31 @@ unsafe fn c_text(ptr: *const c_char) -> Option<String> {
     (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
 }
 
-fn report_and_park(message: String) -> ! {
+fn report_and_leave(message: String) -> ! {
     let running = RUNNING_CATASTROPHE.with(Cell::get);
-    // SAFETY: a non-null pointer was set by `running` from a reference that
-    // outlives its guard, and the guard is alive: this callback runs inside
-    // the call it guards, on the same thread.
+    // SAFETY: a non-null pointer was set by `escapable` from a reference
+    // that outlives the call it guards, and that call is running: this
+    // callback runs inside it, on the same thread.
     match unsafe { running.as_ref() } {
         Some(catastrophe) => {
-            catastrophe.happened.store(true, Ordering::SeqCst);
             match &catastrophe.handler {
                 Some(handler) => handler(&message),
                 None => eprintln!("ivm: catastrophic error, isolate lost: {message}"),
             }
+            // SAFETY: `ivm_can_escape` only reads this thread's pad.
+            if REENTRY.get().is_none() && unsafe { ivm_can_escape() } != 0 {
+                *catastrophe.escaped.lock().unwrap_or_else(PoisonError::into_inner) = Some(message);
+                // SAFETY: there is a pad (checked above), set by `escapable`
+                // for this isolate's entry (an isolate's lock is the only one
+                // a thread holds, and runs of it nest only through host
+                // callbacks, excluded above), so only the isolate's own
+                // frames are skipped. Of ivm's locks, only the isolate's own
+                // may be held by skipped frames (the mutex above was released
+                // at the end of its statement); V8's are its isolate's, which
+                // `Isolate::with_locker_now` tears down on this thread.
+                unsafe { ivm_escape() }
+            }
+            catastrophe.happened.store(true, Ordering::SeqCst);
             catastrophe.strand.give_up();
         }
         None => eprintln!("ivm: catastrophic error outside any isolate call: {message}"),

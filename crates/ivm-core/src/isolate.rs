@@ -628,7 +628,28 @@ impl Isolate {
             if self.is_disposed() {
                 return Err(Error::Disposed);
             }
-            let result = crate::profiler::profiled(&mut locker, &self.inner.profiler, f);
+            let entered = fatal::escapable(&self.inner.catastrophe, || {
+                crate::profiler::profiled(&mut locker, &self.inner.profiler, f)
+            });
+            let result = match entered {
+                Ok(result) => result,
+                Err(_reported) => {
+                    // A fatal V8 error escaped from the entry (`fatal.rs`):
+                    // the isolate's V8 state is that of the skipped frames,
+                    // so nothing may run in it again. It is torn down here,
+                    // on this thread: a recursive lock of V8's that a
+                    // skipped frame held is held by this thread, which can
+                    // take it again, where any other thread would wait for
+                    // it forever.
+                    self.inner.disposed.store(true, Ordering::SeqCst);
+                    self.inner.run.abandon();
+                    self.inner.host_exit.run_ended();
+                    drop(locker);
+                    drop(guard);
+                    self.drop_v8(Teardown::Here);
+                    return Err(Error::MemoryLimit);
+                }
+            };
             // Every entry is judged against the memory limit, not only runs
             // of JavaScript: making a context, compiling or copying a value
             // in allocates on the heap too. A collection asked for near the

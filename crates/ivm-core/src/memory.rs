@@ -11,15 +11,16 @@
 //!    the limit is restored if the heap fits again, else the limit is
 //!    breached. Near the limit again before that, it is breached at once. A
 //!    breach asks V8 to terminate the running script. Either way the limit
-//!    is raised so the allocation in flight can finish instead of reaching
-//!    V8's fatal out-of-memory path; the isolate is disposed when the call
-//!    unwinds.
+//!    is raised by a bounded overshoot so that the allocation in flight can
+//!    finish; one that does not fit reaches V8's fatal out-of-memory path,
+//!    which `crate::fatal` escapes from. The isolate is disposed when the
+//!    call ends.
 //! 3. Memory outside the heap (ArrayBuffer contents) goes through
 //!    [`allocator`], which refuses allocations that would pass the limit and
 //!    records the breach the same way.
 //!
-//! If V8 reaches its fatal out-of-memory handler anyway, `crate::fatal`
-//! reports a catastrophic error instead of letting V8 abort the process.
+//! V8's fatal out-of-memory error ends the call with the same memory-limit
+//! error (`crate::fatal`).
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -95,25 +96,24 @@ impl MemoryBudget {
     }
 }
 
-/// Headroom granted past the heap limit when a breaching script is being
-/// terminated. It must cover the largest single allocation V8 makes in one
-/// step (a maximal two-byte string or FixedArray is about 1 GiB without
-/// pointer compression), otherwise V8 gives up with a fatal out-of-memory
-/// error before the termination takes effect. It is address space, not
-/// memory: pages are only used if the script really allocates them.
-const TERMINATION_HEADROOM: usize = 1280 << 20;
+/// How far past its limit an isolate's heap may grow while the collection
+/// or the termination that a breach asked for comes: half the limit, and at
+/// least [`MIN_OVERSHOOT`]. Termination takes effect at the next interrupt
+/// check, which comes quickly in JavaScript but not inside a long builtin
+/// (filling a huge dictionary-mode object, flattening a long string, parsing
+/// deep JSON); an allocation that does not fit in the overshoot is V8's
+/// fatal out-of-memory error, which `crate::fatal` turns into this same
+/// memory-limit error. So the heap never holds more than one and a half
+/// times its limit.
+fn overshoot(limit: usize) -> usize {
+    (limit / 2).max(MIN_OVERSHOOT)
+}
 
-/// How far past its limit a terminating isolate's heap may grow in all.
-/// Termination takes effect at the next interrupt check, which comes quickly
-/// in JavaScript but not inside a long builtin (filling a huge
-/// dictionary-mode array, say); the cap keeps such a builtin from taking the
-/// host's memory with it. Past it V8 fails fatally and the isolate is lost
-/// to a catastrophic error (see `crate::fatal`) instead.
-const MAX_OVERSHOOT: usize = 2560 << 20;
+const MIN_OVERSHOOT: usize = 16 << 20;
 
 /// V8's near-heap-limit callback: the first time, ask for a last-resort
 /// collection; after that, record the breach and ask V8 to terminate. Both
-/// grant bounded headroom, for the collection or the termination to come.
+/// grant the bounded overshoot, for the collection or the termination to come.
 ///
 /// # Safety
 /// `data` must be the pointer registered in `Isolate::new`: a `MemoryBudget`
@@ -129,8 +129,7 @@ pub(crate) unsafe extern "C" fn near_heap_limit(data: *mut c_void, current: usiz
     } else {
         budget.breach();
     }
-    let cap = initial.saturating_add(MAX_OVERSHOOT);
-    current.saturating_add(TERMINATION_HEADROOM).min(cap).max(current)
+    initial.saturating_add(overshoot(initial)).max(current)
 }
 
 /// Runs the collection [`near_heap_limit`] asked for, between statements

@@ -23,7 +23,7 @@ use ivm_runtime::{Deadline, Watchdog};
 use crate::exception::thrown;
 use crate::isolate::IsolateInner;
 use crate::this_thread::{HOST_WAITS, REENTRANT_RUNS, RUN_DEPTH};
-use crate::{Error, Isolate, Result, fatal};
+use crate::{Error, Isolate, Result};
 
 /// What an isolate keeps of the calls that run in it.
 pub(crate) struct RunState {
@@ -65,6 +65,13 @@ impl RunState {
             cpu_time_seen_ns: AtomicU64::new(0),
             running: Mutex::new(None),
         }
+    }
+
+    /// The running call was lost to a fatal error that skipped its end
+    /// (`fatal.rs`): its clocks stop where they are.
+    pub(crate) fn abandon(&self) {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
     pub(crate) fn mark_interrupted(&self) {
@@ -282,13 +289,11 @@ struct Armed<'a> {
     cpu_limit: Option<(Deadline, Arc<CpuBudget>)>,
     _current_budget: Option<CurrentBudget<'a>>,
     _depth: RunDepth,
-    _fatal_errors: fatal::Running,
 }
 
 impl<'a> Armed<'a> {
     fn arm(isolate: &'a Isolate, limits: &Limits) -> Armed<'a> {
         let inner = &isolate.inner;
-        let _fatal_errors = fatal::running(&inner.catastrophe);
         let _depth = RunDepth::enter();
         let reentrant = RUN_DEPTH.get() > 1;
         let started = Instant::now();
@@ -325,7 +330,6 @@ impl<'a> Armed<'a> {
             cpu_limit,
             _current_budget,
             _depth,
-            _fatal_errors,
         }
     }
 

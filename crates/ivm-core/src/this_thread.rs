@@ -68,3 +68,53 @@ thread_local! {
     /// (referrer, specifier, module) (`module.rs`).
     pub(crate) static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
 }
+
+/// This thread's state at a landing pad (`fatal.rs`): a fatal error that
+/// escapes to the pad skips the guards that would have put it back, so it
+/// is put back from here.
+pub(crate) struct ThreadState {
+    run_depth: u32,
+    reentry: Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>,
+    host_waits: Duration,
+    reentrant_runs: Duration,
+    following: bool,
+    calling: usize,
+    serving: usize,
+    links: usize,
+}
+
+impl ThreadState {
+    pub(crate) fn save() -> ThreadState {
+        ThreadState {
+            run_depth: RUN_DEPTH.get(),
+            reentry: REENTRY.get(),
+            host_waits: HOST_WAITS.get(),
+            reentrant_runs: REENTRANT_RUNS.get(),
+            following: FOLLOWING.with(|following| following.borrow().is_some()),
+            calling: CALLING.with(|calling| calling.borrow().len()),
+            serving: SERVING.with(|serving| serving.borrow().len()),
+            links: LINKS.with(|links| links.borrow().len()),
+        }
+    }
+
+    /// Puts the state back. What skipped frames added is forgotten, not
+    /// dropped: it may hold handles into the isolate they were running.
+    pub(crate) fn restore(self) {
+        RUN_DEPTH.set(self.run_depth);
+        REENTRY.set(self.reentry);
+        HOST_WAITS.set(self.host_waits);
+        REENTRANT_RUNS.set(self.reentrant_runs);
+        if !self.following {
+            std::mem::forget(FOLLOWING.with(|following| following.borrow_mut().take()));
+        }
+        CALLING.with(|calling| forget_past(&mut calling.borrow_mut(), self.calling));
+        SERVING.with(|serving| forget_past(&mut serving.borrow_mut(), self.serving));
+        LINKS.with(|links| forget_past(&mut links.borrow_mut(), self.links));
+    }
+}
+
+fn forget_past<T>(items: &mut Vec<T>, len: usize) {
+    if items.len() > len {
+        items.drain(len..).for_each(std::mem::forget);
+    }
+}
