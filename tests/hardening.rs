@@ -360,7 +360,7 @@ const VECTORS: &[Vector] = &[
         code: "const b = new ArrayBuffer(8, { maxByteLength: 2 ** 32 }); \
                for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.resize(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
         filed: "1 GB",
-        bounded: false,
+        bounded: true,
     },
     Vector {
         name: "growable SharedArrayBuffer grown with grow",

@@ -382,6 +382,11 @@ impl Isolate {
         }
         let mut isolate = v8::Isolate::new(params);
         isolate.add_near_heap_limit_callback(memory::near_heap_limit, Arc::as_ptr(&memory).cast_mut().cast::<c_void>());
+        isolate.add_gc_prologue_callback(
+            memory::judge_external_memory,
+            Arc::as_ptr(&memory).cast_mut().cast::<c_void>(),
+            v8::GCType::kGCTypeAll,
+        );
         isolate.set_oom_error_handler(fatal::on_fatal_oom);
         isolate.set_host_import_module_dynamically_callback(crate::module::import_dynamically);
         isolate.set_host_initialize_import_meta_object_callback(crate::module::initialize_meta);

@@ -1,7 +1,7 @@
 //! The memory limit: hostile code may not push an isolate past it, and the
 //! process must survive the attempt.
 //!
-//! Three layers, because each covers a hole in the others:
+//! Four layers, because each covers a hole in the others:
 //! 1. V8's heap limit (resource constraints) bounds the JavaScript heap.
 //! 2. Near that limit V8 calls [`near_heap_limit`]. The first time, the heap
 //!    may be mostly what only a last-resort collection frees (V8's
@@ -18,6 +18,9 @@
 //! 3. Memory outside the heap (ArrayBuffer contents) goes through
 //!    [`allocator`], which refuses allocations that would pass the limit and
 //!    records the breach the same way.
+//! 4. What V8 counts outside the heap without the allocator (resizable and
+//!    growable buffers' pages) is judged at every collection
+//!    ([`judge_external_memory`]); V8 collects when it grows.
 //!
 //! V8's fatal out-of-memory error ends the call with the same memory-limit
 //! error (`crate::fatal`).
@@ -160,6 +163,28 @@ pub(crate) fn collect_if_pending(isolate: &mut v8::Isolate, budget: &MemoryBudge
     isolate.remove_near_heap_limit_callback(near_heap_limit, budget.limit_bytes);
     isolate.add_near_heap_limit_callback(near_heap_limit, std::ptr::from_ref(budget).cast_mut().cast());
     budget.collecting.store(false, Ordering::SeqCst);
+}
+
+/// V8's GC prologue callback: the memory V8 counts outside the heap, which
+/// includes what ivm's allocator does not see (the pages of resizable and
+/// growable ArrayBuffers, committed as they grow), is judged against the
+/// limit at every collection. V8 starts one when that memory grows.
+///
+/// # Safety
+/// `data` must be the pointer registered in `Isolate::new`, as for
+/// [`near_heap_limit`].
+pub(crate) unsafe extern "C" fn judge_external_memory(
+    isolate: v8::UnsafeRawIsolatePtr,
+    _type: v8::GCType,
+    _flags: v8::GCCallbackFlags,
+    data: *mut c_void,
+) {
+    // SAFETY: V8 runs GC callbacks on the thread that holds the isolate's
+    // lock, and the budget outlives the isolate (see the contract).
+    let (mut isolate, budget) = unsafe { (v8::Isolate::from_raw_isolate_ptr(isolate), &*data.cast::<MemoryBudget>()) };
+    if isolate.get_heap_statistics().external_memory() > budget.limit_bytes {
+        budget.breach();
+    }
 }
 
 /// An ArrayBuffer allocator that charges every buffer to the isolate's budget.
