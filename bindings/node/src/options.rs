@@ -85,8 +85,14 @@ impl<'e> Options<'e> {
 
     /// An options object nested in this one (`result`, `codeGeneration`).
     pub(crate) fn options(&self, name: &str) -> napi::Result<Options<'e>> {
+        let value = self.value(name)?;
+        if value.is_none() {
+            // Nothing in it can be wrong, so nothing names it: the common
+            // case costs no string.
+            return Ok(Options { env: self.env, object: None, path: String::new() });
+        }
         let full = self.name(name);
-        let options = Options::of(self.env, self.value(name)?, &full)?;
+        let options = Options::of(self.env, value, &full)?;
         Ok(Options { path: format!("{full}."), ..options })
     }
 
