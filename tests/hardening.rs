@@ -24,11 +24,7 @@ fn scale() -> usize {
 
 /// The process's resident memory, in MiB.
 fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: f64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
-    pages * page / f64::from(1 << 20)
+    status_mib("VmRSS:")
 }
 
 fn fresh() -> (Isolate, Context) {
@@ -434,7 +430,7 @@ fn settled_rss_mib(enough: f64) -> f64 {
     loop {
         // SAFETY: malloc_trim only releases free memory of the allocator.
         unsafe { libc::malloc_trim(0) };
-        let now = status_mib("VmRSS:");
+        let now = rss_mib();
         if now <= enough || (last - now).abs() < 0.5 || Instant::now() > deadline {
             return now;
         }
@@ -495,14 +491,15 @@ fn memory_vectors_end_in_an_error_within_twice_the_limit_and_give_their_memory_b
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let result = stdout.lines().find_map(|line| line.split_once("vector-result: ").map(|(_, result)| result));
-        let Some([outcome, peak, returned]) =
-            result.map(|r| r.split(' ').collect::<Vec<_>>()).as_deref().map(|p| <[&str; 3]>::try_from(p).unwrap())
-        else {
+        // libtest may print the test's name on the same line, before it.
+        let result = stdout.lines().find_map(|line| line.split_once("vector-result: ")).map(|(_, result)| result);
+        let Some((outcome, peak, returned)) = result.and_then(|result| {
+            let mut fields = result.split(' ');
+            Some((fields.next()?, fields.next()?.parse::<f64>().ok()?, fields.next()?.parse::<f64>().ok()?))
+        }) else {
             failures.push(format!("{}: the child gave no result ({})", vector.name, output.status));
             continue;
         };
-        let (peak, returned): (f64, f64) = (peak.parse().unwrap(), returned.parse().unwrap());
         println!(
             "vector: {} | {} | {peak:.0} MiB | {returned:.0} MiB | {outcome} in {:.1} s",
             vector.name,
