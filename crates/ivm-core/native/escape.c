@@ -10,20 +10,16 @@
 /* The innermost landing pad of this thread, or NULL. */
 static _Thread_local sigjmp_buf *innermost = NULL;
 
-/* Runs body(data) under a landing pad: 0 when it returned, 1 when
- * ivm_escape() left it. */
-int ivm_escapable(void (*body)(void *), void *data) {
+/* Runs body(data) under a landing pad, which ivm_escape() jumps to. */
+void ivm_escapable(void (*body)(void *), void *data) {
     sigjmp_buf pad;
     /* Assigned once, before sigsetjmp, so its value survives the jump. */
     sigjmp_buf *const outer = innermost;
-    if (sigsetjmp(pad, 0) != 0) {
-        innermost = outer;
-        return 1;
+    if (sigsetjmp(pad, 0) == 0) {
+        innermost = &pad;
+        body(data);
     }
-    innermost = &pad;
-    body(data);
     innermost = outer;
-    return 0;
 }
 
 /* Whether this thread is inside ivm_escapable. */

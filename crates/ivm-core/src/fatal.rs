@@ -30,8 +30,8 @@
 use std::cell::Cell;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::this_thread::{REENTRY, RUNNING_CATASTROPHE, ThreadState};
 use ivm_runtime::Strand;
@@ -46,8 +46,6 @@ pub type CatastrophicErrorHandler = Arc<dyn Fn(&str) + Send + Sync>;
 pub(crate) struct Catastrophe {
     handler: Option<CatastrophicErrorHandler>,
     happened: AtomicBool,
-    /// What the fatal error said, when it escaped to a landing pad.
-    escaped: Mutex<Option<String>>,
     /// The isolate's strand, which the parked thread holds: it is passed on
     /// so that the calls queued behind the lost one fail instead of waiting.
     strand: Strand,
@@ -55,7 +53,7 @@ pub(crate) struct Catastrophe {
 
 impl Catastrophe {
     pub(crate) fn new(handler: Option<CatastrophicErrorHandler>, strand: Strand) -> Catastrophe {
-        Catastrophe { handler, happened: AtomicBool::new(false), escaped: Mutex::new(None), strand }
+        Catastrophe { handler, happened: AtomicBool::new(false), strand }
     }
 
     /// Whether the isolate was lost to a fatal V8 error that parked its
@@ -67,10 +65,10 @@ impl Catastrophe {
 }
 
 /// Runs `body`, an entry into the isolate whose record is `catastrophe`,
-/// under a landing pad: `Err` with V8's message if a fatal error escaped
-/// from it. The isolate must then never be run again (its V8 state is that
-/// of the skipped frames); this thread's own state is as it was before.
-pub(crate) fn escapable<R, F: FnOnce() -> R>(catastrophe: &Catastrophe, body: F) -> Result<R, String> {
+/// under a landing pad: `None` if a fatal error escaped from it. The
+/// isolate must then never be run again (its V8 state is that of the
+/// skipped frames); this thread's own state is as it was before.
+pub(crate) fn escapable<R, F: FnOnce() -> R>(catastrophe: &Catastrophe, body: F) -> Option<R> {
     struct Frame<F, R> {
         body: Option<F>,
         result: Option<std::thread::Result<R>>,
@@ -86,30 +84,29 @@ pub(crate) fn escapable<R, F: FnOnce() -> R>(catastrophe: &Catastrophe, body: F)
             frame.result = Some(catch_unwind(AssertUnwindSafe(body)));
         }
     }
-    let state = ThreadState::save();
+    let state = ThreadState::at_pad();
     let previous = RUNNING_CATASTROPHE.replace(std::ptr::from_ref(catastrophe));
     let mut frame = Frame { body: Some(body), result: None };
     // SAFETY: `enter::<F, R>` is given the frame it expects. If a fatal error
-    // escapes, `ivm_escapable` returns 1 after skipping the frames above it
+    // escapes, `ivm_escapable` returns after skipping the frames above it
     // (see the module's comment for why skipping them is sound): what they
     // owned is leaked, never dropped, and `frame.result` stays `None`.
-    let escaped = unsafe { ivm_escapable(enter::<F, R>, (&raw mut frame).cast()) } != 0;
+    unsafe { ivm_escapable(enter::<F, R>, (&raw mut frame).cast()) };
     RUNNING_CATASTROPHE.set(previous);
     match frame.result {
-        Some(Ok(result)) if !escaped => Ok(result),
-        Some(Err(panic)) if !escaped => resume_unwind(panic),
-        _ => {
+        Some(Ok(result)) => Some(result),
+        Some(Err(panic)) => resume_unwind(panic),
+        None => {
             state.restore();
-            let message = catastrophe.escaped.lock().unwrap_or_else(PoisonError::into_inner).take();
-            Err(message.unwrap_or_else(|| "V8 fatal error".to_owned()))
+            None
         }
     }
 }
 
 unsafe extern "C" {
-    /// Runs `body(data)` under a landing pad: 0 when it returned, 1 when
-    /// `ivm_escape` left it (`native/escape.c`).
-    fn ivm_escapable(body: unsafe extern "C" fn(*mut c_void), data: *mut c_void) -> c_int;
+    /// Runs `body(data)` under a landing pad, which `ivm_escape` jumps to
+    /// (`native/escape.c`).
+    fn ivm_escapable(body: unsafe extern "C" fn(*mut c_void), data: *mut c_void);
     /// Whether this thread is inside `ivm_escapable`.
     fn ivm_can_escape() -> c_int;
     /// Jumps to this thread's innermost landing pad.
@@ -176,14 +173,12 @@ fn report_and_leave(message: String) -> ! {
             }
             // SAFETY: `ivm_can_escape` only reads this thread's pad.
             if REENTRY.get().is_none() && unsafe { ivm_can_escape() } != 0 {
-                *catastrophe.escaped.lock().unwrap_or_else(PoisonError::into_inner) = Some(message);
                 // SAFETY: there is a pad (checked above), set by `escapable`
                 // for this isolate's entry (an isolate's lock is the only one
                 // a thread holds, and runs of it nest only through host
                 // callbacks, excluded above), so only the isolate's own
                 // frames are skipped. Of ivm's locks, only the isolate's own
-                // may be held by skipped frames (the mutex above was released
-                // at the end of its statement); V8's are its isolate's, which
+                // may be held by skipped frames; V8's are its isolate's, which
                 // `Isolate::with_locker_now` tears down on this thread.
                 unsafe { ivm_escape() }
             }

@@ -68,8 +68,12 @@ pub(crate) fn run_following(
     FOLLOWING.with(|following| *following.borrow_mut() = Some((Arc::clone(outlet), deadline, Arc::clone(state))));
     let _unmark = Unmark;
     let result = call();
+    // A call that took its promise over is answered when the promise
+    // settles, unless it failed after all (over its memory limit, or lost to
+    // a fatal error whose skipped frames held the follower): the first
+    // answer delivered is the one the caller gets.
     let deferred = FOLLOWING.with(|following| following.borrow().is_none());
-    if !deferred {
+    if !deferred || result.is_err() {
         deliver(outlet, result);
     }
 }

@@ -181,6 +181,9 @@ pub(crate) struct IsolateInner {
     /// What the calls that ran in it left: its clocks, the running call's
     /// interruption and CPU budget.
     pub(crate) run: RunState,
+    /// Promise rejections without a handler, which fail the call they
+    /// happen in (`rejections.rs`).
+    pub(crate) rejections: crate::rejections::Rejections,
     /// Its part in the host's exit checks.
     pub(crate) host_exit: crate::host_exit::Watch,
     /// What the isolate holds of its host's.
@@ -385,7 +388,9 @@ impl Isolate {
         isolate.add_gc_prologue_callback(
             memory::judge_external_memory,
             Arc::as_ptr(&memory).cast_mut().cast::<c_void>(),
-            v8::GCType::kGCTypeAll,
+            // Growth outside the heap starts major collections; minor ones,
+            // the frequent kind, are not worth the statistics' walk.
+            v8::GCType::kGCTypeMarkSweepCompact | v8::GCType::kGCTypeIncrementalMarking,
         );
         isolate.set_oom_error_handler(fatal::on_fatal_oom);
         isolate.set_host_import_module_dynamically_callback(crate::module::import_dynamically);
@@ -425,6 +430,7 @@ impl Isolate {
             catastrophe: Catastrophe::new(options.on_catastrophic_error, strand.clone()),
             strand,
             run: RunState::new(),
+            rejections: Default::default(),
             host_exit: crate::host_exit::Watch::default(),
             host: HostLinks {
                 callbacks: Mutex::new(Vec::new()),
@@ -461,7 +467,7 @@ impl Isolate {
             return Err(Error::Disposed);
         }
         self.inner.terminator.terminate_execution();
-        if LOCKED_HERE.get() == Some(self.inner.tag) {
+        if self.locked_here() {
             // Disposing from inside this isolate's own call (`Context::enter`):
             // the lock is ours, so the call tears the isolate down as it ends.
             return Ok(());
@@ -471,18 +477,14 @@ impl Isolate {
         // that call may be waiting on this very thread (a callback posted to
         // the host's event loop that disposes), or on an isolate whose call
         // disposes this one meanwhile.
-        match self.inner.v8.try_write() {
-            Ok(mut slot) => {
-                let shared = slot.take();
-                drop(slot);
-                self.tear_down(shared, teardown);
-            }
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => {
-                let shared = poisoned.into_inner().take();
-                self.tear_down(shared, teardown);
-            }
-            Err(std::sync::TryLockError::WouldBlock) => {}
-        }
+        let mut slot = match self.inner.v8.try_write() {
+            Ok(slot) => slot,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+        };
+        let shared = slot.take();
+        drop(slot);
+        self.tear_down(shared, teardown);
         Ok(())
     }
 
@@ -625,6 +627,7 @@ impl Isolate {
                 _ => Err(Error::NestedCall),
             };
         }
+        let mut teardown = Teardown::Elsewhere;
         let outcome = {
             let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
             let shared = guard.as_ref().ok_or(Error::Disposed)?;
@@ -636,45 +639,42 @@ impl Isolate {
             let entered = fatal::escapable(&self.inner.catastrophe, || {
                 crate::profiler::profiled(&mut locker, &self.inner.profiler, f)
             });
-            let result = match entered {
-                Ok(result) => result,
-                Err(_reported) => {
-                    // A fatal V8 error escaped from the entry (`fatal.rs`):
-                    // the isolate's V8 state is that of the skipped frames,
-                    // so nothing may run in it again. It is torn down here,
-                    // on this thread: a recursive lock of V8's that a
-                    // skipped frame held is held by this thread, which can
-                    // take it again, where any other thread would wait for
-                    // it forever.
+            match entered {
+                // A fatal V8 error escaped from the entry (`fatal.rs`): the
+                // isolate's V8 state is that of the skipped frames, so
+                // nothing may run in it again. It is torn down on this
+                // thread: a recursive lock of V8's that a skipped frame held
+                // is held by this thread, which can take it again, where
+                // any other thread would wait for it forever.
+                None => {
                     self.inner.disposed.store(true, Ordering::SeqCst);
-                    self.inner.run.abandon();
-                    self.inner.host_exit.run_ended();
-                    drop(locker);
-                    drop(guard);
-                    self.drop_v8(Teardown::Here);
-                    return Err(Error::MemoryLimit);
+                    teardown = Teardown::Here;
+                    Err(Error::MemoryLimit)
                 }
-            };
-            // Every entry is judged against the memory limit, not only runs
-            // of JavaScript: making a context, compiling or copying a value
-            // in allocates on the heap too. A collection asked for near the
-            // limit that no interrupt check reached runs first.
-            memory::collect_if_pending(&mut locker, &self.inner.memory);
-            if self.inner.memory.limit_hit() {
-                // Marked under the lock, so that calls queued behind this
-                // one see a disposed isolate rather than run on a heap that
-                // is over its limit.
-                self.inner.disposed.store(true, Ordering::SeqCst);
-                Err(Error::MemoryLimit)
-            } else {
-                result
+                Some(result) => {
+                    // Every entry is judged against the memory limit, not
+                    // only runs of JavaScript: making a context, compiling or
+                    // copying a value in allocates on the heap too. A
+                    // collection asked for near the limit that no interrupt
+                    // check reached runs first.
+                    memory::collect_if_pending(&mut locker, &self.inner.memory);
+                    if self.inner.memory.limit_hit() {
+                        // Marked under the lock, so that calls queued behind
+                        // this one see a disposed isolate rather than run on
+                        // a heap that is over its limit.
+                        self.inner.disposed.store(true, Ordering::SeqCst);
+                        Err(Error::MemoryLimit)
+                    } else {
+                        result
+                    }
+                }
             }
         };
         // Disposed during the call, by another thread that could not wait
-        // for it (see `dispose_with`), or over its limit: the isolate is torn
-        // down now that the call has let go of it.
+        // for it (see `dispose_with`), over its limit, or lost: the isolate
+        // is torn down now that the call has let go of it.
         if self.inner.disposed.load(Ordering::SeqCst) {
-            self.drop_v8(Teardown::Elsewhere);
+            self.drop_v8(teardown);
         }
         outcome
     }
@@ -750,9 +750,15 @@ impl Isolate {
     /// still there), and what hangs on it.
     fn tear_down(&self, shared: Option<v8::SharedIsolate>, teardown: Teardown) {
         follow::abandon(&self.inner.host.followers);
+        // A call lost to a fatal error never settled: its clocks and the
+        // host's exit checks stop here (for any other call, they already
+        // did).
+        self.inner.run.abandon();
+        self.inner.host_exit.run_ended();
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.inner.rejections.forget();
         match (shared, teardown) {
             (Some(shared), Teardown::Elsewhere) => {
                 // What V8 may still reach while it tears the isolate down

@@ -384,10 +384,15 @@ fn resolve_link<'s>(
     // the link, with the context being linked into.
     v8::callback_scope!(unsafe scope, context);
     let specifier = specifier.to_rust_string_lossy(scope);
-    let found = LINKS.with(|links| {
-        links.borrow().iter().find_map(|(from, name, target)| {
-            (*name == specifier && v8::Local::new(scope, &**from) == referrer).then(|| v8::Local::new(scope, &**target))
-        })
+    // The table is not borrowed across V8's calls: a fatal error escaping
+    // from one (`fatal.rs`) would leave it borrowed for good.
+    let candidates: Vec<_> = LINKS.with(|links| {
+        let links = links.borrow();
+        let named = links.iter().filter(|(_, name, _)| *name == specifier);
+        named.map(|(from, _, target)| (Arc::clone(from), Arc::clone(target))).collect()
+    });
+    let found = candidates.iter().find_map(|(from, target)| {
+        (v8::Local::new(scope, &**from) == referrer).then(|| v8::Local::new(scope, &**target))
     });
     if found.is_none() {
         let message = format!("Cannot resolve module '{specifier}'");

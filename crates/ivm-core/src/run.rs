@@ -67,8 +67,8 @@ impl RunState {
         }
     }
 
-    /// The running call was lost to a fatal error that skipped its end
-    /// (`fatal.rs`): its clocks stop where they are.
+    /// The isolate is torn down: a call that never settled (one lost to a
+    /// fatal error, `fatal.rs`) stops its clocks where they are.
     pub(crate) fn abandon(&self) {
         self.running.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).take();
@@ -88,7 +88,7 @@ impl RunState {
     pub(crate) fn cpu_time(&self) -> Duration {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         let live = running.as_ref().map_or(Duration::ZERO, |running| match running.cpu {
-            Some((clock, started)) => cpu_clock_time(clock).saturating_sub(started),
+            Some((clock, started)) => clock_time(clock).saturating_sub(started),
             None => running.started.elapsed(),
         });
         let now = duration_ns(Duration::from_nanos(self.cpu_time_ns.load(Ordering::Relaxed)).saturating_add(live));
@@ -301,10 +301,12 @@ impl<'a> Armed<'a> {
         // more than a short call itself): see `Isolate::cpu_time` for when
         // it is read.
         let precise = limits.cpu.is_some() || inner.run.precise_cpu.load(Ordering::Relaxed);
-        let cpu_started = precise.then(thread_cpu_time);
+        let cpu_started = precise.then(|| clock_time(libc::CLOCK_THREAD_CPUTIME_ID));
+        // This thread's clock, for readers on other threads (the CPU
+        // limit's checks, `cpu_time` while the call runs).
+        let cpu = cpu_started.map(|started| (thread_cpu_clock(), started));
         if !reentrant {
             inner.run.interrupted.store(false, Ordering::SeqCst);
-            let cpu = cpu_started.map(|started| (thread_cpu_clock(), started));
             *inner.run.running.lock().unwrap_or_else(PoisonError::into_inner) = Some(Running { started, cpu });
         }
         // A host that may want this thread back while the call runs gets
@@ -315,7 +317,9 @@ impl<'a> Armed<'a> {
         }
         // Checked to fit by `run_in`; a deadline past the clock's end is none.
         let deadline = limits.timeout.and_then(|timeout| started.checked_add(timeout)).map(|at| arm_timeout(inner, at));
-        let cpu_limit = limits.cpu.as_ref().map(|budget| (arm_cpu_limit(inner, budget), Arc::clone(budget)));
+        // A CPU limit makes the run precise, so its clock was read above.
+        let cpu_limit =
+            limits.cpu.as_ref().zip(cpu).map(|(budget, cpu)| (arm_cpu_limit(inner, budget, cpu), Arc::clone(budget)));
         let _current_budget = limits.cpu.as_ref().map(|budget| CurrentBudget::set(inner, Some(Arc::clone(budget))));
         Armed {
             isolate,
@@ -342,7 +346,7 @@ impl<'a> Armed<'a> {
         let timer_fired = self.deadline.is_some_and(Deadline::cancel);
         let wall = self.started.elapsed();
         let cpu_used = match self.cpu_started {
-            Some(cpu_started) => thread_cpu_time().saturating_sub(cpu_started),
+            Some(cpu_started) => clock_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu_started),
             None => {
                 // Host waits, less the reentrant runs inside them.
                 let waited = HOST_WAITS.get().saturating_sub(self.waits_started);
@@ -401,7 +405,7 @@ impl Isolate {
         crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
         let (result, interruption) = self.with_locker(|isolate| {
             let armed = Armed::arm(self, &limits);
-            let rejections = crate::rejections::start(isolate, RUN_DEPTH.get() == 1);
+            let rejections = self.inner.rejections.start(!armed.reentrant);
             let (result, terminated) = {
                 v8::scope!(let scope, isolate);
                 let context = v8::Local::new(scope, context);
@@ -409,7 +413,7 @@ impl Isolate {
                 v8::tc_scope!(let scope, scope);
                 let result = f(scope);
                 // A promise the call rejected and nobody handled fails it.
-                let unhandled = crate::rejections::take(scope, rejections);
+                let unhandled = self.inner.rejections.take(scope, rejections);
                 let result = match (result, unhandled) {
                     (Ok(_), Some(reason)) if !scope.has_terminated() => Err(thrown(scope, reason, None)),
                     (result, _) => result,
@@ -446,14 +450,16 @@ fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant) -> Deadline {
 /// Checks, every few milliseconds, the CPU time this thread has spent
 /// against `budget`, and terminates the running code once it is spent.
 /// Dropping the returned deadline stops the checks.
-fn arm_cpu_limit(inner: &Arc<IsolateInner>, budget: &Arc<CpuBudget>) -> Deadline {
-    let clock = thread_cpu_clock();
-    let started = cpu_clock_time(clock);
+fn arm_cpu_limit(
+    inner: &Arc<IsolateInner>,
+    budget: &Arc<CpuBudget>,
+    (clock, started): (libc::clockid_t, Duration),
+) -> Deadline {
     let left = budget.left();
     let inner = Arc::downgrade(inner);
     let budget = Arc::clone(budget);
     Watchdog::global().schedule_every(Instant::now() + left.min(CPU_CHECK), CPU_CHECK, move || {
-        if cpu_clock_time(clock).saturating_sub(started) < left {
+        if clock_time(clock).saturating_sub(started) < left {
             return true;
         }
         budget.exhausted.store(true, Ordering::SeqCst);
@@ -513,7 +519,7 @@ fn thread_cpu_clock() -> libc::clockid_t {
 }
 
 /// The time of a clock (zero if it cannot be read).
-fn cpu_clock_time(clock: libc::clockid_t) -> Duration {
+fn clock_time(clock: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only
     // makes the call fail, leaving `ts` zero.
@@ -523,19 +529,7 @@ fn cpu_clock_time(clock: libc::clockid_t) -> Duration {
 
 /// The time of the system's monotonic clock (isolated-vm's `lib.hrtime`).
 pub(crate) fn monotonic() -> Duration {
-    cpu_clock_time(libc::CLOCK_MONOTONIC)
-}
-
-/// CPU time consumed by the calling thread.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec and the clock id is a
-    // constant supported on every platform ivm builds for.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(u64::try_from(ts.tv_sec).unwrap_or(0), u32::try_from(ts.tv_nsec).unwrap_or(0))
+    clock_time(libc::CLOCK_MONOTONIC)
 }
 
 #[cfg(test)]

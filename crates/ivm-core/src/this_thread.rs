@@ -69,52 +69,30 @@ thread_local! {
     pub(crate) static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
 }
 
-/// This thread's state at a landing pad (`fatal.rs`): a fatal error that
-/// escapes to the pad skips the guards that would have put it back, so it
-/// is put back from here.
-pub(crate) struct ThreadState {
-    run_depth: u32,
-    reentry: Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>,
-    host_waits: Duration,
-    reentrant_runs: Duration,
-    following: bool,
-    calling: usize,
-    serving: usize,
-    links: usize,
-}
+/// This thread's state at a landing pad (`fatal.rs`), and after a fatal
+/// error escaped to it. A pad is only set by an entry that takes an
+/// isolate's lock, and a thread holds one lock at a time, so at every pad
+/// no run is in progress, no callback runs and no link is being made. A
+/// fatal error escapes only when no host callback was running either
+/// (`fatal.rs`), so the skipped frames can have changed nothing but the
+/// run depth and the link table; `CALLING`, `SERVING` and `REENTRY` change
+/// only around host code. The times in `HOST_WAITS` and `REENTRANT_RUNS`
+/// are only ever read as differences, and `FOLLOWING` belongs to the
+/// caller of the pad (`follow::run_following`).
+pub(crate) struct ThreadState;
 
 impl ThreadState {
-    pub(crate) fn save() -> ThreadState {
-        ThreadState {
-            run_depth: RUN_DEPTH.get(),
-            reentry: REENTRY.get(),
-            host_waits: HOST_WAITS.get(),
-            reentrant_runs: REENTRANT_RUNS.get(),
-            following: FOLLOWING.with(|following| following.borrow().is_some()),
-            calling: CALLING.with(|calling| calling.borrow().len()),
-            serving: SERVING.with(|serving| serving.borrow().len()),
-            links: LINKS.with(|links| links.borrow().len()),
-        }
+    pub(crate) fn at_pad() -> ThreadState {
+        debug_assert!(RUN_DEPTH.get() == 0 && REENTRY.get().is_none(), "a landing pad inside a run");
+        ThreadState
     }
 
-    /// Puts the state back. What skipped frames added is forgotten, not
-    /// dropped: it may hold handles into the isolate they were running.
+    /// Puts back what skipped frames may have left changed. A link table
+    /// they left is forgotten, not dropped: it holds handles into the
+    /// isolate they were running.
     pub(crate) fn restore(self) {
-        RUN_DEPTH.set(self.run_depth);
-        REENTRY.set(self.reentry);
-        HOST_WAITS.set(self.host_waits);
-        REENTRANT_RUNS.set(self.reentrant_runs);
-        if !self.following {
-            std::mem::forget(FOLLOWING.with(|following| following.borrow_mut().take()));
-        }
-        CALLING.with(|calling| forget_past(&mut calling.borrow_mut(), self.calling));
-        SERVING.with(|serving| forget_past(&mut serving.borrow_mut(), self.serving));
-        LINKS.with(|links| forget_past(&mut links.borrow_mut(), self.links));
-    }
-}
-
-fn forget_past<T>(items: &mut Vec<T>, len: usize) {
-    if items.len() > len {
-        items.drain(len..).for_each(std::mem::forget);
+        RUN_DEPTH.set(0);
+        // No frame holds the table borrowed across V8's calls (`module.rs`).
+        LINKS.with(|links| std::mem::take(&mut *links.borrow_mut()).into_iter().for_each(std::mem::forget));
     }
 }
