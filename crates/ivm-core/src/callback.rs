@@ -221,7 +221,7 @@ impl Resolver {
                                 Err(error) => {
                                     let error = match scope.exception() {
                                         Some(exception) => exception,
-                                        None => error_value(scope, &HostError::Message(error.to_string())),
+                                        None => error_value(scope, &error.into()),
                                     };
                                     scope.reset();
                                     promise.reject(scope, error);
@@ -372,7 +372,7 @@ fn trampoline<'s>(
                     tc.rethrow();
                 }
                 Err(error) => {
-                    let error = error_value(tc, &HostError::Message(error.to_string()));
+                    let error = error_value(tc, &error.into());
                     tc.throw_exception(error);
                 }
             }
@@ -463,24 +463,21 @@ impl Drop for CountWait {
 /// The JavaScript error for `failure`.
 fn error_value<'s>(scope: &v8::PinScope<'s, '_>, failure: &HostError) -> v8::Local<'s, v8::Value> {
     let text = |message: &str| v8::String::new(scope, message).unwrap_or_else(|| v8::String::empty(scope));
+    let marked = |message: &str, class| {
+        let value = v8::Exception::error(scope, text(message));
+        crate::exception::mark_class(scope, value, class);
+        value
+    };
     match failure {
         HostError::Message(message) => v8::Exception::error(scope, text(message)),
         HostError::Type(message) => v8::Exception::type_error(scope, text(message)),
         HostError::Ivm(Error::Js(js)) => crate::exception::js_error_value(scope, js),
-        HostError::Ivm(error) => {
-            let value = v8::Exception::error(scope, text(&error.to_string()));
-            crate::exception::mark_class(scope, value, error.class());
-            value
-        }
-        HostError::Class { class, message } => {
-            let value = v8::Exception::error(scope, text(message));
-            crate::exception::mark_class(scope, value, *class);
-            value
-        }
+        HostError::Ivm(error) => marked(&error.to_string(), error.class()),
+        HostError::Class { class, message } => marked(message, *class),
     }
 }
 
-fn throw(scope: &mut v8::PinScope<'_, '_>, failure: impl Into<HostError>) {
+pub(crate) fn throw(scope: &mut v8::PinScope<'_, '_>, failure: impl Into<HostError>) {
     let error = error_value(scope, &failure.into());
     scope.throw_exception(error);
 }

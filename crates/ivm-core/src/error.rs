@@ -192,13 +192,13 @@ pub struct JsError {
 }
 
 impl JsError {
-    /// A JavaScript error with `name` and `message` (no stack, no class).
     /// What an object thrown that is not an error (nor has a `message` or
     /// a `stack`) becomes outside the isolate it was thrown in, in
     /// isolated-vm's words.
     pub const NOT_AN_ERROR: &str =
         "An object was thrown from supplied code within isolated-vm, but that object was not an instance of `Error`.";
 
+    /// A JavaScript error with `name` and `message` (no stack, no class).
     pub fn new(name: impl Into<String>, message: impl Into<String>) -> JsError {
         JsError { name: name.into(), message: message.into(), stack: None, thrown: None, ivm_class: None }
     }

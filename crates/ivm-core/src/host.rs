@@ -210,9 +210,9 @@ pub trait HostObjects {
 
     /// What `value` crosses as if it is one of the library's own handles in
     /// the language (a Reference, an ExternalCopy, what `copyInto()` and
-    /// `derefInto()` return): such values cross as what they stand for,
-    /// whatever the transfer mode asks, as isolated-vm's do. None by
-    /// default.
+    /// `derefInto()` return): such values cross as what they stand for in
+    /// every transfer mode but `Reference`, as isolated-vm's do. Asked only
+    /// of objects. None by default.
     fn handle(&mut self, _value: &Self::Value) -> Result<Option<Transferable>, Self::Error> {
         Ok(None)
     }
@@ -294,16 +294,19 @@ pub fn leave<H: HostObjects>(
     mode: TransferMode,
     grant: Grant,
 ) -> Outcome<H, Transferable> {
+    let kind = host.kind(&value).map_err(Access::Host)?;
     if mode != TransferMode::Reference
+        && !matches!(kind, Kind::Primitive(_))
         && let Some(handle) = host.handle(&value).map_err(Access::Host)?
     {
         return Ok(handle);
     }
-    let kind = host.kind(&value).map_err(Access::Host)?;
     Ok(match (mode, kind) {
         (TransferMode::Copy, _) => Transferable::Copy(host.copy(&value).map_err(Access::Host)?),
         (TransferMode::ExternalCopy, _) => ExternalCopy::new(host.copy(&value).map_err(Access::Host)?).into(),
-        (TransferMode::Auto, Kind::Primitive(primitive)) => Transferable::from(primitive),
+        (TransferMode::Auto | TransferMode::CopyExceptFunctions, Kind::Primitive(primitive)) => {
+            Transferable::from(primitive)
+        }
         _ => Transferable::Remote(host.reference(value, grant).map_err(Access::Host)?),
     })
 }

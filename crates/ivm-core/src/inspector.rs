@@ -179,7 +179,9 @@ pub(crate) fn context_created(
 /// (`Runtime.executionContextCreated`'s `context.origin`), moved there from
 /// the auxiliary data `context_created` put it in.
 fn with_origin(message: String) -> String {
-    if !message.contains("\"Runtime.executionContextCreated\"") {
+    // V8 writes a notification's method first: the rest (heap snapshot
+    // chunks among them) need not be scanned.
+    if !message.starts_with(r#"{"method":"Runtime.executionContextCreated""#) {
         return message;
     }
     let Ok(mut event) = serde_json::from_str::<serde_json::Value>(&message) else { return message };

@@ -88,12 +88,17 @@ fn eval_result(value: Transferable, undefined_for_objects: bool) -> Transferable
     }
 }
 
-/// The run options of `(mode, promise, timeout)` arguments.
-fn call_options(args: &[Structured]) -> (crate::RunOptions, bool) {
+/// The run options of `(mode, promise, timeout)` arguments; a timeout out
+/// of range is refused as the front-ends refuse it (`numeric`).
+fn call_options(args: &[Structured]) -> Result<(crate::RunOptions, bool), HostError> {
     let (mode, undefined) = result_mode(number(args.first()));
     let promise = args.get(1).and_then(Structured::as_primitive).and_then(Value::as_bool).unwrap_or(false);
-    let timeout = number(args.get(2)).filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
-    (run_options(mode, promise, timeout), undefined)
+    let timeout = number(args.get(2))
+        .map(|ms| crate::numeric::duration("timeout", ms, crate::numeric::Unit::Milliseconds))
+        .transpose()
+        .map_err(|range| HostError::Type(range.to_string()))?
+        .filter(|timeout| !timeout.is_zero());
+    Ok((run_options(mode, promise, timeout), undefined))
 }
 
 fn eval_options(run: crate::RunOptions) -> EvalOptions {
@@ -214,8 +219,11 @@ impl ApiObject for Library {
         match name {
             "newIsolate" => {
                 let mut options = IsolateOptions::new().executor(child_executor());
-                if let Some(limit) = number(arguments.first()).filter(|mb| mb.is_finite() && *mb > 0.0) {
-                    options = options.memory_limit(limit as usize);
+                if let Some(limit) = number(arguments.first()) {
+                    match crate::numeric::memory_limit("memoryLimit", limit) {
+                        Ok(limit) => options = options.memory_limit(limit),
+                        Err(range) => return now(Err(HostError::Type(range.to_string()))),
+                    }
                 }
                 // A new isolate is made on a thread of its own: this one
                 // holds the calling isolate's lock.
@@ -286,7 +294,10 @@ impl ApiObject for Context {
                 let Some(code) = text(arguments.first()) else {
                     return now(Err(HostError::Type("`code` must be a string".into())));
                 };
-                let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
+                let (run, undefined) = match call_options(arguments.get(1..).unwrap_or_default()) {
+                    Ok(options) => options,
+                    Err(refusal) => return now(Err(refusal)),
+                };
                 let options = eval_options(run);
                 let context = self.clone();
                 let values: Vec<Transferable> = arguments.into_iter().skip(4).map(Transferable::Copy).collect();
@@ -317,7 +328,10 @@ impl ApiObject for Script {
                     Ok(context) => context,
                     Err(message) => return now(Err(message)),
                 };
-                let (run, undefined) = call_options(arguments.get(1..).unwrap_or_default());
+                let (run, undefined) = match call_options(arguments.get(1..).unwrap_or_default()) {
+                    Ok(options) => options,
+                    Err(refusal) => return now(Err(refusal)),
+                };
                 let script = self.clone();
                 let make = move |at_once| match at_once {
                     true => Call::Now(script.run(&context, &run)),

@@ -34,8 +34,8 @@ pub fn initialize() {
 /// (Node's `--expose-gc`, say): those that change what JavaScript can do
 /// within the language. Flags that would loosen a limit or hand sandboxed
 /// code V8's internals (`--allow-natives-syntax`, heap sizes) are not
-/// passed on.
-const FORWARDED: [&str; 4] = ["--expose-gc", "--expose_gc", "--harmony", "--js-"];
+/// passed on. V8 reads `_` in a flag's name as `-`, and so does the check.
+const FORWARDED: [&str; 3] = ["--expose-gc", "--harmony", "--js-"];
 
 /// Passes on to ivm's V8 the flags among `flags` (a host's command line)
 /// that it forwards, and returns them. Isolates made afterwards see them;
@@ -54,10 +54,8 @@ fn forwarded<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     flags
         .into_iter()
         .filter(|flag| {
-            let name = match flag.strip_prefix("--no-") {
-                Some(rest) => format!("--{rest}"),
-                None => (*flag).to_owned(),
-            };
+            let name = flag.split('=').next().unwrap_or(flag).replace('_', "-");
+            let name = name.strip_prefix("--no-").map_or(name.clone(), |rest| format!("--{rest}"));
             FORWARDED.iter().any(|allowed| name.starts_with(allowed))
         })
         .collect()
@@ -82,8 +80,14 @@ mod tests {
             "--no-harmony-shadow-realm",
             "--inspect",
             "--js-float16array",
+            "--no_expose_gc",
+            "--allow_natives_syntax",
+            "--harmony_temporal",
             "-e",
         ];
-        assert_eq!(super::forwarded(flags), ["--expose-gc", "--no-harmony-shadow-realm", "--js-float16array"]);
+        assert_eq!(
+            super::forwarded(flags),
+            ["--expose-gc", "--no-harmony-shadow-realm", "--js-float16array", "--no_expose_gc", "--harmony_temporal"]
+        );
     }
 }

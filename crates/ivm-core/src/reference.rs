@@ -47,6 +47,16 @@ impl Reference {
         context: &Arc<v8::Global<v8::Context>>,
         value: v8::Local<'_, v8::Value>,
     ) -> Reference {
+        Reference::with_callable(scope, isolate, context, value, None)
+    }
+
+    fn with_callable(
+        scope: &v8::PinScope<'_, '_>,
+        isolate: &Isolate,
+        context: &Arc<v8::Global<v8::Context>>,
+        value: v8::Local<'_, v8::Value>,
+        callable: Option<(String, u32)>,
+    ) -> Reference {
         let type_of = type_of(value);
         let global = v8::Global::new(scope, value);
         Reference {
@@ -54,7 +64,7 @@ impl Reference {
                 value: Held::new(isolate.clone(), "Reference has been released", global),
                 context: Arc::clone(context),
                 type_of,
-                callable: None,
+                callable,
             }),
         }
     }
@@ -62,7 +72,8 @@ impl Reference {
     /// A function leaving its isolate as a function: a Reference that
     /// knows the function's name and `length`, for the host's function
     /// that stands for it ([`callable`](Self::callable)). The length is
-    /// read only as an own data property, so no code of the isolate runs.
+    /// read only as an own data property holding a number, so no code of
+    /// the isolate runs (`length` is configurable: it may hold an object).
     pub(crate) fn function<'s>(
         scope: &mut JsScope<'_, '_, 's, '_>,
         isolate: &Isolate,
@@ -73,17 +84,14 @@ impl Reference {
         let length_key = v8::String::new(scope, "length").map(Into::into);
         let length = length_key
             .and_then(|key| own_data_property(scope, function.into(), key).ok())
-            .and_then(|length| length.number_value(scope))
+            .and_then(|length| v8::Local::<v8::Number>::try_from(length).ok())
+            .map(|length| length.value())
             .filter(|length| length.is_finite() && *length >= 0.0)
             .map_or(0, |length| length.min(f64::from(u32::MAX)) as u32);
         if scope.has_caught() {
             scope.reset();
         }
-        let mut reference = Reference::new(scope, isolate, context, function.into());
-        if let Some(inner) = Arc::get_mut(&mut reference.inner) {
-            inner.callable = Some((name, length));
-        }
-        reference
+        Reference::with_callable(scope, isolate, context, function.into(), Some((name, length)))
     }
 
     /// A context's global object, held from the context's creation.

@@ -347,15 +347,15 @@ fn local<'s>(
         v8::tc_scope!(let scope, scope);
         let operation = arguments.get(0).to_rust_string_lossy(scope);
         let value = arguments.get(1);
-        let context = scope.get_current_context();
-        let context = Arc::new(v8::Global::new(scope, context));
         let outcome = match operation.as_str() {
             "hold" => {
+                let context = Arc::new(v8::Global::new(scope, scope.get_current_context()));
                 let reference: Arc<dyn Remote> = Arc::new(Reference::new(scope, &isolate, &context, value));
                 materialise(scope, &isolate, &reference)
             }
             "callback" => match v8::Local::<v8::Function>::try_from(value) {
                 Ok(function) => {
+                    let context = Arc::new(v8::Global::new(scope, scope.get_current_context()));
                     let function = IsolateCallback(Reference::function(scope, &isolate, &context, function));
                     materialise(scope, &isolate, &(Arc::new(function) as Arc<dyn Remote>))
                 }
@@ -394,14 +394,13 @@ fn local<'s>(
         }
     };
     if let Some(error) = refusal {
-        let message = v8::String::new(scope, &error.to_string()).unwrap_or_else(|| v8::String::empty(scope));
-        let exception = match error {
-            crate::Error::WrongIsolate(_) | crate::Error::InvalidArgument(_) => {
-                v8::Exception::type_error(scope, message)
-            }
-            _ => v8::Exception::error(scope, message),
+        // isolated-vm's argument and isolate checks are TypeErrors; the rest
+        // keep their class, as a host function's errors do.
+        let failure = match error {
+            crate::Error::WrongIsolate(_) | crate::Error::InvalidArgument(_) => HostError::Type(error.to_string()),
+            error => HostError::from(error),
         };
-        scope.throw_exception(exception);
+        crate::callback::throw(scope, failure);
     }
 }
 

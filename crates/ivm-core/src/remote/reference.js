@@ -180,7 +180,7 @@
     constructor(options) {
       if (libraryId === undefined) throw new TypeErrorClass('The isolated-vm library was not passed in');
       const limit = options && options.memoryLimit;
-      return callBlocking(libraryId, 'call', 'newIsolate', typeof limit === 'number' ? limit : 0);
+      return callBlocking(libraryId, 'call', 'newIsolate', typeof limit === 'number' ? limit : undefined);
     }
     createContextSync() { return call(callBlocking, this, 'createContext', []); }
     createContext() { return call(callAsync, this, 'createContext', []); }
