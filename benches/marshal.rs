@@ -59,7 +59,7 @@ fn marshal(c: &mut Criterion) {
         b.iter(|| {
             let copy = ExternalCopy::from_reference(&objects, &ExternalCopyOptions::new()).expect("copy out");
             let n = length
-                .apply((), &[copy.copy_into(&CopyOptions::new().release(true))], &RunOptions::new())
+                .apply((), &[copy.copy_into(&CopyOptions::new().release(true)).unwrap()], &RunOptions::new())
                 .expect("copy in");
             assert_eq!(n, Value::Number(10000.0));
         });

@@ -241,7 +241,7 @@ fn transfer_moves_a_buffer_in_constant_time_and_detaches_the_source() {
         let start = Instant::now();
         let external =
             ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new().transfer(buffer.clone())).unwrap();
-        let moved = external.copy_into(&CopyOptions::new().transfer_in(true));
+        let moved = external.copy_into(&CopyOptions::new().transfer_in(true)).unwrap();
         destination.global().unwrap().set("moved", moved, &RunOptions::new()).unwrap();
         timings.push(start.elapsed());
         assert_eq!(eval(&source, "buf.byteLength"), Value::Number(0.0), "the source is detached");
@@ -323,15 +323,19 @@ fn external_copies_are_counted_and_released() {
     copy.release();
     assert!(clone.is_released(), "clones share the copy");
     assert!(matches!(clone.copy(&CopyOptions::new()), Err(Error::Released("Copy has been released"))));
-    let passed = context.eval_closure("return $0", &[clone.copy_into(&CopyOptions::new())], &EvalOptions::new());
+    let passed = clone.copy_into(&CopyOptions::new());
     assert!(matches!(passed, Err(Error::Released("Copy has been released"))), "{passed:?}");
 
     let host_made = ExternalCopy::new(Structured::from(Value::from("from the host")));
     let inside = context
-        .eval_closure("return $0 + '!'", &[host_made.copy_into(&CopyOptions::new().release(true))], &EvalOptions::new())
+        .eval_closure(
+            "return $0 + '!'",
+            &[host_made.copy_into(&CopyOptions::new().release(true)).unwrap()],
+            &EvalOptions::new(),
+        )
         .unwrap();
     assert_eq!(inside, Value::from("from the host!"));
-    assert!(host_made.is_released(), "release: the copy is released once it has arrived");
+    assert!(host_made.is_released(), "release: the copy is released, its value gone into the transferable");
 }
 
 #[test]
@@ -397,7 +401,7 @@ fn transfer_out_moves_the_value_itself_and_refuses_anything_else() {
     let arrived = destination
         .eval_closure(
             "return [$0 instanceof Uint8Array, $0.byteOffset, $0.length, $0.buffer.byteLength, $0[0]].join()",
-            &[external.copy_into(&CopyOptions::new().transfer_in(true))],
+            &[external.copy_into(&CopyOptions::new().transfer_in(true)).unwrap()],
             &EvalOptions::new(),
         )
         .unwrap();
@@ -437,7 +441,7 @@ fn external_copies_encode_to_bytes_and_back() {
     let fails = destination
         .eval_closure(
             CHECK_EVERYTHING.replace("fails.join", "return fails.join").as_str(),
-            &[decoded.copy_into(&CopyOptions::new())],
+            &[decoded.copy_into(&CopyOptions::new()).unwrap()],
             &EvalOptions::new(),
         )
         .unwrap();
@@ -469,13 +473,14 @@ fn nested_transfers_and_shared_memory_cross_through_external_copies() {
     let check =
         "return [$0.data.byteOffset, $0.data[0], $0.again === $0.data.buffer, $0.again.byteLength, $0.n].join()";
     for _ in 0..2 {
-        let seen = destination.eval_closure(check, &[external.copy_into(&CopyOptions::new())], &EvalOptions::new());
+        let seen =
+            destination.eval_closure(check, &[external.copy_into(&CopyOptions::new()).unwrap()], &EvalOptions::new());
         assert_eq!(seen.unwrap(), Value::from("16,9,true,1048576,1"));
     }
     destination
         .eval_closure(
             "globalThis.moved = $0",
-            &[external.copy_into(&CopyOptions::new().transfer_in(true))],
+            &[external.copy_into(&CopyOptions::new().transfer_in(true)).unwrap()],
             &EvalOptions::new(),
         )
         .unwrap();
@@ -496,7 +501,7 @@ fn values_v8_cannot_round_trip_still_copy() {
     let seen = destination
         .eval_closure(
             "return $0 instanceof TypeError && $0.cause === $0 && $0.message",
-            &[external.copy_into(&CopyOptions::new())],
+            &[external.copy_into(&CopyOptions::new()).unwrap()],
             &EvalOptions::new(),
         )
         .unwrap();

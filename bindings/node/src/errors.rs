@@ -158,15 +158,6 @@ pub(crate) fn range_error(env: &Env, error: ivm_core::numeric::RangeError) -> na
     }
 }
 
-/// The number an option holds, or a TypeError naming it.
-pub(crate) fn number(env: &Env, name: &str, value: &JsUnknown) -> napi::Result<f64> {
-    if value.get_type()? != napi::ValueType::Number {
-        return Err(type_error(env, format!("`{name}` must be a number")));
-    }
-    // SAFETY: checked to be a number just above.
-    unsafe { value.cast::<napi::JsNumber>() }.get_double()
-}
-
 /// An error in how `index.js` called the addon (a bug, not a user's).
 pub(crate) fn internal(message: impl Into<String>) -> napi::Error {
     napi::Error::new(napi::Status::InvalidArg, message.into())

@@ -178,18 +178,8 @@ impl ExternalCopy {
     /// passed into an isolate, arrives there as the value.
     #[napi(catch_unwind)]
     pub fn copy_into(&self, env: Env, options: Option<JsObject>) -> napi::Result<ExternalCopyInto> {
-        let options = copy_options(&options)?;
-        // With `release` this copy is let go of now, and the result holds
-        // the value.
-        let copy = if options.release {
-            self.copy.moved().map_err(|e| to_napi(&env, e))?
-        } else {
-            if self.copy.is_released() {
-                return Err(to_napi(&env, ivm_core::Error::Released("Copy has been released")));
-            }
-            self.copy.clone()
-        };
-        Ok(ExternalCopyInto { copy, options, used: Cell::new(false) })
+        let into = self.copy.copy_into(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
+        Ok(ExternalCopyInto { into, used: Cell::new(false) })
     }
 
     #[napi(catch_unwind)]
@@ -202,8 +192,7 @@ impl ExternalCopy {
 #[derive(Debug)]
 #[napi]
 pub struct ExternalCopyInto {
-    copy: ivm_core::ExternalCopy,
-    options: CopyOptions,
+    into: Transferable,
     /// It crosses once.
     used: Cell<bool>,
 }
@@ -214,7 +203,7 @@ impl ExternalCopyInto {
             let once = "The return value of `copyInto()` should only be used once";
             return Err(to_napi(env, ivm_core::Error::InvalidArgument(once.into())));
         }
-        Ok(Transferable::ExternalCopy(self.copy.clone(), self.options))
+        Ok(self.into.clone())
     }
 }
 

@@ -9,7 +9,7 @@ use ivm_core::{
     Async, CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, SyncFollowing,
     ThreadCpuProfile, numeric,
 };
-use napi::{Env, JsBigInt, JsFunction, JsObject, JsUnknown};
+use napi::{Env, JsBigInt, JsObject, JsUnknown};
 use napi_derive::napi;
 
 use crate::code_cache::CacheRequest;
@@ -25,17 +25,6 @@ use crate::reference::{Reference, instance, transferables};
 #[napi]
 pub struct Isolate {
     pub(crate) isolate: ivm_core::Isolate,
-}
-
-/// Reads an optional property of an options object.
-pub(crate) fn option<T: napi::NapiValue>(options: &Option<JsObject>, name: &str) -> napi::Result<Option<T>> {
-    let Some(options) = options else { return Ok(None) };
-    let value: JsUnknown = options.get_named_property(name)?;
-    match value.get_type()? {
-        napi::ValueType::Undefined | napi::ValueType::Null => Ok(None),
-        // SAFETY: napi-rs checks the type when the value is used as `T`.
-        _ => Ok(Some(unsafe { value.cast::<T>() })),
-    }
 }
 
 fn bigint_nanos(env: &Env, time: Duration) -> napi::Result<JsBigInt> {
@@ -61,21 +50,20 @@ fn heap_statistics_js(env: &Env, stats: HeapStatistics) -> napi::Result<JsUnknow
 /// `IsolateOptions` from the options object of `new ivm.Isolate(options)`
 /// (and of `new ivm.IsolatePool(options)`, which takes the same ones):
 /// `memoryLimit`, `inspector`, `snapshot`, `onCatastrophicError`.
-pub(crate) fn isolate_options(env: &Env, options: &Option<JsObject>) -> napi::Result<IsolateOptions> {
+pub(crate) fn isolate_options(env: &Env, given: &Options<'_>) -> napi::Result<IsolateOptions> {
     let env = *env;
     let mut isolate_options = IsolateOptions::new();
-    if let Some(limit) = option::<JsUnknown>(options, "memoryLimit")? {
-        let limit = crate::errors::number(&env, "memoryLimit", &limit)?;
+    if let Some(limit) = given.number("memoryLimit")? {
         let limit = numeric::memory_limit("memoryLimit", limit).map_err(|e| range_error(&env, e))?;
         isolate_options = isolate_options.memory_limit(limit);
     }
-    if let Some(inspector) = option::<JsUnknown>(options, "inspector")? {
-        isolate_options = isolate_options.inspector(inspector.coerce_to_bool()?.get_value()?);
+    if given.value("inspector")?.is_some() {
+        isolate_options = isolate_options.inspector(given.truthy("inspector")?);
     }
-    if let Some(snapshot) = option::<JsUnknown>(options, "snapshot")? {
+    if let Some(snapshot) = given.value("snapshot")? {
         isolate_options = isolate_options.snapshot(crate::snapshot::snapshot_bytes(&env, &snapshot)?);
     }
-    if let Some(handler) = option::<JsFunction>(options, "onCatastrophicError")? {
+    if let Some(handler) = given.function("onCatastrophicError")? {
         let main = std::sync::Arc::clone(&state(&env)?.main);
         let handler = std::sync::Arc::new(JsHandle::new(env, &main, &handler)?);
         isolate_options = isolate_options.on_catastrophic_error(move |message: &str| {
@@ -97,7 +85,7 @@ impl Isolate {
     /// `new ivm.Isolate({ memoryLimit, inspector, snapshot, onCatastrophicError })`.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
-        let isolate_options = isolate_options(&env, &options)?;
+        let isolate_options = isolate_options(&env, &Options::object(&env, options))?;
         let isolate = ivm_core::Isolate::new(isolate_options).map_err(|e| to_napi(&env, e))?;
         Ok(Isolate { isolate })
     }
@@ -310,14 +298,9 @@ impl Context {
         let context = &self.context;
         let arguments = transferables(&env, &arguments)?;
         let given = Options::of(&env, options, "options")?;
-        let result = given.options("result")?;
-        let (run_options, mode) = result.run(ResultMode::TransferableOnly)?;
-        let mut options = EvalOptions::new();
-        options.run = run_options;
-        if let Some(timeout) = given.timeout()? {
-            options = options.timeout(timeout);
-        }
-        options = options.origin(ScriptOrigin::new(given.filename()?));
+        let (run, mode) = given.call(ResultMode::TransferableOnly)?;
+        let mut options = EvalOptions::new().origin(ScriptOrigin::new(given.filename()?));
+        options.run = run;
         run_returning(
             &env,
             Form::from_code(form)?,

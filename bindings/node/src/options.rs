@@ -4,10 +4,11 @@
 //! ivm-core's `numeric` ranges for numbers (a RangeError). One reader per
 //! kind of option, so adding an option to a method is a line here or there.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use ivm_core::{RunOptions, ScriptOrigin, numeric};
-use napi::{Env, JsObject, JsUnknown, ValueType};
+use napi::{Env, JsFunction, JsObject, JsUnknown, ValueType};
 
 use crate::convert::ResultMode;
 use crate::errors::{range_error, type_error};
@@ -16,9 +17,10 @@ use crate::errors::{range_error, type_error};
 pub(crate) struct Options<'e> {
     env: &'e Env,
     object: Option<JsObject>,
-    /// Where these options sit in the caller's object (`codeGeneration.`
-    /// for `{ codeGeneration: { … } }`), for the messages that name them.
-    path: String,
+    /// The option these options are nested in (`codeGeneration` for
+    /// `{ codeGeneration: { … } }`), for the messages that name them; one
+    /// level is all isolated-vm's options have.
+    parent: Option<&'static str>,
 }
 
 impl<'e> Options<'e> {
@@ -33,12 +35,20 @@ impl<'e> Options<'e> {
                 _ => return Err(type_error(env, format!("`{name}` must be an object"))),
             },
         };
-        Ok(Options { env, object, path: String::new() })
+        Ok(Options { env, object, parent: None })
+    }
+
+    /// An options object napi-rs has already checked to be one.
+    pub(crate) fn object(env: &'e Env, object: Option<JsObject>) -> Options<'e> {
+        Options { env, object, parent: None }
     }
 
     /// The full name of option `name`, as messages give it.
-    fn name(&self, name: &str) -> String {
-        format!("{}{name}", self.path)
+    fn name<'n>(&self, name: &'n str) -> Cow<'n, str> {
+        match self.parent {
+            None => Cow::Borrowed(name),
+            Some(parent) => Cow::Owned(format!("{parent}.{name}")),
+        }
     }
 
     /// The option `name`, if it is set (neither `undefined` nor `null`).
@@ -79,21 +89,20 @@ impl<'e> Options<'e> {
         value.map(|value| value.coerce_to_string()?.into_utf8()?.into_owned()).transpose()
     }
 
+    pub(crate) fn function(&self, name: &str) -> napi::Result<Option<JsFunction>> {
+        let value = self.typed(name, ValueType::Function, "a function")?;
+        // SAFETY: `typed` checked that it is a function.
+        Ok(value.map(|value| unsafe { value.cast::<JsFunction>() }))
+    }
+
     pub(crate) fn number(&self, name: &str) -> napi::Result<Option<f64>> {
         self.typed(name, ValueType::Number, "a number")?.map(|value| value.coerce_to_number()?.get_double()).transpose()
     }
 
     /// An options object nested in this one (`result`, `codeGeneration`).
-    pub(crate) fn options(&self, name: &str) -> napi::Result<Options<'e>> {
-        let value = self.value(name)?;
-        if value.is_none() {
-            // Nothing in it can be wrong, so nothing names it: the common
-            // case costs no string.
-            return Ok(Options { env: self.env, object: None, path: String::new() });
-        }
-        let full = self.name(name);
-        let options = Options::of(self.env, value, &full)?;
-        Ok(Options { path: format!("{full}."), ..options })
+    pub(crate) fn options(&self, name: &'static str) -> napi::Result<Options<'e>> {
+        let options = Options::of(self.env, self.value(name)?, &self.name(name))?;
+        Ok(Options { parent: Some(name), ..options })
     }
 
     /// `timeout`, in milliseconds from 0 to 2^53 − 1; 0 (or none) means no
@@ -131,14 +140,26 @@ impl<'e> Options<'e> {
         Ok(chosen.unwrap_or(fallback))
     }
 
-    /// The run options of a call: `timeout`, how its result leaves (these
-    /// options' TransferOptions) and `promise`.
-    pub(crate) fn run(&self, fallback: ResultMode) -> napi::Result<(RunOptions, ResultMode)> {
+    /// How a call's result leaves: these options' TransferOptions and
+    /// `promise`.
+    pub(crate) fn transfer(&self, fallback: ResultMode) -> napi::Result<(RunOptions, ResultMode)> {
         let mode = self.result_mode(fallback)?;
-        let mut run = RunOptions::new().result(mode.transfer_mode()).promise(self.truthy("promise")?);
-        if let Some(timeout) = self.timeout()? {
-            run = run.timeout(timeout);
-        }
+        Ok((RunOptions::new().result(mode.transfer_mode()).promise(self.truthy("promise")?), mode))
+    }
+
+    /// The run options of a call whose options hold it all: `timeout`, and
+    /// how its result leaves (`eval`, `run`, `get`).
+    pub(crate) fn run(&self, fallback: ResultMode) -> napi::Result<(RunOptions, ResultMode)> {
+        let (mut run, mode) = self.transfer(fallback)?;
+        run.timeout = self.timeout()?;
+        Ok((run, mode))
+    }
+
+    /// The run options of a call whose result's options are nested in
+    /// `result` (`apply`, `evalClosure`): `timeout` is read here, not there.
+    pub(crate) fn call(&self, fallback: ResultMode) -> napi::Result<(RunOptions, ResultMode)> {
+        let (mut run, mode) = self.options("result")?.transfer(fallback)?;
+        run.timeout = self.timeout()?;
         Ok((run, mode))
     }
 

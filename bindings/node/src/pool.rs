@@ -13,7 +13,8 @@ use napi_derive::napi;
 
 use crate::errors::{to_napi, type_error};
 use crate::forms::promise;
-use crate::isolate::{Context, Isolate, isolate_options, option};
+use crate::isolate::{Context, Isolate, isolate_options};
+use crate::options::Options;
 use crate::reference::instance;
 
 #[napi]
@@ -34,14 +35,12 @@ impl IsolatePool {
     /// (a snapshot that is not one, say) throw at once.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
-        let size = match option::<JsUnknown>(&options, "size")? {
-            Some(size) => crate::errors::number(&env, "size", &size)?,
-            None => return Err(type_error(&env, "`size` must be a number")),
+        let given = Options::object(&env, options);
+        let Some(size) = given.integer("size", 1, u32::MAX.into())? else {
+            return Err(type_error(&env, "`size` must be a number"));
         };
-        let size = ivm_core::numeric::integer("size", size, 1, u32::MAX.into())
-            .map_err(|e| crate::errors::range_error(&env, e))?;
         let size = usize::try_from(size).unwrap_or(usize::MAX);
-        let options = isolate_options(&env, &options)?;
+        let options = isolate_options(&env, &given)?;
         let pool = ivm_core::IsolatePool::new(options, size).map_err(|e| to_napi(&env, e))?;
         Ok(IsolatePool { pool })
     }

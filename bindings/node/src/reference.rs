@@ -380,8 +380,7 @@ impl Reference {
         let receiver = js_to_transferable(&env, receiver)?;
         let arguments = transferables(&env, &arguments)?;
         let given = Options::of(&env, options, "options")?;
-        let (mut options, mode) = given.options("result")?.run(ResultMode::OrReference)?;
-        options.timeout = given.timeout()?;
+        let (options, mode) = given.call(ResultMode::OrReference)?;
         run_returning(
             &env,
             Form::from_code(form)?,

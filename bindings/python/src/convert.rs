@@ -27,7 +27,7 @@ use pyo3::types::{
 };
 
 use crate::callback::Callback;
-use crate::errors::transfer_error;
+use crate::errors::{OrRaise, transfer_error};
 use crate::external_copy::{CopyInto, ExternalCopy, SharedMemory};
 use crate::reference::Reference;
 
@@ -51,7 +51,7 @@ pub(crate) fn to_transferable(value: &Bound<'_, PyAny>) -> PyResult<Transferable
         return reference.get().transferable();
     }
     if let Ok(copy) = value.cast::<ExternalCopy>() {
-        return Ok(copy.get().transferable());
+        return copy.get().transferable().or_raise(value.py());
     }
     if let Ok(copy) = value.cast::<CopyInto>() {
         return Ok(copy.get().transferable());

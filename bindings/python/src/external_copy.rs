@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 
 use crate::aio::detached;
 use crate::convert::{fill_buffer, from_structured, to_structured};
-use crate::errors::usage_error;
+use crate::errors::{OrRaise, usage_error};
 use crate::options::{number, whole};
 use crate::reference::Reference;
 
@@ -31,7 +31,7 @@ impl From<ivm_core::ExternalCopy> for ExternalCopy {
 
 impl ExternalCopy {
     /// The copy as it enters an isolate when passed itself.
-    pub(crate) fn transferable(&self) -> Transferable {
+    pub(crate) fn transferable(&self) -> ivm_core::Result<Transferable> {
         self.inner.copy_into(&CopyOptions::new())
     }
 }
@@ -73,8 +73,9 @@ impl ExternalCopy {
     /// argument or property value (passing the ExternalCopy itself copies it
     /// in with the defaults).
     #[pyo3(signature = (*, release = false, transfer_in = false))]
-    fn copy_into(&self, release: bool, transfer_in: bool) -> CopyInto {
-        CopyInto { copy: self.inner.clone(), options: CopyOptions::new().release(release).transfer_in(transfer_in) }
+    fn copy_into(&self, py: Python<'_>, release: bool, transfer_in: bool) -> PyResult<CopyInto> {
+        let into = self.inner.copy_into(&CopyOptions::new().release(release).transfer_in(transfer_in));
+        Ok(CopyInto { into: into.or_raise(py)? })
     }
 
     /// The bytes this copy is accounted at.
@@ -102,13 +103,12 @@ impl ExternalCopy {
 /// An ExternalCopy with how it enters an isolate (`ExternalCopy.copy_into`).
 #[pyclass(module = "ivm", frozen)]
 pub(crate) struct CopyInto {
-    copy: ivm_core::ExternalCopy,
-    options: CopyOptions,
+    into: Transferable,
 }
 
 impl CopyInto {
     pub(crate) fn transferable(&self) -> Transferable {
-        self.copy.copy_into(&self.options)
+        self.into.clone()
     }
 }
 

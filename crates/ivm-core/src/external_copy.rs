@@ -174,9 +174,19 @@ impl ExternalCopy {
 
     /// A transferable that materialises the value in whichever isolate it is
     /// passed into (as an argument, a property value or a closure's `$0`),
-    /// as `options` say. Nothing is copied until then.
-    pub fn copy_into(&self, options: &CopyOptions) -> Transferable {
-        Transferable::ExternalCopy(self.clone(), *options)
+    /// as `options` say. Nothing is copied until then. With `release`, the
+    /// value moves out of this copy now, which is released, into the
+    /// transferable (isolated-vm's `copyInto({ release: true })`). A
+    /// released copy is refused.
+    pub fn copy_into(&self, options: &CopyOptions) -> Result<Transferable> {
+        let copy = if options.release {
+            self.moved()?
+        } else if self.is_released() {
+            return Err(Error::Released("Copy has been released"));
+        } else {
+            self.clone()
+        };
+        Ok(Transferable::ExternalCopy(copy, *options))
     }
 
     /// The copy in ivm's versioned wire format, to be stored or sent to
@@ -197,9 +207,8 @@ impl ExternalCopy {
     }
 
     /// A new copy holding this one's value, which this one lets go of: the
-    /// value moves, nothing is copied (isolated-vm's `copyInto({ release:
-    /// true })`, whose result outlives the released copy).
-    pub fn moved(&self) -> Result<ExternalCopy> {
+    /// value moves, nothing is copied.
+    fn moved(&self) -> Result<ExternalCopy> {
         Ok(ExternalCopy::held(self.take()?))
     }
 

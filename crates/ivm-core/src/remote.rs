@@ -579,7 +579,7 @@ impl Remote for crate::ExternalCopy {
     fn call(&self, op: RemoteOp) -> CallbackResult {
         match op {
             RemoteOp::Copy if self.is_released() => Err("ExternalCopy has been released".into()),
-            RemoteOp::Copy => Ok(self.copy_into(&crate::CopyOptions::new())),
+            RemoteOp::Copy => self.copy_into(&crate::CopyOptions::new()).map_err(HostError::from),
             _ => Err("An ExternalCopy can only be copied".into()),
         }
     }
