@@ -471,3 +471,12 @@ def test_host_reference_async_forms_are_usage_errors() -> None:
         reference.set_ignored("k", 1)
     with pytest.raises(ivm.UsageError):
         reference.apply_ignored()
+
+
+def test_an_ivm_error_raised_behind_a_reference_keeps_its_class(context: ivm.Context) -> None:
+    def expired() -> None:
+        raise ivm.TimeoutError("from the host")
+
+    context.global_.set("expired", ivm.Reference(expired))
+    with pytest.raises(ivm.TimeoutError, match="from the host"):
+        context.eval("expired.applySync(undefined, [])")

@@ -4,6 +4,8 @@
 //! rethrown in Node as the same kind of error with the same message and
 //! stack, or as the very primitive that was thrown.
 
+use std::borrow::Cow;
+
 use ivm_core::{Error, JsError};
 use napi::{Env, JsFunction, JsObject, JsUnknown};
 
@@ -127,11 +129,7 @@ fn js_error(env: &Env, error: &Error, message: Option<&str>) -> napi::Result<JsU
     // function and passed through JavaScript: its own class again.
     let classes: JsObject = state(env)?.errors.object(env)?;
     let class: JsFunction = classes.get_named_property(error.class_name())?;
-    let message = match (message, error) {
-        (Some(message), _) => message.to_owned(),
-        (None, Error::Js(js)) => js.message.clone(),
-        (None, other) => other.to_string(),
-    };
+    let message = message.map_or_else(|| error.message(), Cow::Borrowed);
     let mut object = class.new_instance(&[env.create_string(&message)?])?;
     if let Error::Js(JsError { stack: Some(stack), .. }) = error {
         object.set_named_property("stack", env.create_string(stack)?)?;

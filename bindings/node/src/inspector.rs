@@ -52,9 +52,7 @@ impl Isolate {
     /// number).
     #[napi(js_name = "_startInspectorServer", catch_unwind)]
     pub fn start_inspector_server(&self, env: Env, port: f64) -> napi::Result<InspectorServer> {
-        let port = ivm_core::numeric::integer("port", port, 0, u16::MAX.into())
-            .map_err(|e| crate::errors::range_error(&env, e))?;
-        let port = u16::try_from(port).unwrap_or_default();
+        let port = ivm_core::numeric::port("port", port).map_err(|e| crate::errors::range_error(&env, e))?;
         let server = ivm_core::InspectorServer::start(&self.isolate, port).map_err(|e| to_napi(&env, e))?;
         Ok(InspectorServer { server })
     }

@@ -114,12 +114,6 @@ impl<'e> Options<'e> {
         Ok(Some(timeout).filter(|timeout| !timeout.is_zero()))
     }
 
-    /// A whole number from `min` to `max`.
-    pub(crate) fn integer(&self, name: &str, min: i64, max: i64) -> napi::Result<Option<i64>> {
-        let Some(value) = self.number(name)? else { return Ok(None) };
-        numeric::integer(&self.name(name), value, min, max).map(Some).map_err(|e| range_error(self.env, e))
-    }
-
     /// isolated-vm's TransferOptions: at most one of `copy`, `externalCopy`
     /// and `reference`, else `fallback`.
     pub(crate) fn result_mode(&self, fallback: ResultMode) -> napi::Result<ResultMode> {
@@ -165,8 +159,7 @@ impl<'e> Options<'e> {
 
     /// ScriptOrigin's `filename`, `lineOffset` and `columnOffset`.
     pub(crate) fn origin(&self) -> napi::Result<ScriptOrigin> {
-        let offsets = self.offsets()?;
-        Ok(offsets(ScriptOrigin::new(self.filename()?)))
+        self.with_offsets(ScriptOrigin::new(self.filename()?))
     }
 
     /// `filename`, or isolated-vm's name for code without one.
@@ -174,14 +167,12 @@ impl<'e> Options<'e> {
         Ok(self.string("filename")?.unwrap_or_else(|| "<isolated-vm>".to_owned()))
     }
 
-    /// `lineOffset` and `columnOffset` (whole 32-bit numbers), applied to an
-    /// origin.
-    pub(crate) fn offsets(&self) -> napi::Result<impl Fn(ScriptOrigin) -> ScriptOrigin + use<>> {
+    /// `origin` with `lineOffset` and `columnOffset` (whole 32-bit numbers).
+    pub(crate) fn with_offsets(&self, origin: ScriptOrigin) -> napi::Result<ScriptOrigin> {
         let offset = |name| -> napi::Result<i32> {
-            let offset = self.integer(name, i32::MIN.into(), i32::MAX.into())?;
-            Ok(offset.map_or(0, |offset| i32::try_from(offset).unwrap_or_default()))
+            let Some(value) = self.number(name)? else { return Ok(0) };
+            numeric::offset(&self.name(name), value).map_err(|e| range_error(self.env, e))
         };
-        let (line, column) = (offset("lineOffset")?, offset("columnOffset")?);
-        Ok(move |origin: ScriptOrigin| origin.line_offset(line).column_offset(column))
+        Ok(origin.line_offset(offset("lineOffset")?).column_offset(offset("columnOffset")?))
     }
 }

@@ -36,10 +36,10 @@ impl IsolatePool {
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Option<JsObject>) -> napi::Result<Self> {
         let given = Options::object(&env, options);
-        let Some(size) = given.integer("size", 1, u32::MAX.into())? else {
+        let Some(size) = given.number("size")? else {
             return Err(type_error(&env, "`size` must be a number"));
         };
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let size = ivm_core::numeric::pool_size("size", size).map_err(|e| crate::errors::range_error(&env, e))?;
         let options = isolate_options(&env, &given)?;
         let pool = ivm_core::IsolatePool::new(options, size).map_err(|e| to_napi(&env, e))?;
         Ok(IsolatePool { pool })

@@ -47,9 +47,8 @@ pub fn create_snapshot(
             }
             let script = Options::of(&env, Some(script), "script")?;
             let code = script.string("code")?.ok_or_else(|| type_error(&env, "`code` must be a string"))?;
-            let offsets = script.offsets()?;
             let origin = script.string("filename")?.map_or_else(ScriptOrigin::default, ScriptOrigin::new);
-            Ok(SnapshotScript::new(code, offsets(origin)))
+            Ok(SnapshotScript::new(code, script.with_offsets(origin)?))
         })
         .collect::<napi::Result<Vec<_>>>()?;
     let warmup = match warmup {

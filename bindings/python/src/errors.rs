@@ -4,7 +4,7 @@
 //! …); a JavaScript exception raises `JSError` with its name, message, stack
 //! and, for a thrown primitive, the value itself.
 
-use ivm_core::{Error, HostError};
+use ivm_core::{Error, ErrorClass, HostError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -41,11 +41,7 @@ fn exception(py: Python<'_>, error: &Error) -> PyResult<PyErr> {
     // One of ivm's errors, possibly raised in a child isolate or a host
     // function and passed through JavaScript: its own class again.
     let class = module.getattr(error.class_name()).or_else(|_| module.getattr("IvmError"))?;
-    let message = match error {
-        Error::Js(js) => js.message.clone(),
-        other => other.to_string(),
-    };
-    Ok(PyErr::from_value(class.call1((message,))?))
+    Ok(PyErr::from_value(class.call1((error.message(),))?))
 }
 
 /// A value that could not cross into or out of an isolate.
@@ -91,8 +87,12 @@ thread_local! {
 /// propagate back out.
 pub(crate) fn raise_into_javascript(py: Python<'_>, error: &PyErr) -> HostError {
     let failure = host_error(py, error);
-    let original = error.value(py).clone().into_any().unbind();
-    RAISED_IN_CALLBACK.with(|raised| *raised.borrow_mut() = Some((failure.to_string(), original)));
+    // One of ivm's errors comes back out as its class again, not as a
+    // `JSError` to chain it to.
+    if let HostError::Message(message) = &failure {
+        let original = error.value(py).clone().into_any().unbind();
+        RAISED_IN_CALLBACK.with(|raised| *raised.borrow_mut() = Some((message.clone(), original)));
+    }
     failure
 }
 
@@ -101,23 +101,17 @@ pub(crate) fn raise_into_javascript(py: Python<'_>, error: &PyErr) -> HostError 
 pub(crate) fn host_error(py: Python<'_>, error: &PyErr) -> HostError {
     let message = message_of(py, error);
     match ivm_class_of(py, error) {
-        Some(class) => HostError::of_class(&class, message),
+        Some(class) => HostError::Class { class, message },
         None => HostError::Message(message),
     }
 }
 
-/// The name of the class of `ivm.errors` that `error` is an instance of
-/// (the nearest, for a subclass of one), unless it is a `JSError`.
-fn ivm_class_of(py: Python<'_>, error: &PyErr) -> Option<String> {
+/// The class of `ivm.errors` that `error` is an instance of, unless it is
+/// a `JSError` (JavaScript's own errors cross as themselves).
+fn ivm_class_of(py: Python<'_>, error: &PyErr) -> Option<ErrorClass> {
     let module = errors_module(py).ok()?;
-    if error.is_instance(py, &module.getattr("JSError").ok()?) {
-        return None;
-    }
-    let mro = error.get_type(py).mro();
-    mro.iter().find_map(|class| {
-        let from_ivm = class.getattr("__module__").ok()?.extract::<String>().ok()? == "ivm.errors";
-        from_ivm.then(|| class.getattr("__name__").ok()?.extract::<String>().ok()).flatten()
-    })
+    let mut classes = ErrorClass::ALL.into_iter().filter(|class| *class != ErrorClass::Js);
+    classes.find(|class| module.getattr(class.name()).is_ok_and(|class| error.is_instance(py, &class)))
 }
 
 /// Forgets the exception a callback raised in an earlier call (which

@@ -8,9 +8,10 @@ use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::aio::{detached, future};
 use crate::convert::{from_transferable, to_transferables};
+use crate::errors::OrRaise;
 use crate::inspector::{InspectorServer, InspectorSession};
 use crate::module::Module;
-use crate::options::{self, COMPILE, EVAL, EVAL_CLOSURE, RUN, number, out_of_range, whole};
+use crate::options::{self, COMPILE, EVAL, EVAL_CLOSURE, RUN, number};
 use crate::reference::Reference;
 
 /// An isolate: a V8 heap of its own, shared with nothing else, with its own
@@ -139,10 +140,10 @@ impl Isolate {
     #[pyo3(signature = (port = None), text_signature = "($self, port=0)")]
     fn start_inspector_server(&self, py: Python<'_>, port: Option<&Bound<'_, PyAny>>) -> PyResult<InspectorServer> {
         let port = match port {
-            Some(port) => whole("port", number("port", port)?, 0, u16::MAX.into())?,
+            Some(port) => numeric::port("port", number("port", port)?).map_err(options::out_of_range)?,
             None => 0,
         };
-        InspectorServer::start(py, &self.inner, u16::try_from(port).unwrap_or_default())
+        InspectorServer::start(py, &self.inner, port)
     }
 
     /// Disposes the isolate: a running call is stopped, and every later use
@@ -193,7 +194,7 @@ impl Isolate {
     /// Starts profiling the isolate's CPU use under `title`: each time the
     /// isolate runs, until ``stop_cpu_profiler(title)``.
     fn start_cpu_profiler(&self, py: Python<'_>, title: &str) -> PyResult<()> {
-        self.inner.start_cpu_profiler(title).map_err(|error| crate::errors::to_py(py, error))
+        self.inner.start_cpu_profiler(title).or_raise(py)
     }
 
     /// Stops profiling `title`: a list of ``{"threadId", "profile"}``
@@ -222,9 +223,8 @@ pub(crate) fn isolate_options(
     on_catastrophic_error: Option<Py<PyAny>>,
 ) -> PyResult<IsolateOptions> {
     let mut options = IsolateOptions::new();
-    if let Some(megabytes) = memory_limit.filter(|limit| !limit.is_none()) {
-        let megabytes = number("memory_limit", megabytes)?;
-        options = options.memory_limit(numeric::memory_limit("memory_limit", megabytes).map_err(out_of_range)?);
+    if let Some(megabytes) = options::memory_limit(memory_limit)? {
+        options = options.memory_limit(megabytes);
     }
     if let Some(snapshot) = snapshot {
         options = options.snapshot(snapshot);

@@ -167,6 +167,13 @@ pub(crate) fn seconds_of(key: &str, value: f64) -> PyResult<Duration> {
     numeric::duration(key, value, numeric::Unit::Seconds).map_err(out_of_range)
 }
 
+/// The `memory_limit` keyword (MiB), if given.
+pub(crate) fn memory_limit(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
+    let Some(value) = value else { return Ok(None) };
+    let megabytes = number("memory_limit", value)?;
+    numeric::memory_limit("memory_limit", megabytes).map(Some).map_err(out_of_range)
+}
+
 /// A whole number from `min` to `max`, checked.
 pub(crate) fn whole(key: &str, value: f64, min: i64, max: i64) -> PyResult<i64> {
     numeric::integer(key, value, min, max).map_err(out_of_range)
@@ -174,6 +181,5 @@ pub(crate) fn whole(key: &str, value: f64, min: i64, max: i64) -> PyResult<i64> 
 
 /// A line or column offset.
 fn offset(key: &str, value: &Bound<'_, PyAny>) -> PyResult<i32> {
-    let offset = whole(key, number(key, value)?, i32::MIN.into(), i32::MAX.into())?;
-    Ok(i32::try_from(offset).unwrap_or_default())
+    numeric::offset(key, number(key, value)?).map_err(out_of_range)
 }

@@ -9,7 +9,8 @@ use pyo3::prelude::*;
 use crate::aio::{detached, future};
 use crate::errors::usage_error;
 use crate::isolate::{Context, Isolate, isolate_options};
-use crate::options::{number, whole};
+use crate::options::{number, out_of_range};
+use ivm_core::numeric;
 
 /// A pool of `size` isolates booted ahead of time (from `snapshot`,
 /// typically; the other options are `Isolate`'s), so a request takes a
@@ -31,7 +32,7 @@ impl IsolatePool {
         snapshot: Option<Vec<u8>>,
         on_catastrophic_error: Option<Py<PyAny>>,
     ) -> PyResult<IsolatePool> {
-        let size = whole("size", number("size", size)?, 1, u32::MAX.into())? as usize;
+        let size = numeric::pool_size("size", number("size", size)?).map_err(out_of_range)?;
         let options = isolate_options(memory_limit, snapshot, on_catastrophic_error)?;
         Ok(IsolatePool { inner: detached(py, || ivm_core::IsolatePool::new(options, size))? })
     }

@@ -20,7 +20,7 @@ use crate::aio::{detached, future};
 use crate::convert::{
     from_structured, from_transferable, to_primitive, to_structured, to_transferable, to_transferables,
 };
-use crate::errors::{message_of, usage_error};
+use crate::errors::usage_error;
 use crate::options::{self, GET, RUN};
 
 /// A reference to a value that stays where it lives: in an isolate, or in
@@ -575,7 +575,7 @@ impl<'py> HostObjects for PyObjects<'py> {
 
 /// A refused or failed operation on a Python object, raised in Python: a
 /// refusal as `UsageError`, a Python exception as itself.
-fn host_error(py: Python<'_>, access: Access<PyErr>) -> PyErr {
+fn access_error(py: Python<'_>, access: Access<PyErr>) -> PyErr {
     match access {
         Access::Refused(refusal) => usage_error(py, refusal.to_string()),
         Access::Host(error) => error,
@@ -590,9 +590,11 @@ impl HostValue {
         let grant = if options.accessors { self.grant.accessors(true) } else { self.grant };
         let objects = &mut PyObjects { py };
         let target = self.value.bind(py);
-        let found = host::get(objects, target, &to_primitive(key)?, grant).map_err(|access| host_error(py, access))?;
+        let found =
+            host::get(objects, target, &to_primitive(key)?, grant).map_err(|access| access_error(py, access))?;
         let Some(value) = found else { return Ok(py.None().into_bound(py)) };
-        let left = host::leave(objects, value, options.result, self.grant).map_err(|access| host_error(py, access))?;
+        let left =
+            host::leave(objects, value, options.result, self.grant).map_err(|access| access_error(py, access))?;
         from_transferable(py, left)
     }
 
@@ -600,13 +602,13 @@ impl HostValue {
         let py = key.py();
         let (objects, target) = (&mut PyObjects { py }, self.value.bind(py));
         host::set(objects, target, &to_primitive(key)?, value.clone(), self.grant)
-            .map_err(|access| host_error(py, access))
+            .map_err(|access| access_error(py, access))
     }
 
     fn delete(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = key.py();
         let (objects, target) = (&mut PyObjects { py }, self.value.bind(py));
-        host::delete(objects, target, &to_primitive(key)?, self.grant).map_err(|access| host_error(py, access))
+        host::delete(objects, target, &to_primitive(key)?, self.grant).map_err(|access| access_error(py, access))
     }
 
     fn apply<'py>(
@@ -618,8 +620,8 @@ impl HostValue {
         let objects = &mut PyObjects { py };
         let receiver = py.None().into_bound(py);
         let target = self.value.bind(py);
-        let returned = host::apply(objects, target, receiver, arguments).map_err(|access| host_error(py, access))?;
-        let left = host::leave(objects, returned, mode, self.grant).map_err(|access| host_error(py, access))?;
+        let returned = host::apply(objects, target, receiver, arguments).map_err(|access| access_error(py, access))?;
+        let left = host::leave(objects, returned, mode, self.grant).map_err(|access| access_error(py, access))?;
         from_transferable(py, left)
     }
 }
@@ -639,7 +641,8 @@ impl Remote for HostValue {
             let performed = host::perform(&mut PyObjects { py }, self.value.bind(py), self.grant, op);
             performed.map_err(|access| match access {
                 Access::Refused(refusal) => refusal.into(),
-                Access::Host(error) => message_of(py, &error).into(),
+                // A Python exception keeps its ivm class, as a callback's does.
+                Access::Host(error) => crate::errors::host_error(py, &error),
             })
         })
         .unwrap_or_else(|| Err(crate::interpreter::SHUT_DOWN.into()))

@@ -2,13 +2,13 @@
 //! worker (a Python of its own running `_snapshot_worker`, see ivm-core's
 //! snapshot module) and returns bytes that `Isolate(snapshot=…)` boots from.
 
-use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker, numeric};
+use ivm_core::{ScriptOrigin, SnapshotOptions, SnapshotScript, SnapshotWorker};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::aio::detached;
-use crate::options::{number, out_of_range, seconds_of};
+use crate::options::{number, seconds_of};
 
 /// The snapshot of a fresh context after running `scripts` (each a str, or
 /// a ``(code, filename)`` tuple), in order: an isolate made with
@@ -29,10 +29,14 @@ pub(crate) fn create_snapshot<'py>(
     memory_limit: Option<&Bound<'_, PyAny>>,
     timeout: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let memory_limit = memory_limit.map(|limit| number("memory_limit", limit)).transpose()?.unwrap_or(128.0);
-    let memory_limit = numeric::memory_limit("memory_limit", memory_limit).map_err(out_of_range)?;
-    let timeout =
-        seconds_of("timeout", timeout.map(|timeout| number("timeout", timeout)).transpose()?.unwrap_or(10.0))?;
+    // Left unset, the core's defaults hold (128 MiB, 10 s).
+    let mut options = SnapshotOptions::new();
+    if let Some(megabytes) = crate::options::memory_limit(memory_limit)? {
+        options = options.memory_limit(megabytes);
+    }
+    if let Some(timeout) = timeout {
+        options = options.timeout(seconds_of("timeout", number("timeout", timeout)?)?);
+    }
     let mut parsed = Vec::new();
     for (index, script) in scripts.try_iter()?.enumerate() {
         let script = script?;
@@ -48,7 +52,7 @@ pub(crate) fn create_snapshot<'py>(
     let executable: String = py.import("sys")?.getattr("executable")?.extract()?;
     let worker =
         SnapshotWorker::new(executable).arg("-c").arg("import sys, ivm._ivm as ivm; sys.exit(ivm._snapshot_worker())");
-    let options = SnapshotOptions::new().memory_limit(memory_limit).timeout(timeout).worker(worker);
+    let options = options.worker(worker);
     let snapshot = detached(py, || ivm_core::create_snapshot(&parsed, warmup.as_deref(), &options))?;
     Ok(PyBytes::new(py, &snapshot))
 }

@@ -81,8 +81,7 @@ impl fmt::Display for HostError {
             HostError::Message(message) | HostError::Type(message) | HostError::Class { message, .. } => {
                 f.write_str(message)
             }
-            HostError::Ivm(Error::Js(js)) => f.write_str(&js.message),
-            HostError::Ivm(error) => error.fmt(f),
+            HostError::Ivm(error) => f.write_str(&error.message()),
         }
     }
 }

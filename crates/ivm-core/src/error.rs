@@ -166,6 +166,16 @@ impl Error {
     pub fn class_name(&self) -> &'static str {
         self.class().name()
     }
+
+    /// The message the error's class is raised with in a front-end: a
+    /// JavaScript error's own message (its name and stack go apart), else
+    /// the error's text.
+    pub fn message(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Error::Js(js) => std::borrow::Cow::Borrowed(&js.message),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        }
+    }
 }
 
 /// Shorthand for results of ivm-core operations.

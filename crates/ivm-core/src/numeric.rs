@@ -72,6 +72,25 @@ pub fn integer(name: &str, value: f64, min: i64, max: i64) -> Result<i64, RangeE
     Ok(value as i64)
 }
 
+/// A TCP port: a whole number from 0 (any free port) to 65535.
+pub fn port(name: &str, value: f64) -> Result<u16, RangeError> {
+    let port = integer(name, value, 0, u16::MAX.into())?;
+    Ok(u16::try_from(port).expect("checked to be in range"))
+}
+
+/// A count of isolates to keep (a pool's size): a whole number from 1 to
+/// 2^32 − 1.
+pub fn pool_size(name: &str, value: f64) -> Result<usize, RangeError> {
+    let size = integer(name, value, 1, u32::MAX.into())?;
+    Ok(usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// A line or column offset of a script's origin: a whole 32-bit number.
+pub fn offset(name: &str, value: f64) -> Result<i32, RangeError> {
+    let offset = integer(name, value, i32::MIN.into(), i32::MAX.into())?;
+    Ok(i32::try_from(offset).expect("checked to be in range"))
+}
+
 /// A memory limit of `value` MiB: a whole number from
 /// [`MIN_MEMORY_LIMIT_MB`](crate::MIN_MEMORY_LIMIT_MB) to
 /// [`MAX_MEMORY_LIMIT_MB`].
