@@ -98,9 +98,6 @@ const hostObjects = {
   },
 };
 
-// `noop` is called now and then while a synchronous call runs: a Node
-// that is terminating this thread (worker.terminate()) refuses to run it,
-// and the call stops so the thread can go.
 // A function of an isolate, as it comes out of the isolate (isolated-vm 4
 // and later): a Node function with its name and length that calls it
 // synchronously through `call` (the addon's), its arguments copied in and
@@ -137,6 +134,9 @@ native._init(
     settle,
     hostObjects,
     errors: errorClasses,
+    // Called now and then while a synchronous call runs: a Node that is
+    // terminating this thread (worker.terminate()) refuses to run it, and
+    // the call stops so the thread can go.
     noop() {},
     functionOf,
     library: () => module.exports,

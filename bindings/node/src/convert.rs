@@ -239,30 +239,40 @@ pub(crate) fn js_to_transferable(env: &Env, value: JsUnknown) -> napi::Result<Tr
         let copy = ivm_core::ExternalCopy::from_serialized(buffer_to_serialized(env, value)?);
         return Ok(Transferable::ExternalCopy(copy, CopyOptions::new().transfer_in(true)));
     }
-    if Reference::instance_of(*env, &value)? {
-        // SAFETY: checked to be an instance of the class just above.
-        let reference = unsafe { crate::reference::unwrap::<Reference>(env, &value) }?;
-        return reference.transferable(env);
-    }
-    if ExternalCopyInto::instance_of(*env, &value)? {
-        // SAFETY: as above.
-        let into = unsafe { crate::reference::unwrap::<ExternalCopyInto>(env, &value) }?;
-        return into.transferable(env);
-    }
-    if Callback::instance_of(*env, &value)? {
-        // SAFETY: as above.
-        let callback = unsafe { crate::reference::unwrap::<Callback>(env, &value) }?;
-        return Ok(Transferable::Callback(callback.callback.clone()));
+    if let Some(handle) = handle_transferable(env, &value)? {
+        return Ok(handle);
     }
     if let Some(remote) = api_object(env, &value)? {
         return Ok(Transferable::Remote(remote));
     }
-    if ExternalCopy::instance_of(*env, &value)? {
-        // SAFETY: as above.
-        let copy = unsafe { crate::reference::unwrap::<ExternalCopy>(env, &value) }?;
-        return Ok(Transferable::Remote(copy.remote()));
-    }
     Err(type_error(env, "A non-transferable value was passed"))
+}
+
+/// One of the addon's handles (a Reference, an ExternalCopy, what
+/// `copyInto()` returns, a Callback) as what it stands for; `None` for
+/// anything else.
+pub(crate) fn handle_transferable(env: &Env, value: &JsUnknown) -> napi::Result<Option<Transferable>> {
+    if Reference::instance_of(*env, value)? {
+        // SAFETY: checked to be an instance of the class just above.
+        let reference = unsafe { crate::reference::unwrap::<Reference>(env, value) }?;
+        return reference.transferable(env).map(Some);
+    }
+    if ExternalCopyInto::instance_of(*env, value)? {
+        // SAFETY: as above.
+        let into = unsafe { crate::reference::unwrap::<ExternalCopyInto>(env, value) }?;
+        return into.transferable(env).map(Some);
+    }
+    if Callback::instance_of(*env, value)? {
+        // SAFETY: as above.
+        let callback = unsafe { crate::reference::unwrap::<Callback>(env, value) }?;
+        return Ok(Some(Transferable::Callback(callback.callback.clone())));
+    }
+    if ExternalCopy::instance_of(*env, value)? {
+        // SAFETY: as above.
+        let copy = unsafe { crate::reference::unwrap::<ExternalCopy>(env, value) }?;
+        return Ok(Some(Transferable::Remote(copy.remote())));
+    }
+    Ok(None)
 }
 
 /// The library object, an Isolate, a Context or a Script, as they go into

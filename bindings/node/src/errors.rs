@@ -26,15 +26,13 @@ pub(crate) fn sync_to_napi(env: &Env, error: Error) -> napi::Error {
         Error::Disposed => throw_saying(env, &error, Some("Isolated is disposed")),
         // An exception's stack goes on into the Node code that made the
         // call, past isolated-vm's boundary line.
-        Error::Js(mut js) if js.stack.is_some() => {
-            if let Some(stack) = &mut js.stack {
-                stack.push_str("\n    at (<isolated-vm boundary>)");
-                if let Some(frames) = host_frames(env) {
-                    stack.push('\n');
-                    stack.push_str(&frames);
-                }
+        Error::Js(JsError { stack: Some(mut stack), name, message, thrown, ivm_class }) => {
+            stack.push_str("\n    at (<isolated-vm boundary>)");
+            if let Some(frames) = host_frames(env) {
+                stack.push('\n');
+                stack.push_str(&frames);
             }
-            to_napi(env, Error::Js(js))
+            to_napi(env, Error::Js(JsError { stack: Some(stack), name, message, thrown, ivm_class }))
         }
         other => to_napi(env, other),
     }

@@ -14,11 +14,9 @@ use ivm_core::{
 };
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
-use crate::convert::{js_to_structured, js_to_transferable, raw, structured_to_js};
+use crate::convert::{js_to_structured, raw, structured_to_js};
 use crate::env_state::{JsHandle, state};
-use crate::external_copy::{ExternalCopy, ExternalCopyInto};
 use crate::main_thread::MainThread;
-use crate::reference::{Callback, Reference};
 
 /// How an isolate's call of a Node function waits for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,16 +271,7 @@ pub(crate) fn library_handle(env: &Env, value: &JsUnknown) -> napi::Result<Optio
     if value.get_type()? != napi::ValueType::Object {
         return Ok(None);
     }
-    let handle = Reference::instance_of(*env, value)?
-        || ExternalCopy::instance_of(*env, value)?
-        || ExternalCopyInto::instance_of(*env, value)?
-        || Callback::instance_of(*env, value)?;
-    if !handle {
-        return Ok(None);
-    }
-    // SAFETY: the same value, taken again to be passed on by value.
-    let value = unsafe { JsUnknown::from_raw_unchecked(env.raw(), raw(value)) };
-    js_to_transferable(env, value).map(Some)
+    crate::convert::handle_transferable(env, value)
 }
 
 /// Settles `resolver` with `value` as `result_in` passes it, once it
