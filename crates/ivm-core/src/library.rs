@@ -19,8 +19,8 @@ use ivm_marshal::{Structured, Value};
 use crate::callback::{CallbackResult, HostError, Resolver};
 use crate::remote::{Peers, RemoteClass, remote_result, run_options};
 use crate::{
-    CompileOptions, Context, EvalOptions, Isolate, IsolateOptions, Pending, Remote, RemoteOp, Result, Script,
-    ScriptOrigin, TransferMode, Transferable,
+    Async, CompileOptions, Context, EvalOptions, Isolate, IsolateOptions, Pending, QueuedForm, Remote, RemoteOp,
+    Result, Script, ScriptOrigin, SyncFollowing, TransferMode, Transferable,
 };
 
 /// isolated-vm's library object, for passing into an isolate: there it is
@@ -134,25 +134,27 @@ fn now(result: CallbackResult) -> Outcome {
     Outcome::Now(result)
 }
 
-/// A call on an isolate of the library's API, made at once or queued.
-enum Call<T> {
-    Now(Result<T>),
-    Later(Pending<T>),
-}
-
-/// The call on `target` that `make` makes (at once when given `true`, else
-/// queued), settled with its result as `map` turns it.
+/// The call on `target` that `make` makes, settled with its result as `map`
+/// turns it. `make` is given whether to make it at once, in the
+/// `SyncFollowing` form (a `…Sync` method called from inside the very
+/// isolate it targets, whose queue the calling code holds), or queued, in
+/// the `Async` form.
 fn queued<T: Send + 'static>(
     target: &Isolate,
-    make: impl FnOnce(bool) -> Call<T> + Send + 'static,
+    make: impl FnOnce(bool) -> Pending<T> + Send + 'static,
     map: impl FnOnce(T) -> Transferable + Send + 'static,
 ) -> Outcome {
-    let run = move |resolver: Resolver, at_once: bool| match make(at_once) {
-        Call::Later(pending) => settle_when(pending, resolver, map),
-        Call::Now(Ok(value)) => resolver.resolve(map(value)),
-        Call::Now(Err(error)) => resolver.reject(error),
-    };
+    let run = move |resolver: Resolver, at_once: bool| settle_when(make(at_once), resolver, map);
     Outcome::Queued { target: Some(target.clone()), run: Box::new(run) }
+}
+
+/// `call` on `isolate`, at once or queued (see [`queued`]).
+fn in_form<T: Send + 'static>(
+    isolate: &Isolate,
+    at_once: bool,
+    call: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Pending<T> {
+    if at_once { SyncFollowing::queue(isolate, call) } else { Async::queue(isolate, call) }
 }
 
 /// The methods of the library object, `Isolate`, `Context` and `Script`.
@@ -256,10 +258,7 @@ impl ApiObject for Isolate {
             "dispose" => now(self.dispose().map(|()| Value::Undefined.into()).map_err(HostError::from)),
             "createContext" => queued(
                 self,
-                move |at_once| match at_once {
-                    true => Call::Now(isolate.create_context()),
-                    false => Call::Later(isolate.create_context_async()),
-                },
+                move |at_once| in_form(&isolate.clone(), at_once, move || isolate.create_context()),
                 remote,
             ),
             "compileScript" => {
@@ -270,10 +269,8 @@ impl ApiObject for Isolate {
                 if let Some(filename) = text(arguments.get(1)) {
                     options = options.origin(ScriptOrigin::new(filename));
                 }
-                let make = move |at_once| match at_once {
-                    true => Call::Now(isolate.compile_script(&code, &options)),
-                    false => Call::Later(isolate.compile_script_async(code, options)),
-                };
+                let make =
+                    move |at_once| in_form(&isolate.clone(), at_once, move || isolate.compile_script(&code, &options));
                 queued(self, make, remote)
             }
             other => now(Err(unsupported(other))),
@@ -303,10 +300,10 @@ impl ApiObject for Context {
                 let values: Vec<Transferable> = arguments.into_iter().skip(4).map(Transferable::Copy).collect();
                 let closure = name == "evalClosure";
                 let make = move |at_once| match (closure, at_once) {
-                    (false, true) => Call::Now(context.eval(&code, &options)),
-                    (false, false) => Call::Later(context.eval_async(code, options)),
-                    (true, true) => Call::Now(context.eval_closure(&code, &values, &options)),
-                    (true, false) => Call::Later(context.eval_closure_async(code, values, options)),
+                    (false, true) => context.eval_queued::<SyncFollowing>(code, options),
+                    (false, false) => context.eval_queued::<Async>(code, options),
+                    (true, true) => context.eval_closure_queued::<SyncFollowing>(code, values, options),
+                    (true, false) => context.eval_closure_queued::<Async>(code, values, options),
                 };
                 queued(self.isolate(), make, move |value| eval_result(value, undefined))
             }
@@ -334,8 +331,8 @@ impl ApiObject for Script {
                 };
                 let script = self.clone();
                 let make = move |at_once| match at_once {
-                    true => Call::Now(script.run(&context, &run)),
-                    false => Call::Later(script.run_async(&context, run)),
+                    true => script.run_queued::<SyncFollowing>(&context, run),
+                    false => script.run_queued::<Async>(&context, run),
                 };
                 queued(self.isolate(), make, move |value| eval_result(value, undefined))
             }
