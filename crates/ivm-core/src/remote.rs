@@ -462,44 +462,50 @@ impl Remote for Reference {
     }
 }
 
+/// Why a wait inside a call of this thread's isolate ended without a value.
+enum WaitEnded {
+    /// The calling isolate's call was interrupted (its timeout, disposal).
+    Interrupted,
+    /// The other side went away without sending.
+    Abandoned,
+}
+
+/// The value `receiver` gets, waited for inside a call of this thread's
+/// isolate: serving its host meanwhile, and giving up if the calling
+/// isolate's call is interrupted.
+fn wait_serving<T>(receiver: &std::sync::mpsc::Receiver<T>) -> std::result::Result<T, WaitEnded> {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        ivm_runtime::run_wait_hook();
+        match receiver.recv_timeout(Duration::from_millis(1)) {
+            Ok(value) => return Ok(value),
+            Err(RecvTimeoutError::Timeout) if crate::callback::caller_interrupted() => {
+                return Err(WaitEnded::Interrupted);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(WaitEnded::Abandoned),
+        }
+    }
+}
+
 /// The result of `pending`, another isolate's call that this thread waits
-/// for inside a call of its own isolate: serving its host meanwhile, and
-/// giving up if the calling isolate's call is interrupted.
+/// for inside a call of its own isolate ([`wait_serving`]).
 pub(crate) fn wait_for<T: Send + 'static>(pending: crate::Pending<T>) -> Result<T> {
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     pending.on_ready(move |result| {
         let _ = sender.send(result);
     });
-    loop {
-        ivm_runtime::run_wait_hook();
-        match receiver.recv_timeout(Duration::from_millis(1)) {
-            Ok(result) => return result,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if crate::callback::caller_interrupted() => {
-                return Err(crate::Error::Canceled);
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(crate::Error::Canceled),
-        }
-    }
+    wait_serving(&receiver).unwrap_or(Err(crate::Error::Canceled))
 }
 
 impl Reference {
     fn call_waiting(&self, op: RemoteOp) -> CallbackResult {
         let (resolver, receiver) = crate::callback::waiting_resolver();
         self.call_async_inner(op, resolver);
-        loop {
-            ivm_runtime::run_wait_hook();
-            match receiver.recv_timeout(Duration::from_millis(1)) {
-                Ok(result) => return result,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) if crate::callback::caller_interrupted() => {
-                    return Err("the call was interrupted while it waited for another isolate".into());
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err("the other isolate's call ended without a result".into());
-                }
-            }
-        }
+        wait_serving(&receiver).unwrap_or_else(|ended| match ended {
+            WaitEnded::Interrupted => Err("the call was interrupted while it waited for another isolate".into()),
+            WaitEnded::Abandoned => Err("the other isolate's call ended without a result".into()),
+        })
     }
 
     fn call_here(&self, op: RemoteOp) -> Result<Transferable> {
