@@ -61,7 +61,8 @@ impl Rejections {
     /// a call forgets what earlier work left (a promise a host settled
     /// between calls belongs to no call).
     pub(crate) fn start(&self, outermost: bool) -> u64 {
-        if outermost && self.any.swap(false, Ordering::Relaxed) {
+        // Read before the swap: this runs on every call, and is rarely due.
+        if outermost && self.any.load(Ordering::Relaxed) && self.any.swap(false, Ordering::Relaxed) {
             self.unhandled.lock().unwrap_or_else(PoisonError::into_inner).clear();
         }
         self.next.load(Ordering::Relaxed)
