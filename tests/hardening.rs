@@ -363,7 +363,7 @@ const VECTORS: &[Vector] = &[
         code: "const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); \
                for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
         filed: "1 GB",
-        bounded: false,
+        bounded: true,
     },
     Vector {
         name: "rope string flattened",
@@ -388,13 +388,37 @@ const VECTORS: &[Vector] = &[
         name: "Intl.DateTimeFormat objects in a loop",
         code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
         filed: "0.9-1.6 GB",
-        bounded: false,
+        bounded: true,
     },
     Vector {
         name: "Intl.Collator and Intl.Segmenter objects in a loop",
         code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.Collator('en'), new Intl.Segmenter('en'))",
         filed: "0.9-1.6 GB",
+        bounded: true,
+    },
+    Vector {
+        name: "Intl.NumberFormat objects in a loop",
+        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.NumberFormat('en', { style: 'currency', currency: 'EUR' }))",
+        filed: "0.9-1.6 GB",
+        bounded: true,
+    },
+    Vector {
+        name: "Temporal objects in a loop",
+        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(Temporal.Now.zonedDateTimeISO('UTC'))",
+        filed: "0.2 GB",
+        bounded: true,
+    },
+    Vector {
+        name: "RegExp compiled from a huge pattern",
+        code: "new RegExp('(?:[a-z]{1,3}x)'.repeat(3e5)).exec('x')",
+        filed: "1 GB",
         bounded: false,
+    },
+    Vector {
+        name: "eval of a huge source",
+        code: "eval('[' + '1,'.repeat(1e7) + ']').length",
+        filed: "0.4 GB",
+        bounded: true,
     },
     Vector {
         name: "a flood of Atomics.waitAsync",
@@ -463,7 +487,11 @@ fn memory_vector_child() {
     let context = isolate.create_context().unwrap();
     let outcome = match context.eval(vector.code, &EvalOptions::new().timeout(Duration::from_secs(60))) {
         Ok(_) => "completed".to_owned(),
-        Err(error) => error.class_name().to_owned(),
+        Err(error) => {
+            // For whoever reads a failing run's output.
+            eprintln!("vector-error: {error}");
+            error.class_name().to_owned()
+        }
     };
     let peak = status_mib("VmHWM:");
     let _ = isolate.dispose();

@@ -136,3 +136,19 @@ test('a worker stuck in a synchronous call can still be terminated, and Node can
   );
   assert.equal(child.status, 7, String(child.stderr));
 });
+
+test("memory attacks end in the memory-limit error within twice the limit plus 64 MiB, and their memory comes back", () => {
+  const { execFileSync } = require('node:child_process');
+  const vectors = {
+    'small ArrayBuffers, kept': 'const k = []; for (;;) k.push(new ArrayBuffer(400))',
+    "ICU's memory behind Intl objects": "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
+    'a growable SharedArrayBuffer grown': 'const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }',
+  };
+  for (const [name, code] of Object.entries(vectors)) {
+    const output = execFileSync(process.execPath, [require.resolve('./support/memory-vector.js'), code], { encoding: 'utf8' });
+    const { outcome, peak, returned } = JSON.parse(output);
+    assert.equal(outcome, 'MemoryLimitError', name);
+    assert.ok(peak <= 2 * 32 + 64, `${name}: peak growth ${peak.toFixed(0)} MiB`);
+    assert.ok(returned <= 16, `${name}: ${returned.toFixed(0)} MiB still resident after dispose`);
+  }
+});

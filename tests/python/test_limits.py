@@ -248,3 +248,27 @@ def test_ctrl_c_stops_a_runaway_synchronous_call(context: ivm.Context) -> None:
     finally:
         timer.cancel()
     assert context.eval("6 * 7") == 42
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "const k = []; for (;;) k.push(new ArrayBuffer(400))",
+        "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
+        "const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); "
+        "for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
+    ],
+    ids=["small ArrayBuffers", "ICU's memory behind Intl objects", "a growable SharedArrayBuffer"],
+)
+def test_memory_attacks_stay_within_twice_the_limit_and_their_memory_comes_back(code: str) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("memory_vector.py")
+    output = subprocess.run([sys.executable, str(script), code], capture_output=True, text=True, check=True).stdout
+    result = json.loads(output)
+    assert result["outcome"] == "MemoryLimitError"
+    assert result["peak"] <= 2 * 32 + 64, f"peak growth {result['peak']:.0f} MiB"
+    assert result["returned"] <= 16, f"{result['returned']:.0f} MiB still resident after dispose"

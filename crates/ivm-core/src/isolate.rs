@@ -15,7 +15,7 @@ use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
 use crate::run::{CpuBudget, RunState};
-use crate::this_thread::{LOCKED_HERE, REENTRY};
+use crate::this_thread::{LOCKED_BUDGET, LOCKED_HERE, REENTRY};
 use crate::{Context, ContextOptions, Error, Result, platform};
 
 /// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
@@ -343,12 +343,14 @@ impl Drop for Reentry {
     }
 }
 
-/// Records, for the lifetime of a lock, which isolate this thread holds.
+/// Records, for the lifetime of a lock, which isolate this thread holds,
+/// and whose budget ICU's allocations are charged to.
 struct LockedHere;
 
 impl LockedHere {
-    fn mark(tag: IsolateTag) -> LockedHere {
+    fn mark(tag: IsolateTag, budget: &MemoryBudget) -> LockedHere {
         LOCKED_HERE.set(Some(tag));
+        LOCKED_BUDGET.set(budget);
         LockedHere
     }
 }
@@ -356,6 +358,7 @@ impl LockedHere {
 impl Drop for LockedHere {
     fn drop(&mut self) {
         LOCKED_HERE.set(None);
+        LOCKED_BUDGET.set(std::ptr::null());
     }
 }
 
@@ -378,6 +381,7 @@ impl Isolate {
             .checked_mul(1 << 20)
             .ok_or_else(|| Error::InvalidArgument("memory_limit is too large".into()))?;
         let memory = MemoryBudget::new(limit_bytes);
+        crate::growth::register(&memory);
         let mut params =
             v8::Isolate::create_params().heap_limits(0, limit_bytes).array_buffer_allocator(memory::allocator(&memory));
         if let Some(snapshot) = snapshot {
@@ -632,7 +636,7 @@ impl Isolate {
             let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
             let shared = guard.as_ref().ok_or(Error::Disposed)?;
             let mut locker = shared.lock();
-            let _held = LockedHere::mark(self.inner.tag);
+            let _held = LockedHere::mark(self.inner.tag, &self.inner.memory);
             if self.is_disposed() {
                 return Err(Error::Disposed);
             }
@@ -754,6 +758,7 @@ impl Isolate {
         // host's exit checks stop here (for any other call, they already
         // did).
         self.inner.run.abandon();
+        self.inner.memory.run_ended();
         self.inner.host_exit.run_ended();
         // The compile context's handle must not outlive the isolate's lock
         // discipline; drop it before the isolate itself.

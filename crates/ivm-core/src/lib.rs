@@ -20,6 +20,7 @@ mod external_copy;
 mod fatal;
 mod follow;
 mod forms;
+mod growth;
 mod held;
 pub mod host;
 mod host_exit;

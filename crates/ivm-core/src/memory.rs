@@ -21,18 +21,28 @@
 //! 4. What V8 counts outside the heap without the allocator (resizable and
 //!    growable buffers' pages) is judged at every collection
 //!    ([`judge_external_memory`]); V8 collects when it grows.
+//! 5. ICU's memory (`Intl` objects, collation and segmentation data, kept
+//!    alive by the heap's small wrapper objects) goes through [`icu`], which
+//!    charges it to the isolate whose lock the allocating thread holds.
+//! 6. What none of these sees, `crate::growth` bounds by the process's
+//!    growth while one isolate runs alone.
 //!
 //! V8's fatal out-of-memory error ends the call with the same memory-limit
 //! error (`crate::fatal`).
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 /// The memory accounting of one isolate, shared with V8's callbacks.
 pub(crate) struct MemoryBudget {
     limit_bytes: usize,
     external_bytes: AtomicUsize,
+    /// ICU's memory allocated while this isolate's lock was held, less what
+    /// was freed then ([`icu`]). Signed: memory ICU allocated for the
+    /// process (its caches) may be freed inside an isolate's call.
+    icu_bytes: AtomicIsize,
     limit_hit: AtomicBool,
     terminator: OnceLock<v8::IsolateHandle>,
     /// The heap came near its limit and is being given a last-resort
@@ -40,6 +50,9 @@ pub(crate) struct MemoryBudget {
     collecting: AtomicBool,
     /// That collection was asked for and has not run yet.
     collection_pending: AtomicBool,
+    /// When the isolate's run in progress began, in nanoseconds after the
+    /// process's first (plus one); 0 while none is (`crate::growth`).
+    running_since: AtomicU64,
 }
 
 impl MemoryBudget {
@@ -47,10 +60,12 @@ impl MemoryBudget {
         Arc::new(MemoryBudget {
             limit_bytes,
             external_bytes: AtomicUsize::new(0),
+            icu_bytes: AtomicIsize::new(0),
             limit_hit: AtomicBool::new(false),
             terminator: OnceLock::new(),
             collecting: AtomicBool::new(false),
             collection_pending: AtomicBool::new(false),
+            running_since: AtomicU64::new(0),
         })
     }
 
@@ -71,7 +86,32 @@ impl MemoryBudget {
         self.external_bytes.load(Ordering::SeqCst)
     }
 
-    fn breach(&self) {
+    /// The off-heap memory charged to the isolate: its ArrayBuffers' and
+    /// ICU's.
+    pub(crate) fn off_heap_bytes(&self) -> usize {
+        let icu = usize::try_from(self.icu_bytes.load(Ordering::Relaxed)).unwrap_or(0);
+        self.external_bytes.load(Ordering::SeqCst).saturating_add(icu)
+    }
+
+    /// Marks a run of the isolate, begun at `started`, as in progress, for
+    /// the process-growth checks (`crate::growth`).
+    pub(crate) fn run_started(&self, started: Instant) {
+        static FIRST: OnceLock<Instant> = OnceLock::new();
+        let since = started.saturating_duration_since(*FIRST.get_or_init(|| started));
+        let since = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
+        self.running_since.store(since + 1, Ordering::SeqCst);
+        crate::growth::watch();
+    }
+
+    pub(crate) fn run_ended(&self) {
+        self.running_since.store(0, Ordering::SeqCst);
+    }
+
+    pub(crate) fn running_since(&self) -> u64 {
+        self.running_since.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn breach(&self) {
         self.limit_hit.store(true, Ordering::SeqCst);
         if let Some(handle) = self.terminator.get() {
             handle.terminate_execution();
@@ -80,13 +120,13 @@ impl MemoryBudget {
 
     /// Whether `len` more bytes of off-heap memory fit under the limit now.
     pub(crate) fn fits(&self, len: usize) -> bool {
-        self.external_bytes.load(Ordering::SeqCst).saturating_add(len) <= self.limit_bytes
+        self.off_heap_bytes().saturating_add(len) <= self.limit_bytes
     }
 
     /// Reserves `len` bytes of off-heap memory, or records a breach.
     fn reserve(&self, len: usize) -> bool {
-        let before = self.external_bytes.fetch_add(len, Ordering::SeqCst);
-        if before.saturating_add(len) > self.limit_bytes {
+        self.external_bytes.fetch_add(len, Ordering::SeqCst);
+        if self.off_heap_bytes() > self.limit_bytes {
             self.external_bytes.fetch_sub(len, Ordering::SeqCst);
             self.breach();
             return false;
@@ -233,4 +273,113 @@ unsafe extern "C" fn drop_budget(budget: *const MemoryBudget) {
     // SAFETY: `budget` came from `Arc::into_raw` in `allocator`, and V8 calls
     // this once, when it destroys the allocator.
     drop(unsafe { Arc::from_raw(budget) });
+}
+
+/// ICU's allocations, charged to the isolate whose lock the allocating
+/// thread holds (`this_thread::LOCKED_BUDGET`): V8 creates ICU's objects
+/// (date formats, collators, segmenters, break iterators) for `Intl` and
+/// for locale-aware string methods only inside calls, and frees them when a
+/// collection of that isolate's heap finds their wrappers dead. Memory ICU
+/// allocates with no isolate locked (its data and caches at start) is the
+/// process's and is not charged.
+pub(crate) mod icu {
+    use std::ffi::c_void;
+    use std::sync::atomic::Ordering;
+
+    use super::{MemoryBudget, overshoot};
+    use crate::this_thread::LOCKED_BUDGET;
+
+    type Alloc = unsafe extern "C" fn(*const c_void, usize) -> *mut c_void;
+    type Realloc = unsafe extern "C" fn(*const c_void, *mut c_void, usize) -> *mut c_void;
+    type Free = unsafe extern "C" fn(*const c_void, *mut c_void);
+
+    unsafe extern "C" {
+        // ICU renames its symbols by version; 78 is the ICU of the pinned
+        // `v8` crate, and a link error says when an upgrade changes it.
+        fn u_setMemoryFunctions_78(context: *const c_void, a: Alloc, r: Realloc, f: Free, status: *mut i32);
+    }
+
+    /// Routes ICU's allocations through this module. Must come before ICU
+    /// allocates anything, so before V8 is initialised; ICU refuses
+    /// otherwise, and its memory then goes uncharged.
+    pub(crate) fn install() {
+        let mut status = 0;
+        // SAFETY: the three functions are ICU's malloc, realloc and free
+        // contract over libc's, and need no context.
+        unsafe { u_setMemoryFunctions_78(std::ptr::null(), allocate, reallocate, free, &raw mut status) };
+        debug_assert!(status <= 0, "ICU refused its memory functions: {status}");
+    }
+
+    /// Adds `delta` bytes to the locked isolate's charge. An allocation
+    /// that takes the isolate past its limit is a breach; one that would
+    /// take it past the overshoot too is refused (ICU reports the failure,
+    /// and V8 throws or takes its fatal path, which `crate::fatal` escapes).
+    fn charge(budget: &MemoryBudget, delta: isize) -> bool {
+        let before = budget.icu_bytes.fetch_add(delta, Ordering::Relaxed);
+        if delta <= 0 {
+            return true;
+        }
+        let charged = budget.off_heap_bytes();
+        if charged <= budget.limit_bytes {
+            return true;
+        }
+        budget.breach();
+        if charged <= budget.limit_bytes.saturating_add(overshoot(budget.limit_bytes)) {
+            return true;
+        }
+        budget.icu_bytes.store(before, Ordering::Relaxed);
+        false
+    }
+
+    fn size_of(ptr: *mut c_void) -> isize {
+        // SAFETY: `ptr` is null or a live block of libc's allocator.
+        isize::try_from(unsafe { libc::malloc_usable_size(ptr) }).unwrap_or(isize::MAX)
+    }
+
+    unsafe extern "C" fn allocate(_: *const c_void, size: usize) -> *mut c_void {
+        // SAFETY: malloc has no preconditions.
+        let ptr = unsafe { libc::malloc(size) };
+        let budget = LOCKED_BUDGET.get();
+        // SAFETY: the budget is set only while its isolate's lock is held
+        // on this thread, and the isolate keeps it alive while it exists.
+        if !ptr.is_null() && !budget.is_null() && !charge(unsafe { &*budget }, size_of(ptr)) {
+            // SAFETY: `ptr` was just allocated and is not handed out.
+            unsafe { libc::free(ptr) };
+            return std::ptr::null_mut();
+        }
+        ptr
+    }
+
+    unsafe extern "C" fn reallocate(_: *const c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
+        let budget = LOCKED_BUDGET.get();
+        if budget.is_null() {
+            // SAFETY: ICU passes a block this allocator returned, or null.
+            return unsafe { libc::realloc(ptr, size) };
+        }
+        // SAFETY: as in `allocate`.
+        let budget = unsafe { &*budget };
+        let before = size_of(ptr);
+        let growth = isize::try_from(size).unwrap_or(isize::MAX).saturating_sub(before);
+        // Refused before the block is touched: a failed realloc leaves the
+        // caller's block as it was.
+        if !charge(budget, growth) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as above.
+        let moved = unsafe { libc::realloc(ptr, size) };
+        // What was charged becomes what the allocator actually holds.
+        let held = if moved.is_null() { before } else { size_of(moved) };
+        budget.icu_bytes.fetch_add(held - before - growth, Ordering::Relaxed);
+        moved
+    }
+
+    unsafe extern "C" fn free(_: *const c_void, ptr: *mut c_void) {
+        let budget = LOCKED_BUDGET.get();
+        if !budget.is_null() {
+            // SAFETY: as in `allocate`.
+            charge(unsafe { &*budget }, -size_of(ptr));
+        }
+        // SAFETY: ICU frees only blocks this allocator returned.
+        unsafe { libc::free(ptr) };
+    }
 }

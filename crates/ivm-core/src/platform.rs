@@ -12,6 +12,7 @@ static PLATFORM: OnceLock<v8::SharedRef<v8::Platform>> = OnceLock::new();
 pub fn initialize() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        crate::memory::icu::install();
         // Memory protection keys are inherited by a thread only at creation,
         // so with them enabled any thread the host made before this call
         // would crash the first time it ran JavaScript. Hosts (Node workers,

@@ -308,6 +308,7 @@ impl<'a> Armed<'a> {
         if !reentrant {
             inner.run.interrupted.store(false, Ordering::SeqCst);
             *inner.run.running.lock().unwrap_or_else(PoisonError::into_inner) = Some(Running { started, cpu });
+            inner.memory.run_started(started);
         }
         // A host that may want this thread back while the call runs gets
         // asked (see `host_exit`).
@@ -374,6 +375,7 @@ impl<'a> Armed<'a> {
             inner.run.wall_time_ns.fetch_add(duration_ns(wall), Ordering::Relaxed);
             inner.run.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
             *running = None;
+            inner.memory.run_ended();
         }
         RunEnd {
             reentrant: self.reentrant,

@@ -9,13 +9,24 @@
 //! faster than one thread can tear them down runs at that pace instead of
 //! piling up heaps. At process exit the queued teardowns are waited for, so
 //! that exit-time destructors never run beside a heap being unmapped.
+//!
+//! Memory an isolate's teardown frees goes back to the C allocator, which
+//! keeps it for the process's own later allocations: a host would see its
+//! resident size stay up after `dispose` (by about 30 MiB after 80 MiB of
+//! small ArrayBuffers, in Node). So once a run of teardowns is over
+//! ([`TRIM_AFTER`] without another), the thread asks the allocator to give
+//! its free memory back to the system.
 
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 /// How many teardowns may wait for the thread.
 const BACKLOG: usize = 2;
+
+/// How long the teardown thread waits for another teardown before it
+/// gives freed memory back.
+const TRIM_AFTER: Duration = Duration::from_millis(50);
 
 /// How long process exit waits for queued teardowns.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
@@ -64,10 +75,22 @@ impl Reaper {
 fn start() -> Option<Reaper> {
     let (queue, jobs) = sync_channel::<Remains>(BACKLOG);
     let spawned = std::thread::Builder::new().name("ivm-teardown".into()).spawn(move || {
-        for remains in jobs {
-            drop(remains);
-            if let Some(Some(reaper)) = REAPER.get() {
-                reaper.finish_one();
+        let mut freed = false;
+        loop {
+            let job = if freed { jobs.recv_timeout(TRIM_AFTER) } else { jobs.recv().map_err(RecvTimeoutError::from) };
+            match job {
+                Ok(remains) => {
+                    drop(remains);
+                    freed = true;
+                    if let Some(Some(reaper)) = REAPER.get() {
+                        reaper.finish_one();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    give_back_free_memory();
+                    freed = false;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
     });
@@ -76,6 +99,15 @@ fn start() -> Option<Reaper> {
     // waits on this module's statics, which are never destroyed.
     unsafe { libc::atexit(wait_at_exit) };
     Some(Reaper { queue, pending: Mutex::new(0), finished: Condvar::new() })
+}
+
+/// Returns the C allocator's free memory to the system.
+fn give_back_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Waits (a bounded time) for the teardowns still queued at process exit.

@@ -13,6 +13,7 @@ use crate::Isolate;
 use crate::fatal::Catastrophe;
 use crate::follow::Following;
 use crate::isolate::IsolateTag;
+use crate::memory::MemoryBudget;
 use crate::module::LinkHandles;
 
 static NEXT_THREAD_NUMBER: AtomicU64 = AtomicU64::new(1);
@@ -21,6 +22,10 @@ thread_local! {
     /// The isolate whose lock this thread holds, if any (`isolate.rs`,
     /// `LockedHere`).
     pub(crate) static LOCKED_HERE: Cell<Option<IsolateTag>> = const { Cell::new(None) };
+
+    /// The memory budget of that isolate, which ICU's allocations on this
+    /// thread are charged to (`memory.rs`, `icu`); null when none is held.
+    pub(crate) static LOCKED_BUDGET: Cell<*const MemoryBudget> = const { Cell::new(std::ptr::null()) };
 
     /// While a host callback runs: the isolate that called it, which calls
     /// made from the callback may enter again (`isolate.rs`, `Reentry`).
