@@ -547,3 +547,49 @@ fn memory_vectors_end_in_an_error_within_twice_the_limit_and_give_their_memory_b
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// With `IVM_HOST_GROWTH` set: a 16 MiB isolate computes for a second and
+/// a half while a host thread of this process writes 400 MiB; prints how
+/// the call ended.
+#[test]
+fn host_growth_child() {
+    if std::env::var("IVM_HOST_GROWTH").is_err() {
+        return;
+    }
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(16)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let host = thread::spawn(|| {
+        thread::sleep(Duration::from_millis(200));
+        let mut held = Vec::new();
+        for _ in 0..40 {
+            held.push(vec![1u8; 10 << 20]);
+            thread::sleep(Duration::from_millis(20));
+        }
+        held.len()
+    });
+    let outcome = context.eval(
+        "const end = Date.now() + 1500; let n = 0; while (Date.now() < end) n++; 'computed'",
+        &EvalOptions::new(),
+    );
+    assert_eq!(host.join().unwrap(), 40);
+    let outcome = match outcome {
+        Ok(value) if value == Value::from("computed") => "computed".to_owned(),
+        Ok(value) => format!("{value:?}"),
+        Err(error) => error.class_name().to_owned(),
+    };
+    println!("host-growth-result: {outcome}");
+}
+
+#[test]
+fn the_hosts_growth_during_a_call_is_not_blamed_on_the_isolate() {
+    if std::env::var("IVM_HOST_GROWTH").is_ok() {
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["host_growth_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("IVM_HOST_GROWTH", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("host-growth-result: computed"), "{stdout}");
+}

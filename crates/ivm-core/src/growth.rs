@@ -8,13 +8,16 @@
 //! isolates may share them), and V8's own C++ allocations (the objects
 //! behind `Intl.NumberFormat` and `Temporal`, RegExp compilation). So while
 //! runs are in progress a watchdog check reads the process's resident size
-//! every [`TICK`]; when exactly one run is in progress, the process's growth
-//! since it began is that run's (or the host's, which a synchronous call
-//! holds up), and growth past [`allowance`] (the heap's limit and
-//! overshoot, past what the budget counts off the heap) is a breach of
-//! that isolate's limit. When several run at once the growth cannot be told apart and is
-//! not judged: the documented worst case (README, "What the memory limit
-//! counts").
+//! every [`TICK`]. When exactly one run is in progress, growth past
+//! [`allowance`] (the heap's limit and overshoot, past what the budget
+//! counts off the heap) since the run began is a breach of that isolate's
+//! limit, if the run's thread made at least [`OWN_SHARE`] of the process's
+//! page faults meanwhile: memory becomes resident where a page is first
+//! written, by a fault of the thread that writes it, so growth that host
+//! threads caused while the run went on is not blamed on the isolate (the
+//! judging starts again from there). When several runs are in progress the growth cannot
+//! be told apart and is not judged: the documented worst case (README,
+//! "What the memory limit counts").
 //!
 //! **Invariant:** a run in progress is seen by a check: a run marks itself
 //! running before it looks whether the checks are on ([`watch`]), and the
@@ -30,6 +33,10 @@ use crate::memory::MemoryBudget;
 
 /// How often the resident size is read while a run is in progress.
 const TICK: Duration = Duration::from_millis(5);
+
+/// The least share of the process's page faults since a run began that its
+/// thread must have made for the process's growth to be blamed on it.
+const OWN_SHARE: f64 = 0.5;
 
 /// How many checks in a row must find no run before the checks stop.
 const IDLE_TICKS: u32 = 20;
@@ -50,14 +57,50 @@ struct Checks {
     /// How many budgets there were after the last pruning of dead ones.
     pruned_len: usize,
     deadline: Option<Deadline>,
-    /// The run found alone: its budget's address and start, and the
-    /// resident size it is judged against.
-    alone: Option<((usize, u64), usize)>,
+    /// The run found alone: its budget's address and start, and where it
+    /// is judged from.
+    alone: Option<((usize, u64), Since)>,
     /// The resident size at the previous check, which came before a run
     /// first found at this one began (or, at the first check, the size when
     /// the checks were turned on).
     previous: usize,
     idle: u32,
+}
+
+/// Where a run alone is judged from: the process's resident size, and the
+/// page faults of the process and of the run's thread.
+#[derive(Clone, Copy)]
+struct Since {
+    resident: usize,
+    process_faults: u64,
+    thread_faults: u64,
+}
+
+impl Since {
+    fn now(resident: usize, thread: i32) -> Since {
+        Since {
+            resident,
+            process_faults: faults("/proc/self/stat"),
+            thread_faults: faults(&format!("/proc/self/task/{thread}/stat")),
+        }
+    }
+
+    /// Whether the run's thread made at least [`OWN_SHARE`] of the
+    /// process's page faults since.
+    fn thread_did_most(&self, now: &Since) -> bool {
+        let process = now.process_faults.saturating_sub(self.process_faults) as f64;
+        let thread = now.thread_faults.saturating_sub(self.thread_faults) as f64;
+        thread >= OWN_SHARE * process
+    }
+}
+
+/// The minor page faults (`minflt`) in a `stat` file of procfs, 0 where
+/// there is none: a thread that ended has none, and is not blamed.
+fn faults(path: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(path) else { return 0 };
+    // After the command's name, which may hold spaces, in parentheses:
+    // state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt.
+    stat.rsplit_once(')').and_then(|(_, fields)| fields.split_whitespace().nth(7)?.parse().ok()).unwrap_or(0)
 }
 
 static CHECKS: Mutex<Checks> =
@@ -111,13 +154,18 @@ fn tick() -> bool {
         Some((budget, since)) => {
             checks.idle = 0;
             let id = (Arc::as_ptr(&budget) as usize, since);
+            let now = Since::now(resident, budget.running_thread());
             match checks.alone {
-                Some((judged, baseline)) if judged == id => {
-                    if resident.saturating_sub(baseline) > allowance(&budget) {
-                        budget.breach();
+                Some((judged, from)) if judged == id => {
+                    if resident.saturating_sub(from.resident) > allowance(&budget) {
+                        if from.thread_did_most(&now) {
+                            budget.breach();
+                        } else {
+                            checks.alone = Some((id, now));
+                        }
                     }
                 }
-                _ => checks.alone = Some((id, resident.min(checks.previous))),
+                _ => checks.alone = Some((id, Since { resident: resident.min(checks.previous), ..now })),
             }
         }
         None => {

@@ -31,7 +31,7 @@
 //! error (`crate::fatal`).
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -53,6 +53,8 @@ pub(crate) struct MemoryBudget {
     /// When the isolate's run in progress began, in nanoseconds after the
     /// process's first (plus one); 0 while none is (`crate::growth`).
     running_since: AtomicU64,
+    /// The thread that run is on (its id in the kernel).
+    running_thread: AtomicI32,
 }
 
 impl MemoryBudget {
@@ -66,6 +68,7 @@ impl MemoryBudget {
             collecting: AtomicBool::new(false),
             collection_pending: AtomicBool::new(false),
             running_since: AtomicU64::new(0),
+            running_thread: AtomicI32::new(0),
         })
     }
 
@@ -93,9 +96,10 @@ impl MemoryBudget {
         self.external_bytes.load(Ordering::SeqCst).saturating_add(icu)
     }
 
-    /// Marks a run of the isolate, begun at `started`, as in progress, for
-    /// the process-growth checks (`crate::growth`).
+    /// Marks a run of the isolate, begun at `started` on this thread, as in
+    /// progress, for the process-growth checks (`crate::growth`).
     pub(crate) fn run_started(&self, started: Instant) {
+        self.running_thread.store(crate::this_thread::KERNEL_ID.with(|id| *id), Ordering::Relaxed);
         static FIRST: OnceLock<Instant> = OnceLock::new();
         let since = started.saturating_duration_since(*FIRST.get_or_init(|| started));
         let since = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
@@ -109,6 +113,10 @@ impl MemoryBudget {
 
     pub(crate) fn running_since(&self) -> u64 {
         self.running_since.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn running_thread(&self) -> i32 {
+        self.running_thread.load(Ordering::Relaxed)
     }
 
     pub(crate) fn breach(&self) {

@@ -65,6 +65,11 @@ thread_local! {
     /// (`host_exit.rs`).
     pub(crate) static HOST_EXIT_CHECK: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
 
+    /// This thread's id in the kernel, whose page faults the process-growth
+    /// checks read (`growth.rs`).
+    // SAFETY: gettid has no preconditions.
+    pub(crate) static KERNEL_ID: i32 = unsafe { libc::gettid() };
+
     /// This thread's number, from 1 in the order threads first ask for
     /// theirs: the thread a CPU profile was taken on (`profiler.rs`).
     pub(crate) static THREAD_NUMBER: u64 = NEXT_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed);
