@@ -15,7 +15,7 @@ use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
 use crate::run::{CpuBudget, RunState};
-use crate::this_thread::{LOCKED_BUDGET, LOCKED_HERE, REENTRY};
+use crate::this_thread::{LOCKED_HERE, REENTRY};
 use crate::{Context, ContextOptions, Error, Result, platform};
 
 /// The smallest memory limit an isolate accepts, in MiB (as isolated-vm).
@@ -349,8 +349,7 @@ struct LockedHere;
 
 impl LockedHere {
     fn mark(tag: IsolateTag, budget: &MemoryBudget) -> LockedHere {
-        LOCKED_HERE.set(Some(tag));
-        LOCKED_BUDGET.set(budget);
+        LOCKED_HERE.set(Some((tag, budget)));
         LockedHere
     }
 }
@@ -358,7 +357,6 @@ impl LockedHere {
 impl Drop for LockedHere {
     fn drop(&mut self) {
         LOCKED_HERE.set(None);
-        LOCKED_BUDGET.set(std::ptr::null());
     }
 }
 
@@ -614,7 +612,7 @@ impl Isolate {
         if self.is_disposed() {
             return Err(Error::Disposed);
         }
-        if let Some(locked) = LOCKED_HERE.get() {
+        if let Some((locked, _)) = LOCKED_HERE.get() {
             return match REENTRY.get() {
                 // A host callback calling back into the isolate that called
                 // it: the isolate is locked and entered on this thread.
@@ -703,13 +701,13 @@ impl Isolate {
 
     /// Whether this thread holds this isolate's lock.
     pub(crate) fn locked_here(&self) -> bool {
-        LOCKED_HERE.get() == Some(self.inner.tag)
+        LOCKED_HERE.get().is_some_and(|(tag, _)| tag == self.inner.tag)
     }
 
     /// Whether this thread holds another isolate's lock, so that a
     /// synchronous call into this one cannot run on it.
     pub(crate) fn locked_by_another_here(&self) -> bool {
-        LOCKED_HERE.get().is_some_and(|tag| tag != self.inner.tag)
+        LOCKED_HERE.get().is_some_and(|(tag, _)| tag != self.inner.tag)
     }
 
     /// Whether the running call should stop: its deadline passed, the

@@ -99,7 +99,7 @@ impl MemoryBudget {
     /// Marks a run of the isolate, begun at `started` on this thread, as in
     /// progress, for the process-growth checks (`crate::growth`).
     pub(crate) fn run_started(&self, started: Instant) {
-        self.running_thread.store(crate::this_thread::KERNEL_ID.with(|id| *id), Ordering::Relaxed);
+        self.running_thread.store(crate::this_thread::kernel_id(), Ordering::Relaxed);
         static FIRST: OnceLock<Instant> = OnceLock::new();
         let since = started.saturating_duration_since(*FIRST.get_or_init(|| started));
         let since = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
@@ -108,7 +108,7 @@ impl MemoryBudget {
     }
 
     pub(crate) fn run_ended(&self) {
-        self.running_since.store(0, Ordering::SeqCst);
+        self.running_since.store(0, Ordering::Release);
     }
 
     pub(crate) fn running_since(&self) -> u64 {
@@ -284,7 +284,7 @@ unsafe extern "C" fn drop_budget(budget: *const MemoryBudget) {
 }
 
 /// ICU's allocations, charged to the isolate whose lock the allocating
-/// thread holds (`this_thread::LOCKED_BUDGET`): V8 creates ICU's objects
+/// thread holds (`this_thread::LOCKED_HERE`): V8 creates ICU's objects
 /// (date formats, collators, segmenters, break iterators) for `Intl` and
 /// for locale-aware string methods only inside calls, and frees them when a
 /// collection of that isolate's heap finds their wrappers dead. Memory ICU
@@ -295,7 +295,7 @@ pub(crate) mod icu {
     use std::sync::atomic::Ordering;
 
     use super::{MemoryBudget, overshoot};
-    use crate::this_thread::LOCKED_BUDGET;
+    use crate::this_thread::LOCKED_HERE;
 
     type Alloc = unsafe extern "C" fn(*const c_void, usize) -> *mut c_void;
     type Realloc = unsafe extern "C" fn(*const c_void, *mut c_void, usize) -> *mut c_void;
@@ -339,6 +339,11 @@ pub(crate) mod icu {
         false
     }
 
+    /// The budget of the isolate whose lock this thread holds, or null.
+    fn locked_budget() -> *const MemoryBudget {
+        LOCKED_HERE.get().map_or(std::ptr::null(), |(_, budget)| budget)
+    }
+
     fn size_of(ptr: *mut c_void) -> isize {
         // SAFETY: `ptr` is null or a live block of libc's allocator.
         isize::try_from(unsafe { libc::malloc_usable_size(ptr) }).unwrap_or(isize::MAX)
@@ -347,7 +352,7 @@ pub(crate) mod icu {
     unsafe extern "C" fn allocate(_: *const c_void, size: usize) -> *mut c_void {
         // SAFETY: malloc has no preconditions.
         let ptr = unsafe { libc::malloc(size) };
-        let budget = LOCKED_BUDGET.get();
+        let budget = locked_budget();
         // SAFETY: the budget is set only while its isolate's lock is held
         // on this thread, and the isolate keeps it alive while it exists.
         if !ptr.is_null() && !budget.is_null() && !charge(unsafe { &*budget }, size_of(ptr)) {
@@ -359,7 +364,7 @@ pub(crate) mod icu {
     }
 
     unsafe extern "C" fn reallocate(_: *const c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
-        let budget = LOCKED_BUDGET.get();
+        let budget = locked_budget();
         if budget.is_null() {
             // SAFETY: ICU passes a block this allocator returned, or null.
             return unsafe { libc::realloc(ptr, size) };
@@ -382,7 +387,7 @@ pub(crate) mod icu {
     }
 
     unsafe extern "C" fn free(_: *const c_void, ptr: *mut c_void) {
-        let budget = LOCKED_BUDGET.get();
+        let budget = locked_budget();
         if !budget.is_null() {
             // SAFETY: as in `allocate`.
             charge(unsafe { &*budget }, -size_of(ptr));

@@ -19,13 +19,10 @@ use crate::module::LinkHandles;
 static NEXT_THREAD_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    /// The isolate whose lock this thread holds, if any (`isolate.rs`,
-    /// `LockedHere`).
-    pub(crate) static LOCKED_HERE: Cell<Option<IsolateTag>> = const { Cell::new(None) };
-
-    /// The memory budget of that isolate, which ICU's allocations on this
-    /// thread are charged to (`memory.rs`, `icu`); null when none is held.
-    pub(crate) static LOCKED_BUDGET: Cell<*const MemoryBudget> = const { Cell::new(std::ptr::null()) };
+    /// The isolate whose lock this thread holds, if any, with its memory
+    /// budget, which ICU's allocations on this thread are charged to
+    /// (`isolate.rs`, `LockedHere`; `memory.rs`, `icu`).
+    pub(crate) static LOCKED_HERE: Cell<Option<(IsolateTag, *const MemoryBudget)>> = const { Cell::new(None) };
 
     /// While a host callback runs: the isolate that called it, which calls
     /// made from the callback may enter again (`isolate.rs`, `Reentry`).
@@ -65,10 +62,9 @@ thread_local! {
     /// (`host_exit.rs`).
     pub(crate) static HOST_EXIT_CHECK: RefCell<Option<Rc<dyn Fn() -> bool>>> = const { RefCell::new(None) };
 
-    /// This thread's id in the kernel, whose page faults the process-growth
-    /// checks read (`growth.rs`).
-    // SAFETY: gettid has no preconditions.
-    pub(crate) static KERNEL_ID: i32 = unsafe { libc::gettid() };
+    /// This thread's id in the kernel once asked for, 0 before: the
+    /// process-growth checks read its page faults (`growth.rs`).
+    static KERNEL_ID: Cell<i32> = const { Cell::new(0) };
 
     /// This thread's number, from 1 in the order threads first ask for
     /// theirs: the thread a CPU profile was taken on (`profiler.rs`).
@@ -77,6 +73,18 @@ thread_local! {
     /// The answers V8's resolve callback reads during a link on this thread:
     /// (referrer, specifier, module) (`module.rs`).
     pub(crate) static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread's id in the kernel.
+pub(crate) fn kernel_id() -> i32 {
+    let id = KERNEL_ID.get();
+    if id != 0 {
+        return id;
+    }
+    // SAFETY: gettid has no preconditions.
+    let id = unsafe { libc::gettid() };
+    KERNEL_ID.set(id);
+    id
 }
 
 /// This thread's state at a landing pad (`fatal.rs`), and after a fatal
