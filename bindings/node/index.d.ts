@@ -1505,10 +1505,11 @@ export declare class IoError extends IvmError {
 
 /**
  * The module itself (`module.exports.default === module.exports`), so that
- * `import ivm from 'ivm'` works with or without `esModuleInterop`.
+ * `import ivm from 'ivm'` works with or without `esModuleInterop`, and
+ * `ivm.Reference<T>` names the type as with isolated-vm's typings: the
+ * default export is the module's namespace, a value and types alike.
  */
-declare const ivm: typeof import('./index');
-export default ivm;
+export * as default from './index';
 
 // The brands of the type-only `Copy` and `Dereference`, which nothing
 // outside this file can name, so that only ivm makes values of them.

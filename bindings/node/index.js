@@ -11,6 +11,16 @@ const v8 = require('node:v8');
 // The addon file, by its absolute path: snapshot workers load this one.
 const addonPath = require.resolve(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
 const native = require(addonPath);
+// Node keeps one addon per process, and this file completes its classes
+// and freezes their prototypes. Evaluated again (Jest evaluates it anew for
+// every test file, in a module registry of its own), it gives the API it
+// made the first time: the same classes, whose methods throw the same
+// error classes.
+const API = Symbol.for('ivm.api');
+if (native[API] !== undefined) {
+  module.exports = native[API];
+  return;
+}
 const { Isolate, Context, Script, Module, Reference, ExternalCopy, Callback, ExternalCopyInto, Library } = native;
 const { IsolatePool, PooledIsolate, InspectorSession, InspectorServer } = native;
 
@@ -602,3 +612,4 @@ module.exports = {
 };
 module.exports.default = module.exports;
 Object.freeze(module.exports);
+Object.defineProperty(native, API, { value: module.exports });

@@ -253,3 +253,16 @@ test('ivm.node exports only napi_register_module_v1', (t) => {
     .map((line) => line.trim().split(/\s+/).pop());
   assert.deepStrictEqual(symbols, ['napi_register_module_v1']);
 });
+
+test('the entry point evaluated again in the same process (as Jest does for each test file) gives the same API', () => {
+  const entry = require.resolve('../../bindings/node');
+  const first = require(entry);
+  // A fresh module registry, as Jest's: the addon itself stays loaded.
+  delete require.cache[entry];
+  const again = require(entry);
+  assert.equal(again, first);
+  const isolate = new again.Isolate({ memoryLimit: 16 });
+  assert.equal(isolate.createContextSync().evalSync('1 + 2'), 3);
+  assert.throws(() => isolate.createContextSync().evalSync('for (;;) {}', { timeout: 20 }), first.TimeoutError);
+  isolate.dispose();
+});

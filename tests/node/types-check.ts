@@ -16,8 +16,17 @@ function expectType<T>(value: T): T {
   return value;
 }
 
-// Every import form names the same classes.
+// Every import form names the same classes, as values and as types
+// (isolated-vm's users write `ivm.Reference<T>` after `import ivm from`).
 expectType<typeof ivm.Isolate>(star.Isolate);
+function typesThroughEveryImport(
+  isolate: defaultIvm.Isolate,
+  reference: defaultIvm.Reference<number>,
+  options: defaultIvm.IsolateOptions,
+): [ivm.Isolate, star.Reference<number>, ivm.IsolateOptions] {
+  return [isolate, reference, options];
+}
+void typesThroughEveryImport;
 expectType<typeof ivm.Isolate>(defaultIvm.Isolate);
 expectType<typeof ivm>(ivm.default);
 expectType<typeof Isolate>(ivm.Isolate);
