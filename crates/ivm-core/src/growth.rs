@@ -154,10 +154,12 @@ fn tick() -> bool {
         Some((budget, since)) => {
             checks.idle = 0;
             let id = (Arc::as_ptr(&budget) as usize, since);
-            let now = Since::now(resident, budget.running_thread());
+            // The page faults (two reads of procfs) are read only where a
+            // judging starts and where the growth is past the allowance.
             match checks.alone {
                 Some((judged, from)) if judged == id => {
                     if resident.saturating_sub(from.resident) > allowance(&budget) {
+                        let now = Since::now(resident, budget.running_thread());
                         if from.thread_did_most(&now) {
                             budget.breach();
                         } else {
@@ -165,7 +167,10 @@ fn tick() -> bool {
                         }
                     }
                 }
-                _ => checks.alone = Some((id, Since { resident: resident.min(checks.previous), ..now })),
+                _ => {
+                    let from = resident.min(checks.previous);
+                    checks.alone = Some((id, Since::now(from, budget.running_thread())));
+                }
             }
         }
         None => {
