@@ -33,7 +33,6 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 /// The memory accounting of one isolate, shared with V8's callbacks.
 pub(crate) struct MemoryBudget {
@@ -96,14 +95,12 @@ impl MemoryBudget {
         self.external_bytes.load(Ordering::SeqCst).saturating_add(icu)
     }
 
-    /// Marks a run of the isolate, begun at `started` on this thread, as in
-    /// progress, for the process-growth checks (`crate::growth`).
-    pub(crate) fn run_started(&self, started: Instant) {
+    /// Marks a run of the isolate, begun at `started` (`run::epoch_ns`) on
+    /// this thread, as in progress, for the process-growth checks
+    /// (`crate::growth`).
+    pub(crate) fn run_started(&self, started: u64) {
         self.running_thread.store(crate::this_thread::kernel_id(), Ordering::Relaxed);
-        static FIRST: OnceLock<Instant> = OnceLock::new();
-        let since = started.saturating_duration_since(*FIRST.get_or_init(|| started));
-        let since = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX - 1);
-        self.running_since.store(since + 1, Ordering::SeqCst);
+        self.running_since.store(started, Ordering::Release);
         crate::growth::watch();
     }
 
@@ -112,7 +109,7 @@ impl MemoryBudget {
     }
 
     pub(crate) fn running_since(&self) -> u64 {
-        self.running_since.load(Ordering::SeqCst)
+        self.running_since.load(Ordering::Acquire)
     }
 
     pub(crate) fn running_thread(&self) -> i32 {

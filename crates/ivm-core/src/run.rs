@@ -14,8 +14,8 @@
 //! runs of JavaScript, by `Isolate::with_locker`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use ivm_runtime::{Deadline, Watchdog};
@@ -36,22 +36,152 @@ pub(crate) struct RunState {
     /// Whether calls read the CPU clock: they do after a long call, until
     /// calls turn short again (see `Isolate::cpu_time`).
     precise_cpu: AtomicBool,
-    cpu_time_ns: AtomicU64,
-    wall_time_ns: AtomicU64,
+    /// The time of the finished calls and the running one's start.
+    clocks: Clocks,
     /// The most `cpu_time` has said: a running call estimated by its wall
     /// time may end up counting less, and the clock never goes back.
     cpu_time_seen_ns: AtomicU64,
-    /// The outermost call running now, whose time the clocks count as it
-    /// goes (a watchdog reading them sees them move). Its lock also makes a
-    /// finished call's time pass from here to the totals at once.
-    running: Mutex<Option<Running>>,
 }
 
 /// When the running call started, by the wall clock and, where it reads
 /// it, by its thread's CPU clock.
+#[derive(Clone, Copy)]
 struct Running {
     started: Instant,
     cpu: Option<(libc::clockid_t, Duration)>,
+}
+
+/// What the clocks say at one moment.
+#[derive(Clone, Copy)]
+struct Reading {
+    cpu: Duration,
+    wall: Duration,
+    /// The outermost call running now, whose time the clocks count as it
+    /// goes (a watchdog polling them sees them move).
+    running: Option<Running>,
+}
+
+/// An isolate's clocks, as a sequence lock. Only the thread running the
+/// isolate's outermost call writes them, when the call starts and when it
+/// ends (the isolate's lock keeps writers one at a time; teardown writes
+/// when no call runs), and any thread reads them. The writer never waits
+/// and makes no atomic read-modify-write: a mutex here cost every call two
+/// locked round trips and two locked adds.
+struct Clocks {
+    /// Odd while a write is in progress; a reader that saw it change reads
+    /// again.
+    sequence: AtomicU64,
+    cpu_ns: AtomicU64,
+    wall_ns: AtomicU64,
+    /// The running call's start as [`epoch_ns`] gives it; 0 while none
+    /// runs.
+    started: AtomicU64,
+    /// The running call's thread CPU clock, `NO_CLOCK` where the call does
+    /// not read it, and its reading at the start.
+    cpu_clock: AtomicI64,
+    cpu_started_ns: AtomicU64,
+}
+
+const NO_CLOCK: i64 = i64::MIN;
+
+impl Clocks {
+    fn new() -> Clocks {
+        Clocks {
+            sequence: AtomicU64::new(0),
+            cpu_ns: AtomicU64::new(0),
+            wall_ns: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            cpu_clock: AtomicI64::new(NO_CLOCK),
+            cpu_started_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Makes `write`'s stores one change for readers.
+    fn write(&self, write: impl FnOnce(&Clocks)) {
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        self.sequence.store(sequence.wrapping_add(1), Ordering::Relaxed);
+        // Orders the odd sequence before the stores that follow: a reader
+        // that sees any of them sees the write in progress.
+        fence(Ordering::Release);
+        write(self);
+        self.sequence.store(sequence.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A call starts, at `started` (as [`epoch_ns`] gives it).
+    fn start(&self, started: u64, cpu: Option<(libc::clockid_t, Duration)>) {
+        self.write(|clocks| {
+            clocks.started.store(started, Ordering::Relaxed);
+            let (clock, cpu_started) = cpu.map_or((NO_CLOCK, 0), |(clock, at)| (i64::from(clock), duration_ns(at)));
+            clocks.cpu_clock.store(clock, Ordering::Relaxed);
+            clocks.cpu_started_ns.store(cpu_started, Ordering::Relaxed);
+        });
+    }
+
+    /// The running call ended having taken `wall` and `cpu` (none when it
+    /// never settled).
+    fn end(&self, spent: Option<(Duration, Duration)>) {
+        self.write(|clocks| {
+            if let Some((wall, cpu)) = spent {
+                let add = |total: &AtomicU64, d| {
+                    total.store(total.load(Ordering::Relaxed).saturating_add(d), Ordering::Relaxed)
+                };
+                add(&clocks.wall_ns, duration_ns(wall));
+                add(&clocks.cpu_ns, duration_ns(cpu));
+            }
+            clocks.started.store(0, Ordering::Relaxed);
+        });
+    }
+
+    /// `f` of a reading all of one moment. `f` runs again if a call started
+    /// or ended while it ran, so a CPU clock it reads belongs to the call
+    /// the reading names.
+    fn read<T>(&self, f: impl Fn(Reading) -> T) -> T {
+        let mut tries = 0u32;
+        loop {
+            let before = self.sequence.load(Ordering::Acquire);
+            if before % 2 == 0 {
+                let started = self.started.load(Ordering::Relaxed);
+                let clock = self.cpu_clock.load(Ordering::Relaxed);
+                let reading = Reading {
+                    cpu: Duration::from_nanos(self.cpu_ns.load(Ordering::Relaxed)),
+                    wall: Duration::from_nanos(self.wall_ns.load(Ordering::Relaxed)),
+                    running: (started != 0).then(|| Running {
+                        started: epoch() + Duration::from_nanos(started - 1),
+                        cpu: libc::clockid_t::try_from(clock)
+                            .ok()
+                            .map(|clock| (clock, Duration::from_nanos(self.cpu_started_ns.load(Ordering::Relaxed)))),
+                    }),
+                };
+                // Orders the loads above before the check below: had any
+                // of them seen a later write, the check sees its sequence.
+                fence(Ordering::Acquire);
+                if self.sequence.load(Ordering::Relaxed) == before {
+                    let value = f(reading);
+                    if self.sequence.load(Ordering::Acquire) == before {
+                        return value;
+                    }
+                }
+            }
+            tries += 1;
+            if tries < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// The instant calls' starts are counted from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` in nanoseconds since [`epoch`], plus one: never 0, so 0 can stand
+/// for none.
+pub(crate) fn epoch_ns(at: Instant) -> u64 {
+    duration_ns(at.saturating_duration_since(epoch())).saturating_add(1).min(u64::MAX - 1)
 }
 
 impl RunState {
@@ -60,17 +190,15 @@ impl RunState {
             interrupted: AtomicBool::new(false),
             cpu_budget: Mutex::new(None),
             precise_cpu: AtomicBool::new(false),
-            cpu_time_ns: AtomicU64::new(0),
-            wall_time_ns: AtomicU64::new(0),
+            clocks: Clocks::new(),
             cpu_time_seen_ns: AtomicU64::new(0),
-            running: Mutex::new(None),
         }
     }
 
     /// The isolate is torn down: a call that never settled (one lost to a
     /// fatal error, `fatal.rs`) stops its clocks where they are.
     pub(crate) fn abandon(&self) {
-        self.running.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.clocks.end(None);
         self.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
@@ -86,20 +214,21 @@ impl RunState {
     /// call that does not read its thread's CPU clock (a short one, see
     /// `Isolate::cpu_time`) counts its wall time while it runs.
     pub(crate) fn cpu_time(&self) -> Duration {
-        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let live = running.as_ref().map_or(Duration::ZERO, |running| match running.cpu {
-            Some((clock, started)) => clock_time(clock).saturating_sub(started),
-            None => running.started.elapsed(),
+        let now = self.clocks.read(|reading| {
+            let live = reading.running.map_or(Duration::ZERO, |running| match running.cpu {
+                Some((clock, started)) => clock_time(clock).saturating_sub(started),
+                None => running.started.elapsed(),
+            });
+            duration_ns(reading.cpu.saturating_add(live))
         });
-        let now = duration_ns(Duration::from_nanos(self.cpu_time_ns.load(Ordering::Relaxed)).saturating_add(live));
         Duration::from_nanos(self.cpu_time_seen_ns.fetch_max(now, Ordering::Relaxed).max(now))
     }
 
     /// The wall time of the calls so far, the running one's included.
     pub(crate) fn wall_time(&self) -> Duration {
-        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let live = running.as_ref().map_or(Duration::ZERO, |running| running.started.elapsed());
-        Duration::from_nanos(self.wall_time_ns.load(Ordering::Relaxed)).saturating_add(live)
+        self.clocks.read(|reading| {
+            reading.wall.saturating_add(reading.running.map_or(Duration::ZERO, |running| running.started.elapsed()))
+        })
     }
 
     /// The CPU budget of the call running now, if it has one.
@@ -306,9 +435,14 @@ impl<'a> Armed<'a> {
         // limit's checks, `cpu_time` while the call runs).
         let cpu = cpu_started.map(|started| (thread_cpu_clock(), started));
         if !reentrant {
-            inner.run.interrupted.store(false, Ordering::SeqCst);
-            *inner.run.running.lock().unwrap_or_else(PoisonError::into_inner) = Some(Running { started, cpu });
-            inner.memory.run_started(started);
+            // Stored only when set: most calls find it clear, and a store
+            // here would be a locked instruction on every call.
+            if inner.run.interrupted.load(Ordering::Relaxed) {
+                inner.run.interrupted.store(false, Ordering::SeqCst);
+            }
+            let started_ns = epoch_ns(started);
+            inner.run.clocks.start(started_ns, cpu);
+            inner.memory.run_started(started_ns);
         }
         // A host that may want this thread back while the call runs gets
         // asked (see `host_exit`).
@@ -371,10 +505,7 @@ impl<'a> Armed<'a> {
                 self.precise
             };
             inner.run.precise_cpu.store(precise_next, Ordering::Relaxed);
-            let mut running = inner.run.running.lock().unwrap_or_else(PoisonError::into_inner);
-            inner.run.wall_time_ns.fetch_add(duration_ns(wall), Ordering::Relaxed);
-            inner.run.cpu_time_ns.fetch_add(duration_ns(cpu_used), Ordering::Relaxed);
-            *running = None;
+            inner.run.clocks.end(Some((wall, cpu_used)));
             inner.memory.run_ended();
         }
         RunEnd {
@@ -546,6 +677,43 @@ mod tests {
 
     fn interrupted(interruption: Interruption, cancel_termination: bool) -> Ending {
         Ending { interruption: Some(interruption), cancel_termination }
+    }
+
+    /// A reader on another thread never sees half a write: every call the
+    /// writer records adds the same to both totals and starts with its CPU
+    /// reading equal to its start, so a torn reading would break either.
+    #[test]
+    fn the_clocks_are_read_whole_while_calls_start_and_end() {
+        let clocks = Arc::new(Clocks::new());
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (clocks, done) = (Arc::clone(&clocks), Arc::clone(&done));
+            std::thread::spawn(move || {
+                let (mut readings, mut running) = (0u64, 0u64);
+                while !done.load(Ordering::Relaxed) {
+                    let reading = clocks.read(|reading| reading);
+                    assert_eq!(reading.cpu, reading.wall);
+                    if let Some(call) = reading.running {
+                        let (clock, cpu_started) = call.cpu.expect("every call reads its CPU clock");
+                        assert_eq!(clock, 7);
+                        assert_eq!(cpu_started, call.started.duration_since(epoch()));
+                        running += 1;
+                    }
+                    readings += 1;
+                }
+                (readings, running)
+            })
+        };
+        for call in 1..=200_000u64 {
+            clocks.start(call, Some((7, Duration::from_nanos(call - 1))));
+            clocks.end(Some((Duration::from_nanos(call), Duration::from_nanos(call))));
+        }
+        done.store(true, Ordering::Relaxed);
+        let (readings, _) = reader.join().expect("the reader found no torn reading");
+        assert!(readings > 0);
+        let total = clocks.read(|reading| reading);
+        assert!(total.running.is_none());
+        assert_eq!(total.wall, Duration::from_nanos(200_000 * 200_001 / 2));
     }
 
     #[test]
