@@ -182,12 +182,27 @@ fn uncloneable_values_are_data_clone_errors_with_a_path() {
         for mode in [TransferMode::Copy, TransferMode::ExternalCopy] {
             let result = context.eval(code, &EvalOptions::new().result(mode));
             match result {
-                Err(Error::Marshal(MarshalError::DataClone { what: w, path: p })) => {
+                Err(Error::Marshal(MarshalError::DataClone { what: w, path: p, .. })) => {
                     assert!(w.contains(what), "{code}: {w}");
                     assert_eq!(p, path, "{code}");
                 }
                 other => panic!("{code} ({mode:?}): expected a DataCloneError, got {other:?}"),
             }
+        }
+    }
+    // V8's own description of the refused value, as its DataCloneError
+    // words it (for front-ends that repeat that message).
+    let described = [
+        ("({ a: [function f(x) { return x }] })", "function f(x) { return x }"),
+        ("({ p: Promise.resolve() })", "#<Promise>"),
+        ("[Symbol('s')]", "Symbol(s)"),
+        ("({ w: new WeakMap() })", "#<WeakMap>"),
+        ("({ p: new Proxy({}, {}) })", "#<Object>"),
+    ];
+    for (code, expected) in described {
+        match context.eval(code, &EvalOptions::new().result(TransferMode::Copy)) {
+            Err(Error::Marshal(MarshalError::DataClone { described, .. })) => assert_eq!(described, expected, "{code}"),
+            other => panic!("{code}: expected a DataCloneError, got {other:?}"),
         }
     }
     // An arguments object is refused too, though without a precise path.

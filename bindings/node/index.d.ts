@@ -15,12 +15,12 @@
 // - The inspector's session is an exported class, `InspectorSession`, and
 //   ivm adds a DevTools server of its own (`isolate.startInspectorServer()`,
 //   `InspectorServer`).
-// - isolated-vm's `startCpuProfiler`, `stopCpuProfiler` and `NativeModule`
-//   do not exist in ivm and are not declared.
+// - isolated-vm's `NativeModule` does not exist in ivm and is not declared.
 // - Every failure of ivm's own (timeouts, memory limits, disposed isolates,
 //   released handles...) is an instance of a class of its own below, all
-//   subclasses of `IvmError`; their `name` stays "Error", as isolated-vm's
-//   errors are plain Errors.
+//   `instanceof IvmError`; their `name` stays "Error", as isolated-vm's
+//   errors are plain Errors, except TransferError's: it is a TypeError
+//   named so, as isolated-vm's failures to copy a value are.
 //
 // The package is CommonJS: `require('ivm')`, `import ivm = require('ivm')`,
 // `import * as ivm from 'ivm'`, `import { Isolate } from 'ivm'` and
@@ -1471,7 +1471,9 @@ export declare class UsageError extends IvmError {
 
 /**
  * A value could not be copied between isolates (not cloneable, or
- * malformed).
+ * malformed). At run time also a `TypeError`, with `name` "TypeError" and,
+ * for a value with no copy, V8's message (`function f() {} could not be
+ * cloned.`), as isolated-vm throws.
  */
 export declare class TransferError extends IvmError {
   /** Always "ERR_IVM_TRANSFER". */

@@ -38,17 +38,27 @@ const IGNORED = 2;
 // Errors: each kind of failure has its own class. Their `name` stays
 // "Error", as isolated-vm's errors are plain Errors, so messages and stack
 // traces read the same; `code` and `instanceof` tell them apart.
+// TransferError is the exception: isolated-vm's failures to copy a value
+// are TypeErrors (V8's DataCloneError), so it is a TypeError named so, and
+// still an IvmError to `instanceof`.
 // The classes and their codes are ivm-core's (`ErrorClass`), the same in
 // every front-end.
-class IvmError extends Error {}
+class IvmError extends Error {
+  static [Symbol.hasInstance](value) {
+    return Function.prototype[Symbol.hasInstance].call(this, value) ||
+      (this === IvmError && Function.prototype[Symbol.hasInstance].call(errorClasses.TransferError, value));
+  }
+}
 const errorClasses = { IvmError };
 for (const [name, code] of native._errorClasses()) {
-  const cls = { [name]: class extends IvmError {} }[name];
+  const base = name === 'TransferError' ? TypeError : IvmError;
+  const cls = { [name]: class extends base {} }[name];
   Object.defineProperty(cls.prototype, 'code', { value: code });
   errorClasses[name] = cls;
 }
 for (const cls of Object.values(errorClasses)) {
-  Object.defineProperty(cls.prototype, 'name', { value: 'Error', configurable: true, writable: true });
+  const name = cls === errorClasses.TransferError ? 'TypeError' : 'Error';
+  Object.defineProperty(cls.prototype, 'name', { value: name, configurable: true, writable: true });
 }
 Object.defineProperty(IvmError.prototype, 'code', { value: 'ERR_IVM' });
 
@@ -56,7 +66,16 @@ Object.defineProperty(IvmError.prototype, 'code', { value: 'ERR_IVM' });
 function serialize(value) {
   const serializer = new v8.Serializer();
   serializer.writeHeader();
-  serializer.writeValue(value);
+  try {
+    serializer.writeValue(value);
+  } catch (error) {
+    // Node's serializer raises V8's DataCloneError as a plain Error; a value
+    // with no copy is a TransferError (a TypeError, as in isolated-vm).
+    if (error instanceof Error && / could not be cloned\.$/.test(error.message)) {
+      throw new errorClasses.TransferError(error.message);
+    }
+    throw error;
+  }
   return serializer.releaseBuffer();
 }
 

@@ -52,6 +52,28 @@ test('TransferOptions pick how a result leaves', async () => {
   isolate.dispose();
 });
 
+test('a value with no copy is a TransferError that is also a TypeError, with V8\'s message and ivm\'s code', () => {
+  const { isolate, context } = fresh();
+  const error = (() => {
+    try {
+      context.evalSync('({ list: [1, function f() {}] })', { copy: true });
+    } catch (thrown) {
+      return thrown;
+    }
+    assert.fail('copying a function did not throw');
+  })();
+  assert.ok(error instanceof ivm.TransferError && error instanceof TypeError && error instanceof ivm.IvmError);
+  assert.equal(error.name, 'TypeError');
+  assert.equal(error.code, 'ERR_IVM_TRANSFER');
+  assert.equal(error.message, 'function f() {} could not be cloned.');
+  // Node's own serializer's refusals are TransferErrors too.
+  assert.throws(() => new ivm.ExternalCopy([new WeakMap()]), (e) => e instanceof ivm.TransferError && e.message === '#<WeakMap> could not be cloned.');
+  // Other ivm errors are not TypeErrors, and no TypeError of JavaScript's is an IvmError.
+  assert.ok(!(new ivm.TimeoutError('x') instanceof TypeError));
+  assert.ok(!(new TypeError('x') instanceof ivm.IvmError));
+  isolate.dispose();
+});
+
 test('errors thrown inside come out as the same kind of error', async () => {
   const { isolate, context } = fresh();
   assert.throws(() => context.evalSync('throw new RangeError("far")'), (e) => e instanceof RangeError && e.message === 'far');

@@ -10,9 +10,6 @@ const { ivm, itWithGaps } = require('./support/implementation');
 
 // Tests of behaviours ivm does not have yet (see itWithGaps).
 const GAPS = new Set([
-  '{ copy: true } and { externalCopy: true } on a function throw TypeError "... could not be cloned."',
-  'a function inside an object does not make the object transferable',
-  'returning a promise, a symbol or an object holding a function throws TypeError',
   'new ivm.ExternalCopy inside: instanceof, copy, and copyInto() / the instance carried out to Node',
   'compileModuleSync with meta inside the isolate: import.meta is filled by the callback',
   'compileModule (async) with meta inside the isolate',

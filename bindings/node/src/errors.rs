@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use ivm_core::{Error, JsError};
+use ivm_core::{Error, JsError, MarshalError};
 use napi::{Env, JsFunction, JsObject, JsUnknown};
 
 use crate::convert::value_to_js;
@@ -127,12 +127,24 @@ fn js_error(env: &Env, error: &Error, message: Option<&str>) -> napi::Result<JsU
     // function and passed through JavaScript: its own class again.
     let classes: JsObject = state(env)?.errors.object(env)?;
     let class: JsFunction = classes.get_named_property(error.class_name())?;
-    let message = message.map_or_else(|| error.message(), Cow::Borrowed);
+    let message = message.map(Cow::Borrowed).or_else(|| clone_message(error)).unwrap_or_else(|| error.message());
     let mut object = class.new_instance(&[env.create_string(&message)?])?;
     if let Error::Js(JsError { stack: Some(stack), .. }) = error {
         object.set_named_property("stack", env.create_string(stack)?)?;
     }
     Ok(object.into_unknown())
+}
+
+/// isolated-vm's words for a value that has no copy: V8's DataCloneError
+/// (`function f() {} could not be cloned.`), or "Unsupported type" for a
+/// symbol that is the value itself.
+fn clone_message(error: &Error) -> Option<Cow<'_, str>> {
+    let Error::Marshal(MarshalError::DataClone { what, path, described }) = error else { return None };
+    Some(if what == "Symbol" && path == "value" {
+        Cow::Borrowed("Unsupported type")
+    } else {
+        Cow::Owned(format!("{described} could not be cloned."))
+    })
 }
 
 /// Throws a TypeError with `message`, for a bad argument.

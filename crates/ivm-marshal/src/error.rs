@@ -4,9 +4,11 @@
 pub enum Error {
     /// The value has no copy (the structured clone algorithm's
     /// DataCloneError). `path` says where in the value it was, e.g.
-    /// `value.handlers[2]`.
+    /// `value.handlers[2]`; `described` is the value as V8's own
+    /// DataCloneError describes it (`function f() {}`, `#<Promise>`,
+    /// `Symbol(x)`), for front-ends that repeat V8's message.
     #[error("{what} could not be cloned (at {path}).")]
-    DataClone { what: String, path: String },
+    DataClone { what: String, path: String, described: String },
     /// V8 refused to create the value, e.g. a string over its maximum length.
     #[error("{what} is too large to be created in the isolate")]
     TooLarge { what: &'static str },

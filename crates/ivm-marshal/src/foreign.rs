@@ -32,7 +32,11 @@ pub struct ForeignBytes {
 pub fn write(value: &Structured, version: u32) -> Result<ForeignBytes, Error> {
     let written = crate::v8_format::write_version(value.root(), value.objects(), version)?;
     if !written.shared.is_empty() {
-        return Err(Error::DataClone { what: "SharedArrayBuffer".into(), path: "value".into() });
+        return Err(Error::DataClone {
+            what: "SharedArrayBuffer".into(),
+            path: "value".into(),
+            described: "#<SharedArrayBuffer>".into(),
+        });
     }
     let array_buffers = written
         .array_buffers

@@ -177,7 +177,8 @@ pub fn serialize<'s>(
             if let Some(message) = refused {
                 // V8 refused something the walk could not find: still an
                 // error, never a silent `{}`.
-                return Err(Error::DataClone { what: message, path: "value".into() });
+                let described = message.strip_suffix(" could not be cloned.").unwrap_or(&message).to_owned();
+                return Err(Error::DataClone { what: message, path: "value".into(), described });
             }
             Serialized::from(walked)
         }
@@ -378,7 +379,7 @@ impl<'s> Serializer<'s, '_> {
             return Ok(Value::BigInt(read_bigint(bigint)));
         }
         let Ok(object) = v8::Local::<v8::Object>::try_from(value) else {
-            return Err(self.clone_error(describe(scope, value), parent));
+            return Err(self.clone_error(scope, describe(scope, value), value, parent));
         };
         let hash = object.get_identity_hash();
         let first = self.seen.get(&hash).copied();
@@ -391,7 +392,7 @@ impl<'s> Serializer<'s, '_> {
             candidate = next;
         }
         if let Some(what) = uncloneable(object) {
-            return Err(self.clone_error(what.to_owned(), parent));
+            return Err(self.clone_error(scope, what.to_owned(), value, parent));
         }
         let id = ObjectId(
             u32::try_from(self.objects.len())
@@ -492,7 +493,8 @@ impl<'s> Serializer<'s, '_> {
                 return Ok(Object::ArrayBuffer(Buffer::moved(store.clone())));
             }
             if buffer.was_detached() {
-                return Err(self.clone_error("A detached ArrayBuffer".into(), self.parents[id.index()].clone()));
+                let parent = self.parents[id.index()].clone();
+                return Err(self.clone_error(scope, "A detached ArrayBuffer".into(), value, parent));
             }
             let store = buffer.get_backing_store();
             let bytes = match store.data() {
@@ -513,9 +515,12 @@ impl<'s> Serializer<'s, '_> {
             return Ok(Object::SharedArrayBuffer(SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) }));
         }
         if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(value) {
-            let kind = view_kind(value).ok_or_else(|| self.clone_error("an unknown view".into(), None))?;
+            let Some(kind) = view_kind(value) else {
+                return Err(self.clone_error(scope, "an unknown view".into(), value, None));
+            };
             let Some(buffer) = view.buffer(scope) else {
-                return Err(self.clone_error("a view without a buffer".into(), self.parents[id.index()].clone()));
+                let parent = self.parents[id.index()].clone();
+                return Err(self.clone_error(scope, "a view without a buffer".into(), value, parent));
             };
             let buffer = self.value(scope, buffer.into(), Some((id, Step::Buffer)))?;
             let Value::Object(buffer) = buffer else {
@@ -543,7 +548,8 @@ impl<'s> Serializer<'s, '_> {
         if let Some(refused) = self.refused
             && describes(scope, object, refused)
         {
-            return Err(self.clone_error(refused.to_owned(), self.parents[id.index()].clone()));
+            let parent = self.parents[id.index()].clone();
+            return Err(self.clone_error(scope, refused.to_owned(), value, parent));
         }
         // Plain objects need no index numbers, and string keys let V8 use its
         // enum cache instead of collecting keys one by one.
@@ -558,7 +564,17 @@ impl<'s> Serializer<'s, '_> {
         Ok(Object::Plain(properties))
     }
 
-    fn clone_error(&self, what: String, parent: Option<(ObjectId, Step)>) -> Error {
+    /// The error for `value`, which has no copy (`what` names it), reached
+    /// from `parent`.
+    fn clone_error(
+        &self,
+        scope: &mut v8::PinScope<'_, '_>,
+        what: String,
+        value: v8::Local<'_, v8::Value>,
+        parent: Option<(ObjectId, Step)>,
+    ) -> Error {
+        // V8's own description, which runs none of the value's code.
+        let described = value.to_detail_string(scope).map(|text| text.to_rust_string_lossy(scope));
         let mut steps = Vec::new();
         let mut at = parent;
         // Each object is reached from an earlier one, so this walk ends.
@@ -586,7 +602,8 @@ impl<'s> Serializer<'s, '_> {
                 Step::Buffer => path.push_str(".buffer"),
             }
         }
-        Error::DataClone { what, path }
+        let described = described.unwrap_or_else(|| what.clone());
+        Error::DataClone { what, path, described }
     }
 }
 
