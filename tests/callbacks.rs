@@ -59,6 +59,34 @@ fn host_errors_and_panics_are_thrown_in_javascript() {
     assert!(refused.as_value().and_then(Value::as_str).is_some_and(|m| m.contains("could not be cloned")), "{refused}");
 }
 
+/// A host error that carries its own stack arrives with that stack,
+/// continued by the isolate's frames where it was thrown (not the frames
+/// of ivm's library inside the isolate).
+#[test]
+fn a_host_error_keeps_its_stack_continued_by_the_isolates_frames() {
+    let (_isolate, context) = isolate_and_context();
+    let failing = Callback::new(|_| {
+        let mut error = ivm::JsError::new("TypeError".to_owned(), "no".to_owned());
+        error.stack = Some("TypeError: no\n    at hostFunction (host.js:3:9)".to_owned());
+        Err(ivm::HostError::Ivm(Error::Js(error)))
+    });
+    context.global().unwrap().set("failing", failing, &Default::default()).unwrap();
+    let stack = context
+        .eval(
+            "function isolateFunction() { failing() }\n\
+             try { isolateFunction() } catch (e) { [e instanceof TypeError, e.stack].join('|') }",
+            &EvalOptions::new().origin(ivm::ScriptOrigin::new("iso.js")),
+        )
+        .unwrap();
+    let stack = stack.as_value().and_then(Value::as_str).unwrap_or_default().to_owned();
+    let expected = format!(
+        "true|TypeError: no\n    at hostFunction (host.js:3:9)\n{}\n    at isolateFunction (iso.js:1:30)\n",
+        ivm_core::embedding::STACK_BOUNDARY
+    );
+    assert!(stack.starts_with(&expected), "{stack}");
+    assert!(!stack.contains("<ivm library>"), "{stack}");
+}
+
 #[test]
 fn a_host_function_may_call_back_into_its_isolate_but_not_into_another() {
     let (_isolate, context) = isolate_and_context();

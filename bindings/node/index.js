@@ -139,12 +139,19 @@ function functionOf(call, name, length) {
 }
 
 // The frames of the code calling into the addon, past this file's own: what
-// an error thrown out of a synchronous call continues its stack with.
-function hostStack() {
-  const holder = {};
-  Error.captureStackTrace(holder);
-  const frames = holder.stack.split('\n').slice(1);
-  return frames.filter((frame) => !frame.includes(__filename)).join('\n');
+// an error thrown out of a synchronous call continues its stack with. Given
+// a stack (a Node error's, going into an isolate), that stack without this
+// file's frames.
+function hostStack(stack) {
+  let lines;
+  if (stack === undefined) {
+    const holder = {};
+    Error.captureStackTrace(holder);
+    lines = holder.stack.split('\n').slice(1);
+  } else {
+    lines = String(stack).split('\n');
+  }
+  return lines.filter((frame) => !frame.includes(__filename)).join('\n');
 }
 
 // An argument of such a call: copied, unless it is one of the library's

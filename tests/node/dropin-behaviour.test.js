@@ -12,7 +12,6 @@ const { ivm, isPeer, itWithGaps } = require('./support/implementation');
 // Tests of behaviours ivm does not have yet (see itWithGaps).
 const GAPS = new Set([
   'an async eval\'s error stack continues into the awaiting host function',
-  'a TypeError from a host function called via applySync keeps its class and message through the isolate',
   'a timeout error\'s stack shows the runaway function',
   'time spent in a host function does not count towards the timeout',
   'a transferred-in ArrayBuffer copy cannot be copied again',

@@ -27,7 +27,8 @@ pub(crate) fn sync_to_napi(env: &Env, error: Error) -> napi::Error {
         // An exception's stack goes on into the Node code that made the
         // call, past isolated-vm's boundary line.
         Error::Js(JsError { stack: Some(mut stack), name, message, thrown, ivm_class }) => {
-            stack.push_str("\n    at (<isolated-vm boundary>)");
+            stack.push('\n');
+            stack.push_str(ivm_core::embedding::STACK_BOUNDARY);
             if let Some(frames) = host_frames(env) {
                 stack.push('\n');
                 stack.push_str(&frames);
@@ -45,6 +46,17 @@ fn host_frames(env: &Env) -> Option<String> {
     let frames = helper.call_without_args(None).ok()?;
     let frames = frames.coerce_to_string().ok()?.into_utf8().ok()?.into_owned().ok()?;
     (!frames.is_empty()).then_some(frames)
+}
+
+/// `stack`, a Node error's, without `index.js`'s frames (which isolated-vm,
+/// all native, has none of); as it is if that cannot be done.
+pub(crate) fn without_own_frames(env: &Env, stack: String) -> String {
+    let cleaned = || -> Option<String> {
+        let helper: JsFunction = state(env).ok()?.host_stack.function(env).ok()?;
+        let cleaned = helper.call(None, &[env.create_string(&stack).ok()?]).ok()?;
+        cleaned.coerce_to_string().ok()?.into_utf8().ok()?.into_owned().ok()
+    };
+    cleaned().unwrap_or(stack)
 }
 
 /// Throws the JavaScript error for `error`, with `message` instead of its

@@ -214,7 +214,7 @@ pub(crate) fn host_error_of(env: &Env, exception: JsUnknown, otherwise: &str) ->
             (message, stack) => {
                 let mut error =
                     JsError::new(text("name").unwrap_or_else(|| "Error".to_owned()), message.unwrap_or_default());
-                error.stack = stack;
+                error.stack = stack.map(|stack| crate::errors::without_own_frames(env, stack));
                 HostError::Ivm(ivm_core::Error::Js(error))
             }
         };

@@ -167,5 +167,39 @@ pub(crate) fn js_error_value<'s>(scope: &v8::PinScope<'s, '_>, js: &JsError) -> 
     if let Some(class) = js.ivm_class {
         mark_class(scope, error, class);
     }
+    if let (Some(host_stack), Ok(object)) = (&js.stack, v8::Local::<v8::Object>::try_from(error)) {
+        continue_stack(scope, object, host_stack);
+    }
     error
+}
+
+/// The line ivm puts in a stack where it crosses between a host and an
+/// isolate, in isolated-vm's words (which tools reading stacks know).
+pub const STACK_BOUNDARY: &str = "    at (<isolated-vm boundary>)";
+
+/// The name of the script of ivm's library inside isolates, whose frames
+/// stacks leave out.
+pub(crate) const LIBRARY_SCRIPT: &str = "<ivm library>";
+
+/// Makes the stack of `error`, an error from the host thrown into the
+/// isolate, the host's stack (`host_stack`) continued by the isolate's
+/// frames where it was thrown, as isolated-vm gives it: where it began,
+/// and how the isolate got there.
+fn continue_stack(scope: &v8::PinScope<'_, '_>, error: v8::Local<'_, v8::Object>, host_stack: &str) {
+    let Some(key) = v8::String::new(scope, "stack") else { return };
+    let own =
+        error.get(scope, key.into()).filter(|stack| stack.is_string()).map(|stack| stack.to_rust_string_lossy(scope));
+    let mut stack = host_stack.trim_end().to_owned();
+    stack.push('\n');
+    stack.push_str(STACK_BOUNDARY);
+    let library_frame = format!("({LIBRARY_SCRIPT}:");
+    for frame in own.iter().flat_map(|own| own.lines()).filter(|line| line.starts_with("    at ")) {
+        if !frame.contains(&library_frame) {
+            stack.push('\n');
+            stack.push_str(frame);
+        }
+    }
+    if let Some(stack) = v8::String::new(scope, &stack) {
+        let _ = error.set(scope, key.into(), stack.into());
+    }
 }

@@ -79,6 +79,7 @@ pub use transfer::Transferable;
 /// for it; the `ivm` crate does not re-export it.
 pub mod embedding {
     pub use crate::callback::ServingHostCall;
+    pub use crate::exception::STACK_BOUNDARY;
     pub use crate::host_exit::set_host_exit_check;
     pub use crate::platform::forward_v8_flags;
     /// Values to and from another V8 in the process (Node's, for the Node

@@ -315,7 +315,9 @@ fn maker<'s>(scope: &mut JsScope<'_, '_, 's, '_>, isolate: &Isolate) -> Result<v
         return Ok(make);
     }
     let source = v8::String::new(scope, include_str!("remote/reference.js")).ok_or_else(|| caught(scope))?;
-    let script = v8::Script::compile(scope, source, None).ok_or_else(|| caught(scope))?;
+    let origin = crate::ScriptOrigin::new(crate::exception::LIBRARY_SCRIPT);
+    let origin = crate::context::script_origin(scope, &origin)?;
+    let script = v8::Script::compile(scope, source, Some(&origin)).ok_or_else(|| caught(scope))?;
     let install = script.run(scope).ok_or_else(|| caught(scope))?;
     let install = v8::Local::<v8::Function>::try_from(install).map_err(|_| crate::Error::Unsupported("remote.js"))?;
     let dispatch = isolate.inner.host.remote_dispatch.get_or_init(|| Dispatch::new(&isolate.inner));
