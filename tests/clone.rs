@@ -438,10 +438,22 @@ fn copies_to_the_host_release_or_hand_over_as_asked() {
     assert_eq!(external.copy(&CopyOptions::new().release(true)).unwrap(), first);
     assert!(external.is_released());
 
+    // transfer_in moves ArrayBuffer memory only: a copy of an object (its
+    // buffers copied in) is copied and stays, as in isolated-vm...
     let external = ExternalCopy::from_reference(&value, &ExternalCopyOptions::new()).unwrap();
     assert_eq!(external.copy(&CopyOptions::new().transfer_in(true)).unwrap(), first);
-    assert!(external.is_released(), "transfer_in hands the value itself over");
-    assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("Copy has been released"))));
+    assert!(!external.is_released(), "a copy with no buffer of its own to move stays");
+    assert_eq!(external.copy(&CopyOptions::new()).unwrap(), first);
+
+    // ...while a copy of an ArrayBuffer hands its memory over, and later
+    // uses say so in isolated-vm's words.
+    let buffer = reference(eval(&context, "new Uint8Array([1, 2, 3]).buffer"));
+    let external = ExternalCopy::from_reference(&buffer, &ExternalCopyOptions::new()).unwrap();
+    assert!(external.copy(&CopyOptions::new().transfer_in(true)).is_ok());
+    assert!(external.is_released() && external.was_handed_over());
+    assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("Array buffer is invalid"))));
+    external.release();
+    assert!(matches!(external.copy(&CopyOptions::new()), Err(Error::Released("Array buffer is invalid"))));
 }
 
 #[test]

@@ -27,7 +27,7 @@ impl Counter {
                 Value::Number(sum).into()
             }
             RemoteOp::Set { .. } | RemoteOp::Delete { .. } => Value::Bool(true).into(),
-            RemoteOp::Copy => Value::from("a copy").into(),
+            RemoteOp::Copy { .. } => Value::from("a copy").into(),
             _ => return Err("unexpected operation".into()),
         };
         self.log.lock().unwrap().push(format!("{op:?}").split_whitespace().next().unwrap_or("").to_owned());

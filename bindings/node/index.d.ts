@@ -991,7 +991,10 @@ export type ExternalCopyOptions = {
 export type ExternalCopyCopyOptions = ReleaseOptions & {
   /**
    * If true this will transfer the resource directly into this isolate,
-   * invalidating the ExternalCopy handle.
+   * invalidating the ExternalCopy handle: a copy of an ArrayBuffer (or one
+   * holding buffers moved into it) hands its memory over, and later uses
+   * throw "Array buffer is invalid"; any other copy is copied and stays
+   * usable.
    */
   transferIn?: boolean;
 };

@@ -753,6 +753,15 @@ def test_external_copy_transfer_in(context: ivm.Context) -> None:
     copy = ivm.ExternalCopy(b"\x01\x02\x03")
     assert context.eval_closure("return $0.byteLength", copy.copy_into(transfer_in=True)) == 3
     assert copy.is_released
+    # Its memory was handed over, and later uses say so (isolated-vm's words).
+    with pytest.raises(ivm.ReleasedError, match="Array buffer is invalid"):
+        copy.copy()
+    # A copy with no buffer of its own to hand over is copied and stays.
+    plain = ivm.ExternalCopy({"a": [1]})
+    assert plain.copy(transfer_in=True) == {"a": [1]}
+    assert not plain.is_released
+    assert context.eval_closure("return $0.a[0]", plain.copy_into(transfer_in=True)) == 1
+    assert plain.copy() == {"a": [1]}
 
 
 def test_external_copy_of_isolate_value(context: ivm.Context) -> None:

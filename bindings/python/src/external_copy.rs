@@ -60,8 +60,9 @@ impl ExternalCopy {
     }
 
     /// A new Python copy of the value. ``release=True`` releases the
-    /// external copy afterwards; ``transfer_in=True`` hands its memory over
-    /// instead of copying it (and releases it).
+    /// external copy afterwards; ``transfer_in=True`` hands an ArrayBuffer
+    /// copy's memory over instead of copying it (the external copy is then
+    /// without a value); any other copy is copied and stays.
     #[pyo3(signature = (*, release = false, transfer_in = false))]
     fn copy<'py>(&self, py: Python<'py>, release: bool, transfer_in: bool) -> PyResult<Bound<'py, PyAny>> {
         let options = CopyOptions::new().release(release).transfer_in(transfer_in);

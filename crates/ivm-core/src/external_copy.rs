@@ -2,7 +2,7 @@
 //! into any number of them later.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ivm_marshal::wire::{self, Encoded};
@@ -30,6 +30,17 @@ pub struct ExternalCopy {
 struct Inner {
     value: Mutex<Option<Serialized>>,
     size: usize,
+    /// The value's ArrayBuffer memory was handed over (`transfer_in`):
+    /// later uses say so, as isolated-vm's "Array buffer is invalid".
+    handed_over: AtomicBool,
+}
+
+/// What `transfer_in` takes from a copy.
+enum TransferIn {
+    /// The value, whose buffers move; the copy is left without it.
+    Moved(Serialized),
+    /// A copy of the value, which has no buffers to move; the copy keeps it.
+    Copied(Serialized),
 }
 
 impl Drop for Inner {
@@ -83,9 +94,10 @@ impl ExternalCopyOptions {
 pub struct CopyOptions {
     /// Release the external copy once the value has been handed over.
     pub release: bool,
-    /// Hand the value over without copying it: transferred ArrayBuffer
-    /// memory moves on instead of being copied, and the external copy is
-    /// released.
+    /// Hand ArrayBuffer memory over without copying it, as isolated-vm's
+    /// `transferIn`: a copy of an ArrayBuffer or a view (or one holding
+    /// buffers moved into it) gives its memory and is left without a value
+    /// ("Array buffer is invalid"); any other copy is copied and stays.
     pub transfer_in: bool,
 }
 
@@ -121,10 +133,12 @@ impl ExternalCopy {
     /// itself; `options` as for [`ExternalCopy::copy`].
     pub fn copy_serialized(&self, options: &CopyOptions) -> Result<Serialized> {
         if options.transfer_in {
-            return self.take();
+            return Ok(match self.transfer_in()? {
+                TransferIn::Moved(value) | TransferIn::Copied(value) => value,
+            });
         }
         let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let value = value.ok_or(Error::Released("Copy has been released"))?;
+        let value = value.ok_or_else(|| self.gone())?;
         if options.release {
             self.release();
         }
@@ -137,7 +151,9 @@ impl ExternalCopy {
     pub(crate) fn held(value: Serialized) -> ExternalCopy {
         let size = value.size();
         TOTAL_EXTERNAL_SIZE.fetch_add(size, Ordering::Relaxed);
-        ExternalCopy { inner: Arc::new(Inner { value: Mutex::new(Some(value)), size }) }
+        ExternalCopy {
+            inner: Arc::new(Inner { value: Mutex::new(Some(value)), size, handed_over: AtomicBool::new(false) }),
+        }
     }
 
     /// An external copy of a referenced value, made in its isolate.
@@ -162,12 +178,20 @@ impl ExternalCopy {
         self.inner.size
     }
 
+    /// Whether the copy's ArrayBuffer memory was handed over by a
+    /// `transfer_in` (it then has no value, as a released one).
+    pub fn was_handed_over(&self) -> bool {
+        self.inner.handed_over.load(Ordering::Relaxed)
+    }
+
     pub fn is_released(&self) -> bool {
         self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).is_none()
     }
 
-    /// The copied value, for the host. With `transfer_in` the value itself
-    /// is handed over (moved buffers stay moved) and the copy is released.
+    /// The copied value, for the host. With `transfer_in`, a copy of an
+    /// ArrayBuffer (or one holding buffers moved into it) hands its memory
+    /// over and is left without a value; any other copy is copied and
+    /// stays, as isolated-vm's `transferIn` has it.
     pub fn copy(&self, options: &CopyOptions) -> Result<Structured> {
         Ok(self.copy_serialized(options)?.into_structured()?)
     }
@@ -182,7 +206,7 @@ impl ExternalCopy {
         let copy = if options.release {
             self.moved()?
         } else if self.is_released() {
-            return Err(Error::Released("Copy has been released"));
+            return Err(self.gone());
         } else {
             self.clone()
         };
@@ -195,7 +219,7 @@ impl ExternalCopy {
     /// as handles to the same memory.
     pub fn encode(&self) -> Result<Encoded> {
         let value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let value = value.ok_or(Error::Released("Copy has been released"))?.into_structured()?;
+        let value = value.ok_or_else(|| self.gone())?.into_structured()?;
         Ok(wire::encode(&value))
     }
 
@@ -224,7 +248,31 @@ impl ExternalCopy {
                 TOTAL_EXTERNAL_SIZE.fetch_sub(self.inner.size, Ordering::Relaxed);
                 Ok(value)
             }
-            None => Err(Error::Released("Copy has been released")),
+            None => Err(self.gone()),
+        }
+    }
+
+    /// The value for `transfer_in`: taken if it has buffers to move, else
+    /// a copy of it.
+    fn transfer_in(&self) -> Result<TransferIn> {
+        let mut value = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
+        let moves = value.as_ref().ok_or_else(|| self.gone())?.moves_buffers();
+        if !moves {
+            return Ok(TransferIn::Copied(value.clone().ok_or_else(|| self.gone())?));
+        }
+        let taken = value.take().ok_or_else(|| self.gone())?;
+        self.inner.handed_over.store(true, Ordering::Relaxed);
+        TOTAL_EXTERNAL_SIZE.fetch_sub(self.inner.size, Ordering::Relaxed);
+        Ok(TransferIn::Moved(taken))
+    }
+
+    /// Why the copy has no value: its buffers were handed over, or it was
+    /// released.
+    fn gone(&self) -> Error {
+        if self.was_handed_over() {
+            Error::Released("Array buffer is invalid")
+        } else {
+            Error::Released("Copy has been released")
         }
     }
 
@@ -236,11 +284,13 @@ impl ExternalCopy {
         options: &CopyOptions,
     ) -> Result<v8::Local<'s, v8::Value>> {
         let result = if options.transfer_in {
-            let value = self.take()?;
-            ivm_marshal::deserialize_moving(scope, value)
+            match self.transfer_in()? {
+                TransferIn::Moved(value) => ivm_marshal::deserialize_moving(scope, value),
+                TransferIn::Copied(value) => ivm_marshal::deserialize(scope, &value),
+            }
         } else {
             let guard = self.inner.value.lock().unwrap_or_else(PoisonError::into_inner);
-            let value = guard.as_ref().ok_or(Error::Released("Copy has been released"))?;
+            let value = guard.as_ref().ok_or_else(|| self.gone())?;
             let result = ivm_marshal::deserialize(scope, value);
             drop(guard);
             if options.release {

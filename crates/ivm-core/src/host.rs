@@ -324,7 +324,7 @@ pub fn perform<H: HostObjects>(
 ) -> Outcome<H, Transferable> {
     use crate::RemoteOp;
     match op {
-        RemoteOp::Copy => Ok(Transferable::Copy(host.copy(target).map_err(Access::Host)?)),
+        RemoteOp::Copy { .. } => Ok(Transferable::Copy(host.copy(target).map_err(Access::Host)?)),
         RemoteOp::Get { key, result, .. } => match get(host, target, &key, grant)? {
             Some(value) => leave(host, value, result, grant),
             None => Ok(Value::Undefined.into()),

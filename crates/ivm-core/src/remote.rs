@@ -105,8 +105,9 @@ pub enum RemoteOp {
     /// A method of an `Isolate`, `Context`, `Script` or the library object,
     /// with copies of its arguments.
     Call { method: String, arguments: Vec<Structured>, peers: Peers },
-    /// A copy of the value.
-    Copy,
+    /// A copy of the value; an ExternalCopy's reads `options` (`release`,
+    /// `transferIn`), a Reference's copy has none.
+    Copy { options: crate::CopyOptions },
     /// `value[key]`, leaving as `result` says.
     Get { key: Value, result: TransferMode, timeout: Option<Duration> },
     /// `value[key] = value`; returns whether it was set.
@@ -220,7 +221,13 @@ fn decode(
     let timeout =
         |value: Value| value.as_f64().filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
     let op = match op.as_str() {
-        Some("copy") => RemoteOp::Copy,
+        Some("copy") => {
+            let flag = |args: &mut std::vec::IntoIter<Structured>| {
+                args.next().and_then(|flag| flag.as_primitive().and_then(Value::as_bool)).unwrap_or(false)
+            };
+            let release = flag(args);
+            RemoteOp::Copy { options: crate::CopyOptions::new().release(release).transfer_in(flag(args)) }
+        }
         Some("get") => {
             let key = primitive(args, "key")?;
             RemoteOp::Get { key, result: mode(primitive(args, "mode")?), timeout: timeout(primitive(args, "timeout")?) }
@@ -512,7 +519,7 @@ impl Reference {
 
     fn call_here(&self, op: RemoteOp) -> Result<Transferable> {
         match op {
-            RemoteOp::Copy => self.copy().map(Transferable::Copy),
+            RemoteOp::Copy { .. } => self.copy().map(Transferable::Copy),
             RemoteOp::Get { key, result, timeout } => self.get(key, &run_options(result, false, timeout)),
             RemoteOp::Set { key, value, timeout } => self
                 .set(key, value, &run_options(TransferMode::Auto, false, timeout))
@@ -532,7 +539,7 @@ impl Reference {
             Err(error) => resolver.reject(error),
         };
         match op {
-            RemoteOp::Copy => self.copy_async().on_ready(move |r| settle(r.map(Transferable::Copy))),
+            RemoteOp::Copy { .. } => self.copy_async().on_ready(move |r| settle(r.map(Transferable::Copy))),
             RemoteOp::Get { key, result, timeout } => {
                 self.get_async(key, run_options(result, false, timeout)).on_ready(settle)
             }
@@ -586,8 +593,10 @@ impl Remote for crate::ExternalCopy {
 
     fn call(&self, op: RemoteOp) -> CallbackResult {
         match op {
-            RemoteOp::Copy if self.is_released() => Err("ExternalCopy has been released".into()),
-            RemoteOp::Copy => self.copy_into(&crate::CopyOptions::new()).map_err(HostError::from),
+            RemoteOp::Copy { .. } if self.is_released() && !self.was_handed_over() => {
+                Err("ExternalCopy has been released".into())
+            }
+            RemoteOp::Copy { options } => self.copy_into(&options).map_err(HostError::from),
             _ => Err("An ExternalCopy can only be copied".into()),
         }
     }

@@ -69,6 +69,17 @@ const T_ARRAY_BUFFER_VIEW: u8 = b'V';
 const T_SHARED_ARRAY_BUFFER: u8 = b'u';
 const T_ERROR: u8 = b'r';
 
+/// Whether `bytes`, V8's serialization of a value, are of an ArrayBuffer
+/// (or a view, whose buffer V8 writes first): the first tag after the
+/// header and any padding.
+pub(crate) fn root_is_array_buffer(bytes: &[u8]) -> bool {
+    let Some((&T_VERSION, rest)) = bytes.split_first() else { return false };
+    // The version is a varint: bytes with the high bit set, then one without.
+    let Some(end) = rest.iter().position(|byte| byte & 0x80 == 0) else { return false };
+    let tag = rest[end + 1..].iter().find(|&&byte| byte != T_PADDING);
+    matches!(tag, Some(&(T_ARRAY_BUFFER | T_RESIZABLE_ARRAY_BUFFER | T_ARRAY_BUFFER_TRANSFER)))
+}
+
 // Error sub-tags (V8's `ErrorTag`).
 const E_EVAL: u8 = b'E';
 const E_RANGE: u8 = b'R';

@@ -502,6 +502,11 @@ unsafe impl Send for MovedStore {}
 unsafe impl Sync for MovedStore {}
 
 impl Buffer {
+    /// Whether this is a moved ArrayBuffer's memory (not a copy of bytes).
+    pub fn is_moved(&self) -> bool {
+        matches!(self.repr, BufferRepr::Moved(_))
+    }
+
     pub(crate) fn moved(store: v8::SharedRef<v8::BackingStore>) -> Buffer {
         Buffer { repr: BufferRepr::Moved(Arc::new(MovedStore(store))) }
     }
@@ -877,6 +882,34 @@ impl Serialized {
             }
             SerializedRepr::V8 { bytes, transferred, .. } => {
                 bytes.len() + transferred.iter().map(Buffer::len).sum::<usize>()
+            }
+        }
+    }
+
+    /// Whether handing this copy over moves ArrayBuffer memory, as
+    /// isolated-vm's `transferIn` does: when the copy is of an ArrayBuffer
+    /// (or a view of one) itself, or holds buffers moved into it from
+    /// their isolate (a transfer list). Other buffers inside a copy are
+    /// copied whenever it is.
+    pub fn moves_buffers(&self) -> bool {
+        match &self.repr {
+            SerializedRepr::Graph(graph) => {
+                let root = match graph.root() {
+                    Value::Object(id) => graph.object(*id),
+                    _ => None,
+                };
+                let root_buffer = match root {
+                    Some(Object::View { buffer, .. }) => graph.object(*buffer),
+                    other => other,
+                };
+                matches!(root_buffer, Some(Object::ArrayBuffer(_)))
+                    || graph
+                        .objects()
+                        .iter()
+                        .any(|object| matches!(object, Object::ArrayBuffer(buffer) if buffer.is_moved()))
+            }
+            SerializedRepr::V8 { bytes, transferred, .. } => {
+                !transferred.is_empty() || crate::v8_format::root_is_array_buffer(bytes)
             }
         }
     }

@@ -119,7 +119,9 @@
       if (libraryId === undefined) throw new TypeErrorClass('The isolated-vm library was not passed in');
       return callSync(libraryId, 'call', 'newExternalCopy', value);
     }
-    copy() { return callSync(slot(this).id, 'copy'); }
+    copy(options) {
+      return callSync(slot(this).id, 'copy', !!(options && options.release), !!(options && options.transferIn));
+    }
     copyInto() { throw new TypeErrorClass('copyInto() is not supported inside an isolate yet'); }
     release() { apply(releaseHandle, this, []); }
   }
