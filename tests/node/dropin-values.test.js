@@ -10,10 +10,10 @@ const { ivm, itWithGaps } = require('./support/implementation');
 
 // Tests of behaviours ivm does not have yet (see itWithGaps).
 const GAPS = new Set([
-  'new ivm.ExternalCopy inside: instanceof, copy, and copyInto() / the instance carried out to Node',
   'compileModuleSync with meta inside the isolate: import.meta is filled by the callback',
   'compileModule (async) with meta inside the isolate',
-  'derefInto() made inside the isolate on a Node Reference arrives in Node as the very object'
+  'derefInto() made inside the isolate on a Node Reference arrives in Node as the very object',
+  'a Reference, an ExternalCopy and a copyInto() marker made inside pass to a host function as themselves'
 ]);
 const it = itWithGaps(GAPS);
 
@@ -338,6 +338,28 @@ describe('3. the library inside isolates', () => {
     const ec = context.evalSync('new ivm.ExternalCopy([1, 2, 3])');
     assert.ok(ec instanceof ivm.ExternalCopy);
     assert.deepEqual(ec.copy(), [1, 2, 3]);
+  }));
+
+  it('the marker copyInto() gives inside the isolate arrives in Node as the copy, once', T, () => withIsolate(({ isolate, context }) => {
+    install(isolate, context);
+    context.evalSync('globalThis.m = new ivm.ExternalCopy({ n: [1] }).copyInto(); undefined');
+    assert.equal(context.evalSync('typeof m'), 'object');
+    assert.deepEqual(context.evalSync('m'), { n: [1] });
+    assert.throws(() => context.evalSync('m'), COPY_ONCE);
+  }));
+
+  it('a Reference, an ExternalCopy and a copyInto() marker made inside pass to a host function as themselves', T, () => withIsolate(({ isolate, context }) => {
+    install(isolate, context);
+    const seen = [];
+    context.global.setSync('record', new ivm.Reference((value) => { seen.push(value); }));
+    context.evalSync('record.applySync(undefined, [new ivm.Reference({ a: 1 })])');
+    context.evalSync('record.applySync(undefined, [new ivm.ExternalCopy({ b: 2 })])');
+    context.evalSync('record.applySync(undefined, [new ivm.ExternalCopy({ c: 3 }).copyInto()])');
+    assert.ok(seen[0] instanceof ivm.Reference);
+    assert.deepEqual(seen[0].copySync(), { a: 1 });
+    assert.ok(seen[1] instanceof ivm.ExternalCopy);
+    assert.deepEqual(seen[1].copy(), { b: 2 });
+    assert.deepEqual(seen[2], { c: 3 });
   }));
 
   it('new ivm.Callback inside: instanceof, and it comes out to Node as a callable function', T, () => withIsolate(({ isolate, context }) => {

@@ -345,7 +345,7 @@ pub fn perform<H: HostObjects>(
             let returned = apply(host, target, receiver, arguments.map_err(Access::Host)?)?;
             leave(host, returned, result, grant)
         }
-        RemoteOp::Call { .. } => Err(Refusal::NotAFunction.into()),
+        RemoteOp::Call { .. } | RemoteOp::CopyInto { .. } => Err(Refusal::NotAFunction.into()),
     }
 }
 

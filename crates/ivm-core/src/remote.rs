@@ -12,6 +12,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -59,8 +60,12 @@ pub trait Remote: Any + Send + Sync + fmt::Debug {
 pub enum RemoteClass {
     /// `Reference`: all of [`RemoteOp`].
     Reference,
-    /// `ExternalCopy`: `copy()` ([`RemoteOp::Copy`]) and `release()`.
+    /// `ExternalCopy`: `copy()` ([`RemoteOp::Copy`]), `copyInto()`
+    /// ([`RemoteOp::CopyInto`]) and `release()`.
     ExternalCopy,
+    /// What `copyInto()` gives inside an isolate: an object with no
+    /// operations, which leaves the isolate once, as the copy it stands for.
+    CopyInto,
     /// The library object (isolated-vm's module): its `Isolate` class makes
     /// isolates from inside an isolate.
     Library,
@@ -108,6 +113,9 @@ pub enum RemoteOp {
     /// A copy of the value; an ExternalCopy's reads `options` (`release`,
     /// `transferIn`), a Reference's copy has none.
     Copy { options: crate::CopyOptions },
+    /// An ExternalCopy's `copyInto(options)`: a marker that leaves the
+    /// isolate, once, as the copy.
+    CopyInto { options: crate::CopyOptions },
     /// `value[key]`, leaving as `result` says.
     Get { key: Value, result: TransferMode, timeout: Option<Duration> },
     /// `value[key] = value`; returns whether it was set.
@@ -221,12 +229,13 @@ fn decode(
     let timeout =
         |value: Value| value.as_f64().filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
     let op = match op.as_str() {
-        Some("copy") => {
+        Some(op @ ("copy" | "copyInto")) => {
             let flag = |args: &mut std::vec::IntoIter<Structured>| {
                 args.next().and_then(|flag| flag.as_primitive().and_then(Value::as_bool)).unwrap_or(false)
             };
             let release = flag(args);
-            RemoteOp::Copy { options: crate::CopyOptions::new().release(release).transfer_in(flag(args)) }
+            let options = crate::CopyOptions::new().release(release).transfer_in(flag(args));
+            if op == "copy" { RemoteOp::Copy { options } } else { RemoteOp::CopyInto { options } }
         }
         Some("get") => {
             let key = primitive(args, "key")?;
@@ -272,6 +281,7 @@ pub(crate) fn materialise<'s>(
     let class = match remote.class() {
         RemoteClass::Reference => "Reference",
         RemoteClass::ExternalCopy => "ExternalCopy",
+        RemoteClass::CopyInto => "CopyInto",
         RemoteClass::Library => "Library",
         RemoteClass::Callback => "Callback",
         RemoteClass::Isolate => "Isolate",
@@ -437,12 +447,58 @@ impl Remote for IsolateCallback {
 }
 
 /// What a remote value that leaves its isolate crosses as: a `Callback`
-/// made inside as its function, anything else as itself.
-pub(crate) fn leaving(remote: Arc<dyn Remote>) -> Transferable {
+/// made inside as its function, a `copyInto()` marker as its copy (once),
+/// anything else as itself.
+pub(crate) fn leaving(remote: Arc<dyn Remote>) -> Result<Transferable> {
     let any: Arc<dyn Any + Send + Sync> = remote.clone();
-    match any.downcast::<IsolateCallback>() {
-        Ok(callback) => Transferable::Reference(callback.0.clone()),
-        Err(_) => Transferable::Remote(remote),
+    let any = match any.downcast::<IsolateCallback>() {
+        Ok(callback) => return Ok(Transferable::Reference(callback.0.clone())),
+        Err(any) => any,
+    };
+    match any.downcast::<CopyIntoMarker>() {
+        Ok(marker) => marker.leave(),
+        Err(_) => Ok(Transferable::Remote(remote)),
+    }
+}
+
+/// The marker an ExternalCopy's `copyInto()` gives inside an isolate
+/// (isolated-vm's): wherever it goes out of the isolate, the copy arrives
+/// in its place, with the options `copyInto()` was given; a second time is
+/// an error.
+#[derive(Debug)]
+struct CopyIntoMarker {
+    copy: crate::ExternalCopy,
+    options: crate::CopyOptions,
+    used: AtomicBool,
+}
+
+impl CopyIntoMarker {
+    fn leave(&self) -> Result<Transferable> {
+        if self.used.swap(true, Ordering::Relaxed) {
+            return Err(crate::Error::Released("The return value of `copyInto()` should only be used once"));
+        }
+        Ok(Transferable::Copy(self.copy.copy(&self.options)?))
+    }
+}
+
+impl Remote for CopyIntoMarker {
+    fn type_of(&self) -> String {
+        "object".into()
+    }
+
+    fn class(&self) -> RemoteClass {
+        RemoteClass::CopyInto
+    }
+
+    fn call(&self, _op: RemoteOp) -> CallbackResult {
+        Err(HostError::Type("The return value of `copyInto()` has no methods".into()))
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        match self.call(op) {
+            Ok(value) => resolver.resolve(value),
+            Err(message) => resolver.reject(message),
+        }
     }
 }
 
@@ -529,7 +585,9 @@ impl Reference {
                 let arguments: Vec<Transferable> = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply(receiver, &arguments, &run_options(result, promise, timeout))
             }
-            RemoteOp::Call { .. } => Err(crate::Error::InvalidArgument("A Reference has no such method".into())),
+            RemoteOp::Call { .. } | RemoteOp::CopyInto { .. } => {
+                Err(crate::Error::InvalidArgument("A Reference has no such method".into()))
+            }
         }
     }
 
@@ -553,7 +611,7 @@ impl Reference {
                 let arguments = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)
             }
-            RemoteOp::Call { .. } => {
+            RemoteOp::Call { .. } | RemoteOp::CopyInto { .. } => {
                 settle(Err(crate::Error::InvalidArgument("A Reference has no such method".into())))
             }
         }
@@ -597,6 +655,15 @@ impl Remote for crate::ExternalCopy {
                 Err("ExternalCopy has been released".into())
             }
             RemoteOp::Copy { options } => self.copy_into(&options).map_err(HostError::from),
+            RemoteOp::CopyInto { .. } if self.is_released() && !self.was_handed_over() => {
+                Err("ExternalCopy has been released".into())
+            }
+            RemoteOp::CopyInto { options } => match self.copy_into(&options).map_err(HostError::from)? {
+                Transferable::ExternalCopy(copy, options) => {
+                    Ok(Transferable::Remote(Arc::new(CopyIntoMarker { copy, options, used: AtomicBool::new(false) })))
+                }
+                other => Ok(other),
+            },
             _ => Err("An ExternalCopy can only be copied".into()),
         }
     }

@@ -193,7 +193,7 @@ pub(crate) fn transfer_out<'s>(
     };
     if matches!(options.result, TransferMode::Auto | TransferMode::Reference | TransferMode::CopyExceptFunctions) {
         if let Some(remote) = crate::remote::remote_of(scope, isolate, value)? {
-            return Ok(crate::remote::leaving(remote));
+            return crate::remote::leaving(remote);
         }
     }
     match options.result {

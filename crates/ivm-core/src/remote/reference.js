@@ -122,7 +122,9 @@
     copy(options) {
       return callSync(slot(this).id, 'copy', !!(options && options.release), !!(options && options.transferIn));
     }
-    copyInto() { throw new TypeErrorClass('copyInto() is not supported inside an isolate yet'); }
+    copyInto(options) {
+      return callSync(slot(this).id, 'copyInto', !!(options && options.release), !!(options && options.transferIn));
+    }
     release() { apply(releaseHandle, this, []); }
   }
   freeze(ExternalCopy.prototype);
@@ -240,9 +242,15 @@
     freeze(made);
   }
 
+  // What ExternalCopy#copyInto() gives: it leaves the isolate as the copy.
+  class ExternalCopyIntoHandle {}
+  freeze(ExternalCopyIntoHandle.prototype);
+  freeze(ExternalCopyIntoHandle);
+
   const prototypes = {
     Reference: Reference.prototype,
     ExternalCopy: ExternalCopy.prototype,
+    CopyInto: ExternalCopyIntoHandle.prototype,
     Callback: Callback.prototype,
     Isolate: Isolate.prototype,
     Context: Context.prototype,
