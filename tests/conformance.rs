@@ -357,8 +357,8 @@ impl HostObjects for Things {
         }
     }
 
-    fn materialise(&mut self, copy: Structured) -> Result<Thing, String> {
-        copy.as_primitive().cloned().map(Thing::Primitive).ok_or_else(|| "only primitives come in".to_owned())
+    fn materialise(&mut self, value: Transferable) -> Result<Thing, String> {
+        value.into_value().map(Thing::Primitive).ok_or_else(|| "only primitives come in".to_owned())
     }
 
     fn reference(&mut self, thing: Thing, grant: Grant) -> Result<Arc<dyn Remote>, String> {

@@ -23,7 +23,7 @@ impl Counter {
         let result = match &op {
             RemoteOp::Get { key, .. } => Value::from(format!("value of {}", key.as_str().unwrap_or("?"))).into(),
             RemoteOp::Apply { arguments, .. } => {
-                let sum: f64 = arguments.iter().filter_map(|a| a.as_primitive().and_then(Value::as_f64)).sum();
+                let sum: f64 = arguments.iter().filter_map(|a| a.as_value().and_then(Value::as_f64)).sum();
                 Value::Number(sum).into()
             }
             RemoteOp::Set { .. } | RemoteOp::Delete { .. } => Value::Bool(true).into(),
@@ -185,7 +185,7 @@ fn a_copy_of_the_arguments_reaches_the_host() {
         fn call(&self, op: RemoteOp) -> CallbackResult {
             if let RemoteOp::Apply { mut arguments, result, .. } = op {
                 assert_eq!(result, TransferMode::Copy);
-                *self.0.lock().unwrap() = arguments.pop();
+                *self.0.lock().unwrap() = arguments.pop().and_then(ivm::Transferable::into_copy);
             }
             Ok(Value::Undefined.into())
         }

@@ -12,8 +12,7 @@ const { ivm, itWithGaps } = require('./support/implementation');
 const GAPS = new Set([
   'compileModuleSync with meta inside the isolate: import.meta is filled by the callback',
   'compileModule (async) with meta inside the isolate',
-  'derefInto() made inside the isolate on a Node Reference arrives in Node as the very object',
-  'a Reference, an ExternalCopy and a copyInto() marker made inside pass to a host function as themselves'
+  'derefInto() made inside the isolate on a Node Reference arrives in Node as the very object'
 ]);
 const it = itWithGaps(GAPS);
 

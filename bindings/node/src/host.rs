@@ -14,7 +14,7 @@ use ivm_core::{
 };
 use napi::{Env, JsFunction, JsObject, JsUnknown, NapiValue, sys};
 
-use crate::convert::{js_to_structured, raw, structured_to_js};
+use crate::convert::{ResultMode, js_to_structured, raw, structured_to_js, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::main_thread::MainThread;
 
@@ -505,8 +505,8 @@ impl HostObjects for NodeObjects<'_> {
         js_to_structured(self.env, value)
     }
 
-    fn materialise(&mut self, copy: Structured) -> napi::Result<Handle> {
-        Ok(Handle::of(&structured_to_js(self.env, &copy)?))
+    fn materialise(&mut self, value: Transferable) -> napi::Result<Handle> {
+        Ok(Handle::of(&transferable_to_js(self.env, value, ResultMode::OrReference)?))
     }
 
     fn reference(&mut self, value: Handle, grant: Grant) -> napi::Result<Arc<dyn Remote>> {
@@ -556,7 +556,7 @@ impl Remote for NodeValue {
                 // A promise it returns is waited for, on Node's event loop.
                 RemoteOp::Apply { receiver, arguments, result, promise: true, .. } => {
                     let called = (|| {
-                        let receiver = objects.materialise(receiver).map_err(Access::Host)?;
+                        let receiver = objects.materialise(Transferable::Copy(receiver)).map_err(Access::Host)?;
                         let arguments = arguments.into_iter().map(|argument| objects.materialise(argument));
                         let arguments = arguments.collect::<napi::Result<Vec<_>>>().map_err(Access::Host)?;
                         host::apply(objects, &Handle::of(&value), receiver, arguments)

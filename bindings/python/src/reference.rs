@@ -564,8 +564,8 @@ impl<'py> HostObjects for PyObjects<'py> {
         to_structured(value)
     }
 
-    fn materialise(&mut self, copy: Structured) -> PyResult<Bound<'py, PyAny>> {
-        from_structured(self.py, copy)
+    fn materialise(&mut self, value: Transferable) -> PyResult<Bound<'py, PyAny>> {
+        from_transferable(self.py, value)
     }
 
     fn reference(&mut self, value: Bound<'py, PyAny>, grant: Grant) -> PyResult<Arc<dyn Remote>> {

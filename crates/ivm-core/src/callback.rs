@@ -112,8 +112,8 @@ impl From<crate::host::Refusal> for HostError {
     }
 }
 
-type SyncFn = dyn Fn(Vec<Structured>) -> CallbackResult + Send + Sync;
-type DeferredFn = dyn Fn(Vec<Structured>, Resolver) + Send + Sync;
+type SyncFn = dyn Fn(Vec<Transferable>) -> CallbackResult + Send + Sync;
+type DeferredFn = dyn Fn(Vec<Transferable>, Resolver) + Send + Sync;
 
 /// A host function that JavaScript can call. Cheap to clone; every clone is
 /// the same function. Each time it is passed into an isolate it arrives as a
@@ -121,6 +121,16 @@ type DeferredFn = dyn Fn(Vec<Structured>, Resolver) + Send + Sync;
 #[derive(Clone)]
 pub struct Callback {
     inner: Arc<CallbackInner>,
+    /// Whether the isolate's handles (the References, ExternalCopies and
+    /// `copyInto()` markers made in it) reach the function as themselves:
+    /// only the library's own functions take them; any other function gets
+    /// copies of its arguments.
+    handles: bool,
+}
+
+/// The arguments of a function that takes copies: all of them are.
+fn copies(arguments: Vec<Transferable>) -> Vec<Structured> {
+    arguments.into_iter().filter_map(Transferable::into_copy).collect()
 }
 
 enum CallbackInner {
@@ -143,13 +153,13 @@ impl fmt::Debug for Callback {
 impl Callback {
     /// A function whose JavaScript caller waits for `f`'s result.
     pub fn new(f: impl Fn(Vec<Structured>) -> CallbackResult + Send + Sync + 'static) -> Callback {
-        Callback { inner: Arc::new(CallbackInner::Sync(Box::new(f))) }
+        Callback::sync(move |arguments| f(copies(arguments)), false)
     }
 
     /// A function that returns a promise, which `f` settles through its
     /// [`Resolver`] whenever it likes, from any thread.
     pub fn new_async(f: impl Fn(Vec<Structured>, Resolver) + Send + Sync + 'static) -> Callback {
-        Callback { inner: Arc::new(CallbackInner::Async(Box::new(f))) }
+        Callback::deferred(move |arguments, resolver| f(copies(arguments), resolver), false, false)
     }
 
     /// A function whose JavaScript caller blocks, on the isolate's thread,
@@ -157,7 +167,28 @@ impl Callback {
     /// `applySyncPromise`). Settling it from the isolate's own queued work
     /// would wait forever.
     pub fn new_blocking(f: impl Fn(Vec<Structured>, Resolver) + Send + Sync + 'static) -> Callback {
-        Callback { inner: Arc::new(CallbackInner::Blocking(Box::new(f))) }
+        Callback::deferred(move |arguments, resolver| f(copies(arguments), resolver), true, false)
+    }
+
+    /// A synchronous function; with `handles`, one of the library's, which
+    /// gets the isolate's handles as themselves.
+    pub(crate) fn sync(
+        f: impl Fn(Vec<Transferable>) -> CallbackResult + Send + Sync + 'static,
+        handles: bool,
+    ) -> Callback {
+        Callback { inner: Arc::new(CallbackInner::Sync(Box::new(f))), handles }
+    }
+
+    /// An async function, or with `blocking` a blocking one; `handles` as
+    /// for [`Callback::sync`].
+    pub(crate) fn deferred(
+        f: impl Fn(Vec<Transferable>, Resolver) + Send + Sync + 'static,
+        blocking: bool,
+        handles: bool,
+    ) -> Callback {
+        let f: Box<DeferredFn> = Box::new(f);
+        let inner = if blocking { CallbackInner::Blocking(f) } else { CallbackInner::Async(f) };
+        Callback { inner: Arc::new(inner), handles }
     }
 }
 
@@ -286,6 +317,20 @@ pub(crate) fn function<'s>(
 /// terminated (by a timeout, say) meanwhile.
 const TERMINATION_POLL: Duration = Duration::from_millis(5);
 
+/// What `argument` crosses as if it is one of the isolate's handles (see
+/// `Callback::handles`).
+fn handle_of(
+    scope: &mut v8::PinScope<'_, '_>,
+    isolate: &Isolate,
+    argument: v8::Local<'_, v8::Value>,
+) -> Result<Option<Transferable>> {
+    v8::tc_scope!(let scope, scope);
+    match crate::remote::remote_of(scope, isolate, argument)? {
+        Some(remote) => crate::remote::leaving(remote).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// What every callback's JavaScript function runs.
 fn trampoline<'s>(
     scope: &mut v8::PinScope<'s, '_>,
@@ -301,8 +346,18 @@ fn trampoline<'s>(
     let Some(isolate) = entry.isolate.upgrade().map(|inner| Isolate { inner }) else { return };
     let mut copies = Vec::with_capacity(arguments.length().max(0) as usize);
     for i in 0..arguments.length() {
+        if entry.callback.handles {
+            match handle_of(scope, &isolate, arguments.get(i)) {
+                Ok(Some(handle)) => {
+                    copies.push(handle);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => return throw(scope, error),
+            }
+        }
         match ivm_marshal::from_v8(scope, arguments.get(i), Default::default()) {
-            Ok(copy) => copies.push(copy),
+            Ok(copy) => copies.push(Transferable::Copy(copy)),
             // A getter threw: its exception is already on its way.
             Err(ivm_marshal::Error::Exception) => return,
             Err(error) => return throw(scope, format!("argument {i}: {error}")),

@@ -202,8 +202,9 @@ pub trait HostObjects {
     /// A copy of `value`, to cross as data.
     fn copy(&mut self, value: &Self::Value) -> Result<Structured, Self::Error>;
 
-    /// A copy that came from an isolate, as a value of the language.
-    fn materialise(&mut self, copy: Structured) -> Result<Self::Value, Self::Error>;
+    /// A value that came from an isolate (a copy, or one of the isolate's
+    /// handles passed as itself), as a value of the language.
+    fn materialise(&mut self, value: Transferable) -> Result<Self::Value, Self::Error>;
 
     /// `value` held by reference, under `grant`, to cross into an isolate.
     fn reference(&mut self, value: Self::Value, grant: Grant) -> Result<Arc<dyn Remote>, Self::Error>;
@@ -330,7 +331,7 @@ pub fn perform<H: HostObjects>(
             None => Ok(Value::Undefined.into()),
         },
         RemoteOp::Set { key, value, .. } => {
-            let value = host.materialise(value).map_err(Access::Host)?;
+            let value = host.materialise(Transferable::Copy(value)).map_err(Access::Host)?;
             set(host, target, &key, value, grant)?;
             Ok(Value::Bool(true).into())
         }
@@ -339,7 +340,7 @@ pub fn perform<H: HostObjects>(
             Ok(Value::Bool(true).into())
         }
         RemoteOp::Apply { receiver, arguments, result, .. } => {
-            let receiver = host.materialise(receiver).map_err(Access::Host)?;
+            let receiver = host.materialise(Transferable::Copy(receiver)).map_err(Access::Host)?;
             let arguments =
                 arguments.into_iter().map(|argument| host.materialise(argument)).collect::<Result<Vec<_>, _>>();
             let returned = apply(host, target, receiver, arguments.map_err(Access::Host)?)?;
@@ -493,8 +494,8 @@ mod tests {
             }
         }
 
-        fn materialise(&mut self, copy: Structured) -> Result<Toy, String> {
-            copy.as_primitive().cloned().map(Toy::Primitive).ok_or_else(|| "not a primitive".to_owned())
+        fn materialise(&mut self, value: Transferable) -> Result<Toy, String> {
+            value.into_value().map(Toy::Primitive).ok_or_else(|| "not a primitive".to_owned())
         }
 
         fn reference(&mut self, _value: Toy, _grant: Grant) -> Result<Arc<dyn Remote>, String> {

@@ -123,10 +123,12 @@ pub enum RemoteOp {
     /// `delete value[key]`.
     Delete { key: Value },
     /// Calls the value with `receiver` as `this`. With `promise`, a promise
-    /// it returns is waited for and its result is the call's.
+    /// it returns is waited for and its result is the call's. The arguments
+    /// are copies, or the calling isolate's handles (References,
+    /// ExternalCopies) as themselves.
     Apply {
         receiver: Structured,
-        arguments: Vec<Structured>,
+        arguments: Vec<Transferable>,
         result: TransferMode,
         promise: bool,
         timeout: Option<Duration>,
@@ -181,23 +183,34 @@ impl Dispatch {
         let table = move || weak.upgrade().map(|inner| Arc::clone(&inner.host.remotes));
         let (sync_table, async_table, blocking_table) = (table.clone(), table.clone(), table);
         Dispatch {
-            sync: Callback::new(move |args| {
-                let (remote, op) = decode(&sync_table, args)?;
-                match op {
-                    Some(op) => remote.call(op),
-                    None => Ok(Transferable::from(Value::Undefined)),
-                }
-            }),
-            promise: Callback::new_async(move |args, resolver| match decode(&async_table, args) {
-                Ok((remote, Some(op))) => remote.call_async(op, resolver),
-                Ok((_, None)) => resolver.resolve(Value::Undefined),
-                Err(message) => resolver.reject(message),
-            }),
-            blocking: Callback::new_blocking(move |args, resolver| match decode(&blocking_table, args) {
-                Ok((remote, Some(op))) => remote.call_blocking(op, resolver),
-                Ok((_, None)) => resolver.resolve(Value::Undefined),
-                Err(message) => resolver.reject(message),
-            }),
+            sync: Callback::sync(
+                move |args| {
+                    let (remote, op) = decode(&sync_table, args)?;
+                    match op {
+                        Some(op) => remote.call(op),
+                        None => Ok(Transferable::from(Value::Undefined)),
+                    }
+                },
+                true,
+            ),
+            promise: Callback::deferred(
+                move |args, resolver| match decode(&async_table, args) {
+                    Ok((remote, Some(op))) => remote.call_async(op, resolver),
+                    Ok((_, None)) => resolver.resolve(Value::Undefined),
+                    Err(message) => resolver.reject(message),
+                },
+                false,
+                true,
+            ),
+            blocking: Callback::deferred(
+                move |args, resolver| match decode(&blocking_table, args) {
+                    Ok((remote, Some(op))) => remote.call_blocking(op, resolver),
+                    Ok((_, None)) => resolver.resolve(Value::Undefined),
+                    Err(message) => resolver.reject(message),
+                },
+                true,
+                true,
+            ),
         }
     }
 }
@@ -208,13 +221,17 @@ type Table = Arc<Mutex<RemoteTable>>;
 /// `None` for `release`, which is done here.
 fn decode(
     table: &impl Fn() -> Option<Table>,
-    args: Vec<Structured>,
+    args: Vec<Transferable>,
 ) -> std::result::Result<(Arc<dyn Remote>, Option<RemoteOp>), String> {
     let table = table().ok_or("The isolate was disposed")?;
     let args = &mut args.into_iter();
-    fn primitive(args: &mut impl Iterator<Item = Structured>, what: &str) -> std::result::Result<Value, String> {
-        let copy = args.next().ok_or_else(|| format!("missing {what}"))?;
-        copy.as_primitive().cloned().ok_or_else(|| format!("{what} must be a primitive"))
+    fn primitive(args: &mut impl Iterator<Item = Transferable>, what: &str) -> std::result::Result<Value, String> {
+        let value = args.next().ok_or_else(|| format!("missing {what}"))?;
+        value.into_value().ok_or_else(|| format!("{what} must be a primitive"))
+    }
+    // A value only an argument may pass as itself.
+    fn copy(value: Transferable) -> std::result::Result<Structured, String> {
+        value.into_copy().ok_or_else(|| "only arguments pass as themselves; this value can only be copied".to_owned())
     }
     let id =
         primitive(args, "id")?.as_f64().filter(|id| id.fract() == 0.0 && *id >= 0.0).ok_or("invalid reference id")?;
@@ -230,8 +247,8 @@ fn decode(
         |value: Value| value.as_f64().filter(|ms| *ms > 0.0).and_then(|ms| Duration::try_from_secs_f64(ms / 1e3).ok());
     let op = match op.as_str() {
         Some(op @ ("copy" | "copyInto")) => {
-            let flag = |args: &mut std::vec::IntoIter<Structured>| {
-                args.next().and_then(|flag| flag.as_primitive().and_then(Value::as_bool)).unwrap_or(false)
+            let flag = |args: &mut std::vec::IntoIter<Transferable>| {
+                args.next().and_then(|flag| flag.as_value().and_then(Value::as_bool)).unwrap_or(false)
             };
             let release = flag(args);
             let options = crate::CopyOptions::new().release(release).transfer_in(flag(args));
@@ -243,12 +260,12 @@ fn decode(
         }
         Some("set") => {
             let key = primitive(args, "key")?;
-            let value = args.next().ok_or("missing value")?;
-            RemoteOp::Set { key, value, timeout: args.next().and_then(|t| t.as_primitive().cloned()).and_then(timeout) }
+            let value = copy(args.next().ok_or("missing value")?)?;
+            RemoteOp::Set { key, value, timeout: args.next().and_then(Transferable::into_value).and_then(timeout) }
         }
         Some("delete") => RemoteOp::Delete { key: primitive(args, "key")? },
         Some("apply") => {
-            let receiver = args.next().ok_or("missing receiver")?;
+            let receiver = copy(args.next().ok_or("missing receiver")?)?;
             let result = mode(primitive(args, "mode")?);
             let promise = primitive(args, "promise")?.as_bool().unwrap_or(false);
             let timeout = timeout(primitive(args, "timeout")?);
@@ -256,7 +273,8 @@ fn decode(
         }
         Some("call") => {
             let method = primitive(args, "method")?.as_str().ok_or("the method must be a string")?.to_owned();
-            RemoteOp::Call { method, arguments: args.collect(), peers: Peers(Arc::clone(&table)) }
+            let arguments = args.map(copy).collect::<std::result::Result<_, _>>()?;
+            RemoteOp::Call { method, arguments, peers: Peers(Arc::clone(&table)) }
         }
         Some("release") => {
             table.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
@@ -582,7 +600,6 @@ impl Reference {
                 .map(|done| Value::Bool(done).into()),
             RemoteOp::Delete { key } => self.delete(key, &RunOptions::new()).map(|done| Value::Bool(done).into()),
             RemoteOp::Apply { receiver, arguments, result, promise, timeout } => {
-                let arguments: Vec<Transferable> = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply(receiver, &arguments, &run_options(result, promise, timeout))
             }
             RemoteOp::Call { .. } | RemoteOp::CopyInto { .. } => {
@@ -608,7 +625,6 @@ impl Reference {
                 .delete_async(key, RunOptions::new())
                 .on_ready(move |r| settle(r.map(|done| Value::Bool(done).into()))),
             RemoteOp::Apply { receiver, arguments, result, promise, timeout } => {
-                let arguments = arguments.into_iter().map(Transferable::Copy).collect();
                 self.apply_async(receiver, arguments, run_options(result, promise, timeout)).on_ready(settle)
             }
             RemoteOp::Call { .. } | RemoteOp::CopyInto { .. } => {
