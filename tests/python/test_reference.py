@@ -383,6 +383,19 @@ def test_host_reference_apply_sync(context: ivm.Context) -> None:
     assert context.eval_closure("return $0.applySync(undefined, [6, 7])", multiply) == 42
 
 
+def test_deref_into_inside_gives_the_python_object_back_once(context: ivm.Context) -> None:
+    target = {"a": 1}
+    seen: list[object] = []
+    reference, record = ivm.Reference(target), ivm.Reference(seen.append)
+    context.eval_closure("globalThis.once = $0.derefInto(); $1.applySync(undefined, [once])", reference, record)
+    assert len(seen) == 1 and seen[0] is target
+    assert context.eval_closure("return $0.derefInto()", reference) is target
+    message = context.eval_closure(
+        "try { $0.applySync(undefined, [once]); return 'no' } catch (e) { return e.message }", record
+    )
+    assert message == "The return value of `derefInto()` should only be used once"
+
+
 def test_host_reference_attributes(context: ivm.Context) -> None:
     class Box:
         def __init__(self) -> None:

@@ -353,6 +353,13 @@ pub(crate) fn transferable_to_js(env: &Env, value: Transferable, mode: ResultMod
         Transferable::ExternalCopy(copy, _) => ExternalCopy::from_copy(copy).into_js(env),
         Transferable::Callback(_) => Err(napi::Error::from_reason("a host function cannot come out of an isolate")),
         Transferable::Remote(remote) => remote_to_js(env, remote),
+        Transferable::Dereferenced(remote) => {
+            let any: std::sync::Arc<dyn std::any::Any + Send + Sync> = remote;
+            match any.downcast::<crate::host::NodeValue>() {
+                Ok(value) => value.get(env),
+                Err(_) => Err(type_error(env, "Cannot dereference this into target isolate")),
+            }
+        }
         _ => Err(napi::Error::from_reason("a result this version of the addon does not know")),
     }
 }

@@ -325,6 +325,7 @@ pub(crate) fn from_transferable(py: Python<'_>, value: Transferable) -> PyResult
         Transferable::ExternalCopy(copy, _) => Ok(Bound::new(py, ExternalCopy::from(copy))?.into_any()),
         Transferable::Callback(callback) => Ok(Bound::new(py, Callback::from(callback))?.into_any()),
         Transferable::Remote(remote) => Reference::from_remote(py, remote),
+        Transferable::Dereferenced(remote) => crate::reference::dereferenced(py, remote),
         _ => Err(transfer_error(py, "a value of a kind this version of ivm cannot hand to Python")),
     }
 }

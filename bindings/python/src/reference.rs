@@ -341,6 +341,16 @@ pub(crate) struct HostValue {
     grant: Grant,
 }
 
+/// What `derefInto()` made inside an isolate gives Python: the very Python
+/// object of a Reference to one; anything else lives elsewhere.
+pub(crate) fn dereferenced(py: Python<'_>, remote: Arc<dyn ivm_core::Remote>) -> PyResult<Bound<'_, PyAny>> {
+    let any: Arc<dyn std::any::Any + Send + Sync> = remote;
+    match any.downcast::<HostValue>() {
+        Ok(host) => Ok(host.value.bind(py).clone()),
+        Err(_) => Err(crate::errors::transfer_error(py, "Cannot dereference this into target isolate")),
+    }
+}
+
 impl std::fmt::Debug for HostValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HostValue").field("grant", &self.grant).finish()

@@ -66,6 +66,10 @@ pub enum RemoteClass {
     /// What `copyInto()` gives inside an isolate: an object with no
     /// operations, which leaves the isolate once, as the copy it stands for.
     CopyInto,
+    /// What `derefInto()` gives inside an isolate: an object with no
+    /// operations, which leaves the isolate once, as the value the
+    /// Reference stands for where that value lives.
+    DerefInto,
     /// The library object (isolated-vm's module): its `Isolate` class makes
     /// isolates from inside an isolate.
     Library,
@@ -184,19 +188,16 @@ impl Dispatch {
         let (sync_table, async_table, blocking_table) = (table.clone(), table.clone(), table);
         Dispatch {
             sync: Callback::sync(
-                move |args| {
-                    let (remote, op) = decode(&sync_table, args)?;
-                    match op {
-                        Some(op) => remote.call(op),
-                        None => Ok(Transferable::from(Value::Undefined)),
-                    }
+                move |args| match decode(&sync_table, args)? {
+                    Decoded::Op(remote, op) => remote.call(op),
+                    Decoded::Done(value) => Ok(value),
                 },
                 true,
             ),
             promise: Callback::deferred(
                 move |args, resolver| match decode(&async_table, args) {
-                    Ok((remote, Some(op))) => remote.call_async(op, resolver),
-                    Ok((_, None)) => resolver.resolve(Value::Undefined),
+                    Ok(Decoded::Op(remote, op)) => remote.call_async(op, resolver),
+                    Ok(Decoded::Done(value)) => resolver.resolve(value),
                     Err(message) => resolver.reject(message),
                 },
                 false,
@@ -204,8 +205,8 @@ impl Dispatch {
             ),
             blocking: Callback::deferred(
                 move |args, resolver| match decode(&blocking_table, args) {
-                    Ok((remote, Some(op))) => remote.call_blocking(op, resolver),
-                    Ok((_, None)) => resolver.resolve(Value::Undefined),
+                    Ok(Decoded::Op(remote, op)) => remote.call_blocking(op, resolver),
+                    Ok(Decoded::Done(value)) => resolver.resolve(value),
                     Err(message) => resolver.reject(message),
                 },
                 true,
@@ -219,10 +220,14 @@ type Table = Arc<Mutex<RemoteTable>>;
 
 /// The remote value and operation a call of the `Reference` class names;
 /// `None` for `release`, which is done here.
-fn decode(
-    table: &impl Fn() -> Option<Table>,
-    args: Vec<Transferable>,
-) -> std::result::Result<(Arc<dyn Remote>, Option<RemoteOp>), String> {
+/// What the library asked of a remote value: an operation for the value, or
+/// one the table answers itself (`release`, `derefInto`).
+enum Decoded {
+    Op(Arc<dyn Remote>, RemoteOp),
+    Done(Transferable),
+}
+
+fn decode(table: &impl Fn() -> Option<Table>, args: Vec<Transferable>) -> std::result::Result<Decoded, String> {
     let table = table().ok_or("The isolate was disposed")?;
     let args = &mut args.into_iter();
     fn primitive(args: &mut impl Iterator<Item = Transferable>, what: &str) -> std::result::Result<Value, String> {
@@ -278,11 +283,15 @@ fn decode(
         }
         Some("release") => {
             table.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
-            return Ok((remote, None));
+            return Ok(Decoded::Done(Value::Undefined.into()));
+        }
+        Some("derefInto") => {
+            let marker = DerefIntoMarker { remote, used: AtomicBool::new(false) };
+            return Ok(Decoded::Done(Transferable::Remote(Arc::new(marker))));
         }
         _ => return Err("unknown operation".into()),
     };
-    Ok((remote, Some(op)))
+    Ok(Decoded::Op(remote, op))
 }
 
 /// The `Reference` object for `remote` in the context `scope` is in.
@@ -300,6 +309,7 @@ pub(crate) fn materialise<'s>(
         RemoteClass::Reference => "Reference",
         RemoteClass::ExternalCopy => "ExternalCopy",
         RemoteClass::CopyInto => "CopyInto",
+        RemoteClass::DerefInto => "DerefInto",
         RemoteClass::Library => "Library",
         RemoteClass::Callback => "Callback",
         RemoteClass::Isolate => "Isolate",
@@ -473,9 +483,53 @@ pub(crate) fn leaving(remote: Arc<dyn Remote>) -> Result<Transferable> {
         Ok(callback) => return Ok(Transferable::Reference(callback.0.clone())),
         Err(any) => any,
     };
-    match any.downcast::<CopyIntoMarker>() {
+    let any = match any.downcast::<CopyIntoMarker>() {
+        Ok(marker) => return marker.leave(),
+        Err(any) => any,
+    };
+    match any.downcast::<DerefIntoMarker>() {
         Ok(marker) => marker.leave(),
         Err(_) => Ok(Transferable::Remote(remote)),
+    }
+}
+
+/// The marker a Reference's `derefInto()` gives inside an isolate
+/// (isolated-vm's): wherever it goes out of the isolate, the referenced
+/// value arrives in its place if it lives there (the host's own object, for
+/// a Reference to a host value); a second time is an error.
+#[derive(Debug)]
+struct DerefIntoMarker {
+    remote: Arc<dyn Remote>,
+    used: AtomicBool,
+}
+
+impl DerefIntoMarker {
+    fn leave(&self) -> Result<Transferable> {
+        if self.used.swap(true, Ordering::Relaxed) {
+            return Err(crate::Error::Released("The return value of `derefInto()` should only be used once"));
+        }
+        Ok(Transferable::Dereferenced(Arc::clone(&self.remote)))
+    }
+}
+
+impl Remote for DerefIntoMarker {
+    fn type_of(&self) -> String {
+        "object".into()
+    }
+
+    fn class(&self) -> RemoteClass {
+        RemoteClass::DerefInto
+    }
+
+    fn call(&self, _op: RemoteOp) -> CallbackResult {
+        Err(HostError::Type("The return value of `derefInto()` has no methods".into()))
+    }
+
+    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
+        match self.call(op) {
+            Ok(value) => resolver.resolve(value),
+            Err(message) => resolver.reject(message),
+        }
     }
 }
 

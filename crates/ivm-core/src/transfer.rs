@@ -29,6 +29,11 @@ pub enum Transferable {
     /// A value outside the isolate (in the host, or in another isolate),
     /// which arrives as a `Reference` object (see [`Remote`]).
     Remote(Arc<dyn Remote>),
+    /// A value held by reference, handed over as itself: what `derefInto()`
+    /// made inside an isolate becomes. It arrives as the value where the
+    /// value lives (its isolate, or its host, which a binding checks); it
+    /// cannot go anywhere else.
+    Dereferenced(Arc<dyn Remote>),
 }
 
 impl Transferable {
@@ -134,6 +139,7 @@ impl fmt::Display for Transferable {
             Transferable::ExternalCopy(..) => f.write_str("[ExternalCopy]"),
             Transferable::Callback(_) => f.write_str("[Callback]"),
             Transferable::Remote(remote) => write!(f, "[Reference {}]", remote.type_of()),
+            Transferable::Dereferenced(remote) => write!(f, "[dereferenced {}]", remote.type_of()),
         }
     }
 }
@@ -272,6 +278,13 @@ pub(crate) fn transfer_in<'s>(
             return Err(Error::WrongIsolate("Cannot dereference this into target isolate"));
         }
         Transferable::Remote(remote) => return crate::remote::materialise(scope, isolate, remote),
+        Transferable::Dereferenced(remote) => {
+            let any: &dyn std::any::Any = remote.as_ref();
+            return match any.downcast_ref::<Reference>() {
+                Some(reference) if reference.isolate() == isolate => reference.deref(scope),
+                _ => Err(Error::WrongIsolate("Cannot dereference this into target isolate")),
+            };
+        }
     };
     result.map_err(|e| marshal_error(scope, e))
 }

@@ -99,7 +99,11 @@
       return apply(callBlocking, undefined, applyArgs(this, receiver, args, options));
     }
     deref() { return apply(local, undefined, ['deref', this]); }
-    derefInto() { throw new TypeErrorClass('Cannot dereference this into target isolate'); }
+    derefInto(options) {
+      const marker = callSync(slot(this).id, 'derefInto');
+      if (options && options.release) apply(Reference.prototype.release, this, []);
+      return marker;
+    }
     release() {
       const found = apply(slotOf, slots, [this]);
       if (found !== undefined) {
@@ -247,10 +251,16 @@
   freeze(ExternalCopyIntoHandle.prototype);
   freeze(ExternalCopyIntoHandle);
 
+  // What Reference#derefInto() gives: it leaves the isolate as the value.
+  class DereferenceHandle {}
+  freeze(DereferenceHandle.prototype);
+  freeze(DereferenceHandle);
+
   const prototypes = {
     Reference: Reference.prototype,
     ExternalCopy: ExternalCopy.prototype,
     CopyInto: ExternalCopyIntoHandle.prototype,
+    DerefInto: DereferenceHandle.prototype,
     Callback: Callback.prototype,
     Isolate: Isolate.prototype,
     Context: Context.prototype,
