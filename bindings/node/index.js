@@ -273,11 +273,36 @@ function finish(form, promise, call) {
 const parseJson = JSON.parse;
 
 function rejectCall(call) {
+  let promise;
   try {
-    return call();
+    promise = call();
   } catch (error) {
     return Promise.reject(error);
   }
+  // Where the call was made, for an exception from the isolate to continue
+  // its stack with, as a synchronous call's does (and isolated-vm's async
+  // calls'); V8 formats it only if it is read.
+  const caller = {};
+  Error.captureStackTrace(caller, rejectCall);
+  return promise.then(undefined, (error) => {
+    throw continued(error, caller);
+  });
+}
+
+const STACK_BOUNDARY = native._stackBoundary();
+
+// `error`, an async call's failure, with its stack continued by the caller's
+// frames past the boundary line, if it is an exception from the isolate.
+function continued(error, caller) {
+  if (error instanceof Error && !(error instanceof IvmError) && typeof error.stack === 'string') {
+    const frames = hostStack(caller.stack).split('\n').slice(1).join('\n');
+    try {
+      error.stack = `${error.stack}\n${STACK_BOUNDARY}${frames ? `\n${frames}` : ''}`;
+    } catch {
+      // A frozen error keeps its stack.
+    }
+  }
+  return error;
 }
 
 // Isolate

@@ -99,6 +99,14 @@ pub fn error_classes() -> Vec<Vec<&'static str>> {
     ivm.map(|class| vec![class.name(), class.code()]).collect()
 }
 
+/// The line a stack gets where it crosses between Node and an isolate
+/// (ivm-core's), for `index.js` to continue an async call's failure with
+/// its caller's frames.
+#[napi(js_name = "_stackBoundary", catch_unwind)]
+pub fn stack_boundary() -> &'static str {
+    ivm_core::embedding::STACK_BOUNDARY
+}
+
 /// Whether Node is terminating this thread (`worker.terminate()`, or
 /// `process.exit()` stopping workers): then V8 refuses to run even a
 /// function that does nothing.
