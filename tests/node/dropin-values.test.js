@@ -10,8 +10,6 @@ const { ivm, itWithGaps } = require('./support/implementation');
 
 // Tests of behaviours ivm does not have yet (see itWithGaps).
 const GAPS = new Set([
-  'compileModuleSync with meta inside the isolate: import.meta is filled by the callback',
-  'compileModule (async) with meta inside the isolate'
 ]);
 const it = itWithGaps(GAPS);
 
@@ -400,6 +398,29 @@ describe('3. the library inside isolates', () => {
       await m.evaluate();
       return m.namespace.deref().y;
     })()`, { promise: true, ...SHORT }), 42);
+  }));
+
+  it('modules inside the isolate link through the resolver, sync and async', T, () => withIsolate(async ({ isolate, context }) => {
+    install(isolate, context);
+    assert.equal(context.evalSync(`
+      const dep = iso.compileModuleSync('export const base = 40');
+      const main = iso.compileModuleSync('import { base } from "dep"; export const answer = base + 2');
+      const asked = [];
+      main.instantiateSync(ctx, (specifier, referrer) => { asked.push(specifier, referrer === main); return dep; });
+      main.evaluateSync();
+      JSON.stringify([main.dependencySpecifiers, asked, main.namespace.deref().answer])`, SHORT),
+    JSON.stringify([['dep'], ['dep', true], 42]));
+    assert.equal(await context.eval(`(async () => {
+      const leaf = await iso.compileModule('export default 5');
+      const root = await iso.compileModule('import five from "leaf"; export const ten = five * 2');
+      await root.instantiate(ctx, async (specifier) => leaf);
+      await root.evaluate();
+      return root.namespace.deref().ten;
+    })()`, { promise: true, ...SHORT }), 10);
+    assert.equal(context.evalSync(`
+      const lonely = iso.compileModuleSync('import x from "nowhere"');
+      try { lonely.instantiateSync(ctx, () => ({})); 'no' } catch (e) { e.constructor.name + ': ' + e.message }`, SHORT),
+    'TypeError: Resolved dependency was not `Module`');
   }));
 
   it('meta passed from Node for another isolate throws "`meta` callback must belong to entered isolate"', T, () => withIsolate(async ({ isolate }) => {

@@ -1,6 +1,6 @@
 //! isolated-vm's API inside an isolate: the library object, `Isolate`,
-//! `Context` and `Script`, passed in as remote values (see `remote.rs`), so
-//! that JavaScript can make and drive isolates of its own.
+//! `Context`, `Script` and `Module`, passed in as remote values (see
+//! `remote.rs`), so that JavaScript can make and drive isolates of its own.
 //!
 //! An isolate's lock cannot be taken on a thread that holds another's, so
 //! every operation on a child isolate (one made from inside an isolate) runs
@@ -14,13 +14,13 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ivm_marshal::{Structured, Value};
+use ivm_marshal::{Object, ObjectId, Structured, Value};
 
 use crate::callback::{CallbackResult, HostError, Resolver};
 use crate::remote::{Peers, RemoteClass, remote_result, run_options};
 use crate::{
-    Async, CompileOptions, Context, EvalOptions, Isolate, IsolateOptions, Pending, QueuedForm, Remote, RemoteOp,
-    Result, Script, ScriptOrigin, SyncFollowing, TransferMode, Transferable,
+    Async, CompileOptions, Context, EvalOptions, Isolate, IsolateOptions, Module, Pending, QueuedForm, Remote,
+    RemoteOp, Result, Script, ScriptOrigin, SyncFollowing, TransferMode, Transferable,
 };
 
 /// isolated-vm's library object, for passing into an isolate: there it is
@@ -201,7 +201,7 @@ macro_rules! api_object {
     )*};
 }
 
-api_object!(Library => Library, Isolate => Isolate, Context => Context, Script => Script);
+api_object!(Library => Library, Isolate => Isolate, Context => Context, Script => Script, Module => Module);
 
 /// Settles `resolver` with what `outcome` gives; a caller that `blocks`
 /// inside the targeted isolate itself gets the call made at once.
@@ -272,6 +272,105 @@ impl ApiObject for Isolate {
                 let make =
                     move |at_once| in_form(&isolate.clone(), at_once, move || isolate.compile_script(&code, &options));
                 queued(self, make, remote)
+            }
+            // (code, filename, meta): `meta` is what the `meta` callback
+            // set, which only code of the module's own isolate may give.
+            "compileModule" => {
+                let Some(code) = text(arguments.first()) else {
+                    return now(Err(HostError::Type("`code` must be a string".into())));
+                };
+                let mut options = CompileOptions::new();
+                if let Some(filename) = text(arguments.get(1)) {
+                    options = options.origin(ScriptOrigin::new(filename));
+                }
+                let meta = arguments.get(2).filter(|meta| meta.as_primitive().is_none()).cloned();
+                if meta.is_some() && !self.locked_here() {
+                    return now(Err("`meta` callback must belong to entered isolate".into()));
+                }
+                let make = move |at_once| {
+                    in_form(&isolate.clone(), at_once, move || {
+                        let module = isolate.compile_module(&code, &options)?;
+                        if let Some(meta) = meta {
+                            module.set_import_meta(meta);
+                        }
+                        Ok(module)
+                    })
+                };
+                queued(self, make, remote)
+            }
+            other => now(Err(unsupported(other))),
+        }
+    }
+}
+
+impl ApiObject for Module {
+    fn method(&self, name: &str, arguments: Vec<Structured>, peers: Peers) -> Outcome {
+        match name {
+            "dependencySpecifiers" => {
+                let elements = self.dependency_specifiers().iter().enumerate();
+                let elements = elements.map(|(index, specifier)| (index as u32, Value::from(specifier.as_str())));
+                let array = Object::Array {
+                    length: self.dependency_specifiers().len() as u32,
+                    elements: elements.collect(),
+                    properties: Vec::new(),
+                };
+                now(Structured::new(Value::Object(ObjectId(0)), vec![array])
+                    .map(Transferable::Copy)
+                    .map_err(|error| HostError::Ivm(error.into())))
+            }
+            "release" => {
+                self.release();
+                now(Ok(Value::Undefined.into()))
+            }
+            "namespace" => {
+                let module = self.clone();
+                let make = move |at_once| in_form(&module.isolate().clone(), at_once, move || module.namespace());
+                queued(self.isolate(), make, |namespace| remote_result(Transferable::Reference(namespace)))
+            }
+            // (context, then referrer, specifier, module triples): the link
+            // plan the library worked out with the caller's resolver.
+            "instantiate" => {
+                let context: Context = match peer(&peers, arguments.first(), "a Context of the module's isolate") {
+                    Ok(context) => context,
+                    Err(message) => return now(Err(message)),
+                };
+                let mut plan = Vec::new();
+                for triple in arguments.get(1..).unwrap_or_default().chunks(3) {
+                    let [referrer, specifier, target] = triple else {
+                        return now(Err(HostError::Type("a malformed link plan".into())));
+                    };
+                    let referrer: Module = match peer(&peers, Some(referrer), "a Module") {
+                        Ok(module) => module,
+                        Err(message) => return now(Err(message)),
+                    };
+                    let target: Module = match peer(&peers, Some(target), "a Module") {
+                        Ok(module) => module,
+                        Err(message) => return now(Err(message)),
+                    };
+                    plan.push((referrer, text(Some(specifier)).unwrap_or_default(), target));
+                }
+                let module = self.clone();
+                let make = move |at_once| {
+                    in_form(&module.isolate().clone(), at_once, move || {
+                        module.instantiate(&context, |specifier, referrer| {
+                            let planned = plan.iter().find(|(from, to, _)| from == referrer && to == specifier);
+                            planned
+                                .map(|(_, _, target)| target.clone())
+                                .ok_or_else(|| crate::Error::InvalidArgument(format!("no module for \"{specifier}\"")))
+                        })
+                    })
+                };
+                queued(self.isolate(), make, |()| Transferable::from(Value::Undefined))
+            }
+            // (mode, promise, timeout)
+            "evaluate" => {
+                let (run, _) = match call_options(&arguments) {
+                    Ok(options) => options,
+                    Err(refusal) => return now(Err(refusal)),
+                };
+                let module = self.clone();
+                let make = move |at_once| in_form(&module.isolate().clone(), at_once, move || module.evaluate(&run));
+                queued(self.isolate(), make, remote_result)
             }
             other => now(Err(unsupported(other))),
         }

@@ -76,11 +76,12 @@ pub enum RemoteClass {
     /// `Callback`, made inside the isolate by `new ivm.Callback(fn)`: a
     /// function of the isolate that leaves it as a function.
     Callback,
-    /// `Isolate`, `Context` and `Script`, whose methods are
+    /// `Isolate`, `Context`, `Script` and `Module`, whose methods are
     /// [`RemoteOp::Call`]s.
     Isolate,
     Context,
     Script,
+    Module,
 }
 
 /// The remote values of the isolate an operation came from, for operations
@@ -315,6 +316,7 @@ pub(crate) fn materialise<'s>(
         RemoteClass::Isolate => "Isolate",
         RemoteClass::Context => "Context",
         RemoteClass::Script => "Script",
+        RemoteClass::Module => "Module",
     };
     let class = v8::String::new(scope, class).ok_or_else(|| caught(scope))?.into();
     let undefined = v8::undefined(scope).into();

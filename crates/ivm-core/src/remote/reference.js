@@ -196,6 +196,8 @@
       return call(callBlocking, this, 'compileScript', [code, options && options.filename]);
     }
     compileScript(code, options) { return call(callAsync, this, 'compileScript', [code, options && options.filename]); }
+    compileModuleSync(code, options) { return call(callBlocking, this, 'compileModule', moduleArgs(code, options)); }
+    compileModule(code, options) { return call(callAsync, this, 'compileModule', moduleArgs(code, options)); }
     dispose() { call(callSync, this, 'dispose', []); }
     get isDisposed() { return call(callSync, this, 'isDisposed', []); }
     get cpuTime() { return BigIntValue(call(callSync, this, 'cpuTime', [])); }
@@ -233,6 +235,76 @@
     return list;
   }
 
+  // (code, filename, meta) of a compileModule. The `meta` callback is called
+  // here, and what it sets on the object it is given is what import.meta
+  // gets (besides `url`, which it may set too).
+  function moduleArgs(code, options) {
+    const meta = options && options.meta;
+    let properties;
+    if (typeof meta === 'function') {
+      properties = {};
+      meta(properties);
+    }
+    return [code, options && options.filename, properties];
+  }
+
+  // The modules `resolver` gives for `module`'s imports and theirs, as
+  // (referrer, specifier, module) ids; `wait` is how an answer is awaited
+  // (the async form) or taken as it is.
+  function* linkPlan(module, resolver) {
+    if (typeof resolver !== 'function') throw new TypeErrorClass('`resolver` must be a function');
+    const plan = [];
+    const queue = [module];
+    const seen = create(null);
+    while (queue.length > 0) {
+      const referrer = queue[queue.length - 1];
+      queue.length -= 1;
+      const id = slot(referrer).id;
+      if (seen[id]) continue;
+      seen[id] = true;
+      const specifiers = referrer.dependencySpecifiers;
+      for (let i = 0; i < specifiers.length; ++i) {
+        const dependency = yield apply(resolver, undefined, [specifiers[i], referrer]);
+        if (!(dependency instanceof Module)) throw new TypeErrorClass('Resolved dependency was not `Module`');
+        plan[plan.length] = id;
+        plan[plan.length] = specifiers[i];
+        plan[plan.length] = slot(dependency).id;
+        queue[queue.length] = dependency;
+      }
+    }
+    return plan;
+  }
+
+  function planNow(module, resolver) {
+    const walk = linkPlan(module, resolver);
+    let step = walk.next();
+    while (!step.done) step = walk.next(step.value);
+    return step.value;
+  }
+
+  async function planLater(module, resolver) {
+    const walk = linkPlan(module, resolver);
+    let step = walk.next();
+    while (!step.done) step = walk.next(await step.value);
+    return step.value;
+  }
+
+  class Module {
+    constructor() { throw new TypeErrorClass('A Module is made by isolate.compileModule()'); }
+    get dependencySpecifiers() { return call(callSync, this, 'dependencySpecifiers', []); }
+    get namespace() { return call(callBlocking, this, 'namespace', []); }
+    instantiateSync(context, resolver) {
+      return call(callBlocking, this, 'instantiate', [slot(context).id, ...planNow(this, resolver)]);
+    }
+    async instantiate(context, resolver) {
+      const plan = await planLater(this, resolver);
+      return call(callAsync, this, 'instantiate', [slot(context).id, ...plan]);
+    }
+    evaluateSync(options) { return call(callBlocking, this, 'evaluate', runArgs(options)); }
+    evaluate(options) { return call(callAsync, this, 'evaluate', runArgs(options)); }
+    release() { call(callSync, this, 'release', []); }
+  }
+
   class Script {
     constructor() { throw new TypeErrorClass('A Script is made by isolate.compileScript()'); }
     runSync(context, options) { return call(callBlocking, this, 'run', [slot(context).id, ...runArgs(options)]); }
@@ -241,7 +313,7 @@
     release() { call(callSync, this, 'release', []); }
   }
 
-  for (const made of [Isolate, Context, Script]) {
+  for (const made of [Isolate, Context, Script, Module]) {
     freeze(made.prototype);
     freeze(made);
   }
@@ -265,6 +337,7 @@
     Isolate: Isolate.prototype,
     Context: Context.prototype,
     Script: Script.prototype,
+    Module: Module.prototype,
   };
 
   return function make(id, typeOf, className) {
@@ -275,6 +348,7 @@
       library.Isolate = Isolate;
       library.Context = Context;
       library.Script = Script;
+      library.Module = Module;
       library.Reference = Reference;
       library.ExternalCopy = ExternalCopy;
       library.Callback = Callback;
