@@ -91,6 +91,25 @@ fn an_infinite_loop_times_out_and_the_isolate_stays_usable() {
     assert_eq!(result.unwrap_err().to_string(), "Script execution timed out.");
 }
 
+/// Where the runaway code was when its deadline came, for the timeout's
+/// stack (the Node binding shows it as isolated-vm does); read once, on the
+/// thread that made the call.
+#[test]
+fn a_timed_out_call_says_where_its_code_was() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let options = EvalOptions::new().timeout(Duration::from_millis(50)).origin(ivm::ScriptOrigin::new("spin.js"));
+    let result = context.eval("function spin() { for (;;) {} }\nspin()", &options);
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    let frames = ivm_core::embedding::take_timed_out_frames().expect("the runaway code's frames");
+    assert!(frames.starts_with("    at spin (spin.js:1:"), "{frames}");
+    assert!(frames.ends_with("\n    at spin.js:2:1"), "{frames}");
+    assert_eq!(ivm_core::embedding::take_timed_out_frames(), None, "read once");
+    // A call that finished in time leaves none behind.
+    assert_eq!(eval(&context, "1+1"), Value::Number(2.0));
+    assert_eq!(ivm_core::embedding::take_timed_out_frames(), None);
+}
+
 #[test]
 fn timeouts_cover_every_way_to_run_code() {
     let isolate = Isolate::new(IsolateOptions::new()).unwrap();

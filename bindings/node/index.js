@@ -293,14 +293,18 @@ const STACK_BOUNDARY = native._stackBoundary();
 
 // `error`, an async call's failure, with its stack continued by the caller's
 // frames past the boundary line, if it is an exception from the isolate.
+// A timeout's stack ends at the boundary line, awaiting them; ivm's other
+// errors have no isolate frames to continue.
 function continued(error, caller) {
-  if (error instanceof Error && !(error instanceof IvmError) && typeof error.stack === 'string') {
-    const frames = hostStack(caller.stack).split('\n').slice(1).join('\n');
-    try {
-      error.stack = `${error.stack}\n${STACK_BOUNDARY}${frames ? `\n${frames}` : ''}`;
-    } catch {
-      // A frozen error keeps its stack.
-    }
+  if (!(error instanceof Error) || typeof error.stack !== 'string') return error;
+  const open = error.stack.endsWith(STACK_BOUNDARY);
+  if (error instanceof IvmError && !open) return error;
+  const frames = hostStack(caller.stack).split('\n').slice(1).join('\n');
+  const boundary = open ? '' : `\n${STACK_BOUNDARY}`;
+  try {
+    error.stack = `${error.stack}${boundary}${frames ? `\n${frames}` : ''}`;
+  } catch {
+    // A frozen error keeps its stack.
   }
   return error;
 }

@@ -15,7 +15,30 @@ use crate::env_state::state;
 /// Throws the JavaScript error for `error` and returns the napi-rs error
 /// that says an exception is pending (which napi-rs then leaves alone).
 pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
+    // An async call's timeout: where its code was, up to the boundary line,
+    // which `index.js` continues with the caller's frames.
+    if matches!(error, Error::Timeout)
+        && let Some(frames) = TIMED_OUT_FRAMES.with(|slot| slot.borrow_mut().take())
+    {
+        let stack = format!("Error: {}\n{frames}\n{}", error.message(), ivm_core::embedding::STACK_BOUNDARY);
+        return throw_with_stack(env, &error, &stack);
+    }
     throw_saying(env, &error, None)
+}
+
+thread_local! {
+    /// Where the code of the async call being settled on this (Node's)
+    /// thread was when it timed out (`with_timed_out_frames`).
+    static TIMED_OUT_FRAMES: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `settle` (an async call's settling, on Node's thread) with `frames`,
+/// where the call's code was if it timed out, for its error's stack.
+pub(crate) fn with_timed_out_frames<R>(frames: Option<String>, settle: impl FnOnce() -> R) -> R {
+    TIMED_OUT_FRAMES.with(|slot| *slot.borrow_mut() = frames);
+    let settled = settle();
+    TIMED_OUT_FRAMES.with(|slot| slot.borrow_mut().take());
+    settled
 }
 
 /// `to_napi` for an operation's synchronous form. isolated-vm's synchronous
@@ -35,7 +58,35 @@ pub(crate) fn sync_to_napi(env: &Env, error: Error) -> napi::Error {
             }
             to_napi(env, Error::Js(JsError { stack: Some(stack), name, message, thrown, ivm_class }))
         }
+        // A timeout's stack shows where the runaway code was, then the
+        // Node code that made the call, as isolated-vm's does.
+        Error::Timeout => match ivm_core::embedding::take_timed_out_frames() {
+            Some(frames) => {
+                let mut stack =
+                    format!("Error: {}\n{frames}\n{}", error.message(), ivm_core::embedding::STACK_BOUNDARY);
+                if let Some(host) = host_frames(env) {
+                    stack.push('\n');
+                    stack.push_str(&host);
+                }
+                throw_with_stack(env, &error, &stack)
+            }
+            None => to_napi(env, error),
+        },
         other => to_napi(env, other),
+    }
+}
+
+/// Throws the JavaScript error for `error` with `stack` as its stack.
+fn throw_with_stack(env: &Env, error: &Error, stack: &str) -> napi::Error {
+    let made = js_error(env, error, None).and_then(|value| {
+        // SAFETY: one of ivm's error classes' instances, an object.
+        let mut object: JsObject = unsafe { value.cast() };
+        object.set_named_property("stack", env.create_string(stack)?)?;
+        Ok(object.into_unknown())
+    });
+    match made {
+        Ok(value) => throw(env, &value),
+        Err(_) => to_napi(env, error.clone()),
     }
 }
 

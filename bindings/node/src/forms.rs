@@ -95,6 +95,11 @@ pub(crate) fn settled_promise<T: Send + 'static>(
     let (deferred, promise) = Deferred::new(env)?;
     let main = Arc::clone(&crate::env_state::state(env)?.main);
     pending.on_ready(move |result| {
+        // Read on the thread that ran the call, just as it finished.
+        let frames = match &result {
+            Err(ivm_core::Error::Timeout) => ivm_core::embedding::take_timed_out_frames(),
+            _ => None,
+        };
         let poster = Arc::clone(&main);
         // If the environment is gone the job is dropped unrun: there is no
         // promise left to settle.
@@ -103,7 +108,7 @@ pub(crate) fn settled_promise<T: Send + 'static>(
             if let Some(hold) = take(&hold) {
                 hold.release_on(&env);
             }
-            let outcome = finish(&env, result);
+            let outcome = crate::errors::with_timed_out_frames(frames, || finish(&env, result));
             deferred.settle(&env, outcome);
         }));
     });

@@ -82,6 +82,7 @@ pub mod embedding {
     pub use crate::exception::STACK_BOUNDARY;
     pub use crate::host_exit::set_host_exit_check;
     pub use crate::platform::forward_v8_flags;
+    pub use crate::run::take_timed_out_frames;
     /// Values to and from another V8 in the process (Node's, for the Node
     /// addon).
     pub use ivm_marshal::foreign;

@@ -41,6 +41,14 @@ pub(crate) struct RunState {
     /// The most `cpu_time` has said: a running call estimated by its wall
     /// time may end up counting less, and the clock never goes back.
     cpu_time_seen_ns: AtomicU64,
+    /// The run (by its start, `epoch_ns`) whose deadline came and whose
+    /// frames are still to be read before it is terminated; 0 for none.
+    timing_out: AtomicU64,
+    /// Where that run's JavaScript was, once read: (its start, stack lines).
+    timed_out_at: Mutex<Option<(u64, String)>>,
+    /// The context of the outermost run that has a deadline, in which its
+    /// frames are read.
+    deadline_context: Mutex<Option<v8::Global<v8::Context>>>,
 }
 
 /// When the running call started, by the wall clock and, where it reads
@@ -192,6 +200,9 @@ impl RunState {
             precise_cpu: AtomicBool::new(false),
             clocks: Clocks::new(),
             cpu_time_seen_ns: AtomicU64::new(0),
+            timing_out: AtomicU64::new(0),
+            timed_out_at: Mutex::new(None),
+            deadline_context: Mutex::new(None),
         }
     }
 
@@ -199,6 +210,7 @@ impl RunState {
     /// fatal error, `fatal.rs`) stops its clocks where they are.
     pub(crate) fn abandon(&self) {
         self.clocks.end(None);
+        self.deadline_context.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).take();
     }
 
@@ -414,7 +426,7 @@ struct Armed<'a> {
     waits_started: Duration,
     reentrant_started: Duration,
     host_checked: bool,
-    deadline: Option<Deadline>,
+    deadline: Option<(Deadline, Option<Deadline>)>,
     cpu_limit: Option<(Deadline, Arc<CpuBudget>)>,
     _current_budget: Option<CurrentBudget<'a>>,
     _depth: RunDepth,
@@ -451,7 +463,10 @@ impl<'a> Armed<'a> {
             inner.host_exit.run_started(inner);
         }
         // Checked to fit by `run_in`; a deadline past the clock's end is none.
-        let deadline = limits.timeout.and_then(|timeout| started.checked_add(timeout)).map(|at| arm_timeout(inner, at));
+        let deadline = limits
+            .timeout
+            .and_then(|timeout| started.checked_add(timeout))
+            .map(|at| arm_timeout(inner, at, (!reentrant).then(|| epoch_ns(started))));
         // A CPU limit makes the run precise, so its clock was read above.
         let cpu_limit =
             limits.cpu.as_ref().zip(cpu).map(|(budget, cpu)| (arm_cpu_limit(inner, budget, cpu), Arc::clone(budget)));
@@ -478,7 +493,10 @@ impl<'a> Armed<'a> {
         if self.host_checked {
             inner.host_exit.run_ended();
         }
-        let timer_fired = self.deadline.is_some_and(Deadline::cancel);
+        let timer_fired = self.deadline.is_some_and(|(deadline, fallback)| {
+            fallback.map(Deadline::cancel);
+            deadline.cancel()
+        });
         let wall = self.started.elapsed();
         let cpu_used = match self.cpu_started {
             Some(cpu_started) => clock_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu_started),
@@ -538,6 +556,10 @@ impl Isolate {
         crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
         let (result, interruption) = self.with_locker(|isolate| {
             let armed = Armed::arm(self, &limits);
+            let keeps_context = !armed.reentrant && armed.deadline.is_some();
+            if keeps_context {
+                *self.inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner) = Some(context.clone());
+            }
             let rejections = self.inner.rejections.start(!armed.reentrant);
             let (result, terminated) = {
                 v8::scope!(let scope, isolate);
@@ -553,7 +575,18 @@ impl Isolate {
                 };
                 (result, scope.has_terminated())
             };
+            let started = (!armed.reentrant).then(|| epoch_ns(armed.started));
             let ending = classify(armed.settle(terminated, result.is_err()));
+            if keeps_context {
+                self.inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner).take();
+            }
+            if let Some(started) = started {
+                self.inner.run.timing_out.store(0, Ordering::SeqCst);
+                let frames = self.inner.run.timed_out_at.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let frames =
+                    frames.filter(|(at, _)| *at == started && ending.interruption == Some(Interruption::Timeout));
+                crate::this_thread::TIMED_OUT_AT.with(|slot| *slot.borrow_mut() = frames.map(|(_, frames)| frames));
+            }
             if ending.cancel_termination {
                 isolate.cancel_terminate_execution();
             }
@@ -571,13 +604,96 @@ impl Isolate {
 
 /// Terminates the isolate's running code at `at`, unless the returned
 /// deadline is cancelled first.
-fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant) -> Deadline {
-    let inner = Arc::downgrade(inner);
-    Watchdog::global().schedule(at, move || {
-        if let Some(inner) = inner.upgrade() {
+///
+/// An outermost run (`capture`: its start, as `epoch_ns` gives it) is
+/// first asked, between statements, where its JavaScript is
+/// ([`on_deadline`]), which then terminates it; a run that does not answer
+/// within [`FRAMES_GRACE`] (its thread is not running JavaScript) is
+/// terminated without. The second deadline is that last resort.
+fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> (Deadline, Option<Deadline>) {
+    let weak = Arc::downgrade(inner);
+    let Some(started) = capture else {
+        let deadline = Watchdog::global().schedule(at, move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.interrupt();
+            }
+        });
+        return (deadline, None);
+    };
+    let asked = weak.clone();
+    let deadline = Watchdog::global().schedule(at, move || {
+        if let Some(inner) = asked.upgrade() {
+            inner.run.timing_out.store(started, Ordering::SeqCst);
+            inner.terminator.request_interrupt(on_deadline, std::ptr::null_mut());
+        }
+    });
+    let fallback = Watchdog::global().schedule(at + FRAMES_GRACE, move || {
+        if let Some(inner) = weak.upgrade()
+            && inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        {
             inner.interrupt();
         }
-    })
+    });
+    (deadline, Some(fallback))
+}
+
+/// Where the JavaScript of the last call on this thread that timed out was
+/// when its deadline came, as stack lines (`    at f (file:1:2)`), if it
+/// was running JavaScript; taken, so that it is read once.
+pub fn take_timed_out_frames() -> Option<String> {
+    crate::this_thread::TIMED_OUT_AT.with(|slot| slot.borrow_mut().take())
+}
+
+/// How long a run whose deadline came has to say where it is before it is
+/// terminated without.
+const FRAMES_GRACE: Duration = Duration::from_millis(5);
+
+/// How many frames a timed-out run's error shows.
+const TIMED_OUT_FRAMES: usize = 10;
+
+/// V8's interrupt for a run whose deadline came: notes where its
+/// JavaScript is, and terminates it. A request left over from a run that
+/// ended meanwhile finds another run (or none) and does nothing.
+unsafe extern "C" fn on_deadline(isolate: v8::UnsafeRawIsolatePtr, _data: *mut std::ffi::c_void) {
+    // SAFETY: V8 runs interrupts on the thread that holds the isolate's
+    // lock, with the isolate entered.
+    let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
+    let Some(owner) = Isolate::of(&isolate) else { return };
+    let inner = &owner.inner;
+    let started = inner.run.clocks.read(|reading| reading.running.map(|running| epoch_ns(running.started)));
+    let Some(started) = started else { return };
+    if inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        return;
+    }
+    let context = inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let frames = context.and_then(|context| {
+        v8::scope_with_context!(let scope, &mut isolate, &context);
+        v8::StackTrace::current_stack_trace(scope, TIMED_OUT_FRAMES).map(|trace| stack_lines(scope, trace))
+    });
+    if let Some(frames) = frames {
+        *inner.run.timed_out_at.lock().unwrap_or_else(PoisonError::into_inner) = Some((started, frames));
+    }
+    inner.interrupt();
+}
+
+/// A stack trace as V8 writes an error's stack (`    at f (file:1:2)`),
+/// without the frames of ivm's library.
+fn stack_lines(scope: &v8::PinScope<'_, '_>, trace: v8::Local<'_, v8::StackTrace>) -> String {
+    let mut lines = Vec::new();
+    for index in 0..trace.get_frame_count() {
+        let Some(frame) = trace.get_frame(scope, index) else { continue };
+        let script = frame.get_script_name_or_source_url(scope).map(|name| name.to_rust_string_lossy(scope));
+        let script = script.unwrap_or_else(|| "<anonymous>".to_owned());
+        if script == crate::exception::LIBRARY_SCRIPT {
+            continue;
+        }
+        let at = format!("{script}:{}:{}", frame.get_line_number(), frame.get_column());
+        match frame.get_function_name(scope).map(|name| name.to_rust_string_lossy(scope)) {
+            Some(name) if !name.is_empty() => lines.push(format!("    at {name} ({at})")),
+            _ => lines.push(format!("    at {at}")),
+        }
+    }
+    lines.join("\n")
 }
 
 /// Checks, every few milliseconds, the CPU time this thread has spent

@@ -70,6 +70,11 @@ thread_local! {
     /// theirs: the thread a CPU profile was taken on (`profiler.rs`).
     pub(crate) static THREAD_NUMBER: u64 = NEXT_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed);
 
+    /// Where the JavaScript of the last call on this thread that timed out
+    /// was when its deadline came, as stack lines (`run.rs`), for the
+    /// timeout's error.
+    pub(crate) static TIMED_OUT_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+
     /// The answers V8's resolve callback reads during a link on this thread:
     /// (referrer, specifier, module) (`module.rs`).
     pub(crate) static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
