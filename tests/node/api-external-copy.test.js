@@ -18,6 +18,9 @@ test('copies structured values and gives them back, into Node or an isolate', ()
   context.global.setSync('v', copy.copyInto());
   assert.equal(context.evalSync('v.self === v && v.list[2] === 3n && v.when instanceof Date'), true);
   assert.throws(() => new ivm.ExternalCopy({ f() {} }), /could not be cloned/);
+  for (const call of [() => copy.copy(5), () => copy.copyInto('release')]) {
+    assert.throws(call, { name: 'TypeError', message: '`options` must be an object' });
+  }
   assert.throws(() => new ivm.ExternalCopy(Symbol('s')));
 });
 

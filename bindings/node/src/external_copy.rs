@@ -13,6 +13,7 @@ use napi_derive::napi;
 use crate::convert::raw;
 use crate::convert::{js_to_serialized, serialized_to_js};
 use crate::errors::{to_napi, type_error};
+use crate::options::Options;
 use crate::reference::{array_items, instance};
 
 #[derive(Debug)]
@@ -134,8 +135,11 @@ fn flag(options: &Option<JsObject>, name: &str) -> napi::Result<bool> {
     }
 }
 
-fn copy_options(options: &Option<JsObject>) -> napi::Result<CopyOptions> {
-    Ok(CopyOptions::new().release(flag(options, "release")?).transfer_in(flag(options, "transferIn")?))
+/// `{ release, transferIn }` of `copy` and `copyInto`; anything but an
+/// object (or nothing) is a TypeError.
+fn copy_options(env: &Env, options: Option<JsUnknown>) -> napi::Result<CopyOptions> {
+    let given = Options::of(env, options, "options")?;
+    Ok(CopyOptions::new().release(given.truthy("release")?).transfer_in(given.truthy("transferIn")?))
 }
 
 #[napi]
@@ -169,16 +173,16 @@ impl ExternalCopy {
 
     /// `externalCopy.copy({ release, transferIn })`: the value, in Node.
     #[napi(catch_unwind)]
-    pub fn copy(&self, env: Env, options: Option<JsObject>) -> napi::Result<JsUnknown> {
-        let copy = self.copy.copy_serialized(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
+    pub fn copy(&self, env: Env, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
+        let copy = self.copy.copy_serialized(&copy_options(&env, options)?).map_err(|e| to_napi(&env, e))?;
         serialized_to_js(&env, &copy)
     }
 
     /// `externalCopy.copyInto({ release, transferIn })`: an object that,
     /// passed into an isolate, arrives there as the value.
     #[napi(catch_unwind)]
-    pub fn copy_into(&self, env: Env, options: Option<JsObject>) -> napi::Result<ExternalCopyInto> {
-        let into = self.copy.copy_into(&copy_options(&options)?).map_err(|e| to_napi(&env, e))?;
+    pub fn copy_into(&self, env: Env, options: Option<JsUnknown>) -> napi::Result<ExternalCopyInto> {
+        let into = self.copy.copy_into(&copy_options(&env, options)?).map_err(|e| to_napi(&env, e))?;
         Ok(ExternalCopyInto { into, used: Cell::new(false) })
     }
 
