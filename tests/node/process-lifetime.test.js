@@ -232,6 +232,22 @@ test('a promise that nothing can settle does not keep the process alive', async 
   assertExitsSoonAfterDone(run);
 });
 
+test('a promise that nothing settles, followed with a timeout, keeps the process alive until the timeout rejects it', async () => {
+  const run = await runChild(
+    `
+      const context = new ivm.Isolate().createContextSync();
+      const started = Date.now();
+      const report = (form) => (error) => console.log(form + ' rejected after ' + (Date.now() - started >= 150) + ': ' + error.message);
+      context.eval('new Promise(() => {})', { promise: true, timeout: 150 }).catch(report('async'));
+      context.evalSync('new Promise(() => {})', { promise: true, timeout: 200 }).catch(report('sync')).then(() => console.log('done'));
+    `,
+    5000,
+  );
+  assertExitsSoonAfterDone(run);
+  assert.match(run.stdout, /^async rejected after true: Script execution timed out\.$/m);
+  assert.match(run.stdout, /^sync rejected after true: Script execution timed out\.$/m);
+});
+
 test('a call waiting on a promise that Node settles later keeps the process alive until it does', async () => {
   const run = await runChild(
     `

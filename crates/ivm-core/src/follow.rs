@@ -43,8 +43,8 @@ pub(crate) struct Follower {
     state: Arc<CallState>,
     options: RunOptions,
     context: Arc<v8::Global<v8::Context>>,
-    /// Cancelled once the result is in.
-    _deadline: Option<Deadline>,
+    /// Cancelled once the result is in; a call with one settles by itself.
+    deadline: Option<Deadline>,
 }
 
 static NEXT_FOLLOWER: AtomicU64 = AtomicU64::new(1);
@@ -120,10 +120,12 @@ pub(crate) fn follow<'s>(
         state: Arc::clone(&state),
         options: RunOptions { promise: false, ..options.clone() },
         context: Arc::clone(context),
-        _deadline: expiry,
+        deadline: expiry,
     };
+    let settles_by_itself = follower.deadline.is_some();
     isolate.inner.host.followers.lock().unwrap_or_else(PoisonError::into_inner).insert(id, follower);
-    if isolate.inner.host.pending_calls.load(Ordering::SeqCst) == 0 {
+    // A call with a deadline settles by then whatever happens outside.
+    if !settles_by_itself && isolate.inner.host.pending_calls.load(Ordering::SeqCst) == 0 {
         state.waiting();
     }
     Ok(true)
@@ -139,7 +141,8 @@ pub(crate) fn host_call_settled(isolate: &Isolate) {
         return;
     }
     let followers = isolate.inner.host.followers.lock().unwrap_or_else(PoisonError::into_inner);
-    let waiting: Vec<Arc<CallState>> = followers.values().map(|follower| Arc::clone(&follower.state)).collect();
+    let waiting = followers.values().filter(|follower| follower.deadline.is_none());
+    let waiting: Vec<Arc<CallState>> = waiting.map(|follower| Arc::clone(&follower.state)).collect();
     drop(followers);
     for state in waiting {
         state.waiting();

@@ -76,7 +76,8 @@ impl<T> Pending<T> {
     /// to settle (`promise: true`, a promise still pending when its code is
     /// done): from then on nothing of the call is queued or running, and
     /// only something outside the isolate (a host callback settling) can
-    /// finish it. Never called for a call that does not wait. Front-ends
+    /// finish it. Never called for a call that does not wait, nor for one
+    /// with a timeout, which its deadline ends at the latest. Front-ends
     /// with an event loop use it to stop keeping the loop alive for a call
     /// that nothing may ever settle.
     pub fn on_waiting(&self, f: impl FnOnce() + Send + 'static) {
