@@ -13,9 +13,17 @@ import ivm
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_async_form_needs_running_loop(context: ivm.Context) -> None:
-    with pytest.raises(RuntimeError):
-        context.eval_async("1")
+def test_async_form_outside_a_loop_is_a_coroutine_for_asyncio_run(context: ivm.Context) -> None:
+    # `asyncio.run(context.eval_async(...))`: no loop runs when the call is
+    # made; it starts at once all the same, and the coroutine awaits it on
+    # the loop that runs it.
+    assert asyncio.run(context.eval_async("40 + 2")) == 42
+    context.eval("globalThis.n = 0")
+    pending = context.eval_async("++n")
+    assert context.eval("n") == 1, "the call started before it was awaited"
+    assert asyncio.run(pending) == 1
+    with pytest.raises(ivm.JSError, match="nope"):
+        asyncio.run(context.eval_async("throw new Error('nope')"))
 
 
 def test_async_form_returns_future_of_running_loop(context: ivm.Context) -> None:

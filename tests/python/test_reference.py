@@ -377,6 +377,14 @@ def test_host_reference_in_javascript(context: ivm.Context) -> None:
     assert context.eval_closure("return $0.copySync()", reference, copy=True) == {"k": 1}
 
 
+def test_a_reference_to_a_function_is_callable(context: ivm.Context) -> None:
+    add = context.eval("(a, b) => a + b")
+    assert isinstance(add, ivm.Reference)
+    assert add(2, 3) == 5 == add.apply(None, [2, 3])
+    with pytest.raises(ivm.UsageError, match="not a function"):
+        context.eval("({})", reference=True)()
+
+
 def test_host_reference_apply_sync(context: ivm.Context) -> None:
     multiply = ivm.Reference(lambda a, b: a * b)
     assert context.eval_closure("return $0.typeof", multiply) == "function"

@@ -34,13 +34,24 @@ pub(crate) fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> ivm_core:
 }
 
 /// An asyncio future settled with `pending`'s result, converted by `convert`
-/// on the thread that finishes the call.
+/// on the thread that finishes the call. With no event loop running yet
+/// (`asyncio.run(context.eval_async(…))`), a coroutine that awaits it on
+/// the loop that runs it: the call has started either way.
 pub(crate) fn future<'py, T: Send + 'static>(
     py: Python<'py>,
     pending: Pending<T>,
     convert: impl FnOnce(Python<'_>, T) -> PyResult<Bound<'_, PyAny>> + Send + 'static,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let event_loop = asyncio(py)?.call_method0("get_running_loop")?;
+    let Ok(event_loop) = asyncio(py)?.call_method0("get_running_loop") else {
+        let parts = Mutex::new(Some((pending, convert)));
+        let make = PyCFunction::new_closure(py, None, None, move |args, _| -> PyResult<Py<PyAny>> {
+            let taken = parts.lock().unwrap_or_else(PoisonError::into_inner).take();
+            let (pending, convert) = taken
+                .ok_or_else(|| crate::errors::usage_error(args.py(), "this awaitable has been awaited already"))?;
+            future(args.py(), pending, convert).map(Bound::unbind)
+        })?;
+        return await_later(py)?.call1((make,));
+    };
     let future = event_loop.call_method0("create_future")?;
     // A task that gives up on the call (cancelled, or timed out by
     // `asyncio.wait_for`) cancels it: it is skipped, or its JavaScript
@@ -79,6 +90,19 @@ fn settle(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyRe
     }
     if ok { future.call_method1("set_result", (value,)) } else { future.call_method1("set_exception", (value,)) }?;
     Ok(())
+}
+
+/// `async def await_later(make): return await make()`: a coroutine for a
+/// call made before any event loop ran.
+fn await_later(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    static AWAIT_LATER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    AWAIT_LATER
+        .get_or_try_init(py, || {
+            let code = c"async def await_later(make):\n    return await make()\n";
+            let module = PyModule::from_code(py, code, c"ivm/aio.py", c"ivm._await_later")?;
+            Ok(module.getattr("await_later")?.unbind())
+        })
+        .map(|function| function.bind(py))
 }
 
 fn settle_function(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {

@@ -263,6 +263,13 @@ impl Reference {
         }
     }
 
+    /// Calls the function with `arguments` and no ``this``: ``ref(2, 3)`` is
+    /// ``ref.apply(None, [2, 3])``.
+    #[pyo3(signature = (*arguments))]
+    fn __call__<'py>(&self, py: Python<'py>, arguments: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        self.apply(py, None, Some(arguments.as_any()), None)
+    }
+
     /// `apply`, awaitable.
     #[pyo3(signature = (receiver = None, arguments = None, **options))]
     fn apply_async<'py>(
