@@ -101,6 +101,16 @@ fn call_options(args: &[Structured]) -> Result<(crate::RunOptions, bool), HostEr
     Ok((run_options(mode, promise, timeout), undefined))
 }
 
+/// The `(code, filename)` a compile method starts with.
+fn source(arguments: &[Structured]) -> Result<(String, CompileOptions), HostError> {
+    let code = text(arguments.first()).ok_or_else(|| HostError::Type("`code` must be a string".into()))?;
+    let options = match text(arguments.get(1)) {
+        Some(filename) => CompileOptions::new().origin(ScriptOrigin::new(filename)),
+        None => CompileOptions::new(),
+    };
+    Ok((code, options))
+}
+
 fn eval_options(run: crate::RunOptions) -> EvalOptions {
     let mut options = EvalOptions::new().result(run.result).promise(run.promise);
     if let Some(timeout) = run.timeout {
@@ -262,13 +272,10 @@ impl ApiObject for Isolate {
                 remote,
             ),
             "compileScript" => {
-                let Some(code) = text(arguments.first()) else {
-                    return now(Err(HostError::Type("`code` must be a string".into())));
+                let (code, options) = match source(&arguments) {
+                    Ok(source) => source,
+                    Err(refusal) => return now(Err(refusal)),
                 };
-                let mut options = CompileOptions::new();
-                if let Some(filename) = text(arguments.get(1)) {
-                    options = options.origin(ScriptOrigin::new(filename));
-                }
                 let make =
                     move |at_once| in_form(&isolate.clone(), at_once, move || isolate.compile_script(&code, &options));
                 queued(self, make, remote)
@@ -276,13 +283,10 @@ impl ApiObject for Isolate {
             // (code, filename, meta): `meta` is what the `meta` callback
             // set, which only code of the module's own isolate may give.
             "compileModule" => {
-                let Some(code) = text(arguments.first()) else {
-                    return now(Err(HostError::Type("`code` must be a string".into())));
+                let (code, options) = match source(&arguments) {
+                    Ok(source) => source,
+                    Err(refusal) => return now(Err(refusal)),
                 };
-                let mut options = CompileOptions::new();
-                if let Some(filename) = text(arguments.get(1)) {
-                    options = options.origin(ScriptOrigin::new(filename));
-                }
                 let meta = arguments.get(2).filter(|meta| meta.as_primitive().is_none()).cloned();
                 if meta.is_some() && !self.locked_here() {
                     return now(Err("`meta` callback must belong to entered isolate".into()));

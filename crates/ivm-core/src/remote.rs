@@ -186,7 +186,7 @@ impl Dispatch {
     pub(crate) fn new(isolate: &Arc<IsolateInner>) -> Dispatch {
         let weak = Arc::downgrade(isolate);
         let table = move || weak.upgrade().map(|inner| Arc::clone(&inner.host.remotes));
-        let (sync_table, async_table, blocking_table) = (table.clone(), table.clone(), table);
+        let sync_table = table.clone();
         Dispatch {
             sync: Callback::sync(
                 move |args| match decode(&sync_table, args)? {
@@ -195,26 +195,22 @@ impl Dispatch {
                 },
                 true,
             ),
-            promise: Callback::deferred(
-                move |args, resolver| match decode(&async_table, args) {
-                    Ok(Decoded::Op(remote, op)) => remote.call_async(op, resolver),
-                    Ok(Decoded::Done(value)) => resolver.resolve(value),
-                    Err(message) => resolver.reject(message),
-                },
-                false,
-                true,
-            ),
-            blocking: Callback::deferred(
-                move |args, resolver| match decode(&blocking_table, args) {
-                    Ok(Decoded::Op(remote, op)) => remote.call_blocking(op, resolver),
-                    Ok(Decoded::Done(value)) => resolver.resolve(value),
-                    Err(message) => resolver.reject(message),
-                },
-                true,
-                true,
-            ),
+            promise: deferred_dispatch(table.clone(), false),
+            blocking: deferred_dispatch(table, true),
         }
     }
+}
+
+/// The promise (or with `blocking`, the blocking) host function of the
+/// library: each call names a remote value and what to do with it.
+fn deferred_dispatch(table: impl Fn() -> Option<Table> + Send + Sync + 'static, blocking: bool) -> Callback {
+    let dispatch = move |args, resolver: Resolver| match decode(&table, args) {
+        Ok(Decoded::Op(remote, op)) if blocking => remote.call_blocking(op, resolver),
+        Ok(Decoded::Op(remote, op)) => remote.call_async(op, resolver),
+        Ok(Decoded::Done(value)) => resolver.resolve(value),
+        Err(message) => resolver.reject(message),
+    };
+    Callback::deferred(dispatch, blocking, true)
 }
 
 type Table = Arc<Mutex<RemoteTable>>;
@@ -287,8 +283,7 @@ fn decode(table: &impl Fn() -> Option<Table>, args: Vec<Transferable>) -> std::r
             return Ok(Decoded::Done(Value::Undefined.into()));
         }
         Some("derefInto") => {
-            let marker = DerefIntoMarker { remote, used: AtomicBool::new(false) };
-            return Ok(Decoded::Done(Transferable::Remote(Arc::new(marker))));
+            return Ok(Decoded::Done(Transferable::Remote(Arc::new(Marker::new(StandsFor::Value(remote))))));
         }
         _ => return Err("unknown operation".into()),
     };
@@ -477,95 +472,80 @@ impl Remote for IsolateCallback {
 }
 
 /// What a remote value that leaves its isolate crosses as: a `Callback`
-/// made inside as its function, a `copyInto()` marker as its copy (once),
-/// anything else as itself.
+/// made inside as its function, a `copyInto()` or `derefInto()` marker as
+/// what it stands for (once), anything else as itself.
 pub(crate) fn leaving(remote: Arc<dyn Remote>) -> Result<Transferable> {
     let any: Arc<dyn Any + Send + Sync> = remote.clone();
     let any = match any.downcast::<IsolateCallback>() {
         Ok(callback) => return Ok(Transferable::Reference(callback.0.clone())),
         Err(any) => any,
     };
-    let any = match any.downcast::<CopyIntoMarker>() {
-        Ok(marker) => return marker.leave(),
-        Err(any) => any,
-    };
-    match any.downcast::<DerefIntoMarker>() {
+    match any.downcast::<Marker>() {
         Ok(marker) => marker.leave(),
         Err(_) => Ok(Transferable::Remote(remote)),
     }
 }
 
-/// The marker a Reference's `derefInto()` gives inside an isolate
-/// (isolated-vm's): wherever it goes out of the isolate, the referenced
-/// value arrives in its place if it lives there (the host's own object, for
-/// a Reference to a host value); a second time is an error.
+/// What an ExternalCopy's `copyInto()` or a Reference's `derefInto()` gives
+/// inside an isolate (isolated-vm's markers): an object with no methods
+/// that, wherever it goes out of the isolate, arrives as what it stands
+/// for; a second time is an error.
 #[derive(Debug)]
-struct DerefIntoMarker {
-    remote: Arc<dyn Remote>,
+struct Marker {
+    stands_for: StandsFor,
     used: AtomicBool,
 }
 
-impl DerefIntoMarker {
+#[derive(Debug)]
+enum StandsFor {
+    /// A copy of the ExternalCopy's value, as `copyInto()`'s options say.
+    Copy(crate::ExternalCopy, crate::CopyOptions),
+    /// The referenced value, where it lives (the host's own object, for a
+    /// Reference to a host value).
+    Value(Arc<dyn Remote>),
+}
+
+impl Marker {
+    fn new(stands_for: StandsFor) -> Marker {
+        Marker { stands_for, used: AtomicBool::new(false) }
+    }
+
+    /// The method that made it, as isolated-vm's messages name it.
+    fn method(&self) -> &'static str {
+        match self.stands_for {
+            StandsFor::Copy(..) => "copyInto()",
+            StandsFor::Value(_) => "derefInto()",
+        }
+    }
+
     fn leave(&self) -> Result<Transferable> {
         if self.used.swap(true, Ordering::Relaxed) {
-            return Err(crate::Error::Released("The return value of `derefInto()` should only be used once"));
+            return Err(crate::Error::Released(match self.stands_for {
+                StandsFor::Copy(..) => "The return value of `copyInto()` should only be used once",
+                StandsFor::Value(_) => "The return value of `derefInto()` should only be used once",
+            }));
         }
-        Ok(Transferable::Dereferenced(Arc::clone(&self.remote)))
+        Ok(match &self.stands_for {
+            StandsFor::Copy(copy, options) => Transferable::Copy(copy.copy(options)?),
+            StandsFor::Value(remote) => Transferable::Dereferenced(Arc::clone(remote)),
+        })
     }
 }
 
-impl Remote for DerefIntoMarker {
+impl Remote for Marker {
     fn type_of(&self) -> String {
         "object".into()
     }
 
     fn class(&self) -> RemoteClass {
-        RemoteClass::DerefInto
+        match self.stands_for {
+            StandsFor::Copy(..) => RemoteClass::CopyInto,
+            StandsFor::Value(_) => RemoteClass::DerefInto,
+        }
     }
 
     fn call(&self, _op: RemoteOp) -> CallbackResult {
-        Err(HostError::Type("The return value of `derefInto()` has no methods".into()))
-    }
-
-    fn call_async(&self, op: RemoteOp, resolver: Resolver) {
-        match self.call(op) {
-            Ok(value) => resolver.resolve(value),
-            Err(message) => resolver.reject(message),
-        }
-    }
-}
-
-/// The marker an ExternalCopy's `copyInto()` gives inside an isolate
-/// (isolated-vm's): wherever it goes out of the isolate, the copy arrives
-/// in its place, with the options `copyInto()` was given; a second time is
-/// an error.
-#[derive(Debug)]
-struct CopyIntoMarker {
-    copy: crate::ExternalCopy,
-    options: crate::CopyOptions,
-    used: AtomicBool,
-}
-
-impl CopyIntoMarker {
-    fn leave(&self) -> Result<Transferable> {
-        if self.used.swap(true, Ordering::Relaxed) {
-            return Err(crate::Error::Released("The return value of `copyInto()` should only be used once"));
-        }
-        Ok(Transferable::Copy(self.copy.copy(&self.options)?))
-    }
-}
-
-impl Remote for CopyIntoMarker {
-    fn type_of(&self) -> String {
-        "object".into()
-    }
-
-    fn class(&self) -> RemoteClass {
-        RemoteClass::CopyInto
-    }
-
-    fn call(&self, _op: RemoteOp) -> CallbackResult {
-        Err(HostError::Type("The return value of `copyInto()` has no methods".into()))
+        Err(HostError::Type(format!("The return value of `{}` has no methods", self.method())))
     }
 
     fn call_async(&self, op: RemoteOp, resolver: Resolver) {
@@ -732,7 +712,7 @@ impl Remote for crate::ExternalCopy {
             }
             RemoteOp::CopyInto { options } => match self.copy_into(&options).map_err(HostError::from)? {
                 Transferable::ExternalCopy(copy, options) => {
-                    Ok(Transferable::Remote(Arc::new(CopyIntoMarker { copy, options, used: AtomicBool::new(false) })))
+                    Ok(Transferable::Remote(Arc::new(Marker::new(StandsFor::Copy(copy, options)))))
                 }
                 other => Ok(other),
             },
