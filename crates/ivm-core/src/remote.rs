@@ -25,9 +25,11 @@ use crate::transfer::JsScope;
 use crate::{Callback, Isolate, Reference, Result, RunOptions, TransferMode, Transferable};
 
 /// A value outside an isolate that JavaScript inside it holds through a
-/// `Reference`. The operations arrive with copies of their arguments; what
-/// they return goes into the isolate as any [`Transferable`] does (a
-/// [`Transferable::Remote`] becomes another `Reference`).
+/// `Reference`. The operations arrive with copies of their arguments (an
+/// `apply`'s arguments may also be the calling isolate's handles, as
+/// themselves); what they return goes into the isolate as any
+/// [`Transferable`] does (a [`Transferable::Remote`] becomes another
+/// `Reference`).
 pub trait Remote: Any + Send + Sync + fmt::Debug {
     /// `reference.typeof`.
     fn type_of(&self) -> String;
