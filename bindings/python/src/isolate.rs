@@ -87,14 +87,14 @@ impl Isolate {
     }
 
     /// Compiles `code` for running in any context of this isolate.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, produce_cached_data=False)")]
     fn compile_script(&self, py: Python<'_>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Script> {
         let options = options::parse("compile_script", COMPILE, options)?.compile;
         Ok(Script { inner: detached(py, || self.inner.compile_script(code, &options))? })
     }
 
     /// `compile_script`, awaitable.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, produce_cached_data=False)")]
     fn compile_script_async<'py>(
         &self,
         py: Python<'py>,
@@ -108,14 +108,14 @@ impl Isolate {
     }
 
     /// Compiles `code` as an ES module.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, produce_cached_data=False)")]
     fn compile_module(&self, py: Python<'_>, code: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Module> {
         let options = options::parse("compile_module", COMPILE, options)?.compile;
         Ok(Module::from(detached(py, || self.inner.compile_module(code, &options))?))
     }
 
     /// `compile_module`, awaitable.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, produce_cached_data=False)")]
     fn compile_module_async<'py>(
         &self,
         py: Python<'py>,
@@ -280,7 +280,7 @@ impl Context {
     }
 
     /// Compiles and runs `code`, returning its completion value.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn eval<'py>(
         &self,
         py: Python<'py>,
@@ -293,7 +293,7 @@ impl Context {
     }
 
     /// `eval`, awaitable.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn eval_async<'py>(
         &self,
         py: Python<'py>,
@@ -305,7 +305,7 @@ impl Context {
     }
 
     /// `eval`, queued; its result and errors are dropped.
-    #[pyo3(signature = (code, **options))]
+    #[pyo3(signature = (code, **options), text_signature = "($self, code, *, filename='<ivm>', line_offset=0, column_offset=0, cached_data=None, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn eval_ignored(&self, code: String, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         let options = options::parse("eval_ignored", EVAL, options)?;
         self.inner.eval_ignored(code, options);
@@ -315,7 +315,7 @@ impl Context {
     /// Runs `code` as the body of a function whose arguments are `$0`,
     /// `$1`, …: `arguments`, copied in (handles and callables as
     /// themselves).
-    #[pyo3(signature = (code, *arguments, **options))]
+    #[pyo3(signature = (code, *arguments, **options), text_signature = "($self, code, *arguments, filename='<ivm>', line_offset=0, column_offset=0, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn eval_closure<'py>(
         &self,
         py: Python<'py>,
@@ -330,7 +330,7 @@ impl Context {
     }
 
     /// `eval_closure`, awaitable.
-    #[pyo3(signature = (code, *arguments, **options))]
+    #[pyo3(signature = (code, *arguments, **options), text_signature = "($self, code, *arguments, filename='<ivm>', line_offset=0, column_offset=0, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn eval_closure_async<'py>(
         &self,
         py: Python<'py>,
@@ -344,7 +344,7 @@ impl Context {
     }
 
     /// `eval_closure`, queued; its result and errors are dropped.
-    #[pyo3(signature = (code, *arguments, **options))]
+    #[pyo3(signature = (code, *arguments, **options), text_signature = "($self, code, *arguments, filename='<ivm>', line_offset=0, column_offset=0, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn eval_closure_ignored(
         &self,
         code: String,
@@ -375,7 +375,7 @@ pub(crate) struct Script {
 #[pymethods]
 impl Script {
     /// Runs the script in `context`, returning its completion value.
-    #[pyo3(signature = (context, **options))]
+    #[pyo3(signature = (context, **options), text_signature = "($self, context, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -389,7 +389,7 @@ impl Script {
     }
 
     /// `run`, awaitable.
-    #[pyo3(signature = (context, **options))]
+    #[pyo3(signature = (context, **options), text_signature = "($self, context, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn run_async<'py>(
         &self,
         py: Python<'py>,
@@ -401,7 +401,7 @@ impl Script {
     }
 
     /// `run`, queued; its result and errors are dropped.
-    #[pyo3(signature = (context, **options))]
+    #[pyo3(signature = (context, **options), text_signature = "($self, context, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn run_ignored(&self, context: &Bound<'_, Context>, options: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
         let options = options::run("run_ignored", RUN, options)?;
         self.inner.run_ignored(&context.get().inner, options);
