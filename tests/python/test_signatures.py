@@ -60,23 +60,44 @@ def script(isolate: ivm.Isolate) -> ivm.Script:
 def test_the_options_listed_are_the_options_taken(
     isolate: ivm.Isolate, context: ivm.Context, script: ivm.Script
 ) -> None:
+    target = context.eval("({ a: 1 })", reference=True)
+    function = context.eval("() => 1")
+    module = isolate.compile_module("export default 0")
+    module.instantiate(context, lambda specifier, referrer: None)
     calls: dict[Any, Callable[..., Any]] = {
         ivm.Context.eval: lambda **options: context.eval("0", **options),
         ivm.Context.eval_closure: lambda **options: context.eval_closure("0", **options),
         ivm.Isolate.compile_script: lambda **options: isolate.compile_script("0", **options),
         ivm.Isolate.compile_module: lambda **options: isolate.compile_module("0", **options),
         ivm.Script.run: lambda **options: script.run(context, **options),
+        ivm.Reference.get: lambda **options: target.get("a", **options),
+        ivm.Reference.set: lambda **options: target.set("a", 1, **options),
+        ivm.Reference.delete: lambda **options: target.delete("b", **options),
+        ivm.Reference.apply: lambda **options: function.apply(None, [], **options),
+        ivm.Module.evaluate: lambda **options: module.evaluate(**options),
     }
     for method, call in calls.items():
         assert listed(method), f"{method.__qualname__} lists no options"
         assert listed(method) == accepted(call), method.__qualname__
 
 
-@pytest.mark.parametrize(
-    "name", ["eval", "eval_closure", "compile_script", "compile_module", "run"]
-)
+OWNERS: dict[str, Any] = {
+    "eval": ivm.Context,
+    "eval_closure": ivm.Context,
+    "compile_script": ivm.Isolate,
+    "compile_module": ivm.Isolate,
+    "run": ivm.Script,
+    "get": ivm.Reference,
+    "set": ivm.Reference,
+    "delete": ivm.Reference,
+    "apply": ivm.Reference,
+    "evaluate": ivm.Module,
+}
+
+
+@pytest.mark.parametrize("name", list(OWNERS))
 def test_the_async_and_ignored_forms_list_the_same_options(name: str) -> None:
-    owner = {"eval": ivm.Context, "eval_closure": ivm.Context, "run": ivm.Script}.get(name, ivm.Isolate)
+    owner = OWNERS[name]
     forms = [getattr(owner, name + suffix) for suffix in ("", "_async", "_ignored") if hasattr(owner, name + suffix)]
     assert len(forms) >= 2
     signatures = {str(inspect.signature(form)) for form in forms}

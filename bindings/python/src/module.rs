@@ -97,7 +97,7 @@ impl Module {
 
     /// Runs the module (and the modules it imports that have not run),
     /// waiting for its top-level ``await``; raises what it throws.
-    #[pyo3(signature = (**options))]
+    #[pyo3(signature = (**options), text_signature = "($self, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn evaluate<'py>(&self, py: Python<'py>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("evaluate", RUN, options)?;
         let result = detached(py, || self.inner.evaluate(&options))?;
@@ -106,7 +106,7 @@ impl Module {
 
     /// `evaluate`, awaitable: a top-level ``await`` may wait on Python
     /// (an async callback).
-    #[pyo3(signature = (**options))]
+    #[pyo3(signature = (**options), text_signature = "($self, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn evaluate_async<'py>(&self, py: Python<'py>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let options = options::run("evaluate_async", RUN, options)?;
         future(py, self.inner.evaluate_async(options), from_transferable)

@@ -120,7 +120,7 @@ impl Reference {
     /// ``value[key]``: by default an own data property only (no getters, no
     /// prototype chain); ``accessors=True`` reads as JavaScript does. On a
     /// Python object, what the Reference grants (see ``Reference``).
-    #[pyo3(signature = (key, **options))]
+    #[pyo3(signature = (key, **options), text_signature = "($self, key, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False, accessors=False)")]
     fn get<'py>(
         &self,
         py: Python<'py>,
@@ -138,7 +138,7 @@ impl Reference {
     }
 
     /// `get`, awaitable.
-    #[pyo3(signature = (key, **options))]
+    #[pyo3(signature = (key, **options), text_signature = "($self, key, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False, accessors=False)")]
     fn get_async<'py>(
         &self,
         py: Python<'py>,
@@ -151,7 +151,7 @@ impl Reference {
     }
 
     /// ``value[key] = value``; whether it was set.
-    #[pyo3(signature = (key, value, **options))]
+    #[pyo3(signature = (key, value, **options), text_signature = "($self, key, value, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn set(
         &self,
         py: Python<'_>,
@@ -170,7 +170,7 @@ impl Reference {
     }
 
     /// `set`, awaitable.
-    #[pyo3(signature = (key, value, **options))]
+    #[pyo3(signature = (key, value, **options), text_signature = "($self, key, value, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn set_async<'py>(
         &self,
         py: Python<'py>,
@@ -185,7 +185,7 @@ impl Reference {
     }
 
     /// `set`, queued; its result and errors are dropped.
-    #[pyo3(signature = (key, value, **options))]
+    #[pyo3(signature = (key, value, **options), text_signature = "($self, key, value, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn set_ignored(
         &self,
         py: Python<'_>,
@@ -199,7 +199,7 @@ impl Reference {
     }
 
     /// ``delete value[key]``; whether the property is gone.
-    #[pyo3(signature = (key, **options))]
+    #[pyo3(signature = (key, **options), text_signature = "($self, key, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>, options: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
         let options = options::run("delete", RUN, options)?;
         match &self.target {
@@ -212,7 +212,7 @@ impl Reference {
     }
 
     /// `delete`, awaitable.
-    #[pyo3(signature = (key, **options))]
+    #[pyo3(signature = (key, **options), text_signature = "($self, key, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn delete_async<'py>(
         &self,
         py: Python<'py>,
@@ -225,7 +225,7 @@ impl Reference {
     }
 
     /// `delete`, queued; its result and errors are dropped.
-    #[pyo3(signature = (key, **options))]
+    #[pyo3(signature = (key, **options), text_signature = "($self, key, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn delete_ignored(
         &self,
         py: Python<'_>,
@@ -239,7 +239,7 @@ impl Reference {
 
     /// Calls the function with `receiver` as ``this`` and `arguments`
     /// (copied in; handles and callables as themselves).
-    #[pyo3(signature = (receiver = None, arguments = None, **options))]
+    #[pyo3(signature = (receiver = None, arguments = None, **options), text_signature = "($self, receiver=None, arguments=None, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn apply<'py>(
         &self,
         py: Python<'py>,
@@ -271,7 +271,7 @@ impl Reference {
     }
 
     /// `apply`, awaitable.
-    #[pyo3(signature = (receiver = None, arguments = None, **options))]
+    #[pyo3(signature = (receiver = None, arguments = None, **options), text_signature = "($self, receiver=None, arguments=None, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn apply_async<'py>(
         &self,
         py: Python<'py>,
@@ -286,7 +286,7 @@ impl Reference {
     }
 
     /// `apply`, queued; its result and errors are dropped.
-    #[pyo3(signature = (receiver = None, arguments = None, **options))]
+    #[pyo3(signature = (receiver = None, arguments = None, **options), text_signature = "($self, receiver=None, arguments=None, *, timeout=None, cpu_limit=None, promise=False, copy=False, reference=False, external_copy=False)")]
     fn apply_ignored(
         &self,
         py: Python<'_>,
