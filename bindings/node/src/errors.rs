@@ -20,10 +20,23 @@ pub(crate) fn to_napi(env: &Env, error: Error) -> napi::Error {
     if matches!(error, Error::Timeout)
         && let Some(frames) = TIMED_OUT_FRAMES.with(|slot| slot.borrow_mut().take())
     {
-        let stack = format!("Error: {}\n{frames}\n{}", error.message(), ivm_core::embedding::STACK_BOUNDARY);
-        return throw_with_stack(env, &error, &stack);
+        return throw_with_stack(env, &error, &timed_out_stack(&error, &frames));
     }
     throw_saying(env, &error, None)
+}
+
+/// A timeout's stack up to the boundary line: the message, then where the
+/// runaway code was.
+fn timed_out_stack(error: &Error, frames: &str) -> String {
+    format!("Error: {}\n{frames}\n{}", error.message(), ivm_core::embedding::STACK_BOUNDARY)
+}
+
+/// Continues `stack` with the Node code calling into the addon now.
+fn push_host_frames(env: &Env, stack: &mut String) {
+    if let Some(frames) = host_frames(env) {
+        stack.push('\n');
+        stack.push_str(&frames);
+    }
 }
 
 thread_local! {
@@ -52,22 +65,15 @@ pub(crate) fn sync_to_napi(env: &Env, error: Error) -> napi::Error {
         Error::Js(JsError { stack: Some(mut stack), name, message, thrown, ivm_class }) => {
             stack.push('\n');
             stack.push_str(ivm_core::embedding::STACK_BOUNDARY);
-            if let Some(frames) = host_frames(env) {
-                stack.push('\n');
-                stack.push_str(&frames);
-            }
+            push_host_frames(env, &mut stack);
             to_napi(env, Error::Js(JsError { stack: Some(stack), name, message, thrown, ivm_class }))
         }
         // A timeout's stack shows where the runaway code was, then the
         // Node code that made the call, as isolated-vm's does.
         Error::Timeout => match ivm_core::embedding::take_timed_out_frames() {
             Some(frames) => {
-                let mut stack =
-                    format!("Error: {}\n{frames}\n{}", error.message(), ivm_core::embedding::STACK_BOUNDARY);
-                if let Some(host) = host_frames(env) {
-                    stack.push('\n');
-                    stack.push_str(&host);
-                }
+                let mut stack = timed_out_stack(&error, &frames);
+                push_host_frames(env, &mut stack);
                 throw_with_stack(env, &error, &stack)
             }
             None => to_napi(env, error),

@@ -243,6 +243,16 @@ impl RunState {
         })
     }
 
+    /// The outermost run with a deadline that began at `started` ended: its
+    /// deadline's state is cleared, and where its code was when the deadline
+    /// came is given, if it was read.
+    fn deadline_settled(&self, started: u64) -> Option<String> {
+        self.deadline_context.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.timing_out.store(0, Ordering::SeqCst);
+        let frames = self.timed_out_at.lock().unwrap_or_else(PoisonError::into_inner).take();
+        frames.filter(|(at, _)| *at == started).map(|(_, frames)| frames)
+    }
+
     /// The CPU budget of the call running now, if it has one.
     pub(crate) fn current_cpu_budget(&self) -> Option<Arc<CpuBudget>> {
         self.cpu_budget.lock().unwrap_or_else(PoisonError::into_inner).clone()
@@ -556,8 +566,10 @@ impl Isolate {
         crate::numeric::check_duration("cpu_limit", limits.cpu.as_ref().map(|budget| budget.left()))?;
         let (result, interruption) = self.with_locker(|isolate| {
             let armed = Armed::arm(self, &limits);
-            let keeps_context = !armed.reentrant && armed.deadline.is_some();
-            if keeps_context {
+            // An outermost run with a deadline: where it is when the deadline
+            // comes is read in its context (`on_deadline`).
+            let watched = (!armed.reentrant && armed.deadline.is_some()).then(|| epoch_ns(armed.started));
+            if watched.is_some() {
                 *self.inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner) = Some(context.clone());
             }
             let rejections = self.inner.rejections.start(!armed.reentrant);
@@ -575,17 +587,12 @@ impl Isolate {
                 };
                 (result, scope.has_terminated())
             };
-            let started = (!armed.reentrant).then(|| epoch_ns(armed.started));
             let ending = classify(armed.settle(terminated, result.is_err()));
-            if keeps_context {
-                self.inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner).take();
-            }
-            if let Some(started) = started {
-                self.inner.run.timing_out.store(0, Ordering::SeqCst);
-                let frames = self.inner.run.timed_out_at.lock().unwrap_or_else(PoisonError::into_inner).take();
-                let frames =
-                    frames.filter(|(at, _)| *at == started && ending.interruption == Some(Interruption::Timeout));
-                crate::this_thread::TIMED_OUT_AT.with(|slot| *slot.borrow_mut() = frames.map(|(_, frames)| frames));
+            // Only runs with a deadline pay for the frames' bookkeeping; a
+            // timeout on this thread always replaces what an earlier one left.
+            let frames = watched.and_then(|started| self.inner.run.deadline_settled(started));
+            if ending.interruption == Some(Interruption::Timeout) {
+                crate::this_thread::TIMED_OUT_AT.with(|slot| *slot.borrow_mut() = frames);
             }
             if ending.cancel_termination {
                 isolate.cancel_terminate_execution();
@@ -660,9 +667,9 @@ unsafe extern "C" fn on_deadline(isolate: v8::UnsafeRawIsolatePtr, _data: *mut s
     let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
     let Some(owner) = Isolate::of(&isolate) else { return };
     let inner = &owner.inner;
-    let started = inner.run.clocks.read(|reading| reading.running.map(|running| epoch_ns(running.started)));
-    let Some(started) = started else { return };
-    if inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+    // The run the deadline was for must be the one running now.
+    let started = inner.run.clocks.started.load(Ordering::Acquire);
+    if started == 0 || inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_err() {
         return;
     }
     let context = inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner).clone();
