@@ -193,6 +193,35 @@ fn a_timeout_ends_a_call_waiting_on_a_blocking_host_function() {
     assert_eq!(eval(&context, "'still usable'"), Value::from("still usable"));
 }
 
+#[test]
+fn a_timeout_that_pauses_in_host_code_counts_only_the_isolates_running() {
+    let (_isolate, context) = isolate_and_context();
+    let slow = Callback::new(|_| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(Value::from("done").into())
+    });
+    let paused = EvalOptions::new().timeout(Duration::from_millis(50)).pause_timeout_in_host(true);
+    let waited = context.eval_closure(
+        "$0(); $0(); let n = 0; for (let i = 0; i < 1000; i++) n += i; return n",
+        &[slow.clone().into()],
+        &paused,
+    );
+    assert_eq!(waited.unwrap(), Value::Number(499500.0));
+    // The clock goes on after the host function returns: code that runs
+    // away then is still stopped.
+    let runaway = context.eval_closure("$0(); for (;;) {}", &[slow.clone().into()], &paused);
+    assert!(matches!(runaway, Err(Error::Timeout)), "{runaway:?}");
+    // Without the option the host's time counts: the loop after the host
+    // function is where the termination lands.
+    let counted = context.eval_closure(
+        "$0(); let n = 0; for (let i = 0; i < 1000; i++) n += i; return n",
+        &[slow.into()],
+        &EvalOptions::new().timeout(Duration::from_millis(50)),
+    );
+    assert!(matches!(counted, Err(Error::Timeout)), "{counted:?}");
+    assert_eq!(eval(&context, "'usable'"), Value::from("usable"));
+}
+
 /// A host function that answers after `delay`, from another thread.
 fn later(delay: Duration) -> Callback {
     Callback::new_async(move |arguments, resolver| {

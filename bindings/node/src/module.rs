@@ -91,11 +91,7 @@ impl Module {
     pub fn evaluate(&self, env: Env, form: u32, options: Option<JsUnknown>) -> napi::Result<JsUnknown> {
         let module = &self.module;
         // Of the options only `timeout` is read, as in isolated-vm.
-        let timeout = Options::of(&env, options, "options")?.timeout()?;
-        let options = match timeout {
-            Some(timeout) => RunOptions::new().promise(true).timeout(timeout),
-            None => RunOptions::new().promise(true),
-        };
+        let options = Options::of(&env, options, "options")?.timed(RunOptions::new().promise(true))?;
         run(
             &env,
             Form::from_code(form)?,

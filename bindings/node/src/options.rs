@@ -114,6 +114,15 @@ impl<'e> Options<'e> {
         Ok(Some(timeout).filter(|timeout| !timeout.is_zero()))
     }
 
+    /// `run` with these options' `timeout`, which as in isolated-vm stops
+    /// while the call waits on a host function.
+    pub(crate) fn timed(&self, run: RunOptions) -> napi::Result<RunOptions> {
+        Ok(match self.timeout()? {
+            Some(timeout) => run.timeout(timeout).pause_timeout_in_host(true),
+            None => run,
+        })
+    }
+
     /// isolated-vm's TransferOptions: at most one of `copy`, `externalCopy`
     /// and `reference`, else `fallback`.
     pub(crate) fn result_mode(&self, fallback: ResultMode) -> napi::Result<ResultMode> {
@@ -147,9 +156,8 @@ impl<'e> Options<'e> {
         if self.object.is_none() {
             return Ok(Self::defaults(fallback));
         }
-        let (mut run, mode) = self.transfer(fallback)?;
-        run.timeout = self.timeout()?;
-        Ok((run, mode))
+        let (run, mode) = self.transfer(fallback)?;
+        Ok((self.timed(run)?, mode))
     }
 
     /// The run options of a call whose result's options are nested in
@@ -158,9 +166,8 @@ impl<'e> Options<'e> {
         if self.object.is_none() {
             return Ok(Self::defaults(fallback));
         }
-        let (mut run, mode) = self.options("result")?.transfer(fallback)?;
-        run.timeout = self.timeout()?;
-        Ok((run, mode))
+        let (run, mode) = self.options("result")?.transfer(fallback)?;
+        Ok((self.timed(run)?, mode))
     }
 
     /// What a call without options runs with: read without a pass over

@@ -336,10 +336,7 @@ impl Reference {
         let reference = self.in_isolate()?;
         let key = key_value(&env, &key)?;
         let value = js_to_transferable(&env, value)?;
-        let options = match Options::of(&env, options, "options")?.timeout()? {
-            Some(timeout) => RunOptions::new().timeout(timeout),
-            None => RunOptions::new(),
-        };
+        let options = Options::of(&env, options, "options")?.timed(RunOptions::new())?;
         run(
             &env,
             Form::from_code(form)?,

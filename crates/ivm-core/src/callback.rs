@@ -239,7 +239,7 @@ impl Resolver {
                 // disposed meanwhile has nothing left to settle.
                 queued.inner.strand.spawn(move || {
                     let timeout = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-                    let _ = isolate.run_in(&context, Limits { timeout, cpu }, |scope| {
+                    let _ = isolate.run_in(&context, Limits { timeout, pause_in_host: false, cpu }, |scope| {
                         let promise = v8::Local::new(scope, &promise);
                         match result {
                             Ok(value) => match transfer_in(scope, &isolate, &value) {
@@ -368,7 +368,7 @@ fn trampoline<'s>(
     let outcome = match &*entry.callback.inner {
         CallbackInner::Sync(f) => {
             let _calling = Calling::enter(&isolate);
-            let _host_time = CountWait(Instant::now());
+            let _host_time = CountWait::begin();
             catch_unwind(AssertUnwindSafe(|| f(copies)))
         }
         CallbackInner::Async(f) => {
@@ -396,8 +396,7 @@ fn trampoline<'s>(
         CallbackInner::Blocking(f) => {
             let (sender, receiver) = mpsc::sync_channel(1);
             let resolver = Resolver { target: Some(Target::Blocking(sender)) };
-            let waiting = Instant::now();
-            let _count_wait = CountWait(waiting);
+            let _count_wait = CountWait::begin();
             match catch_unwind(AssertUnwindSafe(|| f(copies, resolver))) {
                 Ok(()) => loop {
                     match receiver.recv_timeout(TERMINATION_POLL) {
@@ -505,12 +504,21 @@ pub(crate) fn waiting_resolver() -> (Resolver, mpsc::Receiver<CallbackResult>) {
 
 /// Counts the time a host function takes (a synchronous callback's run, a
 /// blocking callback's wait) as host time, not the isolate's CPU time,
-/// however it ends.
-struct CountWait(Instant);
+/// however it ends; a timeout that pauses in host code is paused meanwhile.
+struct CountWait {
+    since: Instant,
+    _paused: crate::run::HostTime,
+}
+
+impl CountWait {
+    fn begin() -> CountWait {
+        CountWait { since: Instant::now(), _paused: crate::run::HostTime::begin() }
+    }
+}
 
 impl Drop for CountWait {
     fn drop(&mut self) {
-        crate::run::note_host_wait(self.0.elapsed());
+        crate::run::note_host_wait(self.since.elapsed());
     }
 }
 

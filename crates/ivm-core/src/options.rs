@@ -104,6 +104,12 @@ pub struct RunOptions {
     ///
     /// [`Reference::get`]: crate::Reference::get
     pub accessors: bool,
+    /// Stop the [`timeout`](RunOptions::timeout)'s clock while the call
+    /// waits on a host function (a callback, or a host value's method), as
+    /// isolated-vm does: the timeout then bounds the isolate's own running.
+    /// Off by default, where a call waiting on a host function that never
+    /// returns still ends at its timeout.
+    pub pause_timeout_in_host: bool,
 }
 
 impl RunOptions {
@@ -133,6 +139,11 @@ impl RunOptions {
 
     pub fn accessors(mut self, accessors: bool) -> Self {
         self.accessors = accessors;
+        self
+    }
+
+    pub fn pause_timeout_in_host(mut self, pause: bool) -> Self {
+        self.pause_timeout_in_host = pause;
         self
     }
 }
@@ -282,6 +293,11 @@ impl EvalOptions {
 
     pub fn cpu_limit(mut self, limit: Duration) -> Self {
         self.run.cpu_limit = Some(limit);
+        self
+    }
+
+    pub fn pause_timeout_in_host(mut self, pause: bool) -> Self {
+        self.run.pause_timeout_in_host = pause;
         self
     }
 

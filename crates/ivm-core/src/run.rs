@@ -13,7 +13,9 @@
 //! The memory limit is judged after every entry into the isolate, not only
 //! runs of JavaScript, by `Isolate::with_locker`.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
@@ -279,6 +281,9 @@ pub(crate) fn note_host_wait(waited: Duration) {
 #[derive(Debug, Default)]
 pub(crate) struct Limits {
     pub(crate) timeout: Option<Duration>,
+    /// Whether the timeout's clock stops while the call waits on the host
+    /// (`RunOptions::pause_timeout_in_host`).
+    pub(crate) pause_in_host: bool,
     /// Shared with the later pieces of work of the same call (the settling
     /// of promises it awaits), which spend from it too.
     pub(crate) cpu: Option<Arc<CpuBudget>>,
@@ -286,7 +291,11 @@ pub(crate) struct Limits {
 
 impl From<&crate::RunOptions> for Limits {
     fn from(options: &crate::RunOptions) -> Limits {
-        Limits { timeout: options.timeout, cpu: options.cpu_limit.map(CpuBudget::new) }
+        Limits {
+            timeout: options.timeout,
+            pause_in_host: options.pause_timeout_in_host,
+            cpu: options.cpu_limit.map(CpuBudget::new),
+        }
     }
 }
 
@@ -436,7 +445,7 @@ struct Armed<'a> {
     waits_started: Duration,
     reentrant_started: Duration,
     host_checked: bool,
-    deadline: Option<(Deadline, Option<Deadline>)>,
+    timeout: Option<Timeout>,
     cpu_limit: Option<(Deadline, Arc<CpuBudget>)>,
     _current_budget: Option<CurrentBudget<'a>>,
     _depth: RunDepth,
@@ -473,10 +482,10 @@ impl<'a> Armed<'a> {
             inner.host_exit.run_started(inner);
         }
         // Checked to fit by `run_in`; a deadline past the clock's end is none.
-        let deadline = limits
-            .timeout
-            .and_then(|timeout| started.checked_add(timeout))
-            .map(|at| arm_timeout(inner, at, (!reentrant).then(|| epoch_ns(started))));
+        let timeout = limits.timeout.and_then(|timeout| started.checked_add(timeout)).map(|at| {
+            let timer = Timer::start(inner, at, (!reentrant).then(|| epoch_ns(started)));
+            if limits.pause_in_host { Timeout::pausable(timer) } else { Timeout::Running(timer) }
+        });
         // A CPU limit makes the run precise, so its clock was read above.
         let cpu_limit =
             limits.cpu.as_ref().zip(cpu).map(|(budget, cpu)| (arm_cpu_limit(inner, budget, cpu), Arc::clone(budget)));
@@ -490,7 +499,7 @@ impl<'a> Armed<'a> {
             waits_started: HOST_WAITS.get(),
             reentrant_started: REENTRANT_RUNS.get(),
             host_checked,
-            deadline,
+            timeout,
             cpu_limit,
             _current_budget,
             _depth,
@@ -503,10 +512,7 @@ impl<'a> Armed<'a> {
         if self.host_checked {
             inner.host_exit.run_ended();
         }
-        let timer_fired = self.deadline.is_some_and(|(deadline, fallback)| {
-            fallback.map(Deadline::cancel);
-            deadline.cancel()
-        });
+        let timer_fired = self.timeout.is_some_and(Timeout::stop);
         let wall = self.started.elapsed();
         let cpu_used = match self.cpu_started {
             Some(cpu_started) => clock_time(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(cpu_started),
@@ -568,7 +574,7 @@ impl Isolate {
             let armed = Armed::arm(self, &limits);
             // An outermost run with a deadline: where it is when the deadline
             // comes is read in its context (`on_deadline`).
-            let watched = (!armed.reentrant && armed.deadline.is_some()).then(|| epoch_ns(armed.started));
+            let watched = (!armed.reentrant && armed.timeout.is_some()).then(|| epoch_ns(armed.started));
             if watched.is_some() {
                 *self.inner.run.deadline_context.lock().unwrap_or_else(PoisonError::into_inner) = Some(context.clone());
             }
@@ -607,6 +613,111 @@ impl Isolate {
             Some(interruption) => Err(interruption.error()),
         }
     }
+}
+
+/// A run's timeout: the watchdog's deadlines for it, which a pause
+/// cancels and a resume arms again for the time that was left.
+struct Timer {
+    inner: Arc<IsolateInner>,
+    /// When the timeout comes, while its deadlines are armed.
+    at: Instant,
+    /// The time left when it was paused.
+    left: Duration,
+    capture: Option<u64>,
+    armed: Option<(Deadline, Option<Deadline>)>,
+    fired: bool,
+}
+
+impl Timer {
+    fn start(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> Timer {
+        let armed = Some(arm_timeout(inner, at, capture));
+        Timer { inner: Arc::clone(inner), at, left: Duration::ZERO, capture, armed, fired: false }
+    }
+
+    /// Stops the clock, unless the timeout came already (the run is then
+    /// being terminated, and stays so).
+    fn pause(&mut self) {
+        if let Some((deadline, fallback)) = self.armed.take() {
+            fallback.map(Deadline::cancel);
+            self.fired |= deadline.cancel();
+            self.left = self.at.saturating_duration_since(Instant::now());
+        }
+    }
+
+    fn resume(&mut self) {
+        if self.armed.is_none() && !self.fired {
+            self.at = Instant::now() + self.left;
+            self.armed = Some(arm_timeout(&self.inner, self.at, self.capture));
+        }
+    }
+
+    /// Disarms the timeout; whether it came.
+    fn stop(&mut self) -> bool {
+        self.pause();
+        self.fired
+    }
+}
+
+/// An armed run's timeout. A pausable one is also on this thread's
+/// [`PAUSABLE`] list, where the host waits of its run find it.
+enum Timeout {
+    Running(Timer),
+    Pausable(Rc<RefCell<Timer>>),
+}
+
+thread_local! {
+    /// The pausable timeouts of the runs in progress on this thread,
+    /// innermost last, each with its run's depth (`RUN_DEPTH`).
+    static PAUSABLE: RefCell<Vec<(u32, Rc<RefCell<Timer>>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Timeout {
+    fn pausable(timer: Timer) -> Timeout {
+        let timer = Rc::new(RefCell::new(timer));
+        PAUSABLE.with(|pausable| pausable.borrow_mut().push((RUN_DEPTH.get(), Rc::clone(&timer))));
+        Timeout::Pausable(timer)
+    }
+
+    fn stop(self) -> bool {
+        match self {
+            Timeout::Running(mut timer) => timer.stop(),
+            Timeout::Pausable(timer) => {
+                PAUSABLE.with(|pausable| pausable.borrow_mut().pop());
+                timer.borrow_mut().stop()
+            }
+        }
+    }
+}
+
+/// While it lives, the timeout of the innermost run on this thread is
+/// paused, if that run's timeout pauses in host code: the run is waiting
+/// on a host function (`callback.rs`).
+pub(crate) struct HostTime(Option<Rc<RefCell<Timer>>>);
+
+impl HostTime {
+    pub(crate) fn begin() -> HostTime {
+        let innermost = PAUSABLE.with(|pausable| {
+            pausable.borrow().last().filter(|(depth, _)| *depth == RUN_DEPTH.get()).map(|(_, timer)| Rc::clone(timer))
+        });
+        if let Some(timer) = &innermost {
+            timer.borrow_mut().pause();
+        }
+        HostTime(innermost)
+    }
+}
+
+impl Drop for HostTime {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.0 {
+            timer.borrow_mut().resume();
+        }
+    }
+}
+
+/// Forgets the pausable timeouts of runs that a fatal error's escape
+/// skipped (`this_thread::ThreadState`): their isolate is lost.
+pub(crate) fn forget_pausable_timeouts() {
+    PAUSABLE.with(|pausable| pausable.borrow_mut().clear());
 }
 
 /// Terminates the isolate's running code at `at`, unless the returned
