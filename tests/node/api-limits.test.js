@@ -143,6 +143,9 @@ test("memory attacks end in the memory-limit error within twice the limit plus 6
     'small ArrayBuffers, kept': 'const k = []; for (;;) k.push(new ArrayBuffer(400))',
     "ICU's memory behind Intl objects": "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
     'a growable SharedArrayBuffer grown': 'const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }',
+    'a rope string flattened': "let s = 'ab'.repeat(2 ** 10); while (s.length < 2 ** 28) s = s + s; s.indexOf('z')",
+    'JSON.parse of deeply nested input': "JSON.parse('['.repeat(1e7) + ']'.repeat(1e7))",
+    "a split past V8's largest array": "'z'.repeat(2 ** 28).split('')",
   };
   for (const [name, code] of Object.entries(vectors)) {
     const output = execFileSync(process.execPath, [require.resolve('./support/memory-vector.js'), code], { encoding: 'utf8' });

@@ -257,8 +257,18 @@ def test_ctrl_c_stops_a_runaway_synchronous_call(context: ivm.Context) -> None:
         "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
         "const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); "
         "for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
+        "let s = 'ab'.repeat(2 ** 10); while (s.length < 2 ** 28) s = s + s; s.indexOf('z')",
+        "JSON.parse('['.repeat(1e7) + ']'.repeat(1e7))",
+        "'z'.repeat(2 ** 28).split('')",
     ],
-    ids=["small ArrayBuffers", "ICU's memory behind Intl objects", "a growable SharedArrayBuffer"],
+    ids=[
+        "small ArrayBuffers",
+        "ICU's memory behind Intl objects",
+        "a growable SharedArrayBuffer",
+        "a rope string flattened",
+        "JSON.parse of deeply nested input",
+        "a split past V8's largest array",
+    ],
 )
 def test_memory_attacks_stay_within_twice_the_limit_and_their_memory_comes_back(code: str) -> None:
     import json

@@ -21,6 +21,7 @@ mod fatal;
 mod follow;
 mod forms;
 mod growth;
+mod guard;
 mod held;
 pub mod host;
 mod host_exit;

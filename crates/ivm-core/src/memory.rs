@@ -153,7 +153,7 @@ impl MemoryBudget {
 /// fatal out-of-memory error, which `crate::fatal` turns into this same
 /// memory-limit error. So the heap never holds more than one and a half
 /// times its limit.
-fn overshoot(limit: usize) -> usize {
+pub(crate) fn overshoot(limit: usize) -> usize {
     (limit / 2).max(MIN_OVERSHOOT)
 }
 

@@ -13,6 +13,7 @@ pub fn initialize() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         crate::memory::icu::install();
+        crate::guard::link();
         // Memory protection keys are inherited by a thread only at creation,
         // so with them enabled any thread the host made before this call
         // would crash the first time it ran JavaScript. Hosts (Node workers,
