@@ -62,9 +62,20 @@ for (const cls of Object.values(errorClasses)) {
 }
 Object.defineProperty(IvmError.prototype, 'code', { value: 'ERR_IVM' });
 
-// Node's side of copies.
+// Node's side of copies. A SharedArrayBuffer is written as an id, and
+// listed beside the bytes (as a view of its memory, which the addon reads):
+// ivm shares its memory rather than copying it.
+class SharingSerializer extends v8.Serializer {
+  _getSharedArrayBufferId(buffer) {
+    const shared = (this.shared ??= new Map());
+    let id = shared.get(buffer);
+    if (id === undefined) shared.set(buffer, (id = shared.size));
+    return id;
+  }
+}
+
 function serialize(value) {
-  const serializer = new v8.Serializer();
+  const serializer = new SharingSerializer();
   serializer.writeHeader();
   try {
     serializer.writeValue(value);
@@ -76,7 +87,9 @@ function serialize(value) {
     }
     throw error;
   }
-  return serializer.releaseBuffer();
+  const bytes = serializer.releaseBuffer();
+  if (serializer.shared) bytes.shared = Array.from(serializer.shared.keys(), (buffer) => new Uint8Array(buffer));
+  return bytes;
 }
 
 function deserialize(bytes, arrayBuffers) {

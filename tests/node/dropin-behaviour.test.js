@@ -11,7 +11,6 @@ const { ivm, isPeer, itWithGaps } = require('./support/implementation');
 
 // Tests of behaviours ivm does not have yet (see itWithGaps).
 const GAPS = new Set([
-  'an ExternalCopy of a SharedArrayBuffer shares memory with isolates',
   'dispose() lets an already queued createContext() resolve'
 ]);
 const it = itWithGaps(GAPS);

@@ -8,10 +8,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use bytes::Bytes;
-use ivm_core::{BigInt, CopyOptions, JsString, OwnedBytes, Serialized, Structured, Transferable, Value};
-use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsUnknown, ValueType};
+use ivm_core::{BigInt, CopyOptions, JsString, OwnedBytes, Serialized, SharedBuffer, Structured, Transferable, Value};
+use napi::{Env, JsBigInt, JsBuffer, JsFunction, JsNumber, JsObject, JsTypedArray, JsUnknown, ValueType};
 
-use crate::env_state::state;
+use crate::env_state::{JsHandle, state};
 use crate::errors::{internal, to_napi, type_error};
 use crate::external_copy::{ExternalCopy, ExternalCopyInto};
 use crate::reference::{Callback, Reference};
@@ -133,6 +133,9 @@ pub(crate) fn structured_to_js(env: &Env, copy: &Structured) -> napi::Result<JsU
 /// A copy held in V8's format (an ExternalCopy's, or a result's) as a Node
 /// value: its bytes go to Node's deserializer as they are.
 pub(crate) fn serialized_to_js(env: &Env, copy: &Serialized) -> napi::Result<JsUnknown> {
+    if let Some(lent) = lent_shared_to_js(env, copy)? {
+        return Ok(lent);
+    }
     let written = ivm_core::embedding::foreign::write_serialized(copy, state(env)?.format_version)
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))?;
     foreign_to_js(env, written)
@@ -211,10 +214,53 @@ fn buffer_to_serialized(env: &Env, bytes: JsUnknown) -> napi::Result<Serialized>
     if !bytes.is_buffer()? {
         return Err(internal("the serializer did not return a Buffer"));
     }
-    // SAFETY: checked to be a Buffer just above.
+    // SAFETY: checked to be a Buffer (an object) just above.
+    let object = unsafe { bytes.cast::<JsObject>() };
+    let shared = lent_shared_buffers(env, &object)?;
+    // SAFETY: as above.
     let buffer = unsafe { bytes.cast::<JsBuffer>() }.into_value()?;
-    ivm_core::embedding::foreign::serialized(Bytes::copy_from_slice(&buffer))
+    ivm_core::embedding::foreign::serialized_sharing(Bytes::copy_from_slice(&buffer), shared)
         .map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)))
+}
+
+/// The SharedArrayBuffers that serialized bytes refer to by id, which
+/// `index.js`'s serializer lists beside them (as `shared`, a Uint8Array
+/// over each), as memory Node lends: each is kept alive by a handle on the
+/// Node SharedArrayBuffer until neither a copy nor an isolate uses it, and
+/// comes back to Node as that very object (`lent_shared_to_js`).
+fn lent_shared_buffers(env: &Env, bytes: &JsObject) -> napi::Result<Vec<SharedBuffer>> {
+    if !bytes.has_named_property("shared")? {
+        return Ok(Vec::new());
+    }
+    let views: JsObject = bytes.get_named_property("shared")?;
+    let main = &state(env)?.main;
+    (0..views.get_array_length()?)
+        .map(|index| {
+            let view: JsTypedArray = views.get_element(index)?;
+            let mut info = view.into_value()?;
+            let memory: &mut [u8] = info.as_mut();
+            let (data, length) = (memory.as_mut_ptr(), memory.len());
+            if length == 0 {
+                return SharedBuffer::new(0).map_err(|e| crate::errors::to_napi(env, ivm_core::Error::Marshal(e)));
+            }
+            let origin = JsHandle::new(*env, main, &info.arraybuffer)?;
+            // SAFETY: the memory is the SharedArrayBuffer's (a view of all
+            // of it), which the handle keeps alive until the origin is
+            // dropped; shared memory may be used from any thread.
+            Ok(unsafe { SharedBuffer::lent(data, length, std::sync::Arc::new(origin)) })
+        })
+        .collect()
+}
+
+/// A copy that is only a SharedArrayBuffer Node lent, as that Node object
+/// again; `None` for anything else (no other SharedArrayBuffer can reach
+/// Node: Node-API cannot make one over memory of ivm's).
+fn lent_shared_to_js(env: &Env, copy: &Serialized) -> napi::Result<Option<JsUnknown>> {
+    let origin = ivm_core::embedding::foreign::lone_shared_buffer(copy).and_then(SharedBuffer::origin);
+    match origin.and_then(|origin| origin.downcast_ref::<JsHandle>()) {
+        Some(handle) if handle.raw_env() == env.raw() => handle.unknown(env).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// A Node value as a copy: primitives directly, the rest through Node's

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 
 use crate::value::SerializedRepr;
-use crate::{Buffer, Error, Object, Serialized, Structured};
+use crate::{Buffer, Error, Object, Serialized, SharedBuffer, Structured};
 
 /// The newest format version this crate reads and writes.
 pub const LATEST_VERSION: u32 = crate::v8_format::VERSION;
@@ -61,11 +61,32 @@ pub fn read(bytes: Bytes, array_buffers: Vec<Buffer>) -> Result<Structured, Erro
 /// they enter an isolate, and the value model is read from them (strictly)
 /// only if asked for. Only the header is checked here.
 pub fn serialized(bytes: Bytes) -> Result<Serialized, Error> {
+    serialized_sharing(bytes, Vec::new())
+}
+
+/// [`serialized`], for bytes that refer to SharedArrayBuffers by id (the
+/// index in `shared`): memory the other engine lends
+/// ([`SharedBuffer::lent`](crate::SharedBuffer::lent)).
+pub fn serialized_sharing(bytes: Bytes, shared: Vec<SharedBuffer>) -> Result<Serialized, Error> {
     match bytes.get(..2) {
         Some([0xFF, version]) if (OLDEST_VERSION..=LATEST_VERSION).contains(&u32::from(*version)) => {
-            Ok(Serialized::v8(bytes, Vec::new(), Vec::new()))
+            Ok(Serialized::v8(bytes, shared, Vec::new()))
         }
         _ => Err(Error::Invalid("not V8 serialization bytes of a supported version".into())),
+    }
+}
+
+/// The SharedArrayBuffer a copy is, if it is one and nothing else: the one
+/// shared value another engine can get back (as the object it lent).
+pub fn lone_shared_buffer(value: &Serialized) -> Option<&SharedBuffer> {
+    match value.repr() {
+        // A header, the SharedArrayBuffer tag and its id, 0.
+        SerializedRepr::V8 { bytes, shared, .. }
+            if shared.len() == 1 && bytes.len() == 4 && bytes[2..] == [b'u', 0] =>
+        {
+            shared.first()
+        }
+        _ => None,
     }
 }
 

@@ -20,6 +20,6 @@ pub mod wire;
 pub use error::Error;
 pub use v8_convert::{CloneOptions, deserialize, deserialize_moving, from_v8, serialize, to_v8, to_v8_moving};
 pub use value::{
-    BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, OwnedBytes, Serialized, SharedBuffer, Structured, Value,
-    ViewKind,
+    BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, Origin, OwnedBytes, Serialized, SharedBuffer, Structured,
+    Value, ViewKind,
 };

@@ -264,7 +264,7 @@ fn serialize_natively<'s>(
     let shared: Vec<SharedBuffer> = shared
         .into_inner()
         .into_iter()
-        .map(|store| SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) })
+        .map(|store| SharedBuffer { store: std::sync::Arc::new(SharedStore(store, None)) })
         .collect();
     let transferred = transfer.iter().map(|(_, store)| Buffer::moved(store.clone())).collect();
     Ok(Native::Copied(Serialized::v8(bytes::Bytes::from(bytes), shared, transferred)))
@@ -512,7 +512,9 @@ impl<'s> Serializer<'s, '_> {
         }
         if let Ok(shared) = v8::Local::<v8::SharedArrayBuffer>::try_from(value) {
             let store = shared.get_backing_store();
-            return Ok(Object::SharedArrayBuffer(SharedBuffer { store: std::sync::Arc::new(SharedStore(store)) }));
+            return Ok(Object::SharedArrayBuffer(SharedBuffer {
+                store: std::sync::Arc::new(SharedStore(store, None)),
+            }));
         }
         if let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(value) {
             let Some(kind) = view_kind(value) else {

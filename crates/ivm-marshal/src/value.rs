@@ -413,7 +413,11 @@ pub struct SharedBuffer {
     pub(crate) store: Arc<SharedStore>,
 }
 
-pub(crate) struct SharedStore(pub(crate) v8::SharedRef<v8::BackingStore>);
+pub(crate) struct SharedStore(pub(crate) v8::SharedRef<v8::BackingStore>, pub(crate) Option<Origin>);
+
+/// What a host keeps alive for shared memory it lent (`SharedBuffer::lent`),
+/// and how it knows its own object again.
+pub type Origin = Arc<dyn std::any::Any + Send + Sync>;
 
 // SAFETY: a V8 backing store is reference counted with an atomic shared_ptr
 // and owns memory that is designed to be used from many threads at once
@@ -445,7 +449,38 @@ impl SharedBuffer {
             unsafe { Vec::from_raw_parts(start, byte_length, byte_length) }
         };
         let store = v8::SharedArrayBuffer::new_backing_store_from_vec(bytes).make_shared();
-        Ok(SharedBuffer { store: Arc::new(SharedStore(store)) })
+        Ok(SharedBuffer { store: Arc::new(SharedStore(store, None)) })
+    }
+
+    /// Shared memory that a host lends: `byte_length` bytes at `data`,
+    /// which stay valid for as long as `origin` lives. `origin` is dropped
+    /// (on any thread) once neither a copy nor an isolate uses the memory,
+    /// and [`origin`](SharedBuffer::origin) gives it back meanwhile (a Node
+    /// SharedArrayBuffer's handle, which Node gets back as itself).
+    ///
+    /// # Safety
+    /// `data` must be valid for reads and writes of `byte_length` bytes,
+    /// from any thread, until `origin` is dropped.
+    pub unsafe fn lent(data: *mut u8, byte_length: usize, origin: Origin) -> SharedBuffer {
+        unsafe extern "C" fn release(_data: *mut std::ffi::c_void, _len: usize, origin: *mut std::ffi::c_void) {
+            // SAFETY: `origin` is the box `lent` leaked for this store, and
+            // V8 calls a store's deleter once.
+            drop(unsafe { Box::from_raw(origin.cast::<Origin>()) });
+        }
+        let kept = Box::into_raw(Box::new(Arc::clone(&origin)));
+        // SAFETY: the memory stays valid until the deleter drops the last
+        // handle on `origin` (the caller's contract), and the deleter gets
+        // the box it expects.
+        let store = unsafe {
+            v8::SharedArrayBuffer::new_backing_store_from_ptr(data.cast(), byte_length, release, kept.cast())
+        }
+        .make_shared();
+        SharedBuffer { store: Arc::new(SharedStore(store, Some(origin))) }
+    }
+
+    /// What the host that lent this memory keeps for it, if a host did.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.store.1.as_ref()
     }
 
     pub fn byte_length(&self) -> usize {

@@ -871,7 +871,7 @@ mod tests {
 
     fn shared(bytes: Vec<u8>) -> SharedBuffer {
         let store = v8::SharedArrayBuffer::new_backing_store_from_vec(bytes).make_shared();
-        SharedBuffer { store: Arc::new(SharedStore(store)) }
+        SharedBuffer { store: Arc::new(SharedStore(store, None)) }
     }
 
     fn obj(i: u32) -> Value {
