@@ -140,6 +140,27 @@ fn disposing_an_isolate_settles_every_queued_call() {
     assert!(matches!(block_on(context.eval_async("1", EvalOptions::new())), Err(Error::Disposed)));
 }
 
+#[test]
+fn a_context_the_isolate_took_up_is_made_even_if_a_dispose_overtakes_it() {
+    // Nothing ahead of it: the isolate has taken it up, and it resolves
+    // (isolated-vm's behaviour), to a context every use of which fails.
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let pending = isolate.create_context_async();
+    isolate.dispose().unwrap();
+    let context = block_on(pending).unwrap();
+    assert!(matches!(context.eval("1", &EvalOptions::new()), Err(Error::Disposed)));
+    assert!(matches!(context.global(), Err(Error::Disposed)));
+
+    // Queued behind a running call, it is refused with the rest.
+    let (isolate, context) = isolate_and_context();
+    let running = context.eval_async("const t = Date.now(); while (Date.now() - t < 300);", EvalOptions::new());
+    let queued = isolate.create_context_async();
+    std::thread::sleep(Duration::from_millis(50));
+    isolate.dispose().unwrap();
+    assert!(matches!(block_on(running), Err(Error::Disposed | Error::DisposedDuringExecution)));
+    assert!(matches!(block_on(queued), Err(Error::Disposed)));
+}
+
 /// xorshift: a fixed seed, so a failure reproduces.
 struct Rng(u64);
 

@@ -10,9 +10,7 @@ const { spawnSync } = require('node:child_process');
 const { ivm, isPeer, itWithGaps } = require('./support/implementation');
 
 // Tests of behaviours ivm does not have yet (see itWithGaps).
-const GAPS = new Set([
-  'dispose() lets an already queued createContext() resolve'
-]);
+const GAPS = new Set([]);
 const it = itWithGaps(GAPS);
 
 // isolated-vm's message for a thrown object that does not look like an Error.

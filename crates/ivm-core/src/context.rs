@@ -16,8 +16,9 @@ use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transf
 pub struct Context {
     held: Arc<Held<v8::Context>>,
     /// `globalThis`, taken when the context was made, so that asking for it
-    /// never waits for the isolate's queued calls.
-    global: Reference,
+    /// never waits for the isolate's queued calls; `None` for a context
+    /// whose isolate was disposed as it was being made ([`Context::disposed`]).
+    global: Option<Reference>,
 }
 
 impl fmt::Debug for Context {
@@ -34,7 +35,14 @@ impl Context {
     ) -> Context {
         let context = Arc::new(context);
         let global = Reference::from_global(&isolate, &context, global_object);
-        Context { held: Arc::new(Held::new(isolate, "Context is released", context)), global }
+        Context { held: Arc::new(Held::new(isolate, "Context is released", context)), global: Some(global) }
+    }
+
+    /// The context of `isolate` that a `create_context` the isolate had
+    /// taken up gives when a dispose overtakes it, as isolated-vm's does:
+    /// every use of it fails as the isolate's do.
+    pub(crate) fn disposed(isolate: &Isolate) -> Context {
+        Context { held: Arc::new(Held::never(isolate.clone(), "Context is released")), global: None }
     }
 
     pub fn isolate(&self) -> &Isolate {
@@ -49,7 +57,7 @@ impl Context {
     /// one each time; releasing the context releases it too.
     pub fn global(&self) -> Result<Reference> {
         self.held.get()?;
-        Ok(self.global.clone())
+        self.global.clone().ok_or(Error::Disposed)
     }
 
     /// Compiles and runs `code` as a classic script and returns its
@@ -110,7 +118,9 @@ impl Context {
     /// working; the context is collected once nothing refers to it.
     pub fn release(&self) {
         self.held.release();
-        self.global.release();
+        if let Some(global) = &self.global {
+            global.release();
+        }
     }
 }
 

@@ -284,9 +284,18 @@ impl Isolate {
     }
 
     /// [`Isolate::create_context_with`], run on the worker pool.
+    ///
+    /// As in isolated-vm, a context the isolate takes up at once (nothing is
+    /// queued ahead of it) is made even if the isolate is disposed before
+    /// it is: the result is then a context of the disposed isolate, every
+    /// use of which fails with [`Error::Disposed`].
     pub fn create_context_with_async(&self, options: ContextOptions) -> Pending<Context> {
         let isolate = self.clone();
-        Async::queue(self, move || isolate.create_context_with(&options))
+        let taken_up = self.inner.strand.is_idle() && !self.is_disposed();
+        Async::queue(self, move || match isolate.create_context_with(&options) {
+            Err(Error::Disposed) if taken_up => Ok(Context::disposed(&isolate)),
+            made => made,
+        })
     }
 
     /// [`Isolate::heap_statistics`], taken in turn with the isolate's other

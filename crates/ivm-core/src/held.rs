@@ -28,6 +28,12 @@ impl<T> Held<T> {
         Held { isolate, released, global: Mutex::new(Some(global.into())), counted: false }
     }
 
+    /// A handle to nothing, as if released already: one of an isolate that
+    /// was disposed before the handle was made.
+    pub(crate) fn never(isolate: Isolate, released: &'static str) -> Held<T> {
+        Held { isolate, released, global: Mutex::new(None), counted: false }
+    }
+
     pub(crate) fn isolate(&self) -> &Isolate {
         &self.isolate
     }
