@@ -31,6 +31,8 @@ pub use ivm_core::{
     Async, Canceler, CompileOptions, ContextOptions, EvalOptions, Ignored, Pending, QueuedForm, RunOptions,
     ScriptOrigin, SyncFollowing, TransferMode, Transferable,
 };
+// node:vm's sandboxes, kept in step with a host's object by copying.
+pub use ivm_core::{Sandbox, SandboxChanges, SandboxValue};
 // Errors.
 pub use ivm_core::{CatastrophicErrorHandler, Error, ErrorClass, JsError, Result};
 // Host functions, and host values held by reference.

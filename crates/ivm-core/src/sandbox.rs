@@ -1,0 +1,222 @@
+//! node:vm's "contextified" sandbox, made a real one: a context of its own
+//! isolate whose globals are kept in step with an object of the host's by
+//! copying. Before a run, the object's own properties become the context's
+//! globals ([`SandboxValue`]: copies, and host functions as callbacks);
+//! after it, every global that code created, changed or deleted is
+//! reported ([`SandboxChanges`]) for the host to write back onto its
+//! object, as node:vm's sandbox would show it. Nothing of the host is ever
+//! inside: values are copies, functions are callbacks.
+//!
+//! Both bindings' `vm` modules are built on this type; they convert their
+//! objects to and from [`SandboxValue`]s and map [`Error`]s to node:vm's
+//! errors ([`Sandbox::timeout_message`]).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::context::new_string;
+use crate::exception::caught;
+use crate::run::Limits;
+use crate::transfer::{JsScope, transfer_in, transfer_out};
+use crate::{Context, Error, EvalOptions, Isolate, Result, RunOptions, TransferMode, Transferable};
+
+/// A property of a host's sandbox object, as it goes into the context.
+#[derive(Debug, Clone)]
+pub enum SandboxValue {
+    /// A value that crosses on its own: a copy, a host function (a
+    /// [`Callback`](crate::Callback)) or one of ivm's handles.
+    Value(Transferable),
+    /// An object of the host's holding something that has no copy (a
+    /// function, as `console` does): made inside as a plain object of the
+    /// same properties, each crossing the same way.
+    Object(Vec<(String, SandboxValue)>),
+}
+
+/// What a run did to the context's globals, for the host's object.
+#[derive(Debug, Default)]
+pub struct SandboxChanges {
+    /// The globals that code made or that the sandbox gave, as they are now
+    /// (copies; functions as callable References). Globals with no copy
+    /// (objects holding functions) stay inside the context only.
+    pub set: Vec<(String, Transferable)>,
+    /// The globals the host's object holds that are gone, or that have no
+    /// copy any more (they stay inside the context).
+    pub deleted: Vec<String>,
+}
+
+/// A context whose globals follow a host object (see the module's
+/// comment). Cheap to clone; clones share the context.
+#[derive(Clone)]
+pub struct Sandbox {
+    context: Context,
+    /// The context's own globals when it was made (`Object`, `Array`, …),
+    /// which are never reported.
+    builtins: Arc<HashSet<String>>,
+    /// The globals the host's object holds as far as the last run knows:
+    /// those it gave and those reported to it. Deletions are judged against
+    /// these, and a global the host never held is never deleted for it.
+    synced: Arc<Mutex<HashSet<String>>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("context", &self.context).finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// Makes `context` a sandbox's; its globals now are its built-ins.
+    pub fn new(context: Context) -> Result<Sandbox> {
+        let builtins = context.enter(|scope| {
+            let global = scope.get_current_context().global(scope);
+            own_names(scope, global).into_iter().map(|(name, _)| name).collect::<HashSet<_>>()
+        })?;
+        Ok(Sandbox { context, builtins: Arc::new(builtins), synced: Arc::default() })
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.context
+    }
+
+    pub fn isolate(&self) -> &Isolate {
+        self.context.isolate()
+    }
+
+    /// Runs `code` as a classic script in the context, with `globals` (the
+    /// host object's own properties) as its globals first: what the script
+    /// completes with, as `options.run.result` asks, and what it did to the
+    /// globals. The changes are read even when the script throws or times
+    /// out (what it did before stays done, as in node:vm); only a disposed
+    /// isolate has none.
+    pub fn run(
+        &self,
+        globals: &[(String, SandboxValue)],
+        code: &str,
+        options: &EvalOptions,
+    ) -> (Result<Transferable>, SandboxChanges) {
+        let result = self.copy_in(globals).and_then(|()| self.evaluate(code, options));
+        let changes = match &result {
+            Err(Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit) => SandboxChanges::default(),
+            _ => self.copy_out(options).unwrap_or_default(),
+        };
+        (result, changes)
+    }
+
+    /// node:vm's message for a run that `timeout` ended.
+    pub fn timeout_message(timeout: std::time::Duration) -> String {
+        format!("Script execution timed out after {}ms", timeout.as_millis())
+    }
+
+    /// Sets `globals` as the context's, and deletes the ones the host's
+    /// object no longer has.
+    fn copy_in(&self, globals: &[(String, SandboxValue)]) -> Result<()> {
+        let context = self.context.global_handle()?;
+        let isolate = self.isolate();
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        let given: HashSet<String> = globals.iter().map(|(name, _)| name.clone()).collect();
+        let gone: Vec<&String> = synced.iter().filter(|name| !given.contains(*name)).collect();
+        isolate.run_in(&context, Limits::default(), |scope| {
+            let global = scope.get_current_context().global(scope);
+            for name in gone {
+                let key = new_string(scope, name)?;
+                global.delete(scope, key.into()).ok_or_else(|| caught(scope))?;
+            }
+            for (name, value) in globals {
+                let value = materialise(scope, isolate, value, name)?;
+                let key = new_string(scope, name)?;
+                global.set(scope, key.into(), value).ok_or_else(|| caught(scope))?;
+            }
+            Ok(())
+        })?;
+        *synced = given;
+        Ok(())
+    }
+
+    fn evaluate(&self, code: &str, options: &EvalOptions) -> Result<Transferable> {
+        self.context.eval(code, options)
+    }
+
+    /// The globals that are not built-ins, as they are now, and the ones
+    /// that went since the last run. Runs under the call's timeout: reading
+    /// a global runs no code (accessors are left alone), but copying a
+    /// value walks it.
+    fn copy_out(&self, options: &EvalOptions) -> Result<SandboxChanges> {
+        let context = self.context.global_handle()?;
+        let isolate = self.isolate();
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        let limits = Limits { timeout: options.run.timeout, ..Limits::default() };
+        let copy = RunOptions::new().result(TransferMode::CopyExceptFunctions);
+        let set = isolate.run_in(&context, limits, |scope| {
+            let global = scope.get_current_context().global(scope);
+            let mut set = Vec::new();
+            for (name, value) in own_names(scope, global) {
+                if self.builtins.contains(&name) && !synced.contains(&name) {
+                    continue;
+                }
+                let Some(value) = value else { continue };
+                match transfer_out(scope, isolate, &context, value, &copy) {
+                    Ok(value) => set.push((name, value)),
+                    // No copy: it stays inside, where code can still use
+                    // it, and the host's object no longer has it.
+                    Err(Error::Marshal(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            Ok(set)
+        })?;
+        let now: HashSet<String> = set.iter().map(|(name, _)| name.clone()).collect();
+        let deleted = synced.iter().filter(|name| !now.contains(*name)).cloned().collect();
+        *synced = now;
+        Ok(SandboxChanges { set, deleted })
+    }
+}
+
+/// The own string-keyed properties of `object`, with the values of those
+/// that are data properties (an accessor's getter is not run).
+fn own_names<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    object: v8::Local<'s, v8::Object>,
+) -> Vec<(String, Option<v8::Local<'s, v8::Value>>)> {
+    let filter = v8::GetPropertyNamesArgs {
+        mode: v8::KeyCollectionMode::OwnOnly,
+        property_filter: v8::PropertyFilter::SKIP_SYMBOLS,
+        index_filter: v8::IndexFilter::IncludeIndices,
+        key_conversion: v8::KeyConversionMode::ConvertToString,
+    };
+    let Some(keys) = object.get_property_names(scope, filter) else { return Vec::new() };
+    (0..keys.length())
+        .filter_map(|index| {
+            let key = keys.get_index(scope, index)?;
+            let name = key.to_rust_string_lossy(scope);
+            let key = v8::Local::<v8::Name>::try_from(key).ok()?;
+            let descriptor = object.get_own_property_descriptor(scope, key)?;
+            let value = v8::Local::<v8::Object>::try_from(descriptor).ok().and_then(|descriptor| {
+                let field = v8::String::new(scope, "value")?;
+                descriptor.has_own_property(scope, field.into()).filter(|has| *has)?;
+                descriptor.get(scope, field.into())
+            });
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// A sandbox value made inside the isolate; `path` names it in errors.
+fn materialise<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    value: &SandboxValue,
+    path: &str,
+) -> Result<v8::Local<'s, v8::Value>> {
+    match value {
+        SandboxValue::Value(value) => transfer_in(scope, isolate, value),
+        SandboxValue::Object(properties) => {
+            let object = v8::Object::new(scope);
+            for (name, value) in properties {
+                let value = materialise(scope, isolate, value, &format!("{path}.{name}"))?;
+                let key = new_string(scope, name)?;
+                object.create_data_property(scope, key.into(), value).ok_or_else(|| caught(scope))?;
+            }
+            Ok(object.into())
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The core of node:vm's sandboxes: globals copied in before a run and the
+//! changes copied out after it.
+
+use std::time::Duration;
+
+use ivm::{
+    Callback, Error, EvalOptions, Isolate, IsolateOptions, Sandbox, SandboxChanges, SandboxValue, Transferable, Value,
+};
+
+fn sandbox() -> Sandbox {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    Sandbox::new(isolate.create_context().unwrap()).unwrap()
+}
+
+fn value(v: impl Into<Value>) -> SandboxValue {
+    SandboxValue::Value(Transferable::from(v.into()))
+}
+
+fn set(changes: &SandboxChanges) -> Vec<(String, Value)> {
+    changes
+        .set
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_value().cloned().unwrap_or(Value::Undefined)))
+        .collect()
+}
+
+#[test]
+fn globals_go_in_and_what_code_made_or_changed_comes_out() {
+    let sandbox = sandbox();
+    let globals = vec![("animal".to_owned(), value("cat")), ("count".to_owned(), value(2.0))];
+    let (result, changes) =
+        sandbox.run(&globals, "count += 1; var name = 'kitty'; globalThis.made = 0; animal", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::from("cat")));
+    let mut out = set(&changes);
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        out,
+        vec![
+            ("animal".to_owned(), Value::from("cat")),
+            ("count".to_owned(), Value::Number(3.0)),
+            ("made".to_owned(), Value::Number(0.0)),
+            ("name".to_owned(), Value::from("kitty")),
+        ]
+    );
+    assert!(changes.deleted.is_empty());
+
+    // The host's object now has them all, but drops `count`: it is gone
+    // inside. `made` is deleted inside: the host is told.
+    let globals =
+        vec![("animal".to_owned(), value("cat")), ("name".to_owned(), value("kitty")), ("made".to_owned(), value(0.0))];
+    let (result, changes) = sandbox.run(&globals, "delete globalThis.made; typeof count", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::from("undefined")));
+    assert_eq!(changes.deleted, vec!["made".to_owned()], "{changes:?}");
+}
+
+#[test]
+fn host_functions_are_callable_inside_even_within_objects() {
+    let sandbox = sandbox();
+    let log = Callback::new(|arguments| {
+        let first = arguments[0].as_primitive().and_then(Value::as_str).unwrap_or("?").to_owned();
+        Ok(Value::from(format!("logged {first}")).into())
+    });
+    let console = SandboxValue::Object(vec![("log".to_owned(), SandboxValue::Value(log.into()))]);
+    let (result, _) = sandbox.run(&[("console".to_owned(), console)], "console.log('hi')", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::from("logged hi")));
+}
+
+#[test]
+fn what_ran_before_a_throw_or_a_timeout_is_reported_and_the_context_stays_usable() {
+    let sandbox = sandbox();
+    let (result, changes) = sandbox.run(&[], "var before = 1; throw new TypeError('no')", &EvalOptions::new());
+    assert!(matches!(result, Err(Error::Js(ref e)) if e.message == "no"), "{result:?}");
+    assert_eq!(set(&changes), vec![("before".to_owned(), Value::Number(1.0))]);
+
+    let options = EvalOptions::new().timeout(Duration::from_millis(50));
+    let (result, changes) = sandbox.run(&[], "var started = true; for (;;) {}", &options);
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(set(&changes).contains(&("started".to_owned(), Value::Bool(true))));
+    assert_eq!(Sandbox::timeout_message(Duration::from_millis(50)), "Script execution timed out after 50ms");
+    let (result, _) = sandbox.run(&[], "before + 1", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::Number(2.0)));
+}
+
+#[test]
+fn a_global_with_no_copy_stays_inside_and_leaves_the_hosts_object() {
+    let sandbox = sandbox();
+    let (_, changes) = sandbox.run(&[], "var plain = { n: 1 }; var f = () => 7", &EvalOptions::new());
+    let names: Vec<_> = changes.set.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, vec!["plain", "f"]);
+    assert!(changes.set[1].1.as_reference().is_some(), "a function comes out callable");
+    // `plain` turns into something with no copy: the host drops it, and
+    // code inside still has it.
+    let globals = vec![("plain".to_owned(), value(1.0))];
+    let (_, changes) = sandbox.run(&globals, "plain = { m() { return 5 } }", &EvalOptions::new());
+    assert_eq!(changes.deleted, vec!["plain".to_owned()]);
+    let (result, _) = sandbox.run(&[], "plain.m() + f()", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::Number(12.0)));
+}
+
+#[test]
+fn no_built_in_is_reported_and_hostile_globals_end_in_errors() {
+    let sandbox = sandbox();
+    let (_, changes) = sandbox.run(&[], "Object.prototype.x = 1; 0", &EvalOptions::new());
+    assert!(changes.set.is_empty() && changes.deleted.is_empty(), "{changes:?}");
+    // A getter on the global is not run to read it.
+    let (_, changes) = sandbox.run(
+        &[],
+        "Object.defineProperty(globalThis, 'trap', { get() { for (;;) {} }, configurable: true }); 0",
+        &EvalOptions::new(),
+    );
+    assert!(changes.set.is_empty(), "{changes:?}");
+    let (result, changes) =
+        sandbox.run(&[], "var hog = []; for (;;) hog.push(new Array(1e5).fill(1))", &EvalOptions::new());
+    assert!(matches!(result, Err(Error::MemoryLimit)), "{result:?}");
+    assert!(changes.set.is_empty());
+}
