@@ -60,9 +60,15 @@ fn host_functions_are_callable_inside_even_within_objects() {
         let first = arguments[0].as_primitive().and_then(Value::as_str).unwrap_or("?").to_owned();
         Ok(Value::from(format!("logged {first}")).into())
     });
-    let console = SandboxValue::Object(vec![("log".to_owned(), SandboxValue::Value(log.into()))]);
-    let (result, _) = sandbox.run(&[("console".to_owned(), console)], "console.log('hi')", &EvalOptions::new());
-    assert_eq!(result.unwrap().as_value(), Some(&Value::from("logged hi")));
+    let console = SandboxValue::Object(vec![("log".to_owned(), SandboxValue::Value(log.clone().into()))]);
+    let globals = vec![("console".to_owned(), console), ("log".to_owned(), SandboxValue::Value(log.into()))];
+    let (result, changes) = sandbox.run(&globals, "console.log('hi') + ' ' + log('there')", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::from("logged hi logged there")));
+    // Still the host's own: not reported back, nor deleted.
+    assert!(changes.set.is_empty() && changes.deleted.is_empty(), "{changes:?}");
+    // Replaced inside, it is.
+    let (_, changes) = sandbox.run(&globals, "log = 1", &EvalOptions::new());
+    assert_eq!(set(&changes), vec![("log".to_owned(), Value::Number(1.0))]);
 }
 
 #[test]

@@ -1056,6 +1056,13 @@ export type CallbackOptions = {
 });
 
 /**
+ * node:vm's API over ivm isolates (also `require('ivm/vm')`): a program
+ * moves from node:vm by changing its `require`, and its contexts become
+ * real sandboxes.
+ */
+export declare const vm: typeof import('./vm');
+
+/**
  * ivm's own (isolated-vm has no pool): a warm pool of isolates, each with a
  * context, booted ahead of time (from a `snapshot`, typically) on a thread
  * of the pool's, so that a request takes a ready isolate instead of paying

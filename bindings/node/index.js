@@ -677,7 +677,13 @@ module.exports = {
   InspectorSession,
   InspectorServer,
   ...errorClasses,
+  // node:vm's API over ivm isolates, also `require('ivm/vm')`.
+  get vm() {
+    return require('./vm.js');
+  },
 };
 module.exports.default = module.exports;
+// What `vm.js` builds on, kept off the public API.
+Object.defineProperty(module.exports, Symbol.for('ivm.internals'), { value: { Sandbox: native.Sandbox, serialize } });
 Object.freeze(module.exports);
 Object.defineProperty(native, API, { value: module.exports });

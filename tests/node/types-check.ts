@@ -356,3 +356,15 @@ const optionTypes: [
 ] = [{}, {}, { copy: true }, { result: { promise: true } }, {}, {}, { filename: 'a' }, {}, { timeout: 1 }, {}, {}, {}, {}, {}, { accessors: true }, {}, {}, {}, {}, { code: '' }, { timeout: 1 }, 1n];
 
 export { logSandbox, parallelSum, isolates, contexts, references, modules, copies, errors, optionTypes };
+
+// node:vm's API over ivm (`ivm.vm`, `require('ivm/vm')`).
+{
+  const sandbox = ivm.vm.createContext({ count: 1 }, { memoryLimit: 32 });
+  expectType<{ count: number }>(sandbox);
+  expectType<boolean>(ivm.vm.isContext(sandbox));
+  const script = new ivm.vm.Script('count += 1', { filename: 'count.js' });
+  script.runInContext(sandbox, { timeout: 100 });
+  ivm.vm.runInNewContext('x + 1', { x: 1 }, 'file.vm', 50);
+  // @ts-expect-error: the code is a string
+  ivm.vm.runInThisContext(42);
+}

@@ -120,8 +120,9 @@ test('index.d.ts declares every value index.js exports, and nothing else', () =>
   const text = fs.readFileSync(declarations, 'utf8');
   assert.match(text, /^export \* as default from '.\/index';$/m);
   assert.strictEqual(ivm.default, ivm);
+  const values = [...text.matchAll(/^export declare const (\w+)/gm)].map(([, name]) => name);
   const exported = Object.keys(ivm).filter((name) => name !== 'default').sort();
-  assert.deepStrictEqual([...classes.keys()].sort(), exported);
+  assert.deepStrictEqual([...classes.keys(), ...values].sort(), exported);
 });
 
 test('the members index.d.ts declares exist at run time', () => {

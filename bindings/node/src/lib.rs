@@ -31,6 +31,7 @@ mod module;
 mod options;
 mod pool;
 mod reference;
+mod sandbox;
 mod snapshot;
 
 use napi::{Env, JsFunction, JsObject};

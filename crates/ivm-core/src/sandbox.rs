@@ -11,7 +11,7 @@
 //! objects to and from [`SandboxValue`]s and map [`Error`]s to node:vm's
 //! errors ([`Sandbox::timeout_message`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::context::new_string;
@@ -52,10 +52,21 @@ pub struct Sandbox {
     /// The context's own globals when it was made (`Object`, `Array`, …),
     /// which are never reported.
     builtins: Arc<HashSet<String>>,
+    synced: Arc<Mutex<Synced>>,
+}
+
+/// What the sandbox knows of the host's object between runs.
+#[derive(Default)]
+struct Synced {
     /// The globals the host's object holds as far as the last run knows:
     /// those it gave and those reported to it. Deletions are judged against
     /// these, and a global the host never held is never deleted for it.
-    synced: Arc<Mutex<HashSet<String>>>,
+    names: HashSet<String>,
+    /// The host's functions and objects rebuilt inside by the last copy
+    /// in, by name: a global that still holds one is the host's own value,
+    /// unchanged, and is not reported back (it would come back as a
+    /// function of the isolate's, wrapping the host's).
+    hosts: HashMap<String, v8::Global<v8::Value>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -114,21 +125,29 @@ impl Sandbox {
         let isolate = self.isolate();
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
         let given: HashSet<String> = globals.iter().map(|(name, _)| name.clone()).collect();
-        let gone: Vec<&String> = synced.iter().filter(|name| !given.contains(*name)).collect();
-        isolate.run_in(&context, Limits::default(), |scope| {
+        let gone: Vec<&String> = synced.names.iter().filter(|name| !given.contains(*name)).collect();
+        let hosts = isolate.run_in(&context, Limits::default(), |scope| {
             let global = scope.get_current_context().global(scope);
             for name in gone {
                 let key = new_string(scope, name)?;
-                global.delete(scope, key.into()).ok_or_else(|| caught(scope))?;
+                // A global `var` cannot be deleted: it is left undefined.
+                if !global.delete(scope, key.into()).ok_or_else(|| caught(scope))? {
+                    let undefined = v8::undefined(scope);
+                    global.set(scope, key.into(), undefined.into()).ok_or_else(|| caught(scope))?;
+                }
             }
+            let mut hosts = HashMap::new();
             for (name, value) in globals {
-                let value = materialise(scope, isolate, value, name)?;
+                let made = materialise(scope, isolate, value, name)?;
                 let key = new_string(scope, name)?;
-                global.set(scope, key.into(), value).ok_or_else(|| caught(scope))?;
+                global.set(scope, key.into(), made).ok_or_else(|| caught(scope))?;
+                if !matches!(value, SandboxValue::Value(Transferable::Copy(_) | Transferable::ExternalCopy(..))) {
+                    hosts.insert(name.clone(), v8::Global::new(scope, made));
+                }
             }
-            Ok(())
+            Ok(hosts)
         })?;
-        *synced = given;
+        *synced = Synced { names: given, hosts };
         Ok(())
     }
 
@@ -146,14 +165,19 @@ impl Sandbox {
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
         let limits = Limits { timeout: options.run.timeout, ..Limits::default() };
         let copy = RunOptions::new().result(TransferMode::CopyExceptFunctions);
-        let set = isolate.run_in(&context, limits, |scope| {
+        let (set, unchanged) = isolate.run_in(&context, limits, |scope| {
             let global = scope.get_current_context().global(scope);
             let mut set = Vec::new();
+            let mut unchanged = Vec::new();
             for (name, value) in own_names(scope, global) {
-                if self.builtins.contains(&name) && !synced.contains(&name) {
+                if self.builtins.contains(&name) && !synced.names.contains(&name) {
                     continue;
                 }
                 let Some(value) = value else { continue };
+                if synced.hosts.get(&name).is_some_and(|host| v8::Local::new(scope, host).strict_equals(value)) {
+                    unchanged.push(name);
+                    continue;
+                }
                 match transfer_out(scope, isolate, &context, value, &copy) {
                     Ok(value) => set.push((name, value)),
                     // No copy: it stays inside, where code can still use
@@ -162,11 +186,11 @@ impl Sandbox {
                     Err(other) => return Err(other),
                 }
             }
-            Ok(set)
+            Ok((set, unchanged))
         })?;
-        let now: HashSet<String> = set.iter().map(|(name, _)| name.clone()).collect();
-        let deleted = synced.iter().filter(|name| !now.contains(*name)).cloned().collect();
-        *synced = now;
+        let now: HashSet<String> = set.iter().map(|(name, _)| name.clone()).chain(unchanged).collect();
+        let deleted = synced.names.iter().filter(|name| !now.contains(*name)).cloned().collect();
+        synced.names = now;
         Ok(SandboxChanges { set, deleted })
     }
 }

@@ -1,0 +1,107 @@
+//! The native side of `ivm/vm` (`vm.js`): ivm-core's `Sandbox`, whose runs
+//! take the sandbox object's properties as `vm.js` prepared them and give
+//! back what to write onto it.
+
+use ivm_core::{Error, EvalOptions, SandboxValue, TransferMode};
+use napi::{Env, JsObject, JsUnknown};
+use napi_derive::napi;
+
+use crate::convert::{ResultMode, js_to_transferable, transferable_to_js};
+use crate::errors::{rejection, sync_to_napi};
+use crate::isolate::Context;
+use crate::options::Options;
+
+#[derive(Debug)]
+#[napi]
+pub struct Sandbox {
+    sandbox: ivm_core::Sandbox,
+}
+
+#[napi]
+impl Sandbox {
+    /// Makes `context` (a fresh one) a sandbox's.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, context: &Context) -> napi::Result<Sandbox> {
+        let sandbox = ivm_core::Sandbox::new(context.context.clone()).map_err(|e| sync_to_napi(&env, e))?;
+        Ok(Sandbox { sandbox })
+    }
+
+    /// Runs `code` with the sandbox's properties `names` and `values`
+    /// (each a value `js_to_transferable` takes, or `[names, values]` for
+    /// an object rebuilt inside), with node:vm's `options` (`filename`,
+    /// `lineOffset`, `columnOffset`, `timeout`). Gives `[threw, result or
+    /// error, set names, set values, deleted names]`.
+    #[napi(js_name = "_run", catch_unwind)]
+    pub fn run(
+        &self,
+        env: Env,
+        code: String,
+        names: Vec<String>,
+        values: JsObject,
+        options: Option<JsUnknown>,
+    ) -> napi::Result<JsObject> {
+        let globals = names
+            .into_iter()
+            .enumerate()
+            .map(|(index, name)| Ok((name, sandbox_value(&env, values.get_element(index as u32)?)?)))
+            .collect::<napi::Result<Vec<_>>>()?;
+        let given = Options::of(&env, options, "options")?;
+        let timeout = given.timeout()?;
+        let mut options = EvalOptions::new().origin(given.origin()?).result(TransferMode::CopyExceptFunctions);
+        if let Some(timeout) = timeout {
+            options = options.timeout(timeout);
+        }
+        let (result, changes) = self.sandbox.run(&globals, &code, &options);
+        let mut out = env.create_array_with_length(5)?;
+        match result {
+            Ok(value) => {
+                out.set_element(0, env.get_boolean(false)?)?;
+                out.set_element(1, transferable_to_js(&env, value, ResultMode::OrReference)?)?;
+            }
+            Err(Error::Timeout) => {
+                let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
+                let mut error = env.create_error(napi::Error::from_reason(message))?;
+                error.set_named_property("code", env.create_string("ERR_SCRIPT_EXECUTION_TIMEOUT")?)?;
+                out.set_element(0, env.get_boolean(true)?)?;
+                out.set_element(1, error)?;
+            }
+            Err(error) => {
+                out.set_element(0, env.get_boolean(true)?)?;
+                out.set_element(1, rejection(&env, sync_to_napi(&env, error)))?;
+            }
+        }
+        let mut set_names = env.create_array_with_length(changes.set.len())?;
+        let mut set_values = env.create_array_with_length(changes.set.len())?;
+        for (index, (name, value)) in changes.set.into_iter().enumerate() {
+            set_names.set_element(index as u32, env.create_string(&name)?)?;
+            set_values.set_element(index as u32, transferable_to_js(&env, value, ResultMode::OrReference)?)?;
+        }
+        let mut deleted = env.create_array_with_length(changes.deleted.len())?;
+        for (index, name) in changes.deleted.iter().enumerate() {
+            deleted.set_element(index as u32, env.create_string(name)?)?;
+        }
+        out.set_element(2, set_names)?;
+        out.set_element(3, set_values)?;
+        out.set_element(4, deleted)?;
+        Ok(out)
+    }
+}
+
+/// A sandbox property as `vm.js` prepared it: `[names, values]` for an
+/// object rebuilt inside, anything else a value that crosses on its own.
+fn sandbox_value(env: &Env, value: JsUnknown) -> napi::Result<SandboxValue> {
+    if value.is_array()? {
+        // SAFETY: checked to be an array (an object) just above.
+        let pair = unsafe { value.cast::<JsObject>() };
+        let names: JsObject = pair.get_element(0)?;
+        let values: JsObject = pair.get_element(1)?;
+        let properties = (0..names.get_array_length()?)
+            .map(|index| {
+                let name: napi::JsString = names.get_element(index)?;
+                Ok((name.into_utf8()?.into_owned()?, sandbox_value(env, values.get_element(index)?)?))
+            })
+            .collect::<napi::Result<Vec<_>>>()?;
+        return Ok(SandboxValue::Object(properties));
+    }
+    Ok(SandboxValue::Value(js_to_transferable(env, value)?))
+}

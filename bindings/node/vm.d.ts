@@ -1,0 +1,66 @@
+// `require('ivm/vm')` (also `ivm.vm`): node:vm's API over ivm isolates.
+// Each context lives in an isolate of its own; a contextified object's
+// properties are copied in before a run and the globals the code changed
+// are copied back onto it after (see vm.js).
+
+/** An object `createContext` contextified. */
+export type Context = Record<string, any>;
+
+export type CodeGeneration = {
+  /** Whether `eval` and `new Function` may run. Default: true. */
+  strings?: boolean;
+  /** Whether WebAssembly may be compiled. Default: true. */
+  wasm?: boolean;
+};
+
+export type CreateContextOptions = {
+  name?: string;
+  origin?: string;
+  codeGeneration?: CodeGeneration;
+  /** ivm's own: the memory limit of the context's isolate, in MB. */
+  memoryLimit?: number;
+};
+
+export type ScriptOptions = {
+  filename?: string;
+  lineOffset?: number;
+  columnOffset?: number;
+};
+
+export type RunningScriptOptions = ScriptOptions & {
+  /** Milliseconds the run may take; past them it throws ERR_SCRIPT_EXECUTION_TIMEOUT. */
+  timeout?: number;
+  displayErrors?: boolean;
+};
+
+export type RunningScriptInNewContextOptions = RunningScriptOptions & {
+  contextName?: string;
+  contextOrigin?: string;
+  contextCodeGeneration?: CodeGeneration;
+  /** ivm's own: the memory limit of the new context's isolate, in MB. */
+  memoryLimit?: number;
+};
+
+export declare class Script {
+  constructor(code: string, options?: ScriptOptions | string);
+  runInContext(contextifiedObject: Context, options?: RunningScriptOptions | number): any;
+  runInNewContext(contextObject?: Context, options?: RunningScriptInNewContextOptions | number): any;
+  runInThisContext(options?: RunningScriptOptions | number): any;
+}
+
+export declare function createContext<T extends Context = {}>(contextObject?: T, options?: CreateContextOptions): T;
+export declare function createScript(code: string, options?: ScriptOptions | string): Script;
+export declare function isContext(object: object): boolean;
+export declare function runInContext(
+  code: string,
+  contextifiedObject: Context,
+  options?: RunningScriptOptions | string,
+  timeout?: number,
+): any;
+export declare function runInNewContext(
+  code: string,
+  contextObject?: Context,
+  options?: RunningScriptInNewContextOptions | string,
+  timeout?: number,
+): any;
+export declare function runInThisContext(code: string, options?: RunningScriptOptions | string): any;

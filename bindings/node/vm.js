@@ -1,0 +1,267 @@
+'use strict';
+// `require('ivm/vm')`: node:vm's API, with an ivm isolate under every
+// context. A program switches by changing its `require('vm')`; from then on
+// the code it runs has a heap of its own with a memory limit, a timeout,
+// and no path to Node's objects.
+//
+// node:vm "contextifies" an object: the object itself is the context's
+// global. Here the context lives in another isolate, so the object's own
+// properties are copied in as its globals before every run, and every
+// global that the code created, changed or deleted is written back onto the
+// object after it (ivm-core's `Sandbox`). Functions go in as callbacks
+// (also inside objects, such as `console`); the rest goes in as copies.
+// README ("node:vm over ivm") lists what differs from node:vm, and why.
+
+const ivm = require('./index.js');
+
+const { Sandbox, serialize } = ivm[Symbol.for('ivm.internals')];
+
+// Contextified objects, and the isolate and sandbox behind each.
+const contexts = new WeakMap();
+
+// node:vm's errors for bad arguments: TypeErrors with Node's codes.
+function invalidArgType(name, expected, actual) {
+  const received = actual === null ? 'null' : typeof actual === 'object' ? 'an instance of Object' : `type ${typeof actual} (${String(actual)})`;
+  const error = new TypeError(`The "${name}" argument must be ${expected}. Received ${received}`);
+  error.code = 'ERR_INVALID_ARG_TYPE';
+  return error;
+}
+
+function validateObject(value, name) {
+  if (value === null || typeof value !== 'object') throw invalidArgType(name, 'of type object', value);
+}
+
+function validateOptions(options, name = 'options') {
+  if (options === undefined) return {};
+  if (typeof options === 'string') return { filename: options };
+  validateObject(options, name);
+  return options;
+}
+
+function validateTimeout(timeout) {
+  if (timeout === undefined) return undefined;
+  if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout <= 0 || timeout > 2 ** 32 - 1) {
+    const error = new RangeError(
+      `The value of "options.timeout" is out of range. It must be >= 1 && <= ${2 ** 32 - 1}. Received ${timeout}`,
+    );
+    error.code = 'ERR_OUT_OF_RANGE';
+    throw error;
+  }
+  return timeout;
+}
+
+// ---------------------------------------------------------------------------
+// Contexts.
+
+// `createContext(contextObject, { name, origin, codeGeneration, memoryLimit })`:
+// `contextObject` (a new object by default) becomes a context's, with an
+// isolate of its own (`memoryLimit` in MB, ivm's own option).
+function createContext(contextObject = {}, options) {
+  if (isContext(contextObject)) return contextObject;
+  options = validateOptions(options);
+  const { name, origin, codeGeneration, memoryLimit } = options;
+  if (codeGeneration !== undefined) validateObject(codeGeneration, 'options.codeGeneration');
+  const isolate = new ivm.Isolate(memoryLimit === undefined ? {} : { memoryLimit });
+  const context = isolate.createContextSync({ name, origin, codeGeneration });
+  contexts.set(contextObject, { isolate, sandbox: new Sandbox(context) });
+  return contextObject;
+}
+
+function isContext(object) {
+  validateObject(object, 'object');
+  return contexts.has(object);
+}
+
+function contextOf(contextifiedObject) {
+  const entry = contextifiedObject !== null && typeof contextifiedObject === 'object' && contexts.get(contextifiedObject);
+  if (!entry) throw invalidArgType('contextifiedObject', 'an instance of vm.Context', contextifiedObject);
+  return entry;
+}
+
+// The context of `runInThisContext`: one for the process, made on first
+// use. node:vm runs such code in Node's own context; here the globals that
+// the program made on Node's global object (not Node's own, which were there
+// when this file loaded: `process`, `require`'s relatives, timers) follow
+// this context's as a contextified object's do.
+const nodeGlobals = new Set(Object.getOwnPropertyNames(globalThis));
+let thisContext;
+function theContext() {
+  thisContext ??= createContext({});
+  return thisContext;
+}
+
+const programGlobals = {
+  names: () => Object.getOwnPropertyNames(globalThis).filter((name) => !nodeGlobals.has(name) && name !== 'vm'),
+  target: globalThis,
+};
+
+// ---------------------------------------------------------------------------
+// Values going in.
+
+// A property of a contextified object as it goes into its context: a
+// primitive as it is, a function as a callback, an object as a copy, or,
+// if it holds functions (as `console` does), as an object rebuilt inside
+// from its own enumerable properties (`[names, values]` for the addon).
+const callbacks = new WeakMap();
+function sandboxValue(value, path, seen) {
+  if (typeof value === 'symbol') {
+    throw new ivm.TransferError(`${path} could not be cloned: a symbol cannot go into the context.`);
+  }
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
+  if (isHandle(value)) return value;
+  if (typeof value === 'function') {
+    let callback = callbacks.get(value);
+    if (callback === undefined) callbacks.set(value, (callback = new ivm.Callback(value)));
+    return callback;
+  }
+  try {
+    return serialize(value);
+  } catch (error) {
+    if (!(error instanceof ivm.TransferError)) throw error;
+    if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || seen.has(value)) {
+      throw new ivm.TransferError(`${path} could not be cloned: ${error.message}`);
+    }
+  }
+  seen.add(value);
+  const names = Object.keys(value);
+  return [names, names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen))];
+}
+
+// ivm's own handles go in as what they stand for, as they do everywhere.
+function isHandle(value) {
+  return (
+    value instanceof ivm.Reference ||
+    value instanceof ivm.ExternalCopy ||
+    value instanceof ivm.Callback ||
+    value instanceof ivm.Isolate ||
+    value instanceof ivm.Context
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Scripts.
+
+const DEFAULT_FILENAME = 'evalmachine.<anonymous>';
+
+function scriptOptions(options) {
+  const { filename = DEFAULT_FILENAME, lineOffset = 0, columnOffset = 0 } = options;
+  if (typeof filename !== 'string') throw invalidArgType('options.filename', 'of type string', filename);
+  for (const [name, value] of [['lineOffset', lineOffset], ['columnOffset', columnOffset]]) {
+    if (!Number.isInteger(value)) throw invalidArgType(`options.${name}`, 'of type number', value);
+  }
+  return { filename, lineOffset, columnOffset };
+}
+
+class Script {
+  #code;
+  #origin;
+
+  constructor(code, options) {
+    code = `${code}`;
+    options = validateOptions(options);
+    this.#code = code;
+    this.#origin = scriptOptions(options);
+    // node:vm compiles here, so that a SyntaxError is thrown by `new Script`.
+    try {
+      contextOf(theContext()).isolate.compileScriptSync(code, this.#origin).release();
+    } catch (error) {
+      throw nodeError(error, code);
+    }
+  }
+
+  runInContext(contextifiedObject, options) {
+    const { sandbox } = contextOf(contextifiedObject);
+    return this.#run(sandbox, contextifiedObject, Object.keys(contextifiedObject), runOptions(options));
+  }
+
+  // Runs in `sandbox` with `names` of `target` as its globals, and writes
+  // back onto `target` what the run changed.
+  #run(sandbox, target, names, { timeout }) {
+    const seen = new Set([target]);
+    const values = names.map((name) => sandboxValue(target[name], name, seen));
+    const [threw, result, setNames, setValues, deleted] = sandbox._run(this.#code, names, values, {
+      ...this.#origin,
+      timeout,
+    });
+    for (let i = 0; i < setNames.length; ++i) {
+      if (!Object.is(target[setNames[i]], setValues[i])) target[setNames[i]] = setValues[i];
+    }
+    for (const name of deleted) delete target[name];
+    if (threw) throw nodeError(result, this.#code);
+    return result;
+  }
+
+  runInNewContext(contextObject, options) {
+    options = runOptions(options);
+    const context = createContext(contextObject, {
+      name: options.contextName,
+      origin: options.contextOrigin,
+      codeGeneration: options.contextCodeGeneration,
+      memoryLimit: options.memoryLimit,
+    });
+    return this.runInContext(context, options);
+  }
+
+  runInThisContext(options) {
+    const { sandbox } = contextOf(theContext());
+    return this.#run(sandbox, programGlobals.target, programGlobals.names(), runOptions(options));
+  }
+}
+
+// A script method's options: an object, or the older positional timeout
+// (`script.runInNewContext(sandbox, 100)`).
+function runOptions(options) {
+  if (typeof options === 'number') return { timeout: validateTimeout(options) };
+  options = validateOptions(options);
+  return { ...options, timeout: validateTimeout(options.timeout) };
+}
+
+// An error of a run as node:vm throws it: a SyntaxError's message without
+// isolated-vm's `[file:line:col]`, its stack opening with the place and the
+// line, as Node prints them.
+function nodeError(error, code) {
+  if (!(error instanceof SyntaxError)) return error;
+  const place = / \[(.*):(\d+):(\d+)\]$/.exec(error.message);
+  if (place === null) return error;
+  const [suffix, filename, line, column] = place;
+  const message = error.message.slice(0, -suffix.length);
+  const source = code.split('\n')[Number(line) - 1] ?? '';
+  const stack = `${filename}:${line}\n${source}\n${' '.repeat(Math.max(0, Number(column) - 1))}^\n\nSyntaxError: ${message}`;
+  const nodeStyle = new SyntaxError(message);
+  Object.defineProperty(nodeStyle, 'stack', { value: stack, writable: true, configurable: true });
+  return nodeStyle;
+}
+
+// The older positional form: `(code, sandbox, filename, timeout)`.
+function positional(options, timeout) {
+  if (typeof options === 'string' && timeout !== undefined) return { filename: options, timeout };
+  return options;
+}
+
+function createScript(code, options) {
+  return new Script(code, options);
+}
+
+function runInContext(code, contextifiedObject, options, timeout) {
+  options = positional(options, timeout);
+  return new Script(code, options).runInContext(contextifiedObject, options);
+}
+
+function runInNewContext(code, contextObject, options, timeout) {
+  options = positional(options, timeout);
+  return new Script(code, options).runInNewContext(contextObject, options);
+}
+
+function runInThisContext(code, options) {
+  return new Script(code, options).runInThisContext(typeof options === 'string' ? undefined : options);
+}
+
+module.exports = {
+  Script,
+  createContext,
+  createScript,
+  isContext,
+  runInContext,
+  runInNewContext,
+  runInThisContext,
+};

@@ -1,0 +1,207 @@
+'use strict';
+// `require('ivm/vm')`: node:vm's API over ivm isolates. The seeds' examples
+// run with only their `require('vm')` changed and print what node:vm's do;
+// the sandbox's semantics, node:vm's errors, and the conformance cases'
+// escapes and resource attacks run through `runInNewContext`.
+const { test, describe } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const ivm = require('../../bindings/node');
+const vm = require('../../bindings/node/vm');
+
+const VM_PATH = path.join(__dirname, '..', '..', 'bindings', 'node', 'vm.js');
+
+describe("the seeds' examples", () => {
+  const dir = path.join(__dirname, 'vm-seeds');
+  for (const file of fs.readdirSync(dir).filter((name) => name.endsWith('.js'))) {
+    test(file, () => {
+      const example = path.join(dir, file);
+      const source = fs.readFileSync(example, 'utf8');
+      const changed = source.replaceAll("require('vm')", `require(${JSON.stringify(VM_PATH)})`);
+      assert.notEqual(changed, source, 'the example requires vm');
+      // Run as a file (a module), as the seeds' examples are.
+      const moved = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ivm-vm-')), file);
+      fs.writeFileSync(moved, changed);
+      const run = (file) => execFileSync(process.execPath, [file], { encoding: 'utf8' });
+      // node:vm's own output is what the seed says it prints.
+      assert.equal(run(moved), run(example));
+    });
+  }
+});
+
+describe('the module', () => {
+  test('is ivm.vm and has node:vm names', () => {
+    assert.equal(ivm.vm, vm);
+    for (const name of ['Script', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
+      assert.equal(typeof vm[name], 'function', name);
+    }
+    const manifest = require('../../bindings/node/package.json');
+    assert.deepEqual(manifest.exports['./vm'], { types: './vm.d.ts', default: './vm.js' });
+    assert.ok(manifest.files.includes('vm.js'));
+  });
+
+  test('createContext contextifies the object it is given, and isContext knows it', () => {
+    const sandbox = { a: 1 };
+    assert.equal(vm.createContext(sandbox), sandbox);
+    assert.equal(vm.isContext(sandbox), true);
+    assert.equal(vm.createContext(sandbox), sandbox, 'again: the same context');
+    assert.equal(vm.isContext({}), false);
+    const fresh = vm.createContext();
+    assert.equal(vm.isContext(fresh), true);
+    assert.deepEqual(Object.keys(fresh), []);
+  });
+
+  test('bad arguments are TypeErrors with node:vm codes', () => {
+    for (const bad of [() => vm.isContext(1), () => vm.createContext(1), () => vm.runInContext('1', {}), () => vm.createContext({}, 5)]) {
+      assert.throws(bad, (error) => error instanceof TypeError && error.code === 'ERR_INVALID_ARG_TYPE');
+    }
+    assert.throws(() => vm.runInNewContext('1', {}, { timeout: -1 }), (error) => error instanceof RangeError && error.code === 'ERR_OUT_OF_RANGE');
+  });
+});
+
+describe('the sandbox', () => {
+  test('globals the code creates, changes and deletes are written back onto the object', () => {
+    const sandbox = vm.createContext({ kept: 'k', changed: 1, removed: true, list: [1, 2] });
+    const result = vm.runInContext('changed += 1; var made = { deep: [1, { n: 2 }] }; delete globalThis.removed; list.push(3); kept', sandbox);
+    assert.equal(result, 'k');
+    assert.deepEqual(sandbox, { kept: 'k', changed: 2, list: [1, 2, 3], made: { deep: [1, { n: 2 }] } });
+    // The host's changes reach the next run.
+    sandbox.changed = 10;
+    delete sandbox.made;
+    assert.equal(vm.runInContext('changed + typeof made', sandbox), '10undefined');
+  });
+
+  test("the host's functions are callable inside, also within objects, and stay the host's", () => {
+    const calls = [];
+    const log = (...args) => calls.push(args);
+    const sandbox = vm.createContext({ log, console: { info: log }, answer: () => 42 });
+    assert.equal(vm.runInContext('log("a", 1); console.info({ b: 2 }); answer()', sandbox), 42);
+    assert.deepEqual(calls, [['a', 1], [{ b: 2 }]]);
+    assert.equal(sandbox.log, log, 'not replaced by a wrapper');
+    assert.equal(vm.runInContext('log.constructor("return typeof process")()', sandbox), 'undefined');
+  });
+
+  test("functions defined inside come out callable, and a result is a copy", () => {
+    const sandbox = vm.createContext({});
+    vm.runInContext('function double(x) { return 2 * x }', sandbox);
+    assert.equal(sandbox.double(21), 42);
+    const result = vm.runInContext('({ date: new Date(0), map: new Map([[1, 2]]) })', sandbox);
+    assert.ok(result.date instanceof Date && result.map instanceof Map, 'copied into Node realm');
+  });
+
+  test('a value that cannot cross is a TransferError naming its path', () => {
+    assert.throws(
+      () => vm.runInNewContext('1', { outer: { inner: Symbol('s') } }),
+      (error) => error instanceof ivm.TransferError && /outer\.inner/.test(error.message),
+    );
+    assert.throws(() => vm.runInNewContext('1', { pending: Promise.resolve() }), (error) => error instanceof ivm.TransferError && /pending/.test(error.message));
+  });
+
+  test('a global with no copy stays inside the context', () => {
+    const sandbox = vm.createContext({});
+    vm.runInContext('var box = { get() { return 7 } }', sandbox);
+    assert.equal('box' in sandbox, false);
+    assert.equal(vm.runInContext('box.get()', sandbox), 7);
+  });
+});
+
+describe("node:vm's errors", () => {
+  test('a timeout ends the run with ERR_SCRIPT_EXECUTION_TIMEOUT and the context stays usable', () => {
+    const sandbox = vm.createContext({ n: 0 });
+    assert.throws(
+      () => vm.runInContext('n = 1; for (;;) {}', sandbox, { timeout: 50 }),
+      (error) => error.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT' && error.message === 'Script execution timed out after 50ms',
+    );
+    assert.equal(sandbox.n, 1, 'what ran before the timeout is written back');
+    assert.equal(vm.runInContext('n + 1', sandbox), 2);
+    // The older positional form: (code, sandbox, filename, timeout).
+    assert.throws(() => vm.runInNewContext('for (;;) {}', {}, 'file.vm', 50), (error) => error.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT');
+  });
+
+  test('a SyntaxError names the file and line, thrown by new Script', () => {
+    assert.throws(
+      () => new vm.Script('let a = 1;\nlet a = 2;', { filename: 'broken.js' }),
+      (error) => error instanceof SyntaxError && error.message === "Identifier 'a' has already been declared" && error.stack.startsWith('broken.js:2\nlet a = 2;\n'),
+    );
+  });
+
+  test('an exception thrown by the code keeps its class and message', () => {
+    assert.throws(() => vm.runInNewContext('null.x'), (error) => error instanceof TypeError && /null/.test(error.message));
+    assert.throws(() => vm.runInNewContext('throw new RangeError("r")'), (error) => error instanceof RangeError && error.message === 'r');
+  });
+
+  test('hostile memory ends in a MemoryLimitError and Node lives', () => {
+    assert.throws(
+      () => vm.runInNewContext('const a = []; for (;;) a.push(new Array(1e5).fill(1))', {}, { memoryLimit: 32 }),
+      (error) => error instanceof ivm.MemoryLimitError,
+    );
+  });
+});
+
+describe('isolation', () => {
+  test('code reaches no host object', () => {
+    const verdict = vm.runInNewContext(
+      `[
+        this.constructor.constructor('return typeof process')(),
+        log.constructor('return typeof process')(),
+        (() => { try { return typeof Error.prepareStackTrace } catch { return 'x' } })(),
+      ].join()`,
+      { log: console.log },
+    );
+    assert.equal(verdict, 'undefined,undefined,undefined');
+  });
+
+  // The object the cases reach through `hostObject` (tests/conformance/README.md).
+  function hostObject() {
+    const object = Object.create({ inherited: 'inherited' });
+    Object.assign(object, {
+      name: 'box',
+      data: { n: 1 },
+      list: [1, 2],
+      method() {
+        return 'method';
+      },
+      generator: (function* generate() {
+        yield 1;
+      })(),
+    });
+    Object.defineProperty(object, 'secret', { get: () => 'secret', enumerable: true });
+    return object;
+  }
+
+  // The conformance cases' escapes and resource attacks, through runInNewContext.
+  const cases = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'conformance', 'cases.json'), 'utf8'));
+  for (const spec of cases.filter((c) => (c.suite === 'escapes' || c.suite === 'limits') && !('input' in c) && !c.options?.promise)) {
+    test(`${spec.suite}: ${spec.name}`, () => {
+      const options = spec.options ?? {};
+      const sandbox = vm.createContext(
+        {
+          host: (...args) => `host:${args.length}`,
+          hostThrows: () => {
+            throw new Error('from host');
+          },
+          hostLog: new ivm.Reference(function log(...args) {
+            return args.length;
+          }),
+          hostObject: new ivm.Reference(hostObject()),
+        },
+        options.memory_limit_mb ? { memoryLimit: options.memory_limit_mb } : {},
+      );
+      const run = () => vm.runInContext(spec.code, sandbox, { timeout: options.timeout_ms });
+      if ('throws' in spec) {
+        assert.throws(run, (error) => {
+          if (spec.throws.class === 'TimeoutError') return error.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
+          if (spec.throws.class === 'JsError') return error instanceof Error && (spec.throws.name === undefined || error.name === spec.throws.name);
+          return error instanceof ivm[spec.throws.class];
+        });
+      } else {
+        const result = run();
+        if (typeof spec.expect !== 'object') assert.equal(result, spec.expect);
+      }
+      if (spec.after === 'usable') assert.equal(vm.runInContext('1 + 1', sandbox), 2);
+    });
+  }
+});
