@@ -49,6 +49,11 @@ pub(crate) fn transfer_error(py: Python<'_>, message: impl Into<String>) -> PyEr
     error_of_class(py, "TransferError", message.into())
 }
 
+/// A run that its timeout ended, with `message` (node:vm's, for `ivm.vm`).
+pub(crate) fn timeout_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    error_of_class(py, "TimeoutError", message.into())
+}
+
 /// A handle used after release, or an argument out of range.
 pub(crate) fn usage_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
     error_of_class(py, "UsageError", message.into())

@@ -20,6 +20,7 @@ mod module;
 mod options;
 mod pool;
 mod reference;
+mod sandbox;
 mod signals;
 mod snapshot;
 
@@ -54,6 +55,7 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<inspector::InspectorServer>()?;
     module.add_class::<pool::IsolatePool>()?;
     module.add_class::<pool::PooledIsolate>()?;
+    module.add_class::<sandbox::Sandbox>()?;
     module.add_function(wrap_pyfunction!(total_external_size, module)?)?;
     module.add_function(wrap_pyfunction!(interpreter::shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(snapshot::create_snapshot, module)?)?;

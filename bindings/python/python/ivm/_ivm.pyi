@@ -41,6 +41,7 @@ __all__ = [
     "Module",
     "PooledIsolate",
     "Reference",
+    "Sandbox",
     "Script",
     "SharedArrayBuffer",
     "total_external_size",
@@ -433,3 +434,12 @@ def shutdown() -> None:
 
 def total_external_size() -> int:
     """Bytes held by every live ExternalCopy in the process."""
+
+@final
+class Sandbox:
+    """A context whose globals follow a dict: the native side of ``ivm.vm``."""
+
+    def __new__(cls, context: Context) -> Self: ...
+    def run(
+        self, code: str, globals: dict[str, Any], **options: Any
+    ) -> tuple[BaseException | None, Any, list[tuple[str, Any]], list[str]]: ...

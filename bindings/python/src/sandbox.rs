@@ -1,0 +1,101 @@
+//! The native side of `ivm.vm` (`python/ivm/vm.py`): ivm-core's `Sandbox`,
+//! whose runs take a dict's items as the context's globals and give back
+//! what to write onto the dict.
+
+use ivm_core::{Error, SandboxValue, TransferMode};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::aio::detached;
+use crate::convert::{from_transferable, to_transferable};
+use crate::errors::{timeout_error, to_py, transfer_error};
+use crate::isolate::Context;
+use crate::options::{self, EVAL_CLOSURE};
+
+/// A context whose globals follow a dict (see `ivm.vm`).
+#[pyclass(module = "ivm", frozen)]
+pub(crate) struct Sandbox {
+    inner: ivm_core::Sandbox,
+}
+
+#[pymethods]
+impl Sandbox {
+    #[new]
+    fn new(py: Python<'_>, context: &Context) -> PyResult<Sandbox> {
+        let inner = ivm_core::Sandbox::new(context.inner.clone()).map_err(|e| to_py(py, e))?;
+        Ok(Sandbox { inner })
+    }
+
+    /// Runs `code` with `globals`' items as the context's globals:
+    /// `(exception or None, result, set, deleted)`, where `set` lists the
+    /// `(name, value)` pairs to write onto the dict and `deleted` the names
+    /// to remove from it, also when the run raised.
+    #[pyo3(signature = (code, globals, **options))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        code: &str,
+        globals: &Bound<'py, PyDict>,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let options = options::parse("run", EVAL_CLOSURE, options)?.result(TransferMode::CopyExceptFunctions);
+        let timeout = options.run.timeout;
+        let values = globals
+            .iter()
+            .map(|(name, value)| {
+                let name: String =
+                    name.extract().map_err(|_| transfer_error(py, "a sandbox's keys must be strings"))?;
+                let value = sandbox_value(&value, &name)?;
+                Ok((name, value))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let sandbox = self.inner.clone();
+        // Ctrl-C while it runs ends the run, as for every call.
+        let (result, changes) = detached(py, || Ok(sandbox.run(&values, code, &options)))?;
+        let (raised, result) = match result {
+            Ok(value) => (py.None().into_bound(py), from_transferable(py, value)?),
+            Err(Error::Timeout) => {
+                let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
+                (timeout_error(py, message).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))
+            }
+            Err(error) => (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py)),
+        };
+        let set = PyList::empty(py);
+        for (name, value) in changes.set {
+            set.append((name, from_transferable(py, value)?))?;
+        }
+        let deleted = PyList::new(py, changes.deleted)?;
+        PyTuple::new(py, [raised, result, set.into_any(), deleted.into_any()])
+    }
+}
+
+/// A dict's value as it goes into the context: a dict holding callables is
+/// rebuilt inside as an object of its items (`{"print": print}`), anything
+/// else crosses as `to_transferable` makes it (callables as callbacks).
+fn sandbox_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<SandboxValue> {
+    if let Ok(dict) = value.cast::<PyDict>() {
+        if let Err(error) = crate::convert::to_structured(value) {
+            let holds_callable = dict.values().iter().any(|item| item.is_callable() || item.cast::<PyDict>().is_ok());
+            if !holds_callable {
+                return Err(transfer_error(
+                    value.py(),
+                    format!("{path}: {}", crate::errors::message_of(value.py(), &error)),
+                ));
+            }
+            let properties = dict
+                .iter()
+                .map(|(name, item)| {
+                    let name: String = name
+                        .extract()
+                        .map_err(|_| transfer_error(value.py(), format!("{path}: keys must be strings")))?;
+                    let item = sandbox_value(&item, &format!("{path}.{name}"))?;
+                    Ok((name, item))
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            return Ok(SandboxValue::Object(properties));
+        }
+    }
+    to_transferable(value).map(SandboxValue::Value).map_err(|error| {
+        transfer_error(value.py(), format!("{path}: {}", crate::errors::message_of(value.py(), &error)))
+    })
+}
