@@ -78,12 +78,14 @@ fn what_ran_before_a_throw_or_a_timeout_is_reported_and_the_context_stays_usable
     assert!(matches!(result, Err(Error::Js(ref e)) if e.message == "no"), "{result:?}");
     assert_eq!(set(&changes), vec![("before".to_owned(), Value::Number(1.0))]);
 
+    // The host's object now holds `before`.
+    let globals = vec![("before".to_owned(), value(1.0))];
     let options = EvalOptions::new().timeout(Duration::from_millis(50));
-    let (result, changes) = sandbox.run(&[], "var started = true; for (;;) {}", &options);
+    let (result, changes) = sandbox.run(&globals, "var started = true; for (;;) {}", &options);
     assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
     assert!(set(&changes).contains(&("started".to_owned(), Value::Bool(true))));
     assert_eq!(Sandbox::timeout_message(Duration::from_millis(50)), "Script execution timed out after 50ms");
-    let (result, _) = sandbox.run(&[], "before + 1", &EvalOptions::new());
+    let (result, _) = sandbox.run(&globals, "before + 1", &EvalOptions::new());
     assert_eq!(result.unwrap().as_value(), Some(&Value::Number(2.0)));
 }
 
@@ -94,12 +96,13 @@ fn a_global_with_no_copy_stays_inside_and_leaves_the_hosts_object() {
     let names: Vec<_> = changes.set.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, vec!["plain", "f"]);
     assert!(changes.set[1].1.as_reference().is_some(), "a function comes out callable");
-    // `plain` turns into something with no copy: the host drops it, and
-    // code inside still has it.
-    let globals = vec![("plain".to_owned(), value(1.0))];
+    // The host's object holds what came out; `plain` turns into something
+    // with no copy: the host drops it, and code inside still has it.
+    let mut globals: Vec<_> = changes.set.into_iter().map(|(name, value)| (name, SandboxValue::Value(value))).collect();
     let (_, changes) = sandbox.run(&globals, "plain = { m() { return 5 } }", &EvalOptions::new());
     assert_eq!(changes.deleted, vec!["plain".to_owned()]);
-    let (result, _) = sandbox.run(&[], "plain.m() + f()", &EvalOptions::new());
+    globals.retain(|(name, _)| name != "plain");
+    let (result, _) = sandbox.run(&globals, "plain.m() + f()", &EvalOptions::new());
     assert_eq!(result.unwrap().as_value(), Some(&Value::Number(12.0)));
 }
 

@@ -61,10 +61,52 @@ function createContext(contextObject = {}, options) {
   options = validateOptions(options);
   const { name, origin, codeGeneration, memoryLimit } = options;
   if (codeGeneration !== undefined) validateObject(codeGeneration, 'options.codeGeneration');
-  const isolate = new ivm.Isolate(memoryLimit === undefined ? {} : { memoryLimit });
-  const context = isolate.createContextSync({ name, origin, codeGeneration });
-  contexts.set(contextObject, { isolate, sandbox: new Sandbox(context) });
+  contexts.set(contextObject, made({ name, origin, codeGeneration, memoryLimit }));
   return contextObject;
+}
+
+// A context's isolate and sandbox, made with `options`.
+function made(options) {
+  const { name, origin, codeGeneration, memoryLimit } = options;
+  let isolate;
+  let context;
+  let pooled;
+  if (name === undefined && origin === undefined && codeGeneration === undefined && memoryLimit === undefined) {
+    // A context with the defaults comes booted ahead of time.
+    pooled = pool().checkoutSync();
+    ({ isolate, context } = pooled);
+  } else {
+    isolate = new ivm.Isolate(memoryLimit === undefined ? {} : { memoryLimit });
+    context = isolate.createContextSync({ name, origin, codeGeneration });
+  }
+  // The pooled isolate goes back (disposed) when the object is collected.
+  return { isolate, sandbox: new Sandbox(context), pooled, options, dormant: false };
+}
+
+// Disposes the isolate behind a contextified object after a
+// `runInNewContext`, when nothing of it is left outside: no function of it
+// came out (on the object, or as the result). A context nobody else can
+// reach goes; one whose object is still the caller's stays a context, made
+// anew from the object's properties if it is used again. What has no copy
+// (objects holding functions, changed built-ins) does not carry over.
+function release(contextObject, result, given) {
+  if (typeof result === 'function') return;
+  if (given && Object.values(contextObject).some((value) => typeof value === 'function' && !callbacks.has(value))) return;
+  const entry = contexts.get(contextObject);
+  if (entry.pooled !== undefined) entry.pooled.release();
+  else if (!entry.isolate.isDisposed) entry.isolate.dispose();
+  if (given) contexts.set(contextObject, { options: entry.options, dormant: true });
+  else contexts.delete(contextObject);
+}
+
+// Isolates with a context, booted ahead of time on ivm's pool thread, for
+// contexts made with the defaults (what `runInNewContext` usually makes):
+// made on first use.
+const POOL_SIZE = 4;
+let isolates;
+function pool() {
+  isolates ??= new ivm.IsolatePool({ size: POOL_SIZE });
+  return isolates;
 }
 
 function isContext(object) {
@@ -73,8 +115,14 @@ function isContext(object) {
 }
 
 function contextOf(contextifiedObject) {
-  const entry = contextifiedObject !== null && typeof contextifiedObject === 'object' && contexts.get(contextifiedObject);
+  let entry = contextifiedObject !== null && typeof contextifiedObject === 'object' && contexts.get(contextifiedObject);
   if (!entry) throw invalidArgType('contextifiedObject', 'an instance of vm.Context', contextifiedObject);
+  if (entry.dormant) {
+    // Its isolate went after `runInNewContext` (see `release`): a new one
+    // takes the object's properties, as the context's globals were.
+    entry = made(entry.options);
+    contexts.set(contextifiedObject, entry);
+  }
   return entry;
 }
 
@@ -152,6 +200,19 @@ function scriptOptions(options) {
   return { filename, lineOffset, columnOffset };
 }
 
+// Whether `new Script` compiles its code to check it, as node:vm's does:
+// not for the `runIn…` functions, which run it at once (see `unchecked`).
+let checking = true;
+
+function unchecked(code, options) {
+  checking = false;
+  try {
+    return new Script(code, options);
+  } finally {
+    checking = true;
+  }
+}
+
 class Script {
   #code;
   #origin;
@@ -161,7 +222,9 @@ class Script {
     options = validateOptions(options);
     this.#code = code;
     this.#origin = scriptOptions(options);
-    // node:vm compiles here, so that a SyntaxError is thrown by `new Script`.
+    // node:vm compiles here, so that a SyntaxError is thrown by `new Script`
+    // (the functions that run code at once find it when they run it).
+    if (!checking) return;
     try {
       contextOf(theContext()).isolate.compileScriptSync(code, this.#origin).release();
     } catch (error) {
@@ -199,7 +262,13 @@ class Script {
       codeGeneration: options.contextCodeGeneration,
       memoryLimit: options.memoryLimit,
     });
-    return this.runInContext(context, options);
+    let result;
+    try {
+      result = this.runInContext(context, options);
+      return result;
+    } finally {
+      release(context, result, contextObject !== undefined);
+    }
   }
 
   runInThisContext(options) {
@@ -244,16 +313,16 @@ function createScript(code, options) {
 
 function runInContext(code, contextifiedObject, options, timeout) {
   options = positional(options, timeout);
-  return new Script(code, options).runInContext(contextifiedObject, options);
+  return unchecked(code, options).runInContext(contextifiedObject, options);
 }
 
 function runInNewContext(code, contextObject, options, timeout) {
   options = positional(options, timeout);
-  return new Script(code, options).runInNewContext(contextObject, options);
+  return unchecked(code, options).runInNewContext(contextObject, options);
 }
 
 function runInThisContext(code, options) {
-  return new Script(code, options).runInThisContext(typeof options === 'string' ? undefined : options);
+  return unchecked(code, options).runInThisContext(typeof options === 'string' ? undefined : options);
 }
 
 module.exports = {

@@ -64,3 +64,24 @@ test('parallel-sum.js gets the same sum on one thread and across four isolates',
   assert.strictEqual(lines.length, 2, show(run));
   for (const line of lines) assert.match(line, /^Calculated 9007199187632128 in \d+ms$/, show(run));
 });
+
+test('from-node-vm.js runs node:vm code in isolates: sandboxes, escapes, timeouts and memory bombs end as it says', async () => {
+  const run = await runExample('from-node-vm.js');
+  assert.strictEqual(run.code, 0, show(run));
+  const lines = run.stdout.split('\n').filter((line) => line !== '');
+  assert.deepStrictEqual(
+    lines,
+    [
+      "{ animal: 'cat', count: 3, name: 'kitty' }",
+      '[sandbox] added 40',
+      '[sandbox] added 2',
+      'total: 42',
+      'escape: ReferenceError process is not defined',
+      'timeout: ERR_SCRIPT_EXECUTION_TIMEOUT',
+      'memory: MemoryLimitError',
+      'vm2-style: 42',
+    ],
+    show(run),
+  );
+});
+

@@ -108,6 +108,30 @@ describe('the sandbox', () => {
   });
 });
 
+describe('contexts of runInNewContext', () => {
+  test('go as soon as nothing of them is left outside, so a loop keeps memory flat', () => {
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 300; i++) {
+      assert.equal(vm.runInNewContext('x + 1', { x: i }), i + 1);
+      vm.runInNewContext('globalThis.y = 2');
+    }
+    const grown = (process.memoryUsage().rss - before) / 2 ** 20;
+    assert.ok(grown < 150, `RSS grew ${grown.toFixed(0)} MiB over 600 contexts`);
+  });
+
+  test('a given object stays a context, and its globals carry over', () => {
+    const sandbox = { n: 1 };
+    vm.runInNewContext('n += 1; var label = "two"', sandbox);
+    assert.equal(vm.isContext(sandbox), true);
+    assert.equal(vm.runInContext('label + n', sandbox), 'two2');
+    // A function of the context keeps it: it stays callable.
+    const made = {};
+    const f = vm.runInNewContext('function f() { return 5 } f', made);
+    assert.equal(f(), 5);
+    assert.equal(made.f(), 5);
+  });
+});
+
 describe("node:vm's errors", () => {
   test('a timeout ends the run with ERR_SCRIPT_EXECUTION_TIMEOUT and the context stays usable', () => {
     const sandbox = vm.createContext({ n: 0 });

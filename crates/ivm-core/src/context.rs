@@ -7,7 +7,7 @@ use crate::exception::caught;
 use crate::held::Held;
 use crate::run::Limits;
 use crate::script::source_with_cache;
-use crate::transfer::{transfer_in, transfer_out};
+use crate::transfer::{JsScope, transfer_in, transfer_out};
 use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transferable};
 
 /// A sandboxed global environment within an isolate. Cheap to clone; clones
@@ -67,17 +67,7 @@ impl Context {
     pub fn eval(&self, code: &str, options: &EvalOptions) -> Result<Transferable> {
         let context = self.held.get()?;
         let isolate = self.isolate();
-        isolate.run_in(&context, Limits::from(&options.run), |scope| {
-            let origin = script_origin(scope, &options.compile.origin)?;
-            // A code cache given is used, as isolated-vm's and node:vm's eval
-            // do; one V8 rejects only costs the compile it would have saved.
-            let (mut source, compile) = source_with_cache(new_string(scope, code)?, &origin, &options.compile);
-            let script =
-                v8::script_compiler::compile(scope, &mut source, compile, v8::script_compiler::NoCacheReason::NoReason)
-                    .ok_or_else(|| caught(scope))?;
-            let value = script.run(scope).ok_or_else(|| caught(scope))?;
-            transfer_out(scope, isolate, &context, value, &options.run)
-        })
+        isolate.run_in(&context, Limits::from(&options.run), |scope| eval_in(scope, isolate, &context, code, options))
     }
 
     /// Runs `code` as the body of a function whose arguments are visible as
@@ -122,6 +112,25 @@ impl Context {
             global.release();
         }
     }
+}
+
+/// [`Context::eval`]'s work, in a run of `context` already entered.
+pub(crate) fn eval_in<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    context: &Arc<v8::Global<v8::Context>>,
+    code: &str,
+    options: &EvalOptions,
+) -> Result<Transferable> {
+    let origin = script_origin(scope, &options.compile.origin)?;
+    // A code cache given is used, as isolated-vm's and node:vm's eval do;
+    // one V8 rejects only costs the compile it would have saved.
+    let (mut source, compile) = source_with_cache(new_string(scope, code)?, &origin, &options.compile);
+    let script =
+        v8::script_compiler::compile(scope, &mut source, compile, v8::script_compiler::NoCacheReason::NoReason)
+            .ok_or_else(|| caught(scope))?;
+    let value = script.run(scope).ok_or_else(|| caught(scope))?;
+    transfer_out(scope, isolate, context, value, &options.run)
 }
 
 pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> Result<v8::Local<'s, v8::String>> {

@@ -14,7 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::context::new_string;
+use crate::context::{eval_in, new_string};
 use crate::exception::caught;
 use crate::run::Limits;
 use crate::transfer::{JsScope, transfer_in, transfer_out};
@@ -49,9 +49,9 @@ pub struct SandboxChanges {
 #[derive(Clone)]
 pub struct Sandbox {
     context: Context,
-    /// The context's own globals when it was made (`Object`, `Array`, …),
-    /// which are never reported.
-    builtins: Arc<HashSet<String>>,
+    /// The names of the context's own globals when it was made (`Object`,
+    /// `Array`, …): a V8 Set, asked about each name the host gives.
+    builtins: Arc<v8::Global<v8::Set>>,
     synced: Arc<Mutex<Synced>>,
 }
 
@@ -62,6 +62,8 @@ struct Synced {
     /// those it gave and those reported to it. Deletions are judged against
     /// these, and a global the host never held is never deleted for it.
     names: HashSet<String>,
+    /// Those of them that have a built-in's name (`console`, say).
+    shadowing: Vec<String>,
     /// The host's functions and objects rebuilt inside by the last copy
     /// in, by name: a global that still holds one is the host's own value,
     /// unchanged, and is not reported back (it would come back as a
@@ -80,7 +82,15 @@ impl Sandbox {
     pub fn new(context: Context) -> Result<Sandbox> {
         let builtins = context.enter(|scope| {
             let global = scope.get_current_context().global(scope);
-            own_names(scope, global).into_iter().map(|(name, _)| name).collect::<HashSet<_>>()
+            let names = v8::Set::new(scope);
+            if let Some(keys) = global.get_property_names(scope, own_string_keys()) {
+                for index in 0..keys.length() {
+                    if let Some(key) = keys.get_index(scope, index) {
+                        names.add(scope, key);
+                    }
+                }
+            }
+            v8::Global::new(scope, names)
         })?;
         Ok(Sandbox { context, builtins: Arc::new(builtins), synced: Arc::default() })
     }
@@ -98,19 +108,45 @@ impl Sandbox {
     /// completes with, as `options.run.result` asks, and what it did to the
     /// globals. The changes are read even when the script throws or times
     /// out (what it did before stays done, as in node:vm); only a disposed
-    /// isolate has none.
+    /// isolate has none. One entry into the isolate does it all, unless the
+    /// run was terminated: its changes are then read in a second.
     pub fn run(
         &self,
         globals: &[(String, SandboxValue)],
         code: &str,
         options: &EvalOptions,
     ) -> (Result<Transferable>, SandboxChanges) {
-        let result = self.copy_in(globals).and_then(|()| self.evaluate(code, options));
-        let changes = match &result {
-            Err(Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit) => SandboxChanges::default(),
-            _ => self.copy_out(options).unwrap_or_default(),
+        let context = match self.context.global_handle() {
+            Ok(context) => context,
+            Err(error) => return (Err(error), SandboxChanges::default()),
         };
-        (result, changes)
+        let isolate = self.isolate();
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = isolate.run_in(&context, Limits::from(&options.run), |scope| {
+            self.copy_in(scope, &mut synced, globals)?;
+            let result = eval_in(scope, isolate, &context, code, options);
+            if scope.has_terminated() {
+                return Ok((result, None));
+            }
+            // The script's exception is the result's; reading the globals
+            // starts afresh.
+            scope.reset();
+            Ok((result, Some(self.copy_out(scope, &context, &mut synced)?)))
+        });
+        match outcome {
+            Ok((result, Some(changes))) => (result, changes),
+            Ok((result, None)) => {
+                let changes = self.changes_after(&context, &mut synced, options);
+                (result, changes)
+            }
+            Err(error @ (Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit)) => {
+                (Err(error), SandboxChanges::default())
+            }
+            Err(error) => {
+                let changes = self.changes_after(&context, &mut synced, options);
+                (Err(error), changes)
+            }
+        }
     }
 
     /// node:vm's message for a run that `timeout` ended.
@@ -118,110 +154,144 @@ impl Sandbox {
         format!("Script execution timed out after {}ms", timeout.as_millis())
     }
 
+    /// The changes of a run that ended without reading them (terminated),
+    /// read in an entry of their own, under the run's timeout; none if even
+    /// that fails.
+    fn changes_after(
+        &self,
+        context: &Arc<v8::Global<v8::Context>>,
+        synced: &mut Synced,
+        options: &EvalOptions,
+    ) -> SandboxChanges {
+        let limits = Limits { timeout: options.run.timeout, ..Limits::default() };
+        self.isolate().run_in(context, limits, |scope| self.copy_out(scope, context, synced)).unwrap_or_default()
+    }
+
     /// Sets `globals` as the context's, and deletes the ones the host's
     /// object no longer has.
-    fn copy_in(&self, globals: &[(String, SandboxValue)]) -> Result<()> {
-        let context = self.context.global_handle()?;
+    fn copy_in<'s>(
+        &self,
+        scope: &mut JsScope<'_, '_, 's, '_>,
+        synced: &mut Synced,
+        globals: &[(String, SandboxValue)],
+    ) -> Result<()> {
         let isolate = self.isolate();
-        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        let global = scope.get_current_context().global(scope);
         let given: HashSet<String> = globals.iter().map(|(name, _)| name.clone()).collect();
-        let gone: Vec<&String> = synced.names.iter().filter(|name| !given.contains(*name)).collect();
-        let hosts = isolate.run_in(&context, Limits::default(), |scope| {
-            let global = scope.get_current_context().global(scope);
-            for name in gone {
-                let key = new_string(scope, name)?;
-                // A global `var` cannot be deleted: it is left undefined.
-                if !global.delete(scope, key.into()).ok_or_else(|| caught(scope))? {
-                    let undefined = v8::undefined(scope);
-                    global.set(scope, key.into(), undefined.into()).ok_or_else(|| caught(scope))?;
-                }
+        for name in synced.names.iter().filter(|name| !given.contains(*name)) {
+            let key = new_string(scope, name)?;
+            // A global `var` cannot be deleted: it is left undefined.
+            if !global.delete(scope, key.into()).ok_or_else(|| caught(scope))? {
+                let undefined = v8::undefined(scope);
+                global.set(scope, key.into(), undefined.into()).ok_or_else(|| caught(scope))?;
             }
-            let mut hosts = HashMap::new();
-            for (name, value) in globals {
-                let made = materialise(scope, isolate, value, name)?;
-                let key = new_string(scope, name)?;
-                global.set(scope, key.into(), made).ok_or_else(|| caught(scope))?;
-                if !matches!(value, SandboxValue::Value(Transferable::Copy(_) | Transferable::ExternalCopy(..))) {
-                    hosts.insert(name.clone(), v8::Global::new(scope, made));
-                }
+        }
+        let builtins = v8::Local::new(scope, &*self.builtins);
+        let mut hosts = HashMap::new();
+        let mut shadowing = Vec::new();
+        for (name, value) in globals {
+            let made = materialise(scope, isolate, value, name)?;
+            let key = new_string(scope, name)?;
+            global.set(scope, key.into(), made).ok_or_else(|| caught(scope))?;
+            if !matches!(value, SandboxValue::Value(Transferable::Copy(_) | Transferable::ExternalCopy(..))) {
+                hosts.insert(name.clone(), v8::Global::new(scope, made));
             }
-            Ok(hosts)
-        })?;
-        *synced = Synced { names: given, hosts };
+            if builtins.has(scope, key.into()) == Some(true) {
+                shadowing.push(name.clone());
+            }
+        }
+        *synced = Synced { names: given, shadowing, hosts };
         Ok(())
     }
 
-    fn evaluate(&self, code: &str, options: &EvalOptions) -> Result<Transferable> {
-        self.context.eval(code, options)
-    }
-
     /// The globals that are not built-ins, as they are now, and the ones
-    /// that went since the last run. Runs under the call's timeout: reading
-    /// a global runs no code (accessors are left alone), but copying a
-    /// value walks it.
-    fn copy_out(&self, options: &EvalOptions) -> Result<SandboxChanges> {
-        let context = self.context.global_handle()?;
+    /// that went since the last run. Reading a global runs no code
+    /// (accessors are left alone), but copying a value walks it.
+    fn copy_out<'s>(
+        &self,
+        scope: &mut JsScope<'_, '_, 's, '_>,
+        context: &Arc<v8::Global<v8::Context>>,
+        synced: &mut Synced,
+    ) -> Result<SandboxChanges> {
         let isolate = self.isolate();
-        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
-        let limits = Limits { timeout: options.run.timeout, ..Limits::default() };
         let copy = RunOptions::new().result(TransferMode::CopyExceptFunctions);
-        let (set, unchanged) = isolate.run_in(&context, limits, |scope| {
-            let global = scope.get_current_context().global(scope);
-            let mut set = Vec::new();
-            let mut unchanged = Vec::new();
-            for (name, value) in own_names(scope, global) {
-                if self.builtins.contains(&name) && !synced.names.contains(&name) {
-                    continue;
-                }
-                let Some(value) = value else { continue };
-                if synced.hosts.get(&name).is_some_and(|host| v8::Local::new(scope, host).strict_equals(value)) {
-                    unchanged.push(name);
-                    continue;
-                }
-                match transfer_out(scope, isolate, &context, value, &copy) {
-                    Ok(value) => set.push((name, value)),
-                    // No copy: it stays inside, where code can still use
-                    // it, and the host's object no longer has it.
-                    Err(Error::Marshal(_)) => {}
-                    Err(other) => return Err(other),
-                }
+        let global = scope.get_current_context().global(scope);
+        // V8's built-in globals are all non-enumerable, and what code
+        // declares or assigns is enumerable: asking for the enumerable ones
+        // leaves the built-ins out without looking at each. A global the
+        // host gave under a built-in's name keeps the built-in's attributes,
+        // so those are looked at by name.
+        let mut found: Vec<(String, v8::Local<'s, v8::Name>)> = Vec::new();
+        if let Some(keys) = global.get_property_names(scope, enumerable_string_keys()) {
+            for index in 0..keys.length() {
+                let Some(key) = keys.get_index(scope, index) else { continue };
+                let Ok(name) = v8::Local::<v8::Name>::try_from(key) else { continue };
+                found.push((key.to_rust_string_lossy(scope), name));
             }
-            Ok((set, unchanged))
-        })?;
-        let now: HashSet<String> = set.iter().map(|(name, _)| name.clone()).chain(unchanged).collect();
+        }
+        for name in &synced.shadowing {
+            let key = new_string(scope, name)?;
+            if global.has_own_property(scope, key.into()) == Some(true) {
+                found.push((name.clone(), key.into()));
+            }
+        }
+        let mut set = Vec::new();
+        let mut now = HashSet::new();
+        for (name, key) in found {
+            let Some(value) = data_value(scope, global, key) else { continue };
+            if synced.hosts.get(&name).is_some_and(|host| v8::Local::new(scope, host).strict_equals(value)) {
+                now.insert(name);
+                continue;
+            }
+            match transfer_out(scope, isolate, context, value, &copy) {
+                Ok(value) => {
+                    now.insert(name.clone());
+                    set.push((name, value));
+                }
+                // No copy: it stays inside, where code can still use it,
+                // and the host's object no longer has it.
+                Err(Error::Marshal(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
         let deleted = synced.names.iter().filter(|name| !now.contains(*name)).cloned().collect();
         synced.names = now;
         Ok(SandboxChanges { set, deleted })
     }
 }
 
-/// The own string-keyed properties of `object`, with the values of those
-/// that are data properties (an accessor's getter is not run).
-fn own_names<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    object: v8::Local<'s, v8::Object>,
-) -> Vec<(String, Option<v8::Local<'s, v8::Value>>)> {
-    let filter = v8::GetPropertyNamesArgs {
+/// The keys of a global that code made: its own enumerable string-keyed
+/// ones, as strings.
+fn enumerable_string_keys() -> v8::GetPropertyNamesArgs {
+    v8::GetPropertyNamesArgs {
+        property_filter: v8::PropertyFilter::ONLY_ENUMERABLE | v8::PropertyFilter::SKIP_SYMBOLS,
+        ..own_string_keys()
+    }
+}
+
+/// Which of a global's keys are its names: its own, string-keyed ones, as
+/// strings.
+fn own_string_keys() -> v8::GetPropertyNamesArgs {
+    v8::GetPropertyNamesArgs {
         mode: v8::KeyCollectionMode::OwnOnly,
         property_filter: v8::PropertyFilter::SKIP_SYMBOLS,
         index_filter: v8::IndexFilter::IncludeIndices,
         key_conversion: v8::KeyConversionMode::ConvertToString,
-    };
-    let Some(keys) = object.get_property_names(scope, filter) else { return Vec::new() };
-    (0..keys.length())
-        .filter_map(|index| {
-            let key = keys.get_index(scope, index)?;
-            let name = key.to_rust_string_lossy(scope);
-            let key = v8::Local::<v8::Name>::try_from(key).ok()?;
-            let descriptor = object.get_own_property_descriptor(scope, key)?;
-            let value = v8::Local::<v8::Object>::try_from(descriptor).ok().and_then(|descriptor| {
-                let field = v8::String::new(scope, "value")?;
-                descriptor.has_own_property(scope, field.into()).filter(|has| *has)?;
-                descriptor.get(scope, field.into())
-            });
-            Some((name, value))
-        })
-        .collect()
+    }
+}
+
+/// The value of `object`'s own data property `key`; `None` for an accessor
+/// (whose getter is not run) or a property that is gone.
+fn data_value<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    object: v8::Local<'s, v8::Object>,
+    key: v8::Local<'s, v8::Name>,
+) -> Option<v8::Local<'s, v8::Value>> {
+    let descriptor = object.get_own_property_descriptor(scope, key)?;
+    let descriptor = v8::Local::<v8::Object>::try_from(descriptor).ok()?;
+    let field = v8::String::new(scope, "value")?;
+    descriptor.has_own_property(scope, field.into()).filter(|has| *has)?;
+    descriptor.get(scope, field.into())
 }
 
 /// A sandbox value made inside the isolate; `path` names it in errors.
