@@ -25,6 +25,17 @@ export type ScriptOptions = {
   filename?: string;
   lineOffset?: number;
   columnOffset?: number;
+  /** V8's code cache, from `createCachedData()` or `produceCachedData`. */
+  cachedData?: NodeJS_ArrayBufferView;
+  produceCachedData?: boolean;
+};
+
+/** A Buffer, TypedArray or DataView (no @types/node needed). */
+type NodeJS_ArrayBufferView = ArrayBufferView;
+
+export type CompileFunctionOptions = ScriptOptions & {
+  /** The contextified object whose context the function is made in. */
+  parsingContext?: Context;
 };
 
 export type RunningScriptOptions = ScriptOptions & {
@@ -43,11 +54,22 @@ export type RunningScriptInNewContextOptions = RunningScriptOptions & {
 
 export declare class Script {
   constructor(code: string, options?: ScriptOptions | string);
+  /** Set when `cachedData` was given: whether V8 refused it. */
+  readonly cachedDataRejected?: boolean;
+  /** Set with `produceCachedData`. */
+  readonly cachedDataProduced?: boolean;
+  readonly cachedData?: Uint8Array;
+  createCachedData(): Uint8Array;
   runInContext(contextifiedObject: Context, options?: RunningScriptOptions | number): any;
   runInNewContext(contextObject?: Context, options?: RunningScriptInNewContextOptions | number): any;
   runInThisContext(options?: RunningScriptOptions | number): any;
 }
 
+export declare function compileFunction(
+  code: string,
+  params?: string[],
+  options?: CompileFunctionOptions,
+): (...args: any[]) => any;
 export declare function createContext<T extends Context = {}>(contextObject?: T, options?: CreateContextOptions): T;
 export declare function createScript(code: string, options?: ScriptOptions | string): Script;
 export declare function isContext(object: object): boolean;

@@ -216,19 +216,47 @@ function unchecked(code, options) {
 class Script {
   #code;
   #origin;
+  // V8's code cache given (`cachedData`), as the ExternalCopy ivm takes:
+  // every context's isolate compiles with it.
+  #cache;
 
   constructor(code, options) {
     code = `${code}`;
     options = validateOptions(options);
     this.#code = code;
     this.#origin = scriptOptions(options);
+    const { cachedData, produceCachedData = false } = options;
+    if (cachedData !== undefined) this.#cache = new ivm.ExternalCopy(bufferOf(cachedData, 'options.cachedData'));
     // node:vm compiles here, so that a SyntaxError is thrown by `new Script`
     // (the functions that run code at once find it when they run it).
-    if (!checking) return;
+    if (!checking && cachedData === undefined && !produceCachedData) return;
+    const compiled = this.#compile(produceCachedData);
+    if (cachedData !== undefined) this.cachedDataRejected = compiled.cachedDataRejected === true;
+    if (produceCachedData) {
+      this.cachedDataProduced = compiled.cachedData !== undefined;
+      if (compiled.cachedData !== undefined) this.cachedData = Buffer.from(compiled.cachedData.copy());
+    }
+    compiled.release();
+  }
+
+  // The code compiled in the process's own context's isolate.
+  #compile(produceCachedData) {
     try {
-      contextOf(theContext()).isolate.compileScriptSync(code, this.#origin).release();
+      const options = { ...this.#origin, produceCachedData };
+      if (this.#cache !== undefined) options.cachedData = this.#cache;
+      return contextOf(theContext()).isolate.compileScriptSync(this.#code, options);
     } catch (error) {
-      throw nodeError(error, code);
+      throw nodeError(error, this.#code);
+    }
+  }
+
+  // node:vm's code cache of this script, for `cachedData` later.
+  createCachedData() {
+    const compiled = this.#compile(true);
+    try {
+      return compiled.cachedData === undefined ? Buffer.alloc(0) : Buffer.from(compiled.cachedData.copy());
+    } finally {
+      compiled.release();
     }
   }
 
@@ -245,6 +273,7 @@ class Script {
     const [threw, result, setNames, setValues, deleted] = sandbox._run(this.#code, names, values, {
       ...this.#origin,
       timeout,
+      cachedData: this.#cache,
     });
     for (let i = 0; i < setNames.length; ++i) {
       if (!Object.is(target[setNames[i]], setValues[i])) target[setNames[i]] = setValues[i];
@@ -285,6 +314,13 @@ function runOptions(options) {
   return { ...options, timeout: validateTimeout(options.timeout) };
 }
 
+// The bytes of a Buffer, TypedArray or DataView, as an ArrayBuffer of
+// their own.
+function bufferOf(view, name) {
+  if (!ArrayBuffer.isView(view)) throw invalidArgType(name, 'an instance of Buffer, TypedArray, or DataView', view);
+  return view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength);
+}
+
 // An error of a run as node:vm throws it: a SyntaxError's message without
 // isolated-vm's `[file:line:col]`, its stack opening with the place and the
 // line, as Node prints them.
@@ -307,6 +343,30 @@ function positional(options, timeout) {
   return options;
 }
 
+// `compileFunction(code, params, { filename, lineOffset, columnOffset,
+// parsingContext })`: `code` as the body of a function of `params`, made in
+// `parsingContext` (the process's context by default), callable from Node.
+// Calling it runs in its context, with copies for arguments and result;
+// the context's globals follow its object at runs of scripts, not at calls.
+function compileFunction(code, params = [], options = {}) {
+  if (typeof code !== 'string') throw invalidArgType('code', 'of type string', code);
+  if (!Array.isArray(params)) throw invalidArgType('params', 'an instance of Array', params);
+  for (const param of params) {
+    if (typeof param !== 'string') throw invalidArgType('params', 'an Array of strings', params);
+  }
+  validateObject(options, 'options');
+  const { parsingContext, contextExtensions = [] } = options;
+  if (!Array.isArray(contextExtensions)) throw invalidArgType('options.contextExtensions', 'an instance of Array', contextExtensions);
+  if (contextExtensions.length > 0) {
+    throw new TypeError('ivm/vm: compileFunction does not take contextExtensions (README, "node:vm, made a sandbox")');
+  }
+  const { lineOffset = 0, ...rest } = options;
+  // The body starts on the source's second line.
+  const source = `(function (${params.join(', ')}) {\n${code}\n})`;
+  const script = unchecked(source, { ...rest, lineOffset: lineOffset - 1 });
+  return parsingContext === undefined ? script.runInThisContext() : script.runInContext(parsingContext);
+}
+
 function createScript(code, options) {
   return new Script(code, options);
 }
@@ -327,6 +387,7 @@ function runInThisContext(code, options) {
 
 module.exports = {
   Script,
+  compileFunction,
   createContext,
   createScript,
   isContext,

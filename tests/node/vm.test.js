@@ -35,7 +35,7 @@ describe("the seeds' examples", () => {
 describe('the module', () => {
   test('is ivm.vm and has node:vm names', () => {
     assert.equal(ivm.vm, vm);
-    for (const name of ['Script', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
+    for (const name of ['Script', 'compileFunction', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
       assert.equal(typeof vm[name], 'function', name);
     }
     const manifest = require('../../bindings/node/package.json');
@@ -105,6 +105,38 @@ describe('the sandbox', () => {
     vm.runInContext('var box = { get() { return 7 } }', sandbox);
     assert.equal('box' in sandbox, false);
     assert.equal(vm.runInContext('box.get()', sandbox), 7);
+  });
+});
+
+describe('compileFunction and code caches', () => {
+  test('compileFunction makes a function of its context, callable from Node', () => {
+    const add = vm.compileFunction('return a + b + (typeof process)', ['a', 'b']);
+    assert.equal(add(1, 2), '3undefined');
+    const sandbox = vm.createContext({ base: 40 });
+    const plus = vm.compileFunction('return base + n', ['n'], { parsingContext: sandbox, filename: 'plus.js' });
+    assert.equal(plus(2), 42);
+    assert.throws(
+      () => vm.compileFunction('throw new Error("inside")', [], { filename: 'f.js', lineOffset: 10 })(),
+      (error) => error.message === 'inside' && /f\.js:11/.test(error.stack),
+    );
+    assert.throws(() => vm.compileFunction('return 1', 'a'), (error) => error.code === 'ERR_INVALID_ARG_TYPE');
+    assert.throws(() => vm.compileFunction('return (', []), SyntaxError);
+  });
+
+  test('a script makes a code cache that another script of the same code takes', () => {
+    const code = 'function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2) } fib(10)';
+    const first = new vm.Script(code, { produceCachedData: true });
+    assert.equal(first.cachedDataProduced, true);
+    assert.ok(Buffer.isBuffer(first.cachedData) && first.cachedData.length > 0);
+    const made = first.createCachedData();
+    assert.ok(Buffer.isBuffer(made) && made.length > 0);
+    const second = new vm.Script(code, { cachedData: made });
+    assert.equal(second.cachedDataRejected, false);
+    assert.equal(second.runInNewContext(), 55);
+    const wrong = new vm.Script('1 + 1', { cachedData: made });
+    assert.equal(wrong.cachedDataRejected, true);
+    assert.equal(wrong.runInNewContext(), 2);
+    assert.throws(() => new vm.Script('1', { cachedData: 'no' }), (error) => error.code === 'ERR_INVALID_ARG_TYPE');
   });
 });
 

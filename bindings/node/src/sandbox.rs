@@ -45,7 +45,8 @@ impl Sandbox {
     /// Runs `code` with the sandbox's properties `names` and `values`
     /// (each a value `js_to_transferable` takes, or `[names, values]` for
     /// an object rebuilt inside), with node:vm's `options` (`filename`,
-    /// `lineOffset`, `columnOffset`, `timeout`). Gives `[threw, result or
+    /// `lineOffset`, `columnOffset`, `timeout`, and `cachedData`, an
+    /// ExternalCopy of V8's code cache). Gives `[threw, result or
     /// error, set names, set values, deleted names]`.
     #[napi(js_name = "_run", catch_unwind)]
     pub fn run(
@@ -64,6 +65,9 @@ impl Sandbox {
         let given = Options::of(&env, options, "options")?;
         let timeout = given.timeout()?;
         let mut options = EvalOptions::new().origin(given.origin()?).result(TransferMode::CopyExceptFunctions);
+        if let Some(cached) = given.value("cachedData")? {
+            options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached)?);
+        }
         if let Some(timeout) = timeout {
             options = options.timeout(timeout);
         }
