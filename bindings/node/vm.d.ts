@@ -86,3 +86,42 @@ export declare function runInNewContext(
   timeout?: number,
 ): any;
 export declare function runInThisContext(code: string, options?: RunningScriptOptions | string): any;
+
+export type ModuleStatus = 'unlinked' | 'linking' | 'linked' | 'evaluating' | 'evaluated' | 'errored';
+
+export type SourceTextModuleOptions = {
+  identifier?: string;
+  /** The contextified object whose context the module lives in. */
+  context?: Context;
+  lineOffset?: number;
+  columnOffset?: number;
+};
+
+export type ModuleLinker = (
+  specifier: string,
+  referencingModule: SourceTextModule,
+  extra: { attributes: Record<string, string> },
+) => SourceTextModule | Promise<SourceTextModule>;
+
+/** node:vm's SourceTextModule, in the context's isolate. */
+export declare class SourceTextModule {
+  constructor(code: string, options?: SourceTextModuleOptions);
+  readonly identifier: string;
+  readonly context: Context;
+  readonly status: ModuleStatus | 'uninstantiated' | 'instantiated';
+  readonly dependencySpecifiers: readonly string[];
+  readonly error: any;
+  /** Copies of the exports (functions as functions). */
+  readonly namespace: Record<string, any>;
+  link(linker: ModuleLinker): Promise<void>;
+  evaluate(options?: { timeout?: number }): Promise<void>;
+}
+
+/** The first experimental vm.Module: `url`, `instantiate()`, `evaluate()` to `{ result }`. */
+export declare class Module extends SourceTextModule {
+  constructor(code: string, options?: Omit<SourceTextModuleOptions, 'identifier'> & { url?: string });
+  readonly url: string;
+  readonly linkingStatus: 'unlinked' | 'linking' | 'linked';
+  instantiate(): void;
+  evaluate(options?: { timeout?: number }): Promise<any>;
+}

@@ -80,7 +80,7 @@ function made(options) {
     context = isolate.createContextSync({ name, origin, codeGeneration });
   }
   // The pooled isolate goes back (disposed) when the object is collected.
-  return { isolate, sandbox: new Sandbox(context), pooled, options, dormant: false };
+  return { isolate, context, sandbox: new Sandbox(context), pooled, options, dormant: false };
 }
 
 // Disposes the isolate behind a contextified object after a
@@ -173,6 +173,21 @@ function sandboxValue(value, path, seen) {
   seen.add(value);
   const names = Object.keys(value);
   return [names, names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen))];
+}
+
+// Writes what a run changed onto the contextified object.
+function writeBack(target, setNames, setValues, deleted) {
+  for (let i = 0; i < setNames.length; ++i) {
+    if (!Object.is(target[setNames[i]], setValues[i])) target[setNames[i]] = setValues[i];
+  }
+  for (const name of deleted) delete target[name];
+}
+
+// The contextified object's properties, as its context's globals.
+function globalsOf(target) {
+  const names = Object.keys(target);
+  const seen = new Set([target]);
+  return [names, names.map((name) => sandboxValue(target[name], name, seen))];
 }
 
 // ivm's own handles go in as what they stand for, as they do everywhere.
@@ -275,10 +290,7 @@ class Script {
       timeout,
       cachedData: this.#cache,
     });
-    for (let i = 0; i < setNames.length; ++i) {
-      if (!Object.is(target[setNames[i]], setValues[i])) target[setNames[i]] = setValues[i];
-    }
-    for (const name of deleted) delete target[name];
+    writeBack(target, setNames, setValues, deleted);
     if (threw) throw nodeError(result, this.#code);
     return result;
   }
@@ -343,6 +355,218 @@ function positional(options, timeout) {
   return options;
 }
 
+// ---------------------------------------------------------------------------
+// Modules: node:vm's SourceTextModule, and the older vm.Module of its first
+// experimental versions, over ivm's modules in the context's isolate. A
+// module's evaluation takes the contextified object's properties as its
+// context's globals and writes back what it changed, as a script's run does.
+
+function vmError(Class, code, message) {
+  const error = new Class(message);
+  error.code = code;
+  return error;
+}
+
+let moduleCount = 0;
+// ivm's modules, to the vm modules that made them (the resolver is told
+// which module asks).
+const moduleOf = new WeakMap();
+
+class SourceTextModule {
+  #contextObject;
+  #entry;
+  #identifier;
+  #module;
+  #status = 'unlinked';
+  #error;
+  #linked = new Map();
+
+  constructor(code, options = {}) {
+    if (typeof code !== 'string') throw invalidArgType('sourceText', 'of type string', code);
+    validateObject(options, 'options');
+    const { context, identifier, lineOffset = 0, columnOffset = 0, initializeImportMeta } = options;
+    if (initializeImportMeta !== undefined) {
+      throw new TypeError('ivm/vm: modules do not take initializeImportMeta (README, "node:vm, made a sandbox")');
+    }
+    this.#contextObject = context === undefined ? theContext() : context;
+    this.#entry = contextOf(this.#contextObject);
+    this.#identifier = identifier ?? `vm:module(${moduleCount++})`;
+    try {
+      this.#module = this.#entry.isolate.compileModuleSync(code, { filename: this.#identifier, lineOffset, columnOffset });
+    } catch (error) {
+      throw nodeError(error, code);
+    }
+    moduleOf.set(this.#module, this);
+  }
+
+  get identifier() {
+    return this.#identifier;
+  }
+
+  get context() {
+    return this.#contextObject;
+  }
+
+  get status() {
+    return this.#status;
+  }
+
+  get dependencySpecifiers() {
+    return Object.freeze([...this.#module.dependencySpecifiers]);
+  }
+
+  get error() {
+    if (this.#status !== 'errored') {
+      throw vmError(Error, 'ERR_VM_MODULE_STATUS', 'Module status must be errored');
+    }
+    return this.#error;
+  }
+
+  // The namespace, as copies of its exports (functions as functions;
+  // objects with no copy as References).
+  get namespace() {
+    if (this.#status === 'unlinked' || this.#status === 'linking') {
+      throw vmError(Error, 'ERR_VM_MODULE_STATUS', 'Module status must not be unlinked or linking');
+    }
+    const namespace = this.#module.namespace;
+    const names = this.#entry.context.evalClosureSync('return Object.keys($0)', [namespace.derefInto()], {
+      result: { copy: true },
+    });
+    const copy = { __proto__: null };
+    for (const name of names) {
+      try {
+        copy[name] = namespace.getSync(name, { copy: true });
+      } catch {
+        copy[name] = namespace.getSync(name);
+      }
+    }
+    return Object.freeze(copy);
+  }
+
+  // Asks `linker(specifier, module, { attributes })` for each dependency,
+  // links those in turn, and instantiates the graph.
+  async link(linker) {
+    await this._resolve(linker);
+    this._instantiate();
+  }
+
+  async _resolve(linker) {
+    if (typeof linker !== 'function') throw invalidArgType('linker', 'of type function', linker);
+    if (this.#status !== 'unlinked') throw vmError(Error, 'ERR_VM_MODULE_ALREADY_LINKED', 'Module has already been linked');
+    this.#status = 'linking';
+    try {
+      for (const specifier of this.#module.dependencySpecifiers) {
+        const dependency = await linker(specifier, this, { attributes: {}, assert: {} });
+        if (!(dependency instanceof SourceTextModule)) {
+          throw vmError(TypeError, 'ERR_VM_MODULE_NOT_MODULE', 'Provided module is not an instance of Module');
+        }
+        if (dependency.context !== this.context) {
+          throw vmError(Error, 'ERR_VM_MODULE_DIFFERENT_CONTEXT', 'Linked modules must use the same context');
+        }
+        if (dependency.status === 'unlinked') await dependency._resolve(linker);
+        this.#linked.set(specifier, dependency);
+      }
+      this.#status = 'linked';
+    } catch (error) {
+      this.#status = 'unlinked';
+      throw error;
+    }
+  }
+
+  _instantiate() {
+    this.#module.instantiateSync(this.#entry.context, (specifier, referrer) => moduleOf.get(referrer)._dependency(specifier));
+  }
+
+  _dependency(specifier) {
+    return this.#linked.get(specifier).#module;
+  }
+
+  async evaluate(options = {}) {
+    validateObject(options, 'options');
+    const timeout = validateTimeout(options.timeout);
+    if (this.#status === 'evaluated') return undefined;
+    if (this.#status === 'errored') throw this.#error;
+    if (this.#status !== 'linked') {
+      throw vmError(Error, 'ERR_VM_MODULE_STATUS', 'Module status must be one of linked, evaluated, or errored');
+    }
+    this.#status = 'evaluating';
+    const { sandbox } = this.#entry;
+    const target = this.#contextObject === thisContext ? programGlobals.target : this.#contextObject;
+    const names = target === globalThis ? programGlobals.names() : Object.keys(target);
+    const seen = new Set([target]);
+    sandbox._setGlobals(names, names.map((name) => sandboxValue(target[name], name, seen)));
+    try {
+      await this.#module.evaluate(timeout === undefined ? {} : { timeout });
+      this._evaluated();
+    } catch (error) {
+      this.#status = 'errored';
+      this.#error = error instanceof ivm.TimeoutError ? timedOut(timeout) : error;
+      throw this.#error;
+    } finally {
+      writeBack(target, ...sandbox._changes());
+    }
+    return undefined;
+  }
+
+  _evaluated() {
+    this.#status = 'evaluated';
+    for (const dependency of this.#linked.values()) {
+      if (dependency.status === 'linked' || dependency.status === 'evaluating') dependency._evaluated();
+    }
+  }
+}
+
+// node:vm's timeout error.
+function timedOut(timeout) {
+  return vmError(Error, 'ERR_SCRIPT_EXECUTION_TIMEOUT', `Script execution timed out after ${timeout}ms`);
+}
+
+// The first experimental vm.Module (the newer seed): `url`, linking and
+// instantiation as separate steps, and `evaluate()` resolving to
+// `{ result }`. V8 gives a module's evaluation no completion value any
+// more, so `result` is `undefined`.
+class Module extends SourceTextModule {
+  #instantiated = false;
+
+  constructor(code, options = {}) {
+    validateObject(options, 'options');
+    const { url, ...rest } = options;
+    super(code, { ...rest, identifier: url });
+  }
+
+  get url() {
+    return this.identifier;
+  }
+
+  get linkingStatus() {
+    const status = super.status;
+    return status === 'linking' || status === 'unlinked' ? status : 'linked';
+  }
+
+  get status() {
+    const status = super.status;
+    if (status === 'linked' || status === 'unlinked' || status === 'linking') {
+      return this.#instantiated ? 'instantiated' : 'uninstantiated';
+    }
+    return status;
+  }
+
+  async link(linker) {
+    await this._resolve(linker);
+  }
+
+  instantiate() {
+    this._instantiate();
+    this.#instantiated = true;
+  }
+
+  async evaluate(options) {
+    if (!this.#instantiated) this.instantiate();
+    await super.evaluate(options);
+    return { result: undefined };
+  }
+}
+
 // `compileFunction(code, params, { filename, lineOffset, columnOffset,
 // parsingContext })`: `code` as the body of a function of `params`, made in
 // `parsingContext` (the process's context by default), callable from Node.
@@ -386,7 +610,9 @@ function runInThisContext(code, options) {
 }
 
 module.exports = {
+  Module,
   Script,
+  SourceTextModule,
   compileFunction,
   createContext,
   createScript,

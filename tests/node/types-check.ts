@@ -368,3 +368,15 @@ export { logSandbox, parallelSum, isolates, contexts, references, modules, copie
   // @ts-expect-error: the code is a string
   ivm.vm.runInThisContext(42);
 }
+
+// node:vm's modules over ivm.
+async function vmModules(): Promise<void> {
+  const context = ivm.vm.createContext({ secret: 42 });
+  const main = new ivm.vm.SourceTextModule("import s from 'foo'; export default s;", { context });
+  await main.link(async (specifier, referencing) => new ivm.vm.SourceTextModule('export default secret;', { context: referencing.context }));
+  await main.evaluate({ timeout: 100 });
+  expectType<Record<string, any>>(main.namespace);
+  const old = new ivm.vm.Module('1', { context, url: 'old.mjs' });
+  expectType<string>(old.url);
+}
+void vmModules;

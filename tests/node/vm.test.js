@@ -35,7 +35,7 @@ describe("the seeds' examples", () => {
 describe('the module', () => {
   test('is ivm.vm and has node:vm names', () => {
     assert.equal(ivm.vm, vm);
-    for (const name of ['Script', 'compileFunction', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
+    for (const name of ['Module', 'Script', 'SourceTextModule', 'compileFunction', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
       assert.equal(typeof vm[name], 'function', name);
     }
     const manifest = require('../../bindings/node/package.json');
@@ -137,6 +137,67 @@ describe('compileFunction and code caches', () => {
     assert.equal(wrong.cachedDataRejected, true);
     assert.equal(wrong.runInNewContext(), 2);
     assert.throws(() => new vm.Script('1', { cachedData: 'no' }), (error) => error.code === 'ERR_INVALID_ARG_TYPE');
+  });
+});
+
+describe('modules', () => {
+  test("SourceTextModule links through an async linker, evaluates with the context's globals, and writes back", async () => {
+    const contextifiedObject = vm.createContext({ secret: 42 });
+    const main = new vm.SourceTextModule("import s from 'foo'; globalThis.seen = s; export const doubled = s * 2;", {
+      context: contextifiedObject,
+      identifier: 'main.mjs',
+    });
+    assert.equal(main.status, 'unlinked');
+    assert.deepEqual(main.dependencySpecifiers, ['foo']);
+    assert.equal(main.identifier, 'main.mjs');
+    assert.equal(main.context, contextifiedObject);
+    const asked = [];
+    await main.link(async (specifier, referencingModule) => {
+      asked.push([specifier, referencingModule.identifier]);
+      return new vm.SourceTextModule('export default secret;', { context: referencingModule.context });
+    });
+    assert.deepEqual(asked, [['foo', 'main.mjs']]);
+    assert.equal(main.status, 'linked');
+    assert.equal(await main.evaluate(), undefined);
+    assert.equal(main.status, 'evaluated');
+    assert.equal(main.namespace.doubled, 84);
+    assert.equal(contextifiedObject.seen, 42);
+  });
+
+  test('errors: a throwing module is errored, a runaway one times out, a bad linker result is refused', async () => {
+    const failing = new vm.SourceTextModule('throw new RangeError("bad")');
+    await failing.link(() => {});
+    const thrown = await failing.evaluate().catch((error) => error);
+    assert.ok(thrown instanceof RangeError && thrown.message === 'bad');
+    assert.equal(failing.status, 'errored');
+    assert.equal(failing.error, thrown);
+    const slow = new vm.SourceTextModule('for (;;) {}');
+    await slow.link(() => {});
+    await assert.rejects(slow.evaluate({ timeout: 50 }), (error) => error.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT');
+    const needy = new vm.SourceTextModule("import x from 'x';");
+    await assert.rejects(needy.link(() => ({})), (error) => error.code === 'ERR_VM_MODULE_NOT_MODULE');
+    assert.throws(() => new vm.SourceTextModule('export let'), SyntaxError);
+    const other = vm.createContext({});
+    const crossing = new vm.SourceTextModule("import y from 'y';");
+    await assert.rejects(
+      crossing.link(() => new vm.SourceTextModule('export default 1', { context: other })),
+      (error) => error.code === 'ERR_VM_MODULE_DIFFERENT_CONTEXT',
+    );
+  });
+
+  test("the first experimental vm.Module: url, link, linkingStatus, instantiate, evaluate to { result }", async () => {
+    const context = vm.createContext({ secret: 42 });
+    const bar = new vm.Module("import s from 'foo'; globalThis.got = s;", { context, url: 'bar.mjs' });
+    assert.equal(bar.url, 'bar.mjs');
+    assert.equal(bar.linkingStatus, 'unlinked');
+    await bar.link(async (specifier, referencingModule) => new vm.Module('export default secret;', { context: referencingModule.context }));
+    assert.equal(bar.linkingStatus, 'linked');
+    assert.equal(bar.status, 'uninstantiated');
+    bar.instantiate();
+    assert.equal(bar.status, 'instantiated');
+    assert.deepEqual(await bar.evaluate(), { result: undefined });
+    assert.equal(bar.status, 'evaluated');
+    assert.equal(context.got, 42);
   });
 });
 

@@ -2,7 +2,7 @@
 //! take the sandbox object's properties as `vm.js` prepared them and give
 //! back what to write onto it.
 
-use ivm_core::{Error, EvalOptions, SandboxValue, TransferMode};
+use ivm_core::{Error, EvalOptions, SandboxChanges, SandboxValue, TransferMode};
 use napi::bindgen_prelude::ObjectFinalize;
 use napi::{Env, JsObject, JsUnknown};
 use napi_derive::napi;
@@ -57,11 +57,7 @@ impl Sandbox {
         values: JsObject,
         options: Option<JsUnknown>,
     ) -> napi::Result<JsObject> {
-        let globals = names
-            .into_iter()
-            .enumerate()
-            .map(|(index, name)| Ok((name, sandbox_value(&env, values.get_element(index as u32)?)?)))
-            .collect::<napi::Result<Vec<_>>>()?;
+        let globals = globals(&env, names, &values)?;
         let given = Options::of(&env, options, "options")?;
         let timeout = given.timeout()?;
         let mut options = EvalOptions::new().origin(given.origin()?).result(TransferMode::CopyExceptFunctions);
@@ -90,21 +86,54 @@ impl Sandbox {
                 out.set_element(1, rejection(&env, sync_to_napi(&env, error)))?;
             }
         }
-        let mut set_names = env.create_array_with_length(changes.set.len())?;
-        let mut set_values = env.create_array_with_length(changes.set.len())?;
-        for (index, (name, value)) in changes.set.into_iter().enumerate() {
-            set_names.set_element(index as u32, env.create_string(&name)?)?;
-            set_values.set_element(index as u32, transferable_to_js(&env, value, ResultMode::OrReference)?)?;
-        }
-        let mut deleted = env.create_array_with_length(changes.deleted.len())?;
-        for (index, name) in changes.deleted.iter().enumerate() {
-            deleted.set_element(index as u32, env.create_string(name)?)?;
-        }
-        out.set_element(2, set_names)?;
-        out.set_element(3, set_values)?;
-        out.set_element(4, deleted)?;
+        write_changes(&env, &mut out, 2, changes)?;
         Ok(out)
     }
+
+    /// Sets the sandbox's properties `names` and `values` as the context's
+    /// globals, before a module's evaluation.
+    #[napi(js_name = "_setGlobals", catch_unwind)]
+    pub fn set_globals(&self, env: Env, names: Vec<String>, values: JsObject) -> napi::Result<()> {
+        let globals = globals(&env, names, &values)?;
+        self.sandbox.set_globals(&globals).map_err(|e| sync_to_napi(&env, e))
+    }
+
+    /// What the globals became since: `[set names, set values, deleted
+    /// names]`.
+    #[napi(js_name = "_changes", catch_unwind)]
+    pub fn changes(&self, env: Env) -> napi::Result<JsObject> {
+        let changes = self.sandbox.changes(None).map_err(|e| sync_to_napi(&env, e))?;
+        let mut out = env.create_array_with_length(3)?;
+        write_changes(&env, &mut out, 0, changes)?;
+        Ok(out)
+    }
+}
+
+/// The sandbox's properties `names` with `values` (see `sandbox_value`).
+fn globals(env: &Env, names: Vec<String>, values: &JsObject) -> napi::Result<Vec<(String, SandboxValue)>> {
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(index, name)| Ok((name, sandbox_value(env, values.get_element(index as u32)?)?)))
+        .collect()
+}
+
+/// `changes` into `out` from index `at`: set names, set values, deleted
+/// names.
+fn write_changes(env: &Env, out: &mut JsObject, at: u32, changes: SandboxChanges) -> napi::Result<()> {
+    let mut set_names = env.create_array_with_length(changes.set.len())?;
+    let mut set_values = env.create_array_with_length(changes.set.len())?;
+    for (index, (name, value)) in changes.set.into_iter().enumerate() {
+        set_names.set_element(index as u32, env.create_string(&name)?)?;
+        set_values.set_element(index as u32, transferable_to_js(env, value, ResultMode::OrReference)?)?;
+    }
+    let mut deleted = env.create_array_with_length(changes.deleted.len())?;
+    for (index, name) in changes.deleted.iter().enumerate() {
+        deleted.set_element(index as u32, env.create_string(name)?)?;
+    }
+    out.set_element(at, set_names)?;
+    out.set_element(at + 1, set_values)?;
+    out.set_element(at + 2, deleted)
 }
 
 /// A sandbox property as `vm.js` prepared it: `[names, values]` for an

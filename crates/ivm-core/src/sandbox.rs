@@ -149,6 +149,25 @@ impl Sandbox {
         }
     }
 
+    /// Sets `globals` as the context's, as [`run`](Sandbox::run) does before
+    /// its code: for other work in the context, such as a module's
+    /// evaluation, which [`changes`](Sandbox::changes) then follows.
+    pub fn set_globals(&self, globals: &[(String, SandboxValue)]) -> Result<()> {
+        let context = self.context.global_handle()?;
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        self.isolate().run_in(&context, Limits::default(), |scope| self.copy_in(scope, &mut synced, globals))
+    }
+
+    /// What the context's globals became since they were last set or read,
+    /// as [`run`](Sandbox::run) reads them after its code; `timeout` bounds
+    /// the copying.
+    pub fn changes(&self, timeout: Option<std::time::Duration>) -> Result<SandboxChanges> {
+        let context = self.context.global_handle()?;
+        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        let limits = Limits { timeout, ..Limits::default() };
+        self.isolate().run_in(&context, limits, |scope| self.copy_out(scope, &context, &mut synced))
+    }
+
     /// node:vm's message for a run that `timeout` ended.
     pub fn timeout_message(timeout: std::time::Duration) -> String {
         format!("Script execution timed out after {}ms", timeout.as_millis())
