@@ -285,11 +285,17 @@ class Script {
   #run(sandbox, target, names, { timeout }) {
     const seen = new Set([target]);
     const values = names.map((name) => sandboxValue(target[name], name, seen));
-    const [threw, result, setNames, setValues, deleted] = sandbox._run(this.#code, names, values, {
-      ...this.#origin,
+    const { filename, lineOffset, columnOffset } = this.#origin;
+    const [threw, result, setNames, setValues, deleted] = sandbox._run(
+      this.#code,
+      names,
+      values,
+      filename,
+      lineOffset,
+      columnOffset,
       timeout,
-      cachedData: this.#cache,
-    });
+      this.#cache,
+    );
     writeBack(target, setNames, setValues, deleted);
     if (threw) throw nodeError(result, this.#code);
     return result;

@@ -2,15 +2,14 @@
 //! take the sandbox object's properties as `vm.js` prepared them and give
 //! back what to write onto it.
 
-use ivm_core::{Error, EvalOptions, SandboxChanges, SandboxValue, TransferMode};
+use ivm_core::{Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, numeric};
 use napi::bindgen_prelude::ObjectFinalize;
 use napi::{Env, JsObject, JsUnknown};
 use napi_derive::napi;
 
 use crate::convert::{ResultMode, js_to_transferable, transferable_to_js};
-use crate::errors::{rejection, sync_to_napi};
+use crate::errors::{range_error, rejection, sync_to_napi};
 use crate::isolate::Context;
-use crate::options::Options;
 
 #[derive(Debug)]
 #[napi(custom_finalize)]
@@ -44,28 +43,38 @@ impl Sandbox {
 
     /// Runs `code` with the sandbox's properties `names` and `values`
     /// (each a value `js_to_transferable` takes, or `[names, values]` for
-    /// an object rebuilt inside), with node:vm's `options` (`filename`,
-    /// `lineOffset`, `columnOffset`, `timeout`, and `cachedData`, an
-    /// ExternalCopy of V8's code cache). Gives `[threw, result or
-    /// error, set names, set values, deleted names]`.
+    /// an object rebuilt inside), as node:vm's script `filename` at
+    /// `line_offset` and `column_offset`, within `timeout` milliseconds if
+    /// given, compiled with `cached_data` (an ExternalCopy of V8's code
+    /// cache) if given; positional, as it is called for every run. Gives
+    /// `[threw, result or error, set names, set values, deleted names]`.
     #[napi(js_name = "_run", catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         env: Env,
         code: String,
         names: Vec<String>,
         values: JsObject,
-        options: Option<JsUnknown>,
+        filename: String,
+        line_offset: i32,
+        column_offset: i32,
+        timeout: Option<f64>,
+        cached_data: Option<JsUnknown>,
     ) -> napi::Result<JsObject> {
         let globals = globals(&env, names, &values)?;
-        let given = Options::of(&env, options, "options")?;
-        let timeout = given.timeout()?;
-        let mut options = EvalOptions::new().origin(given.origin()?).result(TransferMode::CopyExceptFunctions);
-        if let Some(cached) = given.value("cachedData")? {
-            options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached)?);
-        }
+        let origin = ScriptOrigin::new(filename).line_offset(line_offset).column_offset(column_offset);
+        let mut options = EvalOptions::new().origin(origin).result(TransferMode::CopyExceptFunctions);
+        let timeout = timeout
+            .map(|ms| numeric::duration("timeout", ms, numeric::Unit::Milliseconds).map_err(|e| range_error(&env, e)))
+            .transpose()?;
         if let Some(timeout) = timeout {
             options = options.timeout(timeout);
+        }
+        if let Some(cached) =
+            cached_data.filter(|value| value.get_type().is_ok_and(|t| t != napi::ValueType::Undefined))
+        {
+            options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached)?);
         }
         let (result, changes) = self.sandbox.run(&globals, &code, &options);
         let mut out = env.create_array_with_length(5)?;

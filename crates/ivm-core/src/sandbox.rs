@@ -50,8 +50,8 @@ pub struct SandboxChanges {
 pub struct Sandbox {
     context: Context,
     /// The names of the context's own globals when it was made (`Object`,
-    /// `Array`, …): a V8 Set, asked about each name the host gives.
-    builtins: Arc<v8::Global<v8::Set>>,
+    /// `Array`, …), asked about each name the host gives.
+    builtins: Arc<HashSet<String>>,
     synced: Arc<Mutex<Synced>>,
 }
 
@@ -64,11 +64,12 @@ struct Synced {
     names: HashSet<String>,
     /// Those of them that have a built-in's name (`console`, say).
     shadowing: Vec<String>,
-    /// The host's functions and objects rebuilt inside by the last copy
-    /// in, by name: a global that still holds one is the host's own value,
-    /// unchanged, and is not reported back (it would come back as a
-    /// function of the isolate's, wrapping the host's).
-    hosts: HashMap<String, v8::Global<v8::Value>>,
+    /// What the last copy in set, by name, where a global still holding it
+    /// is unchanged and not reported back: primitives, and the host's
+    /// functions and objects rebuilt inside (which would come back as
+    /// functions of the isolate's, wrapping the host's). Not copies of
+    /// objects, which code may have changed in place.
+    given_values: HashMap<String, v8::Global<v8::Value>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -82,15 +83,15 @@ impl Sandbox {
     pub fn new(context: Context) -> Result<Sandbox> {
         let builtins = context.enter(|scope| {
             let global = scope.get_current_context().global(scope);
-            let names = v8::Set::new(scope);
+            let mut names = HashSet::new();
             if let Some(keys) = global.get_property_names(scope, own_string_keys()) {
                 for index in 0..keys.length() {
                     if let Some(key) = keys.get_index(scope, index) {
-                        names.add(scope, key);
+                        names.insert(key.to_rust_string_lossy(scope));
                     }
                 }
             }
-            v8::Global::new(scope, names)
+            names
         })?;
         Ok(Sandbox { context, builtins: Arc::new(builtins), synced: Arc::default() })
     }
@@ -205,21 +206,27 @@ impl Sandbox {
                 global.set(scope, key.into(), undefined.into()).ok_or_else(|| caught(scope))?;
             }
         }
-        let builtins = v8::Local::new(scope, &*self.builtins);
-        let mut hosts = HashMap::new();
+        let mut given_values = HashMap::new();
         let mut shadowing = Vec::new();
         for (name, value) in globals {
             let made = materialise(scope, isolate, value, name)?;
             let key = new_string(scope, name)?;
             global.set(scope, key.into(), made).ok_or_else(|| caught(scope))?;
-            if !matches!(value, SandboxValue::Value(Transferable::Copy(_) | Transferable::ExternalCopy(..))) {
-                hosts.insert(name.clone(), v8::Global::new(scope, made));
+            // A copy of an object may be changed in place; anything else
+            // still there is still what the host gave.
+            let mutable_copy = match value {
+                SandboxValue::Value(Transferable::Copy(copy)) => copy.as_primitive().is_none(),
+                SandboxValue::Value(Transferable::ExternalCopy(..)) => true,
+                _ => false,
+            };
+            if !mutable_copy {
+                given_values.insert(name.clone(), v8::Global::new(scope, made));
             }
-            if builtins.has(scope, key.into()) == Some(true) {
+            if self.builtins.contains(name) {
                 shadowing.push(name.clone());
             }
         }
-        *synced = Synced { names: given, shadowing, hosts };
+        *synced = Synced { names: given, shadowing, given_values };
         Ok(())
     }
 
@@ -258,7 +265,7 @@ impl Sandbox {
         let mut now = HashSet::new();
         for (name, key) in found {
             let Some(value) = data_value(scope, global, key) else { continue };
-            if synced.hosts.get(&name).is_some_and(|host| v8::Local::new(scope, host).strict_equals(value)) {
+            if synced.given_values.get(&name).is_some_and(|given| v8::Local::new(scope, given).strict_equals(value)) {
                 now.insert(name);
                 continue;
             }
