@@ -42,6 +42,8 @@ export type RunningScriptOptions = ScriptOptions & {
   /** Milliseconds the run may take; past them it throws ERR_SCRIPT_EXECUTION_TIMEOUT. */
   timeout?: number;
   displayErrors?: boolean;
+  /** Ctrl-C ends the run with ERR_SCRIPT_EXECUTION_INTERRUPTED. */
+  breakOnSigint?: boolean;
 };
 
 export type RunningScriptInNewContextOptions = RunningScriptOptions & {

@@ -282,7 +282,7 @@ class Script {
 
   // Runs in `sandbox` with `names` of `target` as its globals, and writes
   // back onto `target` what the run changed.
-  #run(sandbox, target, names, { timeout }) {
+  #run(sandbox, target, names, { timeout, breakOnSigint }) {
     const seen = new Set([target]);
     const values = names.map((name) => sandboxValue(target[name], name, seen));
     const { filename, lineOffset, columnOffset } = this.#origin;
@@ -295,6 +295,7 @@ class Script {
       columnOffset,
       timeout,
       this.#cache,
+      breakOnSigint === true,
     );
     writeBack(target, setNames, setValues, deleted);
     if (threw) throw nodeError(result, this.#code);

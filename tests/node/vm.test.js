@@ -238,6 +238,27 @@ describe("node:vm's errors", () => {
     assert.throws(() => vm.runInNewContext('for (;;) {}', {}, 'file.vm', 50), (error) => error.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT');
   });
 
+  test('breakOnSigint: Ctrl-C ends the run with ERR_SCRIPT_EXECUTION_INTERRUPTED, and Node lives', async () => {
+    const { spawn } = require('node:child_process');
+    const child = spawn(process.execPath, [
+      '-e',
+      `const vm = require(${JSON.stringify(VM_PATH)});
+       const context = vm.createContext({});
+       process.stdout.write('running\\n');
+       try { vm.runInContext('for (;;) {}', context, { breakOnSigint: true }); }
+       catch (error) { console.log(error.code + ': ' + error.message); }
+       console.log('after: ' + vm.runInContext('1 + 1', context));`,
+    ]);
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      if (output === 'running\n') setTimeout(() => child.kill('SIGINT'), 100);
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, output);
+    assert.equal(output, 'running\nERR_SCRIPT_EXECUTION_INTERRUPTED: Script execution was interrupted by `SIGINT`\nafter: 2\n');
+  });
+
   test('a SyntaxError names the file and line, thrown by new Script', () => {
     assert.throws(
       () => new vm.Script('let a = 1;\nlet a = 2;', { filename: 'broken.js' }),

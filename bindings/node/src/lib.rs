@@ -32,6 +32,7 @@ mod options;
 mod pool;
 mod reference;
 mod sandbox;
+mod sigint;
 mod snapshot;
 
 use napi::{Env, JsFunction, JsObject};
@@ -78,7 +79,7 @@ pub fn init(env: Env, helpers: JsObject, format_version: u32, node_flags: Vec<St
     ivm_core::embedding::set_host_exit_check(Some(std::rc::Rc::new(move || {
         // SAFETY: the check runs on this thread only (it is thread-local),
         // inside a synchronous call Node made, while the environment lives.
-        node_is_stopping(&unsafe { Env::from_raw(raw) })
+        sigint::interrupted() || node_is_stopping(&unsafe { Env::from_raw(raw) })
     })));
     Ok(())
 }

@@ -46,7 +46,8 @@ impl Sandbox {
     /// an object rebuilt inside), as node:vm's script `filename` at
     /// `line_offset` and `column_offset`, within `timeout` milliseconds if
     /// given, compiled with `cached_data` (an ExternalCopy of V8's code
-    /// cache) if given; positional, as it is called for every run. Gives
+    /// cache) if given, ended by Ctrl-C with `break_on_sigint`;
+    /// positional, as it is called for every run. Gives
     /// `[threw, result or error, set names, set values, deleted names]`.
     #[napi(js_name = "_run", catch_unwind)]
     #[allow(clippy::too_many_arguments)]
@@ -61,6 +62,7 @@ impl Sandbox {
         column_offset: i32,
         timeout: Option<f64>,
         cached_data: Option<JsUnknown>,
+        break_on_sigint: Option<bool>,
     ) -> napi::Result<JsObject> {
         let globals = globals(&env, names, &values)?;
         let origin = ScriptOrigin::new(filename).line_offset(line_offset).column_offset(column_offset);
@@ -76,12 +78,27 @@ impl Sandbox {
         {
             options = options.cached_data(crate::code_cache::cached_data_bytes(&env, &cached)?);
         }
+        let sigint = match break_on_sigint {
+            Some(true) => {
+                Some(crate::sigint::BreakOnSigint::start().map_err(|e| napi::Error::from_reason(e.to_string()))?)
+            }
+            _ => None,
+        };
         let (result, changes) = self.sandbox.run(&globals, &code, &options);
+        let interrupted = sigint.as_ref().is_some_and(crate::sigint::BreakOnSigint::seen);
+        drop(sigint);
         let mut out = env.create_array_with_length(5)?;
         match result {
             Ok(value) => {
                 out.set_element(0, env.get_boolean(false)?)?;
                 out.set_element(1, transferable_to_js(&env, value, ResultMode::OrReference)?)?;
+            }
+            Err(Error::Canceled) if interrupted => {
+                let message = "Script execution was interrupted by `SIGINT`";
+                let mut error = env.create_error(napi::Error::from_reason(message))?;
+                error.set_named_property("code", env.create_string("ERR_SCRIPT_EXECUTION_INTERRUPTED")?)?;
+                out.set_element(0, env.get_boolean(true)?)?;
+                out.set_element(1, error)?;
             }
             Err(Error::Timeout) => {
                 let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
