@@ -17,6 +17,8 @@ export type CreateContextOptions = {
   name?: string;
   origin?: string;
   codeGeneration?: CodeGeneration;
+  /** A context's promise jobs run at the end of each run: 'afterEvaluate'. */
+  microtaskMode?: 'afterEvaluate';
   /** ivm's own: the memory limit of the context's isolate, in MB. */
   memoryLimit?: number;
 };

@@ -59,8 +59,15 @@ function validateTimeout(timeout) {
 function createContext(contextObject = {}, options) {
   if (isContext(contextObject)) return contextObject;
   options = validateOptions(options);
-  const { name, origin, codeGeneration, memoryLimit } = options;
+  const { name, origin, codeGeneration, memoryLimit, microtaskMode } = options;
   if (codeGeneration !== undefined) validateObject(codeGeneration, 'options.codeGeneration');
+  // A context's promise jobs always run at the end of each run, in its own
+  // isolate: what node:vm's 'afterEvaluate' asks for.
+  if (microtaskMode !== undefined && microtaskMode !== 'afterEvaluate') {
+    const error = new TypeError(`The property 'options.microtaskMode' must be one of: 'afterEvaluate', undefined. Received ${String(microtaskMode)}`);
+    error.code = 'ERR_INVALID_ARG_VALUE';
+    throw error;
+  }
   contexts.set(contextObject, made({ name, origin, codeGeneration, memoryLimit }));
   return contextObject;
 }

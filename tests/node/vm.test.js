@@ -59,6 +59,10 @@ describe('the module', () => {
       assert.throws(bad, (error) => error instanceof TypeError && error.code === 'ERR_INVALID_ARG_TYPE');
     }
     assert.throws(() => vm.runInNewContext('1', {}, { timeout: -1 }), (error) => error instanceof RangeError && error.code === 'ERR_OUT_OF_RANGE');
+    assert.throws(() => vm.createContext({}, { microtaskMode: 'never' }), (error) => error.code === 'ERR_INVALID_ARG_VALUE');
+    const context = vm.createContext({}, { microtaskMode: 'afterEvaluate' });
+    assert.equal(vm.runInContext('var done = false; Promise.resolve().then(() => { done = true }); 1', context), 1);
+    assert.equal(context.done, true, "the run's promise jobs ran before it ended");
   });
 });
 
@@ -315,20 +319,18 @@ describe('isolation', () => {
   for (const spec of cases.filter((c) => (c.suite === 'escapes' || c.suite === 'limits') && !('input' in c) && !c.options?.promise)) {
     test(`${spec.suite}: ${spec.name}`, () => {
       const options = spec.options ?? {};
-      const sandbox = vm.createContext(
-        {
-          host: (...args) => `host:${args.length}`,
-          hostThrows: () => {
-            throw new Error('from host');
-          },
-          hostLog: new ivm.Reference(function log(...args) {
-            return args.length;
-          }),
-          hostObject: new ivm.Reference(hostObject()),
+      const sandbox = {
+        host: (...args) => `host:${args.length}`,
+        hostThrows: () => {
+          throw new Error('from host');
         },
-        options.memory_limit_mb ? { memoryLimit: options.memory_limit_mb } : {},
-      );
-      const run = () => vm.runInContext(spec.code, sandbox, { timeout: options.timeout_ms });
+        hostLog: new ivm.Reference(function log(...args) {
+          return args.length;
+        }),
+        hostObject: new ivm.Reference(hostObject()),
+      };
+      const run = () =>
+        vm.runInNewContext(spec.code, sandbox, { timeout: options.timeout_ms, memoryLimit: options.memory_limit_mb });
       if ('throws' in spec) {
         assert.throws(run, (error) => {
           if (spec.throws.class === 'TimeoutError') return error.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
