@@ -129,3 +129,13 @@ export declare class Module extends SourceTextModule {
   instantiate(): void;
   evaluate(options?: { timeout?: number }): Promise<any>;
 }
+
+/** node:vm's SyntheticModule: exports Node sets, made by `evaluateCallback`. */
+export declare class SyntheticModule extends SourceTextModule {
+  constructor(
+    exportNames: string[],
+    evaluateCallback: (this: SyntheticModule) => void,
+    options?: { identifier?: string; context?: Context },
+  );
+  setExport(name: string, value: any): void;
+}

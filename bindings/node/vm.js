@@ -510,7 +510,9 @@ class SourceTextModule {
     const seen = new Set([target]);
     sandbox._setGlobals(names, names.map((name) => sandboxValue(target[name], name, seen)));
     try {
-      await this.#module.evaluate(timeout === undefined ? {} : { timeout });
+      // On Node's thread, as node:vm evaluates: a SyntheticModule's
+      // callback, which its evaluation calls, calls back into the isolate.
+      await this.#module.evaluateSync(timeout === undefined ? { promise: true } : { timeout, promise: true });
       this._evaluated();
     } catch (error) {
       this.#status = 'errored';
@@ -533,6 +535,72 @@ class SourceTextModule {
 // node:vm's timeout error.
 function timedOut(timeout) {
   return vmError(Error, 'ERR_SCRIPT_EXECUTION_TIMEOUT', `Script execution timed out after ${timeout}ms`);
+}
+
+// node:vm's SyntheticModule: exports that Node sets (`setExport`), made by
+// `evaluateCallback` when the module is evaluated. It is a module of
+// `let` bindings whose evaluation calls back to Node (through a
+// symbol-keyed global, which the object's globals never show) to run the
+// callback, and whose bindings a setter inside the module assigns.
+let syntheticCount = 0;
+
+class SyntheticModule extends SourceTextModule {
+  #names;
+  #key;
+  #pending = new Map();
+  #evaluated = false;
+
+  constructor(exportNames, evaluateCallback, options = {}) {
+    if (!Array.isArray(exportNames) || exportNames.some((name) => typeof name !== 'string')) {
+      throw invalidArgType('exportNames', 'an Array of strings', exportNames);
+    }
+    if (new Set(exportNames).size !== exportNames.length) {
+      throw vmError(TypeError, 'ERR_INVALID_ARG_VALUE', "The argument 'exportNames' must not contain duplicates");
+    }
+    if (typeof evaluateCallback !== 'function') throw invalidArgType('evaluateCallback', 'of type function', evaluateCallback);
+    validateObject(options, 'options');
+    const key = `ivm/vm synthetic ${syntheticCount++}`;
+    const locals = exportNames.map((_, i) => `e${i}`);
+    const code = [
+      locals.length > 0 ? `let ${locals.join(', ')};` : '',
+      `export { ${exportNames.map((name, i) => `${locals[i]} as ${JSON.stringify(name)}`).join(', ')} };`,
+      `Object.defineProperty(globalThis, Symbol.for(${JSON.stringify(`${key} set`)}), { configurable: true, value: (i, v) => {`,
+      `  switch (i) { ${locals.map((local, i) => `case ${i}: ${local} = v; break;`).join(' ')} }`,
+      '} });',
+      `globalThis[Symbol.for(${JSON.stringify(key)})]();`,
+    ].join('\n');
+    super(code, { identifier: options.identifier, context: options.context });
+    this.#names = exportNames;
+    this.#key = key;
+    const evaluated = () => {
+      this.#evaluated = true;
+      for (const [index, value] of this.#pending) this.#set(index, value);
+      this.#pending.clear();
+      evaluateCallback.call(this);
+    };
+    contextOf(this.context).context.evalClosureSync(
+      'Object.defineProperty(globalThis, Symbol.for($0), { configurable: true, value: $1 })',
+      [key, new ivm.Callback(evaluated)],
+    );
+  }
+
+  setExport(name, value) {
+    const index = this.#names.indexOf(name);
+    if (index < 0) {
+      throw vmError(ReferenceError, 'ERR_VM_MODULE_EXPORT_NOT_FOUND', `Export '${name}' is not defined in module`);
+    }
+    if (this.status === 'unlinked' || this.status === 'linking') {
+      throw vmError(Error, 'ERR_VM_MODULE_STATUS', 'Module status must not be unlinked or linking');
+    }
+    if (this.#evaluated) this.#set(index, value);
+    else this.#pending.set(index, value);
+  }
+
+  #set(index, value) {
+    contextOf(this.context).context.evalClosureSync('globalThis[Symbol.for($0)]($1, $2)', [`${this.#key} set`, index, value], {
+      arguments: { copy: true },
+    });
+  }
 }
 
 // The first experimental vm.Module (the newer seed): `url`, linking and
@@ -627,6 +695,7 @@ module.exports = {
   Module,
   Script,
   SourceTextModule,
+  SyntheticModule,
   compileFunction,
   createContext,
   createScript,

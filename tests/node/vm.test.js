@@ -35,7 +35,7 @@ describe("the seeds' examples", () => {
 describe('the module', () => {
   test('is ivm.vm and has node:vm names', () => {
     assert.equal(ivm.vm, vm);
-    for (const name of ['Module', 'Script', 'SourceTextModule', 'compileFunction', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
+    for (const name of ['Module', 'Script', 'SourceTextModule', 'SyntheticModule', 'compileFunction', 'createContext', 'createScript', 'isContext', 'runInContext', 'runInNewContext', 'runInThisContext']) {
       assert.equal(typeof vm[name], 'function', name);
     }
     const manifest = require('../../bindings/node/package.json');
@@ -187,6 +187,28 @@ describe('modules', () => {
       crossing.link(() => new vm.SourceTextModule('export default 1', { context: other })),
       (error) => error.code === 'ERR_VM_MODULE_DIFFERENT_CONTEXT',
     );
+  });
+
+  test("SyntheticModule: Node's values as exports, made by its callback when it is evaluated", async () => {
+    const context = vm.createContext({});
+    const synthetic = new vm.SyntheticModule(
+      ['answer', 'list'],
+      function () {
+        this.setExport('answer', 42);
+        this.setExport('list', [1, 2]);
+      },
+      { context, identifier: 'synthetic' },
+    );
+    const main = new vm.SourceTextModule("import { answer, list } from 'synthetic'; globalThis.out = answer + list.length;", { context });
+    await main.link(() => synthetic);
+    await main.evaluate();
+    assert.equal(context.out, 44);
+    assert.deepEqual(Object.keys(context), ['out'], 'its machinery is not among the globals');
+    assert.equal(synthetic.namespace.answer, 42);
+    synthetic.setExport('answer', 7);
+    assert.equal(synthetic.namespace.answer, 7);
+    assert.throws(() => synthetic.setExport('missing', 1), (error) => error.code === 'ERR_VM_MODULE_EXPORT_NOT_FOUND');
+    assert.throws(() => new vm.SyntheticModule(['a', 'a'], () => {}), (error) => error.code === 'ERR_INVALID_ARG_VALUE');
   });
 
   test("the first experimental vm.Module: url, link, linkingStatus, instantiate, evaluate to { result }", async () => {
