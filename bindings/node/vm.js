@@ -78,8 +78,11 @@ function made(options) {
   let isolate;
   let context;
   let pooled;
-  if (name === undefined && origin === undefined && codeGeneration === undefined && memoryLimit === undefined) {
-    // A context with the defaults comes booted ahead of time.
+  const defaults = name === undefined && origin === undefined && codeGeneration === undefined && memoryLimit === undefined;
+  if (defaults && pool().ready > 0) {
+    // A context with the defaults comes booted ahead of time, when one is
+    // ready; when none is, making one here is quicker than waiting for the
+    // pool's thread, which boots them one at a time.
     pooled = pool().checkoutSync();
     ({ isolate, context } = pooled);
   } else {

@@ -78,6 +78,12 @@ describe('the sandbox', () => {
     assert.equal(vm.runInContext('changed + typeof made', sandbox), '10undefined');
   });
 
+  test("a built-in a V8 flag makes enumerable (--expose-gc's gc) is not written back", () => {
+    const source = `const vm = require(${JSON.stringify(VM_PATH)}); const c = vm.createContext({ x: 1 });
+      vm.runInContext('x + 1', c); console.log(JSON.stringify(Object.keys(c)))`;
+    assert.equal(execFileSync(process.execPath, ['--expose-gc', '-e', source], { encoding: 'utf8' }), '["x"]\n');
+  });
+
   test("the host's functions are callable inside, also within objects, and stay the host's", () => {
     const calls = [];
     const log = (...args) => calls.push(args);

@@ -242,17 +242,21 @@ impl Sandbox {
         let isolate = self.isolate();
         let copy = RunOptions::new().result(TransferMode::CopyExceptFunctions);
         let global = scope.get_current_context().global(scope);
-        // V8's built-in globals are all non-enumerable, and what code
-        // declares or assigns is enumerable: asking for the enumerable ones
-        // leaves the built-ins out without looking at each. A global the
-        // host gave under a built-in's name keeps the built-in's attributes,
-        // so those are looked at by name.
+        // V8's built-in globals are non-enumerable (but for a few that flags
+        // add, such as `--expose-gc`'s `gc`), and what code declares or
+        // assigns is enumerable: asking for the enumerable ones leaves the
+        // built-ins out without looking at each. A global the host gave
+        // under a built-in's name is looked at by name (it keeps the
+        // built-in's attributes).
         let mut found: Vec<(String, v8::Local<'s, v8::Name>)> = Vec::new();
         if let Some(keys) = global.get_property_names(scope, enumerable_string_keys()) {
             for index in 0..keys.length() {
                 let Some(key) = keys.get_index(scope, index) else { continue };
                 let Ok(name) = v8::Local::<v8::Name>::try_from(key) else { continue };
-                found.push((key.to_rust_string_lossy(scope), name));
+                let text = key.to_rust_string_lossy(scope);
+                if !self.builtins.contains(&text) {
+                    found.push((text, name));
+                }
             }
         }
         for name in &synced.shadowing {
