@@ -319,115 +319,36 @@ fn a_soak_of_mixed_work_keeps_memory_flat() {
     assert!(late < early + 64.0, "RSS grew from {early:.1} MiB to {late:.1} MiB during the soak");
 }
 
-/// One attack on the memory limit, run in a 32 MiB isolate in a process of
-/// its own (`memory_vector_child`), whose peak growth is what the attack
-/// cost the host.
+/// One attack on the memory limit (`tests/conformance/memory-vectors.json`,
+/// which the Node and Python suites run too), run in a 32 MiB isolate in a
+/// process of its own (`memory_vector_child`), whose peak growth is what the
+/// attack cost the host.
 struct Vector {
-    name: &'static str,
-    code: &'static str,
+    name: String,
+    code: String,
     /// The growth the attack caused when it was filed, before the fixes.
-    filed: &'static str,
+    filed: String,
     /// Whether the attack is held to the bound in the short form, which
     /// runs with the suite; the rest run in the long form only, to report.
     bounded: bool,
 }
 
-const VECTORS: &[Vector] = &[
-    Vector {
-        name: "split past V8's largest array (fatal invalid size)",
-        code: "'z'.repeat(2 ** 28).split('')",
-        filed: "hang, 1.8 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "replace with more matches than V8's largest array (fatal)",
-        code: "'a'.repeat(2 ** 26).replace(/a/g, '$&$&')",
-        filed: "hang, 1.8 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "dictionary-mode object of 20 million keys",
-        code: "const o = {}; delete o.x; for (let i = 0; i < 2e7; i++) o['k' + i] = i",
-        filed: "1.4 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "resizable ArrayBuffer grown with resize",
-        code: "const b = new ArrayBuffer(8, { maxByteLength: 2 ** 32 }); \
-               for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.resize(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
-        filed: "1 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "growable SharedArrayBuffer grown with grow",
-        code: "const b = new SharedArrayBuffer(8, { maxByteLength: 2 ** 32 }); \
-               for (let n = 1 << 24; n <= 2 ** 30; n += 1 << 24) { b.grow(n); new Uint8Array(b, n - (1 << 24)).fill(1); }",
-        filed: "1 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "rope string flattened",
-        code: "let s = 'ab'.repeat(2 ** 10); while (s.length < 2 ** 28) s = s + s; s.indexOf('z')",
-        filed: "1 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "JSON.stringify of a large value",
-        code: "const o = {}; for (let i = 0; i < 1e5; i++) o['k' + i] = 'v'.repeat(20); \
-               JSON.stringify(Array(100).fill(o)).length",
-        filed: "0.5 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "JSON.parse of deeply nested input",
-        code: "JSON.parse('['.repeat(1e7) + ']'.repeat(1e7))",
-        filed: "0.65 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "Intl.DateTimeFormat objects in a loop",
-        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.DateTimeFormat('en', { timeZone: 'UTC' }))",
-        filed: "0.9-1.6 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "Intl.Collator and Intl.Segmenter objects in a loop",
-        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.Collator('en'), new Intl.Segmenter('en'))",
-        filed: "0.9-1.6 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "Intl.NumberFormat objects in a loop",
-        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(new Intl.NumberFormat('en', { style: 'currency', currency: 'EUR' }))",
-        filed: "0.9-1.6 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "Temporal objects in a loop",
-        code: "const k = []; for (let i = 0; i < 1e6; i++) k.push(Temporal.Now.zonedDateTimeISO('UTC'))",
-        filed: "0.2 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "RegExp compiled from a huge pattern",
-        code: "new RegExp('(?:[a-z]{1,3}x)'.repeat(3e5)).exec('x')",
-        filed: "1 GB",
-        bounded: false,
-    },
-    Vector {
-        name: "eval of a huge source",
-        code: "eval('[' + '1,'.repeat(1e7) + ']').length",
-        filed: "0.4 GB",
-        bounded: true,
-    },
-    Vector {
-        name: "a flood of Atomics.waitAsync",
-        code: "const a = new Int32Array(new SharedArrayBuffer(16)); const k = []; \
-               for (let i = 0; i < 1e7; i++) k.push(Atomics.waitAsync(a, 0, 0))",
-        filed: "0.14 GB",
-        bounded: false,
-    },
-];
+fn vectors() -> Vec<Vector> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/memory-vectors.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let text = |vector: &serde_json::Value, key: &str| vector[key].as_str().unwrap().to_owned();
+    doc["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|vector| Vector {
+            name: text(vector, "name"),
+            code: text(vector, "code"),
+            filed: text(vector, "filed"),
+            bounded: vector["bounded"].as_bool().unwrap(),
+        })
+        .collect()
+}
 
 /// The memory limit of the vectors' isolates, and the bound they are held
 /// to: a peak growth of at most twice the limit plus 64 MiB, and back
@@ -468,7 +389,7 @@ fn settled_rss_mib(enough: f64) -> f64 {
 #[test]
 fn memory_vector_child() {
     let Ok(name) = std::env::var("IVM_MEMORY_VECTOR") else { return };
-    let vector = VECTORS.iter().find(|vector| vector.name == name).unwrap();
+    let vector = vectors().into_iter().find(|vector| vector.name == name).unwrap();
     // V8's process-wide setup (its worker threads, started by the first
     // collections, and their allocator arenas) is part of the baseline, not
     // of the attack.
@@ -485,7 +406,7 @@ fn memory_vector_child() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let isolate = Isolate::new(IsolateOptions::new().memory_limit(VECTOR_LIMIT_MIB as usize)).unwrap();
     let context = isolate.create_context().unwrap();
-    let outcome = match context.eval(vector.code, &EvalOptions::new().timeout(Duration::from_secs(60))) {
+    let outcome = match context.eval(&vector.code, &EvalOptions::new().timeout(Duration::from_secs(60))) {
         Ok(_) => "completed".to_owned(),
         Err(error) => {
             // For whoever reads a failing run's output.
@@ -510,12 +431,12 @@ fn memory_vectors_end_in_an_error_within_twice_the_limit_and_give_their_memory_b
     }
     let long_form = scale() > 1;
     let mut failures = Vec::new();
-    let mut worst: Option<(f64, &str)> = None;
-    for vector in VECTORS.iter().filter(|vector| long_form || vector.bounded) {
+    let mut worst: Option<(f64, String)> = None;
+    for vector in vectors().into_iter().filter(|vector| long_form || vector.bounded) {
         let started = Instant::now();
         let output = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["memory_vector_child", "--exact", "--nocapture", "--test-threads=1"])
-            .env("IVM_MEMORY_VECTOR", vector.name)
+            .env("IVM_MEMORY_VECTOR", &vector.name)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -534,8 +455,8 @@ fn memory_vectors_end_in_an_error_within_twice_the_limit_and_give_their_memory_b
             vector.filed,
             started.elapsed().as_secs_f64()
         );
-        if worst.is_none_or(|(most, _)| peak > most) {
-            worst = Some((peak, vector.name));
+        if worst.as_ref().is_none_or(|(most, _)| peak > *most) {
+            worst = Some((peak, vector.name.clone()));
         }
         let held = outcome != "completed" && peak <= PEAK_BOUND_MIB && returned <= RETURNED_BOUND_MIB;
         if vector.bounded && !held {
