@@ -185,12 +185,14 @@ function sandboxValue(value, path, seen) {
   return [names, names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen))];
 }
 
-// Writes what a run changed onto the contextified object.
+// Writes what a run changed onto the contextified object (the addon gives
+// `undefined` for lists that are empty).
 function writeBack(target, setNames, setValues, deleted) {
-  for (let i = 0; i < setNames.length; ++i) {
+  if (setNames === undefined && deleted === undefined) return;
+  for (let i = 0; i < (setNames?.length ?? 0); ++i) {
     if (!Object.is(target[setNames[i]], setValues[i])) target[setNames[i]] = setValues[i];
   }
-  for (const name of deleted) delete target[name];
+  for (const name of deleted ?? []) delete target[name];
 }
 
 // The contextified object's properties, as its context's globals.
@@ -294,7 +296,8 @@ class Script {
   // back onto `target` what the run changed.
   #run(sandbox, target, names, { timeout, breakOnSigint }) {
     const seen = new Set([target]);
-    const values = names.map((name) => sandboxValue(target[name], name, seen));
+    const values = new Array(names.length);
+    for (let i = 0; i < names.length; ++i) values[i] = sandboxValue(target[names[i]], names[i], seen);
     const { filename, lineOffset, columnOffset } = this.#origin;
     const [threw, result, setNames, setValues, deleted] = sandbox._run(
       this.#code,

@@ -145,8 +145,11 @@ fn globals(env: &Env, names: Vec<String>, values: &JsObject) -> napi::Result<Vec
 }
 
 /// `changes` into `out` from index `at`: set names, set values, deleted
-/// names.
+/// names (each left `undefined` when there are none, which is most runs).
 fn write_changes(env: &Env, out: &mut JsObject, at: u32, changes: SandboxChanges) -> napi::Result<()> {
+    if changes.set.is_empty() && changes.deleted.is_empty() {
+        return Ok(());
+    }
     let mut set_names = env.create_array_with_length(changes.set.len())?;
     let mut set_values = env.create_array_with_length(changes.set.len())?;
     for (index, (name, value)) in changes.set.into_iter().enumerate() {

@@ -319,7 +319,8 @@ fn data_value<'s>(
 ) -> Option<v8::Local<'s, v8::Value>> {
     let descriptor = object.get_own_property_descriptor(scope, key)?;
     let descriptor = v8::Local::<v8::Object>::try_from(descriptor).ok()?;
-    let field = v8::String::new(scope, "value")?;
+    // Internalized: the key the descriptor's own property already is.
+    let field = v8::String::new_from_one_byte(scope, b"value", v8::NewStringType::Internalized)?;
     descriptor.has_own_property(scope, field.into()).filter(|has| *has)?;
     descriptor.get(scope, field.into())
 }
