@@ -9,8 +9,37 @@ const path = require('node:path');
 const v8 = require('node:v8');
 
 // The addon file, by its absolute path: snapshot workers load this one.
-const addonPath = require.resolve(process.env.IVM_NODE_ADDON || path.join(__dirname, 'ivm.node'));
+const addonPath = findAddon();
 const native = require(addonPath);
+
+// Where the native addon is: IVM_NODE_ADDON if set; else one built from
+// source beside this file (`cargo xtask node`); else the platform package
+// that npm installed from `optionalDependencies` (`ivm-linux-x64-gnu`, …,
+// napi-rs's layout, made by `cargo xtask dist`).
+function findAddon() {
+  if (process.env.IVM_NODE_ADDON) return require.resolve(process.env.IVM_NODE_ADDON);
+  const built = path.join(__dirname, 'ivm.node');
+  if (require('node:fs').existsSync(built)) return built;
+  const platform = platformName();
+  const name = `ivm-${platform}`;
+  try {
+    return require.resolve(`${name}/ivm.node`);
+  } catch {
+    throw new Error(
+      `ivm: no native addon for ${platform} (Node ${process.version}): neither ${built} nor the package ${name} ` +
+        `is installed. npm installs ${name} with ivm where one is published for this platform; ` +
+        'otherwise build ivm from source: `cargo xtask node` in a clone of its repository (see its README).',
+    );
+  }
+}
+
+// napi-rs's platform names: os-cpu, and the C library on Linux.
+function platformName() {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}${process.platform === 'win32' ? '-msvc' : ''}`;
+  const report = typeof process.report?.getReport === 'function' ? process.report.getReport() : null;
+  const glibc = report?.header?.glibcVersionRuntime !== undefined;
+  return `linux-${process.arch}-${glibc ? 'gnu' : 'musl'}`;
+}
 // Node keeps one addon per process, and this file completes its classes
 // and freezes their prototypes. Evaluated again (Jest evaluates it anew for
 // every test file, in a module registry of its own), it gives the API it

@@ -5,6 +5,7 @@
 //! It must stay free of dependencies and of ivm's own crates, so that it
 //! builds in seconds on a fresh machine.
 
+mod dist;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,12 @@ cargo xtask <command>
           run the hardening suite's long forms in release mode (10,000
           create/use/dispose cycles, ten times the floods, and a soak of
           SECONDS, default 3600) and record the results in docs/HARDENING.md
+  dist    build every release artifact into target/dist (the npm packages
+          in napi-rs's layout and their tarballs, the Python wheel and
+          sdist, the crates), stripped, and print their sizes
+  pack-node
+          pack the npm packages with the debug addon into target/npm-pack
+          (what tests/node/packaging.test.js installs)
   fuzz [SECONDS]
           fuzz the wire decoder with cargo-fuzz (installed if missing) for
           SECONDS (default 600); see docs/FUZZING.md
@@ -54,6 +61,8 @@ fn main() -> ExitCode {
         Some("bench") => bench(&env, &args[1..]),
         Some("peer-tests") => peer_tests(&env),
         Some("fuzz") => fuzz(&env, args.get(1).map(String::as_str)),
+        Some("dist") => dist::dist(&env),
+        Some("pack-node") => pack_node(&env),
         Some("soak") => soak(&env, args.get(1).map(String::as_str)),
         Some("help" | "--help" | "-h") | None => {
             println!("{HELP}");
@@ -213,6 +222,18 @@ fn build_node_addon(env: &BuildEnv, release: bool) -> Result<PathBuf, String> {
     let _ = std::fs::remove_file(&addon);
     std::fs::copy(&built, &addon).map_err(|e| format!("copying {} to {}: {e}", built.display(), addon.display()))?;
     Ok(addon)
+}
+
+/// The npm packages with the debug addon, packed into `target/npm-pack`
+/// for the packaging test to install.
+fn pack_node(env: &BuildEnv) -> Result<(), String> {
+    // Built, not copied to bindings/node: tests running meanwhile load that.
+    cargo(env, &["build", "--package", "ivm-node"])?;
+    let addon = env.root.join("target/debug/libivm_node.so");
+    let out = env.root.join("target/npm-pack");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+    dist::pack_npm(env, &addon, &out, false).map(drop)
 }
 
 /// Node 24 from npm (the `node` package carries its binary), installed once
