@@ -14,10 +14,12 @@
 //!   termination overtakes.
 //! - **C++ objects** (`operator new`): the stack of open arrays and objects
 //!   of `JSON.parse`, which deep input grows to gigabytes before the heap
-//!   holds anything. One larger than a quarter of the limit is refused the
-//!   same way. A quarter, because an escape from V8's frames leaves what
+//!   holds anything. One larger than an eighth of the limit is refused the
+//!   same way. An eighth, because an escape from V8's frames leaves what
 //!   they owned behind (`crate::fatal`): the refused container's previous
-//!   storage, at most half of that, is what stays after dispose.
+//!   storage, at most half of that, is what stays after dispose (4 MiB of
+//!   a 64 MiB isolate), while the containers of ordinary work stay far
+//!   below it.
 //!
 //! The C side is `native/guard.c`; it asks these functions, which read
 //! the isolate this thread holds the lock of (`this_thread::LOCKED_HERE`).
@@ -75,7 +77,7 @@ extern "C" fn ivm_guard_refuse_commit(_length: usize) {
 /// The largest C++ object V8 may allocate on this thread now.
 #[unsafe(no_mangle)]
 extern "C" fn ivm_guard_object_limit() -> usize {
-    guarded().map_or(usize::MAX, |budget| budget.limit_bytes() / 4)
+    guarded().map_or(usize::MAX, |budget| budget.limit_bytes() / 8)
 }
 
 /// An allocation of `size` bytes that `operator new` may not make (or the
