@@ -3,9 +3,9 @@
 //! - npm, in napi-rs's layout: the main package `ivm` (the JavaScript and
 //!   its typings; its loader, `index.js`, picks `ivm-<platform>` from
 //!   `optionalDependencies`) and one package per platform holding the
-//!   addon, with `os`, `cpu` and `libc` set. This machine builds
-//!   linux-x64-gnu; the others are declared for the release workflow
-//!   (`.github/workflows/release.yml`) to build on their own runners.
+//!   addon, with `os`, `cpu` and `libc` set. Each machine builds its own
+//!   platform's; the release workflow (`.github/workflows/release.yml`)
+//!   runs this on a runner per platform.
 //! - Python: the wheel and the sdist (maturin).
 //! - Rust: `cargo package` of every crate, in publishing order.
 //!
@@ -28,8 +28,29 @@ const PLATFORMS: [(&str, &str, &str, Option<&str>); 6] = [
     ("win32-x64-msvc", "win32", "x64", None),
 ];
 
-/// The platform this machine builds.
-const HERE: &str = "linux-x64-gnu";
+/// The platform this machine builds, by napi-rs's name (xtask runs on the
+/// machine it builds for).
+fn here() -> &'static str {
+    match (std::env::consts::OS, std::env::consts::ARCH, cfg!(target_env = "musl")) {
+        ("linux", "x86_64", false) => "linux-x64-gnu",
+        ("linux", "aarch64", false) => "linux-arm64-gnu",
+        ("linux", "x86_64", true) => "linux-x64-musl",
+        ("macos", "x86_64", _) => "darwin-x64",
+        ("macos", "aarch64", _) => "darwin-arm64",
+        ("windows", "x86_64", _) => "win32-x64-msvc",
+        _ => "unsupported",
+    }
+}
+
+/// The addon cargo builds, by the platform's name for a C library.
+fn built_addon(env: &BuildEnv) -> PathBuf {
+    let file = match std::env::consts::OS {
+        "macos" => "libivm_node.dylib",
+        "windows" => "ivm_node.dll",
+        _ => "libivm_node.so",
+    };
+    env.root.join("target/release").join(file)
+}
 
 /// Crates in the order crates.io must receive them (each after those it
 /// depends on).
@@ -41,8 +62,7 @@ pub(crate) fn dist(env: &BuildEnv) -> Result<(), String> {
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
 
     cargo(env, &["build", "--release", "--package", "ivm-node"])?;
-    let addon = env.root.join("target/release/libivm_node.so");
-    let tarballs = pack_npm(env, &addon, &out, true)?;
+    let tarballs = pack_npm(env, &built_addon(env), &out, true)?;
 
     let python = python_venv(env, &["maturin"])?;
     for args in [&["build", "--release", "--strip"][..], &["sdist"][..]] {
@@ -67,7 +87,7 @@ pub(crate) fn dist(env: &BuildEnv) -> Result<(), String> {
 
     println!("\nxtask: release artifacts in {}:", out.display());
     let mut shown: Vec<PathBuf> = tarballs;
-    shown.push(out.join(format!("npm/ivm-{HERE}/ivm.node")));
+    shown.push(out.join(format!("npm/ivm-{}/ivm.node", here())));
     for entry in std::fs::read_dir(&out).map_err(|e| e.to_string())?.filter_map(Result::ok) {
         let path = entry.path();
         if path.extension().is_some_and(|ext| ext == "whl" || ext == "gz") && !shown.contains(&path) {
@@ -100,7 +120,8 @@ pub(crate) fn pack_npm(env: &BuildEnv, addon: &Path, out: &Path, strip: bool) ->
     let version = workspace_version(env)?;
     let npm = out.join("npm");
     let main = npm.join("ivm");
-    let platform = npm.join(format!("ivm-{HERE}"));
+    let here = here();
+    let platform = npm.join(format!("ivm-{here}"));
     for dir in [&main, &platform] {
         let _ = std::fs::remove_dir_all(dir);
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -119,13 +140,14 @@ pub(crate) fn pack_npm(env: &BuildEnv, addon: &Path, out: &Path, strip: bool) ->
     let manifest = main_manifest(&manifest, &optional.join(",\n"))?;
     write(&main.join("package.json"), &manifest)?;
 
-    let (_, os, cpu, libc) = PLATFORMS.iter().find(|(name, ..)| *name == HERE).ok_or("no such platform")?;
+    let (_, os, cpu, libc) =
+        PLATFORMS.iter().find(|(name, ..)| *name == here).ok_or_else(|| format!("ivm is not built for {here}"))?;
     let libc = libc.map(|libc| format!(",\n  \"libc\": [\"{libc}\"]")).unwrap_or_default();
     write(
         &platform.join("package.json"),
         &format!(
-            "{{\n  \"name\": \"ivm-{HERE}\",\n  \"version\": \"{version}\",\n  \
-             \"description\": \"ivm's native addon for {HERE}\",\n  \"main\": \"ivm.node\",\n  \
+            "{{\n  \"name\": \"ivm-{here}\",\n  \"version\": \"{version}\",\n  \
+             \"description\": \"ivm's native addon for {here}\",\n  \"main\": \"ivm.node\",\n  \
              \"files\": [\"ivm.node\", \"LICENSE-MIT\", \"LICENSE-APACHE\"],\n  \
              \"os\": [\"{os}\"],\n  \"cpu\": [\"{cpu}\"]{libc},\n  \"license\": \"MIT OR Apache-2.0\",\n  \
              \"repository\": \"https://github.com/ivm-rs/ivm\"\n}}\n"
@@ -133,9 +155,17 @@ pub(crate) fn pack_npm(env: &BuildEnv, addon: &Path, out: &Path, strip: bool) ->
     )?;
     let binary = platform.join("ivm.node");
     copy(addon, &binary)?;
-    if strip {
+    // Debug information and the symbols nothing links against; what Node
+    // looks up (the Node-API entry point) is in the dynamic table. (A
+    // Windows DLL keeps its debug information in a separate file.)
+    let strip_flag = match std::env::consts::OS {
+        "linux" => Some("--strip-unneeded"),
+        "macos" => Some("-x"),
+        _ => None,
+    };
+    if let (true, Some(flag)) = (strip, strip_flag) {
         let mut command = env.command("strip");
-        command.arg("--strip-debug").arg(&binary);
+        command.arg(flag).arg(&binary);
         run(command)?;
     }
 
