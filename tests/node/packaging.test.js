@@ -3,12 +3,13 @@
 // as `cargo xtask dist` does (napi-rs's layout: the main package `ivm`, and
 // `ivm-linux-x64-gnu` holding the addon, here the debug build) and packs
 // them; they are installed from those tarballs into a fresh project under
-// target/, and loaded there the ways programs load packages.
+// target/, and loaded there the ways programs load packages, and in the
+// test runners people use (Jest and vitest, from npm).
 const { test, before } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
 
 const root = path.resolve(__dirname, '..', '..');
 const packed = path.join(root, 'target', 'npm-pack');
@@ -74,3 +75,86 @@ test('without its platform package, loading says which platform and how to build
     fs.renameSync(aside, platformDir);
   }
 });
+
+// Three test files that each load ivm and its vm module.
+function testFiles(dir, header) {
+  fs.mkdirSync(path.join(project, dir), { recursive: true });
+  for (const i of [1, 2, 3]) {
+    fs.writeFileSync(
+      path.join(project, dir, `t${i}.test.js`),
+      `${header}
+      test('file ${i}', () => {
+        const context = new ivm.Isolate({ memoryLimit: 32 }).createContextSync();
+        expect(context.evalSync('${i} * 2')).toBe(${i} * 2);
+        expect(context.evalSync('[1, { a: 2 }]', { copy: true })).toEqual([1, { a: 2 }]);
+        expect(vm.runInNewContext('x + 1', { x: ${i} })).toBe(${i} + 1);
+      });\n`,
+    );
+  }
+}
+
+test('Jest runs three test files loading ivm in one worker, and vitest in each of its pools', { timeout: 300_000 }, () => {
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', 'jest@29', 'vitest@2'], { cwd: project });
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  delete env.IVM_NODE_ADDON;
+  const bin = (name) => path.join(project, 'node_modules', '.bin', name);
+  testFiles('jest', "const ivm = require('ivm'); const vm = require('ivm/vm');");
+  const jest = spawnSync(process.execPath, [bin('jest'), '--rootDir', 'jest', '--maxWorkers=1'], { cwd: project, env, encoding: 'utf8' });
+  assert.equal(jest.status, 0, jest.stderr);
+  assert.match(jest.stderr, /Test Suites: 3 passed, 3 total/);
+  testFiles('vitest', "import { test, expect } from 'vitest'; import ivm from 'ivm'; import vm from 'ivm/vm';");
+  fs.writeFileSync(path.join(project, 'vitest', 'package.json'), '{ "type": "module" }\n');
+  for (const pool of ['forks', 'threads', 'vmThreads']) {
+    const output = execFileSync(process.execPath, [bin('vitest'), 'run', '--root', 'vitest', '--pool', pool], { cwd: project, env, encoding: 'utf8' });
+    assert.match(output, /Test Files {2}3 passed \(3\)/, `${pool}: ${output}`);
+  }
+});
+
+// A program written against isolated-vm's typings, with only its import
+// changed, in each import form, as a user's TypeScript project compiles it.
+const TYPESCRIPT_PROGRAM = (importLine, ns) => `${importLine}
+const isolate = new ${ns}.Isolate({ memoryLimit: 128 });
+const context: ${ns}.Context = isolate.createContextSync();
+const jail: ${ns}.Reference<Record<string, unknown>> = context.global;
+jail.setSync('global', jail.derefInto());
+const add: ${ns}.Reference<(a: number, b: number) => number> = context.evalSync('(a, b) => a + b', { reference: true });
+const sum: number = add.applySync(undefined, [1, 2], { result: { copy: true } });
+const copy = new ${ns}.ExternalCopy({ list: [1, 2] });
+const back: { list: number[] } = copy.copy();
+console.log(sum, back.list.length);
+`;
+
+test('TypeScript programs compile against the installed typings in every import form, commonjs and nodenext', { timeout: 300_000 }, () => {
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', 'typescript@5'], { cwd: project });
+  const tsc = path.join(project, 'node_modules', 'typescript', 'lib', 'tsc.js');
+  const forms = [
+    ["import ivm from 'ivm';", 'ivm'],
+    ["import * as ivm from 'ivm';", 'ivm'],
+    ["import ivm = require('ivm');", 'ivm'],
+  ];
+  for (const [module, resolution, extension] of [['commonjs', 'node10', 'ts'], ['nodenext', 'nodenext', 'cts']]) {
+    const dir = path.join(project, `ts-${module}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const files = forms.map(([line, ns], i) => {
+      const file = `form${i}.${extension}`;
+      fs.writeFileSync(path.join(dir, file), TYPESCRIPT_PROGRAM(line, ns));
+      return file;
+    });
+    const named = `named.${extension}`;
+    fs.writeFileSync(
+      path.join(dir, named),
+      "import { Isolate, Reference } from 'ivm';\nconst isolate = new Isolate();\nconst ref: Reference<number> = new Reference(1);\nvoid isolate; void ref;\n",
+    );
+    fs.writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { strict: true, module, moduleResolution: resolution, esModuleInterop: true, noEmit: true, types: [], skipLibCheck: false },
+        files: [...files, named],
+      }),
+    );
+    const result = spawnSync(process.execPath, [tsc, '-p', dir, '--pretty', 'false'], { encoding: 'utf8' });
+    assert.equal(result.status, 0, `${module}: ${result.stdout}${result.stderr}`);
+  }
+});
+
