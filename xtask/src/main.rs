@@ -156,8 +156,9 @@ fn test(env: &BuildEnv) -> Result<(), String> {
 }
 
 /// What the Python suite needs besides ivm, installed into the virtual
-/// environment from PyPI (websockets: a real client for the inspector).
-const PYTHON_TEST_TOOLS: [&str; 4] = ["pytest", "pytest-timeout", "mypy", "websockets"];
+/// environment from PyPI (websockets: a real client for the inspector;
+/// maturin: the packaging test builds the wheel).
+const PYTHON_TEST_TOOLS: [&str; 5] = ["pytest", "pytest-timeout", "mypy", "websockets", "maturin"];
 
 /// The virtual environment the Python package is installed into and tested
 /// in (`target/py-venv`), made with the machine's `python3` on first use.
