@@ -318,3 +318,12 @@ fn the_clocks_move_while_a_call_runs_and_count_reentrant_runs() {
     // They never go back, and the call's end counts it all.
     assert!(after.0 >= seen[1].0 && after.1 >= seen[1].1);
 }
+
+#[test]
+fn a_zero_timeout_is_no_timeout_as_in_isolated_vm() {
+    let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+    let context = isolate.create_context().unwrap();
+    let options = EvalOptions::new().timeout(Duration::ZERO);
+    let result = context.eval("let n = 0; for (let i = 0; i < 1e6; i++) n += i; n", &options);
+    assert_eq!(result.unwrap(), Value::Number(499999500000.0));
+}

@@ -47,11 +47,6 @@ def test_isolate_usable_after_timeout(isolate: ivm.Isolate, context: ivm.Context
     assert isolate.create_context().eval("1 + 1") == 2
 
 
-def test_timeout_zero_times_out_immediately(context: ivm.Context) -> None:
-    with pytest.raises(ivm.TimeoutError):
-        context.eval(SPIN, timeout=0)
-
-
 def test_timeout_not_reached(context: ivm.Context) -> None:
     assert context.eval("1 + 1", timeout=5) == 2
     assert context.eval("1 + 1", timeout=None) == 2
@@ -270,3 +265,9 @@ def test_memory_attacks_stay_within_twice_the_limit_and_their_memory_comes_back(
     assert result["outcome"] != "completed"
     assert result["peak"] <= 2 * 32 + 64, f"peak growth {result['peak']:.0f} MiB"
     assert result["returned"] <= 16, f"{result['returned']:.0f} MiB still resident after dispose"
+
+
+def test_a_zero_timeout_is_no_timeout_as_in_isolated_vm_and_node() -> None:
+    with ivm.Isolate() as isolate:
+        context = isolate.create_context()
+        assert context.eval("let n = 0; for (let i = 0; i < 1e6; i++) n += i; n", timeout=0) == 499999500000

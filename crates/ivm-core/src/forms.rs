@@ -224,7 +224,7 @@ impl QueuedForm for SyncFollowing {
             return Self::queue(isolate, call);
         }
         let (outlet, pending) = isolate.following_outlet();
-        let deadline = options.timeout.and_then(|timeout| std::time::Instant::now().checked_add(timeout));
+        let deadline = options.time_limit().and_then(|timeout| std::time::Instant::now().checked_add(timeout));
         crate::follow::run_following(&outlet, deadline, &pending.call, || pending.call.run(call));
         pending
     }
@@ -251,7 +251,7 @@ impl Isolate {
         call: impl FnOnce() -> Result<Transferable> + Send + 'static,
     ) -> Pending<Transferable> {
         let (outlet, pending) = self.following_outlet();
-        let timeout = options.timeout;
+        let timeout = options.time_limit();
         let call_state = Arc::clone(&pending.call);
         self.inner.strand.spawn(move || {
             // A timeout too long for a deadline is refused by the call itself.

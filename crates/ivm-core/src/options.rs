@@ -79,6 +79,9 @@ pub struct RunOptions {
     /// own work). On expiry the script is terminated, the call returns
     /// [`Error::Timeout`] and the isolate stays usable.
     ///
+    /// A zero timeout means none, as in isolated-vm (and in every
+    /// front-end).
+    ///
     /// [`Error::Timeout`]: crate::Error::Timeout
     pub timeout: Option<Duration>,
     /// CPU time the call may spend, microtasks and the settling of promises
@@ -115,6 +118,11 @@ pub struct RunOptions {
 impl RunOptions {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The timeout that applies: none for a zero one.
+    pub(crate) fn time_limit(&self) -> Option<Duration> {
+        self.timeout.filter(|timeout| !timeout.is_zero())
     }
 
     pub fn timeout(mut self, timeout: Duration) -> Self {

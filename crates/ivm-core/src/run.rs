@@ -292,7 +292,7 @@ pub(crate) struct Limits {
 impl From<&crate::RunOptions> for Limits {
     fn from(options: &crate::RunOptions) -> Limits {
         Limits {
-            timeout: options.timeout,
+            timeout: options.time_limit(),
             pause_in_host: options.pause_timeout_in_host,
             cpu: options.cpu_limit.map(CpuBudget::new),
         }

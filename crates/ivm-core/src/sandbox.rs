@@ -183,7 +183,7 @@ impl Sandbox {
         synced: &mut Synced,
         options: &EvalOptions,
     ) -> SandboxChanges {
-        let limits = Limits { timeout: options.run.timeout, ..Limits::default() };
+        let limits = Limits { timeout: options.run.time_limit(), ..Limits::default() };
         self.isolate().run_in(context, limits, |scope| self.copy_out(scope, context, synced)).unwrap_or_default()
     }
 
