@@ -148,10 +148,13 @@ function theContext() {
   return thisContext;
 }
 
-const programGlobals = {
-  names: () => Object.getOwnPropertyNames(globalThis).filter((name) => !nodeGlobals.has(name) && name !== 'vm'),
-  target: globalThis,
-};
+// The object whose properties a context's globals follow, and their
+// names: a contextified object's own enumerable ones, or, for the process's
+// context, the program's own globals on Node's global object.
+function followed(contextObject) {
+  if (contextObject !== thisContext) return [contextObject, Object.keys(contextObject)];
+  return [globalThis, Object.getOwnPropertyNames(globalThis).filter((name) => !nodeGlobals.has(name) && name !== 'vm')];
+}
 
 // ---------------------------------------------------------------------------
 // Values going in.
@@ -195,11 +198,12 @@ function writeBack(target, setNames, setValues, deleted) {
   for (const name of deleted ?? []) delete target[name];
 }
 
-// The contextified object's properties, as its context's globals.
-function globalsOf(target) {
-  const names = Object.keys(target);
+// The properties `names` of `target`, as they go into its context.
+function valuesOf(target, names) {
   const seen = new Set([target]);
-  return [names, names.map((name) => sandboxValue(target[name], name, seen))];
+  const values = new Array(names.length);
+  for (let i = 0; i < names.length; ++i) values[i] = sandboxValue(target[names[i]], names[i], seen);
+  return values;
 }
 
 // ivm's own handles go in as what they stand for, as they do everywhere.
@@ -289,15 +293,13 @@ class Script {
 
   runInContext(contextifiedObject, options) {
     const { sandbox } = contextOf(contextifiedObject);
-    return this.#run(sandbox, contextifiedObject, Object.keys(contextifiedObject), runOptions(options));
+    return this.#run(sandbox, ...followed(contextifiedObject), runOptions(options));
   }
 
   // Runs in `sandbox` with `names` of `target` as its globals, and writes
   // back onto `target` what the run changed.
   #run(sandbox, target, names, { timeout, breakOnSigint }) {
-    const seen = new Set([target]);
-    const values = new Array(names.length);
-    for (let i = 0; i < names.length; ++i) values[i] = sandboxValue(target[names[i]], names[i], seen);
+    const values = valuesOf(target, names);
     const { filename, lineOffset, columnOffset } = this.#origin;
     const [threw, result, setNames, setValues, deleted] = sandbox._run(
       this.#code,
@@ -333,8 +335,7 @@ class Script {
   }
 
   runInThisContext(options) {
-    const { sandbox } = contextOf(theContext());
-    return this.#run(sandbox, programGlobals.target, programGlobals.names(), runOptions(options));
+    return this.runInContext(theContext(), options);
   }
 }
 
@@ -511,10 +512,8 @@ class SourceTextModule {
     }
     this.#status = 'evaluating';
     const { sandbox } = this.#entry;
-    const target = this.#contextObject === thisContext ? programGlobals.target : this.#contextObject;
-    const names = target === globalThis ? programGlobals.names() : Object.keys(target);
-    const seen = new Set([target]);
-    sandbox._setGlobals(names, names.map((name) => sandboxValue(target[name], name, seen)));
+    const [target, names] = followed(this.#contextObject);
+    sandbox._setGlobals(names, valuesOf(target, names));
     try {
       // On Node's thread, as node:vm evaluates: a SyntheticModule's
       // callback, which its evaluation calls, calls back into the isolate.
@@ -522,7 +521,7 @@ class SourceTextModule {
       this._evaluated();
     } catch (error) {
       this.#status = 'errored';
-      this.#error = error instanceof ivm.TimeoutError ? timedOut(timeout) : error;
+      this.#error = error instanceof ivm.TimeoutError ? Sandbox._timeoutError(timeout) : error;
       throw this.#error;
     } finally {
       writeBack(target, ...sandbox._changes());
@@ -536,11 +535,6 @@ class SourceTextModule {
       if (dependency.status === 'linked' || dependency.status === 'evaluating') dependency._evaluated();
     }
   }
-}
-
-// node:vm's timeout error.
-function timedOut(timeout) {
-  return vmError(Error, 'ERR_SCRIPT_EXECUTION_TIMEOUT', `Script execution timed out after ${timeout}ms`);
 }
 
 // node:vm's SyntheticModule: exports that Node sets (`setExport`), made by

@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const ivm = require('../../bindings/node');
+const { conformanceHostObject } = require('./support/helpers');
 
 const cases = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'conformance', 'cases.json'), 'utf8'));
 
@@ -61,19 +62,6 @@ function checkError(error, throws) {
   if (throws.message !== undefined) assert.equal(error.message, throws.message);
 }
 
-// The object the cases reach through `hostObject` (tests/conformance/README.md).
-function hostObject() {
-  const object = Object.create({ inherited: 'inherited' });
-  Object.assign(object, {
-    name: 'box',
-    data: { n: 1 },
-    list: [1, 2],
-    method() { return 'method'; },
-    generator: (function* generate() { yield 1; })(),
-  });
-  Object.defineProperty(object, 'secret', { get: () => 'secret', enumerable: true });
-  return object;
-}
 
 for (const spec of cases) {
   test(`${spec.suite}: ${spec.name}`, async () => {
@@ -84,7 +72,7 @@ for (const spec of cases) {
       context.global.setSync('host', new ivm.Callback((...args) => `host:${args.length}`));
       context.global.setSync('hostThrows', new ivm.Callback(() => { throw new Error('from host'); }));
       context.global.setSync('hostLog', new ivm.Reference(function log(...args) { return args.length; }));
-      context.global.setSync('hostObject', new ivm.Reference(hostObject()));
+      context.global.setSync('hostObject', new ivm.Reference(conformanceHostObject()));
       const transfer = { copy: Boolean(options.copy), promise: Boolean(options.promise) };
       const timeout = options.timeout_ms;
       const run = () => 'input' in spec

@@ -11,6 +11,7 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const ivm = require('../../bindings/node');
 const vm = require('../../bindings/node/vm');
+const { conformanceHostObject } = require('./support/helpers');
 
 const VM_PATH = path.join(__dirname, '..', '..', 'bindings', 'node', 'vm.js');
 
@@ -324,23 +325,6 @@ describe('isolation', () => {
     assert.equal(verdict, 'undefined,undefined,undefined');
   });
 
-  // The object the cases reach through `hostObject` (tests/conformance/README.md).
-  function hostObject() {
-    const object = Object.create({ inherited: 'inherited' });
-    Object.assign(object, {
-      name: 'box',
-      data: { n: 1 },
-      list: [1, 2],
-      method() {
-        return 'method';
-      },
-      generator: (function* generate() {
-        yield 1;
-      })(),
-    });
-    Object.defineProperty(object, 'secret', { get: () => 'secret', enumerable: true });
-    return object;
-  }
 
   // The conformance cases' escapes and resource attacks, through runInNewContext.
   const cases = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'conformance', 'cases.json'), 'utf8'));
@@ -355,7 +339,7 @@ describe('isolation', () => {
         hostLog: new ivm.Reference(function log(...args) {
           return args.length;
         }),
-        hostObject: new ivm.Reference(hostObject()),
+        hostObject: new ivm.Reference(conformanceHostObject()),
       };
       const run = () =>
         vm.runInNewContext(spec.code, sandbox, { timeout: options.timeout_ms, memoryLimit: options.memory_limit_mb });

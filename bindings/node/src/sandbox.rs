@@ -95,17 +95,12 @@ impl Sandbox {
             }
             Err(Error::Canceled) if interrupted => {
                 let message = "Script execution was interrupted by `SIGINT`";
-                let mut error = env.create_error(napi::Error::from_reason(message))?;
-                error.set_named_property("code", env.create_string("ERR_SCRIPT_EXECUTION_INTERRUPTED")?)?;
                 out.set_element(0, env.get_boolean(true)?)?;
-                out.set_element(1, error)?;
+                out.set_element(1, vm_error(&env, "ERR_SCRIPT_EXECUTION_INTERRUPTED", message)?)?;
             }
             Err(Error::Timeout) => {
-                let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
-                let mut error = env.create_error(napi::Error::from_reason(message))?;
-                error.set_named_property("code", env.create_string("ERR_SCRIPT_EXECUTION_TIMEOUT")?)?;
                 out.set_element(0, env.get_boolean(true)?)?;
-                out.set_element(1, error)?;
+                out.set_element(1, timed_out(&env, timeout.unwrap_or_default())?)?;
             }
             Err(error) => {
                 out.set_element(0, env.get_boolean(true)?)?;
@@ -114,6 +109,15 @@ impl Sandbox {
         }
         write_changes(&env, &mut out, 2, changes)?;
         Ok(out)
+    }
+
+    /// node:vm's error for a run `ms` milliseconds ended, for the runs
+    /// `vm.js` times itself (modules' evaluations).
+    #[napi(js_name = "_timeoutError", catch_unwind)]
+    pub fn timeout_error(env: Env, ms: f64) -> napi::Result<JsObject> {
+        let timeout =
+            numeric::duration("timeout", ms, numeric::Unit::Milliseconds).map_err(|e| range_error(&env, e))?;
+        timed_out(&env, timeout)
     }
 
     /// Sets the sandbox's properties `names` and `values` as the context's
@@ -133,6 +137,18 @@ impl Sandbox {
         write_changes(&env, &mut out, 0, changes)?;
         Ok(out)
     }
+}
+
+/// node:vm's timeout error, with ivm-core's message for it.
+fn timed_out(env: &Env, timeout: std::time::Duration) -> napi::Result<JsObject> {
+    vm_error(env, "ERR_SCRIPT_EXECUTION_TIMEOUT", &ivm_core::Sandbox::timeout_message(timeout))
+}
+
+/// One of node:vm's errors: an Error with Node's `code`.
+fn vm_error(env: &Env, code: &str, message: &str) -> napi::Result<JsObject> {
+    let mut error = env.create_error(napi::Error::from_reason(message))?;
+    error.set_named_property("code", env.create_string(code)?)?;
+    Ok(error)
 }
 
 /// The sandbox's properties `names` with `values` (see `sandbox_value`).

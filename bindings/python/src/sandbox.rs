@@ -2,7 +2,7 @@
 //! whose runs take a dict's items as the context's globals and give back
 //! what to write onto the dict.
 
-use ivm_core::{Error, SandboxValue, TransferMode};
+use ivm_core::{Error, SandboxValue, TransferMode, Transferable};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -73,29 +73,30 @@ impl Sandbox {
 /// rebuilt inside as an object of its items (`{"print": print}`), anything
 /// else crosses as `to_transferable` makes it (callables as callbacks).
 fn sandbox_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<SandboxValue> {
+    let with_path =
+        |error: PyErr| transfer_error(value.py(), format!("{path}: {}", crate::errors::message_of(value.py(), &error)));
     if let Ok(dict) = value.cast::<PyDict>() {
-        if let Err(error) = crate::convert::to_structured(value) {
-            let holds_callable = dict.values().iter().any(|item| item.is_callable() || item.cast::<PyDict>().is_ok());
-            if !holds_callable {
-                return Err(transfer_error(
-                    value.py(),
-                    format!("{path}: {}", crate::errors::message_of(value.py(), &error)),
-                ));
+        // Converted once: a copy when it has one.
+        match crate::convert::to_structured(value) {
+            Ok(copy) => return Ok(SandboxValue::Value(Transferable::Copy(copy))),
+            Err(error) => {
+                let holds_callable =
+                    dict.values().iter().any(|item| item.is_callable() || item.cast::<PyDict>().is_ok());
+                if !holds_callable {
+                    return Err(with_path(error));
+                }
             }
-            let properties = dict
-                .iter()
-                .map(|(name, item)| {
-                    let name: String = name
-                        .extract()
-                        .map_err(|_| transfer_error(value.py(), format!("{path}: keys must be strings")))?;
-                    let item = sandbox_value(&item, &format!("{path}.{name}"))?;
-                    Ok((name, item))
-                })
-                .collect::<PyResult<Vec<_>>>()?;
-            return Ok(SandboxValue::Object(properties));
         }
+        let properties = dict
+            .iter()
+            .map(|(name, item)| {
+                let name: String =
+                    name.extract().map_err(|_| transfer_error(value.py(), format!("{path}: keys must be strings")))?;
+                let item = sandbox_value(&item, &format!("{path}.{name}"))?;
+                Ok((name, item))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        return Ok(SandboxValue::Object(properties));
     }
-    to_transferable(value).map(SandboxValue::Value).map_err(|error| {
-        transfer_error(value.py(), format!("{path}: {}", crate::errors::message_of(value.py(), &error)))
-    })
+    to_transferable(value).map(SandboxValue::Value).map_err(with_path)
 }

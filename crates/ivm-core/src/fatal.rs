@@ -160,13 +160,10 @@ unsafe fn c_text(ptr: *const c_char) -> Option<String> {
     (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned())
 }
 
-/// Leaves V8's frames as on one of its fatal errors, with `message` for
-/// the catastrophic-error handler (`crate::guard`'s refusals).
-pub(crate) fn leave(message: String) -> ! {
-    report_and_leave(message)
-}
-
-fn report_and_leave(message: String) -> ! {
+/// Reports `message` to the catastrophic-error handler and leaves V8's
+/// frames (escape or park, see the module's comment); also for
+/// `crate::guard`'s refusals.
+pub(crate) fn report_and_leave(message: String) -> ! {
     let running = RUNNING_CATASTROPHE.with(Cell::get);
     // SAFETY: a non-null pointer was set by `escapable` from a reference
     // that outlives the call it guards, and that call is running: this

@@ -88,7 +88,9 @@ extern "C" fn ivm_guard_refuse_object(size: usize) -> ! {
     match guarded() {
         Some(budget) => {
             budget.breach();
-            crate::fatal::leave(format!("V8 asked for a single allocation of {size} bytes, past the memory limit"))
+            crate::fatal::report_and_leave(format!(
+                "V8 asked for a single allocation of {size} bytes, past the memory limit"
+            ))
         }
         None => {
             eprintln!("ivm: out of memory: an allocation of {size} bytes failed");

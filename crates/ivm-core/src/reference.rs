@@ -276,7 +276,6 @@ impl Reference {
     }
 }
 
-/// A property key (a primitive) in the isolate.
 /// An object's own data property, without running any of its code.
 fn own_data_property<'s>(
     scope: &mut JsScope<'_, '_, 's, '_>,
@@ -290,20 +289,43 @@ fn own_data_property<'s>(
         Ok(name) => name,
         Err(_) => key.to_string(scope).ok_or_else(|| caught(scope))?.into(),
     };
-    let descriptor = object.get_own_property_descriptor(scope, name).ok_or_else(|| caught(scope))?;
-    let Ok(descriptor) = v8::Local::<v8::Object>::try_from(descriptor) else {
-        return Ok(v8::undefined(scope).into());
-    };
-    let value_key = v8::String::new(scope, "value").ok_or_else(|| caught(scope))?;
-    let get_key = v8::String::new(scope, "get").ok_or_else(|| caught(scope))?;
-    if descriptor.has_own_property(scope, get_key.into()) == Some(true) {
-        return Err(Error::InvalidArgument(
-            "The property is an accessor: pass `accessors: true` to run its getter".into(),
-        ));
+    match own_property(scope, object, name).ok_or_else(|| caught(scope))? {
+        OwnProperty::Missing => Ok(v8::undefined(scope).into()),
+        OwnProperty::Data(value) => Ok(value),
+        OwnProperty::Accessor => {
+            Err(Error::InvalidArgument("The property is an accessor: pass `accessors: true` to run its getter".into()))
+        }
     }
-    descriptor.get(scope, value_key.into()).ok_or_else(|| caught(scope))
 }
 
+/// An object's own property, as its descriptor tells it.
+pub(crate) enum OwnProperty<'s> {
+    Missing,
+    Data(v8::Local<'s, v8::Value>),
+    /// A getter or setter, which is not run.
+    Accessor,
+}
+
+/// An object's own property `name`, read without running any of the
+/// object's code (its getters, a Proxy's traps aside: the caller keeps
+/// Proxies away where that matters); `None` if V8 threw.
+pub(crate) fn own_property<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    object: v8::Local<'s, v8::Object>,
+    name: v8::Local<'s, v8::Name>,
+) -> Option<OwnProperty<'s>> {
+    let descriptor = object.get_own_property_descriptor(scope, name)?;
+    let Ok(descriptor) = v8::Local::<v8::Object>::try_from(descriptor) else { return Some(OwnProperty::Missing) };
+    // Internalized: the keys a descriptor's own properties already are.
+    let get = v8::String::new_from_one_byte(scope, b"get", v8::NewStringType::Internalized)?;
+    if descriptor.has_own_property(scope, get.into())? {
+        return Some(OwnProperty::Accessor);
+    }
+    let value = v8::String::new_from_one_byte(scope, b"value", v8::NewStringType::Internalized)?;
+    descriptor.get(scope, value.into()).map(OwnProperty::Data)
+}
+
+/// A property key (a primitive) in the isolate.
 fn key_in<'s>(scope: &mut JsScope<'_, '_, 's, '_>, key: Value) -> Result<v8::Local<'s, v8::Value>> {
     if !key.is_primitive() {
         return Err(Error::InvalidArgument("a property key must be a primitive".into()));

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::context::{eval_in, new_string};
 use crate::exception::caught;
+use crate::reference::{OwnProperty, own_property};
 use crate::run::Limits;
 use crate::transfer::{JsScope, transfer_in, transfer_out};
 use crate::{Context, Error, EvalOptions, Isolate, Result, RunOptions, TransferMode, Transferable};
@@ -137,14 +138,14 @@ impl Sandbox {
         match outcome {
             Ok((result, Some(changes))) => (result, changes),
             Ok((result, None)) => {
-                let changes = self.changes_after(&context, &mut synced, options);
+                let changes = self.read_changes(&context, &mut synced, options.run.time_limit()).unwrap_or_default();
                 (result, changes)
             }
             Err(error @ (Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit)) => {
                 (Err(error), SandboxChanges::default())
             }
             Err(error) => {
-                let changes = self.changes_after(&context, &mut synced, options);
+                let changes = self.read_changes(&context, &mut synced, options.run.time_limit()).unwrap_or_default();
                 (Err(error), changes)
             }
         }
@@ -165,8 +166,7 @@ impl Sandbox {
     pub fn changes(&self, timeout: Option<std::time::Duration>) -> Result<SandboxChanges> {
         let context = self.context.global_handle()?;
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
-        let limits = Limits { timeout, ..Limits::default() };
-        self.isolate().run_in(&context, limits, |scope| self.copy_out(scope, &context, &mut synced))
+        self.read_changes(&context, &mut synced, timeout)
     }
 
     /// node:vm's message for a run that `timeout` ended.
@@ -174,17 +174,17 @@ impl Sandbox {
         format!("Script execution timed out after {}ms", timeout.as_millis())
     }
 
-    /// The changes of a run that ended without reading them (terminated),
-    /// read in an entry of their own, under the run's timeout; none if even
-    /// that fails.
-    fn changes_after(
+    /// The changes since the last copy, read in an entry of their own under
+    /// `timeout` (for [`changes`](Sandbox::changes), and a run that ended
+    /// without reading them).
+    fn read_changes(
         &self,
         context: &Arc<v8::Global<v8::Context>>,
         synced: &mut Synced,
-        options: &EvalOptions,
-    ) -> SandboxChanges {
-        let limits = Limits { timeout: options.run.time_limit(), ..Limits::default() };
-        self.isolate().run_in(context, limits, |scope| self.copy_out(scope, context, synced)).unwrap_or_default()
+        timeout: Option<std::time::Duration>,
+    ) -> Result<SandboxChanges> {
+        let limits = Limits { timeout, ..Limits::default() };
+        self.isolate().run_in(context, limits, |scope| self.copy_out(scope, context, synced))
     }
 
     /// Sets `globals` as the context's, and deletes the ones the host's
@@ -268,7 +268,9 @@ impl Sandbox {
         let mut set = Vec::new();
         let mut now = HashSet::new();
         for (name, key) in found {
-            let Some(value) = data_value(scope, global, key) else { continue };
+            // An accessor's getter is not run, nor is a global that went
+            // (with its getter, say) reported.
+            let Some(OwnProperty::Data(value)) = own_property(scope, global, key) else { continue };
             if synced.given_values.get(&name).is_some_and(|given| v8::Local::new(scope, given).strict_equals(value)) {
                 now.insert(name);
                 continue;
@@ -308,21 +310,6 @@ fn own_string_keys() -> v8::GetPropertyNamesArgs {
         index_filter: v8::IndexFilter::IncludeIndices,
         key_conversion: v8::KeyConversionMode::ConvertToString,
     }
-}
-
-/// The value of `object`'s own data property `key`; `None` for an accessor
-/// (whose getter is not run) or a property that is gone.
-fn data_value<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    object: v8::Local<'s, v8::Object>,
-    key: v8::Local<'s, v8::Name>,
-) -> Option<v8::Local<'s, v8::Value>> {
-    let descriptor = object.get_own_property_descriptor(scope, key)?;
-    let descriptor = v8::Local::<v8::Object>::try_from(descriptor).ok()?;
-    // Internalized: the key the descriptor's own property already is.
-    let field = v8::String::new_from_one_byte(scope, b"value", v8::NewStringType::Internalized)?;
-    descriptor.has_own_property(scope, field.into()).filter(|has| *has)?;
-    descriptor.get(scope, field.into())
 }
 
 /// A sandbox value made inside the isolate; `path` names it in errors.

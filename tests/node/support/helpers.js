@@ -36,4 +36,23 @@ function runWorker(code, workerData) {
   });
 }
 
-module.exports = { eventually, fresh, runWorker };
+// The object the conformance cases reach through `hostObject`
+// (tests/conformance/README.md).
+function conformanceHostObject() {
+  const object = Object.create({ inherited: 'inherited' });
+  Object.assign(object, {
+    name: 'box',
+    data: { n: 1 },
+    list: [1, 2],
+    method() {
+      return 'method';
+    },
+    generator: (function* generate() {
+      yield 1;
+    })(),
+  });
+  Object.defineProperty(object, 'secret', { get: () => 'secret', enumerable: true });
+  return object;
+}
+
+module.exports = { conformanceHostObject, eventually, fresh, runWorker };

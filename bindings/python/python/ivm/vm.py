@@ -137,6 +137,17 @@ class Script:
             self.code, filename=filename, line_offset=line_offset, column_offset=column_offset
         ).release()
 
+    @classmethod
+    def _unchecked(cls, code: str, *, filename: str = "evalmachine.<anonymous>", line_offset: int = 0, column_offset: int = 0) -> "Script":
+        """A script not compiled ahead, for the functions that run code at
+        once (a syntax error is raised when it runs)."""
+        script = cls.__new__(cls)
+        script.code = str(code)
+        script.filename = filename
+        script.line_offset = line_offset
+        script.column_offset = column_offset
+        return script
+
     def _options(self, timeout: Optional[float]) -> dict[str, Any]:
         options: dict[str, Any] = {"filename": self.filename, "line_offset": self.line_offset, "column_offset": self.column_offset}
         if timeout is not None:
@@ -162,7 +173,7 @@ def run_in_context(code: str, context: Context, **options: Any) -> Any:
     if extra:
         raise TypeError(f"unexpected option(s): {', '.join(sorted(extra))}")
     timeout = run.pop("timeout", None)
-    return Script(code, **run).run_in_context(context, timeout=timeout)
+    return Script._unchecked(code, **run).run_in_context(context, timeout=timeout)
 
 
 def run_in_new_context(code: str, sandbox: Optional[dict] = None, **options: Any) -> Any:
@@ -173,7 +184,7 @@ def run_in_new_context(code: str, sandbox: Optional[dict] = None, **options: Any
     ``memory_limit`` for the new context."""
     run, context_options = _split(options)
     timeout = run.pop("timeout", None)
-    return Script(code, **run).run_in_new_context(sandbox, timeout=timeout, **context_options)
+    return Script._unchecked(code, **run).run_in_new_context(sandbox, timeout=timeout, **context_options)
 
 
 _this: Optional[Context] = None
@@ -196,7 +207,7 @@ def run_in_this_context(code: str, **options: Any) -> Any:
     if extra:
         raise TypeError(f"unexpected option(s): {', '.join(sorted(extra))}")
     timeout = run.pop("timeout", None)
-    return Script(code, **run).run_in_this_context(timeout=timeout)
+    return Script._unchecked(code, **run).run_in_this_context(timeout=timeout)
 
 
 
