@@ -10,6 +10,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync, spawnSync } = require('node:child_process');
+const { stripVTControlCharacters } = require('node:util');
 
 const root = path.resolve(__dirname, '..', '..');
 const packed = path.join(root, 'target', 'npm-pack');
@@ -26,14 +27,22 @@ before(() => {
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', '--loglevel=error', ...tarballs], { cwd: project });
 });
 
+// A user's environment: no flags, no addon override, and no colours (CI
+// machines set CI, which turns test runners' colours on; assertions read
+// plain text).
+function userEnv() {
+  const env = { ...process.env, NO_COLOR: '1' };
+  delete env.NODE_OPTIONS;
+  delete env.IVM_NODE_ADDON;
+  delete env.FORCE_COLOR;
+  return env;
+}
+
 // Runs `source` as a file named `name` in the project, with no flags.
 function runIn(name, source) {
   const file = path.join(project, name);
   fs.writeFileSync(file, source);
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.IVM_NODE_ADDON;
-  return execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8', env });
+  return execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8', env: userEnv() });
 }
 
 test('the installed packages have napi-rs\'s layout', () => {
@@ -95,19 +104,17 @@ function testFiles(dir, header) {
 
 test('Jest runs three test files loading ivm in one worker, and vitest in each of its pools', { timeout: 300_000 }, () => {
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', 'jest@29', 'vitest@2'], { cwd: project });
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.IVM_NODE_ADDON;
+  const env = userEnv();
   const bin = (name) => path.join(project, 'node_modules', '.bin', name);
   testFiles('jest', "const ivm = require('ivm'); const vm = require('ivm/vm');");
   const jest = spawnSync(process.execPath, [bin('jest'), '--rootDir', 'jest', '--maxWorkers=1'], { cwd: project, env, encoding: 'utf8' });
   assert.equal(jest.status, 0, jest.stderr);
-  assert.match(jest.stderr, /Test Suites: 3 passed, 3 total/);
+  assert.match(stripVTControlCharacters(jest.stderr), /Test Suites: 3 passed, 3 total/);
   testFiles('vitest', "import { test, expect } from 'vitest'; import ivm from 'ivm'; import vm from 'ivm/vm';");
   fs.writeFileSync(path.join(project, 'vitest', 'package.json'), '{ "type": "module" }\n');
   for (const pool of ['forks', 'threads', 'vmThreads']) {
     const output = execFileSync(process.execPath, [bin('vitest'), 'run', '--root', 'vitest', '--pool', pool], { cwd: project, env, encoding: 'utf8' });
-    assert.match(output, /Test Files {2}3 passed \(3\)/, `${pool}: ${output}`);
+    assert.match(stripVTControlCharacters(output), /Test Files {2}3 passed \(3\)/, `${pool}: ${output}`);
   }
 });
 
