@@ -54,7 +54,7 @@ fn built_addon(env: &BuildEnv) -> PathBuf {
 
 /// Crates in the order crates.io must receive them (each after those it
 /// depends on).
-const CRATES: [&str; 4] = ["ivm-runtime", "ivm-marshal", "ivm-core", "ivm"];
+const CRATES: [&str; 4] = ["ivm-runtime", "ivm-marshal", "ivm-core", "ivm-isolates"];
 
 pub(crate) fn dist(env: &BuildEnv) -> Result<(), String> {
     let out = env.root.join("target/dist");
