@@ -29,6 +29,12 @@ OPTIONS = [
     "reference",
     "external_copy",
     "accessors",
+    "code_generation_from_strings",
+    "wasm_code_generation",
+    "globals",
+    "inspector",
+    "name",
+    "origin",
 ]
 
 
@@ -75,6 +81,7 @@ def test_the_options_listed_are_the_options_taken(
         ivm.Reference.delete: lambda **options: target.delete("b", **options),
         ivm.Reference.apply: lambda **options: function.apply(None, [], **options),
         ivm.Module.evaluate: lambda **options: module.evaluate(**options),
+        ivm.Isolate.create_context: lambda **options: isolate.create_context(**options),
     }
     for method, call in calls.items():
         assert listed(method), f"{method.__qualname__} lists no options"
@@ -92,6 +99,7 @@ OWNERS: dict[str, Any] = {
     "delete": ivm.Reference,
     "apply": ivm.Reference,
     "evaluate": ivm.Module,
+    "create_context": ivm.Isolate,
 }
 
 

@@ -67,14 +67,14 @@ impl Isolate {
     /// dict) is copied in as global variables. ``inspector=True`` shows the
     /// context to the isolate's inspector, under `name`, with `origin` (a
     /// URL, for display).
-    #[pyo3(signature = (**options))]
+    #[pyo3(signature = (**options), text_signature = "($self, *, code_generation_from_strings=True, wasm_code_generation=True, globals=None, inspector=False, name=None, origin=None)")]
     fn create_context(&self, py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Context> {
         let options = options::context("create_context", options)?;
         Ok(Context { inner: detached(py, || self.inner.create_context_with(&options))? })
     }
 
     /// `create_context`, awaitable.
-    #[pyo3(signature = (**options))]
+    #[pyo3(signature = (**options), text_signature = "($self, *, code_generation_from_strings=True, wasm_code_generation=True, globals=None, inspector=False, name=None, origin=None)")]
     fn create_context_async<'py>(
         &self,
         py: Python<'py>,
