@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ivm::{Error, EvalOptions, Isolate, IsolateOptions, RunOptions, Value};
+use ivm::{Error, EvalOptions, Isolate, IsolateOptions, RunOptions, Structured, Transferable, Value};
 use ivm_tests::eval;
 
 /// Scripts that each try a different way to exhaust memory.
@@ -246,7 +246,7 @@ fn a_memory_limit_error_disposes_only_its_own_isolate() {
 
 #[test]
 fn host_buffers_count_against_the_memory_limit_and_one_too_large_is_refused() {
-    use ivm::{Buffer, Object, ObjectId, Structured, Transferable};
+    use ivm::{Buffer, Object, ObjectId};
     let buffer = |bytes: usize| {
         let graph =
             Structured::new(Value::Object(ObjectId(0)), vec![Object::ArrayBuffer(Buffer::from(vec![7u8; bytes]))]);
@@ -267,6 +267,40 @@ fn host_buffers_count_against_the_memory_limit_and_one_too_large_is_refused() {
     }
     assert!(!isolate.is_disposed(), "the host's oversized value is not the isolate's fault");
     assert_eq!(eval(&context, "new Uint8Array(kept)[0]"), Value::Number(7.0));
+}
+
+/// Issue 24's case: a string the host sets that is far larger than the
+/// isolate's limit is refused before any of it is made; one that fits is not.
+#[test]
+fn host_values_that_do_not_fit_the_heap_are_refused_and_the_isolate_is_kept() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let global = context.global().unwrap();
+    let string = |bytes: usize| Value::String("y".repeat(bytes).into());
+    for (what, result) in [
+        ("set", global.set("big", string(64 << 20), &RunOptions::new()).map(drop)),
+        (
+            "a closure's argument",
+            context.eval_closure("globalThis.big = $0", &[string(64 << 20).into()], &EvalOptions::new()).map(drop),
+        ),
+        ("an ExternalCopy", {
+            let copy = ivm::ExternalCopy::new(Structured::from(string(64 << 20)));
+            let argument = Transferable::ExternalCopy(copy, Default::default());
+            context.eval_closure("globalThis.big = $0", &[argument], &EvalOptions::new()).map(drop)
+        }),
+    ] {
+        match result {
+            Err(Error::Js(error)) => {
+                assert_eq!(error.name, "RangeError", "{what}: {error}");
+                assert!(error.message.contains("memory limit"), "{what}: {error}");
+            }
+            other => panic!("{what}: expected a RangeError, got {other:?}"),
+        }
+        assert!(!isolate.is_disposed(), "{what}: the host's oversized value is not the isolate's fault");
+        assert_eq!(eval(&context, "typeof big"), Value::String("undefined".into()), "{what}: nothing was set");
+    }
+    global.set("fits", string(4 << 20), &RunOptions::new()).unwrap();
+    assert_eq!(eval(&context, "fits.length"), Value::Number(f64::from(4u32 << 20)));
 }
 
 /// V8's compilation cache keeps every distinct source it compiled until a

@@ -30,6 +30,8 @@ pub struct ExternalCopy {
 struct Inner {
     value: Mutex<Option<Serialized>>,
     size: usize,
+    /// What the value takes on a heap, at least (`Serialized::heap_bytes`).
+    heap_bytes: usize,
     /// The value's ArrayBuffer memory was handed over (`transfer_in`):
     /// later uses say so, as isolated-vm's "Array buffer is invalid".
     handed_over: AtomicBool,
@@ -150,9 +152,15 @@ impl ExternalCopy {
     /// model.
     pub(crate) fn held(value: Serialized) -> ExternalCopy {
         let size = value.size();
+        let heap_bytes = value.heap_bytes();
         TOTAL_EXTERNAL_SIZE.fetch_add(size, Ordering::Relaxed);
         ExternalCopy {
-            inner: Arc::new(Inner { value: Mutex::new(Some(value)), size, handed_over: AtomicBool::new(false) }),
+            inner: Arc::new(Inner {
+                value: Mutex::new(Some(value)),
+                size,
+                heap_bytes,
+                handed_over: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -176,6 +184,12 @@ impl ExternalCopy {
     /// The size this copy is accounted at, in bytes.
     pub fn size(&self) -> usize {
         self.inner.size
+    }
+
+    /// At least the bytes the value takes on an isolate's heap once
+    /// materialised, its buffers' contents aside.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.inner.heap_bytes
     }
 
     /// Whether the copy's ArrayBuffer memory was handed over by a

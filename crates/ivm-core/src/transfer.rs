@@ -254,10 +254,12 @@ pub(crate) fn transfer_in<'s>(
     let result = match value {
         Transferable::Copy(copy) => {
             check_fits(isolate, copy.buffer_bytes())?;
+            check_heap_room(scope, isolate, copy.heap_bytes())?;
             ivm_marshal::to_v8(scope, copy)
         }
         Transferable::ExternalCopy(copy, options) => {
             check_fits(isolate, copy.size())?;
+            check_heap_room(scope, isolate, copy.heap_bytes())?;
             return copy.materialise(scope, options);
         }
         Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
@@ -287,6 +289,42 @@ pub(crate) fn transfer_in<'s>(
         }
     };
     result.map_err(|e| marshal_error(scope, e))
+}
+
+/// Values smaller than this are not measured against the heap's room: V8's
+/// own limit handles them, and reading the heap's statistics costs more
+/// than a small call.
+const HEAP_ROOM_CHECKED_FROM: usize = 256 << 10;
+
+/// Refuses a value the host moves in that cannot fit in what is left of
+/// the isolate's heap (`bytes`, at least, as `heap_bytes` estimates it),
+/// before any of it is made: a RangeError to the host, and the isolate
+/// stays as it was. Made anyway, it would take the heap past its limit,
+/// which disposes the isolate for what its host did. Garbage is collected
+/// before a refusal, so that only live memory refuses a value.
+fn check_heap_room(scope: &mut JsScope<'_, '_, '_, '_>, isolate: &Isolate, bytes: usize) -> Result<()> {
+    if bytes < HEAP_ROOM_CHECKED_FROM {
+        return Ok(());
+    }
+    let limit = isolate.inner.memory.limit_bytes();
+    let room = |scope: &mut JsScope<'_, '_, '_, '_>| limit.saturating_sub(scope.get_heap_statistics().used_heap_size());
+    if bytes <= room(scope) {
+        return Ok(());
+    }
+    scope.low_memory_notification();
+    let left = room(scope);
+    if bytes <= left {
+        return Ok(());
+    }
+    Err(Error::Js(crate::JsError::new(
+        "RangeError",
+        format!(
+            "The value does not fit in the isolate's memory limit: it takes at least {} MiB, and {} MiB of the {} MiB limit are left",
+            bytes.div_ceil(1 << 20),
+            left >> 20,
+            limit >> 20
+        ),
+    )))
 }
 
 /// Refuses a value whose ArrayBuffer contents (`bytes`, at most) would

@@ -826,6 +826,60 @@ impl Structured {
             .sum()
     }
 
+    /// At least the bytes V8's heap will hold for this graph once
+    /// materialised, ArrayBuffer contents aside (those live off the heap,
+    /// see [`buffer_bytes`](Structured::buffer_bytes)): each string at V8's
+    /// width (one byte per character while all are Latin-1, else two per
+    /// UTF-16 unit), and a small lower bound per object and property. For
+    /// refusing a value that cannot fit before any of it is made, so it
+    /// errs low, never high.
+    pub fn heap_bytes(&self) -> usize {
+        const OBJECT: usize = 16;
+        const SLOT: usize = 8;
+        fn value(value: &Value) -> usize {
+            match value {
+                Value::String(text) => string(text),
+                _ => 0,
+            }
+        }
+        fn string(text: &JsString) -> usize {
+            match text {
+                JsString::Utf8(text) if text.is_ascii() => text.len(),
+                JsString::Utf8(text) if text.chars().all(|c| c <= '\u{ff}') => text.chars().count(),
+                JsString::Utf8(text) => 2 * text.encode_utf16().count(),
+                JsString::Utf16(units) => 2 * units.len(),
+            }
+        }
+        fn entries<'a>(entries: impl Iterator<Item = (usize, &'a Value)>) -> usize {
+            entries.map(|(key, item)| SLOT + key + value(item)).sum()
+        }
+        let objects: usize = self
+            .objects
+            .iter()
+            .map(|object| {
+                OBJECT
+                    + match object {
+                        Object::Plain(properties) => entries(properties.iter().map(|(k, v)| (string(k), v))),
+                        Object::Array { elements, properties, .. } => {
+                            entries(elements.iter().map(|(_, v)| (0, v)))
+                                + entries(properties.iter().map(|(k, v)| (string(k), v)))
+                        }
+                        Object::RegExp { source, flags } => string(source) + flags.len(),
+                        Object::StringObject(text) => string(text),
+                        Object::Map(entries) => entries.iter().map(|(k, v)| 2 * SLOT + value(k) + value(v)).sum(),
+                        Object::Set(items) => items.iter().map(|item| SLOT + value(item)).sum(),
+                        Object::Error { message, stack, cause, .. } => {
+                            message.as_ref().map_or(0, string)
+                                + stack.as_ref().map_or(0, string)
+                                + cause.as_ref().map_or(0, value)
+                        }
+                        _ => 0,
+                    }
+            })
+            .sum();
+        value(&self.root) + objects
+    }
+
     fn validate(&self) -> Result<(), Error> {
         let count = self.objects.len();
         let check = |v: &Value| match v {
@@ -918,6 +972,17 @@ impl Serialized {
             SerializedRepr::V8 { bytes, transferred, .. } => {
                 bytes.len() + transferred.iter().map(Buffer::len).sum::<usize>()
             }
+        }
+    }
+
+    /// At least the bytes V8's heap will hold for this copy once
+    /// materialised, its buffers' contents aside (see
+    /// [`Structured::heap_bytes`]); V8's wire format takes no more room than
+    /// the heap objects it encodes.
+    pub fn heap_bytes(&self) -> usize {
+        match &self.repr {
+            SerializedRepr::Graph(graph) => graph.heap_bytes(),
+            SerializedRepr::V8 { bytes, .. } => bytes.len(),
         }
     }
 
@@ -1045,5 +1110,34 @@ mod tests {
         assert!(Structured::new(Value::Null, vec![Object::Plain(vec![]), not_a_buffer]).is_err());
         let cycle = Object::Plain(vec![("self".into(), Value::Object(ObjectId(0)))]);
         assert!(Structured::new(Value::Object(ObjectId(0)), vec![cycle]).is_ok());
+    }
+
+    #[test]
+    fn heap_bytes_count_strings_at_v8s_width_and_never_buffers() {
+        let string = |text: &str| Structured::from(Value::String(text.into())).heap_bytes();
+        assert_eq!(string("abcd"), 4, "ASCII is one byte a character");
+        assert_eq!(string("\u{e9}\u{e9}"), 2, "Latin-1 is one byte a character, not UTF-8's two");
+        assert_eq!(string("a\u{3b1}"), 4, "any wider character makes the string two bytes a unit");
+        assert_eq!(string("\u{1f600}"), 4, "a surrogate pair is two units");
+        let text = "x".repeat(1000);
+        let nested = Structured::new(
+            Value::Object(ObjectId(0)),
+            vec![
+                Object::Plain(vec![
+                    ("key".into(), Value::String(text.as_str().into())),
+                    ("b".into(), Value::Object(ObjectId(1))),
+                ]),
+                Object::Array {
+                    length: 2,
+                    elements: vec![(0, Value::String(text.as_str().into()))],
+                    properties: vec![],
+                },
+                Object::ArrayBuffer(Buffer::from(Bytes::from(vec![0; 1 << 20]))),
+            ],
+        )
+        .unwrap();
+        let bytes = nested.heap_bytes();
+        assert!((2003..2200).contains(&bytes), "both strings and the keys, and a little per object: {bytes}");
+        assert_eq!(nested.buffer_bytes(), 1 << 20, "buffer contents are counted apart");
     }
 }
