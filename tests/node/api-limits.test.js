@@ -158,3 +158,22 @@ test('a zero timeout is no timeout, as in isolated-vm (and in Rust and Python)',
   const context = new ivm.Isolate().createContextSync();
   assert.equal(context.evalSync('let n = 0; for (let i = 0; i < 1e6; i++) n += i; n', { timeout: 0 }), 499999500000);
 });
+
+test("a value the host sets that cannot fit in the isolate's heap is a RangeError, and the isolate is kept", () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  const context = isolate.createContextSync();
+  const huge = 'y'.repeat(2 ** 29 - 24);
+  const attempts = {
+    setSync: () => context.global.setSync('big', huge),
+    'an evalClosure argument': () => context.evalClosureSync('globalThis.big = $0', [huge], { arguments: { copy: true } }),
+    'an ExternalCopy': () => context.global.setSync('big', new ivm.ExternalCopy(huge).copyInto()),
+  };
+  for (const [what, attempt] of Object.entries(attempts)) {
+    assert.throws(attempt, (error) => error instanceof RangeError && /memory limit/.test(error.message), what);
+    assert.equal(isolate.isDisposed, false, what);
+    assert.equal(context.evalSync('typeof big'), 'undefined', what);
+  }
+  context.global.setSync('fits', 'y'.repeat(4 << 20));
+  assert.equal(context.evalSync('fits.length'), 4 << 20);
+  isolate.dispose();
+});

@@ -205,6 +205,26 @@ def test_a_copied_argument_larger_than_the_memory_limit_is_refused() -> None:
         assert context.eval("typeof big") == "undefined"
 
 
+def test_a_value_the_host_sets_that_cannot_fit_the_heap_is_refused_and_the_isolate_kept() -> None:
+    huge = "y" * (2**29 - 24)
+    with ivm.Isolate(memory_limit=32) as isolate:
+        context = isolate.create_context()
+        attempts = {
+            "set": lambda: context.global_.set("big", huge),
+            "eval_closure": lambda: context.eval_closure("globalThis.big = $0", huge),
+            "ExternalCopy": lambda: context.eval_closure("globalThis.big = $0", ivm.ExternalCopy(huge)),
+        }
+        for what, attempt in attempts.items():
+            with pytest.raises(ivm.JSError) as raised:
+                attempt()
+            assert raised.value.name == "RangeError", what
+            assert "memory limit" in raised.value.message, what
+            assert not isolate.is_disposed, what
+            assert context.eval("typeof big") == "undefined", what
+        context.global_.set("fits", "y" * (4 << 20))
+        assert context.eval("fits.length") == 4 << 20
+
+
 def test_copied_arguments_count_against_the_memory_limit() -> None:
     with ivm.Isolate(memory_limit=16) as isolate:
         context = isolate.create_context()
