@@ -408,6 +408,8 @@ fn memory_vector_child() {
     std::fs::write("/proc/self/clear_refs", "5").unwrap();
     let isolate = Isolate::new(IsolateOptions::new().memory_limit(VECTOR_LIMIT_MIB as usize)).unwrap();
     let context = isolate.create_context().unwrap();
+    let library = Transferable::Remote(Arc::new(ivm::Library));
+    context.global().unwrap().set("ivm", library, &Default::default()).unwrap();
     let outcome = match context.eval(&vector.code, &EvalOptions::new().timeout(Duration::from_secs(60))) {
         Ok(_) => "completed".to_owned(),
         Err(error) => {

@@ -289,3 +289,51 @@ fn errors_from_child_isolates_and_host_functions_keep_their_class() {
     let refused = eval(&context, "try { refuses() } catch (e) { e.name + ': ' + e.message }");
     assert_eq!(refused, Value::from("TypeError: Reference is not a function"));
 }
+
+/// Issue 24: isolates made inside an isolate draw on its memory limit, and
+/// go when it goes.
+#[test]
+fn child_isolates_take_their_limits_from_their_parent_and_go_with_it() {
+    let parent = ivm::Isolate::new(ivm::IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = parent.create_context().unwrap();
+    context.global().unwrap().set("ivm", Transferable::Remote(Arc::new(ivm::Library)), &Default::default()).unwrap();
+    // The attack: children with limits far past the parent's.
+    let refused = eval(
+        &context,
+        "const made = []; \
+         try { for (let i = 0; i < 12; i++) made.push(new ivm.Isolate({ memoryLimit: 256 })); 'made' } \
+         catch (e) { [made.length, e.name, e.message].join(' | ') }",
+    );
+    let refused = refused.as_value().and_then(Value::as_str).unwrap().to_owned();
+    assert!(refused.starts_with("0 | RangeError | "), "{refused}");
+    assert!(refused.contains("256 MB asked"), "{refused}");
+    // Children that fit are made, until their limits use up the parent's.
+    let fitted = eval(
+        &context,
+        "const kept = []; \
+         try { for (let i = 0; i < 12; i++) kept.push(new ivm.Isolate({ memoryLimit: 8 })); 'all made' } \
+         catch (e) { kept.length + ' ' + e.name }",
+    );
+    let fitted = fitted.as_value().and_then(Value::as_str).unwrap().to_owned();
+    let made: usize = fitted.split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{fitted}"));
+    assert!((1..=3).contains(&made) && fitted.ends_with("RangeError"), "{fitted}");
+    // Disposing one gives its share back.
+    assert_eq!(
+        eval(&context, "kept.pop().dispose(); kept.push(new ivm.Isolate({ memoryLimit: 8 })); kept.length"),
+        Value::Number(made as f64)
+    );
+    // The children, as the host sees them.
+    let children: Vec<Arc<ivm::Isolate>> = (0..made)
+        .map(|i| match context.eval(&format!("kept[{i}]"), &EvalOptions::new()).unwrap() {
+            Transferable::Remote(remote) => {
+                let any: Arc<dyn std::any::Any + Send + Sync> = remote;
+                any.downcast::<ivm::Isolate>().expect("an isolate")
+            }
+            other => panic!("{other}"),
+        })
+        .collect();
+    assert_eq!(children.len(), made);
+    assert!(children.iter().all(|child| !child.is_disposed()));
+    parent.dispose().unwrap();
+    assert!(children.iter().all(|child| child.is_disposed()), "disposing the parent disposes its children at once");
+}

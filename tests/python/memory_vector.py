@@ -1,7 +1,8 @@
 """Runs one memory attack, the JavaScript in argv[1], in a 32 MiB isolate of
-this (fresh) process and prints as JSON how the call ended, the process's
-peak growth over its baseline and what stayed resident after dispose, in
-MiB: the measurement tests/hardening.rs makes in Rust."""
+this (fresh) process, given the library as `ivm`, and prints as JSON how
+the call ended, the process's peak growth over its baseline and what stayed
+resident after dispose, in MiB: the measurement tests/hardening.rs makes in
+Rust."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def main() -> None:
         clear.write("5")
     isolate = ivm.Isolate(memory_limit=32)
     context = isolate.create_context()
+    context.global_.set("ivm", ivm.library)
     outcome = "completed"
     try:
         context.eval(sys.argv[1], timeout=60)

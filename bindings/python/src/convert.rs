@@ -59,6 +59,9 @@ pub(crate) fn to_transferable(value: &Bound<'_, PyAny>) -> PyResult<Transferable
     if let Ok(callback) = value.cast::<Callback>() {
         return Ok(Transferable::Callback(callback.get().callback()));
     }
+    if value.cast::<crate::library::Library>().is_ok() {
+        return Ok(Transferable::Remote(std::sync::Arc::new(ivm_core::Library)));
+    }
     if value.is_callable() && !value.is_instance_of::<PyType>() {
         return Ok(Transferable::Callback(Callback::wrap(value)?.callback()));
     }

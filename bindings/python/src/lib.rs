@@ -16,6 +16,7 @@ mod external_copy;
 mod inspector;
 mod interpreter;
 mod isolate;
+mod library;
 mod module;
 mod options;
 mod pool;
@@ -56,6 +57,8 @@ fn _ivm(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<pool::IsolatePool>()?;
     module.add_class::<pool::PooledIsolate>()?;
     module.add_class::<sandbox::Sandbox>()?;
+    module.add_class::<library::Library>()?;
+    module.add("library", library::Library)?;
     module.add_function(wrap_pyfunction!(total_external_size, module)?)?;
     module.add_function(wrap_pyfunction!(interpreter::shutdown, module)?)?;
     module.add_function(wrap_pyfunction!(snapshot::create_snapshot, module)?)?;

@@ -195,6 +195,8 @@ pub(crate) struct IsolateInner {
     pub(crate) inspector: Option<Arc<crate::inspector::Inbox>>,
     /// The CPU profiles being taken.
     pub(crate) profiler: crate::profiler::Profiler,
+    /// The isolates it made, and its share of its maker's budget.
+    pub(crate) family: crate::family::Family,
 }
 
 /// What an isolate holds of its host's: the functions passed in, the values
@@ -444,6 +446,7 @@ impl Isolate {
             modules: Mutex::new(HashMap::new()),
             inspector,
             profiler: crate::profiler::Profiler::default(),
+            family: crate::family::Family::default(),
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -762,6 +765,7 @@ impl Isolate {
         // discipline; drop it before the isolate itself.
         self.inner.compile_context.lock().unwrap_or_else(PoisonError::into_inner).take();
         self.inner.rejections.forget();
+        self.inner.family.disband();
         match (shared, teardown) {
             (Some(shared), Teardown::Elsewhere) => {
                 // What V8 may still reach while it tears the isolate down
@@ -777,6 +781,7 @@ impl Isolate {
 
 impl Drop for IsolateInner {
     fn drop(&mut self) {
+        self.family.disband();
         if self.catastrophe.happened() {
             // A parked thread holds this isolate's V8 lock forever; tearing
             // it down would wait for that lock forever too. Leak it.

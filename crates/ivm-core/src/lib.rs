@@ -17,6 +17,7 @@ mod context;
 mod error;
 mod exception;
 mod external_copy;
+mod family;
 mod fatal;
 mod follow;
 mod forms;

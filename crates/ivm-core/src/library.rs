@@ -227,21 +227,30 @@ fn settle(outcome: Outcome, resolver: Resolver, blocks: bool) {
 }
 
 impl ApiObject for Library {
-    fn method(&self, name: &str, arguments: Vec<Structured>, _peers: Peers) -> Outcome {
+    fn method(&self, name: &str, arguments: Vec<Structured>, peers: Peers) -> Outcome {
         match name {
             "newIsolate" => {
-                let mut options = IsolateOptions::new().executor(child_executor());
-                if let Some(limit) = number(arguments.first()) {
-                    match crate::numeric::memory_limit("memoryLimit", limit) {
-                        Ok(limit) => options = options.memory_limit(limit),
-                        Err(range) => return now(Err(HostError::Type(range.to_string()))),
-                    }
-                }
+                let requested =
+                    match number(arguments.first()).map(|mb| crate::numeric::memory_limit("memoryLimit", mb)) {
+                        Some(Ok(mb)) => Some(mb),
+                        Some(Err(range)) => return now(Err(HostError::Type(range.to_string()))),
+                        None => None,
+                    };
+                // The new isolate's limit comes out of its maker's (`family`).
+                let Some(parent) = peers.caller() else { return now(Err(crate::Error::Disposed.into())) };
+                let (limit, share) = match crate::family::reserve(&parent, requested) {
+                    Ok(reserved) => reserved,
+                    Err(error) => return now(Err(error.into())),
+                };
+                let options = IsolateOptions::new().executor(child_executor()).memory_limit(limit);
                 // A new isolate is made on a thread of its own: this one
                 // holds the calling isolate's lock.
                 let run = move |resolver: Resolver, _| {
                     std::thread::spawn(move || match Isolate::new(options) {
-                        Ok(isolate) => resolver.resolve(remote(isolate)),
+                        Ok(isolate) => {
+                            crate::family::adopt(&parent, &isolate, share);
+                            resolver.resolve(remote(isolate));
+                        }
                         Err(error) => resolver.reject(error),
                     });
                 };

@@ -42,6 +42,8 @@ pub(crate) struct MemoryBudget {
     /// was freed then ([`icu`]). Signed: memory ICU allocated for the
     /// process (its caches) may be freed inside an isolate's call.
     icu_bytes: AtomicIsize,
+    /// The limits of the live isolates this one made (`crate::family`).
+    children_bytes: AtomicUsize,
     limit_hit: AtomicBool,
     terminator: OnceLock<v8::IsolateHandle>,
     /// The heap came near its limit and is being given a last-resort
@@ -62,6 +64,7 @@ impl MemoryBudget {
             limit_bytes,
             external_bytes: AtomicUsize::new(0),
             icu_bytes: AtomicIsize::new(0),
+            children_bytes: AtomicUsize::new(0),
             limit_hit: AtomicBool::new(false),
             terminator: OnceLock::new(),
             collecting: AtomicBool::new(false),
@@ -88,11 +91,25 @@ impl MemoryBudget {
         self.external_bytes.load(Ordering::SeqCst)
     }
 
-    /// The off-heap memory charged to the isolate: its ArrayBuffers' and
-    /// ICU's.
+    /// The off-heap memory charged to the isolate: its ArrayBuffers', ICU's,
+    /// and the limits of the isolates it made.
     pub(crate) fn off_heap_bytes(&self) -> usize {
         let icu = usize::try_from(self.icu_bytes.load(Ordering::Relaxed)).unwrap_or(0);
-        self.external_bytes.load(Ordering::SeqCst).saturating_add(icu)
+        self.external_bytes.load(Ordering::SeqCst).saturating_add(icu).saturating_add(self.children_bytes())
+    }
+
+    fn children_bytes(&self) -> usize {
+        self.children_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Charges a child's limit (`crate::family`), which its caller checked
+    /// to fit.
+    pub(crate) fn reserve_for_child(&self, bytes: usize) {
+        self.children_bytes.fetch_add(bytes, Ordering::SeqCst);
+    }
+
+    pub(crate) fn release_for_child(&self, bytes: usize) {
+        self.children_bytes.fetch_sub(bytes, Ordering::SeqCst);
     }
 
     /// Marks a run of the isolate, begun at `started` (`run::epoch_ns`) on
@@ -213,7 +230,8 @@ pub(crate) fn collect_if_pending(isolate: &mut v8::Isolate, budget: &MemoryBudge
 /// V8's GC prologue callback: the memory V8 counts outside the heap, which
 /// includes what ivm's allocator does not see (the pages of resizable and
 /// growable ArrayBuffers, committed as they grow), is judged against the
-/// limit at every collection. V8 starts one when that memory grows.
+/// limit at every collection. V8 starts one when that memory grows. So is
+/// the heap with the limits of the isolates this one made.
 ///
 /// # Safety
 /// `data` must be the pointer registered in `Isolate::new`, as for
@@ -227,7 +245,13 @@ pub(crate) unsafe extern "C" fn judge_external_memory(
     // SAFETY: V8 runs GC callbacks on the thread that holds the isolate's
     // lock, and the budget outlives the isolate (see the contract).
     let (mut isolate, budget) = unsafe { (v8::Isolate::from_raw_isolate_ptr(isolate), &*data.cast::<MemoryBudget>()) };
-    if isolate.get_heap_statistics().external_memory() > budget.limit_bytes {
+    let statistics = isolate.get_heap_statistics();
+    // The limits of the isolates it made count against its heap too, which
+    // V8's own heap limit (set when the isolate was made) does not know.
+    let children = budget.children_bytes();
+    if statistics.external_memory() > budget.limit_bytes
+        || (children > 0 && statistics.used_heap_size().saturating_add(children) > budget.limit_bytes)
+    {
         budget.breach();
     }
 }

@@ -13,7 +13,7 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use ivm_marshal::{Structured, Value};
@@ -86,10 +86,14 @@ pub enum RemoteClass {
     Module,
 }
 
-/// The remote values of the isolate an operation came from, for operations
-/// that take one of them as an argument (a Script's `run(context)`).
+/// The isolate an operation came from: its remote values, for operations
+/// that take one of them as an argument (a Script's `run(context)`), and
+/// the isolate itself, whose budget an isolate it makes draws on.
 #[derive(Clone)]
-pub struct Peers(Arc<Mutex<RemoteTable>>);
+pub struct Peers {
+    table: Arc<Mutex<RemoteTable>>,
+    caller: Weak<IsolateInner>,
+}
 
 impl fmt::Debug for Peers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,13 +104,18 @@ impl fmt::Debug for Peers {
 impl Peers {
     /// No peers, for an operation made up outside an isolate.
     pub fn none() -> Peers {
-        Peers(Arc::default())
+        Peers { table: Arc::default(), caller: Weak::new() }
     }
 
     /// The remote value with `id` in the calling isolate.
     pub fn get(&self, id: &Value) -> Option<Arc<dyn Remote>> {
         let id = id.as_f64().filter(|id| *id >= 0.0 && id.fract() == 0.0)?;
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(id as u32)
+        self.table.lock().unwrap_or_else(PoisonError::into_inner).get(id as u32)
+    }
+
+    /// The calling isolate, while it lives.
+    pub(crate) fn caller(&self) -> Option<Isolate> {
+        self.caller.upgrade().map(|inner| Isolate { inner })
     }
 }
 
@@ -186,27 +195,26 @@ pub(crate) struct Dispatch {
 
 impl Dispatch {
     pub(crate) fn new(isolate: &Arc<IsolateInner>) -> Dispatch {
-        let weak = Arc::downgrade(isolate);
-        let table = move || weak.upgrade().map(|inner| Arc::clone(&inner.host.remotes));
-        let sync_table = table.clone();
+        let caller = Arc::downgrade(isolate);
+        let sync_caller = caller.clone();
         Dispatch {
             sync: Callback::sync(
-                move |args| match decode(&sync_table, args)? {
+                move |args| match decode(&sync_caller, args)? {
                     Decoded::Op(remote, op) => remote.call(op),
                     Decoded::Done(value) => Ok(value),
                 },
                 true,
             ),
-            promise: deferred_dispatch(table.clone(), false),
-            blocking: deferred_dispatch(table, true),
+            promise: deferred_dispatch(caller.clone(), false),
+            blocking: deferred_dispatch(caller, true),
         }
     }
 }
 
 /// The promise (or with `blocking`, the blocking) host function of the
 /// library: each call names a remote value and what to do with it.
-fn deferred_dispatch(table: impl Fn() -> Option<Table> + Send + Sync + 'static, blocking: bool) -> Callback {
-    let dispatch = move |args, resolver: Resolver| match decode(&table, args) {
+fn deferred_dispatch(caller: Weak<IsolateInner>, blocking: bool) -> Callback {
+    let dispatch = move |args, resolver: Resolver| match decode(&caller, args) {
         Ok(Decoded::Op(remote, op)) if blocking => remote.call_blocking(op, resolver),
         Ok(Decoded::Op(remote, op)) => remote.call_async(op, resolver),
         Ok(Decoded::Done(value)) => resolver.resolve(value),
@@ -214,8 +222,6 @@ fn deferred_dispatch(table: impl Fn() -> Option<Table> + Send + Sync + 'static, 
     };
     Callback::deferred(dispatch, blocking, true)
 }
-
-type Table = Arc<Mutex<RemoteTable>>;
 
 /// The remote value and operation a call of the `Reference` class names;
 /// `None` for `release`, which is done here.
@@ -226,8 +232,8 @@ enum Decoded {
     Done(Transferable),
 }
 
-fn decode(table: &impl Fn() -> Option<Table>, args: Vec<Transferable>) -> std::result::Result<Decoded, String> {
-    let table = table().ok_or("The isolate was disposed")?;
+fn decode(caller: &Weak<IsolateInner>, args: Vec<Transferable>) -> std::result::Result<Decoded, String> {
+    let table = caller.upgrade().map(|inner| Arc::clone(&inner.host.remotes)).ok_or("The isolate was disposed")?;
     let args = &mut args.into_iter();
     fn primitive(args: &mut impl Iterator<Item = Transferable>, what: &str) -> std::result::Result<Value, String> {
         let value = args.next().ok_or_else(|| format!("missing {what}"))?;
@@ -278,7 +284,7 @@ fn decode(table: &impl Fn() -> Option<Table>, args: Vec<Transferable>) -> std::r
         Some("call") => {
             let method = primitive(args, "method")?.as_str().ok_or("the method must be a string")?.to_owned();
             let arguments = args.map(copy).collect::<std::result::Result<_, _>>()?;
-            RemoteOp::Call { method, arguments, peers: Peers(Arc::clone(&table)) }
+            RemoteOp::Call { method, arguments, peers: Peers { table: Arc::clone(&table), caller: caller.clone() } }
         }
         Some("release") => {
             table.lock().unwrap_or_else(PoisonError::into_inner).remove(id);

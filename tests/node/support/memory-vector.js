@@ -1,8 +1,9 @@
 'use strict';
 // Runs one memory attack, the JavaScript in argv[2], in a 32 MiB isolate of
-// this (fresh) process and prints as JSON how the call ended, the process's
-// peak growth over its baseline and what stayed resident after dispose, in
-// MiB: the measurement tests/hardening.rs makes in Rust.
+// this (fresh) process, given the library as `ivm`, and prints as JSON how
+// the call ended, the process's peak growth over its baseline and what
+// stayed resident after dispose, in MiB: the measurement tests/hardening.rs
+// makes in Rust.
 const fs = require('node:fs');
 const ivm = require('../../../bindings/node');
 
@@ -33,6 +34,7 @@ async function main() {
   fs.writeFileSync('/proc/self/clear_refs', '5');
   const isolate = new ivm.Isolate({ memoryLimit: 32 });
   const context = isolate.createContextSync();
+  context.global.setSync('ivm', ivm);
   let outcome = 'completed';
   try {
     context.evalSync(process.argv[2], { timeout: 60000 });

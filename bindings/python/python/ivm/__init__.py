@@ -33,6 +33,7 @@ from ._ivm import (
     SharedArrayBuffer,
     __version__,
     create_snapshot,
+    library,
     total_external_size,
 )
 from .errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "SharedArrayBuffer",
     "__version__",
     "create_snapshot",
+    "library",
     "total_external_size",
     "CanceledError",
     "CpuLimitError",

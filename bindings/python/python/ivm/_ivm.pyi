@@ -407,6 +407,16 @@ class Callback:
     def __new__(cls, function: Callable[..., object]) -> Self: ...
 
 @final
+class Library:
+    """isolated-vm's library, for an isolate's JavaScript:
+    ``context.global_.set("ivm", ivm.library)`` gives its code
+    ``new ivm.Isolate({ memoryLimit })``, ``ivm.ExternalCopy`` and the rest.
+    An isolate made there draws its memory limit from the one that made it,
+    and goes when that one goes."""
+
+library: Library
+
+@final
 class SharedArrayBuffer:
     """Memory shared with isolates; ``memoryview(buffer)`` writes to it."""
 
