@@ -38,12 +38,14 @@ __all__ = [
     "InspectorSession",
     "Isolate",
     "IsolatePool",
+    "Library",
     "Module",
     "PooledIsolate",
     "Reference",
     "Sandbox",
     "Script",
     "SharedArrayBuffer",
+    "library",
     "total_external_size",
     "shutdown",
     "create_snapshot",
@@ -414,7 +416,7 @@ class Library:
     An isolate made there draws its memory limit from the one that made it,
     and goes when that one goes."""
 
-library: Library
+library: Final[Library]
 
 @final
 class SharedArrayBuffer:
