@@ -180,3 +180,41 @@ fn a_huge_source_is_refused_to_eval_and_new_function() {
         assert!(matches!(closed.eval("eval('1')", &EvalOptions::new()), Err(Error::Js(_))));
     });
 }
+
+/// Issue 22: V8 builtins that loop without checking for termination, and
+/// errors whose properties loop as they are read
+/// (`tests/conformance/hang-vectors.json`, which Node and Python run too),
+/// each end with their error within the timeout plus a second, in the
+/// synchronous and the async form; other isolates go on.
+#[test]
+fn builtins_and_errors_that_ignore_termination_end_within_their_timeout() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/hang-vectors.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let timeout = Duration::from_secs(1);
+    for vector in doc["vectors"].as_array().unwrap() {
+        let (name, code, ends) = (
+            vector["name"].as_str().unwrap(),
+            vector["code"].as_str().unwrap().to_owned(),
+            vector["ends"].as_str().unwrap(),
+        );
+        for form in ["sync", "async"] {
+            let code = code.clone();
+            let (elapsed, outcome) = within(timeout + Duration::from_secs(5), move || {
+                let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+                let context = isolate.create_context().unwrap();
+                let options = EvalOptions::new().timeout(timeout);
+                let started = std::time::Instant::now();
+                let result = if form == "sync" {
+                    context.eval(&code, &options)
+                } else {
+                    futures_executor::block_on(context.eval_async(&code, options))
+                };
+                (started.elapsed(), result.map_err(|error| error.class_name().to_owned()))
+            });
+            assert_eq!(outcome.err().as_deref(), Some(ends), "{name} ({form})");
+            assert!(elapsed <= timeout + Duration::from_secs(1), "{name} ({form}): ended after {elapsed:?}");
+        }
+    }
+    let (_isolate, context) = ivm_tests::isolate_and_context();
+    assert_eq!(eval(&context, "6 * 7"), Value::Number(42.0), "the process goes on");
+}

@@ -110,3 +110,37 @@ test('eval and new Function of a huge source are refused at once', async () => {
   }
   assert.equal(quick, true);
 });
+
+// Issue 22: V8 builtins that loop without checking for termination, and
+// errors whose properties loop as the host reads them
+// (tests/conformance/hang-vectors.json, which Rust and Python run too).
+const hangVectors = JSON.parse(
+  require('node:fs').readFileSync(require('node:path').join(__dirname, '..', 'conformance', 'hang-vectors.json'), 'utf8'),
+).vectors;
+
+for (const vector of hangVectors) {
+  test(`hang: ${vector.name} ends in a ${vector.ends} within its timeout plus a second, sync and async`, async () => {
+    const { value } = await inChild(`
+      const results = [];
+      for (const form of ['sync', 'async']) {
+        const context = new ivm.Isolate({ memoryLimit: 32 }).createContextSync();
+        const started = Date.now();
+        try {
+          if (form === 'sync') context.evalSync(${JSON.stringify(vector.code)}, { timeout: 1000 });
+          else await context.eval(${JSON.stringify(vector.code)}, { timeout: 1000 });
+          results.push([form, 'completed']);
+        } catch (error) {
+          results.push([form, error.constructor.name, Date.now() - started]);
+        }
+      }
+      results.push(new ivm.Isolate().createContextSync().evalSync('6 * 7'));
+      return results;
+    `);
+    const after = value.pop();
+    for (const [form, outcome, elapsed] of value) {
+      assert.equal(outcome, vector.ends, form);
+      assert.ok(elapsed <= 2000, `${form}: ended after ${elapsed} ms`);
+    }
+    assert.equal(after, 42, 'the process goes on');
+  });
+}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
@@ -86,3 +87,37 @@ result.append(time.monotonic() - started < 20)
     for refusal in refusals:
         # The 400-million-character string itself may be over the limit first.
         assert refusal in ("EvalError: Code generation from strings disallowed for this context", "MemoryLimitError")
+
+
+HANG_VECTORS = json.loads((Path(__file__).parents[1] / "conformance" / "hang-vectors.json").read_text())["vectors"]
+
+
+@pytest.mark.parametrize("vector", HANG_VECTORS, ids=[vector["name"] for vector in HANG_VECTORS])
+def test_builtins_and_errors_that_ignore_termination_end_within_their_timeout(
+    run_python: Run, vector: dict[str, str]
+) -> None:
+    """Issue 22: V8 builtins that loop without checking for termination, and
+    errors whose properties loop as they are read
+    (tests/conformance/hang-vectors.json, which Rust and Node run too)."""
+    code = f"""
+import asyncio, time
+result = []
+for form in ("sync", "async"):
+    context = ivm.Isolate(memory_limit=32).create_context()
+    started = time.monotonic()
+    try:
+        if form == "sync":
+            context.eval({vector["code"]!r}, timeout=1)
+        else:
+            asyncio.run(context.eval_async({vector["code"]!r}, timeout=1))
+        result.append([form, "completed", 0])
+    except ivm.IvmError as error:
+        result.append([form, type(error).__name__, time.monotonic() - started])
+with ivm.Isolate() as isolate:
+    result.append(isolate.create_context().eval("6 * 7"))
+"""
+    results = outcome(run_python, code, timeout=30)
+    assert results.pop() == 42, "the process goes on"
+    for form, ended, elapsed in results:
+        assert ended == vector["ends"], form
+        assert elapsed <= 2, f"{form}: ended after {elapsed:.2f} s"

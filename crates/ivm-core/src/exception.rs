@@ -5,7 +5,10 @@ use crate::{Error, ErrorClass, JsError};
 /// The exception `scope` caught, copied out as an [`Error`].
 ///
 /// Reading `name`, `message` and `stack` may run guest getters; they run
-/// under the same deadline as the call that threw.
+/// under the same deadline as the call that threw. Once that deadline (or
+/// anything else) has terminated the call, nothing more is read: V8 runs a
+/// getter called after termination without stopping it again, and
+/// formatting `stack` calls `name`'s.
 pub(crate) fn caught(scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>) -> Error {
     let (Some(exception), message) = (scope.exception(), scope.message()) else {
         return terminated();
@@ -33,6 +36,9 @@ pub(crate) fn thrown<'s>(
     let error = if exception.is_native_error() {
         let object = exception.cast::<v8::Object>();
         let read = |scope: &mut v8::PinnedRef<'_, v8::TryCatch<'_, '_, v8::HandleScope<'_>>>, key: &str| {
+            if scope.has_terminated() {
+                return None;
+            }
             let key = v8::String::new(scope, key)?;
             let value = object.get(scope, key.into())?;
             if value.is_undefined() {
@@ -96,6 +102,9 @@ fn error_like<'s>(
     object: v8::Local<'s, v8::Object>,
 ) -> Option<JsError> {
     let mut read = |key: &str| {
+        if scope.has_terminated() {
+            return None;
+        }
         let key = v8::String::new(scope, key)?;
         let value = object.get(scope, key.into()).filter(|value| !value.is_undefined());
         let text = value.and_then(|value| value.to_string(scope)).map(|text| text.to_rust_string_lossy(scope));

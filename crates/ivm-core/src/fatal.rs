@@ -103,6 +103,22 @@ pub(crate) fn escapable<R, F: FnOnce() -> R>(catastrophe: &Catastrophe, body: F)
     }
 }
 
+/// Whether this thread is inside an entry's landing pad.
+pub(crate) fn can_escape() -> bool {
+    // SAFETY: `ivm_can_escape` only reads this thread's pad.
+    unsafe { ivm_can_escape() != 0 }
+}
+
+/// Jumps to this thread's innermost landing pad.
+///
+/// # Safety
+/// There must be a pad ([`can_escape`]), and the frames between it and the
+/// caller must be only the isolate's own (see the module's comment).
+pub(crate) unsafe fn escape() -> ! {
+    // SAFETY: guaranteed by the caller.
+    unsafe { ivm_escape() }
+}
+
 unsafe extern "C" {
     /// Runs `body(data)` under a landing pad, which `ivm_escape` jumps to
     /// (`native/escape.c`).

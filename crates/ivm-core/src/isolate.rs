@@ -645,7 +645,9 @@ impl Isolate {
                 crate::profiler::profiled(&mut locker, &self.inner.profiler, f)
             });
             match entered {
-                // A fatal V8 error escaped from the entry (`fatal.rs`): the
+                // A fatal V8 error escaped from the entry (`fatal.rs`), or a
+                // run stuck past its deadline was made to leave it
+                // (`stuck.rs`), which ends as the timeout it is: the
                 // isolate's V8 state is that of the skipped frames, so
                 // nothing may run in it again. It is torn down on this
                 // thread: a recursive lock of V8's that a skipped frame held
@@ -654,7 +656,11 @@ impl Isolate {
                 None => {
                     self.inner.disposed.store(true, Ordering::SeqCst);
                     teardown = Teardown::Here;
-                    Err(Error::MemoryLimit)
+                    if crate::this_thread::ESCAPED_STUCK.replace(false) {
+                        Err(Error::Timeout)
+                    } else {
+                        Err(Error::MemoryLimit)
+                    }
                 }
                 Some(result) => {
                     // Every entry is judged against the memory limit, not

@@ -43,6 +43,7 @@ mod run;
 mod sandbox;
 mod script;
 mod snapshot;
+mod stuck;
 mod teardown;
 mod this_thread;
 mod transfer;

@@ -56,6 +56,9 @@ pub(crate) struct MemoryBudget {
     running_since: AtomicU64,
     /// The thread that run is on (its id in the kernel).
     running_thread: AtomicI32,
+    /// The run (its start, as `running_since`) whose timeout's termination
+    /// has not stopped it, whose thread `crate::stuck` makes leave it.
+    pub(crate) stuck_run: AtomicU64,
 }
 
 impl MemoryBudget {
@@ -71,6 +74,7 @@ impl MemoryBudget {
             collection_pending: AtomicBool::new(false),
             running_since: AtomicU64::new(0),
             running_thread: AtomicI32::new(0),
+            stuck_run: AtomicU64::new(0),
         })
     }
 

@@ -29,6 +29,7 @@ pub fn initialize() {
         v8::V8::initialize_platform(platform.clone());
         v8::V8::initialize();
         crate::fatal::install_fatal_error_handlers();
+        crate::stuck::install();
     });
 }
 

@@ -624,7 +624,7 @@ struct Timer {
     /// The time left when it was paused.
     left: Duration,
     capture: Option<u64>,
-    armed: Option<(Deadline, Option<Deadline>)>,
+    armed: Option<Deadlines>,
     fired: bool,
 }
 
@@ -637,9 +637,10 @@ impl Timer {
     /// Stops the clock, unless the timeout came already (the run is then
     /// being terminated, and stays so).
     fn pause(&mut self) {
-        if let Some((deadline, fallback)) = self.armed.take() {
+        if let Some(Deadlines { termination, fallback, stuck }) = self.armed.take() {
             fallback.map(Deadline::cancel);
-            self.fired |= deadline.cancel();
+            stuck.map(Deadline::cancel);
+            self.fired |= termination.cancel();
             self.left = self.at.saturating_duration_since(Instant::now());
         }
     }
@@ -720,26 +721,39 @@ pub(crate) fn forget_pausable_timeouts() {
     PAUSABLE.with(|pausable| pausable.borrow_mut().clear());
 }
 
+/// The watchdog's deadlines for one armed timeout.
+struct Deadlines {
+    /// Terminates the run (or first asks where it is, see [`arm_timeout`]).
+    termination: Deadline,
+    /// Terminates without asking, if the asking found no JavaScript.
+    fallback: Option<Deadline>,
+    /// Makes the run's thread leave it, if termination has not stopped it
+    /// (`crate::stuck`).
+    stuck: Option<Deadline>,
+}
+
 /// Terminates the isolate's running code at `at`, unless the returned
-/// deadline is cancelled first.
+/// deadlines are cancelled first.
 ///
 /// An outermost run (`capture`: its start, as `epoch_ns` gives it) is
 /// first asked, between statements, where its JavaScript is
 /// ([`on_deadline`]), which then terminates it; a run that does not answer
 /// within [`FRAMES_GRACE`] (its thread is not running JavaScript) is
-/// terminated without. The second deadline is that last resort.
-fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> (Deadline, Option<Deadline>) {
+/// terminated without. The second deadline is that last resort; the third,
+/// for a run that termination does not stop (a builtin of V8's that loops
+/// without checking for it), makes its thread leave it.
+fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> Deadlines {
     let weak = Arc::downgrade(inner);
     let Some(started) = capture else {
-        let deadline = Watchdog::global().schedule(at, move || {
+        let termination = Watchdog::global().schedule(at, move || {
             if let Some(inner) = weak.upgrade() {
                 inner.interrupt();
             }
         });
-        return (deadline, None);
+        return Deadlines { termination, fallback: None, stuck: None };
     };
     let asked = weak.clone();
-    let deadline = Watchdog::global().schedule(at, move || {
+    let termination = Watchdog::global().schedule(at, move || {
         if let Some(inner) = asked.upgrade() {
             inner.run.timing_out.store(started, Ordering::SeqCst);
             inner.terminator.request_interrupt(on_deadline, std::ptr::null_mut());
@@ -752,7 +766,7 @@ fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> 
             inner.interrupt();
         }
     });
-    (deadline, Some(fallback))
+    Deadlines { termination, fallback: Some(fallback), stuck: crate::stuck::watch(inner, at, started) }
 }
 
 /// Where the JavaScript of the last call on this thread that timed out was

@@ -41,6 +41,11 @@ thread_local! {
     /// host waits and which a call's CPU time counts all the same (`run.rs`).
     pub(crate) static REENTRANT_RUNS: Cell<Duration> = const { Cell::new(Duration::ZERO) };
 
+    /// Set by `stuck.rs`'s signal handler as it makes this thread leave a
+    /// run stuck past its deadline, for the entry it lands in to end with
+    /// the timeout error (`isolate.rs`, `with_locker_now`).
+    pub(crate) static ESCAPED_STUCK: Cell<bool> = const { Cell::new(false) };
+
     /// The catastrophe record of the isolate this thread is running; V8's
     /// fatal callbacks carry no isolate-specific data (`fatal.rs`).
     pub(crate) static RUNNING_CATASTROPHE: Cell<*const Catastrophe> = const { Cell::new(std::ptr::null()) };
