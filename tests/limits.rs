@@ -361,3 +361,36 @@ fn a_zero_timeout_is_no_timeout_as_in_isolated_vm() {
     let result = context.eval("let n = 0; for (let i = 0; i < 1e6; i++) n += i; n", &options);
     assert_eq!(result.unwrap(), Value::Number(499999500000.0));
 }
+
+/// Issue 22: WebAssembly memories are charged to their isolate, also while
+/// another isolate runs (when the process's growth is not judged): past the
+/// limit and its overshoot, making one is a RangeError and the isolate goes
+/// on; memories collected give their share back.
+#[test]
+fn webassembly_memories_are_charged_to_their_isolate_while_others_run() {
+    let busy = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let busy_context = busy.create_context().unwrap();
+    let spinning = busy_context.eval_async(
+        "const end = Date.now() + 2000; while (Date.now() < end);",
+        EvalOptions::new().timeout(Duration::from_secs(10)),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let made = eval(
+        &context,
+        "globalThis.kept = []; \
+         try { for (let i = 0; i < 48; i++) { const m = new WebAssembly.Memory({ initial: 512, maximum: 512 }); \
+               new Uint8Array(m.buffer).fill(1); kept.push(m); } 'all made' } \
+         catch (e) { kept.length + ' ' + e.name }",
+    );
+    let made = made.as_value().and_then(Value::as_str).map(str::to_owned).unwrap_or_default();
+    assert!(made == "1 RangeError" || made == "0 RangeError", "{made}");
+    assert!(!isolate.is_disposed());
+    let churned = eval(
+        &context,
+        "kept.length = 0; for (let i = 0; i < 40; i++) new Uint8Array(new WebAssembly.Memory({ initial: 256 }).buffer).fill(1); 'made'",
+    );
+    assert_eq!(churned, Value::from("made"), "collected memories give their share back");
+    futures_executor::block_on(spinning).unwrap();
+}

@@ -2,9 +2,9 @@
  * Guards on single allocations made by V8 on a thread that runs an
  * isolate (see src/guard.rs, which owns the limits). V8, linked statically
  * into ivm, calls these by their C names, so defining them here puts them
- * between V8 and the C library: `mmap64` and `mprotect` for the pages of
- * its heap, `operator new` for its C++ containers. Elsewhere they pass
- * straight through.
+ * between V8 and the C library: `mmap64`, `mprotect` and `munmap` for the
+ * pages of its heap and of WebAssembly memories, `operator new` for its C++
+ * containers. Elsewhere they pass straight through.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,8 +16,9 @@
 #include <unistd.h>
 
 /* src/guard.rs */
-size_t ivm_guard_commit_limit(void);
-void ivm_guard_refuse_commit(size_t length);
+int ivm_guard_commit(void *address, size_t length);
+void ivm_guard_committed(void *address, size_t length);
+void ivm_guard_released(void *address, size_t length);
 size_t ivm_guard_object_limit(void);
 _Noreturn void ivm_guard_refuse_object(size_t size);
 
@@ -29,23 +30,43 @@ int ivm_guard_linked(void) {
 
 /* Anonymous memory given read or write access counts as committed: a
  * mapping with no access is a reservation, which costs nothing until it is
- * committed. */
+ * committed, and one that replaces pages with no access (MAP_FIXED) gives
+ * them back. */
 void *mmap64(void *address, size_t length, int protection, int flags, int fd, off_t offset) {
-    if (protection != PROT_NONE && (flags & MAP_ANONYMOUS) && length > ivm_guard_commit_limit()) {
-        ivm_guard_refuse_commit(length);
+    int commits = protection != PROT_NONE && (flags & MAP_ANONYMOUS);
+    if (commits && !ivm_guard_commit(NULL, length)) {
         errno = ENOMEM;
         return MAP_FAILED;
     }
-    return (void *)syscall(SYS_mmap, address, length, protection, flags, fd, offset);
+    void *mapped = (void *)syscall(SYS_mmap, address, length, protection, flags, fd, offset);
+    if (mapped != MAP_FAILED) {
+        if (commits) {
+            ivm_guard_committed(mapped, length);
+        } else if (flags & MAP_FIXED) {
+            ivm_guard_released(mapped, length);
+        }
+    }
+    return mapped;
 }
 
 int mprotect(void *address, size_t length, int protection) {
-    if (protection != PROT_NONE && length > ivm_guard_commit_limit()) {
-        ivm_guard_refuse_commit(length);
+    if (protection != PROT_NONE && !ivm_guard_commit(address, length)) {
         errno = ENOMEM;
         return -1;
     }
-    return (int)syscall(SYS_mprotect, address, length, protection);
+    int result = (int)syscall(SYS_mprotect, address, length, protection);
+    if (result == 0 && protection == PROT_NONE) {
+        ivm_guard_released(address, length);
+    }
+    return result;
+}
+
+int munmap(void *address, size_t length) {
+    int result = (int)syscall(SYS_munmap, address, length);
+    if (result == 0) {
+        ivm_guard_released(address, length);
+    }
+    return result;
 }
 
 /* `operator new(size_t)`, which V8 calls for its C++ containers (such as

@@ -44,6 +44,9 @@ pub(crate) struct MemoryBudget {
     icu_bytes: AtomicIsize,
     /// The limits of the live isolates this one made (`crate::family`).
     children_bytes: AtomicUsize,
+    /// The large page commitments V8 made for the isolate and has not
+    /// given back (`crate::guard`): WebAssembly memories, large objects.
+    tallied_commitments: AtomicUsize,
     limit_hit: AtomicBool,
     terminator: OnceLock<v8::IsolateHandle>,
     /// The heap came near its limit and is being given a last-resort
@@ -68,6 +71,7 @@ impl MemoryBudget {
             external_bytes: AtomicUsize::new(0),
             icu_bytes: AtomicIsize::new(0),
             children_bytes: AtomicUsize::new(0),
+            tallied_commitments: AtomicUsize::new(0),
             limit_hit: AtomicBool::new(false),
             terminator: OnceLock::new(),
             collecting: AtomicBool::new(false),
@@ -114,6 +118,21 @@ impl MemoryBudget {
 
     pub(crate) fn release_for_child(&self, bytes: usize) {
         self.children_bytes.fetch_sub(bytes, Ordering::SeqCst);
+    }
+
+    pub(crate) fn tallied_commitments(&self) -> usize {
+        self.tallied_commitments.load(Ordering::SeqCst)
+    }
+
+    /// Adds `more` bytes to the tally of large commitments and takes
+    /// `fewer` away (`crate::guard`).
+    pub(crate) fn tally_commitment(&self, more: usize, fewer: usize) {
+        if more > 0 {
+            self.tallied_commitments.fetch_add(more, Ordering::SeqCst);
+        }
+        if fewer > 0 {
+            self.tallied_commitments.fetch_sub(fewer, Ordering::SeqCst);
+        }
     }
 
     /// Marks a run of the isolate, begun at `started` (`run::epoch_ns`) on

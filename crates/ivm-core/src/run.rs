@@ -792,6 +792,8 @@ unsafe extern "C" fn on_deadline(isolate: v8::UnsafeRawIsolatePtr, _data: *mut s
     let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
     let Some(owner) = Isolate::of(&isolate) else { return };
     let inner = &owner.inner;
+    // It takes the run's locks: its thread may not be made to leave here.
+    let _no_escape = crate::stuck::NoEscape::begin();
     // The run the deadline was for must be the one running now.
     let started = inner.run.clocks.started.load(Ordering::Acquire);
     if started == 0 || inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_err() {

@@ -17,7 +17,7 @@
 //! host code is on the stack above its pad (`REENTRY`), and the
 //! interrupted instruction is in the library that holds V8 and ivm (not in
 //! the C library, whose locks, such as the allocator's, the skipped frames
-//! must not keep). Otherwise it returns, and the check signals again
+//! must not keep) and not in ivm's own code that holds a lock ([`NoEscape`]). Otherwise it returns, and the check signals again
 //! [`INTERVAL`] later. Where the signal cannot be had (the host handles it
 //! already) or the architecture is not one whose interrupted instruction
 //! this reads, stuck builtins keep their thread, as before.
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use ivm_runtime::{Deadline, Watchdog};
 
 use crate::isolate::IsolateInner;
-use crate::this_thread::{ESCAPED_STUCK, LOCKED_HERE, REENTRY};
+use crate::this_thread::{ESCAPED_STUCK, LOCKED_HERE, NO_ESCAPE, REENTRY};
 
 /// How long after its deadline a run may take to stop before its thread is
 /// made to leave it.
@@ -135,6 +135,24 @@ pub(crate) fn watch(inner: &Arc<IsolateInner>, at: Instant, started: u64) -> Opt
     }))
 }
 
+/// While it lives, this thread is not made to leave a stuck run: ivm's
+/// code that holds a lock inside a run (which a jump would never release)
+/// takes one first.
+pub(crate) struct NoEscape;
+
+impl NoEscape {
+    pub(crate) fn begin() -> NoEscape {
+        NO_ESCAPE.set(NO_ESCAPE.get() + 1);
+        NoEscape
+    }
+}
+
+impl Drop for NoEscape {
+    fn drop(&mut self) {
+        NO_ESCAPE.set(NO_ESCAPE.get() - 1);
+    }
+}
+
 /// The handler. Async-signal-safe: it reads this thread's variables and
 /// atomics, and either returns or jumps to the run's landing pad.
 extern "C" fn on_signal(_signal: c_int, _info: *mut libc::siginfo_t, context: *mut c_void) {
@@ -143,7 +161,12 @@ extern "C" fn on_signal(_signal: c_int, _info: *mut libc::siginfo_t, context: *m
     // thread holds, which lives at least as long as the lock.
     let budget = unsafe { &*budget };
     let stuck = budget.stuck_run.load(Ordering::SeqCst);
-    if stuck == 0 || stuck != budget.running_since() || REENTRY.get().is_some() || !crate::fatal::can_escape() {
+    if stuck == 0
+        || stuck != budget.running_since()
+        || REENTRY.get().is_some()
+        || NO_ESCAPE.get() > 0
+        || !crate::fatal::can_escape()
+    {
         return;
     }
     let Some(at) = interrupted_at(context) else { return };

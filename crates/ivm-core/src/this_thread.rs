@@ -46,6 +46,11 @@ thread_local! {
     /// the timeout error (`isolate.rs`, `with_locker_now`).
     pub(crate) static ESCAPED_STUCK: Cell<bool> = const { Cell::new(false) };
 
+    /// Above zero while ivm's own code that takes a lock runs inside an
+    /// isolate's run (a guard's tally, the deadline's interrupt), where
+    /// `stuck.rs`'s handler must not make the thread leave (`NoEscape`).
+    pub(crate) static NO_ESCAPE: Cell<u32> = const { Cell::new(0) };
+
     /// The catastrophe record of the isolate this thread is running; V8's
     /// fatal callbacks carry no isolate-specific data (`fatal.rs`).
     pub(crate) static RUNNING_CATASTROPHE: Cell<*const Catastrophe> = const { Cell::new(std::ptr::null()) };
