@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use ivm::{Context, EvalOptions, Isolate, IsolateOptions, Transferable};
 
+/// As the front-ends do: copies out of isolates are bounded as V8 makes them.
+#[global_allocator]
+static ALLOCATOR: ivm::BoundedAllocator = ivm::BoundedAllocator;
+
 /// A fresh isolate (default options) and a context in it.
 pub fn isolate_and_context() -> (Isolate, Context) {
     let isolate = Isolate::new(IsolateOptions::new()).expect("create isolate");

@@ -394,3 +394,42 @@ fn webassembly_memories_are_charged_to_their_isolate_while_others_run() {
     assert_eq!(churned, Value::from("made"), "collected memories give their share back");
     futures_executor::block_on(spinning).unwrap();
 }
+
+/// Issue 22: what leaves an isolate is bounded by its memory limit as it is
+/// made, with an error that names the limit: a rope that is a few bytes of
+/// heap but 256 MiB as text, a string referred to 2,000 times, a thrown
+/// rope, and a stack that `Error.prepareStackTrace` makes that long.
+#[test]
+fn values_leaving_an_isolate_are_bounded_by_its_memory_limit() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let rope = "let s = 'x'.repeat(1 << 20); for (let i = 0; i < 8; i++) s = s + s;";
+    for (what, code) in [
+        ("a rope", format!("{{ {rope} s }}")),
+        ("a string referred to 2,000 times", "{ const s = 'y'.repeat(1 << 20); Array(2000).fill(s) }".to_owned()),
+    ] {
+        match context.eval(&code, &EvalOptions::new().result(ivm::TransferMode::Copy)) {
+            Err(error @ Error::Marshal(_)) => {
+                assert_eq!(error.class_name(), "TransferError", "{what}");
+                assert!(error.to_string().contains("32 MiB"), "{what}: {error}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    match context.eval(&format!("{{ {rope} throw s }}"), &EvalOptions::new()) {
+        Err(Error::Js(error)) => assert!(error.name == "RangeError" && error.message.contains("32 MiB"), "{error:?}"),
+        other => panic!("{other:?}"),
+    }
+    match context.eval(
+        &format!("Error.prepareStackTrace = () => {{ {rope} return s; }}; throw new Error('x')"),
+        &EvalOptions::new(),
+    ) {
+        Err(Error::Js(error)) => {
+            let stack = error.stack.unwrap_or_default();
+            assert!(stack.len() < 1000 && stack.contains("32 MiB"), "{stack}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!isolate.is_disposed(), "the isolate is not at fault");
+    assert_eq!(eval(&context, "'y'.repeat(1 << 20).length"), Value::Number(f64::from(1u32 << 20)));
+}

@@ -177,3 +177,24 @@ test("a value the host sets that cannot fit in the isolate's heap is a RangeErro
   assert.equal(context.evalSync('fits.length'), 4 << 20);
   isolate.dispose();
 });
+
+test("what leaves an isolate is bounded by its memory limit, with an error naming it, and the isolate is kept", () => {
+  const isolate = new ivm.Isolate({ memoryLimit: 32 });
+  const context = isolate.createContextSync();
+  const rope = "let s = 'x'.repeat(1 << 20); for (let i = 0; i < 8; i++) s = s + s;";
+  const overLimit = (error) => error instanceof ivm.TransferError && /32 MiB/.test(error.message);
+  assert.throws(() => context.evalSync(`{ ${rope} s }`), overLimit, 'a 256 MiB rope');
+  assert.throws(
+    () => context.evalSync("{ const s = 'y'.repeat(1 << 20); Array(2000).fill(s) }", { copy: true }),
+    overLimit,
+    'a string referred to 2,000 times',
+  );
+  assert.throws(() => context.evalSync(`{ ${rope} throw s }`), (error) => error instanceof RangeError && /32 MiB/.test(error.message));
+  assert.throws(
+    () => context.evalSync(`Error.prepareStackTrace = () => { ${rope} return s; }; throw new Error('x')`),
+    (error) => error.stack.length < 1000 && /32 MiB/.test(error.stack),
+  );
+  assert.equal(isolate.isDisposed, false);
+  assert.equal(context.evalSync("'y'.repeat(1 << 20).length"), 1 << 20);
+  isolate.dispose();
+});

@@ -225,6 +225,24 @@ def test_a_value_the_host_sets_that_cannot_fit_the_heap_is_refused_and_the_isola
         assert context.eval("fits.length") == 4 << 20
 
 
+def test_what_leaves_an_isolate_is_bounded_by_its_memory_limit() -> None:
+    rope = "let s = 'x'.repeat(1 << 20); for (let i = 0; i < 8; i++) s = s + s;"
+    with ivm.Isolate(memory_limit=32) as isolate:
+        context = isolate.create_context()
+        with pytest.raises(ivm.TransferError, match="32 MiB"):
+            context.eval(f"{{ {rope} s }}")
+        with pytest.raises(ivm.TransferError, match="32 MiB"):
+            context.eval("{ const s = 'y'.repeat(1 << 20); Array(2000).fill(s) }", copy=True)
+        with pytest.raises(ivm.JSError, match="32 MiB") as thrown:
+            context.eval(f"{{ {rope} throw s }}")
+        assert thrown.value.name == "RangeError"
+        with pytest.raises(ivm.JSError) as stacked:
+            context.eval(f"Error.prepareStackTrace = () => {{ {rope} return s; }}; throw new Error('x')")
+        assert len(stacked.value.stack) < 1000 and "32 MiB" in stacked.value.stack
+        assert not isolate.is_disposed
+        assert context.eval("'y'.repeat(1 << 20).length") == 1 << 20
+
+
 def test_copied_arguments_count_against_the_memory_limit() -> None:
     with ivm.Isolate(memory_limit=16) as isolate:
         context = isolate.create_context()

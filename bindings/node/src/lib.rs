@@ -17,6 +17,11 @@
 // class under a `js_name` from its struct and under the Rust name from its
 // `impl` blocks, whichever runs first at load, so the two must not differ.
 
+/// Copies out of isolates are bounded as V8 makes them
+/// (`ivm_core::BoundedAllocator`).
+#[global_allocator]
+static ALLOCATOR: ivm_core::BoundedAllocator = ivm_core::BoundedAllocator;
+
 mod code_cache;
 mod convert;
 mod env_state;

@@ -8,6 +8,11 @@
 //! The interpreter is released whenever JavaScript runs or a caller waits
 //! on an isolate, so Python threads run isolates in parallel.
 
+/// Copies out of isolates are bounded as V8 makes them
+/// (`ivm_core::BoundedAllocator`).
+#[global_allocator]
+static ALLOCATOR: ivm_core::BoundedAllocator = ivm_core::BoundedAllocator;
+
 mod aio;
 mod callback;
 mod convert;

@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use ivm::{EvalOptions, Isolate, IsolateOptions, ScriptOrigin, Transferable};
 
+/// Copies out of isolates are bounded as V8 makes them (`ivm::BoundedAllocator`).
+#[global_allocator]
+static ALLOCATOR: ivm::BoundedAllocator = ivm::BoundedAllocator;
+
 const USAGE: &str = "\
 usage:
   ivm run FILE.js [--memory-limit MB] [--timeout MS]

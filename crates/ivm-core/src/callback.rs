@@ -356,7 +356,7 @@ fn trampoline<'s>(
                 Err(error) => return throw(scope, error),
             }
         }
-        match ivm_marshal::from_v8(scope, arguments.get(i), Default::default()) {
+        match ivm_marshal::from_v8(scope, arguments.get(i), crate::transfer::bounded(Default::default())) {
             Ok(copy) => copies.push(Transferable::Copy(copy)),
             // A getter threw: its exception is already on its way.
             Err(ivm_marshal::Error::Exception) => return,

@@ -44,7 +44,8 @@ pub(crate) fn thrown<'s>(
             if value.is_undefined() {
                 return None;
             }
-            Some(value.to_string(scope)?.to_rust_string_lossy(scope))
+            let text = value.to_string(scope)?;
+            Some(bounded_text(scope, text))
         };
         let name = read(scope, "name").unwrap_or_else(|| "Error".to_owned());
         let mut message = read(scope, "message").unwrap_or_default();
@@ -74,7 +75,13 @@ pub(crate) fn thrown<'s>(
         let thrown = if exception.is_object() {
             None
         } else {
-            ivm_marshal::from_v8(scope, exception, Default::default()).ok().and_then(|c| c.as_primitive().cloned())
+            match ivm_marshal::from_v8(scope, exception, crate::transfer::bounded(Default::default())) {
+                Ok(copy) => copy.as_primitive().cloned(),
+                Err(error @ ivm_marshal::Error::OverLimit { .. }) => {
+                    return Error::Js(JsError::new("RangeError", format!("The thrown value is too large: {error}")));
+                }
+                Err(_) => None,
+            }
         };
         match thrown {
             Some(thrown) => {
@@ -94,6 +101,21 @@ pub(crate) fn thrown<'s>(
     Error::Js(error)
 }
 
+/// `text` as a Rust string, unless it is longer than the memory limit of
+/// the isolate this thread holds allows to copy out (a rope of 2^29
+/// characters takes a few bytes inside): then a note of how long it was.
+fn bounded_text(scope: &v8::PinScope<'_, '_>, text: v8::Local<'_, v8::String>) -> String {
+    let bytes = if text.contains_only_onebyte() { text.length() } else { text.length().saturating_mul(3) };
+    match crate::memory::locked_limit() {
+        Some(limit) if bytes > limit => format!(
+            "[{} characters, more than the isolate's memory limit of {} MiB allows to copy out]",
+            text.length(),
+            limit >> 20
+        ),
+        _ => text.to_rust_string_lossy(scope),
+    }
+}
+
 /// A thrown object that is not a native error but looks like one (it has a
 /// `message` or a `stack`, as isolated-vm asks), as the error it stands
 /// for, named by its `name`.
@@ -107,7 +129,7 @@ fn error_like<'s>(
         }
         let key = v8::String::new(scope, key)?;
         let value = object.get(scope, key.into()).filter(|value| !value.is_undefined());
-        let text = value.and_then(|value| value.to_string(scope)).map(|text| text.to_rust_string_lossy(scope));
+        let text = value.and_then(|value| value.to_string(scope)).map(|text| bounded_text(scope, text));
         if scope.has_caught() && !scope.has_terminated() {
             scope.reset();
         }

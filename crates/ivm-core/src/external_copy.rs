@@ -176,7 +176,7 @@ impl ExternalCopy {
             if options.transfer_out {
                 transfer_list.push(own_buffer(scope, value)?);
             }
-            let copy = serialize_out(scope, value, ivm_marshal::CloneOptions { transfer_list })?;
+            let copy = serialize_out(scope, value, ivm_marshal::CloneOptions { transfer_list, ..Default::default() })?;
             Ok(ExternalCopy::held(copy))
         })
     }

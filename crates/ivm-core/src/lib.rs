@@ -60,8 +60,8 @@ pub use isolate::{DEFAULT_MEMORY_LIMIT_MB, HeapStatistics, Isolate, IsolateOptio
 /// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).
 pub use ivm_marshal::wire;
 pub use ivm_marshal::{
-    BigInt, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, OwnedBytes, Serialized, SharedBuffer,
-    Structured, Value, ViewKind,
+    BigInt, BoundedAllocator, Buffer, Error as MarshalError, ErrorKind, JsString, Object, ObjectId, OwnedBytes,
+    Serialized, SharedBuffer, Structured, Value, ViewKind,
 };
 pub use ivm_runtime::Executor;
 pub use library::Library;

@@ -184,6 +184,13 @@ impl MemoryBudget {
     }
 }
 
+/// The memory limit of the isolate whose lock this thread holds, if any.
+pub(crate) fn locked_limit() -> Option<usize> {
+    // SAFETY: `LOCKED_HERE` holds the budget of the isolate whose lock this
+    // thread holds, which lives at least as long as the lock.
+    crate::this_thread::LOCKED_HERE.get().map(|(_, budget)| unsafe { &*budget }.limit_bytes())
+}
+
 /// How far past its limit an isolate's heap may grow while the collection
 /// or the termination that a breach asked for comes: half the limit, and at
 /// least [`MIN_OVERSHOOT`]. Termination takes effect at the next interrupt

@@ -144,14 +144,23 @@ impl fmt::Display for Transferable {
     }
 }
 
-/// Copies a value out of the isolate; a getter that throws becomes the
-/// call's JavaScript error.
+/// Copies a value out of the isolate, within the bound on what leaves it
+/// ([`bounded`]); a getter that throws becomes the call's JavaScript error.
 pub(crate) fn copy_out<'s>(
     scope: &mut JsScope<'_, '_, 's, '_>,
     value: v8::Local<'s, v8::Value>,
     options: CloneOptions<'s>,
 ) -> Result<Structured> {
-    ivm_marshal::from_v8(scope, value, options).map_err(|e| marshal_error(scope, e))
+    ivm_marshal::from_v8(scope, value, bounded(options)).map_err(|e| marshal_error(scope, e))
+}
+
+/// `options` with the bound on what a copy out of an isolate may take
+/// outside it, unless they name one: the memory limit of the isolate this
+/// thread holds. Strings referred to many times are copied each time, so a
+/// copy can be far larger outside than in.
+pub(crate) fn bounded(options: CloneOptions<'_>) -> CloneOptions<'_> {
+    let max_bytes = options.max_bytes.or_else(crate::memory::locked_limit);
+    CloneOptions { max_bytes, ..options }
 }
 
 /// Copies a value out of the isolate in V8's own format, for materialising
@@ -161,7 +170,7 @@ pub(crate) fn serialize_out<'s>(
     value: v8::Local<'s, v8::Value>,
     options: CloneOptions<'s>,
 ) -> Result<ivm_marshal::Serialized> {
-    ivm_marshal::serialize(scope, value, options).map_err(|e| marshal_error(scope, e))
+    ivm_marshal::serialize(scope, value, bounded(options)).map_err(|e| marshal_error(scope, e))
 }
 
 /// Maps a marshalling error, turning a pending exception into the error it is.

@@ -12,6 +12,10 @@ pub enum Error {
     /// V8 refused to create the value, e.g. a string over its maximum length.
     #[error("{what} is too large to be created in the isolate")]
     TooLarge { what: &'static str },
+    /// A copy out of an isolate would take more than its bound
+    /// ([`CloneOptions::max_bytes`](crate::CloneOptions::max_bytes)).
+    #[error("the copy would take more than {} MiB outside the isolate, its memory limit", limit >> 20)]
+    OverLimit { limit: usize },
     /// A value graph handed in from outside is malformed.
     #[error("invalid value: {0}")]
     Invalid(String),

@@ -9,6 +9,7 @@
 //! binding: like serde_v8 it depends only on `v8`, and it works in whatever
 //! handle scope its caller hands it.
 
+mod allocator;
 mod error;
 pub mod foreign;
 mod large_copy;
@@ -17,6 +18,7 @@ mod v8_format;
 mod value;
 pub mod wire;
 
+pub use allocator::BoundedAllocator;
 pub use error::Error;
 pub use v8_convert::{CloneOptions, deserialize, deserialize_moving, from_v8, serialize, to_v8, to_v8_moving};
 pub use value::{

@@ -21,6 +21,12 @@ pub struct CloneOptions<'s> {
     /// detached in the source. Anything else in the list is an error, as is
     /// a buffer listed twice or already detached.
     pub transfer_list: Vec<v8::Local<'s, v8::Value>>,
+    /// The most bytes the copy may take outside the isolate, where its
+    /// strings are materialised whole and one string referred to many
+    /// times is copied each time: a few kilobytes inside can be gigabytes
+    /// out. Past it, the copy fails with [`Error::OverLimit`] before it is
+    /// made. `None`: no bound.
+    pub max_bytes: Option<usize>,
 }
 
 unsafe extern "C" {
@@ -104,6 +110,8 @@ struct Serializer<'s, 'o> {
     /// refused one: objects the public API cannot tell apart from plain ones
     /// (a WeakRef, an Intl object, ...) are found by it.
     refused: Option<&'o str>,
+    /// What the copy may still take ([`CloneOptions::max_bytes`]).
+    budget: Budget,
 }
 
 /// Copies a V8 value out of its isolate, into the value model.
@@ -120,14 +128,19 @@ pub fn from_v8<'s>(
     options: CloneOptions<'s>,
 ) -> Result<Structured, Error> {
     // Most values that cross are primitives: read them directly.
-    if let Some(primitive) = primitive_from_v8(scope, value) {
+    if let Ok(string) = v8::Local::<v8::String>::try_from(value) {
+        let mut budget = Budget::new(options.max_bytes);
+        return Ok(Structured::from(Value::String(read_string(scope, string, &mut budget)?)));
+    }
+    if let Some(primitive) = primitive_from_v8(value) {
         return Ok(Structured::from(primitive));
     }
     serialize(scope, value, options)?.into_structured()
 }
 
-/// The value of a primitive; `None` for objects and symbols.
-fn primitive_from_v8(scope: &mut v8::PinScope<'_, '_>, value: v8::Local<'_, v8::Value>) -> Option<Value> {
+/// The value of a primitive other than a string; `None` for strings,
+/// objects and symbols.
+fn primitive_from_v8(value: v8::Local<'_, v8::Value>) -> Option<Value> {
     if value.is_undefined() {
         Some(Value::Undefined)
     } else if value.is_null() {
@@ -136,8 +149,6 @@ fn primitive_from_v8(scope: &mut v8::PinScope<'_, '_>, value: v8::Local<'_, v8::
         Some(Value::Bool(value.is_true()))
     } else if let Ok(number) = v8::Local::<v8::Number>::try_from(value) {
         Some(Value::Number(number.value()))
-    } else if let Ok(string) = v8::Local::<v8::String>::try_from(value) {
-        Some(Value::String(read_string(scope, string)))
     } else if let Ok(bigint) = v8::Local::<v8::BigInt>::try_from(value) {
         Some(Value::BigInt(read_bigint(bigint)))
     } else {
@@ -168,12 +179,12 @@ pub fn serialize<'s>(
     let native = if !value.is_object() || value.is_array_buffer() || value.is_array_buffer_view() {
         Native::Failed { refused: None }
     } else {
-        serialize_natively(scope, value, &transfer)?
+        serialize_natively(scope, value, &transfer, options.max_bytes)?
     };
     let copy = match native {
         Native::Copied(copy) => copy,
         Native::Failed { refused } => {
-            let walked = walk(scope, value, &transfer, refused.as_deref())?;
+            let walked = walk(scope, value, &transfer, refused.as_deref(), options.max_bytes)?;
             if let Some(message) = refused {
                 // V8 refused something the walk could not find: still an
                 // error, never a silent `{}`.
@@ -198,6 +209,7 @@ fn walk<'s>(
     value: v8::Local<'s, v8::Value>,
     transfer: &Transfers<'s>,
     refused: Option<&str>,
+    max_bytes: Option<usize>,
 ) -> Result<Structured, Error> {
     // V8 describes an object it refuses as `#<Constructor>` or
     // `[object Tag]`, followed by ` could not be cloned.` A `#<Object>` is
@@ -214,6 +226,7 @@ fn walk<'s>(
         pending: Vec::new(),
         parents: Vec::new(),
         transfer,
+        budget: Budget::new(max_bytes),
     };
     let root = serializer.value(scope, value, None)?;
     while let Some((id, object)) = serializer.pending.pop() {
@@ -240,6 +253,7 @@ fn serialize_natively<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
     transfer: &Transfers<'s>,
+    max_bytes: Option<usize>,
 ) -> Result<Native, Error> {
     let shared = std::cell::RefCell::new(Vec::new());
     let refused = std::cell::RefCell::new(None);
@@ -252,14 +266,26 @@ fn serialize_natively<'s>(
             v8::ValueSerializerHelper::transfer_array_buffer(&serializer, id as u32, *buffer);
         }
         let context = tc.get_current_context();
-        if serializer.write_value(context, value) != Some(true) {
+        let capped = crate::allocator::Capped::set(max_bytes.unwrap_or(usize::MAX));
+        let written = serializer.write_value(context, value);
+        let over_limit = capped.refused();
+        drop(capped);
+        if written != Some(true) {
             if tc.has_terminated() {
                 tc.rethrow();
                 return Err(Error::Exception);
             }
+            // The walk would make the same copy without V8's compactness.
+            if over_limit {
+                return Err(Error::OverLimit { limit: max_bytes.unwrap_or(usize::MAX) });
+            }
             return Ok(Native::Failed { refused: refused.borrow_mut().take() });
         }
-        serializer.release()
+        let bytes = serializer.release();
+        if let Some(limit) = max_bytes.filter(|max| bytes.len() > *max) {
+            return Err(Error::OverLimit { limit });
+        }
+        bytes
     };
     let shared: Vec<SharedBuffer> = shared
         .into_inner()
@@ -373,7 +399,7 @@ impl<'s> Serializer<'s, '_> {
             return Ok(Value::Number(number.value()));
         }
         if let Ok(string) = v8::Local::<v8::String>::try_from(value) {
-            return Ok(Value::String(read_string(scope, string)));
+            return Ok(Value::String(read_string(scope, string, &mut self.budget)?));
         }
         if let Ok(bigint) = v8::Local::<v8::BigInt>::try_from(value) {
             return Ok(Value::BigInt(read_bigint(bigint)));
@@ -422,7 +448,7 @@ impl<'s> Serializer<'s, '_> {
             for (key, key_value) in own_enumerable_keys(scope, object, v8::KeyConversionMode::KeepNumbers)? {
                 let step = match key_value {
                     Some(index) => Step::Index(index),
-                    None => Step::Key(read_string(scope, key)),
+                    None => Step::Key(read_string(scope, key, &mut self.budget)?),
                 };
                 let item = object.get(scope, key.into()).ok_or(Error::Exception)?;
                 let item = self.value(scope, item, Some((id, step.clone())))?;
@@ -439,7 +465,7 @@ impl<'s> Serializer<'s, '_> {
             return Ok(Object::Date(date.value_of()));
         }
         if let Ok(regexp) = v8::Local::<v8::RegExp>::try_from(value) {
-            let source = read_string(scope, regexp.get_source(scope));
+            let source = read_string(scope, regexp.get_source(scope), &mut self.budget)?;
             // SAFETY: `regexp` is a live handle to a JSRegExp, and GetFlags
             // only reads the object.
             let bits = unsafe { v8_regexp_get_flags(&*regexp) };
@@ -460,7 +486,7 @@ impl<'s> Serializer<'s, '_> {
         }
         if value.is_string_object() {
             let string = value.to_string(scope).ok_or(Error::Exception)?;
-            return Ok(Object::StringObject(read_string(scope, string)));
+            return Ok(Object::StringObject(read_string(scope, string, &mut self.budget)?));
         }
         if value.is_big_int_object() {
             let bigint = value.to_big_int(scope).ok_or(Error::Exception)?;
@@ -535,9 +561,10 @@ impl<'s> Serializer<'s, '_> {
             return Ok(Object::View { kind, buffer, byte_offset: view.byte_offset(), length });
         }
         if value.is_native_error() {
-            let name = get_string(scope, object, "name")?.and_then(|s| s.as_str().map(ErrorKind::from_name));
-            let message = own_string(scope, object, "message")?;
-            let stack = get_string(scope, object, "stack")?;
+            let name =
+                get_string(scope, object, "name", &mut self.budget)?.and_then(|s| s.as_str().map(ErrorKind::from_name));
+            let message = own_string(scope, object, "message", &mut self.budget)?;
+            let stack = get_string(scope, object, "stack", &mut self.budget)?;
             let cause_key = v8::String::new(scope, "cause").ok_or(Error::TooLarge { what: "string" })?;
             let cause = if object.has_own_property(scope, cause_key.into()).ok_or(Error::Exception)? {
                 let cause = object.get(scope, cause_key.into()).ok_or(Error::Exception)?;
@@ -558,7 +585,7 @@ impl<'s> Serializer<'s, '_> {
         let keys = own_enumerable_keys(scope, object, v8::KeyConversionMode::ConvertToString)?;
         let mut properties = Vec::with_capacity(keys.len());
         for (key, _) in keys {
-            let name = read_string(scope, key);
+            let name = read_string(scope, key, &mut self.budget)?;
             let item = object.get(scope, key.into()).ok_or(Error::Exception)?;
             let item = self.value(scope, item, Some((id, Step::Key(name.clone()))))?;
             properties.push((name, item));
@@ -724,31 +751,62 @@ fn get_string(
     scope: &mut v8::PinScope<'_, '_>,
     object: v8::Local<'_, v8::Object>,
     key: &str,
+    budget: &mut Budget,
 ) -> Result<Option<JsString>, Error> {
     let key = v8::String::new(scope, key).ok_or(Error::TooLarge { what: "string" })?;
     let value = object.get(scope, key.into()).ok_or(Error::Exception)?;
-    Ok(v8::Local::<v8::String>::try_from(value).ok().map(|s| read_string(scope, s)))
+    v8::Local::<v8::String>::try_from(value).ok().map(|s| read_string(scope, s, budget)).transpose()
 }
 
 fn own_string(
     scope: &mut v8::PinScope<'_, '_>,
     object: v8::Local<'_, v8::Object>,
     key: &str,
+    budget: &mut Budget,
 ) -> Result<Option<JsString>, Error> {
     let name = v8::String::new(scope, key).ok_or(Error::TooLarge { what: "string" })?;
     if !object.has_own_property(scope, name.into()).ok_or(Error::Exception)? {
         return Ok(None);
     }
-    get_string(scope, object, key)
+    get_string(scope, object, key, budget)
 }
 
-fn read_string(scope: &v8::PinScope<'_, '_>, string: v8::Local<'_, v8::String>) -> JsString {
-    if string.contains_only_onebyte() {
-        return JsString::Utf8(string.to_rust_string_lossy(scope));
+/// What a copy may still take outside its isolate
+/// ([`CloneOptions::max_bytes`]).
+struct Budget {
+    left: usize,
+    max: usize,
+}
+
+impl Budget {
+    fn new(max_bytes: Option<usize>) -> Budget {
+        let max = max_bytes.unwrap_or(usize::MAX);
+        Budget { left: max, max }
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<(), Error> {
+        self.left = self.left.checked_sub(bytes).ok_or(Error::OverLimit { limit: self.max })?;
+        Ok(())
+    }
+}
+
+/// A string, charged to `budget`: it fails with [`Error::OverLimit`]
+/// before a string that does not fit is read (a rope of 2^29 characters
+/// takes a few bytes of its heap).
+fn read_string(
+    scope: &v8::PinScope<'_, '_>,
+    string: v8::Local<'_, v8::String>,
+    budget: &mut Budget,
+) -> Result<JsString, Error> {
+    let one_byte = string.contains_only_onebyte();
+    // UTF-8 out of two-byte text takes up to three bytes a unit.
+    budget.charge(if one_byte { string.length() } else { string.length().saturating_mul(3) })?;
+    if one_byte {
+        return Ok(JsString::Utf8(string.to_rust_string_lossy(scope)));
     }
     let mut units = vec![0u16; string.length()];
     string.write_v2(scope, 0, &mut units, v8::WriteFlags::empty());
-    JsString::from_utf16(units)
+    Ok(JsString::from_utf16(units))
 }
 
 fn read_bigint(bigint: v8::Local<'_, v8::BigInt>) -> BigInt {

@@ -41,6 +41,10 @@ pub use ivm_core::{CatastrophicErrorHandler, Error, ErrorClass, JsError, Result}
 pub use ivm_core::host;
 pub use ivm_core::{Callback, CallbackResult, HostError, Library, Peers, Remote, RemoteClass, RemoteOp, Resolver};
 // Copies: the value model, ExternalCopy, shared memory.
+/// The global allocator that bounds V8's serialized copies out of an
+/// isolate by the isolate's memory limit as they are made; without it they
+/// are checked once made.
+pub use ivm_core::BoundedAllocator;
 /// The ranges of numeric options, the same in every front-end.
 pub use ivm_core::numeric;
 /// ivm's versioned byte encoding of copies ([`ExternalCopy::encode`]).

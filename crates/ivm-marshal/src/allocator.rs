@@ -1,0 +1,97 @@
+//! The bound on V8's serializer buffer: [`BoundedAllocator`], the global
+//! allocator the front-ends install.
+//!
+//! A copy out of an isolate is first made by V8's own serializer, into a
+//! buffer the `v8` crate grows with Rust's global allocator. Its output can
+//! be far larger than the isolate (a string referred to 2,000 times is
+//! written 2,000 times), so while it runs this thread's allocations are
+//! capped at the copy's bound ([`CloneOptions::max_bytes`]): a larger one
+//! fails, which V8's serializer reports as running out of memory, and the
+//! copy fails with [`Error::OverLimit`] instead of taking the host's memory.
+//! Without this allocator installed the bound is checked only once the
+//! buffer is made.
+//!
+//! [`CloneOptions::max_bytes`]: crate::CloneOptions::max_bytes
+//! [`Error::OverLimit`]: crate::Error::OverLimit
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// The system's allocator, except that on a thread where V8 is serializing
+/// a value out of an isolate, an allocation larger than the copy's bound
+/// fails. Install it in a program or library that embeds ivm:
+/// `#[global_allocator] static ALLOCATOR: BoundedAllocator = BoundedAllocator;`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BoundedAllocator;
+
+thread_local! {
+    /// The largest allocation this thread may make now.
+    static CAP: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// An allocation was refused under the cap.
+    static REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn allowed(size: usize) -> bool {
+    // `try_with`: a thread being torn down has no cap.
+    let allowed = CAP.try_with(Cell::get).map_or(true, |cap| size <= cap);
+    if !allowed {
+        let _ = REFUSED.try_with(|refused| refused.set(true));
+    }
+    allowed
+}
+
+// SAFETY: every method forwards to `System`, which upholds `GlobalAlloc`'s
+// contract, or returns null, which is how an allocator reports failure.
+unsafe impl GlobalAlloc for BoundedAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !allowed(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller's contract is `System`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !allowed(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `alloc`; `ptr` came from `System` through this.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if !allowed(new_size) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as for `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// While it lives, this thread's allocations are capped at `cap` bytes.
+pub(crate) struct Capped {
+    previous: usize,
+}
+
+impl Capped {
+    pub(crate) fn set(cap: usize) -> Capped {
+        REFUSED.set(false);
+        Capped { previous: CAP.replace(cap) }
+    }
+
+    /// Whether an allocation was refused under the cap.
+    pub(crate) fn refused(&self) -> bool {
+        REFUSED.get()
+    }
+}
+
+impl Drop for Capped {
+    fn drop(&mut self) {
+        CAP.set(self.previous);
+    }
+}
