@@ -13,10 +13,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
+// The suites' global allocator, `ivm::BoundedAllocator` (tests/lib.rs), as
+// the front-ends install it: this suite measures what a host would see.
 use ivm::{
     Buffer, Callback, CompileOptions, Context, Error, EvalOptions, ExternalCopy, Isolate, IsolateOptions, Object,
     ObjectId, Pending, Resolver, RunOptions, Structured, Transferable, Value, total_external_size,
 };
+use ivm_tests as _;
 
 fn scale() -> usize {
     std::env::var("IVM_HARDENING_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
