@@ -637,9 +637,8 @@ impl Timer {
     /// Stops the clock, unless the timeout came already (the run is then
     /// being terminated, and stays so).
     fn pause(&mut self) {
-        if let Some(Deadlines { termination, fallback, stuck }) = self.armed.take() {
+        if let Some(Deadlines { termination, fallback }) = self.armed.take() {
             fallback.map(Deadline::cancel);
-            stuck.map(Deadline::cancel);
             self.fired |= termination.cancel();
             self.left = self.at.saturating_duration_since(Instant::now());
         }
@@ -725,11 +724,10 @@ pub(crate) fn forget_pausable_timeouts() {
 struct Deadlines {
     /// Terminates the run (or first asks where it is, see [`arm_timeout`]).
     termination: Deadline,
-    /// Terminates without asking, if the asking found no JavaScript.
-    fallback: Option<Deadline>,
-    /// Makes the run's thread leave it, if termination has not stopped it
+    /// Terminates without asking, if the asking found no JavaScript; then,
+    /// if termination does not stop the run, makes its thread leave it
     /// (`crate::stuck`).
-    stuck: Option<Deadline>,
+    fallback: Option<Deadline>,
 }
 
 /// Terminates the isolate's running code at `at`, unless the returned
@@ -739,9 +737,11 @@ struct Deadlines {
 /// first asked, between statements, where its JavaScript is
 /// ([`on_deadline`]), which then terminates it; a run that does not answer
 /// within [`FRAMES_GRACE`] (its thread is not running JavaScript) is
-/// terminated without. The second deadline is that last resort; the third,
-/// for a run that termination does not stop (a builtin of V8's that loops
-/// without checking for it), makes its thread leave it.
+/// terminated without. The second deadline is that last resort, and goes
+/// on checking: a run that termination does not stop (a builtin of V8's
+/// that loops without checking for it) has its thread made to leave it
+/// from [`crate::stuck::GRACE`] after the deadline. Both come only to runs
+/// that reach their deadline.
 fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> Deadlines {
     let weak = Arc::downgrade(inner);
     let Some(started) = capture else {
@@ -750,7 +750,7 @@ fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> 
                 inner.interrupt();
             }
         });
-        return Deadlines { termination, fallback: None, stuck: None };
+        return Deadlines { termination, fallback: None };
     };
     let asked = weak.clone();
     let termination = Watchdog::global().schedule(at, move || {
@@ -759,14 +759,21 @@ fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> 
             inner.terminator.request_interrupt(on_deadline, std::ptr::null_mut());
         }
     });
-    let fallback = Watchdog::global().schedule(at + FRAMES_GRACE, move || {
-        if let Some(inner) = weak.upgrade()
-            && inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-        {
-            inner.interrupt();
+    let stuck_from = at + crate::stuck::GRACE;
+    let mut terminated = false;
+    let fallback = Watchdog::global().schedule_every(at + FRAMES_GRACE, crate::stuck::INTERVAL, move || {
+        let Some(inner) = weak.upgrade() else { return false };
+        if !terminated {
+            terminated = true;
+            if inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                inner.interrupt();
+            }
+        } else if Instant::now() >= stuck_from {
+            return crate::stuck::leave(&inner.memory, started);
         }
+        inner.memory.running_since() == started
     });
-    Deadlines { termination, fallback: Some(fallback), stuck: crate::stuck::watch(inner, at, started) }
+    Deadlines { termination, fallback: Some(fallback) }
 }
 
 /// Where the JavaScript of the last call on this thread that timed out was

@@ -23,13 +23,10 @@
 //! this reads, stuck builtins keep their thread, as before.
 
 use std::ffi::{c_int, c_void};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ivm_runtime::{Deadline, Watchdog};
-
-use crate::isolate::IsolateInner;
+use crate::memory::MemoryBudget;
 use crate::this_thread::{ESCAPED_STUCK, LOCKED_HERE, NO_ESCAPE, REENTRY};
 
 /// How long after its deadline a run may take to stop before its thread is
@@ -38,7 +35,7 @@ pub(crate) const GRACE: Duration = Duration::from_millis(250);
 
 /// How often a stuck run's thread is signalled again while the handler
 /// finds it somewhere it may not jump from.
-const INTERVAL: Duration = Duration::from_millis(20);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(20);
 
 /// Whether the handler is installed.
 static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -113,26 +110,19 @@ fn own_code() -> Option<(usize, usize)> {
     search.found
 }
 
-/// Checks, from `at` (a run's deadline plus [`GRACE`]) on, whether the run
-/// that began at `started` (`run::epoch_ns`) is still running, and if so
-/// signals its thread to leave it. Dropping the deadline stops the checks.
-pub(crate) fn watch(inner: &Arc<IsolateInner>, at: Instant, started: u64) -> Option<Deadline> {
-    if !INSTALLED.load(Ordering::SeqCst) {
-        return None;
+/// Signals the thread of the run that began at `started` (`run::epoch_ns`)
+/// to leave it, if that run is still in progress; whether it is (the
+/// timeout's checks call this every [`INTERVAL`] from [`GRACE`] after the
+/// deadline, until it is not).
+pub(crate) fn leave(budget: &MemoryBudget, started: u64) -> bool {
+    if !INSTALLED.load(Ordering::SeqCst) || budget.running_since() != started {
+        return false;
     }
-    let weak = Arc::downgrade(inner);
-    Some(Watchdog::global().schedule_every(at + GRACE, INTERVAL, move || {
-        let Some(inner) = weak.upgrade() else { return false };
-        let budget = &inner.memory;
-        if budget.running_since() != started {
-            return false;
-        }
-        budget.stuck_run.store(started, Ordering::SeqCst);
-        // SAFETY: tgkill has no memory preconditions; a thread that has
-        // ended meanwhile is an error it returns, not undefined behaviour.
-        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), budget.running_thread(), signal()) };
-        true
-    }))
+    budget.stuck_run.store(started, Ordering::SeqCst);
+    // SAFETY: tgkill has no memory preconditions; a thread that has ended
+    // meanwhile is an error it returns, not undefined behaviour.
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), budget.running_thread(), signal()) };
+    true
 }
 
 /// While it lives, this thread is not made to leave a stuck run: ivm's
