@@ -99,6 +99,11 @@ export type SourceTextModuleOptions = {
   context?: Context;
   lineOffset?: number;
   columnOffset?: number;
+  /**
+   * Called once, as the module is made, with an object whose own
+   * properties become copies on the module's `import.meta`.
+   */
+  initializeImportMeta?: (meta: Record<string, unknown>, module: SourceTextModule) => void;
 };
 
 export type ModuleLinker = (
@@ -118,7 +123,7 @@ export declare class SourceTextModule {
   /** Copies of the exports (functions as functions). */
   readonly namespace: Record<string, any>;
   link(linker: ModuleLinker): Promise<void>;
-  evaluate(options?: { timeout?: number }): Promise<void>;
+  evaluate(options?: { timeout?: number; breakOnSigint?: boolean }): Promise<void>;
 }
 
 /** The first experimental vm.Module: `url`, `instantiate()`, `evaluate()` to `{ result }`. */
@@ -127,7 +132,7 @@ export declare class Module extends SourceTextModule {
   readonly url: string;
   readonly linkingStatus: 'unlinked' | 'linking' | 'linked';
   instantiate(): void;
-  evaluate(options?: { timeout?: number }): Promise<any>;
+  evaluate(options?: { timeout?: number; breakOnSigint?: boolean }): Promise<any>;
 }
 
 /** node:vm's SyntheticModule: exports Node sets, made by `evaluateCallback`. */

@@ -406,8 +406,8 @@ class SourceTextModule {
     if (typeof code !== 'string') throw invalidArgType('sourceText', 'of type string', code);
     validateObject(options, 'options');
     const { context, identifier, lineOffset = 0, columnOffset = 0, initializeImportMeta } = options;
-    if (initializeImportMeta !== undefined) {
-      throw new TypeError('ivm/vm: modules do not take initializeImportMeta (README, "node:vm, made a sandbox")');
+    if (initializeImportMeta !== undefined && typeof initializeImportMeta !== 'function') {
+      throw invalidArgType('options.initializeImportMeta', 'of type function', initializeImportMeta);
     }
     this.#contextObject = context === undefined ? theContext() : context;
     this.#entry = contextOf(this.#contextObject);
@@ -418,6 +418,14 @@ class SourceTextModule {
       throw nodeError(error, code);
     }
     moduleOf.set(this.#module, this);
+    // node:vm calls it with `import.meta` when the module first reads it;
+    // ivm's `import.meta` lives in the module's isolate, so it is called
+    // here, with an object whose own properties then become copies there.
+    if (initializeImportMeta !== undefined) {
+      const meta = {};
+      initializeImportMeta(meta, this);
+      this.#module._setImportMeta(meta);
+    }
   }
 
   get identifier() {
@@ -505,6 +513,8 @@ class SourceTextModule {
   async evaluate(options = {}) {
     validateObject(options, 'options');
     const timeout = validateTimeout(options.timeout);
+    const { breakOnSigint = false } = options;
+    if (typeof breakOnSigint !== 'boolean') throw invalidArgType('options.breakOnSigint', 'of type boolean', breakOnSigint);
     if (this.#status === 'evaluated') return undefined;
     if (this.#status === 'errored') throw this.#error;
     if (this.#status !== 'linked') {
@@ -514,14 +524,20 @@ class SourceTextModule {
     const { sandbox } = this.#entry;
     const [target, names] = followed(this.#contextObject);
     sandbox._setGlobals(names, valuesOf(target, names));
+    // Ctrl-C is the evaluation's while its code runs on Node's thread.
+    const sigint = breakOnSigint ? Sandbox._breakOnSigint() : undefined;
+    let interrupted;
     try {
       // On Node's thread, as node:vm evaluates: a SyntheticModule's
       // callback, which its evaluation calls, calls back into the isolate.
-      await this.#module.evaluateSync(timeout === undefined ? { promise: true } : { timeout, promise: true });
+      const evaluated = this.#module.evaluateSync(timeout === undefined ? { promise: true } : { timeout, promise: true });
+      if (sigint !== undefined) interrupted = Sandbox._endBreakOnSigint(sigint);
+      await evaluated;
       this._evaluated();
     } catch (error) {
+      if (sigint !== undefined && interrupted === undefined) interrupted = Sandbox._endBreakOnSigint(sigint);
       this.#status = 'errored';
-      this.#error = error instanceof ivm.TimeoutError ? Sandbox._timeoutError(timeout) : error;
+      this.#error = interrupted ?? (error instanceof ivm.TimeoutError ? Sandbox._timeoutError(timeout) : error);
       throw this.#error;
     } finally {
       writeBack(target, ...sandbox._changes());

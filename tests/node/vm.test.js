@@ -175,6 +175,50 @@ describe('modules', () => {
     assert.equal(contextifiedObject.seen, 42);
   });
 
+  test('initializeImportMeta: called as the module is made, its properties copied onto import.meta', async () => {
+    let given;
+    const module = new vm.SourceTextModule('export const meta = { ...import.meta };', {
+      initializeImportMeta(meta, owner) {
+        given = owner;
+        meta.prop = 42;
+        meta.list = [1, 2];
+      },
+    });
+    assert.equal(given, module);
+    await module.link(() => {});
+    await module.evaluate();
+    assert.equal(module.namespace.meta.prop, 42);
+    assert.deepEqual(module.namespace.meta.list, [1, 2]);
+    assert.throws(
+      () => new vm.SourceTextModule('', { initializeImportMeta: 1 }),
+      (error) => error.code === 'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
+  test("a module's evaluate({ breakOnSigint }): Ctrl-C ends it with ERR_SCRIPT_EXECUTION_INTERRUPTED, and Node lives", async () => {
+    const { spawn } = require('node:child_process');
+    const child = spawn(process.execPath, [
+      '-e',
+      `const vm = require(${JSON.stringify(VM_PATH)});
+       (async () => {
+         const module = new vm.SourceTextModule('for (;;) {}');
+         await module.link(() => {});
+         process.stdout.write('running\\n');
+         try { await module.evaluate({ breakOnSigint: true }); }
+         catch (error) { console.log(error.code + ': ' + error.message + ' ' + module.status); }
+         console.log('after: ' + vm.runInThisContext('1 + 1'));
+       })();`,
+    ]);
+    let output = '';
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      if (output === 'running\n') setTimeout(() => child.kill('SIGINT'), 100);
+    });
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, output);
+    assert.equal(output, 'running\nERR_SCRIPT_EXECUTION_INTERRUPTED: Script execution was interrupted by `SIGINT` errored\nafter: 2\n');
+  });
+
   test('errors: a throwing module is errored, a runaway one times out, a bad linker result is refused', async () => {
     const failing = new vm.SourceTextModule('throw new RangeError("bad")');
     await failing.link(() => {});

@@ -116,6 +116,14 @@ impl Module {
         })
     }
 
+    /// Copies of `meta`'s own properties become `import.meta`'s (node:vm's
+    /// `initializeImportMeta`, through `vm.js`).
+    #[napi(js_name = "_setImportMeta", catch_unwind)]
+    pub fn set_import_meta(&self, env: Env, meta: JsUnknown) -> napi::Result<()> {
+        self.module.set_import_meta(crate::convert::js_to_structured(&env, meta)?);
+        Ok(())
+    }
+
     #[napi(catch_unwind)]
     pub fn release(&self) {
         self.module.release();

@@ -3,7 +3,9 @@
 //! back what to write onto it.
 
 use ivm_core::{Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, numeric};
-use napi::bindgen_prelude::ObjectFinalize;
+use std::sync::{Mutex, PoisonError};
+
+use napi::bindgen_prelude::{External, ObjectFinalize};
 use napi::{Env, JsObject, JsUnknown};
 use napi_derive::napi;
 
@@ -94,9 +96,8 @@ impl Sandbox {
                 out.set_element(1, transferable_to_js(&env, value, ResultMode::OrReference)?)?;
             }
             Err(Error::Canceled) if interrupted => {
-                let message = "Script execution was interrupted by `SIGINT`";
                 out.set_element(0, env.get_boolean(true)?)?;
-                out.set_element(1, vm_error(&env, "ERR_SCRIPT_EXECUTION_INTERRUPTED", message)?)?;
+                out.set_element(1, interrupted_error(&env)?)?;
             }
             Err(Error::Timeout) => {
                 out.set_element(0, env.get_boolean(true)?)?;
@@ -118,6 +119,28 @@ impl Sandbox {
         let timeout =
             numeric::duration("timeout", ms, numeric::Unit::Milliseconds).map_err(|e| range_error(&env, e))?;
         timed_out(&env, timeout)
+    }
+
+    /// Makes Ctrl-C end the runs on this thread until `_endBreakOnSigint`,
+    /// for the runs `vm.js` makes itself (modules' evaluations).
+    #[napi(js_name = "_breakOnSigint", catch_unwind)]
+    pub fn break_on_sigint() -> napi::Result<External<Mutex<Option<crate::sigint::BreakOnSigint>>>> {
+        let watch = crate::sigint::BreakOnSigint::start().map_err(|e| napi::Error::from_reason(e.to_string()))?;
+        Ok(External::new(Mutex::new(Some(watch))))
+    }
+
+    /// Gives SIGINT back to Node: node:vm's interruption error if one came
+    /// meanwhile, else `undefined`.
+    #[napi(js_name = "_endBreakOnSigint", catch_unwind)]
+    pub fn end_break_on_sigint(
+        env: Env,
+        watch: External<Mutex<Option<crate::sigint::BreakOnSigint>>>,
+    ) -> napi::Result<Option<JsObject>> {
+        let watch = watch.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match watch {
+            Some(watch) if watch.seen() => Ok(Some(interrupted_error(&env)?)),
+            _ => Ok(None),
+        }
     }
 
     /// Sets the sandbox's properties `names` and `values` as the context's
@@ -142,6 +165,11 @@ impl Sandbox {
 /// node:vm's timeout error, with ivm-core's message for it.
 fn timed_out(env: &Env, timeout: std::time::Duration) -> napi::Result<JsObject> {
     vm_error(env, "ERR_SCRIPT_EXECUTION_TIMEOUT", &ivm_core::Sandbox::timeout_message(timeout))
+}
+
+/// node:vm's error for a run Ctrl-C ended.
+fn interrupted_error(env: &Env) -> napi::Result<JsObject> {
+    vm_error(env, "ERR_SCRIPT_EXECUTION_INTERRUPTED", "Script execution was interrupted by `SIGINT`")
 }
 
 /// One of node:vm's errors: an Error with Node's `code`.

@@ -14,9 +14,16 @@ extern "C" fn on_sigint(_signal: libc::c_int) {
     SEEN.store(true, Ordering::SeqCst);
 }
 
-/// While it lives, SIGINT sets the flag instead of reaching Node.
-pub(crate) struct BreakOnSigint {
+/// While it lives, SIGINT sets the flag instead of reaching Node. Public only
+/// as the type `vm.js` holds between `_breakOnSigint` and its end.
+pub struct BreakOnSigint {
     previous: libc::sigaction,
+}
+
+impl std::fmt::Debug for BreakOnSigint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BreakOnSigint")
+    }
 }
 
 impl BreakOnSigint {
