@@ -104,6 +104,15 @@ export type SourceTextModuleOptions = {
    * properties become copies on the module's `import.meta`.
    */
   initializeImportMeta?: (meta: Record<string, unknown>, module: SourceTextModule) => void;
+  /**
+   * Answers the module's dynamic `import()`s with a module of the same
+   * context, linked (ivm evaluates it).
+   */
+  importModuleDynamically?: (
+    specifier: string,
+    referrer: SourceTextModule,
+    options: { attributes: Record<string, string> },
+  ) => SourceTextModule | Promise<SourceTextModule>;
 };
 
 export type ModuleLinker = (

@@ -401,14 +401,19 @@ class SourceTextModule {
   #status = 'unlinked';
   #error;
   #linked = new Map();
+  #importModuleDynamically;
 
   constructor(code, options = {}) {
     if (typeof code !== 'string') throw invalidArgType('sourceText', 'of type string', code);
     validateObject(options, 'options');
-    const { context, identifier, lineOffset = 0, columnOffset = 0, initializeImportMeta } = options;
+    const { context, identifier, lineOffset = 0, columnOffset = 0, initializeImportMeta, importModuleDynamically } = options;
     if (initializeImportMeta !== undefined && typeof initializeImportMeta !== 'function') {
       throw invalidArgType('options.initializeImportMeta', 'of type function', initializeImportMeta);
     }
+    if (importModuleDynamically !== undefined && typeof importModuleDynamically !== 'function') {
+      throw invalidArgType('options.importModuleDynamically', 'of type function', importModuleDynamically);
+    }
+    this.#importModuleDynamically = importModuleDynamically;
     this.#contextObject = context === undefined ? theContext() : context;
     this.#entry = contextOf(this.#contextObject);
     this.#identifier = identifier ?? `vm:module(${moduleCount++})`;
@@ -476,7 +481,43 @@ class SourceTextModule {
   // links those in turn, and instantiates the graph.
   async link(linker) {
     await this._resolve(linker);
-    this._instantiate();
+    if (this._importsDynamically()) {
+      // Linked with an async resolver, which ivm keeps for the graph's
+      // dynamic imports.
+      await this.#module.instantiate(this.#entry.context, (specifier, referrer) => moduleOf.get(referrer)._imported(specifier));
+    } else {
+      this._instantiate();
+    }
+  }
+
+  // Whether a module of this graph takes `importModuleDynamically`.
+  _importsDynamically(seen = new Set()) {
+    if (seen.has(this)) return false;
+    seen.add(this);
+    return this.#importModuleDynamically !== undefined || [...this.#linked.values()].some((dependency) => dependency._importsDynamically(seen));
+  }
+
+  // The module `specifier` names from this one: a linked dependency, or for
+  // a dynamic `import()`, what `importModuleDynamically` gives, which must
+  // be linked (node:vm reads its namespace); ivm evaluates it.
+  async _imported(specifier) {
+    const linked = this.#linked.get(specifier);
+    if (linked !== undefined) return linked.#module;
+    if (this.#importModuleDynamically === undefined) {
+      throw vmError(TypeError, 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING', 'A dynamic import callback was not specified.');
+    }
+    const imported = await this.#importModuleDynamically(specifier, this, { attributes: {}, assert: {} });
+    if (!(imported instanceof SourceTextModule)) {
+      throw vmError(TypeError, 'ERR_VM_MODULE_NOT_MODULE', 'Provided module is not an instance of Module');
+    }
+    if (imported.context !== this.context) {
+      throw vmError(Error, 'ERR_VM_MODULE_DIFFERENT_CONTEXT', 'Linked modules must use the same context');
+    }
+    if (imported.status === 'errored') throw imported.error;
+    if (imported.status === 'unlinked' || imported.status === 'linking') {
+      throw vmError(Error, 'ERR_VM_MODULE_STATUS', 'Module status must not be unlinked or linking');
+    }
+    return imported.#module;
   }
 
   async _resolve(linker) {

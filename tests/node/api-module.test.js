@@ -307,3 +307,24 @@ test('Node stays alive while instantiate and evaluate work, and exits when nothi
   assert.equal(stuck.error, null, stuck.stderr);
   assert.equal(stuck.stdout, 'started\n', 'a resolver promise nothing settles does not keep Node alive');
 });
+
+test("a dynamic import() through an async instantiate's resolver works, and Node exits when it is done", async () => {
+  const script = `
+    const ivm = require(${JSON.stringify(require.resolve('../../bindings/node'))});
+    (async () => {
+      const isolate = new ivm.Isolate();
+      const context = isolate.createContextSync();
+      const main = isolate.compileModuleSync("export default async () => (await import('dep')).value * 2;");
+      await main.instantiate(context, async () => isolate.compileModuleSync('export const value = 21;'));
+      await main.evaluate();
+      const run = await main.namespace.get('default', { reference: true });
+      console.log(await run.apply(undefined, [], { result: { promise: true, copy: true } }));
+    })();`;
+  const output = await new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { timeout: 20_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.killed ? 'Node did not exit' : error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+  assert.equal(output, '42\n');
+});

@@ -195,6 +195,45 @@ describe('modules', () => {
     );
   });
 
+  test("importModuleDynamically: a module's import() gets the linked module it returns", async () => {
+    const context = vm.createContext({ base: 20 });
+    const dependency = new vm.SourceTextModule('export const value = base + 1;', { context });
+    await dependency.link(() => {});
+    const asked = [];
+    const main = new vm.SourceTextModule(
+      "import('dep').then((m) => { globalThis.result = m.value * 2; }, (e) => { globalThis.result = String(e); });",
+      {
+        context,
+        importModuleDynamically(specifier, referrer, attributes) {
+          asked.push([specifier, referrer === main, typeof attributes]);
+          return dependency;
+        },
+      },
+    );
+    await main.link(() => {});
+    await main.evaluate();
+    for (let i = 0; i < 50 && vm.runInContext('typeof result', context) === 'undefined'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(vm.runInContext('result', context), 42);
+    assert.deepEqual(asked, [['dep', true, 'object']]);
+    const unlinked = new vm.SourceTextModule('export default 1', { context });
+    const refusing = new vm.SourceTextModule("import('x').catch((e) => { globalThis.refused = e.message; });", {
+      context,
+      importModuleDynamically: () => unlinked,
+    });
+    await refusing.link(() => {});
+    await refusing.evaluate();
+    for (let i = 0; i < 50 && vm.runInContext('typeof refused', context) === 'undefined'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(vm.runInContext('refused', context), /Module status must not be unlinked or linking/);
+    assert.throws(
+      () => new vm.SourceTextModule('', { importModuleDynamically: 1 }),
+      (error) => error.code === 'ERR_INVALID_ARG_TYPE',
+    );
+  });
+
   test("a module's evaluate({ breakOnSigint }): Ctrl-C ends it with ERR_SCRIPT_EXECUTION_INTERRUPTED, and Node lives", async () => {
     const { spawn } = require('node:child_process');
     const child = spawn(process.execPath, [

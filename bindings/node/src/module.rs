@@ -9,6 +9,7 @@
 //! or the reason its promise rejects with, is what `instantiate` throws or
 //! rejects with.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ivm_core::{ModuleResolver, RunOptions};
@@ -76,9 +77,12 @@ impl Module {
                 let pending = self.module.instantiate_async(&context.context, move |specifier, referrer, resolver| {
                     asker.ask(specifier, referrer, resolver);
                 });
-                settled_promise(&env, pending, hold, move |env, result| match result {
-                    Ok(()) => undefined(env),
-                    Err(error) => Err(linker.error(env, error)),
+                settled_promise(&env, pending, hold, move |env, result| {
+                    linker.instantiated.store(true, Ordering::SeqCst);
+                    match result {
+                        Ok(()) => undefined(env),
+                        Err(error) => Err(linker.error(env, error)),
+                    }
                 })
             }
             Form::Ignored => Err(internal("instantiate has no ignored form")),
@@ -141,6 +145,9 @@ struct Linker {
     thrown: Mutex<Option<JsHandle>>,
     /// The async form's hold on Node's event loop.
     hold: Option<SharedHold>,
+    /// The async form's instantiation has settled: the resolver is asked
+    /// only for dynamic imports from then on, which do not hold Node up.
+    instantiated: AtomicBool,
 }
 
 impl Linker {
@@ -159,6 +166,7 @@ impl Linker {
             thrown: Mutex::new(None),
             main,
             hold,
+            instantiated: AtomicBool::new(false),
         }))
     }
 
@@ -300,6 +308,9 @@ impl Linker {
     /// Holds Node's event loop again, once the answer is in: the walk goes
     /// on, and the link runs on the pool.
     fn hold_again(&self, env: &Env) {
+        if self.instantiated.load(Ordering::SeqCst) {
+            return;
+        }
         if let Some(hold) = &self.hold {
             let mut slot = hold.lock().unwrap_or_else(PoisonError::into_inner);
             if slot.is_none() {
