@@ -15,6 +15,21 @@ const { conformanceHostObject } = require('./support/helpers');
 
 const VM_PATH = path.join(__dirname, '..', '..', 'bindings', 'node', 'vm.js');
 
+// Runs `body` (with `vm` in scope) in a child Node, sends it Ctrl-C once it
+// has printed "running", and resolves with what it printed; it must exit 0.
+async function interruptedChild(body) {
+  const { spawn } = require('node:child_process');
+  const child = spawn(process.execPath, ['-e', `const vm = require(${JSON.stringify(VM_PATH)});\n${body}`]);
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+    if (output === 'running\n') setTimeout(() => child.kill('SIGINT'), 100);
+  });
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, output);
+  return output;
+}
+
 describe("the seeds' examples", () => {
   const dir = path.join(__dirname, 'vm-seeds');
   for (const file of fs.readdirSync(dir).filter((name) => name.endsWith('.js'))) {
@@ -235,26 +250,14 @@ describe('modules', () => {
   });
 
   test("a module's evaluate({ breakOnSigint }): Ctrl-C ends it with ERR_SCRIPT_EXECUTION_INTERRUPTED, and Node lives", async () => {
-    const { spawn } = require('node:child_process');
-    const child = spawn(process.execPath, [
-      '-e',
-      `const vm = require(${JSON.stringify(VM_PATH)});
-       (async () => {
-         const module = new vm.SourceTextModule('for (;;) {}');
-         await module.link(() => {});
-         process.stdout.write('running\\n');
-         try { await module.evaluate({ breakOnSigint: true }); }
-         catch (error) { console.log(error.code + ': ' + error.message + ' ' + module.status); }
-         console.log('after: ' + vm.runInThisContext('1 + 1'));
-       })();`,
-    ]);
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-      if (output === 'running\n') setTimeout(() => child.kill('SIGINT'), 100);
-    });
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    assert.equal(code, 0, output);
+    const output = await interruptedChild(`(async () => {
+       const module = new vm.SourceTextModule('for (;;) {}');
+       await module.link(() => {});
+       process.stdout.write('running\\n');
+       try { await module.evaluate({ breakOnSigint: true }); }
+       catch (error) { console.log(error.code + ': ' + error.message + ' ' + module.status); }
+       console.log('after: ' + vm.runInThisContext('1 + 1'));
+     })();`);
     assert.equal(output, 'running\nERR_SCRIPT_EXECUTION_INTERRUPTED: Script execution was interrupted by `SIGINT` errored\nafter: 2\n');
   });
 
@@ -355,23 +358,11 @@ describe("node:vm's errors", () => {
   });
 
   test('breakOnSigint: Ctrl-C ends the run with ERR_SCRIPT_EXECUTION_INTERRUPTED, and Node lives', async () => {
-    const { spawn } = require('node:child_process');
-    const child = spawn(process.execPath, [
-      '-e',
-      `const vm = require(${JSON.stringify(VM_PATH)});
-       const context = vm.createContext({});
+    const output = await interruptedChild(`const context = vm.createContext({});
        process.stdout.write('running\\n');
        try { vm.runInContext('for (;;) {}', context, { breakOnSigint: true }); }
        catch (error) { console.log(error.code + ': ' + error.message); }
-       console.log('after: ' + vm.runInContext('1 + 1', context));`,
-    ]);
-    let output = '';
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
-      if (output === 'running\n') setTimeout(() => child.kill('SIGINT'), 100);
-    });
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    assert.equal(code, 0, output);
+       console.log('after: ' + vm.runInContext('1 + 1', context));`);
     assert.equal(output, 'running\nERR_SCRIPT_EXECUTION_INTERRUPTED: Script execution was interrupted by `SIGINT`\nafter: 2\n');
   });
 
