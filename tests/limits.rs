@@ -433,3 +433,23 @@ fn values_leaving_an_isolate_are_bounded_by_its_memory_limit() {
     assert!(!isolate.is_disposed(), "the isolate is not at fault");
     assert_eq!(eval(&context, "'y'.repeat(1 << 20).length"), Value::Number(f64::from(1u32 << 20)));
 }
+
+/// The cap on allocations while V8 serializes a copy out of an isolate is
+/// for V8's buffer: a host function that a getter of the copied value calls
+/// allocates as the host does (a failed allocation would abort the process).
+#[test]
+fn a_host_function_a_copy_reaches_through_a_getter_allocates_as_the_host_does() {
+    let isolate = Isolate::new(IsolateOptions::new().memory_limit(32)).unwrap();
+    let context = isolate.create_context().unwrap();
+    let allocate = ivm::Callback::new(|_| {
+        let block = vec![1u8; 64 << 20];
+        Ok(Value::Number(block.iter().map(|&b| f64::from(b)).sum()).into())
+    });
+    context.global().unwrap().set("allocate", allocate, &RunOptions::new()).unwrap();
+    let copied = context
+        .eval("({ get total() { return allocate(); } })", &EvalOptions::new().result(ivm::TransferMode::Copy))
+        .unwrap();
+    let Transferable::Copy(copy) = copied else { panic!("{copied:?}") };
+    let ivm::Object::Plain(properties) = &copy.objects()[0] else { panic!("{copy:?}") };
+    assert_eq!(properties[0].1, Value::Number(f64::from(64u32 << 20)));
+}

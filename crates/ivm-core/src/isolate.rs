@@ -325,8 +325,13 @@ impl PartialEq for Isolate {
 impl Eq for Isolate {}
 
 /// Lets calls made from a host callback enter the isolate that called it,
-/// until dropped.
-pub(crate) struct Reentry(Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>);
+/// until dropped; and lifts the cap on allocations a copy out of the
+/// isolate may have set (`ivm_marshal::BoundedAllocator`): the callback's
+/// are the host's.
+pub(crate) struct Reentry {
+    outer: Option<(IsolateTag, v8::UnsafeRawIsolatePtr)>,
+    _uncapped: ivm_marshal::AllocationCap,
+}
 
 impl Reentry {
     pub(crate) fn allow(scope: &v8::PinScope<'_, '_>) -> Reentry {
@@ -335,13 +340,13 @@ impl Reentry {
         // `with_locker_now`, on this thread, while this guard lives, which is
         // inside the callback and so inside the isolate's locked call.
         let entry = tag.map(|tag| (tag, unsafe { scope.as_raw_isolate_ptr() }));
-        Reentry(REENTRY.replace(entry))
+        Reentry { outer: REENTRY.replace(entry), _uncapped: ivm_marshal::AllocationCap::lifted() }
     }
 }
 
 impl Drop for Reentry {
     fn drop(&mut self) {
-        REENTRY.set(self.0.take());
+        REENTRY.set(self.outer.take());
     }
 }
 

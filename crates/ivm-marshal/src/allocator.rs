@@ -74,7 +74,8 @@ unsafe impl GlobalAlloc for BoundedAllocator {
 }
 
 /// While it lives, this thread's allocations are capped at `cap` bytes.
-pub(crate) struct Capped {
+#[derive(Debug)]
+pub struct Capped {
     previous: usize,
 }
 
@@ -82,6 +83,14 @@ impl Capped {
     pub(crate) fn set(cap: usize) -> Capped {
         REFUSED.set(false);
         Capped { previous: CAP.replace(cap) }
+    }
+
+    /// Lifts the cap while it lives: for host code that V8's serializer
+    /// reaches through a getter (a host function it calls), whose
+    /// allocations are the host's, and which would fail outright (Rust
+    /// aborts on an allocation that fails) rather than as a copy does.
+    pub fn lifted() -> Capped {
+        Capped { previous: CAP.replace(usize::MAX) }
     }
 
     /// Whether an allocation was refused under the cap.

@@ -18,7 +18,7 @@ mod v8_format;
 mod value;
 pub mod wire;
 
-pub use allocator::BoundedAllocator;
+pub use allocator::{BoundedAllocator, Capped as AllocationCap};
 pub use error::Error;
 pub use v8_convert::{CloneOptions, deserialize, deserialize_moving, from_v8, serialize, to_v8, to_v8_moving};
 pub use value::{
