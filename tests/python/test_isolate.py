@@ -318,3 +318,16 @@ def test_compile_module_takes_compile_options_only(isolate: ivm.Isolate) -> None
     assert isolate.compile_module("export default 1", filename="m.mjs").dependency_specifiers == []
     with pytest.raises(TypeError):
         isolate.compile_module("export default 1", timeout=1)  # type: ignore[call-arg]
+
+
+def test_the_library_lets_javascript_make_isolates_within_its_own_limit() -> None:
+    with ivm.Isolate(memory_limit=32) as isolate:
+        context = isolate.create_context()
+        context.global_.set("ivm", ivm.library)
+        assert repr(ivm.library) == "ivm.library"
+        made = context.eval(
+            "const child = new ivm.Isolate({ memoryLimit: 8 }); child.createContextSync().evalSync('6 * 7')"
+        )
+        assert made == 42
+        refused = context.eval("try { new ivm.Isolate({ memoryLimit: 64 }); 'made' } catch (e) { e.name + ': ' + e.message }")
+        assert refused.startswith("RangeError: ") and "64 MB asked" in refused
