@@ -565,25 +565,33 @@ class SourceTextModule {
     const { sandbox } = this.#entry;
     const [target, names] = followed(this.#contextObject);
     sandbox._setGlobals(names, valuesOf(target, names));
-    // Ctrl-C is the evaluation's while its code runs on Node's thread.
-    const sigint = breakOnSigint ? Sandbox._breakOnSigint() : undefined;
-    let interrupted;
     try {
-      // On Node's thread, as node:vm evaluates: a SyntheticModule's
-      // callback, which its evaluation calls, calls back into the isolate.
-      const evaluated = this.#module.evaluateSync(timeout === undefined ? { promise: true } : { timeout, promise: true });
-      if (sigint !== undefined) interrupted = Sandbox._endBreakOnSigint(sigint);
-      await evaluated;
+      await this.#start(timeout, breakOnSigint);
       this._evaluated();
     } catch (error) {
-      if (sigint !== undefined && interrupted === undefined) interrupted = Sandbox._endBreakOnSigint(sigint);
       this.#status = 'errored';
-      this.#error = interrupted ?? (error instanceof ivm.TimeoutError ? Sandbox._timeoutError(timeout) : error);
+      this.#error = error instanceof ivm.TimeoutError ? Sandbox._timeoutError(timeout) : error;
       throw this.#error;
     } finally {
       writeBack(target, ...sandbox._changes());
     }
     return undefined;
+  }
+
+  // Starts the evaluation on Node's thread, as node:vm evaluates (a
+  // SyntheticModule's callback, which it calls, calls back into the
+  // isolate); with `breakOnSigint`, Ctrl-C is the evaluation's while it
+  // runs there, and ends it with node:vm's error.
+  #start(timeout, breakOnSigint) {
+    const sigint = breakOnSigint ? Sandbox._breakOnSigint() : undefined;
+    try {
+      return this.#module.evaluateSync(timeout === undefined ? { promise: true } : { timeout, promise: true });
+    } catch (error) {
+      throw (sigint !== undefined && Sandbox._endBreakOnSigint(sigint)) || error;
+    } finally {
+      // Nothing once ended above.
+      if (sigint !== undefined) Sandbox._endBreakOnSigint(sigint);
+    }
   }
 
   _evaluated() {

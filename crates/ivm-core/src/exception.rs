@@ -101,13 +101,12 @@ pub(crate) fn thrown<'s>(
     Error::Js(error)
 }
 
-/// `text` as a Rust string, unless it is longer than the memory limit of
-/// the isolate this thread holds allows to copy out (a rope of 2^29
-/// characters takes a few bytes inside): then a note of how long it was.
+/// `text` as a Rust string, unless it takes more than the memory limit of
+/// the isolate this thread holds allows to copy out (the bound on copies,
+/// `transfer::bounded`): then a note of how long it was.
 fn bounded_text(scope: &v8::PinScope<'_, '_>, text: v8::Local<'_, v8::String>) -> String {
-    let bytes = if text.contains_only_onebyte() { text.length() } else { text.length().saturating_mul(3) };
     match crate::memory::locked_limit() {
-        Some(limit) if bytes > limit => format!(
+        Some(limit) if ivm_marshal::copied_string_bytes(text) > limit => format!(
             "[{} characters, more than the isolate's memory limit of {} MiB allows to copy out]",
             text.length(),
             limit >> 20

@@ -190,8 +190,7 @@ pub(crate) fn report_and_leave(message: String) -> ! {
                 Some(handler) => handler(&message),
                 None => eprintln!("ivm: catastrophic error, isolate lost: {message}"),
             }
-            // SAFETY: `ivm_can_escape` only reads this thread's pad.
-            if REENTRY.get().is_none() && unsafe { ivm_can_escape() } != 0 {
+            if REENTRY.get().is_none() && can_escape() {
                 // SAFETY: there is a pad (checked above), set by `escapable`
                 // for this isolate's entry (an isolate's lock is the only one
                 // a thread holds, and runs of it nest only through host
@@ -199,7 +198,7 @@ pub(crate) fn report_and_leave(message: String) -> ! {
                 // frames are skipped. Of ivm's locks, only the isolate's own
                 // may be held by skipped frames; V8's are its isolate's, which
                 // `Isolate::with_locker_now` tears down on this thread.
-                unsafe { ivm_escape() }
+                unsafe { escape() }
             }
             catastrophe.happened.store(true, Ordering::SeqCst);
             catastrophe.strand.give_up();

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::memory::{MemoryBudget, overshoot};
 use crate::stuck::NoEscape;
-use crate::this_thread::{LOCKED_HERE, REENTRY};
+use crate::this_thread::{REENTRY, locked_budget};
 
 unsafe extern "C" {
     fn ivm_guard_linked() -> std::ffi::c_int;
@@ -52,14 +52,10 @@ pub(crate) fn link() {
 
 /// The budget of the isolate this thread runs V8 for, if no host code runs.
 fn guarded() -> Option<&'static MemoryBudget> {
-    let (_, budget) = LOCKED_HERE.get()?;
     if REENTRY.get().is_some() {
         return None;
     }
-    // SAFETY: `LOCKED_HERE` holds the budget of the isolate whose lock this
-    // thread holds, which keeps it alive for as long as it is set; the
-    // reference does not leave the guard's caller.
-    Some(unsafe { &*budget })
+    locked_budget()
 }
 
 /// Commitments at least this large are tallied per isolate (and the
@@ -112,7 +108,7 @@ extern "C" fn ivm_guard_commit(address: *mut c_void, length: usize) -> c_int {
     }
     match found {
         Some(at) => {
-            budget.tally_commitment(more, 0);
+            budget.tally(more);
             commitments[at].bytes += more;
         }
         None if start != 0 => record(&mut commitments, start, length, budget),
@@ -142,7 +138,7 @@ fn record(commitments: &mut Vec<Commitment>, start: usize, bytes: usize, budget:
         Arc::increment_strong_count(budget);
         Arc::from_raw(budget)
     };
-    budget.tally_commitment(bytes, 0);
+    budget.tally(bytes);
     commitments.push(Commitment { start, bytes, budget });
     COMMITMENTS_LEN.store(commitments.len(), Ordering::Release);
 }
@@ -162,7 +158,7 @@ extern "C" fn ivm_guard_released(address: *mut c_void, length: usize) {
     commitments.retain(|commitment| {
         let released = range.contains(&commitment.start);
         if released {
-            commitment.budget.tally_commitment(0, commitment.bytes);
+            commitment.budget.untally(commitment.bytes);
         }
         !released
     });

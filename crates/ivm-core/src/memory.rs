@@ -61,7 +61,7 @@ pub(crate) struct MemoryBudget {
     running_thread: AtomicI32,
     /// The run (its start, as `running_since`) whose timeout's termination
     /// has not stopped it, whose thread `crate::stuck` makes leave it.
-    pub(crate) stuck_run: AtomicU64,
+    stuck_run: AtomicU64,
 }
 
 impl MemoryBudget {
@@ -124,15 +124,14 @@ impl MemoryBudget {
         self.tallied_commitments.load(Ordering::SeqCst)
     }
 
-    /// Adds `more` bytes to the tally of large commitments and takes
-    /// `fewer` away (`crate::guard`).
-    pub(crate) fn tally_commitment(&self, more: usize, fewer: usize) {
-        if more > 0 {
-            self.tallied_commitments.fetch_add(more, Ordering::SeqCst);
-        }
-        if fewer > 0 {
-            self.tallied_commitments.fetch_sub(fewer, Ordering::SeqCst);
-        }
+    /// Adds `bytes` of large commitments to the tally (`crate::guard`),
+    /// which its caller checked to fit.
+    pub(crate) fn tally(&self, bytes: usize) {
+        self.tallied_commitments.fetch_add(bytes, Ordering::SeqCst);
+    }
+
+    pub(crate) fn untally(&self, bytes: usize) {
+        self.tallied_commitments.fetch_sub(bytes, Ordering::SeqCst);
     }
 
     /// Marks a run of the isolate, begun at `started` (`run::epoch_ns`) on
@@ -150,6 +149,18 @@ impl MemoryBudget {
 
     pub(crate) fn running_since(&self) -> u64 {
         self.running_since.load(Ordering::Acquire)
+    }
+
+    /// Marks the run that began at `started` as stuck past its deadline
+    /// (`crate::stuck`).
+    pub(crate) fn mark_stuck(&self, started: u64) {
+        self.stuck_run.store(started, Ordering::SeqCst);
+    }
+
+    /// Whether the run in progress is one marked stuck.
+    pub(crate) fn running_stuck(&self) -> bool {
+        let stuck = self.stuck_run.load(Ordering::SeqCst);
+        stuck != 0 && stuck == self.running_since()
     }
 
     pub(crate) fn running_thread(&self) -> i32 {
@@ -186,9 +197,7 @@ impl MemoryBudget {
 
 /// The memory limit of the isolate whose lock this thread holds, if any.
 pub(crate) fn locked_limit() -> Option<usize> {
-    // SAFETY: `LOCKED_HERE` holds the budget of the isolate whose lock this
-    // thread holds, which lives at least as long as the lock.
-    crate::this_thread::LOCKED_HERE.get().map(|(_, budget)| unsafe { &*budget }.limit_bytes())
+    crate::this_thread::locked_budget().map(MemoryBudget::limit_bytes)
 }
 
 /// How far past its limit an isolate's heap may grow while the collection
@@ -346,7 +355,7 @@ pub(crate) mod icu {
     use std::sync::atomic::Ordering;
 
     use super::{MemoryBudget, overshoot};
-    use crate::this_thread::LOCKED_HERE;
+    use crate::this_thread::locked_budget;
 
     type Alloc = unsafe extern "C" fn(*const c_void, usize) -> *mut c_void;
     type Realloc = unsafe extern "C" fn(*const c_void, *mut c_void, usize) -> *mut c_void;
@@ -390,11 +399,6 @@ pub(crate) mod icu {
         false
     }
 
-    /// The budget of the isolate whose lock this thread holds, or null.
-    fn locked_budget() -> *const MemoryBudget {
-        LOCKED_HERE.get().map_or(std::ptr::null(), |(_, budget)| budget)
-    }
-
     fn size_of(ptr: *mut c_void) -> isize {
         // SAFETY: `ptr` is null or a live block of libc's allocator.
         isize::try_from(unsafe { libc::malloc_usable_size(ptr) }).unwrap_or(isize::MAX)
@@ -403,10 +407,7 @@ pub(crate) mod icu {
     unsafe extern "C" fn allocate(_: *const c_void, size: usize) -> *mut c_void {
         // SAFETY: malloc has no preconditions.
         let ptr = unsafe { libc::malloc(size) };
-        let budget = locked_budget();
-        // SAFETY: the budget is set only while its isolate's lock is held
-        // on this thread, and the isolate keeps it alive while it exists.
-        if !ptr.is_null() && !budget.is_null() && !charge(unsafe { &*budget }, size_of(ptr)) {
+        if !ptr.is_null() && locked_budget().is_some_and(|budget| !charge(budget, size_of(ptr))) {
             // SAFETY: `ptr` was just allocated and is not handed out.
             unsafe { libc::free(ptr) };
             return std::ptr::null_mut();
@@ -415,13 +416,10 @@ pub(crate) mod icu {
     }
 
     unsafe extern "C" fn reallocate(_: *const c_void, ptr: *mut c_void, size: usize) -> *mut c_void {
-        let budget = locked_budget();
-        if budget.is_null() {
+        let Some(budget) = locked_budget() else {
             // SAFETY: ICU passes a block this allocator returned, or null.
             return unsafe { libc::realloc(ptr, size) };
-        }
-        // SAFETY: as in `allocate`.
-        let budget = unsafe { &*budget };
+        };
         let before = size_of(ptr);
         let growth = isize::try_from(size).unwrap_or(isize::MAX).saturating_sub(before);
         // Refused before the block is touched: a failed realloc leaves the
@@ -438,10 +436,8 @@ pub(crate) mod icu {
     }
 
     unsafe extern "C" fn free(_: *const c_void, ptr: *mut c_void) {
-        let budget = locked_budget();
-        if !budget.is_null() {
-            // SAFETY: as in `allocate`.
-            charge(unsafe { &*budget }, -size_of(ptr));
+        if let Some(budget) = locked_budget() {
+            charge(budget, -size_of(ptr));
         }
         // SAFETY: ICU frees only blocks this allocator returned.
         unsafe { libc::free(ptr) };

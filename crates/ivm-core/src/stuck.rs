@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::memory::MemoryBudget;
-use crate::this_thread::{ESCAPED_STUCK, LOCKED_HERE, NO_ESCAPE, REENTRY};
+use crate::this_thread::{ESCAPED_STUCK, NO_ESCAPE, REENTRY, locked_budget};
 
 /// How long after its deadline a run may take to stop before its thread is
 /// made to leave it.
@@ -118,7 +118,7 @@ pub(crate) fn leave(budget: &MemoryBudget, started: u64) -> bool {
     if !INSTALLED.load(Ordering::SeqCst) || budget.running_since() != started {
         return false;
     }
-    budget.stuck_run.store(started, Ordering::SeqCst);
+    budget.mark_stuck(started);
     // SAFETY: tgkill has no memory preconditions; a thread that has ended
     // meanwhile is an error it returns, not undefined behaviour.
     unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), budget.running_thread(), signal()) };
@@ -146,17 +146,8 @@ impl Drop for NoEscape {
 /// The handler. Async-signal-safe: it reads this thread's variables and
 /// atomics, and either returns or jumps to the run's landing pad.
 extern "C" fn on_signal(_signal: c_int, _info: *mut libc::siginfo_t, context: *mut c_void) {
-    let Some((_, budget)) = LOCKED_HERE.get() else { return };
-    // SAFETY: `LOCKED_HERE` holds the budget of the isolate whose lock this
-    // thread holds, which lives at least as long as the lock.
-    let budget = unsafe { &*budget };
-    let stuck = budget.stuck_run.load(Ordering::SeqCst);
-    if stuck == 0
-        || stuck != budget.running_since()
-        || REENTRY.get().is_some()
-        || NO_ESCAPE.get() > 0
-        || !crate::fatal::can_escape()
-    {
+    let Some(budget) = locked_budget() else { return };
+    if !budget.running_stuck() || REENTRY.get().is_some() || NO_ESCAPE.get() > 0 || !crate::fatal::can_escape() {
         return;
     }
     let Some(at) = interrupted_at(context) else { return };

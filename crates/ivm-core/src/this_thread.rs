@@ -16,6 +16,17 @@ use crate::isolate::IsolateTag;
 use crate::memory::MemoryBudget;
 use crate::module::LinkHandles;
 
+/// The budget of the isolate whose lock this thread holds, if any. Only
+/// a thread-local read, so signal handlers and allocators may call it.
+pub(crate) fn locked_budget() -> Option<&'static MemoryBudget> {
+    let (_, budget) = LOCKED_HERE.get()?;
+    // SAFETY: `LOCKED_HERE` holds the budget of the isolate whose lock this
+    // thread holds (`isolate.rs`, `LockedHere`), which keeps it alive for as
+    // long as it is set; callers use the reference only within the code
+    // running under that lock, never past it.
+    Some(unsafe { &*budget })
+}
+
 static NEXT_THREAD_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {

@@ -262,13 +262,11 @@ pub(crate) fn transfer_in<'s>(
 ) -> Result<v8::Local<'s, v8::Value>> {
     let result = match value {
         Transferable::Copy(copy) => {
-            check_fits(isolate, copy.buffer_bytes())?;
-            check_heap_room(scope, isolate, copy.heap_bytes())?;
+            check_room(scope, isolate, copy.buffer_bytes(), copy.heap_bytes())?;
             ivm_marshal::to_v8(scope, copy)
         }
         Transferable::ExternalCopy(copy, options) => {
-            check_fits(isolate, copy.size())?;
-            check_heap_room(scope, isolate, copy.heap_bytes())?;
+            check_room(scope, isolate, copy.size(), copy.heap_bytes())?;
             return copy.materialise(scope, options);
         }
         Transferable::Callback(callback) => return crate::callback::function(scope, isolate, callback),
@@ -306,48 +304,46 @@ pub(crate) fn transfer_in<'s>(
 const HEAP_ROOM_CHECKED_FROM: usize = 256 << 10;
 
 /// Refuses a value the host moves in that cannot fit in what is left of
-/// the isolate's heap (`bytes`, at least, as `heap_bytes` estimates it),
-/// before any of it is made: a RangeError to the host, and the isolate
-/// stays as it was. Made anyway, it would take the heap past its limit,
-/// which disposes the isolate for what its host did. Garbage is collected
-/// before a refusal, so that only live memory refuses a value.
-fn check_heap_room(scope: &mut JsScope<'_, '_, '_, '_>, isolate: &Isolate, bytes: usize) -> Result<()> {
-    if bytes < HEAP_ROOM_CHECKED_FROM {
+/// the isolate's limit, before any of it is made: its ArrayBuffer contents
+/// (`buffer_bytes`, at most) off the heap, the rest (`heap_bytes`, at
+/// least, as `heap_bytes` estimates it) on it. A RangeError to the host,
+/// and the isolate stays as it was: made anyway, the value would take the
+/// isolate past its limit, which disposes it for what its host did.
+/// Garbage is collected before a refusal for the heap, so that only live
+/// memory refuses a value.
+fn check_room(
+    scope: &mut JsScope<'_, '_, '_, '_>,
+    isolate: &Isolate,
+    buffer_bytes: usize,
+    heap_bytes: usize,
+) -> Result<()> {
+    let range_error = |message: String| Err(Error::Js(crate::JsError::new("RangeError", message)));
+    let memory = &isolate.inner.memory;
+    if buffer_bytes > 0 && !memory.fits(buffer_bytes) {
+        // The error JavaScript gets when an ArrayBuffer cannot be allocated.
+        return range_error(format!(
+            "Array buffer allocation failed: {buffer_bytes} bytes do not fit in the isolate's memory limit"
+        ));
+    }
+    if heap_bytes < HEAP_ROOM_CHECKED_FROM {
         return Ok(());
     }
-    let limit = isolate.inner.memory.limit_bytes();
+    let limit = memory.limit_bytes();
     let room = |scope: &mut JsScope<'_, '_, '_, '_>| limit.saturating_sub(scope.get_heap_statistics().used_heap_size());
-    if bytes <= room(scope) {
+    if heap_bytes <= room(scope) {
         return Ok(());
     }
     scope.low_memory_notification();
     let left = room(scope);
-    if bytes <= left {
+    if heap_bytes <= left {
         return Ok(());
     }
-    Err(Error::Js(crate::JsError::new(
-        "RangeError",
-        format!(
-            "The value does not fit in the isolate's memory limit: it takes at least {} MiB, and {} MiB of the {} MiB limit are left",
-            bytes.div_ceil(1 << 20),
-            left >> 20,
-            limit >> 20
-        ),
-    )))
-}
-
-/// Refuses a value whose ArrayBuffer contents (`bytes`, at most) would
-/// take the isolate past its memory limit, with the error JavaScript gets
-/// when an ArrayBuffer cannot be allocated. The isolate is not at fault, so
-/// unlike a breach by its own code this leaves it usable.
-fn check_fits(isolate: &Isolate, bytes: usize) -> Result<()> {
-    if bytes == 0 || isolate.inner.memory.fits(bytes) {
-        return Ok(());
-    }
-    Err(Error::Js(crate::JsError::new(
-        "RangeError",
-        format!("Array buffer allocation failed: {bytes} bytes do not fit in the isolate's memory limit"),
-    )))
+    range_error(format!(
+        "The value does not fit in the isolate's memory limit: it takes at least {} MiB, and {} MiB of the {} MiB limit are left",
+        heap_bytes.div_ceil(1 << 20),
+        left >> 20,
+        limit >> 20
+    ))
 }
 
 fn is_primitive(value: v8::Local<'_, v8::Value>) -> bool {

@@ -20,7 +20,9 @@ pub mod wire;
 
 pub use allocator::{BoundedAllocator, Capped as AllocationCap};
 pub use error::Error;
-pub use v8_convert::{CloneOptions, deserialize, deserialize_moving, from_v8, serialize, to_v8, to_v8_moving};
+pub use v8_convert::{
+    CloneOptions, copied_string_bytes, deserialize, deserialize_moving, from_v8, serialize, to_v8, to_v8_moving,
+};
 pub use value::{
     BigInt, Buffer, ErrorKind, JsString, Object, ObjectId, Origin, OwnedBytes, Serialized, SharedBuffer, Structured,
     Value, ViewKind,

@@ -790,6 +790,14 @@ impl Budget {
     }
 }
 
+/// The most bytes `string` takes copied out of its isolate, as the bound on
+/// copies ([`CloneOptions::max_bytes`]) counts it: one a character when all
+/// are one-byte, else up to three (UTF-8) a UTF-16 unit. Read without
+/// flattening it: a rope of 2^29 characters takes a few bytes inside.
+pub fn copied_string_bytes(string: v8::Local<'_, v8::String>) -> usize {
+    if string.contains_only_onebyte() { string.length() } else { string.length().saturating_mul(3) }
+}
+
 /// A string, charged to `budget`: it fails with [`Error::OverLimit`]
 /// before a string that does not fit is read (a rope of 2^29 characters
 /// takes a few bytes of its heap).
@@ -798,10 +806,8 @@ fn read_string(
     string: v8::Local<'_, v8::String>,
     budget: &mut Budget,
 ) -> Result<JsString, Error> {
-    let one_byte = string.contains_only_onebyte();
-    // UTF-8 out of two-byte text takes up to three bytes a unit.
-    budget.charge(if one_byte { string.length() } else { string.length().saturating_mul(3) })?;
-    if one_byte {
+    budget.charge(copied_string_bytes(string))?;
+    if string.contains_only_onebyte() {
         return Ok(JsString::Utf8(string.to_rust_string_lossy(scope)));
     }
     let mut units = vec![0u16; string.length()];
