@@ -100,7 +100,7 @@ export type SourceTextModuleOptions = {
   lineOffset?: number;
   columnOffset?: number;
   /**
-   * Called once, as the module is made, with an object whose own
+   * Called once, when the module is linked, with an object whose own
    * properties become copies on the module's `import.meta`.
    */
   initializeImportMeta?: (meta: Record<string, unknown>, module: SourceTextModule) => void;

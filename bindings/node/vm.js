@@ -402,6 +402,7 @@ class SourceTextModule {
   #error;
   #linked = new Map();
   #importModuleDynamically;
+  #initializeImportMeta;
 
   constructor(code, options = {}) {
     if (typeof code !== 'string') throw invalidArgType('sourceText', 'of type string', code);
@@ -423,14 +424,20 @@ class SourceTextModule {
       throw nodeError(error, code);
     }
     moduleOf.set(this.#module, this);
-    // node:vm calls it with `import.meta` when the module first reads it;
-    // ivm's `import.meta` lives in the module's isolate, so it is called
-    // here, with an object whose own properties then become copies there.
-    if (initializeImportMeta !== undefined) {
-      const meta = {};
-      initializeImportMeta(meta, this);
-      this.#module._setImportMeta(meta);
-    }
+    this.#initializeImportMeta = initializeImportMeta;
+  }
+
+  // node:vm calls `initializeImportMeta` with `import.meta` when the module
+  // first reads it; ivm's `import.meta` lives in the module's isolate, so it
+  // is called once the module is linked (before any of its code can run),
+  // with an object whose own properties then become copies there.
+  #setImportMeta() {
+    const initialize = this.#initializeImportMeta;
+    if (initialize === undefined) return;
+    this.#initializeImportMeta = undefined;
+    const meta = {};
+    initialize(meta, this);
+    this.#module._setImportMeta(meta);
   }
 
   get identifier() {
@@ -481,20 +488,9 @@ class SourceTextModule {
   // links those in turn, and instantiates the graph.
   async link(linker) {
     await this._resolve(linker);
-    if (this._importsDynamically()) {
-      // Linked with an async resolver, which ivm keeps for the graph's
-      // dynamic imports.
-      await this.#module.instantiate(this.#entry.context, (specifier, referrer) => moduleOf.get(referrer)._imported(specifier));
-    } else {
-      this._instantiate();
-    }
-  }
-
-  // Whether a module of this graph takes `importModuleDynamically`.
-  _importsDynamically(seen = new Set()) {
-    if (seen.has(this)) return false;
-    seen.add(this);
-    return this.#importModuleDynamically !== undefined || [...this.#linked.values()].some((dependency) => dependency._importsDynamically(seen));
+    // With an async resolver, which ivm keeps for the graph's dynamic
+    // imports (`_imported`).
+    await this.#module.instantiate(this.#entry.context, (specifier, referrer) => moduleOf.get(referrer)._imported(specifier));
   }
 
   // The module `specifier` names from this one: a linked dependency, or for
@@ -536,6 +532,7 @@ class SourceTextModule {
         if (dependency.status === 'unlinked') await dependency._resolve(linker);
         this.#linked.set(specifier, dependency);
       }
+      this.#setImportMeta();
       this.#status = 'linked';
     } catch (error) {
       this.#status = 'unlinked';

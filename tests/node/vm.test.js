@@ -190,17 +190,19 @@ describe('modules', () => {
     assert.equal(contextifiedObject.seen, 42);
   });
 
-  test('initializeImportMeta: called as the module is made, its properties copied onto import.meta', async () => {
+  test('initializeImportMeta: called once the module is linked, before its code runs, its properties copied onto import.meta', async () => {
     let given;
+    // As with node:vm, the callback may name the module's own variable.
     const module = new vm.SourceTextModule('export const meta = { ...import.meta };', {
       initializeImportMeta(meta, owner) {
-        given = owner;
+        given = owner === module;
         meta.prop = 42;
         meta.list = [1, 2];
       },
     });
-    assert.equal(given, module);
+    assert.equal(given, undefined);
     await module.link(() => {});
+    assert.equal(given, true);
     await module.evaluate();
     assert.equal(module.namespace.meta.prop, 42);
     assert.deepEqual(module.namespace.meta.list, [1, 2]);
@@ -243,6 +245,14 @@ describe('modules', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.match(vm.runInContext('refused', context), /Module status must not be unlinked or linking/);
+    // Without the callback, as node:vm: a TypeError.
+    const without = new vm.SourceTextModule("import('x').catch((e) => { globalThis.missing = e.name + ': ' + e.message; });", { context });
+    await without.link(() => {});
+    await without.evaluate();
+    for (let i = 0; i < 50 && vm.runInContext('typeof missing', context) === 'undefined'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(vm.runInContext('missing', context), 'TypeError: A dynamic import callback was not specified.');
     assert.throws(
       () => new vm.SourceTextModule('', { importModuleDynamically: 1 }),
       (error) => error.code === 'ERR_INVALID_ARG_TYPE',

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use ivm_core::{ModuleResolver, RunOptions};
+use ivm_core::{HostError, ModuleResolver, RunOptions};
 use napi::bindgen_prelude::This;
 use napi::{Env, JsBoolean, JsFunction, JsObject, JsUnknown, NapiValue};
 use napi_derive::napi;
@@ -21,7 +21,7 @@ use crate::convert::{ResultMode, raw, transferable_to_js};
 use crate::env_state::{JsHandle, state};
 use crate::errors::{internal, rejection, throw, to_napi, type_error};
 use crate::forms::{Form, SharedHold, run, settled_promise, take, undefined};
-use crate::host::{describe, in_scope};
+use crate::host::{host_error_of, in_scope};
 use crate::isolate::Context;
 use crate::main_thread::MainThread;
 use crate::options::Options;
@@ -61,7 +61,7 @@ impl Module {
                 let linked = self.module.instantiate(&context.context, |specifier, referrer| {
                     let answer =
                         linker.call(&env, specifier, referrer).and_then(|value| linker.module_of(&env, &value));
-                    answer.map_err(|error| ivm_core::Error::InvalidArgument(linker.fail(&env, error)))
+                    answer.map_err(|error| ivm_core::Error::InvalidArgument(linker.fail(&env, error).to_string()))
                 });
                 match linked {
                     Ok(()) => undefined(&env),
@@ -202,11 +202,13 @@ impl Linker {
 
     /// Keeps what a failed answer threw, for `instantiate` to throw it, and
     /// returns its message for ivm-core.
-    fn fail(&self, env: &Env, error: napi::Error) -> String {
+    fn fail(&self, env: &Env, error: napi::Error) -> HostError {
         self.keep_thrown(env, rejection(env, error))
     }
 
-    fn keep_thrown(&self, env: &Env, thrown: JsUnknown) -> String {
+    /// Keeps what the resolver threw, for `instantiate`'s failure, and
+    /// gives what ivm-core is told of it (an error keeps its class).
+    fn keep_thrown(&self, env: &Env, thrown: JsUnknown) -> HostError {
         let mut kept = self.thrown.lock().unwrap_or_else(PoisonError::into_inner);
         if kept.is_none() {
             // In a box of its own: older Node-APIs reference objects only,
@@ -219,7 +221,7 @@ impl Linker {
             *kept = boxed.ok();
         }
         drop(kept);
-        describe(env, thrown).unwrap_or_else(|| "The module resolver failed".into())
+        host_error_of(env, thrown, "The module resolver failed")
     }
 
     /// The error `instantiate` fails with: what the resolver threw, if it

@@ -87,7 +87,7 @@ impl Module {
                 when_ready(py, asked, Some(&event_loop), move |py, outcome| {
                     match outcome.and_then(|value| answer(&value)) {
                         Ok(module) => settle.resolve(module),
-                        Err(error) => settle.reject(message_of(py, &error)),
+                        Err(error) => settle.reject(crate::errors::host_error(py, &error)),
                     }
                 });
             });

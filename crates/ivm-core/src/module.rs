@@ -30,7 +30,8 @@ use crate::run::Limits;
 use crate::this_thread::LINKS;
 use crate::transfer::transfer_out;
 use crate::{
-    CompileOptions, Context, Error, Isolate, Pending, Reference, Result, RunOptions, Structured, Transferable,
+    CompileOptions, Context, Error, HostError, Isolate, JsError, Pending, Reference, Result, RunOptions, Structured,
+    Transferable,
 };
 
 /// An ES module of an isolate. Cheap to clone; clones are the same module.
@@ -422,10 +423,16 @@ impl ModuleResolver {
         self.settle(Ok(module));
     }
 
-    /// The specifier cannot be resolved; the instantiation fails with
-    /// `message`.
-    pub fn reject(mut self, message: impl Into<String>) {
-        self.settle(Err(Error::InvalidArgument(message.into())));
+    /// The specifier cannot be resolved: the instantiation (or the dynamic
+    /// `import()`) fails with `error`, a JavaScript error or one of ivm's as
+    /// itself, anything else with its message.
+    pub fn reject(mut self, error: impl Into<HostError>) {
+        let error = match error.into() {
+            HostError::Ivm(error) => error,
+            HostError::Type(message) => Error::Js(JsError::new("TypeError", message)),
+            other => Error::InvalidArgument(other.to_string()),
+        };
+        self.settle(Err(error));
     }
 
     fn settle(&mut self, answer: Result<Module>) {
@@ -576,6 +583,11 @@ impl DynamicImport {
                     (Ok(Some(module)), _) => {
                         let namespace = v8::Local::new(scope, &*module).get_module_namespace();
                         promise.resolve(scope, namespace);
+                    }
+                    // A JavaScript error the resolver gave keeps its class.
+                    (_, Err(Error::Js(js))) => {
+                        let error = crate::exception::js_error_value(scope, &js);
+                        promise.reject(scope, error);
                     }
                     (Err(error), _) | (_, Err(error)) => {
                         let message =
