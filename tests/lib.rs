@@ -1,6 +1,7 @@
-//! Shared helpers for ivm's cross-crate test suites (`api`, `limits`,
-//! `tidy`). Each suite is its own test binary, so a suite that changes
-//! process-wide V8 state cannot affect another.
+//! Shared helpers for ivm's cross-crate test suites (the modules of
+//! `suite.rs`, `hardening`, `tidy`). The suites share a process, so none of
+//! them may change process-wide V8 state; `hardening`, which measures the
+//! process, has one of its own.
 
 use std::path::PathBuf;
 

@@ -403,7 +403,7 @@ fn trampoline<'s>(
                         Ok(settled) => break Ok(settled),
                         // V8's termination reaches JavaScript only where it
                         // checks for it; throwing ends the call for certain.
-                        Err(mpsc::RecvTimeoutError::Timeout) if isolate.is_interrupted() => {
+                        Err(mpsc::RecvTimeoutError::Timeout) if isolate.must_stop() => {
                             return throw(scope, "the call was interrupted while it waited for the host");
                         }
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -491,9 +491,9 @@ impl Drop for ServingHostCall {
 }
 
 /// Whether the call of the isolate whose synchronous callback is running
-/// on this thread was interrupted (by its timeout, say).
+/// on this thread must stop (by its timeout, say; see `Isolate::must_stop`).
 pub(crate) fn caller_interrupted() -> bool {
-    CALLING.with(|calling| calling.borrow().last().is_some_and(Isolate::is_interrupted))
+    CALLING.with(|calling| calling.borrow().last().is_some_and(Isolate::must_stop))
 }
 
 /// A resolver whose settlement `receiver` waits for.

@@ -272,7 +272,7 @@ impl V8InspectorClientImpl for Client {
         let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(self.isolate) };
         let owner = Isolate::of(&isolate);
         while agent.paused.get() {
-            if owner.as_ref().is_none_or(Isolate::is_interrupted) {
+            if owner.as_ref().is_none_or(Isolate::must_stop) {
                 break;
             }
             if let Some(command) = agent.inbox.pop_waiting(PAUSE_CHECK) {

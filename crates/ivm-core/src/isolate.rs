@@ -724,11 +724,18 @@ impl Isolate {
         LOCKED_HERE.get().is_some_and(|(tag, _)| tag != self.inner.tag)
     }
 
-    /// Whether the running call should stop: its deadline passed, the
-    /// isolate was disposed or went over its memory limit. For host code a
-    /// call waits on, which V8's termination cannot reach.
-    pub(crate) fn is_interrupted(&self) -> bool {
-        self.inner.run.was_interrupted() || self.is_disposed() || self.inner.memory.limit_hit()
+    /// Whether the running call must stop: its deadline passed, the isolate
+    /// was disposed or went over its memory limit. For host code a call
+    /// waits on, which V8's termination cannot reach; the call's JavaScript
+    /// is terminated too, so that the wait that ends for it does not return
+    /// into code that goes on (a deadline asks first where the code is, and
+    /// terminates only once it answers, see `run::arm_timeout`).
+    pub(crate) fn must_stop(&self) -> bool {
+        let stop = self.inner.run.was_interrupted() || self.is_disposed() || self.inner.memory.limit_hit();
+        if stop {
+            self.inner.terminator.terminate_execution();
+        }
+        stop
     }
 
     /// The CPU budget of the call running now, if it has one.

@@ -736,8 +736,9 @@ struct Deadlines {
 /// An outermost run (`capture`: its start, as `epoch_ns` gives it) is
 /// first asked, between statements, where its JavaScript is
 /// ([`on_deadline`]), which then terminates it; a run that does not answer
-/// within [`FRAMES_GRACE`] (its thread is not running JavaScript) is
-/// terminated without. The second deadline is that last resort, and goes
+/// within [`FRAMES_GRACE`] (its thread waits on the host) is told to stop
+/// waiting, and one that has not answered by [`FRAMES_WAIT`] is terminated
+/// without. The second deadline is that last resort, and goes
 /// on checking: a run that termination does not stop (a builtin of V8's
 /// that loops without checking for it) has its thread made to leave it
 /// from [`crate::stuck::GRACE`] after the deadline. Both come only to runs
@@ -760,15 +761,26 @@ fn arm_timeout(inner: &Arc<IsolateInner>, at: Instant, capture: Option<u64>) -> 
         }
     });
     let stuck_from = at + crate::stuck::GRACE;
+    let unasked_from = at + FRAMES_WAIT;
     let mut terminated = false;
     let fallback = Watchdog::global().schedule_every(at + FRAMES_GRACE, crate::stuck::INTERVAL, move || {
         let Some(inner) = weak.upgrade() else { return false };
+        let now = Instant::now();
         if !terminated {
-            terminated = true;
-            if inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                inner.interrupt();
+            if inner.run.timing_out.load(Ordering::SeqCst) != started {
+                // It answered (and was terminated), or it ended.
+                terminated = true;
+            } else if now >= unasked_from {
+                terminated = true;
+                if inner.run.timing_out.compare_exchange(started, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                    inner.interrupt();
+                }
+            } else {
+                // Host code the run waits on ends its wait at once, back
+                // into JavaScript, where the interrupt asks and terminates.
+                inner.run.mark_interrupted();
             }
-        } else if Instant::now() >= stuck_from {
+        } else if now >= stuck_from {
             return crate::stuck::leave(&inner.memory, started);
         }
         inner.memory.running_since() == started
@@ -783,9 +795,14 @@ pub fn take_timed_out_frames() -> Option<String> {
     crate::this_thread::TIMED_OUT_AT.with(|slot| slot.borrow_mut().take())
 }
 
-/// How long a run whose deadline came has to say where it is before it is
-/// terminated without.
+/// How long a run whose deadline came has to say where it is before host
+/// code it waits on is told to stop waiting.
 const FRAMES_GRACE: Duration = Duration::from_millis(5);
+
+/// How long it has before it is terminated without saying: its thread may
+/// wait that long for a core on a loaded machine, and JavaScript that does
+/// not take the interrupt would not take the termination either.
+const FRAMES_WAIT: Duration = Duration::from_millis(100);
 
 /// How many frames a timed-out run's error shows.
 const TIMED_OUT_FRAMES: usize = 10;
