@@ -123,3 +123,21 @@ fn no_built_in_is_reported_and_hostile_globals_end_in_errors() {
     assert!(matches!(result, Err(Error::MemoryLimit)), "{result:?}");
     assert!(changes.set.is_empty());
 }
+
+/// The same code run again (node:vm's `runInContext(code, …)` in a loop)
+/// runs again with the globals of its own run, and under its own origin.
+#[test]
+fn the_same_code_runs_again_with_new_globals_and_its_own_origin() {
+    let sandbox = sandbox();
+    let code = "if (x > 2) throw new Error('big'); x * 10";
+    for x in [1.0, 2.0] {
+        let (result, _) = sandbox.run(&[("x".to_owned(), value(x))], code, &EvalOptions::new());
+        assert_eq!(result.unwrap().as_value(), Some(&Value::Number(x * 10.0)));
+    }
+    for file in ["first.js", "second.js"] {
+        let options = EvalOptions::new().origin(ivm::ScriptOrigin::new(file));
+        let (result, _) = sandbox.run(&[("x".to_owned(), value(3.0))], code, &options);
+        let Err(Error::Js(error)) = result else { panic!("{result:?}") };
+        assert!(error.stack.as_deref().is_some_and(|stack| stack.contains(&format!("at {file}:1:"))), "{error:?}");
+    }
+}

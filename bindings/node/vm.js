@@ -231,6 +231,11 @@ function scriptOptions(options) {
   return { filename, lineOffset, columnOffset };
 }
 
+// What a run that threw or changed a global reports into (see Sandbox._run
+// in src/sandbox.rs); read, and emptied, as soon as the run returns. No run's
+// result is this array: results are copies made for each run.
+const report = [];
+
 // Whether `new Script` compiles its code to check it, as node:vm's does:
 // not for the `runIn…` functions, which run it at once (see `unchecked`).
 let checking = true;
@@ -301,7 +306,8 @@ class Script {
   #run(sandbox, target, names, { timeout, breakOnSigint }) {
     const values = valuesOf(target, names);
     const { filename, lineOffset, columnOffset } = this.#origin;
-    const [threw, result, setNames, setValues, deleted] = sandbox._run(
+    const result = sandbox._run(
+      report,
       this.#code,
       names,
       values,
@@ -312,9 +318,13 @@ class Script {
       this.#cache,
       breakOnSigint === true,
     );
+    // The result itself, unless the run threw or changed a global.
+    if (result !== report) return result;
+    const [threw, value, setNames, setValues, deleted] = report;
+    report.length = 0;
     writeBack(target, setNames, setValues, deleted);
-    if (threw) throw nodeError(result, this.#code);
-    return result;
+    if (threw) throw nodeError(value, this.#code);
+    return value;
   }
 
   runInNewContext(contextObject, options) {

@@ -49,13 +49,17 @@ impl Sandbox {
     /// `line_offset` and `column_offset`, within `timeout` milliseconds if
     /// given, compiled with `cached_data` (an ExternalCopy of V8's code
     /// cache) if given, ended by Ctrl-C with `break_on_sigint`;
-    /// positional, as it is called for every run. Gives
-    /// `[threw, result or error, set names, set values, deleted names]`.
+    /// positional, as it is called for every run. Gives the result itself
+    /// when the run neither threw nor changed a global (most runs: no array
+    /// to make and fill); otherwise `report`, an empty array `vm.js` keeps
+    /// for this, filled with `[threw, result or error, set names, set
+    /// values, deleted names]`.
     #[napi(js_name = "_run", catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         env: Env,
+        mut report: JsObject,
         code: String,
         names: Vec<String>,
         values: JsObject,
@@ -65,7 +69,7 @@ impl Sandbox {
         timeout: Option<f64>,
         cached_data: Option<JsUnknown>,
         break_on_sigint: Option<bool>,
-    ) -> napi::Result<JsObject> {
+    ) -> napi::Result<JsUnknown> {
         let globals = globals(&env, names, &values)?;
         let origin = ScriptOrigin::new(filename).line_offset(line_offset).column_offset(column_offset);
         let mut options = EvalOptions::new().origin(origin).result(TransferMode::CopyExceptFunctions);
@@ -89,27 +93,23 @@ impl Sandbox {
         let (result, changes) = self.sandbox.run(&globals, &code, &options);
         let interrupted = sigint.as_ref().is_some_and(crate::sigint::BreakOnSigint::seen);
         drop(sigint);
-        let mut out = env.create_array_with_length(5)?;
-        match result {
+        let unchanged = changes.set.is_empty() && changes.deleted.is_empty();
+        let (threw, result) = match result {
             Ok(value) => {
-                out.set_element(0, env.get_boolean(false)?)?;
-                out.set_element(1, transferable_to_js(&env, value, ResultMode::OrReference)?)?;
+                let value = transferable_to_js(&env, value, ResultMode::OrReference)?;
+                if unchanged {
+                    return Ok(value);
+                }
+                (false, value)
             }
-            Err(Error::Canceled) if interrupted => {
-                out.set_element(0, env.get_boolean(true)?)?;
-                out.set_element(1, interrupted_error(&env)?)?;
-            }
-            Err(Error::Timeout) => {
-                out.set_element(0, env.get_boolean(true)?)?;
-                out.set_element(1, timed_out(&env, timeout.unwrap_or_default())?)?;
-            }
-            Err(error) => {
-                out.set_element(0, env.get_boolean(true)?)?;
-                out.set_element(1, rejection(&env, sync_to_napi(&env, error)))?;
-            }
-        }
-        write_changes(&env, &mut out, 2, changes)?;
-        Ok(out)
+            Err(Error::Canceled) if interrupted => (true, interrupted_error(&env)?.into_unknown()),
+            Err(Error::Timeout) => (true, timed_out(&env, timeout.unwrap_or_default())?.into_unknown()),
+            Err(error) => (true, rejection(&env, sync_to_napi(&env, error))),
+        };
+        report.set_element(0, env.get_boolean(threw)?)?;
+        report.set_element(1, result)?;
+        write_changes(&env, &mut report, 2, changes)?;
+        Ok(report.into_unknown())
     }
 
     /// node:vm's error for a run `ms` milliseconds ended, for the runs

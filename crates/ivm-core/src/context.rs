@@ -8,7 +8,7 @@ use crate::held::Held;
 use crate::run::Limits;
 use crate::script::source_with_cache;
 use crate::transfer::{JsScope, transfer_in, transfer_out};
-use crate::{Error, EvalOptions, Isolate, Reference, Result, ScriptOrigin, Transferable};
+use crate::{CompileOptions, Error, EvalOptions, Isolate, Reference, Result, RunOptions, ScriptOrigin, Transferable};
 
 /// A sandboxed global environment within an isolate. Cheap to clone; clones
 /// share one handle, and [`Context::release`] releases it for all of them.
@@ -122,15 +122,34 @@ pub(crate) fn eval_in<'s>(
     code: &str,
     options: &EvalOptions,
 ) -> Result<Transferable> {
-    let origin = script_origin(scope, &options.compile.origin)?;
+    let script = compile_in(scope, code, &options.compile)?;
+    run_compiled(scope, isolate, context, script, &options.run)
+}
+
+/// `code` compiled as a script of the scope's context.
+pub(crate) fn compile_in<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    code: &str,
+    options: &CompileOptions,
+) -> Result<v8::Local<'s, v8::Script>> {
+    let origin = script_origin(scope, &options.origin)?;
     // A code cache given is used, as isolated-vm's and node:vm's eval do;
     // one V8 rejects only costs the compile it would have saved.
-    let (mut source, compile) = source_with_cache(new_string(scope, code)?, &origin, &options.compile);
-    let script =
-        v8::script_compiler::compile(scope, &mut source, compile, v8::script_compiler::NoCacheReason::NoReason)
-            .ok_or_else(|| caught(scope))?;
+    let (mut source, compile) = source_with_cache(new_string(scope, code)?, &origin, options);
+    v8::script_compiler::compile(scope, &mut source, compile, v8::script_compiler::NoCacheReason::NoReason)
+        .ok_or_else(|| caught(scope))
+}
+
+/// Runs `script` and copies its completion value out as `options` say.
+pub(crate) fn run_compiled<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    context: &Arc<v8::Global<v8::Context>>,
+    script: v8::Local<'s, v8::Script>,
+    options: &RunOptions,
+) -> Result<Transferable> {
     let value = script.run(scope).ok_or_else(|| caught(scope))?;
-    transfer_out(scope, isolate, context, value, &options.run)
+    transfer_out(scope, isolate, context, value, options)
 }
 
 pub(crate) fn new_string<'s>(scope: &v8::PinScope<'s, '_>, s: &str) -> Result<v8::Local<'s, v8::String>> {

@@ -14,12 +14,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::context::{eval_in, new_string};
+use crate::context::{compile_in, new_string, run_compiled};
 use crate::exception::caught;
 use crate::reference::{OwnProperty, own_property};
 use crate::run::Limits;
 use crate::transfer::{JsScope, transfer_in, transfer_out};
-use crate::{Context, Error, EvalOptions, Isolate, Result, RunOptions, TransferMode, Transferable};
+use crate::{
+    CompileOptions, Context, Error, EvalOptions, Isolate, Result, RunOptions, ScriptOrigin, TransferMode, Transferable,
+};
 
 /// A property of a host's sandbox object, as it goes into the context.
 #[derive(Debug, Clone)]
@@ -71,6 +73,15 @@ struct Synced {
     /// functions of the isolate's, wrapping the host's). Not copies of
     /// objects, which code may have changed in place.
     given_values: HashMap<String, v8::Global<v8::Value>>,
+    /// The last run's script (see `compiled`).
+    compiled: Option<Compiled>,
+}
+
+/// A script a run compiled, with what it was compiled from.
+struct Compiled {
+    code: String,
+    origin: ScriptOrigin,
+    script: v8::Global<v8::UnboundScript>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -126,7 +137,8 @@ impl Sandbox {
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
         let outcome = isolate.run_in(&context, Limits::from(&options.run), |scope| {
             self.copy_in(scope, &mut synced, globals)?;
-            let result = eval_in(scope, isolate, &context, code, options);
+            let result = compiled(scope, &mut synced, code, &options.compile)
+                .and_then(|script| run_compiled(scope, isolate, &context, script, &options.run));
             if scope.has_terminated() {
                 return Ok((result, None));
             }
@@ -226,7 +238,9 @@ impl Sandbox {
                 shadowing.push(name.clone());
             }
         }
-        *synced = Synced { names: given, shadowing, given_values };
+        synced.names = given;
+        synced.shadowing = shadowing;
+        synced.given_values = given_values;
         Ok(())
     }
 
@@ -331,4 +345,31 @@ fn materialise<'s>(
             Ok(object.into())
         }
     }
+}
+
+/// `code` as a script of the scope's context: the last run's script bound
+/// again when the code and origin are the same, as they are on every call
+/// of node:vm's function forms (`vm.runInContext(code, …)`), which skips
+/// the compile; compiled (and kept for next time) otherwise.
+fn compiled<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    synced: &mut Synced,
+    code: &str,
+    options: &CompileOptions,
+) -> Result<v8::Local<'s, v8::Script>> {
+    // A code cache given is V8's to take or reject on each compile.
+    if options.cached_data.is_some() {
+        return compile_in(scope, code, options);
+    }
+    if let Some(last) = synced.compiled.as_ref().filter(|last| last.code == code && last.origin == options.origin) {
+        return Ok(v8::Local::new(scope, &last.script).bind_to_current_context(scope));
+    }
+    let script = compile_in(scope, code, options)?;
+    let unbound = script.get_unbound_script(scope);
+    synced.compiled = Some(Compiled {
+        code: code.to_owned(),
+        origin: options.origin.clone(),
+        script: v8::Global::new(scope, unbound),
+    });
+    Ok(script)
 }
