@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use ivm::{
-    Callback, Error, EvalOptions, Isolate, IsolateOptions, Sandbox, SandboxChanges, SandboxValue, Transferable, Value,
+    Callback, Completion, Error, EvalOptions, Isolate, IsolateOptions, Sandbox, SandboxChanges, SandboxValue,
+    Transferable, Value,
 };
 
 fn sandbox() -> Sandbox {
@@ -140,4 +141,28 @@ fn the_same_code_runs_again_with_new_globals_and_its_own_origin() {
         let Err(Error::Js(error)) = result else { panic!("{result:?}") };
         assert!(error.stack.as_deref().is_some_and(|stack| stack.contains(&format!("at {file}:1:"))), "{error:?}");
     }
+}
+
+/// A script that completes with a promise (an async function's call, as
+/// node:vm's callers await) gives what the promise came to once the run's
+/// own jobs ran; a rejection is the host's to handle, not the run's error.
+#[test]
+fn a_promise_the_script_completes_with_gives_what_it_came_to() {
+    let sandbox = sandbox();
+    let code = "(async () => { await null; globalThis.late = 1; return 7 })()";
+    let (result, changes) = sandbox.run(&[], code, &EvalOptions::new());
+    let Ok(Completion::Fulfilled(value)) = result else { panic!("{result:?}") };
+    assert_eq!(value.as_value(), Some(&Value::Number(7.0)));
+    assert_eq!(set(&changes), vec![("late".to_owned(), Value::Number(1.0))]);
+
+    let (result, _) = sandbox.run(&[], "Promise.reject(new RangeError('no'))", &EvalOptions::new());
+    let Ok(Completion::Rejected(Error::Js(error))) = result else { panic!("{result:?}") };
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "no"));
+
+    let (result, _) = sandbox.run(&[], "new Promise(() => {})", &EvalOptions::new());
+    let Ok(Completion::Rejected(Error::InvalidArgument(message))) = result else { panic!("{result:?}") };
+    assert!(message.contains("still pending"), "{message}");
+
+    let (result, _) = sandbox.run(&[], "1 + 1", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::Number(2.0)));
 }

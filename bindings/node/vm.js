@@ -318,12 +318,16 @@ class Script {
       this.#cache,
       breakOnSigint === true,
     );
-    // The result itself, unless the run threw or changed a global.
+    // The result itself, unless the run threw, changed a global or
+    // completed with a promise (which it settled: node:vm would give the
+    // promise, for the caller to await).
     if (result !== report) return result;
-    const [threw, value, setNames, setValues, deleted] = report;
+    const [threw, value, setNames, setValues, deleted, settled] = report;
     report.length = 0;
     writeBack(target, setNames, setValues, deleted);
     if (threw) throw nodeError(value, this.#code);
+    if (settled === 'fulfilled') return Promise.resolve(value);
+    if (settled === 'rejected') return Promise.reject(value);
     return value;
   }
 

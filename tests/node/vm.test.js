@@ -118,6 +118,19 @@ describe('the sandbox', () => {
     assert.ok(result.date instanceof Date && result.map instanceof Map, 'copied into Node realm');
   });
 
+  test('a script that completes with a promise gives a promise of what it came to, as node:vm callers await', async () => {
+    const sandbox = { n: 20 };
+    const result = vm.runInNewContext('(async () => { await null; n += 1; return n * 2 })()', sandbox);
+    assert.ok(result instanceof Promise);
+    assert.equal(await result, 42);
+    assert.equal(sandbox.n, 21, "the promise's jobs ran in the run, and their changes are written back");
+    await assert.rejects(vm.runInNewContext('Promise.reject(new RangeError("no"))'), { name: 'RangeError', message: 'no' });
+    await assert.rejects(vm.runInNewContext('new Promise(() => {})'), /still pending when its run ended/);
+    const context = vm.createContext({});
+    await assert.rejects(vm.runInContext('(async () => { throw new TypeError("late") })()', context), { name: 'TypeError' });
+    assert.equal(vm.runInContext('1 + 1', context), 2, 'a rejection handed to Node does not fail a later run');
+  });
+
   test('a value that cannot cross is a TransferError naming its path', () => {
     assert.throws(
       () => vm.runInNewContext('1', { outer: { inner: Symbol('s') } }),

@@ -48,6 +48,17 @@ def test_a_function_defined_inside_comes_out_callable() -> None:
         assert context.sandbox["triple"](5) == 15
 
 
+def test_a_promise_the_script_completes_with_gives_its_value_or_raises_its_rejection() -> None:
+    sandbox = {"n": 20}
+    assert vm.run_in_new_context("(async () => { await null; n += 1; return n * 2 })()", sandbox) == 42
+    assert sandbox["n"] == 21
+    with pytest.raises(ivm.JSError) as rejected:
+        vm.run_in_new_context('Promise.reject(new RangeError("no"))')
+    assert rejected.value.name == "RangeError" and "no" in str(rejected.value)
+    with pytest.raises(ivm.IvmError, match="still pending when its run ended"):
+        vm.run_in_new_context("new Promise(() => {})")
+
+
 def test_a_value_that_cannot_cross_names_its_path() -> None:
     with pytest.raises(ivm.TransferError, match="outer"):
         vm.run_in_new_context("1", {"outer": {"inner": object()}})

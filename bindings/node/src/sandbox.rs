@@ -2,7 +2,7 @@
 //! take the sandbox object's properties as `vm.js` prepared them and give
 //! back what to write onto it.
 
-use ivm_core::{Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, numeric};
+use ivm_core::{Completion, Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, numeric};
 use std::sync::{Mutex, PoisonError};
 
 use napi::bindgen_prelude::{External, ObjectFinalize};
@@ -53,7 +53,9 @@ impl Sandbox {
     /// when the run neither threw nor changed a global (most runs: no array
     /// to make and fill); otherwise `report`, an empty array `vm.js` keeps
     /// for this, filled with `[threw, result or error, set names, set
-    /// values, deleted names]`.
+    /// values, deleted names]`, and `"fulfilled"` or `"rejected"` after
+    /// them when the result is what a promise came to (`vm.js` gives a
+    /// promise of it).
     #[napi(js_name = "_run", catch_unwind)]
     #[allow(clippy::too_many_arguments)]
     pub fn run(
@@ -94,21 +96,28 @@ impl Sandbox {
         let interrupted = sigint.as_ref().is_some_and(crate::sigint::BreakOnSigint::seen);
         drop(sigint);
         let unchanged = changes.set.is_empty() && changes.deleted.is_empty();
-        let (threw, result) = match result {
-            Ok(value) => {
+        let (threw, result, settled) = match result {
+            Ok(Completion::Value(value)) => {
                 let value = transferable_to_js(&env, value, ResultMode::OrReference)?;
                 if unchanged {
                     return Ok(value);
                 }
-                (false, value)
+                (false, value, None)
             }
-            Err(Error::Canceled) if interrupted => (true, interrupted_error(&env)?.into_unknown()),
-            Err(Error::Timeout) => (true, timed_out(&env, timeout.unwrap_or_default())?.into_unknown()),
-            Err(error) => (true, rejection(&env, sync_to_napi(&env, error))),
+            Ok(Completion::Fulfilled(value)) => {
+                (false, transferable_to_js(&env, value, ResultMode::OrReference)?, Some("fulfilled"))
+            }
+            Ok(Completion::Rejected(error)) => (false, rejection(&env, sync_to_napi(&env, error)), Some("rejected")),
+            Err(Error::Canceled) if interrupted => (true, interrupted_error(&env)?.into_unknown(), None),
+            Err(Error::Timeout) => (true, timed_out(&env, timeout.unwrap_or_default())?.into_unknown(), None),
+            Err(error) => (true, rejection(&env, sync_to_napi(&env, error)), None),
         };
         report.set_element(0, env.get_boolean(threw)?)?;
         report.set_element(1, result)?;
         write_changes(&env, &mut report, 2, changes)?;
+        if let Some(settled) = settled {
+            report.set_element(5, env.create_string(settled)?)?;
+        }
         Ok(report.into_unknown())
     }
 

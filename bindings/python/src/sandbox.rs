@@ -2,7 +2,7 @@
 //! whose runs take a dict's items as the context's globals and give back
 //! what to write onto the dict.
 
-use ivm_core::{Error, SandboxValue, TransferMode, Transferable};
+use ivm_core::{Completion, Error, SandboxValue, TransferMode, Transferable};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -53,7 +53,14 @@ impl Sandbox {
         // Ctrl-C while it runs ends the run, as for every call.
         let (result, changes) = detached(py, || Ok(sandbox.run(&values, code, &options)))?;
         let (raised, result) = match result {
-            Ok(value) => (py.None().into_bound(py), from_transferable(py, value)?),
+            // Python has no promise of the context's to give: a promise's
+            // value, or its rejection raised.
+            Ok(Completion::Value(value) | Completion::Fulfilled(value)) => {
+                (py.None().into_bound(py), from_transferable(py, value)?)
+            }
+            Ok(Completion::Rejected(error)) => {
+                (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))
+            }
             Err(Error::Timeout) => {
                 let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
                 (timeout_error(py, message).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))

@@ -141,7 +141,7 @@ pub(crate) fn compile_in<'s>(
 }
 
 /// Runs `script` and copies its completion value out as `options` say.
-pub(crate) fn run_compiled<'s>(
+fn run_compiled<'s>(
     scope: &mut JsScope<'_, '_, 's, '_>,
     isolate: &Isolate,
     context: &Arc<v8::Global<v8::Context>>,

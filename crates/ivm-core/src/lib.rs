@@ -72,7 +72,7 @@ pub use pool::{IsolatePool, PooledIsolate};
 pub use profiler::{CallFrame, CpuProfile, ProfileNode, ThreadCpuProfile};
 pub use reference::Reference;
 pub use remote::{Peers, Remote, RemoteClass, RemoteOp};
-pub use sandbox::{Sandbox, SandboxChanges, SandboxValue};
+pub use sandbox::{Completion, Sandbox, SandboxChanges, SandboxValue};
 pub use script::Script;
 pub use snapshot::{SnapshotOptions, SnapshotScript, SnapshotWorker, create_snapshot, serve_snapshot_worker};
 pub use transfer::Transferable;

@@ -7,6 +7,11 @@
 //! object, as node:vm's sandbox would show it. Nothing of the host is ever
 //! inside: values are copies, functions are callbacks.
 //!
+//! A run that completes with a promise (an async function's call, say)
+//! gives what the promise came to once the run's own jobs ran
+//! ([`Completion`]): node:vm hands the promise itself to a caller that
+//! awaits it, and a promise cannot be copied.
+//!
 //! Both bindings' `vm` modules are built on this type; they convert their
 //! objects to and from [`SandboxValue`]s and map [`Error`]s to node:vm's
 //! errors ([`Sandbox::timeout_message`]).
@@ -14,11 +19,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::context::{compile_in, new_string, run_compiled};
-use crate::exception::caught;
+use crate::context::{compile_in, new_string};
+use crate::exception::{caught, thrown};
 use crate::reference::{OwnProperty, own_property};
 use crate::run::Limits;
-use crate::transfer::{JsScope, transfer_in, transfer_out};
+use crate::transfer::{JsScope, Settled, settle, transfer_in, transfer_out};
 use crate::{
     CompileOptions, Context, Error, EvalOptions, Isolate, Result, RunOptions, ScriptOrigin, TransferMode, Transferable,
 };
@@ -33,6 +38,30 @@ pub enum SandboxValue {
     /// function, as `console` does): made inside as a plain object of the
     /// same properties, each crossing the same way.
     Object(Vec<(String, SandboxValue)>),
+}
+
+/// What a run's script completed with.
+#[derive(Debug)]
+pub enum Completion {
+    /// A value that is not a promise.
+    Value(Transferable),
+    /// A promise the run's jobs fulfilled, with its value.
+    Fulfilled(Transferable),
+    /// A promise the run's jobs rejected, with its reason; or one still
+    /// pending when they were done (nothing outside the run can settle it
+    /// for the host any more), with [`Error::InvalidArgument`].
+    Rejected(Error),
+}
+
+impl Completion {
+    /// The value, if the script completed with a copy of a primitive
+    /// (not a promise).
+    pub fn as_value(&self) -> Option<&ivm_marshal::Value> {
+        match self {
+            Completion::Value(value) => value.as_value(),
+            _ => None,
+        }
+    }
 }
 
 /// What a run did to the context's globals, for the host's object.
@@ -118,8 +147,8 @@ impl Sandbox {
 
     /// Runs `code` as a classic script in the context, with `globals` (the
     /// host object's own properties) as its globals first: what the script
-    /// completes with, as `options.run.result` asks, and what it did to the
-    /// globals. The changes are read even when the script throws or times
+    /// completes with, as `options.run.result` asks (a promise settled
+    /// first, see [`Completion`]), and what it did to the globals. The changes are read even when the script throws or times
     /// out (what it did before stays done, as in node:vm); only a disposed
     /// isolate has none. One entry into the isolate does it all, unless the
     /// run was terminated: its changes are then read in a second.
@@ -128,7 +157,7 @@ impl Sandbox {
         globals: &[(String, SandboxValue)],
         code: &str,
         options: &EvalOptions,
-    ) -> (Result<Transferable>, SandboxChanges) {
+    ) -> (Result<Completion>, SandboxChanges) {
         let context = match self.context.global_handle() {
             Ok(context) => context,
             Err(error) => return (Err(error), SandboxChanges::default()),
@@ -138,7 +167,7 @@ impl Sandbox {
         let outcome = isolate.run_in(&context, Limits::from(&options.run), |scope| {
             self.copy_in(scope, &mut synced, globals)?;
             let result = compiled(scope, &mut synced, code, &options.compile)
-                .and_then(|script| run_compiled(scope, isolate, &context, script, &options.run));
+                .and_then(|script| complete(scope, isolate, &context, script, &options.run));
             if scope.has_terminated() {
                 return Ok((result, None));
             }
@@ -304,6 +333,33 @@ impl Sandbox {
         synced.names = now;
         Ok(SandboxChanges { set, deleted })
     }
+}
+
+/// Runs `script`, and gives what it completed with, a promise settled by
+/// the jobs it queued.
+fn complete<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    context: &Arc<v8::Global<v8::Context>>,
+    script: v8::Local<'s, v8::Script>,
+    options: &RunOptions,
+) -> Result<Completion> {
+    let value = script.run(scope).ok_or_else(|| caught(scope))?;
+    Ok(match settle(scope, value)? {
+        Settled::NotAPromise(value) => Completion::Value(transfer_out(scope, isolate, context, value, options)?),
+        Settled::Fulfilled(value) => Completion::Fulfilled(transfer_out(scope, isolate, context, value, options)?),
+        Settled::Rejected(reason) => {
+            // Its rejection goes to the host and does not fail the run: V8
+            // tells the isolate's rejection watch that it is handled.
+            value.cast::<v8::Promise>().mark_as_handled();
+            Completion::Rejected(thrown(scope, reason, None))
+        }
+        Settled::Pending(_) => Completion::Rejected(Error::InvalidArgument(
+            "The script's promise was still pending when its run ended: only a promise that the run's own jobs \
+             settle can be given to the host"
+                .into(),
+        )),
+    })
 }
 
 /// The keys of a global that code made: its own enumerable string-keyed

@@ -191,9 +191,9 @@ pub(crate) fn transfer_out<'s>(
 ) -> Result<Transferable> {
     let value = if options.promise {
         match settle(scope, value)? {
-            Some(value) => value,
-            None => {
-                let promise = value.cast::<v8::Promise>();
+            Settled::NotAPromise(value) | Settled::Fulfilled(value) => value,
+            Settled::Rejected(reason) => return Err(thrown(scope, reason, None)),
+            Settled::Pending(promise) => {
                 if crate::follow::follow(scope, isolate, context, promise, options)? {
                     // The result goes out when the promise settles.
                     return Ok(Transferable::Copy(Structured::from(Value::Undefined)));
@@ -229,14 +229,21 @@ pub(crate) fn transfer_out<'s>(
     }
 }
 
-/// The settled value of a promise (anything else is its own value), or
-/// `None` if the promise is still pending once every queued reaction ran.
-fn settle<'s>(
-    scope: &mut JsScope<'_, '_, 's, '_>,
-    value: v8::Local<'s, v8::Value>,
-) -> Result<Option<v8::Local<'s, v8::Value>>> {
+/// What a value that may be a promise came to once every queued reaction
+/// ran (the isolate's microtasks).
+pub(crate) enum Settled<'s> {
+    NotAPromise(v8::Local<'s, v8::Value>),
+    Fulfilled(v8::Local<'s, v8::Value>),
+    /// Rejected, with this reason.
+    Rejected(v8::Local<'s, v8::Value>),
+    Pending(v8::Local<'s, v8::Promise>),
+}
+
+/// Runs the isolate's microtasks if `value` is a pending promise, and says
+/// what it came to; an error only if they were terminated.
+pub(crate) fn settle<'s>(scope: &mut JsScope<'_, '_, 's, '_>, value: v8::Local<'s, v8::Value>) -> Result<Settled<'s>> {
     let Ok(promise) = v8::Local::<v8::Promise>::try_from(value) else {
-        return Ok(Some(value));
+        return Ok(Settled::NotAPromise(value));
     };
     if promise.state() == v8::PromiseState::Pending {
         scope.perform_microtask_checkpoint();
@@ -244,14 +251,11 @@ fn settle<'s>(
             return Err(caught(scope));
         }
     }
-    match promise.state() {
-        v8::PromiseState::Fulfilled => Ok(Some(promise.result(scope))),
-        v8::PromiseState::Rejected => {
-            let reason = promise.result(scope);
-            Err(thrown(scope, reason, None))
-        }
-        v8::PromiseState::Pending => Ok(None),
-    }
+    Ok(match promise.state() {
+        v8::PromiseState::Fulfilled => Settled::Fulfilled(promise.result(scope)),
+        v8::PromiseState::Rejected => Settled::Rejected(promise.result(scope)),
+        v8::PromiseState::Pending => Settled::Pending(promise),
+    })
 }
 
 /// Materialises `value` inside the isolate that `scope` belongs to.

@@ -32,7 +32,7 @@ pub use ivm_core::{
     ScriptOrigin, SyncFollowing, TransferMode, Transferable,
 };
 // node:vm's sandboxes, kept in step with a host's object by copying.
-pub use ivm_core::{Sandbox, SandboxChanges, SandboxValue};
+pub use ivm_core::{Completion, Sandbox, SandboxChanges, SandboxValue};
 // Errors.
 pub use ivm_core::{CatastrophicErrorHandler, Error, ErrorClass, JsError, Result};
 // Host functions, and host values held by reference.

@@ -15,7 +15,10 @@ also when the code raised::
     {'animal': 'cat', 'count': 3, 'name': 'kitty'}
 
 A run that its ``timeout`` (in seconds) ends raises :class:`ivm.TimeoutError`
-("Script execution timed out after …ms"), and the context stays usable.
+("Script execution timed out after …ms"), and the context stays usable. A
+script that completes with a promise (an async function's call) gives what
+the promise came to once the run's jobs ran: its value, or its rejection
+raised.
 """
 
 from __future__ import annotations
