@@ -166,3 +166,20 @@ fn a_promise_the_script_completes_with_gives_what_it_came_to() {
     let (result, _) = sandbox.run(&[], "1 + 1", &EvalOptions::new());
     assert_eq!(result.unwrap().as_value(), Some(&Value::Number(2.0)));
 }
+
+/// Host code that a run calls may ask for the changes (a function of the
+/// context's that writes back after each call, called from a callback):
+/// it gets none, without waiting on the run, which reports them itself.
+#[test]
+fn changes_asked_for_during_a_run_are_that_runs_to_report() {
+    let sandbox = sandbox();
+    let inner = sandbox.clone();
+    let asked = Callback::new(move |_| {
+        let changes = inner.changes(None)?;
+        Ok(Value::Number((changes.set.len() + changes.deleted.len()) as f64).into())
+    });
+    let globals = vec![("asked".to_owned(), SandboxValue::Value(asked.into()))];
+    let (result, changes) = sandbox.run(&globals, "var made = 1; asked()", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::Number(0.0)));
+    assert_eq!(set(&changes), vec![("made".to_owned(), Value::Number(1.0))]);
+}

@@ -164,6 +164,9 @@ function followed(contextObject) {
 // if it holds functions (as `console` does), as an object rebuilt inside
 // from its own enumerable properties (`[names, values]` for the addon).
 const callbacks = new WeakMap();
+// The functions `syncing` made, to the context's functions they call: given
+// back to the context, one goes in as the function it calls.
+const syncedFunctions = new WeakMap();
 function sandboxValue(value, path, seen) {
   if (typeof value === 'symbol') {
     throw new ivm.TransferError(`${path} could not be cloned: a symbol cannot go into the context.`);
@@ -171,6 +174,7 @@ function sandboxValue(value, path, seen) {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
   if (isHandle(value)) return value;
   if (typeof value === 'function') {
+    value = syncedFunctions.get(value) ?? value;
     let callback = callbacks.get(value);
     if (callback === undefined) callbacks.set(value, (callback = new ivm.Callback(value)));
     return callback;
@@ -190,12 +194,42 @@ function sandboxValue(value, path, seen) {
 
 // Writes what a run changed onto the contextified object (the addon gives
 // `undefined` for lists that are empty).
-function writeBack(target, setNames, setValues, deleted) {
+function writeBack(sandbox, target, setNames, setValues, deleted) {
   if (setNames === undefined && deleted === undefined) return;
   for (let i = 0; i < (setNames?.length ?? 0); ++i) {
-    if (!Object.is(target[setNames[i]], setValues[i])) target[setNames[i]] = setValues[i];
+    let value = setValues[i];
+    if (typeof value === 'function') value = syncing(value, sandbox, target);
+    if (!Object.is(target[setNames[i]], value)) target[setNames[i]] = value;
   }
   for (const name of deleted ?? []) delete target[name];
+}
+
+// A function of the context's, which Node calls as its own: what a call
+// changes in the context's globals is written back onto `target` as a
+// run's changes are (node:vm's object is the context's global itself), so
+// that the next run does not copy the object's older values over them.
+function syncing(fn, sandbox, target) {
+  const synced = function (...args) {
+    let result;
+    try {
+      result = Reflect.apply(fn, this, args);
+    } catch (error) {
+      try {
+        writeBack(sandbox, target, ...sandbox._changes());
+      } catch {
+        // The call's own error is the one to report (a disposed context's).
+      }
+      throw error;
+    }
+    writeBack(sandbox, target, ...sandbox._changes());
+    return result;
+  };
+  Object.defineProperties(synced, {
+    name: { value: fn.name, configurable: true },
+    length: { value: fn.length, configurable: true },
+  });
+  syncedFunctions.set(synced, fn);
+  return synced;
 }
 
 // The properties `names` of `target`, as they go into its context.
@@ -324,7 +358,7 @@ class Script {
     if (result !== report) return result;
     const [threw, value, setNames, setValues, deleted, settled] = report;
     report.length = 0;
-    writeBack(target, setNames, setValues, deleted);
+    writeBack(sandbox, target, setNames, setValues, deleted);
     if (threw) throw nodeError(value, this.#code);
     if (settled === 'fulfilled') return Promise.resolve(value);
     if (settled === 'rejected') return Promise.reject(value);
@@ -584,7 +618,7 @@ class SourceTextModule {
       this.#error = error instanceof ivm.TimeoutError ? Sandbox._timeoutError(timeout) : error;
       throw this.#error;
     } finally {
-      writeBack(target, ...sandbox._changes());
+      writeBack(sandbox, target, ...sandbox._changes());
     }
     return undefined;
   }

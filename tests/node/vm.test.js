@@ -118,6 +118,23 @@ describe('the sandbox', () => {
     assert.ok(result.date instanceof Date && result.map instanceof Map, 'copied into Node realm');
   });
 
+  test('a call of a function defined inside writes back what it changed, which the next run keeps', () => {
+    const sandbox = vm.createContext({});
+    vm.runInContext('var counter = 0; function inc(n) { counter += n; return counter }', sandbox);
+    assert.equal(sandbox.inc.name, 'inc');
+    assert.equal(sandbox.inc(5), 5);
+    assert.equal(sandbox.counter, 5);
+    assert.equal(vm.runInContext('inc(1) + counter', sandbox), 12);
+    assert.equal(sandbox.counter, 6);
+    // Called by host code that a run called: the run writes it back.
+    sandbox.viaHost = () => sandbox.inc(10);
+    assert.equal(vm.runInContext('viaHost(); counter', sandbox), 16);
+    assert.equal(sandbox.counter, 16);
+    vm.runInContext('function fails() { counter = -1; throw new RangeError("r") }', sandbox);
+    assert.throws(() => sandbox.fails(), { name: 'RangeError' });
+    assert.equal(sandbox.counter, -1);
+  });
+
   test('a script that completes with a promise gives a promise of what it came to, as node:vm callers await', async () => {
     const sandbox = { n: 20 };
     const result = vm.runInNewContext('(async () => { await null; n += 1; return n * 2 })()', sandbox);

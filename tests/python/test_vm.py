@@ -59,6 +59,19 @@ def test_a_promise_the_script_completes_with_gives_its_value_or_raises_its_rejec
         vm.run_in_new_context("new Promise(() => {})")
 
 
+def test_a_call_of_a_function_defined_inside_writes_back_what_it_changed() -> None:
+    with vm.create_context() as context:
+        vm.run_in_context("var counter = 0; function inc(n) { counter += n; return counter }", context)
+        assert context.sandbox["inc"](5) == 5
+        assert context.sandbox["counter"] == 5
+        assert vm.run_in_context("inc(1) + counter", context) == 12
+        assert context.sandbox["counter"] == 6
+        # Called by Python code that a run called: the run writes it back.
+        context.sandbox["via_host"] = lambda: context.sandbox["inc"](10)
+        assert vm.run_in_context("via_host(); counter", context) == 16
+        assert context.sandbox["counter"] == 16
+
+
 def test_a_value_that_cannot_cross_names_its_path() -> None:
     with pytest.raises(ivm.TransferError, match="outer"):
         vm.run_in_new_context("1", {"outer": {"inner": object()}})

@@ -2,7 +2,7 @@
 //! whose runs take a dict's items as the context's globals and give back
 //! what to write onto the dict.
 
-use ivm_core::{Completion, Error, SandboxValue, TransferMode, Transferable};
+use ivm_core::{Completion, Error, SandboxChanges, SandboxValue, TransferMode, Transferable};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -67,13 +67,29 @@ impl Sandbox {
             }
             Err(error) => (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py)),
         };
-        let set = PyList::empty(py);
-        for (name, value) in changes.set {
-            set.append((name, from_transferable(py, value)?))?;
-        }
-        let deleted = PyList::new(py, changes.deleted)?;
-        PyTuple::new(py, [raised, result, set.into_any(), deleted.into_any()])
+        let (set, deleted) = changes_to_py(py, changes)?;
+        PyTuple::new(py, [raised, result, set, deleted])
     }
+
+    /// What the globals became since they were last set or read: `(set,
+    /// deleted)` as `run` gives them (none while a run is in progress,
+    /// which reports them).
+    fn changes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let sandbox = self.inner.clone();
+        let changes = detached(py, || sandbox.changes(None))?;
+        let (set, deleted) = changes_to_py(py, changes)?;
+        PyTuple::new(py, [set, deleted])
+    }
+}
+
+/// `(set, deleted)`: the `(name, value)` pairs to write onto the dict and
+/// the names to remove from it.
+fn changes_to_py(py: Python<'_>, changes: SandboxChanges) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+    let set = PyList::empty(py);
+    for (name, value) in changes.set {
+        set.append((name, from_transferable(py, value)?))?;
+    }
+    Ok((set.into_any(), PyList::new(py, changes.deleted)?.into_any()))
 }
 
 /// A dict's value as it goes into the context: a dict holding callables is

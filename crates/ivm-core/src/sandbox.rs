@@ -203,10 +203,15 @@ impl Sandbox {
 
     /// What the context's globals became since they were last set or read,
     /// as [`run`](Sandbox::run) reads them after its code; `timeout` bounds
-    /// the copying.
+    /// the copying. None while a run of this sandbox is in progress (asked
+    /// by host code that the run called, say): that run reports them.
     pub fn changes(&self, timeout: Option<std::time::Duration>) -> Result<SandboxChanges> {
         let context = self.context.global_handle()?;
-        let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut synced = match self.synced.try_lock() {
+            Ok(synced) => synced,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(SandboxChanges::default()),
+        };
         self.read_changes(&context, &mut synced, timeout)
     }
 

@@ -23,6 +23,7 @@ raised.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any, Mapping, Optional
 
@@ -73,14 +74,21 @@ class Context:
         self._native = _ivm.Sandbox(self.isolate.create_context(**options))
 
     def _run(self, code: str, options: dict[str, Any]) -> Any:
-        raised, result, set_, deleted = self._native.run(code, self.sandbox, **options)
-        for name, value in set_:
-            self.sandbox[name] = value
-        for name in deleted:
-            self.sandbox.pop(name, None)
+        globals_ = self.sandbox
+        if any(isinstance(value, _Synced) for value in globals_.values()):
+            # Such a function goes back in as the context's function it calls.
+            globals_ = {name: value.__wrapped__ if isinstance(value, _Synced) else value for name, value in globals_.items()}
+        raised, result, set_, deleted = self._native.run(code, globals_, **options)
+        self._write_back(set_, deleted)
         if raised is not None:
             raise raised
         return result
+
+    def _write_back(self, set_: list[tuple[str, Any]], deleted: list[str]) -> None:
+        for name, value in set_:
+            self.sandbox[name] = _Synced(value, self) if callable(value) else value
+        for name in deleted:
+            self.sandbox.pop(name, None)
 
     def dispose(self) -> None:
         """Disposes the context's isolate; later runs raise DisposedError."""
@@ -95,6 +103,34 @@ class Context:
 
     def __repr__(self) -> str:
         return f"<ivm.vm.Context {self.sandbox!r}>"
+
+
+class _Synced:
+    """A function of a context's, called from Python: what a call changes
+    in the context's globals is written back onto the dict, as a run's
+    changes are, so that the next run does not copy older values over them."""
+
+    def __init__(self, function: Any, context: Context) -> None:
+        self.__wrapped__ = function
+        self._context = context
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            result = self.__wrapped__(*args)
+        except BaseException:
+            # The call's own exception is the one to raise.
+            with contextlib.suppress(Exception):
+                self._write_back()
+            raise
+        self._write_back()
+        return result
+
+    def _write_back(self) -> None:
+        if not self._context.isolate.is_disposed:
+            self._context._write_back(*self._context._native.changes())
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
 
 
 def create_context(sandbox: Optional[dict] = None, **options: Any) -> Context:
