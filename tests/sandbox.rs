@@ -183,3 +183,16 @@ fn changes_asked_for_during_a_run_are_that_runs_to_report() {
     assert_eq!(result.unwrap().as_value(), Some(&Value::Number(0.0)));
     assert_eq!(set(&changes), vec![("made".to_owned(), Value::Number(1.0))]);
 }
+
+/// A host function with properties of its own (a library's namespace
+/// function) is made inside as the function, with them.
+#[test]
+fn a_host_function_with_properties_goes_in_with_them() {
+    let sandbox = sandbox();
+    let called = Callback::new(|_| Ok(Value::from("called").into()));
+    let library = SandboxValue::Function(called.into(), vec![("VERSION".to_owned(), value("1.0"))]);
+    let globals = vec![("library".to_owned(), library)];
+    let (result, changes) = sandbox.run(&globals, "library() + ' ' + library.VERSION", &EvalOptions::new());
+    assert_eq!(result.unwrap().as_value(), Some(&Value::from("called 1.0")));
+    assert!(changes.set.is_empty() && changes.deleted.is_empty(), "{changes:?}");
+}

@@ -177,19 +177,71 @@ function sandboxValue(value, path, seen) {
     value = syncedFunctions.get(value) ?? value;
     let callback = callbacks.get(value);
     if (callback === undefined) callbacks.set(value, (callback = new ivm.Callback(value)));
-    return callback;
-  }
-  try {
-    return serialize(value);
-  } catch (error) {
-    if (!(error instanceof ivm.TransferError)) throw error;
-    if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || seen.has(value)) {
-      throw new ivm.TransferError(`${path} could not be cloned: ${error.message}`);
+    // A function with properties of its own (a library's, as lodash's
+    // `_`) goes in with those that can (a symbol, say, cannot).
+    const own = Object.keys(value);
+    if (own.length === 0 || seen.has(value)) return callback;
+    seen.add(value);
+    const names = [];
+    const values = [];
+    for (const name of own) {
+      try {
+        values.push(sandboxValue(value[name], `${path}.${name}`, seen));
+        names.push(name);
+      } catch (error) {
+        if (!(error instanceof ivm.TransferError)) throw error;
+      }
     }
+    return [names, values, callback];
+  }
+  const inherited = classMembers(value);
+  if (inherited.length === 0) {
+    try {
+      return serialize(value);
+    } catch (error) {
+      if (!(error instanceof ivm.TransferError)) throw error;
+      if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || seen.has(value)) {
+        throw new ivm.TransferError(`${path} could not be cloned: ${error.message}`);
+      }
+    }
+  } else if (seen.has(value)) {
+    throw new ivm.TransferError(`${path} could not be cloned: it refers to itself.`);
   }
   seen.add(value);
   const names = Object.keys(value);
-  return [names, names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen))];
+  const values = names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen));
+  for (const name of inherited) {
+    let member;
+    try {
+      member = value[name];
+    } catch {
+      continue; // A getter that throws: the property is left out.
+    }
+    names.push(name);
+    // A method is called on the object itself, so that it sees and changes
+    // the object's own state.
+    values.push(typeof member === 'function' ? new ivm.Callback((...args) => value[name](...args)) : sandboxValue(member, `${path}.${name}`, seen));
+  }
+  return [names, values];
+}
+
+// The methods and getters an instance of a class gets from its prototypes
+// (below Object.prototype), which a copy would lose: such an object is
+// rebuilt inside with them. Objects of built-in kinds (arrays, Maps,
+// Buffers, Errors…) are copies as ever.
+function classMembers(value) {
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype === null || prototype === Object.prototype || typeof value === 'function') return [];
+  if (Object.prototype.toString.call(value) !== '[object Object]') return [];
+  const own = new Set(Object.keys(value));
+  const names = [];
+  for (let p = prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const name of Object.getOwnPropertyNames(p)) {
+      if (name === 'constructor' || own.has(name) || names.includes(name)) continue;
+      names.push(name);
+    }
+  }
+  return names;
 }
 
 // Writes what a run changed onto the contextified object (the addon gives

@@ -118,6 +118,30 @@ describe('the sandbox', () => {
     assert.ok(result.date instanceof Date && result.map instanceof Map, 'copied into Node realm');
   });
 
+  test("an instance of a class goes in with its methods, called on the instance; a function with properties, with them", () => {
+    class Counter {
+      #step = 2;
+      constructor() {
+        this.n = 1;
+      }
+      add(k) {
+        this.n += k * this.#step;
+        return this.n;
+      }
+      get label() {
+        return `n=${this.n}`;
+      }
+    }
+    const counter = new Counter();
+    assert.equal(vm.runInNewContext('counter.add(2) + " " + counter.label + " " + typeof counter.constructor', { counter }), '5 n=1 function');
+    assert.equal(counter.n, 5, "the method changed the host's instance");
+    assert.equal(vm.runInNewContext('counter.n', { counter }), 5, 'its data is copied at each run');
+    const _ = Object.assign((x) => x, { twice: (x) => 2 * x, VERSION: '1.0', tag: Symbol('left out') });
+    assert.equal(vm.runInNewContext('_(1) + _.twice(3) + _.VERSION + typeof _.tag', { _ }), '71.0undefined');
+    const copied = vm.runInNewContext('[m.get(1), d.getTime(), b.length]', { m: new Map([[1, 'a']]), d: new Date(7), b: Buffer.from('hi') });
+    assert.deepEqual(copied, ['a', 7, 2], 'objects of built-in kinds are copies as before');
+  });
+
   test('a call of a function defined inside writes back what it changed, which the next run keeps', () => {
     const sandbox = vm.createContext({});
     vm.runInContext('var counter = 0; function inc(n) { counter += n; return counter }', sandbox);

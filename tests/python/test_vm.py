@@ -72,6 +72,25 @@ def test_a_call_of_a_function_defined_inside_writes_back_what_it_changed() -> No
         assert context.sandbox["counter"] == 16
 
 
+def test_an_instance_or_a_module_goes_in_with_its_public_methods_and_data() -> None:
+    class Counter:
+        def __init__(self) -> None:
+            self.n = 1
+            self._hidden = "no"
+
+        def add(self, k: int) -> int:
+            self.n += k
+            return self.n
+
+    counter = Counter()
+    code = "c.add(2) + ':' + c.n + ':' + typeof c._hidden"
+    assert vm.run_in_new_context(code, {"c": counter}) == "3:1:undefined"
+    assert counter.n == 3
+    import math
+
+    assert vm.run_in_new_context("m.sqrt(16) + m.floor(m.pi)", {"m": math}) == 7
+
+
 def test_a_value_that_cannot_cross_names_its_path() -> None:
     with pytest.raises(ivm.TransferError, match="outer"):
         vm.run_in_new_context("1", {"outer": {"inner": object()}})

@@ -219,7 +219,8 @@ fn write_changes(env: &Env, out: &mut JsObject, at: u32, changes: SandboxChanges
 }
 
 /// A sandbox property as `vm.js` prepared it: `[names, values]` for an
-/// object rebuilt inside, anything else a value that crosses on its own.
+/// object rebuilt inside (`[names, values, callback]` for a function with
+/// properties), anything else a value that crosses on its own.
 fn sandbox_value(env: &Env, value: JsUnknown) -> napi::Result<SandboxValue> {
     if value.is_array()? {
         // SAFETY: checked to be an array (an object) just above.
@@ -232,6 +233,10 @@ fn sandbox_value(env: &Env, value: JsUnknown) -> napi::Result<SandboxValue> {
                 Ok((name.into_utf8()?.into_owned()?, sandbox_value(env, values.get_element(index)?)?))
             })
             .collect::<napi::Result<Vec<_>>>()?;
+        if pair.get_array_length()? > 2 {
+            let function = js_to_transferable(env, pair.get_element(2)?)?;
+            return Ok(SandboxValue::Function(function, properties));
+        }
         return Ok(SandboxValue::Object(properties));
     }
     Ok(SandboxValue::Value(js_to_transferable(env, value)?))

@@ -94,7 +94,9 @@ fn changes_to_py(py: Python<'_>, changes: SandboxChanges) -> PyResult<(Bound<'_,
 
 /// A dict's value as it goes into the context: a dict holding callables is
 /// rebuilt inside as an object of its items (`{"print": print}`), anything
-/// else crosses as `to_transferable` makes it (callables as callbacks).
+/// else crosses as `to_transferable` makes it (callables as callbacks), and
+/// an object that cannot (an instance of a class, a module) is rebuilt
+/// inside from its public attributes ([`members`]).
 fn sandbox_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<SandboxValue> {
     let with_path =
         |error: PyErr| transfer_error(value.py(), format!("{path}: {}", crate::errors::message_of(value.py(), &error)));
@@ -121,5 +123,29 @@ fn sandbox_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<SandboxValue>
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(SandboxValue::Object(properties));
     }
-    to_transferable(value).map(SandboxValue::Value).map_err(with_path)
+    match to_transferable(value) {
+        Ok(value) => Ok(SandboxValue::Value(value)),
+        Err(error) if !value.is_callable() => members(value).map(SandboxValue::Object).ok_or_else(|| with_path(error)),
+        Err(error) => Err(with_path(error)),
+    }
+}
+
+/// The public attributes of an object that has no copy, as it goes in:
+/// its methods and functions as callbacks (a method called on the object
+/// itself, so that it sees and changes the object's own state), its data as
+/// copies; attributes that are neither (another module, say), or that fail
+/// to read, are left out. `None` if it has no public attribute.
+fn members(value: &Bound<'_, PyAny>) -> Option<Vec<(String, SandboxValue)>> {
+    let names = value.dir().ok()?;
+    let mut members = Vec::new();
+    for name in names.iter() {
+        let Ok(name) = name.extract::<String>() else { continue };
+        if name.starts_with('_') {
+            continue;
+        }
+        let Ok(member) = value.getattr(name.as_str()) else { continue };
+        let Ok(member) = to_transferable(&member) else { continue };
+        members.push((name, SandboxValue::Value(member)));
+    }
+    (!members.is_empty()).then_some(members)
 }

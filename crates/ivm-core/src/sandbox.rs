@@ -38,6 +38,10 @@ pub enum SandboxValue {
     /// function, as `console` does): made inside as a plain object of the
     /// same properties, each crossing the same way.
     Object(Vec<(String, SandboxValue)>),
+    /// A host function with properties of its own (a library's namespace
+    /// function, as lodash's `_`): made inside as the function (the
+    /// [`Callback`](crate::Callback) given) with those properties.
+    Function(Transferable, Vec<(String, SandboxValue)>),
 }
 
 /// What a run's script completed with.
@@ -394,18 +398,22 @@ fn materialise<'s>(
     value: &SandboxValue,
     path: &str,
 ) -> Result<v8::Local<'s, v8::Value>> {
-    match value {
-        SandboxValue::Value(value) => transfer_in(scope, isolate, value),
-        SandboxValue::Object(properties) => {
-            let object = v8::Object::new(scope);
-            for (name, value) in properties {
-                let value = materialise(scope, isolate, value, &format!("{path}.{name}"))?;
-                let key = new_string(scope, name)?;
-                object.create_data_property(scope, key.into(), value).ok_or_else(|| caught(scope))?;
-            }
-            Ok(object.into())
+    let (object, properties) = match value {
+        SandboxValue::Value(value) => return transfer_in(scope, isolate, value),
+        SandboxValue::Object(properties) => (v8::Object::new(scope), properties),
+        SandboxValue::Function(function, properties) => {
+            let made = transfer_in(scope, isolate, function)?;
+            let object = v8::Local::<v8::Object>::try_from(made)
+                .map_err(|_| Error::InvalidArgument(format!("{path} is not a function")))?;
+            (object, properties)
         }
+    };
+    for (name, value) in properties {
+        let value = materialise(scope, isolate, value, &format!("{path}.{name}"))?;
+        let key = new_string(scope, name)?;
+        object.create_data_property(scope, key.into(), value).ok_or_else(|| caught(scope))?;
     }
+    Ok(object.into())
 }
 
 /// `code` as a script of the scope's context: the last run's script bound
