@@ -195,18 +195,28 @@ function sandboxValue(value, path, seen) {
     return [names, values, callback];
   }
   const inherited = classMembers(value);
-  if (inherited.length === 0) {
+  if (inherited.length > 0 && !seen.has(value)) {
     try {
-      return serialize(value);
+      return rebuilt(value, inherited, path, new Set(seen));
     } catch (error) {
       if (!(error instanceof ivm.TransferError)) throw error;
-      if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || seen.has(value)) {
-        throw new ivm.TransferError(`${path} could not be cloned: ${error.message}`);
-      }
+      // What cannot be rebuilt is copied, as an object without methods is.
     }
-  } else if (seen.has(value)) {
-    throw new ivm.TransferError(`${path} could not be cloned: it refers to itself.`);
   }
+  try {
+    return serialize(value);
+  } catch (error) {
+    if (!(error instanceof ivm.TransferError)) throw error;
+    if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || seen.has(value)) {
+      throw new ivm.TransferError(`${path} could not be cloned: ${error.message}`);
+    }
+  }
+  return rebuilt(value, [], path, seen);
+}
+
+// `value` as an object made inside: its own enumerable properties, and
+// `inherited`, the members its class gives it.
+function rebuilt(value, inherited, path, seen) {
   seen.add(value);
   const names = Object.keys(value);
   const values = names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen));

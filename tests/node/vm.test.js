@@ -136,6 +136,18 @@ describe('the sandbox', () => {
     assert.equal(vm.runInNewContext('counter.add(2) + " " + counter.label + " " + typeof counter.constructor', { counter }), '5 n=1 function');
     assert.equal(counter.n, 5, "the method changed the host's instance");
     assert.equal(vm.runInNewContext('counter.n', { counter }), 5, 'its data is copied at each run');
+    class TreeNode {
+      constructor(parent) {
+        this.parent = parent;
+        this.children = [];
+        parent?.children.push(this);
+      }
+      depth() {
+        return this.parent ? 1 + this.parent.depth() : 0;
+      }
+    }
+    const leaf = new TreeNode(new TreeNode(null));
+    assert.equal(vm.runInNewContext('leaf.depth() + ":" + leaf.parent.children.length', { leaf }), '1:1', 'links back to itself');
     const _ = Object.assign((x) => x, { twice: (x) => 2 * x, VERSION: '1.0', tag: Symbol('left out') });
     assert.equal(vm.runInNewContext('_(1) + _.twice(3) + _.VERSION + typeof _.tag', { _ }), '71.0undefined');
     const copied = vm.runInNewContext('[m.get(1), d.getTime(), b.length]', { m: new Map([[1, 'a']]), d: new Date(7), b: Buffer.from('hi') });
