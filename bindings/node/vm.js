@@ -399,7 +399,7 @@ class Script {
 
   // Runs in `sandbox` with `names` of `target` as its globals, and writes
   // back onto `target` what the run changed.
-  #run(sandbox, target, names, { timeout, breakOnSigint }) {
+  #run(sandbox, target, names, { timeout, breakOnSigint, displayErrors }) {
     const values = valuesOf(target, names);
     const { filename, lineOffset, columnOffset } = this.#origin;
     const result = sandbox._run(
@@ -421,7 +421,10 @@ class Script {
     const [threw, value, setNames, setValues, deleted, settled] = report;
     report.length = 0;
     writeBack(sandbox, target, setNames, setValues, deleted);
-    if (threw) throw nodeError(value, this.#code);
+    if (threw) {
+      const error = nodeError(value, this.#code);
+      throw displayErrors === false ? error : displayed(error, this.#code, this.#origin);
+    }
     if (settled === 'fulfilled') return Promise.resolve(value);
     if (settled === 'rejected') return Promise.reject(value);
     return value;
@@ -478,6 +481,23 @@ function nodeError(error, code) {
   const nodeStyle = new SyntaxError(message);
   Object.defineProperty(nodeStyle, 'stack', { value: stack, writable: true, configurable: true });
   return nodeStyle;
+}
+
+// An error the code of a run threw, its stack opening with the place in
+// the script where it was thrown and that line, as node:vm's `displayErrors`
+// (true by default) has it. Errors thrown elsewhere (in a host function),
+// and node:vm's own (a timeout's), are left as they are.
+function displayed(error, code, { filename, lineOffset, columnOffset }) {
+  if (!(error instanceof Error) || typeof error.stack !== 'string' || error instanceof SyntaxError) return error;
+  if (typeof error.code === 'string' && error.code.startsWith('ERR_')) return error;
+  const frame = /^ +at (?:.*? \()?(.*):(\d+):(\d+)\)?$/m.exec(error.stack);
+  if (frame === null || frame[1] !== filename) return error;
+  const line = Number(frame[2]);
+  const source = code.split('\n')[line - 1 - lineOffset];
+  if (source === undefined) return error;
+  const column = Number(frame[3]) - (line - 1 === lineOffset ? columnOffset : 0);
+  error.stack = `${filename}:${line}\n${source}\n${' '.repeat(Math.max(0, column - 1))}^\n\n${error.stack}`;
+  return error;
 }
 
 // The older positional form: `(code, sandbox, filename, timeout)`.

@@ -454,6 +454,22 @@ describe("node:vm's errors", () => {
     assert.throws(() => vm.runInNewContext('throw new RangeError("r")'), (error) => error instanceof RangeError && error.message === 'r');
   });
 
+  test("displayErrors (by default) opens an exception's stack with the place and line it was thrown at", () => {
+    const thrownAt = (code, options) => {
+      try {
+        vm.runInNewContext(code, {}, options);
+      } catch (error) {
+        return error.stack.split('\n').slice(0, 4);
+      }
+      assert.fail('did not throw');
+    };
+    assert.deepEqual(thrownAt('let b = 2;\nnull.x', { filename: 'g.js' }), ['g.js:2', 'null.x', '     ^', '']);
+    assert.deepEqual(thrownAt('null.x', { filename: 'h.js', lineOffset: 3, columnOffset: 2 }), ['h.js:4', 'null.x', '     ^', '']);
+    const plain = thrownAt('null.x', { filename: 'g.js', displayErrors: false });
+    assert.match(plain[0], /^TypeError: /);
+    assert.match(thrownAt('for (;;) {}', { timeout: 20 })[0], /^Error: Script execution timed out/);
+  });
+
   test('hostile memory ends in a MemoryLimitError and Node lives', () => {
     assert.throws(
       () => vm.runInNewContext('const a = []; for (;;) a.push(new Array(1e5).fill(1))', {}, { memoryLimit: 32 }),
