@@ -221,24 +221,19 @@ function rebuilt(value, inherited, path, seen) {
   const names = Object.keys(value);
   const values = names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen));
   for (const name of inherited) {
-    let member;
-    try {
-      member = value[name];
-    } catch {
-      continue; // A getter that throws: the property is left out.
-    }
     names.push(name);
-    // A method is called on the object itself, so that it sees and changes
-    // the object's own state.
-    values.push(typeof member === 'function' ? new ivm.Callback((...args) => value[name](...args)) : sandboxValue(member, `${path}.${name}`, seen));
+    // Called on the object itself, so that it sees and changes the
+    // object's own state.
+    values.push(new ivm.Callback((...args) => value[name](...args)));
   }
   return [names, values];
 }
 
-// The methods and getters an instance of a class gets from its prototypes
-// (below Object.prototype), which a copy would lose: such an object is
-// rebuilt inside with them. Objects of built-in kinds (arrays, Maps,
-// Buffers, Errors…) are copies as ever.
+// The methods an instance of a class gets from its prototypes (below
+// Object.prototype), which a copy would lose: such an object is rebuilt
+// inside with them. Getters are left alone (reading one runs its code,
+// which node:vm would run only when the script reads it). Objects of
+// built-in kinds (arrays, Maps, Buffers, Errors…) are copies as ever.
 function classMembers(value) {
   const prototype = Object.getPrototypeOf(value);
   if (prototype === null || prototype === Object.prototype || typeof value === 'function') return [];
@@ -248,7 +243,7 @@ function classMembers(value) {
   for (let p = prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
     for (const name of Object.getOwnPropertyNames(p)) {
       if (name === 'constructor' || own.has(name) || names.includes(name)) continue;
-      names.push(name);
+      if (typeof Object.getOwnPropertyDescriptor(p, name).value === 'function') names.push(name);
     }
   }
   return names;

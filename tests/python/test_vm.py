@@ -82,9 +82,13 @@ def test_an_instance_or_a_module_goes_in_with_its_public_methods_and_data() -> N
             self.n += k
             return self.n
 
+        @property
+        def label(self) -> str:
+            raise AssertionError("a property is not read")
+
     counter = Counter()
-    code = "c.add(2) + ':' + c.n + ':' + typeof c._hidden"
-    assert vm.run_in_new_context(code, {"c": counter}) == "3:1:undefined"
+    code = "c.add(2) + ':' + c.n + ':' + typeof c._hidden + ':' + typeof c.label"
+    assert vm.run_in_new_context(code, {"c": counter}) == "3:1:undefined:undefined"
     assert counter.n == 3
     import math
 

@@ -134,13 +134,19 @@ fn sandbox_value(value: &Bound<'_, PyAny>, path: &str) -> PyResult<SandboxValue>
 /// its methods and functions as callbacks (a method called on the object
 /// itself, so that it sees and changes the object's own state), its data as
 /// copies; attributes that are neither (another module, say), or that fail
-/// to read, are left out. `None` if it has no public attribute.
+/// to read, are left out, and so are properties (reading one runs its code
+/// before the script asks). `None` if it has no public attribute.
 fn members(value: &Bound<'_, PyAny>) -> Option<Vec<(String, SandboxValue)>> {
     let names = value.dir().ok()?;
+    let class = value.get_type();
     let mut members = Vec::new();
     for name in names.iter() {
         let Ok(name) = name.extract::<String>() else { continue };
         if name.starts_with('_') {
+            continue;
+        }
+        let descriptor = class.getattr(name.as_str()).ok();
+        if descriptor.is_some_and(|descriptor| descriptor.hasattr("__set__").unwrap_or(true)) {
             continue;
         }
         let Ok(member) = value.getattr(name.as_str()) else { continue };
