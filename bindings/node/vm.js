@@ -159,14 +159,17 @@ function followed(contextObject) {
 // ---------------------------------------------------------------------------
 // Values going in.
 
-// A property of a contextified object as it goes into its context: a
-// primitive as it is, a function as a callback, an object as a copy, or,
-// if it holds functions (as `console` does), as an object rebuilt inside
-// from its own enumerable properties (`[names, values]` for the addon).
+// Host functions' callbacks, made once per function.
 const callbacks = new WeakMap();
 // The functions `syncing` made, to the context's functions they call: given
 // back to the context, one goes in as the function it calls.
 const syncedFunctions = new WeakMap();
+
+// A property of a contextified object as it goes into its context: a
+// primitive as it is, a function as a callback (with its own properties:
+// `[names, values, callback]` for the addon), an object as a copy, or, if
+// it holds functions (as `console` does) or is an instance of a class, as
+// an object rebuilt inside (`[names, values]`).
 function sandboxValue(value, path, seen) {
   if (typeof value === 'symbol') {
     throw new ivm.TransferError(`${path} could not be cloned: a symbol cannot go into the context.`);
