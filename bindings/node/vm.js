@@ -182,20 +182,9 @@ function sandboxValue(value, path, seen) {
     if (callback === undefined) callbacks.set(value, (callback = new ivm.Callback(value)));
     // A function with properties of its own (a library's, as lodash's
     // `_`) goes in with those that can (a symbol, say, cannot).
-    const own = Object.keys(value);
-    if (own.length === 0 || seen.has(value)) return callback;
-    seen.add(value);
-    const names = [];
-    const values = [];
-    for (const name of own) {
-      try {
-        values.push(sandboxValue(value[name], `${path}.${name}`, seen));
-        names.push(name);
-      } catch (error) {
-        if (!(error instanceof ivm.TransferError)) throw error;
-      }
-    }
-    return [names, values, callback];
+    if (seen.has(value)) return callback;
+    const [names, values] = ownProperties(value, path, seen, true);
+    return names.length === 0 ? callback : [names, values, callback];
   }
   const inherited = classMembers(value);
   if (inherited.length > 0 && !seen.has(value)) {
@@ -217,17 +206,39 @@ function sandboxValue(value, path, seen) {
   return rebuilt(value, [], path, seen);
 }
 
-// `value` as an object made inside: its own enumerable properties, and
-// `inherited`, the members its class gives it.
-function rebuilt(value, inherited, path, seen) {
+// `value`'s own enumerable properties as they go in, `[names, values]`;
+// `lenient`, without those that cannot go in rather than failing.
+function ownProperties(value, path, seen, lenient) {
   seen.add(value);
-  const names = Object.keys(value);
-  const values = names.map((name) => sandboxValue(value[name], `${path}.${name}`, seen));
+  const names = [];
+  const values = [];
+  for (const name of Object.keys(value)) {
+    try {
+      values.push(sandboxValue(value[name], `${path}.${name}`, seen));
+      names.push(name);
+    } catch (error) {
+      if (!lenient || !(error instanceof ivm.TransferError)) throw error;
+    }
+  }
+  return [names, values];
+}
+
+// An object's methods' callbacks, by name, made once per object.
+const methodCallbacks = new WeakMap();
+
+// `value` as an object made inside: its own enumerable properties, and
+// `inherited`, the methods its class gives it.
+function rebuilt(value, inherited, path, seen) {
+  const [names, values] = ownProperties(value, path, seen, false);
+  let methods = methodCallbacks.get(value);
+  if (methods === undefined) methodCallbacks.set(value, (methods = new Map()));
   for (const name of inherited) {
-    names.push(name);
+    let method = methods.get(name);
     // Called on the object itself, so that it sees and changes the
     // object's own state.
-    values.push(new ivm.Callback((...args) => value[name](...args)));
+    if (method === undefined) methods.set(name, (method = new ivm.Callback((...args) => value[name](...args))));
+    names.push(name);
+    values.push(method);
   }
   return [names, values];
 }
@@ -241,11 +252,13 @@ function classMembers(value) {
   const prototype = Object.getPrototypeOf(value);
   if (prototype === null || prototype === Object.prototype || typeof value === 'function') return [];
   if (Object.prototype.toString.call(value) !== '[object Object]') return [];
-  const own = new Set(Object.keys(value));
+  const taken = new Set(Object.keys(value)).add('constructor');
   const names = [];
   for (let p = prototype; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
     for (const name of Object.getOwnPropertyNames(p)) {
-      if (name === 'constructor' || own.has(name) || names.includes(name)) continue;
+      if (taken.has(name)) continue;
+      // The nearest prototype's member is the one the object has.
+      taken.add(name);
       if (typeof Object.getOwnPropertyDescriptor(p, name).value === 'function') names.push(name);
     }
   }
