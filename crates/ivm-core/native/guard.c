@@ -8,6 +8,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -21,6 +23,9 @@ void ivm_guard_committed(void *address, size_t length);
 void ivm_guard_released(void *address, size_t length);
 size_t ivm_guard_object_limit(void);
 _Noreturn void ivm_guard_refuse_object(size_t size);
+int ivm_guard_zone_segment(size_t size);
+void ivm_guard_zone_segment_recorded(void *segment, size_t size);
+void ivm_guard_zone_segment_returned(void *segment);
 
 /* Called once by src/guard.rs, so that the linker always takes this file,
  * wherever it comes in the link's order relative to V8. */
@@ -67,6 +72,58 @@ int munmap(void *address, size_t length) {
         ivm_guard_released(address, length);
     }
     return result;
+}
+
+/* V8's zones, the memory of its parsers and compilers (RegExp's among
+ * them), take their segments from `malloc` through this function of V8's
+ * (src/utils/allocation.cc), which nothing else calls, and give them back
+ * to `free` from these (src/zone/zone.cc; `AccountingAllocator::
+ * ReturnSegment` reaches `free` by a tail call, so the return address is
+ * in its caller). Their lengths in the pinned V8 (`nm -S`) bound the
+ * return addresses of their calls; the destructor's two names are one
+ * function. */
+extern char _ZN2v88internal21AllocAtLeastWithRetryEm[];
+extern char _ZN2v88internal4ZoneD1Ev[];
+extern char _ZN2v88internal4ZoneD2Ev[];
+extern char _ZN2v88internal4Zone9DeleteAllEv[];
+extern char _ZN2v88internal4Zone5ResetEv[];
+extern char _ZNK2v88internal12ZoneSnapshot7RestoreEPNS0_4ZoneE[];
+
+static int called_from(void *from, const char *function, uintptr_t length) {
+    return (uintptr_t)from - (uintptr_t)function < length;
+}
+
+void *__libc_malloc(size_t size);
+void __libc_free(void *block);
+
+/* `malloc`: a zone segment may be refused, or recorded (see
+ * `ivm_guard_zone_segment`). V8 reaches its out-of-memory path when one is
+ * refused. Every other allocation passes straight to the C library. */
+void *malloc(size_t size) {
+    if (!called_from(__builtin_return_address(0), _ZN2v88internal21AllocAtLeastWithRetryEm, 0x5f)) {
+        return __libc_malloc(size);
+    }
+    int verdict = ivm_guard_zone_segment(size);
+    if (verdict == 0) {
+        return NULL;
+    }
+    void *block = __libc_malloc(size);
+    if (block != NULL && verdict == 2) {
+        ivm_guard_zone_segment_recorded(block, malloc_usable_size(block));
+    }
+    return block;
+}
+
+/* `free`: a zone segment given back is forgotten (see
+ * `ivm_guard_zone_segment_returned`). */
+void free(void *block) {
+    void *from = __builtin_return_address(0);
+    if (block != NULL && (called_from(from, _ZN2v88internal4ZoneD1Ev, 0x98) || called_from(from, _ZN2v88internal4ZoneD2Ev, 0x98) ||
+                          called_from(from, _ZN2v88internal4Zone9DeleteAllEv, 0x98) || called_from(from, _ZN2v88internal4Zone5ResetEv, 0x10b) ||
+                          called_from(from, _ZNK2v88internal12ZoneSnapshot7RestoreEPNS0_4ZoneE, 0x81))) {
+        ivm_guard_zone_segment_returned(block);
+    }
+    __libc_free(block);
 }
 
 /* `operator new(size_t)`, which V8 calls for its C++ containers (such as

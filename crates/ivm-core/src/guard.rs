@@ -25,6 +25,18 @@
 //!   a 64 MiB isolate), while the containers of ordinary work stay far
 //!   below it.
 //!
+//! - **Zone segments** (`malloc` called by V8's zone allocator): the
+//!   memory of V8's parsers and compilers, which no heap limit bounds and
+//!   which V8's RegExp parser, checking no interrupt, grows to hundreds of
+//!   MiB for a pattern of a few MiB. Once the isolate's limit is breached
+//!   (by the process's growth, `crate::growth`, or any other check) and a
+//!   few MiB given since, no new segment is given, so the work that ignores termination ends in
+//!   V8's out-of-memory path, which `crate::fatal` turns into the
+//!   memory-limit error. The escape skips the zone's destructor, so large
+//!   segments are recorded until given back, and the ones whose zone was
+//!   on the skipped stack are freed after it
+//!   ([`free_escaped_zone_segments`]).
+//!
 //! The C side is `native/guard.c`; it asks these functions, which read
 //! the isolate this thread holds the lock of (`this_thread::LOCKED_HERE`).
 //! Host code running in a callback (`REENTRY`) is never refused, and
@@ -165,6 +177,102 @@ extern "C" fn ivm_guard_released(address: *mut c_void, length: usize) {
     COMMITMENTS_LEN.store(commitments.len(), Ordering::Release);
 }
 
+/// Zone segments this large are the ones a zone makes once it has grown
+/// past its first few (V8's `Zone::kMaximumSegmentSize`, 32 KiB): only big
+/// zones have them, so small compilations never touch the record.
+const RECORDED_SEGMENT: usize = 32 << 10;
+
+/// The large zone segments made on threads running an isolate and not yet
+/// given back: their address and size. A segment whose zone lived in the
+/// frames a fatal error escaped from is never given back by V8; these are
+/// what [`free_escaped_zone_segments`] finds it among.
+static ZONE_SEGMENTS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+static ZONE_SEGMENTS_LEN: AtomicUsize = AtomicUsize::new(0);
+/// How many segments were ever recorded, for the tests to see the hooks
+/// work.
+#[cfg(test)]
+static ZONE_SEGMENTS_EVER: AtomicUsize = AtomicUsize::new(0);
+
+/// The zone memory an isolate's thread is given after its limit was
+/// breached: what the termination that follows needs (a collection, the
+/// unwinding of the run) and far less than what work that checks for no
+/// termination goes on taking.
+const ZONE_AFTER_BREACH: usize = 8 << 20;
+
+/// Whether V8's zone allocator may take a segment of `size` bytes on this
+/// thread: 0 once the isolate's limit is breached and [`ZONE_AFTER_BREACH`]
+/// given since (V8's RegExp parser, which checks for no termination, would
+/// otherwise go on growing its zone), 2 if it is made to be recorded, 1
+/// otherwise.
+#[unsafe(no_mangle)]
+extern "C" fn ivm_guard_zone_segment(size: usize) -> c_int {
+    match guarded() {
+        Some(budget) if budget.limit_hit() && budget.zone_after_breach(size) > ZONE_AFTER_BREACH => 0,
+        Some(_) if size >= RECORDED_SEGMENT => 2,
+        _ => 1,
+    }
+}
+
+/// A zone segment `ivm_guard_zone_segment` asked for was made.
+#[unsafe(no_mangle)]
+extern "C" fn ivm_guard_zone_segment_recorded(segment: *mut c_void, size: usize) {
+    let _no_escape = NoEscape::begin();
+    let mut segments = ZONE_SEGMENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    segments.push((segment as usize, size));
+    #[cfg(test)]
+    ZONE_SEGMENTS_EVER.fetch_add(1, Ordering::Relaxed);
+    ZONE_SEGMENTS_LEN.store(segments.len(), Ordering::Release);
+}
+
+/// A zone segment was given back, on any thread.
+#[unsafe(no_mangle)]
+extern "C" fn ivm_guard_zone_segment_returned(segment: *mut c_void) {
+    if ZONE_SEGMENTS_LEN.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let _no_escape = NoEscape::begin();
+    let mut segments = ZONE_SEGMENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(at) = segments.iter().rposition(|&(start, _)| start == segment as usize) {
+        segments.swap_remove(at);
+        ZONE_SEGMENTS_LEN.store(segments.len(), Ordering::Release);
+    }
+}
+
+/// Frees the recorded zone segments whose zone lived in `skipped`, the
+/// stack of the frames a fatal error escaped from on this thread: their
+/// zones' destructors never ran, and nothing else can reach them. A
+/// segment begins with its zone's address and, two words on, its size
+/// (V8's `Segment`). Zones elsewhere (the heap, V8's process-wide ones) are
+/// left to their owners.
+pub(crate) fn free_escaped_zone_segments(skipped: std::ops::Range<usize>) {
+    if ZONE_SEGMENTS_LEN.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let mut segments = ZONE_SEGMENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let before = segments.len();
+    segments.retain(|&(start, size)| {
+        let header = start as *const usize;
+        // SAFETY: a recorded segment is a live allocation of at least
+        // `RECORDED_SEGMENT` bytes (records go when V8 gives them back), so
+        // its first three words may be read.
+        let (zone, length) = unsafe { (header.read(), header.add(2).read()) };
+        let escaped = skipped.contains(&zone) && length == size;
+        if escaped {
+            // SAFETY: the segment was allocated by `malloc`, and its zone,
+            // which alone referred to it, is gone with the skipped frames.
+            unsafe { libc::free(start as *mut c_void) };
+        }
+        !escaped
+    });
+    ZONE_SEGMENTS_LEN.store(segments.len(), Ordering::Release);
+    if segments.len() < before {
+        // The C library keeps freed memory for later allocations unless
+        // asked to give back its whole pages.
+        // SAFETY: no requirements.
+        unsafe { libc::malloc_trim(0) };
+    }
+}
+
 /// The largest C++ object V8 may allocate on this thread now.
 #[unsafe(no_mangle)]
 extern "C" fn ivm_guard_object_limit() -> usize {
@@ -187,5 +295,28 @@ extern "C" fn ivm_guard_refuse_object(size: usize) -> ! {
             eprintln!("ivm: out of memory: an allocation of {size} bytes failed");
             std::process::abort()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EvalOptions, Isolate, IsolateOptions};
+
+    /// The zone hooks know V8's zone functions: a compilation large enough
+    /// to record segments (a source of a few MiB) has them all given back by
+    /// the time it ends, so none is left for an escape to find.
+    #[test]
+    fn zone_segments_are_recorded_and_forgotten_when_given_back() {
+        let isolate = Isolate::new(IsolateOptions::new()).unwrap();
+        let context = isolate.create_context().unwrap();
+        let source = format!("[{}].length", "[1, {a: 2}],".repeat(200_000));
+        let recorded = || ZONE_SEGMENTS.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let (before, ever) = (recorded(), ZONE_SEGMENTS_EVER.load(Ordering::Relaxed));
+        let length = context.eval(&source, &EvalOptions::default()).unwrap();
+        assert!(matches!(length.as_value(), Some(ivm_marshal::Value::Number(n)) if *n == 200_000.0));
+        assert!(ZONE_SEGMENTS_EVER.load(Ordering::Relaxed) > ever, "the compilation's zone segments were recorded");
+        assert_eq!(recorded(), before, "and all given back");
+        isolate.dispose().unwrap();
     }
 }

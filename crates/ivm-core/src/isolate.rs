@@ -690,7 +690,14 @@ impl Isolate {
         // for it (see `dispose_with`), over its limit, or lost: the isolate
         // is torn down now that the call has let go of it.
         if self.inner.disposed.load(Ordering::SeqCst) {
+            let escaped = matches!(teardown, Teardown::Here);
             self.drop_v8(teardown);
+            if escaped {
+                // The skipped frames were below this one on this thread's
+                // stack; the zones they held are gone with them.
+                let here = std::ptr::addr_of!(outcome) as usize;
+                crate::guard::free_escaped_zone_segments(crate::this_thread::stack_bottom()..here);
+            }
         }
         outcome
     }

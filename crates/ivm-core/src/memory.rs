@@ -48,6 +48,9 @@ pub(crate) struct MemoryBudget {
     /// given back (`crate::guard`): WebAssembly memories, large objects.
     tallied_commitments: AtomicUsize,
     limit_hit: AtomicBool,
+    /// V8's zone memory given on the isolate's thread since the limit was
+    /// breached (`crate::guard`).
+    zone_after_breach: AtomicUsize,
     terminator: OnceLock<v8::IsolateHandle>,
     /// The heap came near its limit and is being given a last-resort
     /// collection: the next time near it is a breach.
@@ -73,6 +76,7 @@ impl MemoryBudget {
             children_bytes: AtomicUsize::new(0),
             tallied_commitments: AtomicUsize::new(0),
             limit_hit: AtomicBool::new(false),
+            zone_after_breach: AtomicUsize::new(0),
             terminator: OnceLock::new(),
             collecting: AtomicBool::new(false),
             collection_pending: AtomicBool::new(false),
@@ -172,6 +176,12 @@ impl MemoryBudget {
         if let Some(handle) = self.terminator.get() {
             handle.terminate_execution();
         }
+    }
+
+    /// Counts a zone segment of `len` bytes given since the limit was
+    /// breached: the total so far.
+    pub(crate) fn zone_after_breach(&self, len: usize) -> usize {
+        self.zone_after_breach.fetch_add(len, Ordering::Relaxed) + len
     }
 
     /// Whether `len` more bytes of off-heap memory fit under the limit now.

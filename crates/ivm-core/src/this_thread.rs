@@ -27,6 +27,24 @@ pub(crate) fn locked_budget() -> Option<&'static MemoryBudget> {
     Some(unsafe { &*budget })
 }
 
+/// The lowest address of this thread's stack.
+pub(crate) fn stack_bottom() -> usize {
+    let mut attributes = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let mut start = std::ptr::null_mut();
+    let mut size = 0;
+    // SAFETY: `pthread_getattr_np` initialises `attributes` for the calling
+    // thread when it returns 0, and `pthread_attr_getstack` reads them; they
+    // are destroyed once read.
+    unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attributes.as_mut_ptr()) != 0 {
+            return usize::MAX;
+        }
+        libc::pthread_attr_getstack(attributes.as_ptr(), &mut start, &mut size);
+        libc::pthread_attr_destroy(attributes.as_mut_ptr());
+    }
+    start as usize
+}
+
 static NEXT_THREAD_NUMBER: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
