@@ -196,3 +196,44 @@ fn a_host_function_with_properties_goes_in_with_them() {
     assert_eq!(result.unwrap().as_value(), Some(&Value::from("called 1.0")));
     assert!(changes.set.is_empty() && changes.deleted.is_empty(), "{changes:?}");
 }
+
+/// A function the context made, called from the host: `this` is the
+/// context's global, what it changes comes back with its result, and a
+/// promise it returns (an async function's) gives what it came to.
+#[test]
+fn a_function_of_the_context_called_from_the_host_reports_its_changes_and_settles_its_promise() {
+    let sandbox = sandbox();
+    let code = "var count = 0; \
+                function add(n) { count += n; return this === globalThis } \
+                async function later(n) { await null; count += n; return count } \
+                async function fails() { await null; throw new TypeError('bad ' + count) } \
+                function throws() { count = 1; throw new RangeError('no') }";
+    let (result, changes) = sandbox.run(&[], code, &EvalOptions::new());
+    result.unwrap();
+    let function = |name: &str| match changes.set.iter().find(|(set, _)| set == name) {
+        Some((_, Transferable::Reference(reference))) => reference.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    let options = ivm::RunOptions::new().result(ivm::TransferMode::CopyExceptFunctions);
+
+    let (result, changes) = sandbox.call(&function("add"), &[value(5.0)], &options);
+    let Ok(Completion::Value(returned)) = result else { panic!("{result:?}") };
+    assert_eq!(returned.as_value(), Some(&Value::Bool(true)));
+    assert_eq!(set(&changes), vec![("count".to_owned(), Value::Number(5.0))]);
+
+    let (result, changes) = sandbox.call(&function("later"), &[value(2.0)], &options);
+    let Ok(Completion::Fulfilled(returned)) = result else { panic!("{result:?}") };
+    assert_eq!(returned.as_value(), Some(&Value::Number(7.0)));
+    assert_eq!(set(&changes), vec![("count".to_owned(), Value::Number(7.0))]);
+
+    let (result, changes) = sandbox.call(&function("fails"), &[], &options);
+    let Ok(Completion::Rejected(Error::Js(error))) = result else { panic!("{result:?}") };
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("TypeError", "bad 7"));
+    assert!(changes.set.is_empty() && changes.deleted.is_empty(), "{changes:?}");
+
+    // A throw still reports what the call did before it.
+    let (result, changes) = sandbox.call(&function("throws"), &[], &options);
+    let Err(Error::Js(error)) = result else { panic!("{result:?}") };
+    assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "no"));
+    assert_eq!(set(&changes), vec![("count".to_owned(), Value::Number(1.0))]);
+}

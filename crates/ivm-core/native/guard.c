@@ -22,6 +22,7 @@ int ivm_guard_commit(void *address, size_t length);
 void ivm_guard_committed(void *address, size_t length);
 void ivm_guard_released(void *address, size_t length);
 size_t ivm_guard_object_limit(void);
+extern const size_t ivm_guard_objects_from;
 _Noreturn void ivm_guard_refuse_object(size_t size);
 int ivm_guard_zone_segment(size_t size);
 void ivm_guard_zone_segment_recorded(void *segment, size_t size);
@@ -129,7 +130,7 @@ void free(void *block) {
 /* `operator new(size_t)`, which V8 calls for its C++ containers (such as
  * JSON.parse's stack of open arrays) and which may not return null. */
 static void *allocate_object(size_t size) {
-    if (size > ivm_guard_object_limit()) {
+    if (size >= ivm_guard_objects_from && size > ivm_guard_object_limit()) {
         ivm_guard_refuse_object(size);
     }
     void *block = malloc(size == 0 ? 1 : size);

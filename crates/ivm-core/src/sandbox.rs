@@ -25,7 +25,8 @@ use crate::reference::{OwnProperty, own_property};
 use crate::run::Limits;
 use crate::transfer::{JsScope, Settled, settle, transfer_in, transfer_out};
 use crate::{
-    CompileOptions, Context, Error, EvalOptions, Isolate, Result, RunOptions, ScriptOrigin, TransferMode, Transferable,
+    CompileOptions, Context, Error, EvalOptions, Isolate, Reference, Result, RunOptions, ScriptOrigin, TransferMode,
+    Transferable,
 };
 
 /// A property of a host's sandbox object, as it goes into the context.
@@ -100,11 +101,12 @@ struct Synced {
     names: HashSet<String>,
     /// Those of them that have a built-in's name (`console`, say).
     shadowing: Vec<String>,
-    /// What the last copy in set, by name, where a global still holding it
-    /// is unchanged and not reported back: primitives, and the host's
-    /// functions and objects rebuilt inside (which would come back as
-    /// functions of the isolate's, wrapping the host's). Not copies of
-    /// objects, which code may have changed in place.
+    /// What the host's object holds, by name, where a global still holding
+    /// it is unchanged and not reported back: what the last copy in set
+    /// (primitives, and the host's functions and objects rebuilt inside,
+    /// which would come back as functions of the isolate's, wrapping the
+    /// host's), and the primitives and functions reported since. Not copies
+    /// of objects, which code may have changed in place.
     given_values: HashMap<String, v8::Global<v8::Value>>,
     /// The last run's script (see `compiled`).
     compiled: Option<Compiled>,
@@ -193,6 +195,69 @@ impl Sandbox {
                 let changes = self.read_changes(&context, &mut synced, options.run.time_limit()).unwrap_or_default();
                 (Err(error), changes)
             }
+        }
+    }
+
+    /// Calls `function`, one of the context's that came out of a run (a
+    /// global's value, a callable [`Reference`]), from the host, with the
+    /// context's global as `this` (node:vm's object is that global): what it
+    /// returned, a promise settled first as a run's completion is (an async
+    /// function's call), and what the call did to the globals, read even
+    /// when it throws, as [`run`](Sandbox::run) reads them. Called by host
+    /// code that a run of this sandbox called, it reports no changes: that
+    /// run does. Called inside another isolate's call on this thread (a
+    /// host function of another context calling it), it is that isolate's
+    /// queued call, with no promise settled and no changes read.
+    pub fn call(
+        &self,
+        function: &Reference,
+        arguments: &[SandboxValue],
+        options: &RunOptions,
+    ) -> (Result<Completion>, SandboxChanges) {
+        if self.isolate().locked_by_another_here() {
+            // Only values that cross on their own can be queued.
+            let plain = arguments
+                .iter()
+                .map(|argument| match argument {
+                    SandboxValue::Value(value) => Ok(value.clone()),
+                    _ => Err(Error::NestedCall),
+                })
+                .collect::<Result<Vec<_>>>();
+            let result = plain.and_then(|plain| function.call(&plain)).map(Completion::Value);
+            return (result, SandboxChanges::default());
+        }
+        let context = match self.context.global_handle() {
+            Ok(context) => context,
+            Err(error) => return (Err(error), SandboxChanges::default()),
+        };
+        let isolate = self.isolate();
+        let mut synced = match self.synced.try_lock() {
+            Ok(synced) => Some(synced),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let outcome = isolate.run_in(&context, Limits::from(options), |scope| {
+            let result = called(scope, isolate, &context, function, arguments, options);
+            if scope.has_terminated() {
+                return Ok((result, None));
+            }
+            scope.reset();
+            let changes = match synced.as_deref_mut() {
+                Some(synced) => self.copy_out(scope, &context, synced)?,
+                None => SandboxChanges::default(),
+            };
+            Ok((result, Some(changes)))
+        });
+        let read = |synced: Option<&mut Synced>| {
+            synced.and_then(|synced| self.read_changes(&context, synced, options.time_limit()).ok()).unwrap_or_default()
+        };
+        match outcome {
+            Ok((result, Some(changes))) => (result, changes),
+            Ok((result, None)) => (result, read(synced.as_deref_mut())),
+            Err(error @ (Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit)) => {
+                (Err(error), SandboxChanges::default())
+            }
+            Err(error) => (Err(error), read(synced.as_deref_mut())),
         }
     }
 
@@ -328,9 +393,15 @@ impl Sandbox {
                 continue;
             }
             match transfer_out(scope, isolate, context, value, &copy) {
-                Ok(value) => {
+                Ok(copied) => {
+                    // What the host's object now holds, as what a copy in
+                    // gives is (a function's call reports only what it
+                    // changed).
+                    if value.is_function() || !value.is_object() {
+                        synced.given_values.insert(name.clone(), v8::Global::new(scope, value));
+                    }
                     now.insert(name.clone());
-                    set.push((name, value));
+                    set.push((name, copied));
                 }
                 // No copy: it stays inside, where code can still use it,
                 // and the host's object no longer has it.
@@ -354,6 +425,20 @@ fn complete<'s>(
     options: &RunOptions,
 ) -> Result<Completion> {
     let value = script.run(scope).ok_or_else(|| caught(scope))?;
+    completion(scope, isolate, context, value, options, "script's")
+}
+
+/// What `value`, a script's completion or a function's result (`whose`),
+/// gives the host: itself, or what the promise it is came to once the
+/// run's jobs ran.
+fn completion<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    context: &Arc<v8::Global<v8::Context>>,
+    value: v8::Local<'s, v8::Value>,
+    options: &RunOptions,
+    whose: &str,
+) -> Result<Completion> {
     Ok(match settle(scope, value)? {
         Settled::NotAPromise(value) => Completion::Value(transfer_out(scope, isolate, context, value, options)?),
         Settled::Fulfilled(value) => Completion::Fulfilled(transfer_out(scope, isolate, context, value, options)?),
@@ -363,12 +448,35 @@ fn complete<'s>(
             value.cast::<v8::Promise>().mark_as_handled();
             Completion::Rejected(thrown(scope, reason, None))
         }
-        Settled::Pending(_) => Completion::Rejected(Error::InvalidArgument(
-            "The script's promise was still pending when its run ended: only a promise that the run's own jobs \
+        Settled::Pending(_) => Completion::Rejected(Error::InvalidArgument(format!(
+            "The {whose} promise was still pending when its run ended: only a promise that the run's own jobs \
              settle can be given to the host"
-                .into(),
-        )),
+        ))),
     })
+}
+
+/// Calls `function` with the context's global as `this`, and settles what
+/// it returns as [`complete`] does a script's completion.
+fn called<'s>(
+    scope: &mut JsScope<'_, '_, 's, '_>,
+    isolate: &Isolate,
+    context: &Arc<v8::Global<v8::Context>>,
+    function: &Reference,
+    arguments: &[SandboxValue],
+    options: &RunOptions,
+) -> Result<Completion> {
+    let function = function
+        .deref(scope)?
+        .try_cast::<v8::Function>()
+        .map_err(|_| Error::InvalidArgument("Reference is not a function".to_owned()))?;
+    let arguments = arguments
+        .iter()
+        .enumerate()
+        .map(|(index, argument)| materialise(scope, isolate, argument, &format!("argument {index}")))
+        .collect::<Result<Vec<_>>>()?;
+    let global = scope.get_current_context().global(scope);
+    let value = function.call(scope, global.into(), &arguments).ok_or_else(|| caught(scope))?;
+    completion(scope, isolate, context, value, options, "function's")
 }
 
 /// The keys of a global that code made: its own enumerable string-keyed
