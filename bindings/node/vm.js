@@ -161,8 +161,9 @@ function followed(contextObject) {
 
 // Host functions' callbacks, made once per function.
 const callbacks = new WeakMap();
-// The functions `syncing` made, to the context's functions they call: given
-// back to the context, one goes in as the function it calls.
+// The functions `syncing` made, to the References of the context's
+// functions they call: given back to its context, one goes in as the
+// function it calls.
 const syncedFunctions = new WeakMap();
 
 // A property of a contextified object as it goes into its context: a
@@ -177,7 +178,8 @@ function sandboxValue(value, path, seen) {
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return value;
   if (isHandle(value)) return value;
   if (typeof value === 'function') {
-    value = syncedFunctions.get(value) ?? value;
+    const reference = syncedFunctions.get(value);
+    if (reference !== undefined) return reference.derefInto();
     let callback = callbacks.get(value);
     if (callback === undefined) callbacks.set(value, (callback = new ivm.Callback(value)));
     // A function with properties of its own (a library's, as lodash's
@@ -266,42 +268,41 @@ function classMembers(value) {
 }
 
 // Writes what a run changed onto the contextified object (the addon gives
-// `undefined` for lists that are empty).
+// `undefined` for lists that are empty, and a function of the context's as
+// its Reference).
 function writeBack(sandbox, target, setNames, setValues, deleted) {
   if (setNames === undefined && deleted === undefined) return;
   for (let i = 0; i < (setNames?.length ?? 0); ++i) {
     let value = setValues[i];
-    if (typeof value === 'function') value = syncing(value, sandbox, target);
+    if (value instanceof ivm.Reference && value.typeof === 'function') value = syncing(value, sandbox, target);
     if (!Object.is(target[setNames[i]], value)) target[setNames[i]] = value;
   }
   for (const name of deleted ?? []) delete target[name];
 }
 
-// A function of the context's, which Node calls as its own: what a call
-// changes in the context's globals is written back onto `target` as a
-// run's changes are (node:vm's object is the context's global itself), so
-// that the next run does not copy the object's older values over them.
-function syncing(fn, sandbox, target) {
+// A function of the context's, which Node calls as its own: its arguments
+// go in as a sandbox's properties do, it runs with the context's global as
+// `this` (node:vm's object is that global), what it changes in the
+// context's globals is written back onto `target` as a run's changes are
+// (so that the next run does not copy the object's older values over
+// them), and a promise it returns (an async function's) gives what the
+// call's jobs settled it to.
+function syncing(reference, sandbox, target) {
   const synced = function (...args) {
-    let result;
-    try {
-      result = Reflect.apply(fn, this, args);
-    } catch (error) {
-      try {
-        writeBack(sandbox, target, ...sandbox._changes());
-      } catch {
-        // The call's own error is the one to report (a disposed context's).
-      }
-      throw error;
-    }
-    writeBack(sandbox, target, ...sandbox._changes());
-    return result;
+    const seen = new Set();
+    const values = args.map((arg, i) => sandboxValue(arg, `argument ${i}`, seen));
+    const [threw, value, setNames, setValues, deleted, settled] = sandbox._call([], reference, values);
+    writeBack(sandbox, target, setNames, setValues, deleted);
+    if (threw) throw value;
+    if (settled === 'fulfilled') return Promise.resolve(value);
+    if (settled === 'rejected') return Promise.reject(value);
+    return value;
   };
   Object.defineProperties(synced, {
-    name: { value: fn.name, configurable: true },
-    length: { value: fn.length, configurable: true },
+    name: { value: reference.getSync('name'), configurable: true },
+    length: { value: reference.getSync('length'), configurable: true },
   });
-  syncedFunctions.set(synced, fn);
+  syncedFunctions.set(synced, reference);
   return synced;
 }
 

@@ -171,6 +171,28 @@ describe('the sandbox', () => {
     assert.equal(sandbox.counter, -1);
   });
 
+  test('an async function defined inside, called from Node, gives a promise of what it came to, as in node:vm', async () => {
+    const sandbox = vm.createContext({ log: [] });
+    vm.runInContext(
+      `var handled = 0;
+       async function handle(event, reply) { await null; handled += 1; reply(event.id * 2); return { ok: this === globalThis, id: event.id } }
+       async function refuse() { await null; throw new TypeError('refused ' + handled) }
+       async function never() { return new Promise(() => {}) }`,
+      sandbox,
+    );
+    const replies = [];
+    const result = sandbox.handle({ id: 21 }, (value) => replies.push(value));
+    assert.ok(result instanceof Promise);
+    assert.deepEqual(await result, { ok: true, id: 21 });
+    assert.deepEqual(replies, [42], 'a host function goes in as an argument as it does as a property');
+    assert.equal(sandbox.handled, 1, "the promise's jobs ran in the call, and their changes are written back");
+    await assert.rejects(sandbox.refuse(), { name: 'TypeError', message: 'refused 1' });
+    await assert.rejects(sandbox.never(), /still pending/);
+    // Given back, a function goes in as itself.
+    sandbox.alias = sandbox.handle;
+    assert.equal(vm.runInContext('alias === handle', sandbox), true);
+  });
+
   test('a script that completes with a promise gives a promise of what it came to, as node:vm callers await', async () => {
     const sandbox = { n: 20 };
     const result = vm.runInNewContext('(async () => { await null; n += 1; return n * 2 })()', sandbox);

@@ -123,7 +123,7 @@ impl Reference {
         Ok(())
     }
 
-    fn in_isolate(&self) -> napi::Result<&ivm_core::Reference> {
+    pub(crate) fn in_isolate(&self) -> napi::Result<&ivm_core::Reference> {
         match &self.target {
             Target::Isolate(reference) => Ok(reference),
             Target::Host(_) => Err(internal("This operation is done by `_host…` for References to Node values")),

@@ -2,7 +2,9 @@
 //! take the sandbox object's properties as `vm.js` prepared them and give
 //! back what to write onto it.
 
-use ivm_core::{Completion, Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, numeric};
+use ivm_core::{
+    Completion, Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, Transferable, numeric,
+};
 use std::sync::{Mutex, PoisonError};
 
 use napi::bindgen_prelude::{External, ObjectFinalize};
@@ -95,30 +97,38 @@ impl Sandbox {
         let (result, changes) = self.sandbox.run(&globals, &code, &options);
         let interrupted = sigint.as_ref().is_some_and(crate::sigint::BreakOnSigint::seen);
         drop(sigint);
-        let unchanged = changes.set.is_empty() && changes.deleted.is_empty();
-        let (threw, result, settled) = match result {
-            Ok(Completion::Value(value)) => {
-                let value = transferable_to_js(&env, value, ResultMode::OrReference)?;
-                if unchanged {
-                    return Ok(value);
-                }
-                (false, value, None)
+        if changes.set.is_empty() && changes.deleted.is_empty() {
+            if let Ok(Completion::Value(value)) = result {
+                return transferable_to_js(&env, value, ResultMode::OrReference);
             }
-            Ok(Completion::Fulfilled(value)) => {
-                (false, transferable_to_js(&env, value, ResultMode::OrReference)?, Some("fulfilled"))
-            }
-            Ok(Completion::Rejected(error)) => (false, rejection(&env, sync_to_napi(&env, error)), Some("rejected")),
-            Err(Error::Canceled) if interrupted => (true, interrupted_error(&env)?.into_unknown(), None),
-            Err(Error::Timeout) => (true, timed_out(&env, timeout.unwrap_or_default())?.into_unknown(), None),
-            Err(error) => (true, rejection(&env, sync_to_napi(&env, error)), None),
-        };
-        report.set_element(0, env.get_boolean(threw)?)?;
-        report.set_element(1, result)?;
-        write_changes(&env, &mut report, 2, changes)?;
-        if let Some(settled) = settled {
-            report.set_element(5, env.create_string(settled)?)?;
         }
+        let ended = match result {
+            Err(Error::Canceled) if interrupted => Err(interrupted_error(&env)?.into_unknown()),
+            Err(Error::Timeout) => Err(timed_out(&env, timeout.unwrap_or_default())?.into_unknown()),
+            result => Ok(result),
+        };
+        fill_report(&env, &mut report, ended, changes)?;
         Ok(report.into_unknown())
+    }
+
+    /// Calls `function` (a function of the context's, which a run's
+    /// changes gave as a Reference) with `values` (as `_run`'s), as
+    /// `ivm_core::Sandbox::call` does: `report` (as `_run`'s) filled.
+    #[napi(js_name = "_call", catch_unwind)]
+    pub fn call(
+        &self,
+        env: Env,
+        mut report: JsObject,
+        function: &crate::reference::Reference,
+        values: JsObject,
+    ) -> napi::Result<JsObject> {
+        let arguments = (0..values.get_array_length()?)
+            .map(|index| sandbox_value(&env, values.get_element(index)?))
+            .collect::<napi::Result<Vec<_>>>()?;
+        let options = ivm_core::RunOptions::new().result(TransferMode::CopyExceptFunctions);
+        let (result, changes) = self.sandbox.call(function.in_isolate()?, &arguments, &options);
+        fill_report(&env, &mut report, Ok(result), changes)?;
+        Ok(report)
     }
 
     /// node:vm's error for a run `ms` milliseconds ended, for the runs
@@ -197,8 +207,38 @@ fn globals(env: &Env, names: Vec<String>, values: &JsObject) -> napi::Result<Vec
         .collect()
 }
 
+/// A run's or a call's `[threw, result or error, set names, set values,
+/// deleted names]` into `report`, and `"fulfilled"` or `"rejected"` after
+/// them when the result is what a promise came to; `ended` is node:vm's
+/// own error where the binding made one (a timeout's, an interruption's).
+fn fill_report(
+    env: &Env,
+    report: &mut JsObject,
+    ended: Result<ivm_core::Result<Completion>, JsUnknown>,
+    changes: SandboxChanges,
+) -> napi::Result<()> {
+    let (threw, result, settled) = match ended {
+        Ok(Ok(Completion::Value(value))) => (false, transferable_to_js(env, value, ResultMode::OrReference)?, None),
+        Ok(Ok(Completion::Fulfilled(value))) => {
+            (false, transferable_to_js(env, value, ResultMode::OrReference)?, Some("fulfilled"))
+        }
+        Ok(Ok(Completion::Rejected(error))) => (false, rejection(env, sync_to_napi(env, error)), Some("rejected")),
+        Ok(Err(error)) => (true, rejection(env, sync_to_napi(env, error)), None),
+        Err(error) => (true, error, None),
+    };
+    report.set_element(0, env.get_boolean(threw)?)?;
+    report.set_element(1, result)?;
+    write_changes(env, report, 2, changes)?;
+    if let Some(settled) = settled {
+        report.set_element(5, env.create_string(settled)?)?;
+    }
+    Ok(())
+}
+
 /// `changes` into `out` from index `at`: set names, set values, deleted
 /// names (each left `undefined` when there are none, which is most runs).
+/// A function of the context's comes as a Reference, for `vm.js` to call
+/// with `_call`.
 fn write_changes(env: &Env, out: &mut JsObject, at: u32, changes: SandboxChanges) -> napi::Result<()> {
     if changes.set.is_empty() && changes.deleted.is_empty() {
         return Ok(());
@@ -207,7 +247,11 @@ fn write_changes(env: &Env, out: &mut JsObject, at: u32, changes: SandboxChanges
     let mut set_values = env.create_array_with_length(changes.set.len())?;
     for (index, (name, value)) in changes.set.into_iter().enumerate() {
         set_names.set_element(index as u32, env.create_string(&name)?)?;
-        set_values.set_element(index as u32, transferable_to_js(env, value, ResultMode::OrReference)?)?;
+        let mode = match &value {
+            Transferable::Reference(function) if function.callable().is_some() => ResultMode::Reference,
+            _ => ResultMode::OrReference,
+        };
+        set_values.set_element(index as u32, transferable_to_js(env, value, mode)?)?;
     }
     let mut deleted = env.create_array_with_length(changes.deleted.len())?;
     for (index, name) in changes.deleted.iter().enumerate() {
