@@ -72,6 +72,26 @@ def test_a_call_of_a_function_defined_inside_writes_back_what_it_changed() -> No
         assert context.sandbox["counter"] == 16
 
 
+def test_an_async_function_defined_inside_gives_its_value_or_raises_its_rejection() -> None:
+    with vm.create_context() as context:
+        vm.run_in_context(
+            """var handled = 0;
+               async function handle(event, reply) { await null; handled += 1; reply(event.id * 2); return this === globalThis }
+               async function refuse() { await null; throw new TypeError('refused ' + handled) }""",
+            context,
+        )
+        replies: list[int] = []
+        assert context.sandbox["handle"]({"id": 21}, replies.append) is True
+        assert replies == [42]
+        assert context.sandbox["handled"] == 1
+        with pytest.raises(ivm.JSError) as refused:
+            context.sandbox["refuse"]()
+        assert refused.value.name == "TypeError" and "refused 1" in str(refused.value)
+        # Given back, such a function goes in as itself.
+        context.sandbox["alias"] = context.sandbox["handle"]
+        assert vm.run_in_context("alias === handle", context) is True
+
+
 def test_an_instance_or_a_module_goes_in_with_its_public_methods_and_data() -> None:
     class Counter:
         def __init__(self) -> None:

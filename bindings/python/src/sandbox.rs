@@ -52,34 +52,56 @@ impl Sandbox {
         let sandbox = self.inner.clone();
         // Ctrl-C while it runs ends the run, as for every call.
         let (result, changes) = detached(py, || Ok(sandbox.run(&values, code, &options)))?;
-        let (raised, result) = match result {
-            // Python has no promise of the context's to give: a promise's
-            // value, or its rejection raised.
-            Ok(Completion::Value(value) | Completion::Fulfilled(value)) => {
-                (py.None().into_bound(py), from_transferable(py, value)?)
-            }
-            Ok(Completion::Rejected(error)) => {
-                (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))
-            }
-            Err(Error::Timeout) => {
-                let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
-                (timeout_error(py, message).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))
-            }
-            Err(error) => (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py)),
-        };
-        let (set, deleted) = changes_to_py(py, changes)?;
-        PyTuple::new(py, [raised, result, set, deleted])
+        report(py, result, changes, timeout)
     }
 
-    /// What the globals became since they were last set or read: `(set,
-    /// deleted)` as `run` gives them (none while a run is in progress,
-    /// which reports them).
-    fn changes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    /// Calls `function`, a function of the context's (a Reference that a
+    /// run's changes gave), with `args` going in as a dict's values do:
+    /// `(exception or None, result, set, deleted)` as `run` gives them, a
+    /// promise it returned settled first (see `ivm_core::Sandbox::call`).
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        function: &crate::reference::Reference,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let function = function.in_isolate().ok_or_else(|| transfer_error(py, "not a function of a context"))?.clone();
+        let arguments = args
+            .iter()
+            .enumerate()
+            .map(|(index, value)| sandbox_value(&value, &format!("argument {index}")))
+            .collect::<PyResult<Vec<_>>>()?;
+        let options = ivm_core::RunOptions::new().result(TransferMode::CopyExceptFunctions);
         let sandbox = self.inner.clone();
-        let changes = detached(py, || sandbox.changes(None))?;
-        let (set, deleted) = changes_to_py(py, changes)?;
-        PyTuple::new(py, [set, deleted])
+        let (result, changes) = detached(py, || Ok(sandbox.call(&function, &arguments, &options)))?;
+        report(py, result, changes, None)
     }
+}
+
+/// A run's or a call's `(exception or None, result, set, deleted)`.
+fn report<'py>(
+    py: Python<'py>,
+    result: ivm_core::Result<Completion>,
+    changes: SandboxChanges,
+    timeout: Option<std::time::Duration>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (raised, result) = match result {
+        // Python has no promise of the context's to give: a promise's
+        // value, or its rejection raised.
+        Ok(Completion::Value(value) | Completion::Fulfilled(value)) => {
+            (py.None().into_bound(py), from_transferable(py, value)?)
+        }
+        Ok(Completion::Rejected(error)) => {
+            (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))
+        }
+        Err(Error::Timeout) => {
+            let message = ivm_core::Sandbox::timeout_message(timeout.unwrap_or_default());
+            (timeout_error(py, message).into_value(py).into_bound(py).into_any(), py.None().into_bound(py))
+        }
+        Err(error) => (to_py(py, error).into_value(py).into_bound(py).into_any(), py.None().into_bound(py)),
+    };
+    let (set, deleted) = changes_to_py(py, changes)?;
+    PyTuple::new(py, [raised, result, set, deleted])
 }
 
 /// `(set, deleted)`: the `(name, value)` pairs to write onto the dict and

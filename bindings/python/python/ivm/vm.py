@@ -23,7 +23,6 @@ raised.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any, Mapping, Optional
 
@@ -106,28 +105,25 @@ class Context:
 
 
 class _Synced:
-    """A function of a context's, called from Python: what a call changes
-    in the context's globals is written back onto the dict, as a run's
-    changes are, so that the next run does not copy older values over them."""
+    """A function of a context's, called from Python: its arguments go in as
+    a dict's values do, it runs with the context's global as ``this``, what
+    it changes in the context's globals is written back onto the dict as a
+    run's changes are (so that the next run does not copy older values over
+    them), and a promise it returns (an async function's) gives what the
+    call's jobs settled it to, or raises its rejection."""
 
     def __init__(self, function: Any, context: Context) -> None:
         self.__wrapped__ = function
         self._context = context
 
     def __call__(self, *args: Any) -> Any:
-        try:
-            result = self.__wrapped__(*args)
-        except BaseException:
-            # The call's own exception is the one to raise.
-            with contextlib.suppress(Exception):
-                self._write_back()
-            raise
-        self._write_back()
+        # Such a function goes back in as the context's function it calls.
+        args = tuple(arg.__wrapped__ if isinstance(arg, _Synced) else arg for arg in args)
+        raised, result, set_, deleted = self._context._native.call(self.__wrapped__, args)
+        self._context._write_back(set_, deleted)
+        if raised is not None:
+            raise raised
         return result
-
-    def _write_back(self) -> None:
-        if not self._context.isolate.is_disposed:
-            self._context._write_back(*self._context._native.changes())
 
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
