@@ -280,6 +280,18 @@ function writeBack(sandbox, target, setNames, setValues, deleted) {
   for (const name of deleted ?? []) delete target[name];
 }
 
+// What a run's or a call's report (the addon's `[threw, result or error,
+// set names, set values, deleted names, settled]`) gives its caller, once
+// its changes are written back onto `target`: the result, a promise of what
+// a promise came to, or the error thrown, as `thrown` makes it.
+function reported(sandbox, target, [threw, value, setNames, setValues, deleted, settled], thrown) {
+  writeBack(sandbox, target, setNames, setValues, deleted);
+  if (threw) throw thrown(value);
+  if (settled === 'fulfilled') return Promise.resolve(value);
+  if (settled === 'rejected') return Promise.reject(value);
+  return value;
+}
+
 // A function of the context's, which Node calls as its own: its arguments
 // go in as a sandbox's properties do, it runs with the context's global as
 // `this` (node:vm's object is that global), what it changes in the
@@ -291,12 +303,7 @@ function syncing(reference, sandbox, target) {
   const synced = function (...args) {
     const seen = new Set();
     const values = args.map((arg, i) => sandboxValue(arg, `argument ${i}`, seen));
-    const [threw, value, setNames, setValues, deleted, settled] = sandbox._call([], reference, values);
-    writeBack(sandbox, target, setNames, setValues, deleted);
-    if (threw) throw value;
-    if (settled === 'fulfilled') return Promise.resolve(value);
-    if (settled === 'rejected') return Promise.reject(value);
-    return value;
+    return reported(sandbox, target, sandbox._call(reference, values), (error) => error);
   };
   Object.defineProperties(synced, {
     name: { value: reference.getSync('name'), configurable: true },
@@ -430,16 +437,12 @@ class Script {
     // completed with a promise (which it settled: node:vm would give the
     // promise, for the caller to await).
     if (result !== report) return result;
-    const [threw, value, setNames, setValues, deleted, settled] = report;
+    const entries = [...report];
     report.length = 0;
-    writeBack(sandbox, target, setNames, setValues, deleted);
-    if (threw) {
+    return reported(sandbox, target, entries, (value) => {
       const error = nodeError(value, this.#code);
-      throw displayErrors === false ? error : displayed(error, this.#code, this.#origin);
-    }
-    if (settled === 'fulfilled') return Promise.resolve(value);
-    if (settled === 'rejected') return Promise.reject(value);
-    return value;
+      return displayErrors === false ? error : displayed(error, this.#code, this.#origin);
+    });
   }
 
   runInNewContext(contextObject, options) {

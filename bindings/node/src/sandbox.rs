@@ -113,20 +113,15 @@ impl Sandbox {
 
     /// Calls `function` (a function of the context's, which a run's
     /// changes gave as a Reference) with `values` (as `_run`'s), as
-    /// `ivm_core::Sandbox::call` does: `report` (as `_run`'s) filled.
+    /// `ivm_core::Sandbox::call` does: a report as `_run`'s.
     #[napi(js_name = "_call", catch_unwind)]
-    pub fn call(
-        &self,
-        env: Env,
-        mut report: JsObject,
-        function: &crate::reference::Reference,
-        values: JsObject,
-    ) -> napi::Result<JsObject> {
+    pub fn call(&self, env: Env, function: &crate::reference::Reference, values: JsObject) -> napi::Result<JsObject> {
         let arguments = (0..values.get_array_length()?)
             .map(|index| sandbox_value(&env, values.get_element(index)?))
             .collect::<napi::Result<Vec<_>>>()?;
         let options = ivm_core::RunOptions::new().result(TransferMode::CopyExceptFunctions);
         let (result, changes) = self.sandbox.call(function.in_isolate()?, &arguments, &options);
+        let mut report = env.create_array_with_length(6)?;
         fill_report(&env, &mut report, Ok(result), changes)?;
         Ok(report)
     }

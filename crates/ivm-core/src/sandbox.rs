@@ -17,7 +17,7 @@
 //! errors ([`Sandbox::timeout_message`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use crate::context::{compile_in, new_string};
 use crate::exception::{caught, thrown};
@@ -154,48 +154,21 @@ impl Sandbox {
     /// Runs `code` as a classic script in the context, with `globals` (the
     /// host object's own properties) as its globals first: what the script
     /// completes with, as `options.run.result` asks (a promise settled
-    /// first, see [`Completion`]), and what it did to the globals. The changes are read even when the script throws or times
-    /// out (what it did before stays done, as in node:vm); only a disposed
-    /// isolate has none. One entry into the isolate does it all, unless the
-    /// run was terminated: its changes are then read in a second.
+    /// first, see [`Completion`]), and what it did to the globals, read
+    /// even when the script throws or times out (what it did before stays
+    /// done, as in node:vm); only a disposed isolate has none.
     pub fn run(
         &self,
         globals: &[(String, SandboxValue)],
         code: &str,
         options: &EvalOptions,
     ) -> (Result<Completion>, SandboxChanges) {
-        let context = match self.context.global_handle() {
-            Ok(context) => context,
-            Err(error) => return (Err(error), SandboxChanges::default()),
-        };
-        let isolate = self.isolate();
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
-        let outcome = isolate.run_in(&context, Limits::from(&options.run), |scope| {
-            self.copy_in(scope, &mut synced, globals)?;
-            let result = compiled(scope, &mut synced, code, &options.compile)
-                .and_then(|script| complete(scope, isolate, &context, script, &options.run));
-            if scope.has_terminated() {
-                return Ok((result, None));
-            }
-            // The script's exception is the result's; reading the globals
-            // starts afresh.
-            scope.reset();
-            Ok((result, Some(self.copy_out(scope, &context, &mut synced)?)))
-        });
-        match outcome {
-            Ok((result, Some(changes))) => (result, changes),
-            Ok((result, None)) => {
-                let changes = self.read_changes(&context, &mut synced, options.run.time_limit()).unwrap_or_default();
-                (result, changes)
-            }
-            Err(error @ (Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit)) => {
-                (Err(error), SandboxChanges::default())
-            }
-            Err(error) => {
-                let changes = self.read_changes(&context, &mut synced, options.run.time_limit()).unwrap_or_default();
-                (Err(error), changes)
-            }
-        }
+        self.entered(Some(&mut synced), &options.run, |scope, context, synced| {
+            self.copy_in(scope, synced, globals)?;
+            Ok(compiled(scope, synced, code, &options.compile)
+                .and_then(|script| complete(scope, self.isolate(), context, script, &options.run)))
+        })
     }
 
     /// Calls `function`, one of the context's that came out of a run (a
@@ -205,42 +178,51 @@ impl Sandbox {
     /// function's call), and what the call did to the globals, read even
     /// when it throws, as [`run`](Sandbox::run) reads them. Called by host
     /// code that a run of this sandbox called, it reports no changes: that
-    /// run does. Called inside another isolate's call on this thread (a
-    /// host function of another context calling it), it is that isolate's
-    /// queued call, with no promise settled and no changes read.
+    /// run does. Inside another isolate's call on this thread it fails as
+    /// a run does there ([`Error::NestedCall`]).
     pub fn call(
         &self,
         function: &Reference,
         arguments: &[SandboxValue],
         options: &RunOptions,
     ) -> (Result<Completion>, SandboxChanges) {
-        if self.isolate().locked_by_another_here() {
-            // Only values that cross on their own can be queued.
-            let plain = arguments
-                .iter()
-                .map(|argument| match argument {
-                    SandboxValue::Value(value) => Ok(value.clone()),
-                    _ => Err(Error::NestedCall),
-                })
-                .collect::<Result<Vec<_>>>();
-            let result = plain.and_then(|plain| function.call(&plain)).map(Completion::Value);
-            return (result, SandboxChanges::default());
-        }
+        let mut synced = self.synced_unless_running();
+        self.entered(synced.as_deref_mut(), options, |scope, context, _| {
+            Ok(called(scope, self.isolate(), context, function, arguments, options))
+        })
+    }
+
+    /// Runs `body`, a run's or a call's work, in one entry into the
+    /// isolate, then reads what it did to the globals with `synced` (none
+    /// when another run of this sandbox is in progress: that run reports
+    /// them): in the same entry, or, if the work was terminated, in a
+    /// second. The changes are read even when the work threw or timed out
+    /// (what it did before stays done, as in node:vm); only a disposed
+    /// isolate has none.
+    fn entered(
+        &self,
+        mut synced: Option<&mut Synced>,
+        options: &RunOptions,
+        body: impl FnOnce(
+            &mut JsScope<'_, '_, '_, '_>,
+            &Arc<v8::Global<v8::Context>>,
+            &mut Synced,
+        ) -> Result<Result<Completion>>,
+    ) -> (Result<Completion>, SandboxChanges) {
         let context = match self.context.global_handle() {
             Ok(context) => context,
             Err(error) => return (Err(error), SandboxChanges::default()),
         };
-        let isolate = self.isolate();
-        let mut synced = match self.synced.try_lock() {
-            Ok(synced) => Some(synced),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        let outcome = isolate.run_in(&context, Limits::from(options), |scope| {
-            let result = called(scope, isolate, &context, function, arguments, options);
+        let outcome = self.isolate().run_in(&context, Limits::from(options), |scope| {
+            let result = match synced.as_deref_mut() {
+                Some(synced) => body(scope, &context, synced)?,
+                None => body(scope, &context, &mut Synced::default())?,
+            };
             if scope.has_terminated() {
                 return Ok((result, None));
             }
+            // The work's exception is the result's; reading the globals
+            // starts afresh.
             scope.reset();
             let changes = match synced.as_deref_mut() {
                 Some(synced) => self.copy_out(scope, &context, synced)?,
@@ -248,16 +230,29 @@ impl Sandbox {
             };
             Ok((result, Some(changes)))
         });
-        let read = |synced: Option<&mut Synced>| {
-            synced.and_then(|synced| self.read_changes(&context, synced, options.time_limit()).ok()).unwrap_or_default()
+        let mut read_apart = || {
+            synced
+                .as_deref_mut()
+                .and_then(|synced| self.read_changes(&context, synced, options.time_limit()).ok())
+                .unwrap_or_default()
         };
         match outcome {
             Ok((result, Some(changes))) => (result, changes),
-            Ok((result, None)) => (result, read(synced.as_deref_mut())),
+            Ok((result, None)) => (result, read_apart()),
             Err(error @ (Error::Disposed | Error::DisposedDuringExecution | Error::MemoryLimit)) => {
                 (Err(error), SandboxChanges::default())
             }
-            Err(error) => (Err(error), read(synced.as_deref_mut())),
+            Err(error) => (Err(error), read_apart()),
+        }
+    }
+
+    /// The sandbox's record, unless a run of it is in progress (on this
+    /// thread, in host code the run called: waiting would never end).
+    fn synced_unless_running(&self) -> Option<MutexGuard<'_, Synced>> {
+        match self.synced.try_lock() {
+            Ok(synced) => Some(synced),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
         }
     }
 
@@ -276,11 +271,7 @@ impl Sandbox {
     /// by host code that the run called, say): that run reports them.
     pub fn changes(&self, timeout: Option<std::time::Duration>) -> Result<SandboxChanges> {
         let context = self.context.global_handle()?;
-        let mut synced = match self.synced.try_lock() {
-            Ok(synced) => synced,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(SandboxChanges::default()),
-        };
+        let Some(mut synced) = self.synced_unless_running() else { return Ok(SandboxChanges::default()) };
         self.read_changes(&context, &mut synced, timeout)
     }
 

@@ -75,8 +75,7 @@ class Context:
     def _run(self, code: str, options: dict[str, Any]) -> Any:
         globals_ = self.sandbox
         if any(isinstance(value, _Synced) for value in globals_.values()):
-            # Such a function goes back in as the context's function it calls.
-            globals_ = {name: value.__wrapped__ if isinstance(value, _Synced) else value for name, value in globals_.items()}
+            globals_ = {name: _given_back(value) for name, value in globals_.items()}
         raised, result, set_, deleted = self._native.run(code, globals_, **options)
         self._write_back(set_, deleted)
         if raised is not None:
@@ -117,9 +116,7 @@ class _Synced:
         self._context = context
 
     def __call__(self, *args: Any) -> Any:
-        # Such a function goes back in as the context's function it calls.
-        args = tuple(arg.__wrapped__ if isinstance(arg, _Synced) else arg for arg in args)
-        raised, result, set_, deleted = self._context._native.call(self.__wrapped__, args)
+        raised, result, set_, deleted = self._context._native.call(self.__wrapped__, tuple(map(_given_back, args)))
         self._context._write_back(set_, deleted)
         if raised is not None:
             raise raised
@@ -127,6 +124,12 @@ class _Synced:
 
     def __repr__(self) -> str:
         return repr(self.__wrapped__)
+
+
+def _given_back(value: Any) -> Any:
+    """``value`` as it goes into a context: a function of a context's as the
+    function it calls."""
+    return value.__wrapped__ if isinstance(value, _Synced) else value
 
 
 def create_context(sandbox: Optional[dict] = None, **options: Any) -> Context:
