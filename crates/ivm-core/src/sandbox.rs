@@ -166,8 +166,10 @@ impl Sandbox {
         let mut synced = self.synced.lock().unwrap_or_else(PoisonError::into_inner);
         self.entered(Some(&mut synced), &options.run, |scope, context, synced| {
             self.copy_in(scope, synced, globals)?;
-            Ok(compiled(scope, synced, code, &options.compile)
-                .and_then(|script| complete(scope, self.isolate(), context, script, &options.run)))
+            Ok(compiled(scope, synced, code, &options.compile).and_then(|script| {
+                let value = script.run(scope).ok_or_else(|| caught(scope))?;
+                completion(scope, self.isolate(), context, value, &options.run, "script's")
+            }))
         })
     }
 
@@ -406,19 +408,6 @@ impl Sandbox {
     }
 }
 
-/// Runs `script`, and gives what it completed with, a promise settled by
-/// the jobs it queued.
-fn complete<'s>(
-    scope: &mut JsScope<'_, '_, 's, '_>,
-    isolate: &Isolate,
-    context: &Arc<v8::Global<v8::Context>>,
-    script: v8::Local<'s, v8::Script>,
-    options: &RunOptions,
-) -> Result<Completion> {
-    let value = script.run(scope).ok_or_else(|| caught(scope))?;
-    completion(scope, isolate, context, value, options, "script's")
-}
-
 /// What `value`, a script's completion or a function's result (`whose`),
 /// gives the host: itself, or what the promise it is came to once the
 /// run's jobs ran.
@@ -447,7 +436,7 @@ fn completion<'s>(
 }
 
 /// Calls `function` with the context's global as `this`, and settles what
-/// it returns as [`complete`] does a script's completion.
+/// it returns as a script's completion is ([`completion`]).
 fn called<'s>(
     scope: &mut JsScope<'_, '_, 's, '_>,
     isolate: &Isolate,
