@@ -294,11 +294,11 @@ function reported(sandbox, target, [threw, value, setNames, setValues, deleted, 
 
 // A function of the context's, which Node calls as its own: its arguments
 // go in as a sandbox's properties do, it runs with the context's global as
-// `this` (node:vm's object is that global), what it changes in the
-// context's globals is written back onto `target` as a run's changes are
-// (so that the next run does not copy the object's older values over
-// them), and a promise it returns (an async function's) gives what the
-// call's jobs settled it to.
+// `this` (node:vm's is the contextified object, whose properties are the
+// global's), what it changes in the context's globals is written back onto
+// `target` as a run's changes are (so that the next run does not copy the
+// object's older values over them), and a promise it returns (an async
+// function's) gives what the call's jobs settled it to.
 function syncing(reference, sandbox, target) {
   const synced = function (...args) {
     const seen = new Set();

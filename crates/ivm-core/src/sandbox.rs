@@ -175,10 +175,11 @@ impl Sandbox {
 
     /// Calls `function`, one of the context's that came out of a run (a
     /// global's value, a callable [`Reference`]), from the host, with the
-    /// context's global as `this` (node:vm's object is that global): what it
-    /// returned, a promise settled first as a run's completion is (an async
-    /// function's call), and what the call did to the globals, read even
-    /// when it throws, as [`run`](Sandbox::run) reads them. Called by host
+    /// context's global as `this` (node:vm's is the contextified object,
+    /// whose properties are the global's): what it returned, a promise
+    /// settled first as a run's completion is (an async function's call),
+    /// and what the call did to the globals, read even when it throws, as
+    /// [`run`](Sandbox::run) reads them. Called by host
     /// code that a run of this sandbox called, it reports no changes: that
     /// run does. Inside another isolate's call on this thread it fails as
     /// a run does there ([`Error::NestedCall`]).
