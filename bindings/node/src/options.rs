@@ -13,6 +13,9 @@ use napi::{Env, JsFunction, JsObject, JsUnknown, ValueType};
 use crate::convert::ResultMode;
 use crate::errors::{range_error, type_error};
 
+/// isolated-vm's file name for code given none.
+const ANONYMOUS: &str = "<isolated-vm>";
+
 /// An options argument: an object, or nothing at all.
 pub(crate) struct Options<'e> {
     env: &'e Env,
@@ -179,12 +182,17 @@ impl<'e> Options<'e> {
 
     /// ScriptOrigin's `filename`, `lineOffset` and `columnOffset`.
     pub(crate) fn origin(&self) -> napi::Result<ScriptOrigin> {
+        if self.object.is_none() {
+            // Read without a pass over its options: every evalSync without
+            // options comes here.
+            return Ok(ScriptOrigin::named(ANONYMOUS));
+        }
         self.with_offsets(ScriptOrigin::new(self.filename()?))
     }
 
     /// `filename`, or isolated-vm's name for code without one.
     pub(crate) fn filename(&self) -> napi::Result<String> {
-        Ok(self.string("filename")?.unwrap_or_else(|| "<isolated-vm>".to_owned()))
+        Ok(self.string("filename")?.unwrap_or_else(|| ANONYMOUS.to_owned()))
     }
 
     /// `origin` with `lineOffset` and `columnOffset` (whole 32-bit numbers).

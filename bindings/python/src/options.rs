@@ -66,7 +66,7 @@ pub(crate) fn parse(method: &str, accepts: Accepts, options: Option<&Bound<'_, P
             return Err(PyTypeError::new_err(format!("{method}() got an unexpected keyword argument '{key}'")));
         }
         match key.as_str() {
-            "filename" => origin.filename = value.extract()?,
+            "filename" => origin.filename = value.extract::<String>()?.into(),
             "line_offset" => origin.line_offset = offset(&key, &value)?,
             "column_offset" => origin.column_offset = offset(&key, &value)?,
             "cached_data" => {

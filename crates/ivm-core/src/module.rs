@@ -127,7 +127,7 @@ impl Isolate {
         let inner = Arc::new(ModuleInner {
             held,
             id,
-            filename: options.origin.filename.clone(),
+            filename: options.origin.filename.to_string(),
             specifiers,
             cache,
             context: Mutex::new(None),

@@ -1,5 +1,6 @@
 //! Options shared by the operations that compile or run JavaScript.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// How a value leaves the isolate (isolated-vm's TransferOptions).
@@ -39,7 +40,10 @@ pub enum TransferMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ScriptOrigin {
-    pub filename: String,
+    /// Borrowed when it is text of the program's ([`ScriptOrigin::named`]:
+    /// the default, a front-end's default): most evals give no name, and
+    /// then cost no allocation for one.
+    pub filename: Cow<'static, str>,
     /// Added to every line number (0-based offset of the script's first line).
     pub line_offset: i32,
     /// Added to column numbers on the script's first line.
@@ -48,13 +52,18 @@ pub struct ScriptOrigin {
 
 impl Default for ScriptOrigin {
     fn default() -> Self {
-        ScriptOrigin { filename: "<ivm>".to_owned(), line_offset: 0, column_offset: 0 }
+        ScriptOrigin::named("<ivm>")
     }
 }
 
 impl ScriptOrigin {
     pub fn new(filename: impl Into<String>) -> Self {
-        ScriptOrigin { filename: filename.into(), ..Default::default() }
+        ScriptOrigin { filename: Cow::Owned(filename.into()), line_offset: 0, column_offset: 0 }
+    }
+
+    /// An origin named by text of the program's, without an allocation.
+    pub const fn named(filename: &'static str) -> Self {
+        ScriptOrigin { filename: Cow::Borrowed(filename), line_offset: 0, column_offset: 0 }
     }
 
     pub fn line_offset(mut self, lines: i32) -> Self {
