@@ -137,7 +137,8 @@ pub(crate) fn kernel_id() -> i32 {
 /// no run is in progress, no callback runs and no link is being made. A
 /// fatal error escapes only when no host callback was running either
 /// (`fatal.rs`), so the skipped frames can have changed nothing but the
-/// run depth, the pausable timeouts (`run.rs`) and the link table; `CALLING`, `SERVING` and `REENTRY` change
+/// run depth, the pausable timeouts (`run.rs`), the link table and the
+/// allocation cap of a copy out (`ivm_marshal::AllocationCap`); `CALLING`, `SERVING` and `REENTRY` change
 /// only around host code. The times in `HOST_WAITS` and `REENTRANT_RUNS`
 /// are only ever read as differences, and `FOLLOWING` belongs to the
 /// caller of the pad (`follow::run_following`).
@@ -154,6 +155,7 @@ impl ThreadState {
     /// isolate they were running.
     pub(crate) fn restore(self) {
         RUN_DEPTH.set(0);
+        ivm_marshal::AllocationCap::forget_skipped();
         crate::run::forget_pausable_timeouts();
         // No frame holds the table borrowed across V8's calls (`module.rs`).
         LINKS.with(|links| std::mem::take(&mut *links.borrow_mut()).into_iter().for_each(std::mem::forget));

@@ -16,6 +16,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The system's allocator, except that on a thread where V8 is serializing
 /// a value out of an isolate, an allocation larger than the copy's bound
@@ -31,7 +32,16 @@ thread_local! {
     static REFUSED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// How many [`Capped`] live, on all threads: while none does, an allocation
+/// is allowed without a look at this thread's cap (a thread-local's lookup,
+/// which in a shared library is a call, on every allocation of the host's).
+/// A thread counts its own before it sets its cap, so it always sees it.
+static CAPPED: AtomicUsize = AtomicUsize::new(0);
+
 fn allowed(size: usize) -> bool {
+    if CAPPED.load(Ordering::Relaxed) == 0 {
+        return true;
+    }
     // `try_with`: a thread being torn down has no cap.
     let allowed = CAP.try_with(Cell::get).map_or(true, |cap| size <= cap);
     if !allowed {
@@ -81,6 +91,7 @@ pub struct Capped {
 
 impl Capped {
     pub(crate) fn set(cap: usize) -> Capped {
+        CAPPED.fetch_add(1, Ordering::Relaxed);
         REFUSED.set(false);
         Capped { previous: CAP.replace(cap) }
     }
@@ -90,6 +101,7 @@ impl Capped {
     /// allocations are the host's, and which would fail outright (Rust
     /// aborts on an allocation that fails) rather than as a copy does.
     pub fn lifted() -> Capped {
+        CAPPED.fetch_add(1, Ordering::Relaxed);
         Capped { previous: CAP.replace(usize::MAX) }
     }
 
@@ -97,10 +109,48 @@ impl Capped {
     pub(crate) fn refused(&self) -> bool {
         REFUSED.get()
     }
+
+    /// Lifts this thread's cap for good, after an escape from a fatal error
+    /// skipped the frames (and the drops) of the caps it set: the host's
+    /// allocations on this thread must not stay capped. The caps skipped
+    /// stay counted, which only keeps [`allowed`] looking at the cap.
+    pub fn forget_skipped() {
+        CAP.set(usize::MAX);
+    }
 }
 
 impl Drop for Capped {
     fn drop(&mut self) {
         CAP.set(self.previous);
+        CAPPED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cap_binds_its_thread_while_it_lives() {
+        let cap = Capped::set(16);
+        assert!(allowed(16) && !allowed(17));
+        assert!(cap.refused(), "the refusal is recorded");
+        std::thread::spawn(|| assert!(allowed(1 << 20), "other threads are not capped")).join().unwrap();
+        {
+            let _lifted = Capped::lifted();
+            assert!(allowed(1 << 20), "lifted for host code");
+        }
+        assert!(!allowed(17), "and capped again after");
+        drop(cap);
+        assert!(allowed(1 << 20));
+    }
+
+    #[test]
+    fn an_escape_leaves_no_cap_behind() {
+        // An escape skips the cap's drop, as forgetting it does.
+        std::mem::forget(Capped::set(16));
+        assert!(!allowed(17));
+        Capped::forget_skipped();
+        assert!(allowed(1 << 20));
     }
 }
