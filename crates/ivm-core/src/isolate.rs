@@ -14,6 +14,7 @@ use crate::exception::caught;
 use crate::fatal::{self, Catastrophe, CatastrophicErrorHandler};
 use crate::follow::{self, Follower};
 use crate::memory::{self, MemoryBudget};
+use crate::resident::Residence;
 use crate::run::{CpuBudget, RunState};
 use crate::this_thread::{LOCKED_HERE, REENTRY};
 use crate::{Context, ContextOptions, Error, Result, platform};
@@ -197,6 +198,8 @@ pub(crate) struct IsolateInner {
     pub(crate) profiler: crate::profiler::Profiler,
     /// The isolates it made, and its share of its maker's budget.
     pub(crate) family: crate::family::Family,
+    /// The host thread whose V8 state stays in it between calls.
+    pub(crate) residence: Residence,
 }
 
 /// What an isolate holds of its host's: the functions passed in, the values
@@ -409,6 +412,7 @@ impl Isolate {
         crate::rejections::watch(&mut isolate);
         let inspector = options.inspector.then(|| crate::inspector::attach(&mut isolate));
         let terminator = isolate.thread_safe_handle();
+        let residence = Residence::new(&isolate);
         memory.attach(terminator.clone());
         let tag = IsolateTag(NEXT_ISOLATE_TAG.fetch_add(1, Ordering::Relaxed));
         isolate.set_slot(tag);
@@ -452,6 +456,7 @@ impl Isolate {
             inspector,
             profiler: crate::profiler::Profiler::default(),
             family: crate::family::Family::default(),
+            residence,
         });
         let _ = backlink.0.set(Arc::downgrade(&inner));
         Ok(Isolate { inner })
@@ -487,15 +492,37 @@ impl Isolate {
         // that call may be waiting on this very thread (a callback posted to
         // the host's event loop that disposes), or on an isolate whose call
         // disposes this one meanwhile.
-        let mut slot = match self.inner.v8.try_write() {
-            Ok(slot) => slot,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
-        };
+        let Some(mut slot) = self.slot_unless_called() else { return Ok(()) };
         let shared = slot.take();
         drop(slot);
         self.tear_down(shared, teardown);
         Ok(())
+    }
+
+    /// Frees this thread's V8 state in the isolate if the thread is
+    /// resident there (`resident.rs`), for an isolate handed on to be torn
+    /// down on another thread (a pooled one handed back). A call in progress
+    /// holds the isolate's slot for reading; then the thread stays.
+    pub(crate) fn leave_residence(&self) {
+        if !self.inner.residence.here() || self.inner.catastrophe.happened() {
+            return;
+        }
+        // Held while the thread leaves.
+        if let Some(slot) = self.slot_unless_called()
+            && slot.is_some()
+        {
+            self.inner.residence.leave();
+        }
+    }
+
+    /// The isolate's slot, held for writing, unless a call holds it (for
+    /// reading) now: no call of the isolate runs while it is held.
+    fn slot_unless_called(&self) -> Option<std::sync::RwLockWriteGuard<'_, Option<v8::SharedIsolate>>> {
+        match self.inner.v8.try_write() {
+            Ok(slot) => Some(slot),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
     }
 
     /// Whether the isolate was disposed, hit its memory limit, or was lost to
@@ -641,10 +668,19 @@ impl Isolate {
         let outcome = {
             let guard = self.inner.v8.read().unwrap_or_else(PoisonError::into_inner);
             let shared = guard.as_ref().ok_or(Error::Disposed)?;
+            let resident = self.inner.residence.enter();
             let mut locker = shared.lock();
             let _held = LockedHere::mark(self.inner.tag, &self.inner.memory);
             if self.is_disposed() {
                 return Err(Error::Disposed);
+            }
+            if resident && self.inner.run.was_interrupted() {
+                // An outermost Locker starts with a fresh state, where a
+                // termination that came after the last call ended (a late
+                // deadline, say) is gone; the resident thread's state is the
+                // one that call left, and every termination asked for
+                // marks the run interrupted first (`IsolateInner::interrupt`).
+                locker.cancel_terminate_execution();
             }
             let entered = fatal::escapable(&self.inner.catastrophe, || {
                 crate::profiler::profiled(&mut locker, &self.inner.profiler, f)
@@ -660,6 +696,7 @@ impl Isolate {
                 // any other thread would wait for it forever.
                 None => {
                     self.inner.disposed.store(true, Ordering::SeqCst);
+                    self.inner.residence.forget();
                     teardown = Teardown::Here;
                     if crate::this_thread::ESCAPED_STUCK.replace(false) {
                         Err(Error::Timeout)
@@ -779,6 +816,11 @@ impl Isolate {
     /// Tears down `shared`, the V8 isolate taken out of its slot (if it was
     /// still there), and what hangs on it.
     fn tear_down(&self, shared: Option<v8::SharedIsolate>, teardown: Teardown) {
+        // Taken out of its slot, the isolate has no call in progress and
+        // can get none.
+        if shared.is_some() && !self.inner.catastrophe.happened() {
+            self.inner.residence.leave();
+        }
         follow::abandon(&self.inner.host.followers);
         // A call lost to a fatal error never settled: its clocks and the
         // host's exit checks stop here (for any other call, they already
@@ -813,6 +855,10 @@ impl Drop for IsolateInner {
             let lost = self.v8.get_mut().unwrap_or_else(PoisonError::into_inner).take();
             std::mem::forget(lost);
             std::mem::forget(self.compile_context.get_mut().unwrap_or_else(PoisonError::into_inner).take());
+        } else if self.v8.get_mut().unwrap_or_else(PoisonError::into_inner).is_some() {
+            // Never disposed: the isolate is torn down with this, and its
+            // last handle is gone, so no call of it is in progress.
+            self.residence.leave();
         }
     }
 }

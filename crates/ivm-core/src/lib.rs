@@ -39,6 +39,7 @@ mod profiler;
 mod reference;
 mod rejections;
 mod remote;
+mod resident;
 mod run;
 mod sandbox;
 mod script;

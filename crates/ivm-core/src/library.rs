@@ -246,12 +246,15 @@ impl ApiObject for Library {
                 // A new isolate is made on a thread of its own: this one
                 // holds the calling isolate's lock.
                 let run = move |resolver: Resolver, _| {
-                    std::thread::spawn(move || match Isolate::new(options) {
-                        Ok(isolate) => {
-                            crate::family::adopt(&parent, &isolate, share);
-                            resolver.resolve(remote(isolate));
+                    std::thread::spawn(move || {
+                        crate::this_thread::OWN_THREAD.set(true);
+                        match Isolate::new(options) {
+                            Ok(isolate) => {
+                                crate::family::adopt(&parent, &isolate, share);
+                                resolver.resolve(remote(isolate));
+                            }
+                            Err(error) => resolver.reject(error),
                         }
-                        Err(error) => resolver.reject(error),
                     });
                 };
                 Outcome::Queued { target: None, run: Box::new(run) }

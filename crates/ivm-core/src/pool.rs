@@ -142,6 +142,7 @@ fn boot(options: &IsolateOptions) -> Result<(Isolate, Context)> {
 /// The pool's thread: disposes returned isolates and boots replacements
 /// until the pool is dropped.
 fn refill(pool: &Weak<Shared>) {
+    crate::this_thread::OWN_THREAD.set(true);
     loop {
         let Some(shared) = pool.upgrade() else { return };
         let mut state = shared.lock();
@@ -219,6 +220,9 @@ impl Drop for PooledIsolate {
     fn drop(&mut self) {
         match self.pool.upgrade() {
             Some(shared) => {
+                // Disposed on the pool's thread, which cannot free this
+                // thread's state in it.
+                self.isolate.leave_residence();
                 shared.lock().returned.push(self.isolate.clone());
                 shared.work.notify_one();
             }

@@ -2,7 +2,8 @@
 //! span of something this thread is doing (holding an isolate's lock,
 //! running a callback, linking a module) by a guard in the module that owns
 //! the doing, and read only on this thread; none outlives the span that set
-//! it.
+//! it, but for what a thread is (its number, its kernel id, whether it is
+//! one of ivm's own).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -113,6 +114,11 @@ thread_local! {
     /// was when its deadline came, as stack lines (`run.rs`), for the
     /// timeout's error.
     pub(crate) static TIMED_OUT_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+
+    /// Set for good on the threads ivm starts for work of its own (the warm
+    /// pool's refill, inspector sessions, a child isolate's boot), where no
+    /// isolate's V8 state stays between calls (`resident.rs`).
+    pub(crate) static OWN_THREAD: Cell<bool> = const { Cell::new(false) };
 
     /// The answers V8's resolve callback reads during a link on this thread:
     /// (referrer, specifier, module) (`module.rs`).

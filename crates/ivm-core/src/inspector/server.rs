@@ -122,6 +122,7 @@ fn accept(listener: &TcpListener, target: &Arc<Target>) {
         let target = Arc::clone(target);
         // A connection that cannot get a thread is dropped, which closes it.
         let _ = thread::Builder::new().name("ivm-inspector-session".into()).spawn(move || {
+            crate::this_thread::OWN_THREAD.set(true);
             let _ = serve(stream, &target);
         });
     }
