@@ -214,25 +214,24 @@ fn a_function_of_the_context_called_from_the_host_reports_its_changes_and_settle
         Some((_, Transferable::Reference(reference))) => reference.clone(),
         other => panic!("{name}: {other:?}"),
     };
-    let options = ivm::RunOptions::new().result(ivm::TransferMode::CopyExceptFunctions);
 
-    let (result, changes) = sandbox.call(&function("add"), &[value(5.0)], &options);
+    let (result, changes) = sandbox.call(&function("add"), &[value(5.0)]);
     let Ok(Completion::Value(returned)) = result else { panic!("{result:?}") };
     assert_eq!(returned.as_value(), Some(&Value::Bool(true)));
     assert_eq!(set(&changes), vec![("count".to_owned(), Value::Number(5.0))]);
 
-    let (result, changes) = sandbox.call(&function("later"), &[value(2.0)], &options);
+    let (result, changes) = sandbox.call(&function("later"), &[value(2.0)]);
     let Ok(Completion::Fulfilled(returned)) = result else { panic!("{result:?}") };
     assert_eq!(returned.as_value(), Some(&Value::Number(7.0)));
     assert_eq!(set(&changes), vec![("count".to_owned(), Value::Number(7.0))]);
 
-    let (result, changes) = sandbox.call(&function("fails"), &[], &options);
+    let (result, changes) = sandbox.call(&function("fails"), &[]);
     let Ok(Completion::Rejected(Error::Js(error))) = result else { panic!("{result:?}") };
     assert_eq!((error.name.as_str(), error.message.as_str()), ("TypeError", "bad 7"));
     assert!(changes.set.is_empty() && changes.deleted.is_empty(), "{changes:?}");
 
     // A throw still reports what the call did before it.
-    let (result, changes) = sandbox.call(&function("throws"), &[], &options);
+    let (result, changes) = sandbox.call(&function("throws"), &[]);
     let Err(Error::Js(error)) = result else { panic!("{result:?}") };
     assert_eq!((error.name.as_str(), error.message.as_str()), ("RangeError", "no"));
     assert_eq!(set(&changes), vec![("count".to_owned(), Value::Number(1.0))]);

@@ -2,9 +2,7 @@
 //! take the sandbox object's properties as `vm.js` prepared them and give
 //! back what to write onto it.
 
-use ivm_core::{
-    Completion, Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, TransferMode, Transferable, numeric,
-};
+use ivm_core::{Completion, Error, EvalOptions, SandboxChanges, SandboxValue, ScriptOrigin, Transferable, numeric};
 use std::sync::{Mutex, PoisonError};
 
 use napi::bindgen_prelude::{External, ObjectFinalize};
@@ -76,7 +74,7 @@ impl Sandbox {
     ) -> napi::Result<JsUnknown> {
         let globals = globals(&env, names, &values)?;
         let origin = ScriptOrigin::new(filename).line_offset(line_offset).column_offset(column_offset);
-        let mut options = EvalOptions::new().origin(origin).result(TransferMode::CopyExceptFunctions);
+        let mut options = EvalOptions::new().origin(origin);
         let timeout = timeout
             .map(|ms| numeric::duration("timeout", ms, numeric::Unit::Milliseconds).map_err(|e| range_error(&env, e)))
             .transpose()?;
@@ -119,8 +117,7 @@ impl Sandbox {
         let arguments = (0..values.get_array_length()?)
             .map(|index| sandbox_value(&env, values.get_element(index)?))
             .collect::<napi::Result<Vec<_>>>()?;
-        let options = ivm_core::RunOptions::new().result(TransferMode::CopyExceptFunctions);
-        let (result, changes) = self.sandbox.call(function.in_isolate()?, &arguments, &options);
+        let (result, changes) = self.sandbox.call(function.in_isolate()?, &arguments);
         let mut report = env.create_array_with_length(6)?;
         fill_report(&env, &mut report, Ok(result), changes)?;
         Ok(report)

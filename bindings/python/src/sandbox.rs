@@ -2,7 +2,7 @@
 //! whose runs take a dict's items as the context's globals and give back
 //! what to write onto the dict.
 
-use ivm_core::{Completion, Error, SandboxChanges, SandboxValue, TransferMode, Transferable};
+use ivm_core::{Completion, Error, SandboxChanges, SandboxValue, Transferable};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -38,7 +38,7 @@ impl Sandbox {
         globals: &Bound<'py, PyDict>,
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let options = options::parse("run", EVAL_CLOSURE, options)?.result(TransferMode::CopyExceptFunctions);
+        let options = options::parse("run", EVAL_CLOSURE, options)?;
         let timeout = options.run.timeout;
         let values = globals
             .iter()
@@ -71,9 +71,8 @@ impl Sandbox {
             .enumerate()
             .map(|(index, value)| sandbox_value(&value, &format!("argument {index}")))
             .collect::<PyResult<Vec<_>>>()?;
-        let options = ivm_core::RunOptions::new().result(TransferMode::CopyExceptFunctions);
         let sandbox = self.inner.clone();
-        let (result, changes) = detached(py, || Ok(sandbox.call(&function, &arguments, &options)))?;
+        let (result, changes) = detached(py, || Ok(sandbox.call(&function, &arguments)))?;
         report(py, result, changes, None)
     }
 }

@@ -153,8 +153,10 @@ impl Sandbox {
 
     /// Runs `code` as a classic script in the context, with `globals` (the
     /// host object's own properties) as its globals first: what the script
-    /// completes with, as `options.run.result` asks (a promise settled
-    /// first, see [`Completion`]), and what it did to the globals, read
+    /// completes with (a promise settled first, see [`Completion`]; values
+    /// leave as node:vm's do, copies but for functions, which come as
+    /// callable [`Reference`]s, whatever `options.run.result` says), and
+    /// what it did to the globals, read
     /// even when the script throws or times out (what it did before stays
     /// done, as in node:vm); only a disposed isolate has none.
     pub fn run(
@@ -168,7 +170,7 @@ impl Sandbox {
             self.copy_in(scope, synced, globals)?;
             Ok(compiled(scope, synced, code, &options.compile).and_then(|script| {
                 let value = script.run(scope).ok_or_else(|| caught(scope))?;
-                completion(scope, self.isolate(), context, value, &options.run, "script's")
+                completion(scope, self.isolate(), context, value, "script's")
             }))
         })
     }
@@ -183,15 +185,11 @@ impl Sandbox {
     /// code that a run of this sandbox called, it reports no changes: that
     /// run does. Inside another isolate's call on this thread it fails as
     /// a run does there ([`Error::NestedCall`]).
-    pub fn call(
-        &self,
-        function: &Reference,
-        arguments: &[SandboxValue],
-        options: &RunOptions,
-    ) -> (Result<Completion>, SandboxChanges) {
+    /// Without a time limit, as node:vm's calls of a context's functions.
+    pub fn call(&self, function: &Reference, arguments: &[SandboxValue]) -> (Result<Completion>, SandboxChanges) {
         let mut synced = self.synced_unless_running();
-        self.entered(synced.as_deref_mut(), options, |scope, context, _| {
-            Ok(called(scope, self.isolate(), context, function, arguments, options))
+        self.entered(synced.as_deref_mut(), &RunOptions::new(), |scope, context, _| {
+            Ok(called(scope, self.isolate(), context, function, arguments))
         })
     }
 
@@ -351,7 +349,7 @@ impl Sandbox {
         synced: &mut Synced,
     ) -> Result<SandboxChanges> {
         let isolate = self.isolate();
-        let copy = RunOptions::new().result(TransferMode::CopyExceptFunctions);
+        let copy = leaving();
         let global = scope.get_current_context().global(scope);
         // V8's built-in globals are non-enumerable (but for a few that flags
         // add, such as `--expose-gc`'s `gc`), and what code declares or
@@ -409,6 +407,13 @@ impl Sandbox {
     }
 }
 
+/// How a sandbox's values leave for the host, as node:vm's do: copies,
+/// but for functions, which stay inside and are called there (callable
+/// References).
+fn leaving() -> RunOptions {
+    RunOptions::new().result(TransferMode::CopyExceptFunctions)
+}
+
 /// What `value`, a script's completion or a function's result (`whose`),
 /// gives the host: itself, or what the promise it is came to once the
 /// run's jobs ran.
@@ -417,9 +422,9 @@ fn completion<'s>(
     isolate: &Isolate,
     context: &Arc<v8::Global<v8::Context>>,
     value: v8::Local<'s, v8::Value>,
-    options: &RunOptions,
     whose: &str,
 ) -> Result<Completion> {
+    let options = &leaving();
     Ok(match settle(scope, value)? {
         Settled::NotAPromise(value) => Completion::Value(transfer_out(scope, isolate, context, value, options)?),
         Settled::Fulfilled(value) => Completion::Fulfilled(transfer_out(scope, isolate, context, value, options)?),
@@ -444,7 +449,6 @@ fn called<'s>(
     context: &Arc<v8::Global<v8::Context>>,
     function: &Reference,
     arguments: &[SandboxValue],
-    options: &RunOptions,
 ) -> Result<Completion> {
     let function = function
         .deref(scope)?
@@ -457,7 +461,7 @@ fn called<'s>(
         .collect::<Result<Vec<_>>>()?;
     let global = scope.get_current_context().global(scope);
     let value = function.call(scope, global.into(), &arguments).ok_or_else(|| caught(scope))?;
-    completion(scope, isolate, context, value, options, "function's")
+    completion(scope, isolate, context, value, "function's")
 }
 
 /// The keys of a global that code made: its own enumerable string-keyed
