@@ -13,13 +13,17 @@ static _Thread_local sigjmp_buf *innermost = NULL;
 /* Runs body(data) under a landing pad, which ivm_escape() jumps to. */
 void ivm_escapable(void (*body)(void *), void *data) {
     sigjmp_buf pad;
-    /* Assigned once, before sigsetjmp, so its value survives the jump. */
-    sigjmp_buf *const outer = innermost;
+    /* Assigned once, before sigsetjmp, so their values survive the jump.
+     * The slot's address is this thread's for good: found once, and kept
+     * (volatile) rather than found again, which in a shared library is a
+     * call each time. */
+    sigjmp_buf **volatile const slot = &innermost;
+    sigjmp_buf *const outer = *slot;
     if (sigsetjmp(pad, 0) == 0) {
-        innermost = &pad;
+        *slot = &pad;
         body(data);
     }
-    innermost = outer;
+    *slot = outer;
 }
 
 /* Whether this thread is inside ivm_escapable. */

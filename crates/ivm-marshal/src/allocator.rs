@@ -38,10 +38,17 @@ thread_local! {
 /// A thread counts its own before it sets its cap, so it always sees it.
 static CAPPED: AtomicUsize = AtomicUsize::new(0);
 
+#[inline]
 fn allowed(size: usize) -> bool {
-    if CAPPED.load(Ordering::Relaxed) == 0 {
-        return true;
-    }
+    CAPPED.load(Ordering::Relaxed) == 0 || allowed_under_cap(size)
+}
+
+/// [`allowed`] while some thread is capped. Out of line: inlined, the
+/// compiler computes the thread-local's address (a call, in a shared
+/// library) before the count is even read.
+#[cold]
+#[inline(never)]
+fn allowed_under_cap(size: usize) -> bool {
     // `try_with`: a thread being torn down has no cap.
     let allowed = CAP.try_with(Cell::get).map_or(true, |cap| size <= cap);
     if !allowed {
