@@ -115,42 +115,54 @@ void *malloc(size_t size) {
     return block;
 }
 
-/* The span of code that holds the functions `free` watches (all of
- * zone.cc, next to each other in the pinned V8), found once at load: one
- * comparison then passes every other `free` on. Until it is found the
- * span is empty, which is right: no zone segment is recorded before V8
- * runs an isolate. */
+/* The calls of `free` that give a zone segment back, by the function they
+ * come from and its length. */
+static const struct {
+    const char *function;
+    uintptr_t length;
+} zone_frees[] = {
+    {_ZN2v88internal4ZoneD1Ev, 0x98},
+    {_ZN2v88internal4ZoneD2Ev, 0x98},
+    {_ZN2v88internal4Zone9DeleteAllEv, 0x98},
+    {_ZN2v88internal4Zone5ResetEv, 0x10b},
+    {_ZNK2v88internal12ZoneSnapshot7RestoreEPNS0_4ZoneE, 0x81},
+};
+#define ZONE_FREES (sizeof zone_frees / sizeof zone_frees[0])
+
+/* The span of code that holds them (all of zone.cc, next to each other in
+ * the pinned V8), found once at load: one comparison then passes every
+ * other `free` on. Until it is found the span is empty, which is right: no
+ * zone segment is recorded before V8 runs an isolate. */
 static uintptr_t zone_frees_start;
 static uintptr_t zone_frees_length;
 
-static void span(const char *function, uintptr_t length, uintptr_t *start, uintptr_t *end) {
-    if ((uintptr_t)function < *start) {
-        *start = (uintptr_t)function;
-    }
-    if ((uintptr_t)function + length > *end) {
-        *end = (uintptr_t)function + length;
-    }
-}
-
 __attribute__((constructor)) static void find_zone_frees(void) {
     uintptr_t start = UINTPTR_MAX, end = 0;
-    span(_ZN2v88internal4ZoneD1Ev, 0x98, &start, &end);
-    span(_ZN2v88internal4ZoneD2Ev, 0x98, &start, &end);
-    span(_ZN2v88internal4Zone9DeleteAllEv, 0x98, &start, &end);
-    span(_ZN2v88internal4Zone5ResetEv, 0x10b, &start, &end);
-    span(_ZNK2v88internal12ZoneSnapshot7RestoreEPNS0_4ZoneE, 0x81, &start, &end);
+    for (size_t i = 0; i < ZONE_FREES; i++) {
+        uintptr_t function = (uintptr_t)zone_frees[i].function;
+        start = function < start ? function : start;
+        end = function + zone_frees[i].length > end ? function + zone_frees[i].length : end;
+    }
     zone_frees_start = start;
     zone_frees_length = end - start;
+}
+
+static int zone_free(void *from) {
+    if ((uintptr_t)from - zone_frees_start >= zone_frees_length) {
+        return 0;
+    }
+    for (size_t i = 0; i < ZONE_FREES; i++) {
+        if (called_from(from, zone_frees[i].function, zone_frees[i].length)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 /* `free`: a zone segment given back is forgotten (see
  * `ivm_guard_zone_segment_returned`). */
 void free(void *block) {
-    void *from = __builtin_return_address(0);
-    if (block != NULL && (uintptr_t)from - zone_frees_start < zone_frees_length &&
-        (called_from(from, _ZN2v88internal4ZoneD1Ev, 0x98) || called_from(from, _ZN2v88internal4ZoneD2Ev, 0x98) ||
-         called_from(from, _ZN2v88internal4Zone9DeleteAllEv, 0x98) || called_from(from, _ZN2v88internal4Zone5ResetEv, 0x10b) ||
-         called_from(from, _ZNK2v88internal12ZoneSnapshot7RestoreEPNS0_4ZoneE, 0x81))) {
+    if (block != NULL && zone_free(__builtin_return_address(0))) {
         ivm_guard_zone_segment_returned(block);
     }
     __libc_free(block);
