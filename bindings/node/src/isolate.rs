@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use ivm_core::{
-    Async, CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, ScriptOrigin, SyncFollowing,
+    Async, CompileOptions, ContextOptions, EvalOptions, HeapStatistics, IsolateOptions, SyncFollowing,
     ThreadCpuProfile, numeric,
 };
 use napi::{Env, JsBigInt, JsObject, JsUnknown};
@@ -299,7 +299,7 @@ impl Context {
         let arguments = transferables(&env, &arguments)?;
         let given = Options::of(&env, options, "options")?;
         let (run, mode) = given.call(ResultMode::TransferableOnly)?;
-        let mut options = EvalOptions::new().origin(ScriptOrigin::new(given.filename()?));
+        let mut options = EvalOptions::new().origin(given.named()?);
         options.run = run;
         run_returning(
             &env,

@@ -182,17 +182,13 @@ impl<'e> Options<'e> {
 
     /// ScriptOrigin's `filename`, `lineOffset` and `columnOffset`.
     pub(crate) fn origin(&self) -> napi::Result<ScriptOrigin> {
-        if self.object.is_none() {
-            // Read without a pass over its options: every evalSync without
-            // options comes here.
-            return Ok(ScriptOrigin::named(ANONYMOUS));
-        }
-        self.with_offsets(ScriptOrigin::new(self.filename()?))
+        self.with_offsets(self.named()?)
     }
 
-    /// `filename`, or isolated-vm's name for code without one.
-    pub(crate) fn filename(&self) -> napi::Result<String> {
-        Ok(self.string("filename")?.unwrap_or_else(|| ANONYMOUS.to_owned()))
+    /// An origin named by `filename`, or by isolated-vm's name for code
+    /// without one (which costs no allocation).
+    pub(crate) fn named(&self) -> napi::Result<ScriptOrigin> {
+        Ok(self.string("filename")?.map_or(ScriptOrigin::named(ANONYMOUS), ScriptOrigin::new))
     }
 
     /// `origin` with `lineOffset` and `columnOffset` (whole 32-bit numbers).
