@@ -245,16 +245,15 @@ impl ApiObject for Library {
                 let options = IsolateOptions::new().executor(child_executor()).memory_limit(limit);
                 // A new isolate is made on a thread of its own: this one
                 // holds the calling isolate's lock.
+                // A thread that cannot start drops the resolver, which
+                // rejects the call.
                 let run = move |resolver: Resolver, _| {
-                    std::thread::spawn(move || {
-                        crate::this_thread::OWN_THREAD.set(true);
-                        match Isolate::new(options) {
-                            Ok(isolate) => {
-                                crate::family::adopt(&parent, &isolate, share);
-                                resolver.resolve(remote(isolate));
-                            }
-                            Err(error) => resolver.reject(error),
+                    let _ = crate::this_thread::spawn_own("ivm-child-isolate", move || match Isolate::new(options) {
+                        Ok(isolate) => {
+                            crate::family::adopt(&parent, &isolate, share);
+                            resolver.resolve(remote(isolate));
                         }
+                        Err(error) => resolver.reject(error),
                     });
                 };
                 Outcome::Queued { target: None, run: Box::new(run) }

@@ -76,9 +76,7 @@ impl IsolatePool {
         let shared =
             Arc::new(Shared { options, size, state: Mutex::new(state), work: Condvar::new(), ready: Condvar::new() });
         let weak = Arc::downgrade(&shared);
-        std::thread::Builder::new()
-            .name("ivm-pool".into())
-            .spawn(move || refill(&weak))
+        crate::this_thread::spawn_own("ivm-pool", move || refill(&weak))
             .map_err(|e| Error::InvalidArgument(format!("cannot start the pool's thread: {e}")))?;
         Ok(IsolatePool { shared })
     }
@@ -142,7 +140,6 @@ fn boot(options: &IsolateOptions) -> Result<(Isolate, Context)> {
 /// The pool's thread: disposes returned isolates and boots replacements
 /// until the pool is dropped.
 fn refill(pool: &Weak<Shared>) {
-    crate::this_thread::OWN_THREAD.set(true);
     loop {
         let Some(shared) = pool.upgrade() else { return };
         let mut state = shared.lock();

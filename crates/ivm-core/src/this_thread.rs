@@ -115,14 +115,27 @@ thread_local! {
     /// timeout's error.
     pub(crate) static TIMED_OUT_AT: RefCell<Option<String>> = const { RefCell::new(None) };
 
-    /// Set for good on the threads ivm starts for work of its own (the warm
-    /// pool's refill, inspector sessions, a child isolate's boot), where no
-    /// isolate's V8 state stays between calls (`resident.rs`).
+    /// Set for good on the threads ivm starts for work of its own
+    /// ([`spawn_own`]), where no isolate's V8 state stays between calls
+    /// (`resident.rs`).
     pub(crate) static OWN_THREAD: Cell<bool> = const { Cell::new(false) };
 
     /// The answers V8's resolve callback reads during a link on this thread:
     /// (referrer, specifier, module) (`module.rs`).
     pub(crate) static LINKS: RefCell<Vec<LinkHandles>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Starts a thread for ivm's own work (the warm pool's refill, an inspector
+/// session, a child isolate's boot), marked as one ([`OWN_THREAD`]): the
+/// isolates it calls are not its own to stay resident in.
+pub(crate) fn spawn_own(name: &str, work: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            OWN_THREAD.set(true);
+            work();
+        })
+        .map(drop)
 }
 
 /// This thread's id in the kernel.

@@ -121,8 +121,7 @@ fn accept(listener: &TcpListener, target: &Arc<Target>) {
         let Ok(stream) = stream else { continue };
         let target = Arc::clone(target);
         // A connection that cannot get a thread is dropped, which closes it.
-        let _ = thread::Builder::new().name("ivm-inspector-session".into()).spawn(move || {
-            crate::this_thread::OWN_THREAD.set(true);
+        let _ = crate::this_thread::spawn_own("ivm-inspector-session", move || {
             let _ = serve(stream, &target);
         });
     }
