@@ -147,10 +147,8 @@ __attribute__((constructor)) static void find_zone_frees(void) {
     zone_frees_length = end - start;
 }
 
-static int zone_free(void *from) {
-    if ((uintptr_t)from - zone_frees_start >= zone_frees_length) {
-        return 0;
-    }
+/* Out of line and cold: `free` itself stays a comparison and a jump. */
+__attribute__((noinline, cold)) static int zone_free_site(void *from) {
     for (size_t i = 0; i < ZONE_FREES; i++) {
         if (called_from(from, zone_frees[i].function, zone_frees[i].length)) {
             return 1;
@@ -162,7 +160,8 @@ static int zone_free(void *from) {
 /* `free`: a zone segment given back is forgotten (see
  * `ivm_guard_zone_segment_returned`). */
 void free(void *block) {
-    if (block != NULL && zone_free(__builtin_return_address(0))) {
+    void *from = __builtin_return_address(0);
+    if (block != NULL && (uintptr_t)from - zone_frees_start < zone_frees_length && zone_free_site(from)) {
         ivm_guard_zone_segment_returned(block);
     }
     __libc_free(block);
